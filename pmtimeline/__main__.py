@@ -1,0 +1,5 @@
+"""``python -m pmtimeline`` runs the CLI."""
+
+from pmtimeline.cli import cli
+
+cli()

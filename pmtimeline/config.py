@@ -1,0 +1,174 @@
+"""One frozen configuration object, passed in explicitly, never found implicitly.
+
+The CLI builds a :class:`TimelineConfig` from its options; a notebook builds one in code
+(``TimelineConfig(tz="Europe/Berlin", bucket="30s")``) or uses the defaults. Every stage reads only
+the fields it needs. Use :func:`dataclasses.replace` to derive a changed copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+
+from pmtimeline.errors import ConfigError
+
+#: Phases of an incident, in order.
+PHASES: Final[tuple[str, ...]] = ("onset", "detected", "mitigated", "recovered", "resolved")
+
+DEFAULT_CHUNK_LINES: Final = 250_000
+DEFAULT_MAX_LINE_BYTES: Final = 1 << 20  # 1 MiB: longer lines are cut and counted (Fluent Bit drops the file)
+DEFAULT_MAX_DECOMPRESSED_BYTES: Final = 64 << 30  # 64 GiB of decompressed text per file
+DEFAULT_MAX_COMPRESSION_RATIO: Final = 200  # decompressed/compressed; real logs stay well under 50
+DEFAULT_MAX_EVENTS: Final = 200_000_000
+
+
+@dataclass(frozen=True)
+class TimelineConfig:
+    """Every setting of a pmtimeline run, with its default.
+
+    Window and time:
+        start, end: keep only events in ``[start, end)``; tz-aware UTC timestamps or None.
+        tz: IANA zone for naive timestamps of every source without a ``source_tz`` match ("UTC").
+        source_tz: ``(glob, zone)`` pairs; the first glob matching a source's path sets its zone.
+        year: the year of year-less timestamps (syslog); None infers it (window, other sources,
+            file modification time).
+
+    Reading:
+        format_name: force this registered format for every log file (None detects per file).
+        format_file: a TOML file of user-defined ``[[format]]`` tables.
+        chunk_lines: lines per chunk when streaming a file.
+        workers: parsing processes (1 = in-process; 0 = one per core).
+        max_line_bytes: longer lines are truncated to this size and counted ``line_too_long``.
+        max_decompressed_bytes, max_compression_ratio: stop decompressing a file past either
+            (compression bombs), counted ``decompressed_size_cap``.
+        max_events: stop a run after this many events, counted ``event_cap`` (partial).
+        max_rejects_kept: rejected lines kept with their excerpt for ``--rejects`` (all are counted).
+
+    Analysis:
+        bucket: signal bucket width (pandas offset string).
+        count_resolution: resolution of the stored per-bucket counts (impact counts are exact to it).
+        baseline_min_buckets: buckets of baseline needed before an anomaly can start.
+        anomaly_sigma: robust z-score (median/MAD) above which a bucket is anomalous.
+        anomaly_min_count: minimum bad events in a bucket for it to count as anomalous.
+        sustain_buckets: consecutive anomalous buckets that make a sustained anomaly.
+        quiet_buckets: consecutive baseline buckets after which an anomaly is over.
+        change_lookback: how far before onset a change is a root-cause candidate.
+        change_vocabulary: change type -> regex (case-insensitive); None uses the built-in one.
+        phase_overrides: phase name -> UTC timestamp given by the user; wins over detection.
+        slo: availability objective in percent (e.g. 99.9) for error-budget burn; None skips it.
+        cost_per_failed_request, revenue_per_minute: optional cost model (estimate).
+
+    Outputs:
+        title: the incident title.
+        display_tz: a second zone shown beside UTC in the draft's timeline.
+        redact: redact secrets and pseudonymize IPs and users in shared outputs (on by default).
+        keep_raw: keep unredacted values in ``events.parquet``.
+        template: a Jinja2 template file replacing the built-in postmortem template.
+        chart_max_points: events plotted individually before the chart aggregates.
+    """
+
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    tz: str = "UTC"
+    source_tz: tuple[tuple[str, str], ...] = ()
+    year: int | None = None
+
+    format_name: str | None = None
+    format_file: str | None = None
+    chunk_lines: int = DEFAULT_CHUNK_LINES
+    workers: int = 1
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
+    max_compression_ratio: int = DEFAULT_MAX_COMPRESSION_RATIO
+    max_events: int = DEFAULT_MAX_EVENTS
+    max_rejects_kept: int = 100_000
+
+    bucket: str = "1min"
+    count_resolution: str = "1s"
+    baseline_min_buckets: int = 5
+    anomaly_sigma: float = 4.0
+    anomaly_min_count: int = 3
+    sustain_buckets: int = 2
+    quiet_buckets: int = 3
+    change_lookback: str = "2h"
+    change_vocabulary: Mapping[str, str] | None = None
+    phase_overrides: Mapping[str, pd.Timestamp] = field(default_factory=dict)
+    slo: float | None = None
+    cost_per_failed_request: float | None = None
+    revenue_per_minute: float | None = None
+
+    title: str = "Incident"
+    display_tz: str | None = None
+    redact: bool = True
+    keep_raw: bool = False
+    template: str | None = None
+    chart_max_points: int = 20_000
+
+    def __post_init__(self) -> None:
+        for name in ("tz", "display_tz"):
+            value = getattr(self, name)
+            if value is not None:
+                check_zone(value)
+        for _glob, zone in self.source_tz:
+            check_zone(zone)
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise ConfigError("--start must be before --end")
+        unknown = set(self.phase_overrides) - set(PHASES)
+        if unknown:
+            raise ConfigError(f"unknown phase(s): {', '.join(sorted(unknown))}; use {', '.join(PHASES)}")
+        if self.chunk_lines < 1 or self.max_line_bytes < 64 or self.max_events < 1:
+            raise ConfigError("chunk_lines, max_line_bytes and max_events must be positive")
+        try:
+            pd.Timedelta(self.bucket)
+            pd.Timedelta(self.count_resolution)
+            pd.Timedelta(self.change_lookback)
+        except ValueError as exc:
+            raise ConfigError(f"not a duration: {exc}") from exc
+        if self.slo is not None and not 0 < self.slo < 100:
+            raise ConfigError("--slo is a percentage between 0 and 100, e.g. 99.9")
+
+
+def check_zone(name: str) -> ZoneInfo | dt.timezone:
+    """Return the zone called ``name`` (IANA name, ``UTC``, or a fixed offset such as ``+01:00``).
+
+    Raises:
+        ConfigError: for an unknown zone. Ambiguous abbreviations (IST, CST, BST) are refused
+            rather than guessed.
+    """
+    if name.upper() in ("UTC", "Z", "GMT"):
+        return dt.UTC
+    if name[:1] in "+-" and len(name) in (5, 6):
+        try:
+            sign = -1 if name[0] == "-" else 1
+            hours, minutes = int(name[1:3]), int(name[-2:])
+            return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+        except ValueError:
+            pass
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin, or an offset such as +01:00"
+        ) from exc
+
+
+def parse_time(text: str, tz: str = "UTC") -> pd.Timestamp:
+    """Parse an ISO 8601 time given by a user; a naive time is read in ``tz``. Returns UTC.
+
+    Raises:
+        ConfigError: when ``text`` is not a time.
+    """
+    try:
+        ts = pd.Timestamp(text)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"not an ISO 8601 time: {text!r}") from exc
+    if pd.isna(ts):
+        raise ConfigError(f"not an ISO 8601 time: {text!r}")
+    if ts.tzinfo is None:
+        ts = ts.tz_localize(check_zone(tz), ambiguous="raise", nonexistent="raise")
+    return ts.tz_convert("UTC")

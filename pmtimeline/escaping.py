@@ -1,0 +1,100 @@
+"""Escaping of untrusted log text for each output: terminal, Markdown, Plotly's HTML subset, CSV.
+
+Log lines are written by attackers as much as by services. Nothing taken from a log may become a
+live link, script, heading, mention, formula or terminal control sequence in any output, so every
+output path passes log-derived text through exactly one of these functions.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Final
+
+# C0 controls except TAB, DEL, C1 controls, and the bidirectional overrides/isolates and other
+# invisible format characters that can reorder or hide text.
+_CONTROL_RE: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_MD_SPECIAL_RE: Final = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~@:])")
+_CSV_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r", "\x00")
+_URL_SCHEME_RE: Final = re.compile(r"\b(http|https|ftp)://", re.IGNORECASE)
+
+
+def _visible(match: re.Match[str]) -> str:
+    ch = match.group(0)
+    if ch == "\n":
+        return "⏎"
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def strip_controls(text: str) -> str:
+    """Replace control, bidi and invisible characters with visible escapes (``\\x1b``, ``\\u202e``)."""
+    return _CONTROL_RE.sub(_visible, text)
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """Cut ``text`` to ``limit`` characters, marking the cut with an ellipsis."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def escape_terminal(text: object, limit: int | None = None) -> str:
+    """Text safe to print on a terminal: no ESC, BEL, CSI, CR, backspace or bidi override."""
+    out = strip_controls(str(text))
+    return shorten(out, limit) if limit else out
+
+
+def defang_urls(text: str) -> str:
+    """``https://evil.example`` -> ``hxxps://evil[.]example`` so no renderer autolinks it."""
+
+    def repl(m: re.Match[str]) -> str:
+        return m.group(1).lower().replace("t", "x", 2).replace("ftp", "fxp") + "://"
+
+    out = _URL_SCHEME_RE.sub(repl, text)
+    return re.sub(r"(?<=\w)\.(?=\w+(?:[/:\s]|$))", "[.]", out) if out != text else out
+
+
+def markdown_code(text: object, limit: int | None = 200) -> str:
+    """Untrusted text as an inline Markdown code span: rendered literally, never as markup.
+
+    The fence is one backtick longer than the longest backtick run inside, padded with spaces;
+    newlines become ``⏎``; control characters are escaped; URLs are defanged.
+    """
+    value = defang_urls(strip_controls(str(text)))
+    if limit:
+        value = shorten(value, limit)
+    if not value:
+        return "` `"
+    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {value} {fence}"
+
+
+def markdown_text(text: object, limit: int | None = 200) -> str:
+    """Untrusted text as plain Markdown prose: every markup character backslash-escaped, HTML-escaped."""
+    value = defang_urls(strip_controls(str(text)))
+    if limit:
+        value = shorten(value, limit)
+    value = html.escape(value, quote=False)
+    return _MD_SPECIAL_RE.sub(r"\\\1", value)
+
+
+def plotly_text(text: object, limit: int | None = 200) -> str:
+    """Untrusted text for Plotly labels, hover text and titles.
+
+    plotly.js renders a pseudo-HTML subset (``<a href>``, ``<span style>``, ``<br>``), so ``& < >``
+    are escaped; plotly.js shows the escaped entities as the literal characters.
+    """
+    value = strip_controls(str(text))
+    if limit:
+        value = shorten(value, limit)
+    return html.escape(value, quote=False)
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell that no spreadsheet evaluates: strings starting with = + - @ TAB CR NUL get a ``'``.
+
+    Non-strings (numbers, timestamps) are returned unchanged so numeric columns stay numeric.
+    """
+    if isinstance(value, str) and value.startswith(_CSV_TRIGGERS):
+        return "'" + value
+    return value

@@ -1,0 +1,328 @@
+"""The result of the incident analysis, and its JSON form (``incident.json``).
+
+:class:`Incident` is what :func:`pmtimeline.analysis.analyze` returns and what the postmortem draft,
+the chart and ``incident.json`` are made from. Every time is a tz-aware UTC ``pd.Timestamp`` (or
+None); in JSON it is ISO 8601 with ``Z``. ``to_dict``/``from_dict`` round-trip exactly, so
+``pmtimeline report OUTDIR`` can regenerate the outputs from a saved ``incident.json``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Final
+
+import pandas as pd
+
+from pmtimeline.config import PHASES
+from pmtimeline.errors import ConfigError
+from pmtimeline.sources import SourceAccounting
+
+SCHEMA_VERSION: Final = 1
+
+
+def iso_utc(ts: pd.Timestamp | None) -> str | None:
+    """ISO 8601 in UTC with ``Z`` (microseconds only when present), or None."""
+    if ts is None or pd.isna(ts):
+        return None
+    ts = pd.Timestamp(ts)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    text = ts.isoformat().replace("+00:00", "Z")
+    return text
+
+
+def parse_utc(text: str | None) -> pd.Timestamp | None:
+    """The inverse of :func:`iso_utc`."""
+    if text is None:
+        return None
+    ts = pd.Timestamp(text)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One event cited as evidence: where it is written and what it says (message is raw text;
+    outputs escape and redact it)."""
+
+    time: pd.Timestamp
+    source: str
+    line: int | None
+    message: str
+    kind: str = "log"
+    service: str | None = None
+    level: str | None = None
+
+    def citation(self) -> str:
+        """``source:line`` (or just the source for non-file events)."""
+        return f"{self.source}:{self.line}" if self.line is not None else self.source
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": iso_utc(self.time),
+            "source": self.source,
+            "line": self.line,
+            "message": self.message,
+            "kind": self.kind,
+            "service": self.service,
+            "level": self.level,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evidence:
+        time = parse_utc(data["time"])
+        assert time is not None
+        return cls(
+            time=time,
+            source=data["source"],
+            line=data.get("line"),
+            message=data.get("message", ""),
+            kind=data.get("kind", "log"),
+            service=data.get("service"),
+            level=data.get("level"),
+        )
+
+    @classmethod
+    def from_row(cls, row: Any) -> Evidence:
+        """From one event row (a Series or namedtuple with the schema's columns)."""
+
+        def val(name: str) -> Any:
+            v = getattr(row, name, None)
+            return None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v
+
+        line = val("line")
+        return cls(
+            time=pd.Timestamp(row.timestamp),
+            source=str(row.source),
+            line=int(line) if line is not None else None,
+            message=str(val("message") or ""),
+            kind=str(val("kind") or "log"),
+            service=val("service"),
+            level=val("level"),
+        )
+
+
+@dataclass(frozen=True)
+class RootCauseCandidate:
+    """A ranked explanation with its evidence. ``kind``: ``change``, ``new_error_template`` or
+    ``first_failing_service``."""
+
+    rank: int
+    kind: str
+    time: pd.Timestamp | None
+    service: str | None
+    summary: str
+    score: float
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "kind": self.kind,
+            "time": iso_utc(self.time),
+            "service": self.service,
+            "summary": self.summary,
+            "score": round(float(self.score), 4),
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RootCauseCandidate:
+        return cls(
+            rank=int(data["rank"]),
+            kind=data["kind"],
+            time=parse_utc(data.get("time")),
+            service=data.get("service"),
+            summary=data.get("summary", ""),
+            score=float(data.get("score", 0.0)),
+            evidence=tuple(Evidence.from_dict(e) for e in data.get("evidence", [])),
+        )
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Impact metrics, all derived from the events; None where the data cannot tell.
+
+    Durations are seconds measured from onset. Request counts are within [onset, recovered], each
+    request counted once (at the edge when access logs exist).
+    """
+
+    time_to_detect_s: float | None = None
+    time_to_mitigate_s: float | None = None
+    time_to_recover_s: float | None = None
+    time_to_resolve_s: float | None = None
+    requests_total: int | None = None
+    requests_failed: int | None = None
+    error_rate_peak: float | None = None
+    error_events: int | None = None
+    affected_users: int | None = None
+    affected_services: tuple[str, ...] = ()
+    affected_hosts: tuple[str, ...] = ()
+    affected_endpoints: tuple[tuple[str, int], ...] = ()  # (path, failed requests), most first
+    latency_ms: dict[str, dict[str, float | None]] = field(default_factory=dict)  # before/during -> p50/p95/p99
+    error_budget_burn: float | None = None  # fraction of the window's error budget consumed
+    estimated_cost: float | None = None  # an estimate, from the user's cost model
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "affected_endpoints":
+                value = [{"path": p, "failed_requests": n} for p, n in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Metrics:
+        kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        kwargs["affected_services"] = tuple(data.get("affected_services", ()))
+        kwargs["affected_hosts"] = tuple(data.get("affected_hosts", ()))
+        kwargs["affected_endpoints"] = tuple(
+            (e["path"], int(e["failed_requests"])) for e in data.get("affected_endpoints", ())
+        )
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A suspicious actor of a breach: a client IP or user whose pattern departs from the baseline."""
+
+    actor: str
+    actor_kind: str  # "client_ip" or "user"
+    failures: int
+    successes: int
+    accounts: tuple[str, ...] = ()
+    first_seen: pd.Timestamp | None = None
+    last_seen: pd.Timestamp | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor,
+            "actor_kind": self.actor_kind,
+            "failures": self.failures,
+            "successes": self.successes,
+            "accounts": list(self.accounts),
+            "first_seen": iso_utc(self.first_seen),
+            "last_seen": iso_utc(self.last_seen),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Actor:
+        return cls(
+            actor=data["actor"],
+            actor_kind=data["actor_kind"],
+            failures=int(data["failures"]),
+            successes=int(data["successes"]),
+            accounts=tuple(data.get("accounts", ())),
+            first_seen=parse_utc(data.get("first_seen")),
+            last_seen=parse_utc(data.get("last_seen")),
+        )
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """A breach's exposure: who, which accounts, and what they did with them afterwards."""
+
+    actors: tuple[Actor, ...] = ()
+    accounts_touched: tuple[str, ...] = ()
+    data_operations: tuple[Evidence, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.actors)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "actors": [a.to_dict() for a in self.actors],
+            "accounts_touched": list(self.accounts_touched),
+            "data_operations": [e.to_dict() for e in self.data_operations],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Exposure:
+        data = data or {}
+        return cls(
+            actors=tuple(Actor.from_dict(a) for a in data.get("actors", [])),
+            accounts_touched=tuple(data.get("accounts_touched", ())),
+            data_operations=tuple(Evidence.from_dict(e) for e in data.get("data_operations", [])),
+        )
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Phases, metrics, exposure and root-cause candidates of one incident, with their evidence."""
+
+    title: str
+    window_start: pd.Timestamp | None
+    window_end: pd.Timestamp | None
+    phases: dict[str, pd.Timestamp | None]
+    phase_evidence: dict[str, tuple[Evidence, ...]] = field(default_factory=dict)
+    phase_overridden: tuple[str, ...] = ()  # phases the user set by hand
+    anomaly_signal: str | None = None  # "errors", "failed_requests" or "warnings"
+    metrics: Metrics = field(default_factory=Metrics)
+    exposure: Exposure = field(default_factory=Exposure)
+    root_cause_candidates: tuple[RootCauseCandidate, ...] = ()
+    sources: tuple[SourceAccounting, ...] = ()
+    partial: bool = False
+    partial_reasons: tuple[str, ...] = ()
+    redacted: bool = True
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        unknown = set(self.phases) - set(PHASES)
+        if unknown:
+            raise ConfigError(f"unknown phase(s): {', '.join(sorted(unknown))}")
+
+    def phase(self, name: str) -> pd.Timestamp | None:
+        return self.phases.get(name)
+
+    def with_title(self, title: str) -> Incident:
+        return replace(self, title=title)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``incident.json`` document (see ``docs/incident-json.md``)."""
+        return {
+            "schema_version": self.schema_version,
+            "title": self.title,
+            "window": {"start": iso_utc(self.window_start), "end": iso_utc(self.window_end)},
+            "phases": {p: iso_utc(self.phases.get(p)) for p in PHASES},
+            "phase_evidence": {p: [e.to_dict() for e in ev] for p, ev in self.phase_evidence.items()},
+            "phase_overridden": list(self.phase_overridden),
+            "anomaly_signal": self.anomaly_signal,
+            "metrics": self.metrics.to_dict(),
+            "exposure": self.exposure.to_dict(),
+            "root_cause_candidates": [c.to_dict() for c in self.root_cause_candidates],
+            "sources": [s.to_dict() for s in self.sources],
+            "partial": self.partial,
+            "partial_reasons": list(self.partial_reasons),
+            "redacted": self.redacted,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Incident:
+        """Rebuild from :meth:`to_dict` output (e.g. a saved, possibly hand-edited incident.json)."""
+        try:
+            window = data.get("window", {})
+            return cls(
+                schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+                title=data.get("title", "Incident"),
+                window_start=parse_utc(window.get("start")),
+                window_end=parse_utc(window.get("end")),
+                phases={p: parse_utc(data.get("phases", {}).get(p)) for p in PHASES},
+                phase_evidence={
+                    p: tuple(Evidence.from_dict(e) for e in ev) for p, ev in data.get("phase_evidence", {}).items()
+                },
+                phase_overridden=tuple(data.get("phase_overridden", ())),
+                anomaly_signal=data.get("anomaly_signal"),
+                metrics=Metrics.from_dict(data.get("metrics", {})),
+                exposure=Exposure.from_dict(data.get("exposure")),
+                root_cause_candidates=tuple(
+                    RootCauseCandidate.from_dict(c) for c in data.get("root_cause_candidates", [])
+                ),
+                sources=tuple(SourceAccounting.from_dict(s) for s in data.get("sources", [])),
+                partial=bool(data.get("partial", False)),
+                partial_reasons=tuple(data.get("partial_reasons", ())),
+                redacted=bool(data.get("redacted", True)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"incident.json is not valid: {exc}") from exc
