@@ -1,15 +1,558 @@
 """The ``pmtimeline`` command line: options in, library calls, results out.
 
-Every command only translates options into library calls (the same calls a notebook makes) and
-writes the results; a :class:`~pmtimeline.errors.PmtimelineError` becomes ``Error: ...`` and exit 1.
+Every command only translates options into the library calls a notebook makes (see
+:mod:`pmtimeline.api`) and writes the results. A :class:`~pmtimeline.errors.PmtimelineError`
+becomes ``Error: ...`` and exit code 1; log-derived text is escaped before it reaches the terminal.
 """
 
 from __future__ import annotations
 
+import csv
+import functools
+import io
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
 import click
+
+from pmtimeline.config import PHASES, TimelineConfig, parse_time
+from pmtimeline.errors import ConfigError, PmtimelineError
+from pmtimeline.escaping import escape_terminal
+from pmtimeline.sources import Reject, SourceAccounting
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# -- shared options ------------------------------------------------------------------------------
+
+
+def window_options(func: F) -> F:
+    """Options of every command that reads logs: window, zones, years, formats, limits."""
+    options = [
+        click.option("--start", help="Keep events at or after this time (ISO 8601; no zone = --tz)."),
+        click.option("--end", help="Keep events before this time (ISO 8601; no zone = --tz)."),
+        click.option("--tz", default="UTC", show_default=True, help="Zone of timestamps written without one."),
+        click.option(
+            "--source-tz",
+            multiple=True,
+            metavar="GLOB=ZONE",
+            help="Zone of naive timestamps for sources matching GLOB (repeatable), e.g. 'ledger/*=Europe/Amsterdam'.",
+        ),
+        click.option("--year", type=int, help="Year of year-less timestamps (syslog); inferred when omitted."),
+        click.option("--format", "format_name", help="Force this log format (see `pmtimeline formats`)."),
+        click.option("--format-file", type=click.Path(dir_okay=False), help="TOML file of user-defined formats."),
+        click.option("--rejects", type=click.Path(dir_okay=False), help="Write rejected lines (CSV) here."),
+        click.option("--workers", type=int, default=1, show_default=True, help="Parsing processes (0 = one per core)."),
+        click.option("--max-events", type=int, help="Stop after this many events (the run is marked partial)."),
+        click.option("--strict", is_flag=True, help="Exit non-zero when any line was rejected or any source partial."),
+        click.option("--es", "es_url", metavar="URL", help="Also read from this Elasticsearch cluster."),
+        click.option("--es-index", default="logs-*", show_default=True, help="Index pattern to read."),
+        click.option("--es-query", help="Lucene query string, ANDed with the window."),
+        click.option("--es-time-field", default="@timestamp", show_default=True, help="Time field of the documents."),
+        click.option("--es-page-size", type=int, default=1000, show_default=True, help="Documents per page."),
+        click.option(
+            "--es-max-events", type=int, default=1_000_000, show_default=True, help="Cap on pulled documents."
+        ),
+        click.option(
+            "--es-mode",
+            type=click.Choice(["auto", "documents", "pushdown"]),
+            default="auto",
+            show_default=True,
+            help="Pull every document, or push the signal down as aggregations.",
+        ),
+        click.option("--es-cloud-id", envvar="PMTIMELINE_ES_CLOUD_ID", help="Elastic Cloud id."),
+        click.option("--es-api-key", envvar="PMTIMELINE_ES_API_KEY", help="API key (or PMTIMELINE_ES_API_KEY)."),
+        click.option("--es-username", envvar="PMTIMELINE_ES_USERNAME", help="Basic auth user."),
+        click.option("--es-password", envvar="PMTIMELINE_ES_PASSWORD", help="Basic auth password (env preferred)."),
+        click.option("--es-bearer", envvar="PMTIMELINE_ES_BEARER", help="Bearer token (or PMTIMELINE_ES_BEARER)."),
+        click.option("--es-ca-file", type=click.Path(dir_okay=False), help="CA bundle to verify the cluster."),
+        click.option("--es-insecure", is_flag=True, help="Do not verify TLS certificates (not recommended)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def analysis_options(func: F) -> F:
+    """Options of commands that analyze and report."""
+    options = [
+        click.option("--title", default="Incident", show_default=True, help="Title of the incident."),
+        click.option("--bucket", default="1min", show_default=True, help="Signal bucket width (e.g. 30s, 5min)."),
+        *[
+            click.option(f"--{p}", f"phase_{p}", metavar="TIME", help=f"Set the {p} phase by hand (ISO 8601).")
+            for p in PHASES
+        ],
+        click.option("--incident-toml", type=click.Path(dir_okay=False), help="Title and phase overrides (TOML)."),
+        click.option("--slo", type=float, help="Availability objective in percent, e.g. 99.9, for budget burn."),
+        click.option("--cost-per-failed-request", type=float, help="Cost model: money per failed request."),
+        click.option("--revenue-per-minute", type=float, help="Cost model: revenue lost per minute of impact."),
+        click.option("--display-tz", help="Also show times in this zone in the draft."),
+        click.option("--template", type=click.Path(dir_okay=False), help="Jinja2 template replacing the draft's."),
+        click.option("--no-redact", is_flag=True, help="Do not redact secrets and personal data in outputs."),
+        click.option("--keep-raw", is_flag=True, help="Keep unredacted values in events.parquet."),
+        click.option("--no-images", is_flag=True, help="Skip the PNG/SVG export (needs Chromium)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def translate_errors(func: F) -> F:
+    """Turn a PmtimelineError into click's one-line ``Error: ...`` and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PmtimelineError as exc:
+            raise click.ClickException(escape_terminal(str(exc))) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def config_from_options(opts: dict[str, Any]) -> TimelineConfig:
+    """The :class:`TimelineConfig` of a command's options."""
+    tz = opts.get("tz") or "UTC"
+    source_tz: list[tuple[str, str]] = []
+    for item in opts.get("source_tz") or ():
+        glob, sep, zone = item.rpartition("=")
+        if not sep or not glob or not zone:
+            raise ConfigError(f"--source-tz takes GLOB=ZONE, got {item!r}")
+        source_tz.append((glob, zone))
+    overrides: dict[str, Any] = {}
+    toml_path = opts.get("incident_toml")
+    title = opts.get("title") or "Incident"
+    if toml_path:
+        from pmtimeline.timeline import read_overrides
+
+        from_file = read_overrides(toml_path)
+        if "title" in from_file and title == "Incident":
+            title = from_file.pop("title")
+        from_file.pop("title", None)
+        overrides.update(from_file)
+    for p in PHASES:
+        value = opts.get(f"phase_{p}")
+        if value:
+            overrides[p] = parse_time(value, tz)
+    kwargs: dict[str, Any] = {
+        "start": parse_time(opts["start"], tz) if opts.get("start") else None,
+        "end": parse_time(opts["end"], tz) if opts.get("end") else None,
+        "tz": tz,
+        "source_tz": tuple(source_tz),
+        "year": opts.get("year"),
+        "format_name": opts.get("format_name"),
+        "format_file": opts.get("format_file"),
+        "workers": opts.get("workers") if opts.get("workers") is not None else 1,
+        "title": title,
+        "phase_overrides": overrides,
+    }
+    if opts.get("max_events"):
+        kwargs["max_events"] = opts["max_events"]
+    for name in ("bucket", "slo", "cost_per_failed_request", "revenue_per_minute", "display_tz", "template"):
+        if opts.get(name) is not None:
+            kwargs[name] = opts[name]
+    if opts.get("no_redact"):
+        kwargs["redact"] = False
+    if opts.get("keep_raw"):
+        kwargs["keep_raw"] = True
+    return TimelineConfig(**kwargs)
+
+
+def sources_from_options(inputs: Sequence[str], opts: dict[str, Any], config: TimelineConfig) -> list[Any]:
+    """Connector objects for the INPUT paths plus the cluster named by ``--es``."""
+    from pmtimeline.api import open_sources
+
+    if not inputs and not opts.get("es_url") and not opts.get("es_cloud_id"):
+        raise click.UsageError("give at least one INPUT (file, directory or glob) or --es URL")
+    sources = open_sources(list(inputs), config) if inputs else []
+    if opts.get("es_url") or opts.get("es_cloud_id"):
+        from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
+
+        settings = EsSettings(
+            url=opts.get("es_url"),
+            cloud_id=opts.get("es_cloud_id"),
+            index=opts["es_index"],
+            query=opts.get("es_query"),
+            time_field=opts["es_time_field"],
+            page_size=opts["es_page_size"],
+            max_events=opts["es_max_events"],
+            mode=opts["es_mode"],
+            api_key=opts.get("es_api_key"),
+            username=opts.get("es_username"),
+            password=opts.get("es_password"),
+            bearer=opts.get("es_bearer"),
+            ca_file=opts.get("es_ca_file"),
+            verify_certs=not opts.get("es_insecure"),
+        )
+        sources.append(ElasticsearchConnector(settings, config))
+    return sources
+
+
+# -- output helpers ------------------------------------------------------------------------------
+
+
+def progress_bar() -> tuple[Any, Callable[[], None]]:
+    """A progress callback drawing on stderr (only when stderr is a terminal)."""
+    from tqdm import tqdm
+
+    bar = tqdm(unit=" events", file=sys.stderr, disable=None, mininterval=0.5, desc="reading")
+
+    def update(source: str, events: int, chunk: int) -> None:
+        bar.update(chunk)
+
+    return update, bar.close
+
+
+def summary_table(sources: Sequence[SourceAccounting]) -> str:
+    """The per-source summary printed after reading (escaped for the terminal)."""
+    header = ("source", "format", "lines", "events", "cont.", "rejected", "outside", "zone", "year")
+    rows = [header]
+    for acc in sources:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(acc.rejected.items()))
+        rows.append(
+            (
+                escape_terminal(acc.name, 60),
+                escape_terminal(acc.format or "-"),
+                f"{acc.lines_read:,}",
+                f"{acc.events:,}",
+                f"{acc.continuation_lines:,}",
+                f"{acc.rejected_total:,}" + (f" ({reasons})" if reasons else ""),
+                f"{acc.outside_window:,}",
+                escape_terminal(acc.time_zone or "-"),
+                "inferred" if acc.year_inferred else "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    notes = []
+    for acc in sources:
+        if acc.skipped_reason:
+            notes.append(f"skipped {escape_terminal(acc.name)}: {escape_terminal(acc.skipped_reason)}")
+        elif acc.partial:
+            notes.append(f"partial {escape_terminal(acc.name)}: {escape_terminal(acc.partial_reason or '')}")
+        if acc.format_reason:
+            notes.append(f"{escape_terminal(acc.name)}: {escape_terminal(acc.format_reason)}")
+        notes.extend(f"{escape_terminal(acc.name)}: {escape_terminal(n)}" for n in acc.notes)
+    total = sum(a.lines_read for a in sources)
+    events = sum(a.events for a in sources)
+    rejected = sum(a.rejected_total for a in sources)
+    lines.append(f"total: {total:,} lines read, {events:,} events, {rejected:,} rejected")
+    return "\n".join(lines + notes)
+
+
+def write_rejects(path: str, rejects: Sequence[Reject], redact: bool) -> None:
+    """The rejects file: source, line, reason, escaped (and redacted) excerpt; mode 0600."""
+    from pmtimeline.escaping import csv_cell
+    from pmtimeline.redact import Redactor
+
+    redactor = Redactor()
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["source", "line", "reason", "excerpt"])
+    for r in rejects:
+        excerpt = escape_terminal(r.excerpt, 512)
+        if redact:
+            excerpt = redactor.redact_text(excerpt)
+        writer.writerow([csv_cell(r.source), r.line if r.line is not None else "", r.reason, csv_cell(excerpt)])
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        fh.write(buf.getvalue())
+
+
+def finish(sources: Sequence[SourceAccounting], strict: bool) -> None:
+    """Exit codes: 1 when nothing could be read; with --strict also on rejects or partial sources."""
+    if not any(a.events for a in sources):
+        raise click.ClickException("no events could be read from any input (see the summary above)")
+    if strict:
+        problems = [a.name for a in sources if a.rejected_total or a.partial or a.skipped_reason]
+        if problems:
+            shown = ", ".join(escape_terminal(p, 80) for p in problems[:5])
+            raise click.ClickException(f"--strict: rejected lines or partial sources in {shown}")
+
+
+# -- commands ------------------------------------------------------------------------------------
 
 
 @click.group()
 @click.version_option(package_name="pmtimeline")
 def cli() -> None:
     """Build an incident timeline, impact metrics and a postmortem draft from logs and alerts."""
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output file: .parquet, .csv, .jsonl, .timesketch.jsonl or .timesketch.csv.",
+)
+@window_options
+@click.option("--no-redact", is_flag=True, help="Do not redact secrets in CSV/JSONL exports.")
+@translate_errors
+def ingest(inputs: tuple[str, ...], output: str, **opts: Any) -> None:
+    """Read logs and alerts into one normalized, time-ordered UTC event table.
+
+    Example:
+
+        pmtimeline ingest sample_logs --source-tz 'sample_logs/ledger/*=Europe/Amsterdam' -o events.parquet
+    """
+    from pmtimeline.export import export_events, export_format_for_path
+    from pmtimeline.pipeline import ingest as run_ingest
+    from pmtimeline.redact import Redactor
+
+    fmt = export_format_for_path(output)
+    config = config_from_options(opts)
+    sources = sources_from_options(inputs, opts, config)
+    update, close = progress_bar()
+    try:
+        result = run_ingest(sources, config, progress=update)
+    finally:
+        close()
+    click.echo(summary_table(result.sources))
+    events = result.events
+    # Parquet is the working table (raw, like the logs it came from); text exports are for sharing.
+    if fmt != "parquet" and not opts.get("no_redact"):
+        events = Redactor().redact_events(events)
+    Path(output).write_bytes(export_events(events, fmt))
+    click.echo(f"wrote {len(events):,} events to {escape_terminal(output)} in {result.seconds:.1f} s")
+    if opts.get("rejects"):
+        write_rejects(opts["rejects"], result.rejects, redact=not opts.get("no_redact"))
+    finish(result.sources, opts.get("strict", False))
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1)
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@window_options
+@analysis_options
+@translate_errors
+def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
+    """Ingest, analyze and write the postmortem draft, the chart and the data behind them.
+
+    Writes OUTDIR/events.parquet, incident.json, postmortem.md, timeline.html, timeline.png and
+    .svg (when Chromium is available), and incident.toml to edit phases and title.
+
+    Example:
+
+        pmtimeline build sample_logs --source-tz '*ledger*=Europe/Amsterdam' --title "Payments outage" -o out
+    """
+    from pmtimeline.pipeline import build as run_build
+    from pmtimeline.timeline import Timeline
+
+    config = config_from_options(opts)
+    sources = sources_from_options(inputs, opts, config)
+    update, close = progress_bar()
+    try:
+        result = run_build(sources, config, progress=update)
+    finally:
+        close()
+    click.echo(summary_table(result.sources))
+    timeline = Timeline(
+        incident=result.incident,
+        aggregates=result.aggregates,
+        config=config,
+        accounting=tuple(result.sources),
+        rejected=tuple(result.rejects),
+        events_frame=result.events,
+    )
+    saved = timeline.save(outdir, images=not opts.get("no_images"))
+    for warning in saved.warnings:
+        click.echo(f"warning: {escape_terminal(warning)}", err=True)
+    click.echo(incident_summary(timeline))
+    click.echo(f"wrote {len(saved.written)} files to {escape_terminal(outdir)} in {result.seconds:.1f} s")
+    if opts.get("rejects"):
+        write_rejects(opts["rejects"], result.rejects, redact=config.redact)
+    finish(result.sources, opts.get("strict", False))
+
+
+def incident_summary(timeline: Any) -> str:
+    """Phases and headline metrics, for the terminal."""
+    from pmtimeline.incident import iso_utc
+
+    inc = timeline.incident
+    lines = [f"incident: {escape_terminal(inc.title)}"]
+    for p in PHASES:
+        mark = " (set by hand)" if p in inc.phase_overridden else ""
+        lines.append(f"  {p:<10} {iso_utc(inc.phase(p)) or '-'}{mark}")
+    m = inc.metrics
+    facts = [
+        ("time to detect", m.time_to_detect_s, "s"),
+        ("time to mitigate", m.time_to_mitigate_s, "s"),
+        ("time to recover", m.time_to_recover_s, "s"),
+        ("requests failed", m.requests_failed, ""),
+        ("requests total", m.requests_total, ""),
+        ("affected users", m.affected_users, ""),
+    ]
+    lines.extend(f"  {name:<17} {'-' if v is None else f'{v:,.0f}{unit}'}" for name, v, unit in facts)
+    if inc.root_cause_candidates:
+        top = inc.root_cause_candidates[0]
+        lines.append(f"  likely cause      {escape_terminal(top.summary, 120)}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("outdir", type=click.Path(file_okay=False, exists=True))
+@click.option("--title", help="A new title.")
+@click.option("--template", type=click.Path(dir_okay=False), help="Jinja2 template replacing the draft's.")
+@click.option("--display-tz", help="Also show times in this zone.")
+@click.option("--no-redact", is_flag=True, help="Do not redact (only affects what was kept raw).")
+@click.option("--no-images", is_flag=True, help="Skip the PNG/SVG export.")
+@translate_errors
+def report(outdir: str, **opts: Any) -> None:
+    """Regenerate postmortem.md, incident.json and the chart of OUTDIR, without reading the logs.
+
+    Edit OUTDIR/incident.toml (title, phase overrides) or pass --template, then run this.
+
+    Example:
+
+        pmtimeline report out --display-tz Europe/Amsterdam
+    """
+    timeline = reopen(outdir, opts)
+    saved = timeline.save(outdir, images=not opts.get("no_images"))
+    for warning in saved.warnings:
+        click.echo(f"warning: {escape_terminal(warning)}", err=True)
+    click.echo(incident_summary(timeline))
+    click.echo(f"regenerated {len(saved.written)} files in {escape_terminal(outdir)}")
+
+
+@cli.command()
+@click.argument("outdir", type=click.Path(file_okay=False, exists=True))
+@click.option("--no-images", is_flag=True, help="Only timeline.html.")
+@translate_errors
+def chart(outdir: str, **opts: Any) -> None:
+    """Regenerate timeline.html (and .png/.svg) of OUTDIR from its saved data.
+
+    Example:
+
+        pmtimeline chart out
+    """
+    from pmtimeline.chart import figure_html, figure_image
+    from pmtimeline.errors import OutputError
+
+    timeline = reopen(outdir, opts)
+    fig = timeline.chart()
+    out = Path(outdir)
+    (out / "timeline.html").write_text(figure_html(fig), encoding="utf-8")
+    written = ["timeline.html"]
+    if not opts.get("no_images"):
+        try:
+            (out / "timeline.png").write_bytes(figure_image(fig, "png"))
+            (out / "timeline.svg").write_bytes(figure_image(fig, "svg"))
+            written += ["timeline.png", "timeline.svg"]
+        except OutputError as exc:
+            click.echo(f"warning: {escape_terminal(str(exc))} (timeline.html was still written)", err=True)
+    click.echo(f"wrote {', '.join(written)} in {escape_terminal(outdir)}")
+
+
+def reopen(outdir: str, opts: dict[str, Any]) -> Any:
+    import dataclasses
+
+    from pmtimeline.timeline import Timeline
+
+    timeline = Timeline.open(outdir)
+    changes: dict[str, Any] = {}
+    if opts.get("template"):
+        changes["template"] = opts["template"]
+    if opts.get("display_tz"):
+        changes["display_tz"] = opts["display_tz"]
+    if opts.get("no_redact"):
+        changes["redact"] = False
+    if changes:
+        timeline = dataclasses.replace(timeline, config=dataclasses.replace(timeline.config, **changes))
+    if opts.get("title"):
+        timeline = timeline.with_title(opts["title"])
+    return timeline
+
+
+@cli.command()
+@click.argument("outdir", type=click.Path(file_okay=False, exists=True))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output file: .csv, .jsonl, .parquet, .timesketch.jsonl or .timesketch.csv.",
+)
+@click.option("--no-redact", is_flag=True, help="Export values as stored (raw only if built with --keep-raw).")
+@translate_errors
+def export(outdir: str, output: str, no_redact: bool) -> None:
+    """Export the events of a build, e.g. for Timesketch.
+
+    Example:
+
+        pmtimeline export out -o events.timesketch.jsonl
+    """
+    import dataclasses
+
+    from pmtimeline.export import export_format_for_path
+    from pmtimeline.timeline import Timeline
+
+    fmt = export_format_for_path(output)
+    timeline = Timeline.open(outdir)
+    if no_redact:
+        timeline = dataclasses.replace(timeline, config=dataclasses.replace(timeline.config, redact=False))
+    data = timeline.export(fmt)
+    Path(output).write_bytes(data)
+    click.echo(f"wrote {len(timeline.events):,} events to {escape_terminal(output)}")
+
+
+@cli.command()
+@click.option("--format-file", type=click.Path(dir_okay=False), help="Also list the formats of this TOML file.")
+@translate_errors
+def formats(format_file: str | None) -> None:
+    """List the log formats, in detection order, and the alert payload formats.
+
+    Example:
+
+        pmtimeline formats
+    """
+    from pmtimeline.connectors.alerts import ALERT_FORMATS
+    from pmtimeline.connectors.log_formats import LOG_FORMATS
+
+    registry = dict(LOG_FORMATS)
+    if format_file:
+        from pmtimeline.connectors.user_formats import load_format_file
+
+        registry = {**load_format_file(format_file), **registry}
+    width = max(len(n) for n in registry)
+    click.echo("log formats (detection order):")
+    for name, fmt in registry.items():
+        multi = " [multi-line]" if fmt.multiline else ""
+        click.echo(f"  {name:<{width}}  {fmt.description}{multi}")
+    click.echo("alert formats:")
+    for name, description in ALERT_FORMATS.items():
+        click.echo(f"  {name:<{width}}  {description}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--rows", default=5, show_default=True, help="Parsed rows to show.")
+@window_options
+@translate_errors
+def sniff(file: str, rows: int, **opts: Any) -> None:
+    """Show the format chosen for FILE, why, and its first parsed rows.
+
+    Example:
+
+        pmtimeline sniff sample_logs/edge/nginx_access.log
+    """
+    from pmtimeline.connectors.inputs import sniff as run_sniff
+
+    config = config_from_options(opts)
+    result = run_sniff(file, config)
+    click.echo(f"format: {escape_terminal(result.format)}")
+    click.echo(f"why:    {escape_terminal(result.reason)}")
+    click.echo(f"zone:   {escape_terminal(result.zone or '-')}")
+    frame = result.rows.head(rows)
+    for row in frame.itertuples(index=False):
+        level = row.level if isinstance(row.level, str) else "-"
+        click.echo(
+            f"  {row.line}: {row.timestamp.isoformat()} {level:<8} "
+            f"{escape_terminal(row.service if isinstance(row.service, str) else '-', 24)} "
+            f"{escape_terminal(row.message if isinstance(row.message, str) else '', 120)}"
+        )

@@ -1,0 +1,223 @@
+"""The one orchestrator: sources -> event chunks -> aggregates -> incident.
+
+Everything streams: each source yields chunks, every chunk passes through the same pure stages
+(:func:`prepare_chunk`), and the analysis works from per-bucket aggregates plus the notable events
+(:class:`~pmtimeline.aggregate.Aggregator`), so memory does not grow with the number of ordinary
+events. Keeping the full event table is optional (``keep_events``), for ``ingest``, notebooks and
+``events.parquet``; a caller that writes events itself passes ``on_chunk`` instead.
+
+Nothing here writes files: the CLI and :meth:`pmtimeline.timeline.Timeline.save` do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from pmtimeline.aggregate import Aggregates, Aggregator
+from pmtimeline.analysis import analyze
+from pmtimeline.changes import classify_changes
+from pmtimeline.config import TimelineConfig
+from pmtimeline.errors import PmtimelineError, SourceError
+from pmtimeline.incident import Incident
+from pmtimeline.schema import EVENT_COLUMNS, conform_events, empty_events, validate_events
+from pmtimeline.sources import AccountedSource, CountingSource, Reject, Source, SourceAccounting
+
+#: Called after each chunk with (source name, events so far, lines so far); used for progress bars.
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass
+class IngestResult:
+    """The event table of a run (time-ordered), with the accounting of every source."""
+
+    events: pd.DataFrame
+    sources: list[SourceAccounting]
+    rejects: list[Reject] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def lines_read(self) -> int:
+        return sum(s.lines_read for s in self.sources)
+
+    @property
+    def any_rejected(self) -> bool:
+        return any(s.rejected_total for s in self.sources)
+
+    @property
+    def any_partial(self) -> bool:
+        return any(s.partial for s in self.sources)
+
+
+@dataclass
+class AnalysisResult:
+    """Everything a build produces: the incident, the aggregates it came from, the accounting, and
+    (when kept) the full event table."""
+
+    incident: Incident
+    aggregates: Aggregates
+    sources: list[SourceAccounting]
+    rejects: list[Reject]
+    events: pd.DataFrame | None = None
+    seconds: float = 0.0
+
+
+def prepare_chunk(chunk: pd.DataFrame, config: TimelineConfig) -> pd.DataFrame:
+    """The stages every chunk passes through after its connector: schema check, change recognition."""
+    return chunk.pipe(conform_events).pipe(validate_events).pipe(classify_changes, config.change_vocabulary)
+
+
+def sort_events(events: pd.DataFrame) -> pd.DataFrame:
+    """Stable time order: by timestamp, then source, then line (so equal times keep file order)."""
+    return events.sort_values(["timestamp", "source", "line"], kind="stable", na_position="last").reset_index(drop=True)
+
+
+def _rejects_of(source: Source) -> list[Reject]:
+    return source.rejects() if isinstance(source, AccountedSource) else []
+
+
+def _uses_pushdown(source: Source) -> bool:
+    if not isinstance(source, CountingSource):
+        return False
+    decide = getattr(source, "pushdown", None)
+    return bool(decide()) if callable(decide) else True
+
+
+def stream_chunks(
+    sources: Iterable[Source],
+    config: TimelineConfig,
+    *,
+    progress: ProgressCallback | None = None,
+    failures: dict[int, str] | None = None,
+) -> Iterator[tuple[Source, pd.DataFrame]]:
+    """Yield ``(source, prepared chunk)`` for every chunk of every source, in source order.
+
+    A source that fails with ``SourceError`` is recorded in ``failures`` (by ``id(source)``) and
+    the run goes on with the other sources, so one bad input never stops it.
+    """
+    events = 0
+    for source in sources:
+        try:
+            for chunk in source.read():
+                if chunk.empty:
+                    continue
+                prepared = prepare_chunk(chunk, config)
+                events += len(prepared)
+                if progress is not None:
+                    progress(source.name, events, len(prepared))
+                yield source, prepared
+        except SourceError as exc:
+            if failures is None:
+                raise
+            failures[id(source)] = str(exc)
+
+
+def collect_accounting(
+    sources: Iterable[Source], events_per_source: dict[int, int], failures: dict[int, str]
+) -> list[SourceAccounting]:
+    """The accounting of every source; plain sources count their events, failed ones say why."""
+    out: list[SourceAccounting] = []
+    for source in sources:
+        n = events_per_source.get(id(source), 0)
+        if isinstance(source, AccountedSource):
+            accs = source.accounting()
+        else:
+            accs = [SourceAccounting(name=source.name, format="frame", lines_read=n, event_lines=n, events=n)]
+        if id(source) in failures:
+            if not accs:
+                accs = [SourceAccounting(name=source.name)]
+            accs[-1].partial = True
+            accs[-1].partial_reason = failures[id(source)]
+            if not accs[-1].lines_read:
+                accs[-1].skipped_reason = failures[id(source)]
+        out.extend(accs)
+    return out
+
+
+def ingest(
+    sources: Iterable[Source],
+    config: TimelineConfig,
+    *,
+    progress: ProgressCallback | None = None,
+) -> IngestResult:
+    """Read every source into one time-ordered event table, with per-source accounting."""
+    started = time.perf_counter()
+    sources = list(sources)
+    failures: dict[int, str] = {}
+    counts: dict[int, int] = {}
+    chunks: list[pd.DataFrame] = []
+    for source, chunk in stream_chunks(sources, config, progress=progress, failures=failures):
+        counts[id(source)] = counts.get(id(source), 0) + len(chunk)
+        chunks.append(chunk)
+    events = sort_events(pd.concat(chunks, ignore_index=True)) if chunks else empty_events()
+    return IngestResult(
+        events=events[list(EVENT_COLUMNS)],
+        sources=collect_accounting(sources, counts, failures),
+        rejects=[r for s in sources for r in _rejects_of(s)],
+        seconds=time.perf_counter() - started,
+    )
+
+
+def build(
+    sources: Iterable[Source],
+    config: TimelineConfig,
+    *,
+    keep_events: bool = True,
+    on_chunk: Callable[[pd.DataFrame], None] | None = None,
+    progress: ProgressCallback | None = None,
+) -> AnalysisResult:
+    """Ingest and analyze: the library behind ``pmtimeline build`` and :func:`pmtimeline.load`.
+
+    Args:
+        keep_events: keep the full event table in memory (``AnalysisResult.events``); turn it off
+            for very large windows, where ``on_chunk`` can write chunks as they come.
+        on_chunk: called with every prepared chunk (e.g. an incremental Parquet writer).
+    """
+    started = time.perf_counter()
+    sources = list(sources)
+    aggregator = Aggregator(config)
+    kept: list[pd.DataFrame] = []
+    failures: dict[int, str] = {}
+    counts: dict[int, int] = {}
+    pushdown = {id(s) for s in sources if _uses_pushdown(s)}
+    for source in sources:
+        if id(source) in pushdown:
+            assert isinstance(source, CountingSource)
+            aggregator.add_counts(source.counts(config.count_resolution))
+    for source, chunk in stream_chunks(sources, config, progress=progress, failures=failures):
+        counts[id(source)] = counts.get(id(source), 0) + len(chunk)
+        aggregator.add(chunk, counted=id(source) in pushdown)
+        if on_chunk is not None:
+            on_chunk(chunk)
+        if keep_events:
+            kept.append(chunk)
+    aggregates = aggregator.result()
+    accounting = collect_accounting(sources, counts, failures)
+    if not any(a.events or a.lines_read for a in accounting) and not len(aggregates.counts):
+        raise SourceError("no events could be read from any input (see the per-source summary above)")
+    incident = analyze(aggregates, accounting, config)
+    events = sort_events(pd.concat(kept, ignore_index=True)) if kept else (empty_events() if keep_events else None)
+    return AnalysisResult(
+        incident=incident,
+        aggregates=aggregates,
+        sources=accounting,
+        rejects=[r for s in sources for r in _rejects_of(s)],
+        events=events,
+        seconds=time.perf_counter() - started,
+    )
+
+
+__all__ = [
+    "AnalysisResult",
+    "IngestResult",
+    "PmtimelineError",
+    "build",
+    "collect_accounting",
+    "ingest",
+    "prepare_chunk",
+    "sort_events",
+    "stream_chunks",
+]

@@ -1,0 +1,419 @@
+"""``Timeline``: the result of a build, to explore in a notebook and to save as the report files.
+
+A :class:`Timeline` holds the event table (when kept), the aggregates the analysis works from, the
+:class:`~pmtimeline.incident.Incident` and the per-source accounting. It is immutable: overriding a
+phase returns a new Timeline (:meth:`Timeline.with_phases`). Shared outputs (draft, chart, exports,
+saved files) are redacted by default (``config.redact``); the in-memory ``events`` are not, since
+whoever holds the notebook holds the logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+
+from pmtimeline.aggregate import Aggregates
+from pmtimeline.alert_intervals import alert_intervals
+from pmtimeline.analysis import apply_overrides
+from pmtimeline.config import PHASES, TimelineConfig, parse_time
+from pmtimeline.correlate import follow
+from pmtimeline.errors import ConfigError, OutputError
+from pmtimeline.export import export_events
+from pmtimeline.incident import Incident, iso_utc
+from pmtimeline.redact import Redactor
+from pmtimeline.schema import COUNT_COLUMNS, EVENT_COLUMNS, conform_events
+from pmtimeline.sources import Reject, SourceAccounting
+from pmtimeline.templates import message_templates
+
+#: Files a saved output directory holds (``pmtimeline build`` and :meth:`Timeline.save`).
+EVENTS_FILE: Final = "events.parquet"
+INCIDENT_FILE: Final = "incident.json"
+OVERRIDES_FILE: Final = "incident.toml"
+POSTMORTEM_FILE: Final = "postmortem.md"
+CHART_FILE: Final = "timeline.html"
+IMAGE_FILE: Final = "timeline.png"
+SVG_FILE: Final = "timeline.svg"
+DATA_DIR: Final = "data"  # aggregates kept so that `report`/`chart` regenerate without the logs
+
+
+@dataclass(frozen=True)
+class SavedOutputs:
+    """What :meth:`Timeline.save` wrote, and what it could not write (with the reason)."""
+
+    outdir: Path
+    written: tuple[Path, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """An analyzed incident: events, aggregates, incident and accounting. Build one with
+    :func:`pmtimeline.load` (files, directories, connectors, frames) or :meth:`Timeline.open`
+    (a saved output directory)."""
+
+    incident: Incident
+    aggregates: Aggregates
+    config: TimelineConfig
+    accounting: tuple[SourceAccounting, ...] = ()
+    rejected: tuple[Reject, ...] = ()
+    events_frame: pd.DataFrame | None = None
+    _redactor: Redactor = field(default_factory=Redactor, repr=False, compare=False)
+
+    # -- exploring -------------------------------------------------------------------------------
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """The event table (time-ordered); the notable events when the full table was not kept."""
+        return self.events_frame if self.events_frame is not None else self.aggregates.notable
+
+    @property
+    def sources(self) -> pd.DataFrame:
+        """Per-source accounting: format, lines read, events, continuation lines, rejects, zone."""
+        rows = [a.to_dict() for a in self.accounting]
+        return pd.DataFrame(rows)
+
+    @property
+    def intervals(self) -> pd.DataFrame:
+        """Alert intervals: identity, name, service, severity, fired, acknowledged, resolved."""
+        return alert_intervals(self.aggregates.notable)
+
+    def around(self, time: str | pd.Timestamp, minutes: float = 5) -> pd.DataFrame:
+        """Events within ``minutes`` either side of ``time`` (a naive time is read as UTC)."""
+        center = parse_time(time) if isinstance(time, str) else _utc(time)
+        delta = pd.Timedelta(minutes=minutes)
+        ev = self.events
+        mask = (ev["timestamp"] >= center - delta) & (ev["timestamp"] <= center + delta)
+        return ev.loc[mask].reset_index(drop=True)
+
+    def for_trace(self, correlation_id: str) -> pd.DataFrame:
+        """The events of one request or trace across every source, time-ordered."""
+        return follow(self.events, correlation_id)
+
+    def templates(self) -> pd.DataFrame:
+        """Message templates with their counts before and during the incident, newest-first by
+        first appearance; ``new`` marks templates never seen before onset."""
+        ev = self.events
+        tmpl = message_templates(ev["message"].fillna(""))
+        onset = self.incident.phase("onset")
+        end = self.incident.phase("recovered") or self.incident.window_end
+        before = ev["timestamp"] < onset if onset is not None else pd.Series(True, index=ev.index)
+        during = (
+            (ev["timestamp"] >= onset) & (ev["timestamp"] <= end)
+            if onset is not None and end is not None
+            else pd.Series(False, index=ev.index)
+        )
+        frame = pd.DataFrame(
+            {
+                "template": tmpl,
+                "before": before,
+                "during": during,
+                "timestamp": ev["timestamp"],
+                "error": ev["level"].isin(["error", "critical", "alert", "emergency"]).fillna(False),
+            }
+        )
+        out = frame.groupby("template", sort=False).agg(
+            count=("template", "size"),
+            before=("before", "sum"),
+            during=("during", "sum"),
+            errors=("error", "sum"),
+            first_seen=("timestamp", "min"),
+        )
+        out["new"] = (out["before"] == 0) & (out["during"] > 0)
+        return out.sort_values(["new", "during", "count"], ascending=False).reset_index()
+
+    def with_phases(self, **overrides: str | pd.Timestamp | None) -> Timeline:
+        """A new Timeline with the given phases set by hand (``onset="2024-03-01T10:02:00Z"``);
+        ``None`` clears an earlier override. Every metric and output follows."""
+        unknown = set(overrides) - set(PHASES)
+        if unknown:
+            raise ConfigError(f"unknown phase(s): {', '.join(sorted(unknown))}; use {', '.join(PHASES)}")
+        parsed = {
+            k: (parse_time(v) if isinstance(v, str) else (_utc(v) if v is not None else None))
+            for k, v in overrides.items()
+        }
+        merged = {**self.config.phase_overrides, **{k: v for k, v in parsed.items() if v is not None}}
+        for k, v in parsed.items():
+            if v is None:
+                merged.pop(k, None)
+        config = dataclasses.replace(self.config, phase_overrides=merged)
+        incident = apply_overrides(self.incident, parsed, self.aggregates, config)
+        return dataclasses.replace(self, incident=incident, config=config)
+
+    def with_title(self, title: str) -> Timeline:
+        """A new Timeline with another incident title."""
+        config = dataclasses.replace(self.config, title=title)
+        return dataclasses.replace(self, incident=self.incident.with_title(title), config=config)
+
+    # -- shared outputs (redacted by default) -------------------------------------------------------
+
+    def shared_incident(self) -> Incident:
+        """The incident as it goes into shared outputs: redacted unless ``config.redact`` is off."""
+        if not self.config.redact:
+            return dataclasses.replace(self.incident, redacted=False)
+        return dataclasses.replace(self._redactor.redact_incident(self.incident), redacted=True)
+
+    def shared_events(self, events: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Events as they go into shared outputs: redacted unless ``config.redact`` is off."""
+        frame = self.events if events is None else events
+        return self._redactor.redact_events(frame) if self.config.redact else frame
+
+    def postmortem(self, *, chart_image: str | None = None, template_text: str | None = None) -> str:
+        """The postmortem draft (Markdown), every claim citing its ``source:line``."""
+        from pmtimeline.postmortem import render_postmortem
+
+        if template_text is None and self.config.template:
+            template_text = _read_text(self.config.template, "template")
+        notable = self.shared_events(self.aggregates.notable)
+        return render_postmortem(
+            self.shared_incident(),
+            notable,
+            self.config,
+            intervals=alert_intervals(notable),
+            chart_image=chart_image,
+            template_text=template_text,
+        )
+
+    def chart(self) -> Any:
+        """The interactive timeline as a Plotly Figure (``.show()`` in a notebook)."""
+        from pmtimeline.chart import timeline_figure
+
+        notable = self.shared_events(self.aggregates.notable)
+        return timeline_figure(
+            self.shared_incident(), notable, self.aggregates.counts, self.config, intervals=alert_intervals(notable)
+        )
+
+    def export(self, fmt: str) -> bytes:
+        """The events in an export format (csv, jsonl, parquet, timesketch-jsonl, timesketch-csv)."""
+        return export_events(self.shared_events(), fmt)
+
+    # -- saving and reopening ------------------------------------------------------------------------
+
+    def save(self, outdir: str | os.PathLike[str], *, images: bool = True) -> SavedOutputs:
+        """Write the same files as ``pmtimeline build``: events.parquet, incident.json, postmortem.md,
+        timeline.html, timeline.png/.svg (when a browser is available), incident.toml (a template for
+        phase overrides) and data/ (the aggregates, so ``report`` and ``chart`` can regenerate)."""
+        from pmtimeline.chart import figure_html, figure_image
+
+        out = Path(outdir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / DATA_DIR).mkdir(exist_ok=True)
+        written: list[Path] = []
+        warnings: list[str] = []
+
+        def write(name: str, data: bytes | str) -> None:
+            path = out / name
+            if isinstance(data, str):
+                path.write_text(data, encoding="utf-8")
+            else:
+                path.write_bytes(data)
+            written.append(path)
+
+        raw = not self.config.redact or self.config.keep_raw
+        if self.events_frame is not None:
+            events = self.events_frame if raw else self.shared_events(self.events_frame)
+            write(EVENTS_FILE, export_events(events, "parquet"))
+        notable = self.aggregates.notable if raw else self.shared_events(self.aggregates.notable)
+        write(f"{DATA_DIR}/notable.parquet", export_events(notable, "parquet"))
+        write(f"{DATA_DIR}/counts.parquet", _frame_parquet(self.aggregates.counts))
+        write(f"{DATA_DIR}/latency.parquet", _frame_parquet(self.aggregates.latency))
+        write(
+            f"{DATA_DIR}/actors.parquet",
+            _frame_parquet(self.aggregates.actors if raw else self._redactor.redact_actors(self.aggregates.actors)),
+        )
+        write(f"{DATA_DIR}/settings.json", json.dumps(_settings_of(self.config), indent=2))
+        write(INCIDENT_FILE, json.dumps(self.shared_incident().to_dict(), indent=2, ensure_ascii=False) + "\n")
+        if not (out / OVERRIDES_FILE).exists():
+            write(OVERRIDES_FILE, overrides_template(self.incident))
+
+        fig = self.chart()
+        write(CHART_FILE, figure_html(fig))
+        chart_image: str | None = None
+        if images:
+            try:
+                write(IMAGE_FILE, figure_image(fig, "png"))
+                write(SVG_FILE, figure_image(fig, "svg"))
+                chart_image = IMAGE_FILE
+            except OutputError as exc:
+                warnings.append(f"{exc} ({CHART_FILE} was still written)")
+        write(POSTMORTEM_FILE, self.postmortem(chart_image=chart_image))
+        return SavedOutputs(out, tuple(written), tuple(warnings))
+
+    @classmethod
+    def open(cls, outdir: str | os.PathLike[str], config: TimelineConfig | None = None) -> Timeline:
+        """Reopen a saved output directory, applying its ``incident.toml`` (title, phase overrides).
+
+        Nothing is read from the logs: the aggregates under ``data/`` are enough to regenerate the
+        draft and the chart.
+        """
+        out = Path(outdir)
+        try:
+            incident = Incident.from_dict(json.loads((out / INCIDENT_FILE).read_text(encoding="utf-8")))
+            notable = conform_events(pd.read_parquet(out / DATA_DIR / "notable.parquet"))
+            counts = pd.read_parquet(out / DATA_DIR / "counts.parquet")
+            latency = pd.read_parquet(out / DATA_DIR / "latency.parquet")
+            actors = pd.read_parquet(out / DATA_DIR / "actors.parquet")
+            settings = json.loads((out / DATA_DIR / "settings.json").read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(
+                f"{out} is not a pmtimeline output directory (missing {Path(exc.filename).name})"
+            ) from exc
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"cannot read {out}: {exc}") from exc
+        events = None
+        if (out / EVENTS_FILE).exists():
+            events = conform_events(pd.read_parquet(out / EVENTS_FILE))
+        base = config or TimelineConfig(**_config_kwargs(settings))
+        file_overrides = read_overrides(out / OVERRIDES_FILE)
+        title = file_overrides.pop("title", None) or (base.title if config else incident.title)
+        phases = {k: v for k, v in file_overrides.items() if k in PHASES}
+        base = dataclasses.replace(base, title=str(title), phase_overrides={**base.phase_overrides, **phases})
+        aggregates = Aggregates(
+            counts=counts[list(COUNT_COLUMNS)] if set(COUNT_COLUMNS) <= set(counts.columns) else counts,
+            notable=notable,
+            latency=latency,
+            actors=actors,
+            window_start=incident.window_start,
+            window_end=incident.window_end,
+        )
+        incident = apply_overrides(incident.with_title(str(title)), dict(base.phase_overrides), aggregates, base)
+        return cls(
+            incident=incident,
+            aggregates=aggregates,
+            config=base,
+            accounting=incident.sources,
+            events_frame=events,
+        )
+
+    # -- notebook display ------------------------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        inc = self.incident
+        rows = "".join(f"<tr><td>{p}</td><td>{html.escape(iso_utc(inc.phase(p)) or '—')}</td></tr>" for p in PHASES)
+        m = inc.metrics
+        facts = {
+            "events": f"{len(self.events):,}",
+            "sources": str(len(self.accounting)),
+            "time to detect": _fmt_s(m.time_to_detect_s),
+            "time to recover": _fmt_s(m.time_to_recover_s),
+            "failed requests": "—" if m.requests_failed is None else f"{m.requests_failed:,}",
+            "affected users": "—" if m.affected_users is None else f"{m.affected_users:,}",
+        }
+        fact_rows = "".join(f"<tr><td>{k}</td><td>{html.escape(v)}</td></tr>" for k, v in facts.items())
+        return (
+            f"<div><b>Timeline: {html.escape(inc.title)}</b>"
+            f"<table><tr><th>phase</th><th>UTC</th></tr>{rows}</table>"
+            f"<table><tr><th>fact</th><th>value</th></tr>{fact_rows}</table></div>"
+        )
+
+    def __repr__(self) -> str:
+        onset = iso_utc(self.incident.phase("onset")) or "none"
+        return f"<Timeline {self.incident.title!r}: {len(self.events)} events, onset {onset}>"
+
+
+def overrides_template(incident: Incident) -> str:
+    """The ``incident.toml`` written beside a build: the detected phases, commented out, to edit."""
+    lines = [
+        "# Edit and run `pmtimeline report OUTDIR` (and `pmtimeline chart OUTDIR`) to regenerate.",
+        "# Uncomment a phase to override the detected time (ISO 8601; a time without zone is UTC).",
+        f"title = {json.dumps(incident.title)}",
+        "",
+        "[phases]",
+    ]
+    for p in PHASES:
+        lines.append(f'# {p} = "{iso_utc(incident.phase(p)) or ""}"')
+    return "\n".join(lines) + "\n"
+
+
+def read_overrides(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read an ``incident.toml``: ``title`` and ``[phases]`` (onset, detected, ...) as UTC times.
+
+    Raises:
+        ConfigError: for invalid TOML, unknown keys or times that do not parse.
+    """
+    p = Path(path)
+    if not p.exists():
+        return {}
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    out: dict[str, Any] = {}
+    unknown = set(data) - {"title", "phases"}
+    if unknown:
+        raise ConfigError(f"{p}: unknown key(s) {', '.join(sorted(unknown))}; expected title and [phases]")
+    if "title" in data:
+        out["title"] = str(data["title"])
+    phases = data.get("phases", {})
+    if not isinstance(phases, Mapping):
+        raise ConfigError(f"{p}: [phases] must be a table")
+    bad = set(phases) - set(PHASES)
+    if bad:
+        raise ConfigError(f"{p}: unknown phase(s) {', '.join(sorted(bad))}; use {', '.join(PHASES)}")
+    for name, value in phases.items():
+        if value in ("", None):
+            continue
+        out[name] = parse_time(str(value))
+    return out
+
+
+_SETTINGS_KEYS: Final = (
+    "title",
+    "bucket",
+    "count_resolution",
+    "display_tz",
+    "redact",
+    "keep_raw",
+    "slo",
+    "cost_per_failed_request",
+    "revenue_per_minute",
+    "tz",
+    "chart_max_points",
+)
+
+
+def _settings_of(config: TimelineConfig) -> dict[str, Any]:
+    return {k: getattr(config, k) for k in _SETTINGS_KEYS}
+
+
+def _config_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k in _SETTINGS_KEYS}
+
+
+def _frame_parquet(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    frame.reset_index(drop=True).to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+
+
+def _utc(ts: Any) -> pd.Timestamp:
+    t = pd.Timestamp(ts)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def _fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {sec:02d}s" if hours else f"{minutes}m {sec:02d}s"
+
+
+__all__ = ["EVENT_COLUMNS", "SavedOutputs", "Timeline", "overrides_template", "read_overrides"]
