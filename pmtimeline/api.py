@@ -29,7 +29,7 @@ Input = str | os.PathLike[str] | pd.DataFrame | Source
 def open_sources(inputs: Input | Iterable[Input], config: TimelineConfig) -> list[Source]:
     """Connector objects for a mix of paths (files, directories, globs), connectors and frames."""
     items: list[Any]
-    if isinstance(inputs, str | os.PathLike | pd.DataFrame) or isinstance(inputs, Source):
+    if isinstance(inputs, str | os.PathLike | pd.DataFrame | Source):
         items = [inputs]
     else:
         items = list(inputs)

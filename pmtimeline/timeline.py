@@ -411,7 +411,7 @@ def _utc(ts: Any) -> pd.Timestamp:
 def _fmt_s(seconds: float | None) -> str:
     if seconds is None:
         return "—"
-    minutes, sec = divmod(int(round(seconds)), 60)
+    minutes, sec = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m {sec:02d}s" if hours else f"{minutes}m {sec:02d}s"
 
