@@ -1,0 +1,1274 @@
+"""The log format registry: every text log format pmtimeline reads, its detection and its parser.
+
+Each :class:`LogFormat` has a name, a one-line description, a ``check`` on a file's first lines and a
+vectorized ``parse`` from a column of lines to a *ParsedLines* frame (see below). All formats live in
+the one literal :data:`LOG_FORMATS`, whose order is the detection priority (most specific first, the
+generic fallback last). :func:`detect_log_format` scores the formats on a sample of lines;
+:func:`get_format` looks one up by name.
+
+ParsedLines: one row per input line, same index and length as the input.
+
+==============  =====================  ===========================================================
+column          dtype                  meaning
+==============  =====================  ===========================================================
+head            bool                   the line starts an event (matched and has a timestamp)
+reject_reason   string                 why the line is certainly bad (``json_decode``,
+                                       ``no_timestamp``, ``bad_timestamp``,
+                                       ``timestamp_out_of_range``, ...); NA otherwise. Lines with
+                                       ``head`` False and no reason are continuation candidates
+ts_raw          string                 the timestamp text exactly as written
+ts_utc          datetime64[ns, UTC]    the time, where the text carried an offset or is an epoch
+ts_naive        datetime64[ns]         the wall-clock time, where the text had no offset
+year_missing    bool                   no year was written; ``ts_naive`` uses the year 2000
+continued       bool                   (optional) the line's text is already part of the head's
+                                       message (CRI partial lines): count it as a continuation
+                                       line but do not append its text again
+event columns   schema dtypes          level (normalized), host, service, message, kind, http_*,
+                                       url_path, duration_ms, trace_id, request_id, user,
+                                       client_ip, fields (JSON object text); as available
+==============  =====================  ===========================================================
+
+Parsers use pyarrow compute regexes (RE2 syntax, named groups) and ``pd.to_datetime`` with explicit
+formats; there is no per-line Python on the hot path, except in the documented fallbacks for blocks
+of JSON or CSV that contain malformed lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+
+from pmtimeline.connectors.timeformats import (
+    NAIVE,
+    ParsedTimes,
+    combine_times,
+    empty_times,
+    parse_epoch,
+    parse_iso8601,
+    parse_syslog_time,
+    parse_timestamp_text,
+    parse_with_formats,
+)
+from pmtimeline.errors import UnknownFormatError
+from pmtimeline.schema import ECS_FIELD_MAP, FIELD_ALIASES, STRING, TIMESTAMP, normalize_levels
+
+#: How many non-empty lines of a file detection looks at.
+SAMPLE_LINES: Final = 64
+
+#: Event columns a parser may fill, with their dtypes (a subset of the event schema).
+EVENT_FIELD_DTYPES: Final[Mapping[str, object]] = {
+    "level": STRING,
+    "host": STRING,
+    "service": STRING,
+    "message": STRING,
+    "kind": STRING,
+    "http_status": "Int64",
+    "http_method": STRING,
+    "url_path": STRING,
+    "duration_ms": "float64",
+    "trace_id": STRING,
+    "request_id": STRING,
+    "user": STRING,
+    "client_ip": STRING,
+    "fields": STRING,
+}
+#: The columns every ParsedLines frame starts with.
+PARSED_LINE_DTYPES: Final[Mapping[str, object]] = {
+    "head": bool,
+    "reject_reason": STRING,
+    "ts_raw": STRING,
+    "ts_utc": TIMESTAMP,
+    "ts_naive": NAIVE,
+    "year_missing": bool,
+}
+
+
+@dataclass(frozen=True)
+class LogFormat:
+    """A text log format: how to recognize it and how to parse a column of its lines."""
+
+    name: str
+    description: str
+    #: True when the file's first non-empty lines (up to 64) are in this format.
+    check: Callable[[Sequence[str]], bool]
+    #: lines (string[pyarrow], RangeIndex) -> ParsedLines frame with the same index and length.
+    parse: Callable[[pd.Series], pd.DataFrame]
+    #: Lines that are not heads may be continuation lines of the previous event.
+    multiline: bool = False
+    multiline_start: re.Pattern[str] | None = None
+    #: Zone of naive timestamps declared by the format itself (user formats); None: the source's zone.
+    timezone: str | None = None
+    #: For formats whose parser needs the file's first lines (CSV needs the header): returns the format
+    #: bound to a file. :func:`detect_log_format` returns bound formats; callers that force a format by
+    #: name should call :meth:`for_file` with the file's first lines.
+    bind: Callable[[Sequence[str]], LogFormat] | None = field(default=None, compare=False)
+
+    def for_file(self, first_lines: Sequence[str]) -> LogFormat:
+        """This format, bound to a file whose first non-empty lines are ``first_lines``."""
+        return self.bind(first_lines) if self.bind is not None else self
+
+
+# --------------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def _text(lines: pd.Series) -> pd.Series:
+    return lines if str(lines.dtype) == str(STRING) else lines.astype(STRING)
+
+
+def _arrow(lines: pd.Series) -> pa.ChunkedArray:
+    array = _text(lines).array
+    return array._pa_array  # type: ignore[attr-defined,no-any-return]
+
+
+def _series(array: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    if isinstance(array, pa.Array):
+        array = pa.chunked_array([array])
+    if array.type not in (pa.string(), pa.large_string()):
+        array = pc.cast(array, pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(array), index=index, copy=False)
+
+
+def extract_groups(lines: pd.Series, pattern: str) -> pd.DataFrame:
+    """Named groups of an RE2 ``pattern`` matched at each line (``pc.extract_regex``).
+
+    Returns one string column per group (NA where the line does not match, and where an optional
+    group did not take part) plus a bool column ``matched``.
+    """
+    structs = pc.extract_regex(_arrow(lines), pattern)
+    index = lines.index
+    valid = pc.is_valid(structs)
+    columns: dict[str, pd.Series] = {}
+    for i, name in enumerate(structs.type.names):
+        values = pc.struct_field(structs, [i])
+        values = pc.if_else(pc.and_(valid, pc.not_equal(values, "")), values, pa.scalar(None, values.type))
+        columns[name] = _series(values, index)
+    columns["matched"] = pd.Series(valid.to_numpy(zero_copy_only=False), index=index, dtype=bool)
+    return pd.DataFrame(columns, index=index)
+
+
+def _matches(lines: Sequence[str], pattern: re.Pattern[str]) -> int:
+    return sum(1 for line in lines if pattern.search(line))
+
+
+def _check_share(pattern: str, share: float) -> Callable[[Sequence[str]], bool]:
+    """A check: at least ``share`` of the sample lines (and at least one) match ``pattern``."""
+    compiled = re.compile(pattern)
+
+    def check(lines: Sequence[str]) -> bool:
+        hits = _matches(lines, compiled)
+        return hits > 0 and hits >= share * len(lines)
+
+    return check
+
+
+def json_quote(values: pd.Series) -> pd.Series:
+    """JSON string literals of text values (vectorized escaping; NA stays NA)."""
+    s = _text(values)
+    s = s.str.replace("\\", "\\\\", regex=False).str.replace('"', '\\"', regex=False)
+    if bool(s.str.contains(r"[\x00-\x1f]", regex=True).fillna(False).any()):
+        for code in range(32):
+            char = chr(code)
+            escaped = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char, f"\\u{code:04x}")
+            s = s.str.replace(char, escaped, regex=False)
+    return '"' + s + '"'
+
+
+def fields_json(columns: Mapping[str, pd.Series], index: pd.Index) -> pd.Series:
+    """One JSON object text per row from already-encoded JSON values (NA values are left out);
+    NA where a row has none."""
+    body = pd.Series("", index=index, dtype=STRING)
+    for name, value in columns.items():
+        # (pc.binary_join_element_wise with null_handling="skip" drops rows when a piece is all-null
+        # in pyarrow 26, so the pieces are concatenated with pandas instead.)
+        piece = ("," + json.dumps(name, ensure_ascii=False) + ":" + _text(value).set_axis(index)).fillna("")
+        body = body + piece
+    return ("{" + body.str.slice(1) + "}").where(body.str.len() > 0, pd.NA).astype(STRING)
+
+
+def _text_fields(groups: pd.DataFrame, names: Iterable[str]) -> pd.Series:
+    """``fields`` from regex groups: every named group given, as JSON strings."""
+    present = [n for n in names if n in groups.columns]
+    return fields_json({n: json_quote(groups[n]) for n in present}, groups.index)
+
+
+def assemble(
+    index: pd.Index,
+    *,
+    head: pd.Series,
+    times: ParsedTimes,
+    ts_raw: pd.Series,
+    reject_reason: pd.Series | None = None,
+    columns: Mapping[str, pd.Series | str] | None = None,
+) -> pd.DataFrame:
+    """Build a ParsedLines frame with the right dtypes; event columns are cast to schema dtypes."""
+    out: dict[str, Any] = {
+        "head": head.astype(bool),
+        "reject_reason": (
+            reject_reason.astype(STRING) if reject_reason is not None else pd.Series(pd.NA, index=index, dtype=STRING)
+        ),
+        "ts_raw": _text(ts_raw),
+        "ts_utc": times.utc.astype(TIMESTAMP),
+        "ts_naive": times.naive.astype(NAIVE),
+        "year_missing": times.year_missing.fillna(False).astype(bool),
+    }
+    for name, value in (columns or {}).items():
+        dtype = EVENT_FIELD_DTYPES.get(name, bool if name == "continued" else STRING)
+        if isinstance(value, str):
+            out[name] = pd.Series(value, index=index, dtype=dtype)  # type: ignore[call-overload]
+        else:
+            out[name] = value.astype(dtype)  # type: ignore[call-overload]
+    return pd.DataFrame(out, index=index)
+
+
+def _time_rejects(matched: pd.Series, times: ParsedTimes) -> tuple[pd.Series, pd.Series]:
+    """(head, reject_reason) for lines that matched a format: heads where a time parsed."""
+    head = matched & times.parsed
+    reason = pd.Series(pd.NA, index=matched.index, dtype=STRING)
+    reason = reason.mask(matched & ~times.parsed, "bad_timestamp")
+    reason = reason.mask(matched & times.out_of_range, "timestamp_out_of_range")
+    return head.astype(bool), reason
+
+
+def _regex_parse(
+    lines: pd.Series,
+    patterns: Sequence[str],
+    parse_time: Callable[[pd.Series], ParsedTimes],
+    *,
+    field_groups: Sequence[str] = (),
+    kind: str = "log",
+    finish: Callable[[pd.DataFrame, dict[str, pd.Series | str]], None] | None = None,
+) -> pd.DataFrame:
+    """Parse lines with the first of several RE2 patterns that matches each line.
+
+    The group ``ts`` holds the timestamp text; groups named after event columns become those columns
+    (``level`` normalized); ``field_groups`` go to ``fields``; ``finish`` may add derived columns.
+    """
+    lines = _text(lines)
+    index = lines.index
+    groups: pd.DataFrame | None = None
+    for pattern in patterns:
+        todo = lines if groups is None else lines[~groups["matched"]]
+        if len(todo) == 0:
+            break
+        found = extract_groups(todo, pattern)
+        if groups is None:
+            groups = found
+        else:
+            for name in found.columns:
+                if name not in groups.columns:
+                    groups[name] = pd.Series(pd.NA, index=index, dtype=STRING)
+                groups.loc[found.index[found["matched"]], name] = found.loc[found["matched"], name]
+    assert groups is not None
+    matched = groups["matched"]
+    times = _reindex_times(parse_time(groups.loc[matched, "ts"]), index)
+    head, reason = _time_rejects(matched, times)
+    columns: dict[str, pd.Series | str] = {"kind": kind}
+    for name in EVENT_FIELD_DTYPES:
+        if name in groups.columns and name not in ("kind", "fields"):
+            columns[name] = groups[name]
+    if "level" in columns:
+        columns["level"] = normalize_levels(groups["level"])
+    if field_groups:
+        columns["fields"] = _text_fields(groups, field_groups)
+    if finish is not None:
+        finish(groups, columns)
+    return assemble(index, head=head, times=times, ts_raw=groups["ts"], reject_reason=reason, columns=columns)
+
+
+def _reindex_times(times: ParsedTimes, index: pd.Index) -> ParsedTimes:
+    return combine_times(empty_times(index), ParsedTimes(*(c.reindex(index) for c in times)))
+
+
+# Timestamp fragments (RE2).
+_ISO_TS: Final = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?"
+_ISO_START: Final = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Access logs (nginx / Apache)
+
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+_ACCESS_HEAD: Final = (
+    r"^(?P<client_ip>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<ts>[^\]]+)\] "
+    r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}|-) (?P<bytes>\d+|-)'
+)
+_ACCESS_COMBINED: Final = _ACCESS_HEAD + r' "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<user_agent>(?:[^"\\]|\\.)*)"'
+_ACCESS_TIME_FORMATS: Final = ("%d/%b/%Y:%H:%M:%S %z", "%d/%b/%Y:%H:%M:%S")
+
+
+def _access_time(text: pd.Series) -> ParsedTimes:
+    return parse_with_formats(text, _ACCESS_TIME_FORMATS)
+
+
+def _access_finish(groups: pd.DataFrame, columns: dict[str, pd.Series | str]) -> None:
+    request = extract_groups(groups["request"].fillna(""), r"^(?P<method>[A-Z]+) (?P<path>\S+)(?: (?P<proto>\S+))?$")
+    columns["http_method"] = request["method"]
+    columns["url_path"] = request["path"]
+    columns["http_status"] = pd.to_numeric(groups["status"], errors="coerce").astype("Int64")
+    columns["message"] = groups["request"].str.replace('\\"', '"', regex=False)
+    columns["user"] = groups["user"].where(groups["user"] != "-")
+    columns["client_ip"] = groups["client_ip"].where(groups["client_ip"] != "-")
+    encoded: dict[str, pd.Series] = {
+        "protocol": json_quote(request["proto"]),
+        "bytes": groups["bytes"].where(groups["bytes"] != "-"),
+    }
+    for name in ("referer", "user_agent"):
+        if name in groups.columns:
+            encoded[name] = json_quote(groups[name].where(groups[name] != "-").str.replace('\\"', '"', regex=False))
+    if "extra" in groups.columns:
+        extra = groups["extra"].str.strip()
+        keyed = extra.str.extract(r"(?:^|\s)(?:rt|request_time)=\"?(\d+(?:\.\d+)?)\"?", expand=False)
+        bare = extra.str.extract(r"^\"?(\d+\.\d+)\"?(?:\s|$)", expand=False)
+        seconds = pd.to_numeric(keyed.fillna(bare), errors="coerce")
+        columns["duration_ms"] = (seconds * 1000.0).astype("float64")
+        encoded["extra"] = json_quote(extra)
+    columns["fields"] = fields_json(encoded, groups.index)
+
+
+def _access_parser(pattern: str) -> Callable[[pd.Series], pd.DataFrame]:
+    def parse(lines: pd.Series) -> pd.DataFrame:
+        return _regex_parse(lines, (pattern,), _access_time, kind="request", finish=_access_finish)
+
+    return parse
+
+
+# --------------------------------------------------------------------------------------------------
+# Apache error log
+
+_APACHE_ERROR: Final = (
+    r"^\[(?P<ts>(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})? \d{4})\] "
+    r"\[(?:(?P<module>[\w-]+):)?(?P<level>[a-z]+\d?)\]"
+    r"(?: \[pid (?P<pid>\d+)(?::tid (?P<tid>\d+))?\])?(?: \[client (?P<client>[^\]]+)\])? ?(?P<message>.*)$"
+)
+
+
+def _apache_error_time(text: pd.Series) -> ParsedTimes:
+    # The weekday is redundant (and strptime would not check it against the date anyway).
+    text = text.str.replace(r"^[A-Z][a-z]{2} ", "", regex=True).str.replace(r"\s+", " ", regex=True)
+    return parse_with_formats(text, ("%b %d %H:%M:%S %Y", "%b %d %H:%M:%S.%f %Y"))
+
+
+def _apache_error_finish(groups: pd.DataFrame, columns: dict[str, pd.Series | str]) -> None:
+    columns["level"] = normalize_levels(groups["level"].str.replace(r"^trace\d$", "trace", regex=True))
+    columns["service"] = groups["module"]
+    columns["client_ip"] = groups["client"].str.replace(r"^(\d+\.\d+\.\d+\.\d+):\d+$", r"\1", regex=True)
+
+
+def _parse_apache_error(lines: pd.Series) -> pd.DataFrame:
+    return _regex_parse(
+        lines, (_APACHE_ERROR,), _apache_error_time, field_groups=("pid", "tid", "client"), finish=_apache_error_finish
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Syslog
+
+_SYSLOG_SEVERITY: Final = ("emergency", "alert", "critical", "error", "warning", "notice", "info", "debug")
+_RFC5424: Final = (
+    r"^(?:<(?P<pri>\d{1,3})>)?1 (?P<ts>\S+) (?P<host>\S+) (?P<service>\S+) (?P<procid>\S+) (?P<msgid>\S+) "
+    r"(?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (?P<message>.*))?$"
+)
+_RFC3164: Final = (
+    r"^(?:<(?P<pri>\d{1,3})>)?(?P<ts>[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})?|" + _ISO_TS + r") "
+    r"(?P<host>\S+) (?:(?P<service>[^\s\[:]+)(?:\[(?P<pid>[^\]]*)\])?: ?)?(?P<message>.*)$"
+)
+
+
+def _pri_level(pri: pd.Series) -> pd.Series:
+    severity = pd.to_numeric(pri, errors="coerce").astype("Int64") % 8
+    names = pd.Series(_SYSLOG_SEVERITY, dtype=STRING)
+    return pd.Series(
+        names.reindex(severity.astype("float64").to_numpy()).to_numpy(), index=pri.index, dtype=STRING
+    ).where(severity.notna().to_numpy())
+
+
+def _syslog_time(text: pd.Series) -> ParsedTimes:
+    iso = text.str.match(r"^\d{4}-").fillna(False).astype(bool)
+    result = empty_times(text.index)
+    if bool((~iso).any()):
+        result = combine_times(result, _reindex_times(parse_syslog_time(text[~iso]), text.index))
+    if bool(iso.any()):
+        result = combine_times(result, _reindex_times(parse_iso8601(text[iso]), text.index))
+    return result
+
+
+def _rfc3164_finish(groups: pd.DataFrame, columns: dict[str, pd.Series | str]) -> None:
+    columns["level"] = _pri_level(groups["pri"])
+
+
+def _parse_rfc3164(lines: pd.Series) -> pd.DataFrame:
+    return _regex_parse(lines, (_RFC3164,), _syslog_time, field_groups=("pid",), finish=_rfc3164_finish)
+
+
+def _rfc5424_finish(groups: pd.DataFrame, columns: dict[str, pd.Series | str]) -> None:
+    columns["level"] = _pri_level(groups["pri"])
+    for name in ("host", "service"):
+        columns[name] = groups[name].where(groups[name] != "-")
+    columns["message"] = groups["message"].str.removeprefix("\ufeff")
+    encoded = {n: json_quote(groups[n].where(groups[n] != "-")) for n in ("procid", "msgid", "sd")}
+    columns["fields"] = fields_json(encoded, groups.index)
+
+
+def _parse_rfc5424(lines: pd.Series) -> pd.DataFrame:
+    parsed = _regex_parse(lines, (_RFC5424,), parse_iso8601, finish=_rfc5424_finish)
+    # A NILVALUE timestamp ("-") is a well-formed line without a time.
+    nil = (parsed["ts_raw"] == "-").fillna(False)
+    parsed["reject_reason"] = parsed["reject_reason"].mask(nil, "no_timestamp")
+    return parsed
+
+
+# --------------------------------------------------------------------------------------------------
+# Structured records (JSON lines, CSV, logfmt): one column per key, mapped onto the event columns
+
+#: Lower-cased alias -> (priority, column): ECS dotted names first, then the common aliases.
+_KEY_TARGETS: Final[dict[str, tuple[int, str]]] = {
+    **{key.lower(): (i, col) for i, (key, col) in enumerate(FIELD_ALIASES.items(), start=len(ECS_FIELD_MAP))},
+    **{key.lower(): (i, col) for i, (key, col) in enumerate(ECS_FIELD_MAP.items())},
+}
+_REQUEST_COLUMNS: Final = ("http_status", "http_method", "url_path")
+
+
+def _as_key_text(values: pd.Series) -> pd.Series:
+    """Any column (str, numbers, bools, mixed objects) as text: 500, "500" -> "500"; None -> NA."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        whole = values.notna() & (values == np.floor(values)) & (values.abs() < 2**53)
+        as_int = values.where(whole).astype("Int64").astype(STRING)
+        return as_int.where(whole, values.astype(STRING)).astype(STRING)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.map({True: "true", False: "false"}).astype(STRING)
+    if values.dtype == object:
+        return values.map(_scalar_text, na_action="ignore").astype(STRING)
+    return values.astype(STRING)
+
+
+def _scalar_text(value: object) -> str | None:
+    # Only used on the per-line fallback path (object columns from json.loads).
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, allow_nan=True)
+    return str(value)
+
+
+def _json_value(values: pd.Series) -> pd.Series:
+    """Encoded JSON values of a column (strings quoted, numbers and bools bare)."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.map({True: "true", False: "false"}).astype(STRING)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        text = _as_key_text(values)
+        return text.where(~text.isin(["nan", "inf", "-inf", "NaN"]), pd.NA)
+    if values.dtype == object:
+        return values.map(lambda v: json.dumps(v, ensure_ascii=False, default=str), na_action="ignore").astype(STRING)
+    return json_quote(values.astype(STRING))
+
+
+def map_record_columns(records: pd.DataFrame, index: pd.Index) -> dict[str, pd.Series]:
+    """Map the columns of structured records (dotted key names) onto event columns.
+
+    Keys are looked up (case-insensitively) in :data:`schema.ECS_FIELD_MAP`, then in
+    :data:`schema.FIELD_ALIASES`; where several keys map to one column, the earlier mapping wins
+    row by row. Returns the event columns as text (``timestamp`` included, not yet parsed), typed
+    columns coerced (``http_status`` "500"/500/null -> 500/500/NA), ``duration_ms`` from ECS
+    ``event.duration`` nanoseconds, and ``fields`` with every key that mapped to nothing.
+    """
+    by_target: dict[str, list[tuple[int, str]]] = {}
+    rest: list[str] = []
+    for name in records.columns:
+        target = _KEY_TARGETS.get(str(name).lower())
+        if target is None:
+            rest.append(str(name))
+        else:
+            by_target.setdefault(target[1], []).append((target[0], str(name)))
+    out: dict[str, pd.Series] = {}
+    for target, keys in by_target.items():
+        combined: pd.Series | None = None
+        for _, key in sorted(keys):
+            text = _as_key_text(records[key]).set_axis(index)
+            if target == "duration_ms":
+                number = pd.to_numeric(text, errors="coerce")
+                text = number / 1e6 if key.lower() == "event.duration" else number  # ECS: nanoseconds
+            combined = text if combined is None else combined.fillna(text)
+        assert combined is not None
+        out[target] = combined
+    if "http_status" in out:
+        out["http_status"] = pd.to_numeric(out["http_status"], errors="coerce").round().astype("Int64")
+    if "duration_ms" in out:
+        out["duration_ms"] = pd.to_numeric(out["duration_ms"], errors="coerce").astype("float64")
+    if "level" in out:
+        raw_level = out["level"]
+        # Numeric syslog severities (0-7) are not guessed: only names are normalized.
+        out["level"] = normalize_levels(raw_level)
+    encoded = {key: _json_value(records[key]).set_axis(index) for key in rest}
+    out["fields"] = fields_json(encoded, index)
+    return out
+
+
+def _records_frame(
+    index: pd.Index, records: pd.DataFrame, ok: pd.Series, reject_reason: pd.Series, *, inner_kind: str = "log"
+) -> pd.DataFrame:
+    """ParsedLines from structured records aligned with ``index`` (rows where ``ok`` is False are
+    rejected with ``reject_reason``)."""
+    mapped = map_record_columns(records, index) if len(records.columns) else {}
+    ts_text = mapped.pop("timestamp", pd.Series(pd.NA, index=index, dtype=STRING))
+    times = parse_timestamp_text(ts_text.where(ok))
+    reason = reject_reason.copy()
+    blank = ts_text.isna() | (ts_text.str.strip() == "").fillna(True)
+    reason = reason.mask(ok & blank, "no_timestamp")
+    reason = reason.mask(ok & ~blank & ~times.parsed, "bad_timestamp")
+    reason = reason.mask(ok & times.out_of_range, "timestamp_out_of_range")
+    head = ok & times.parsed
+    request = pd.Series(False, index=index)
+    for name in _REQUEST_COLUMNS:
+        if name in mapped:
+            request |= mapped[name].notna()
+    columns: dict[str, pd.Series | str] = dict(mapped)
+    columns["kind"] = pd.Series(inner_kind, index=index, dtype=STRING).mask(request, "request")
+    return assemble(index, head=head, times=times, ts_raw=ts_text, reject_reason=reason, columns=columns)
+
+
+def _flatten_table(table: pa.Table) -> pa.Table:
+    while any(pa.types.is_struct(t) for t in table.schema.types):
+        table = table.flatten()
+    return table
+
+
+def _flatten_dict(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(_flatten_dict(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _loads_object(line: str) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        obj = json.loads(line)
+    except RecursionError:
+        return None, "json_decode"
+    except ValueError:
+        return None, "json_decode"
+    if not isinstance(obj, dict):
+        return None, "json_not_object"
+    return _flatten_dict(obj), None
+
+
+def parse_json_records(lines: pd.Series) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Decode JSON-object lines into flattened records (dotted keys), aligned with ``lines``.
+
+    Returns (records, ok, reject_reason). The fast path hands the whole block to
+    ``pyarrow.json.read_json`` (multi-threaded C++). pyarrow refuses a whole block when any line is
+    malformed or when a key changes type between lines (status "500" here, 500 there), and it does
+    not say which line; only then does the block go through ``json.loads`` line by line, so that each
+    bad line gets its own reject reason and types are coerced per column afterwards.
+    """
+    text = _text(lines)
+    index = text.index
+    objectish = text.str.match(r"^\s*\{").fillna(False).astype(bool) & text.str.contains(r"\}\s*$", regex=True).fillna(
+        False
+    )
+    if bool(objectish.all()) and len(text):
+        payload = "\n".join(text.tolist()).encode("utf-8", "surrogatepass")
+        try:
+            table = pa_json.read_json(
+                io.BytesIO(payload),
+                read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(payload) + 1)),
+                parse_options=pa_json.ParseOptions(newlines_in_values=False),
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeEncodeError):
+            table = None
+        if table is not None and table.num_rows == len(text):
+            flat = _flatten_table(table)
+            records = pd.DataFrame(
+                {
+                    name: (
+                        pd.Series(column.to_pandas(types_mapper=_types_mapper), index=index)
+                        if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type))
+                        else pd.Series(column.to_pylist(), index=index, dtype=object)
+                    )
+                    for name, column in zip(flat.column_names, flat.columns, strict=True)
+                },
+                index=index,
+            )
+            ok = pd.Series(True, index=index)
+            return records, ok, pd.Series(pd.NA, index=index, dtype=STRING)
+    decoded = [_loads_object(line) if isinstance(line, str) else (None, "json_decode") for line in text.tolist()]
+    objects = [obj if obj is not None else {} for obj, _ in decoded]
+    reasons = pd.Series([reason for _, reason in decoded], index=index, dtype=STRING)
+    records = pd.DataFrame.from_records(objects, index=index) if objects else pd.DataFrame(index=index)
+    records = records.astype(object).where(records.notna(), None)
+    return records, reasons.isna(), reasons
+
+
+def _types_mapper(arrow_type: pa.DataType) -> Any:
+    if arrow_type in (pa.string(), pa.large_string()):
+        return STRING
+    if pa.types.is_integer(arrow_type):
+        return pd.Int64Dtype()
+    if pa.types.is_boolean(arrow_type):
+        return pd.BooleanDtype()
+    return None
+
+
+def _parse_json_lines(lines: pd.Series) -> pd.DataFrame:
+    records, ok, reasons = parse_json_records(lines)
+    return _records_frame(_text(lines).index, records, ok, reasons)
+
+
+def _json_check(lines: Sequence[str]) -> bool:
+    objects = sum(1 for line in lines if line.lstrip().startswith("{"))
+    return objects > 0 and objects >= 0.5 * len(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# logfmt
+
+_LOGFMT_PAIR: Final = r'(?:^|\s)([A-Za-z_@][\w.@/-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)'
+
+
+def logfmt_to_json(lines: pd.Series) -> pd.Series:
+    """Rewrite logfmt lines (``k=v k2="quoted \\"v\\""``) into JSON object text, vectorized.
+
+    Unquoted values become JSON strings; quoted values keep their (JSON-compatible) escapes. Text
+    that is not a ``key=value`` pair is dropped. Regex replacements mark each pair with control
+    characters first, so that the later rewrites cannot touch a value's content.
+    """
+    s = _text(lines).str.replace(r"[\x1c-\x1f]", " ", regex=True)
+    marked = s.str.replace(_LOGFMT_PAIR, "\x1f\\1\x1e\\2\x1d", regex=True)
+    # Drop the text between pairs (bare words): keep only the marked segments.
+    marked = marked.str.replace(r"(?:^|\x1d)[^\x1f]*", "\x1d", regex=True)
+    quoted = marked.str.replace('\x1f([^\x1e]*)\x1e("[^\x1d]*)\x1d', ',"\\1":\\2\x1d', regex=True)
+    bare = quoted.str.replace("\x1f([^\x1e]*)\x1e([^\x1d]*)\x1d", ',"\\1":"\\2"\x1d', regex=True)
+    body = bare.str.replace("\x1d", "", regex=False).str.removeprefix(",")
+    return "{" + body + "}"
+
+
+def _parse_logfmt(lines: pd.Series) -> pd.DataFrame:
+    text = _text(lines)
+    index = text.index
+    has_pairs = text.str.contains(r"^\s*[A-Za-z_@][\w.@/-]*=", regex=True).fillna(False).astype(bool)
+    frame = _parse_json_lines(logfmt_to_json(text).where(has_pairs, "{}"))
+    reasons = frame["reject_reason"].where(has_pairs, "not_logfmt")
+    # Continuation-like lines (no pairs at all) are not rejected outright: logfmt is single-line,
+    # so the connector rejects them as unparseable; a decode failure of a rewritten line is a bug.
+    frame["reject_reason"] = reasons.mask(~has_pairs, pd.NA).mask(
+        has_pairs & (frame["reject_reason"] == "json_decode").fillna(False), "logfmt_decode"
+    )
+    frame["head"] = frame["head"] & has_pairs
+    return frame.set_axis(index)
+
+
+# --------------------------------------------------------------------------------------------------
+# Application logs: Python logging, log4j / logback, Spring Boot, Zookeeper, HDFS
+
+_PY_LEVEL = r"(?P<level>DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|NOTSET)"
+_PY_TS = r"(?P<ts>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[,.]\d{1,9})?)"
+_PYTHON_PATTERNS: Final = (
+    # %(asctime)s - %(name)s - %(levelname)s - %(message)s
+    rf"^{_PY_TS} - (?P<service>\S+) - {_PY_LEVEL} - (?P<message>.*)$",
+    # %(asctime)s %(levelname)s [%(name)s] %(message)s
+    rf"^{_PY_TS} {_PY_LEVEL} +\[(?P<service>[^\]\s]+)\] (?P<message>.*)$",
+    # %(asctime)s %(levelname)s:%(name)s:%(message)s (basicConfig's layout with a time in front)
+    rf"^{_PY_TS} {_PY_LEVEL}:(?P<service>[^:\s]+):(?P<message>.*)$",
+    # %(asctime)s [%(levelname)s] %(name)s: %(message)s
+    rf"^{_PY_TS} \[{_PY_LEVEL}\] (?P<service>[^:\s]+): (?P<message>.*)$",
+)
+_J_LEVEL = r"(?P<level>TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|SEVERE)"
+_LOG4J_PATTERNS: Final = (
+    # %d %p [%t] %c: %m  (Hadoop) and %d %-5p [%t] %c - %m
+    rf"^{_PY_TS} +{_J_LEVEL} +\[(?P<thread>[^\]]*)\] +(?P<service>[\w.$]+)(?::|\s-)\s?(?P<message>.*)$",
+    # %d [%t] %-5level %logger - %msg  (logback)
+    rf"^{_PY_TS} +\[(?P<thread>[^\]]*)\] +{_J_LEVEL} +(?P<service>[\w.$]+) - (?P<message>.*)$",
+)
+_SPRING: Final = (
+    r"^(?P<ts>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d{3,9}(?:Z|[+-]\d{2}:?\d{2})?) +"
+    r"(?P<level>TRACE|DEBUG|INFO|WARN|ERROR|FATAL) +(?P<pid>\d+) --- "
+    r"(?:\[(?P<app>[^\]]*)\] )?\[ *(?P<thread>[^\]]*?)\] (?P<logger>\S+) *: (?P<message>.*)$"
+)
+_ZOOKEEPER: Final = (
+    r"^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) - (?P<level>[A-Z]+) +"
+    r"\[(?P<thread>.*):(?P<service>[\w$.]+)@(?P<line_no>\d+)\] - (?P<message>.*)$"
+)
+_HDFS: Final = r"^(?P<ts>\d{6} \d{6}) (?P<pid>\d+) (?P<level>[A-Z]+) (?P<service>[^\s:]+): (?P<message>.*)$"
+
+
+def _parse_python(lines: pd.Series) -> pd.DataFrame:
+    return _regex_parse(lines, _PYTHON_PATTERNS, parse_iso8601)
+
+
+def _parse_log4j(lines: pd.Series) -> pd.DataFrame:
+    return _regex_parse(lines, _LOG4J_PATTERNS, parse_iso8601, field_groups=("thread",))
+
+
+def _spring_finish(groups: pd.DataFrame, columns: dict[str, pd.Series | str]) -> None:
+    # Spring Boot 3 writes the application name in its own brackets; it is the service when present.
+    columns["service"] = groups["app"].str.strip().replace("", pd.NA).fillna(groups["logger"])
+    columns["fields"] = _text_fields(groups, ("pid", "thread", "logger"))
+
+
+def _parse_spring(lines: pd.Series) -> pd.DataFrame:
+    return _regex_parse(lines, (_SPRING,), parse_iso8601, finish=_spring_finish)
+
+
+def _parse_zookeeper(lines: pd.Series) -> pd.DataFrame:
+    return _regex_parse(lines, (_ZOOKEEPER,), parse_iso8601, field_groups=("thread", "line_no"))
+
+
+def _hdfs_time(text: pd.Series) -> ParsedTimes:
+    return parse_with_formats(text, ("%y%m%d %H%M%S",))
+
+
+def _parse_hdfs(lines: pd.Series) -> pd.DataFrame:
+    return _regex_parse(lines, (_HDFS,), _hdfs_time, field_groups=("pid",))
+
+
+# --------------------------------------------------------------------------------------------------
+# Container runtimes: Kubernetes CRI and Docker json-file; the inner line is parsed again
+
+
+def _inner_formats() -> dict[str, LogFormat]:
+    return {name: fmt for name, fmt in LOG_FORMATS.items() if name not in _CONTAINER_FORMATS and fmt.bind is None}
+
+
+def _reparse_inner(outer: pd.DataFrame, inner: pd.Series) -> pd.DataFrame:
+    """Parse the inner lines again with the format detected among them; take level, message,
+    service, host and the other event columns from there. The inner time wins where it has one;
+    the outer (runtime) time is kept where it has none."""
+    candidates = inner[outer["head"]].dropna()
+    sample = [line for line in candidates.head(SAMPLE_LINES).tolist() if line.strip()]
+    if not sample:
+        return outer
+    try:
+        fmt, _ = detect_log_format(sample, _inner_formats())
+    except UnknownFormatError:
+        return outer
+    rows = outer["head"] & inner.notna()
+    parsed = fmt.parse(_text(inner[rows]).reset_index(drop=True)).set_axis(inner.index[rows])
+    take = parsed["head"]
+    out = outer.copy()
+    idx = parsed.index[take]
+    for name in EVENT_FIELD_DTYPES:
+        if name in parsed.columns and name != "fields":
+            if name not in out.columns:
+                out[name] = pd.Series(pd.NA, index=out.index, dtype=EVENT_FIELD_DTYPES[name])  # type: ignore[call-overload]
+            values = parsed.loc[idx, name]
+            if name in ("message", "kind"):
+                out.loc[idx, name] = values
+            else:
+                out.loc[idx, name] = values.where(values.notna(), out.loc[idx, name])
+    if "fields" in parsed.columns:
+        out.loc[idx, "fields"] = parsed.loc[idx, "fields"].where(
+            parsed.loc[idx, "fields"].notna(), out.loc[idx, "fields"]
+        )
+    has_time = idx[(parsed.loc[idx, "ts_utc"].notna() | parsed.loc[idx, "ts_naive"].notna()).to_numpy()]
+    for name in ("ts_raw", "ts_utc", "ts_naive", "year_missing"):
+        out.loc[has_time, name] = parsed.loc[has_time, name]
+    # An inner time without a year or zone is less precise than the runtime's own UTC stamp.
+    weak = has_time[(parsed.loc[has_time, "year_missing"]).to_numpy()]
+    for name in ("ts_raw", "ts_utc", "ts_naive", "year_missing"):
+        out.loc[weak, name] = outer.loc[weak, name]
+    return out
+
+
+_CRI: Final = r"^(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})) (?P<stream>stdout|stderr) (?P<flag>[PF])(?: (?P<message>.*))?$"
+
+
+def _parse_cri(lines: pd.Series) -> pd.DataFrame:
+    text = _text(lines)
+    index = text.index
+    groups = extract_groups(text, _CRI)
+    # A group of P (partial) lines ends with an F (full) line: the group is one event, whose head
+    # is its first line and whose message is the inner texts joined without separators.
+    flag = groups["flag"]
+    full = (flag == "F").fillna(False).astype(bool)
+    matched = groups["matched"]
+    group_id = full.shift(1, fill_value=True).astype("int64").cumsum()
+    first = matched & (group_id != group_id.shift(1)).fillna(True)
+    first = first | (matched & ~(flag.shift(1) == "P").fillna(False).astype(bool))
+    continued = matched & ~first
+    inner = groups["message"].fillna("")
+    if bool(continued.any()):
+        grouped = inner[matched].groupby(group_id[matched]).agg("".join)
+        joined = group_id.map(grouped)
+        inner = inner.where(~first, joined.astype(STRING))
+    times = _reindex_times(parse_iso8601(groups.loc[matched, "ts"]), index)
+    head, reason = _time_rejects(matched & first, times)
+    columns: dict[str, pd.Series | str] = {
+        "kind": "log",
+        "message": inner.astype(STRING),
+        "fields": _text_fields(groups, ("stream",)),
+        "continued": continued,
+    }
+    outer = assemble(index, head=head, times=times, ts_raw=groups["ts"], reject_reason=reason, columns=columns)
+    return _reparse_inner(outer, inner.astype(STRING).where(head))
+
+
+def _parse_docker_json(lines: pd.Series) -> pd.DataFrame:
+    text = _text(lines)
+    index = text.index
+    records, ok, reasons = parse_json_records(text)
+    outer_time = records["time"] if "time" in records.columns else pd.Series(pd.NA, index=index)
+    log = records["log"] if "log" in records.columns else pd.Series(pd.NA, index=index)
+    ts_text = _as_key_text(outer_time).set_axis(index)
+    inner = _as_key_text(log).set_axis(index).str.removesuffix("\n").str.removesuffix("\r")
+    times = parse_iso8601(ts_text.where(ok))
+    reason = reasons.mask(ok & ts_text.isna(), "no_timestamp").mask(
+        ok & ts_text.notna() & ~times.parsed, "bad_timestamp"
+    )
+    reason = reason.mask(ok & times.out_of_range, "timestamp_out_of_range")
+    head = ok & times.parsed
+    stream = _as_key_text(records["stream"]).set_axis(index) if "stream" in records.columns else None
+    columns: dict[str, pd.Series | str] = {"kind": "log", "message": inner}
+    columns["fields"] = fields_json({"stream": json_quote(stream)} if stream is not None else {}, index)
+    outer = assemble(index, head=head, times=times, ts_raw=ts_text, reject_reason=reason, columns=columns)
+    return _reparse_inner(outer, inner.where(head))
+
+
+_DOCKER_CHECK: Final = re.compile(r'^\{"log":".*"stream":"(?:stdout|stderr)".*"time":"\d{4}-')
+
+
+# --------------------------------------------------------------------------------------------------
+# CSV with a header row that names a time column
+
+
+def _csv_header(first_lines: Sequence[str]) -> list[str] | None:
+    """The header of a CSV sample: names one time column, and the next line has as many fields."""
+    if len(first_lines) < 2:
+        return None
+    try:
+        rows = list(csv.reader(first_lines[:2]))
+    except csv.Error:
+        return None
+    header, first = rows[0], rows[1]
+    if len(header) < 2 or len(header) != len(first) or len(set(header)) != len(header):
+        return None
+    if not any(_KEY_TARGETS.get(name.strip().lower(), (0, ""))[1] == "timestamp" for name in header):
+        return None
+    return [name.strip() for name in header]
+
+
+def _csv_check(lines: Sequence[str]) -> bool:
+    return _csv_header(lines) is not None
+
+
+def _csv_rows(text: pd.Series, header: list[str]) -> tuple[pd.DataFrame, pd.Series]:
+    """Rows of CSV lines as string columns named by ``header``; ``ok`` False where a line has the
+    wrong number of fields. pyarrow reads the block at once; a block with malformed rows goes
+    through the csv module line by line so that each bad line is known by its index."""
+    index = text.index
+    payload = "\n".join(text.fillna("").tolist()).encode("utf-8", "surrogatepass")
+    bad: list[int] = []
+
+    def on_invalid(row: Any) -> str:
+        bad.append(1)
+        return "skip"
+
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(payload),
+            read_options=pa_csv.ReadOptions(column_names=header, block_size=max(1 << 20, len(payload) + 1)),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeEncodeError):
+        table = None
+    if table is not None and not bad and table.num_rows == len(text):
+        frame = pd.DataFrame({name: _series(table.column(name), index) for name in header}, index=index)
+        return frame, pd.Series(True, index=index)
+    parsed = [next(csv.reader([line]), []) if isinstance(line, str) else [] for line in text.tolist()]
+    ok = pd.Series([len(row) == len(header) for row in parsed], index=index)
+    rows = [row if len(row) == len(header) else [None] * len(header) for row in parsed]
+    frame = pd.DataFrame(rows, columns=header, index=index, dtype=object).astype(STRING)
+    frame = frame.where(frame != "", pd.NA)
+    return frame, ok
+
+
+def _parse_csv_with_header(lines: pd.Series, header: list[str], header_line: str | None) -> pd.DataFrame:
+    text = _text(lines)
+    index = text.index
+    is_header = (
+        (text == header_line).fillna(False).astype(bool) if header_line is not None else pd.Series(False, index=index)
+    )
+    rows, ok = _csv_rows(text.where(~is_header, ",".join([""] * len(header))), header)
+    reasons = pd.Series(pd.NA, index=index, dtype=STRING).mask(~ok, "csv_field_count").mask(is_header, "csv_header")
+    return _records_frame(index, rows, ok & ~is_header, reasons)
+
+
+def _bind_csv(first_lines: Sequence[str]) -> LogFormat:
+    header = _csv_header(first_lines)
+    if header is None:
+        return CSV_FORMAT
+    header_line = first_lines[0]
+
+    def parse(lines: pd.Series) -> pd.DataFrame:
+        return _parse_csv_with_header(lines, header, header_line)
+
+    return replace(CSV_FORMAT, parse=parse, bind=None)
+
+
+def _parse_csv_unbound(lines: pd.Series) -> pd.DataFrame:
+    """CSV without a known header: the first line of ``lines`` is taken as the header."""
+    text = _text(lines)
+    first = text.dropna().head(2).tolist()
+    header = _csv_header(first) if len(first) >= 2 else None
+    if header is None:
+        index = text.index
+        return assemble(
+            index,
+            head=pd.Series(False, index=index),
+            times=empty_times(index),
+            ts_raw=pd.Series(pd.NA, index=index, dtype=STRING),
+            reject_reason=pd.Series("csv_no_header", index=index, dtype=STRING),
+        )
+    return _parse_csv_with_header(text, header, first[0])
+
+
+# --------------------------------------------------------------------------------------------------
+# Generic fallback: a timestamp (and maybe a level) near the start of any line
+
+#: Zone abbreviations that mean different offsets in different places; never guessed.
+_AMBIGUOUS_ZONES: Final = r"(?:IST|CST|CDT|BST|EST|EDT|PST|PDT|MST|MDT|CET|CEST|EET|EEST|AST|ADT|MSK|JST|KST|HKT|SGT|AEST|AEDT|ACST|AWST|NZST|NZDT|WET|WEST|SAST|PHT|WIB|ART|BRT)"
+_PREFIX: Final = r"^(?P<prefix>.{0,40}?)"
+_GENERIC_PATTERNS: Final[tuple[tuple[str, Callable[[pd.Series], ParsedTimes]], ...]] = (
+    (
+        _PREFIX
+        + r"(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?: ?(?:Z|[+-]\d{2}:?\d{2}|UTC|GMT)\b)?)"
+        + rf"(?P<zone> {_AMBIGUOUS_ZONES}\b)?(?P<rest>.*)$",
+        parse_iso8601,
+    ),
+    (
+        _PREFIX + r"(?P<ts>\d{4}/\d{2}/\d{2}[ T-]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?)(?P<rest>.*)$",
+        lambda s: parse_with_formats(
+            s.str.replace(",", ".", regex=False)
+            .str.replace("T", " ", regex=False)
+            .str.replace(r"^(\S+)-", r"\1 ", regex=True),
+            ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M:%S.%f"),
+        ),
+    ),
+    (
+        _PREFIX + r"(?P<ts>\d{1,2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}(?: [+-]\d{4})?)(?P<rest>.*)$",
+        _access_time,
+    ),
+    (
+        _PREFIX
+        + r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?(?P<ts>[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})? \d{4})"
+        + rf"(?P<zone> {_AMBIGUOUS_ZONES}\b)?(?P<rest>.*)$",
+        lambda s: parse_with_formats(
+            s.str.replace(r"\s+", " ", regex=True), ("%b %d %H:%M:%S %Y", "%b %d %H:%M:%S.%f %Y")
+        ),
+    ),
+    (
+        _PREFIX + r"(?P<ts>[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(?P<rest>.*)$",
+        parse_syslog_time,
+    ),
+    (
+        _PREFIX + r"(?P<ts>\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2})(?P<rest>.*)$",
+        lambda s: parse_with_formats(s, ("%y/%m/%d %H:%M:%S",)),
+    ),
+    (
+        _PREFIX + r"(?P<ts>\d{8}-\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(?P<rest>.*)$",
+        lambda s: parse_with_formats(s, ("%Y%m%d-%H:%M:%S", "%Y%m%d-%H:%M:%S.%f")),
+    ),
+    (
+        r"^(?P<prefix>\W{0,3})(?P<ts>\d{10}(?:\.\d{1,9})?|\d{13})(?P<rest>(?:\D.*)?)$",
+        lambda s: _plausible_epoch(s),
+    ),
+)
+_EPOCH_MIN: Final = pd.Timestamp("2000-01-01", tz="UTC")
+_EPOCH_MAX: Final = pd.Timestamp("2100-01-01", tz="UTC")
+
+
+def _plausible_epoch(text: pd.Series) -> ParsedTimes:
+    """Bare epoch seconds or milliseconds count as a time only between 2000 and 2100."""
+    times = parse_epoch(text)
+    plausible = (times.utc >= _EPOCH_MIN) & (times.utc < _EPOCH_MAX)
+    return times._replace(utc=times.utc.where(plausible), out_of_range=times.out_of_range & False)
+
+
+_GENERIC_LEVEL: Final = (
+    r"(?:^|[\s\[(<|:])(?:level=)?(?P<level>TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRIT|CRITICAL|FATAL|ALERT|"
+    r"EMERG|SEVERE|[Tt]race|[Dd]ebug|[Ii]nfo|[Nn]otice|[Ww]arn(?:ing)?|[Ee]rror|[Cc]ritical|[Ff]atal)(?:$|[\s\]):>|,])"
+)
+
+
+_GENERIC_LEADING_LEVEL: Final = (
+    r"^[\[(<]?(?:level=)?(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRIT|CRITICAL|FATAL|ALERT|EMERG|SEVERE)"
+    r"[\])>]?(?:\s*[:|-]\s*|\s+|$)"
+)
+
+
+def _parse_generic(lines: pd.Series) -> pd.DataFrame:
+    text = _text(lines)
+    index = text.index
+    times = empty_times(index)
+    ts_raw = pd.Series(pd.NA, index=index, dtype=STRING)
+    rest = pd.Series(pd.NA, index=index, dtype=STRING)
+    zone = pd.Series(pd.NA, index=index, dtype=STRING)
+    matched = pd.Series(False, index=index)
+    for pattern, parse_time in _GENERIC_PATTERNS:
+        todo = text[~matched]
+        if len(todo) == 0:
+            break
+        groups = extract_groups(todo, pattern)
+        hit = groups["matched"]
+        if not bool(hit.any()):
+            continue
+        found = groups[hit]
+        parsed = _reindex_times(parse_time(found["ts"]), index)
+        if "zone" in found.columns:
+            # An ambiguous zone abbreviation after the time: the time is not guessed.
+            zoned = found.index[found["zone"].notna().to_numpy()]
+            parsed = ParsedTimes(
+                parsed.utc.where(~parsed.utc.index.isin(zoned)),
+                parsed.naive.where(~parsed.naive.index.isin(zoned)),
+                parsed.year_missing,
+                parsed.out_of_range,
+            )
+            zone.loc[found.index] = found["zone"]
+        # Rows whose text parsed, is out of range, or carries an ambiguous zone are settled by this
+        # pattern; the others may still match a later one.
+        zoned_rows = found["zone"].notna() if "zone" in found.columns else pd.Series(False, index=found.index)
+        settled_mask = (parsed.parsed.loc[found.index] | parsed.out_of_range.loc[found.index] | zoned_rows).to_numpy()
+        settled = found.index[settled_mask]
+        keep = pd.Series(index.isin(settled), index=index)
+        times = ParsedTimes(
+            times.utc.where(~keep, parsed.utc),
+            times.naive.where(~keep, parsed.naive),
+            times.year_missing.where(~keep, parsed.year_missing).astype(bool),
+            times.out_of_range.where(~keep, parsed.out_of_range).astype(bool),
+        )
+        ts_raw.loc[settled] = found.loc[settled, "ts"]
+        rest.loc[settled] = found.loc[settled, "rest"]
+        matched.loc[settled] = True
+    reason = pd.Series(pd.NA, index=index, dtype=STRING)
+    reason = reason.mask(matched & ~times.parsed, "bad_timestamp").mask(
+        matched & times.out_of_range, "timestamp_out_of_range"
+    )
+    head = (matched & times.parsed).astype(bool)
+    message = rest.str.replace(r"^[\]\)>]?[\s,:|\-\]]*", "", regex=True)
+    level_text = message.str.slice(0, 48)
+    level = extract_groups(level_text.fillna(""), _GENERIC_LEVEL)["level"].where(head)
+    # A level token right at the start of the message is not part of the message.
+    message = message.str.replace(_GENERIC_LEADING_LEVEL, "", regex=True)
+    return assemble(
+        index,
+        head=head,
+        times=times,
+        ts_raw=ts_raw,
+        reject_reason=reason,
+        columns={"kind": "log", "level": normalize_levels(level), "message": message},
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The registry
+
+_TS_LINE_START: Final = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
+_CONTAINER_FORMATS: Final = frozenset({"kubernetes_cri", "docker_json"})
+
+CSV_FORMAT: Final = LogFormat(
+    name="csv",
+    description="CSV with a header row that names a time column (time, timestamp, @timestamp, date, ...)",
+    check=_csv_check,
+    parse=_parse_csv_unbound,
+    bind=_bind_csv,
+)
+
+LOG_FORMATS: Final[dict[str, LogFormat]] = {
+    f.name: f
+    for f in (
+        LogFormat(
+            name="access_combined_extra",
+            description="nginx/Apache combined access log with trailing fields (request time -> duration_ms)",
+            check=_check_share(
+                r'^\S+ \S+ \S+ \[[^\]]+\] "(?:[^"\\]|\\.)*" (?:\d{3}|-) (?:\d+|-) "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*" \S',
+                0.5,
+            ),
+            parse=_access_parser(_ACCESS_COMBINED + r" (?P<extra>.*\S)\s*$"),
+        ),
+        LogFormat(
+            name="access_combined",
+            description='nginx/Apache combined access log: common + "referer" "user agent"',
+            check=_check_share(r'^\S+ \S+ \S+ \[[^\]]+\] "(?:[^"\\]|\\.)*" (?:\d{3}|-) (?:\d+|-) "', 0.5),
+            parse=_access_parser(_ACCESS_COMBINED + r"\s*$"),
+        ),
+        LogFormat(
+            name="access_common",
+            description='NCSA common log format: host ident user [time] "request" status bytes',
+            check=_check_share(r'^\S+ \S+ \S+ \[[^\]]+\] "', 0.5),
+            parse=_access_parser(_ACCESS_HEAD + r"\s*$"),
+        ),
+        LogFormat(
+            name="apache_error",
+            description="Apache error log, 2.2 ([time] [level] msg) and 2.4 ([time] [module:level] [pid] [client])",
+            check=_check_share(r"^\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} +\d{1,2} [\d:.]+ \d{4}\] \[", 0.5),
+            parse=_parse_apache_error,
+        ),
+        LogFormat(
+            name="syslog_rfc5424",
+            description="syslog RFC 5424: <PRI>1 timestamp host app procid msgid [sd] msg",
+            check=_check_share(r"^(?:<\d{1,3}>)?1 (?:\d{4}-\d{2}-\d{2}T\S+|-) \S+ \S+ \S+ \S+ ", 0.5),
+            parse=_parse_rfc5424,
+        ),
+        LogFormat(
+            name="syslog_rfc3164",
+            description="BSD syslog RFC 3164 (no year): [<PRI>]Mmm dd HH:MM:SS host program[pid]: msg",
+            check=_check_share(r"^(?:<\d{1,3}>)?[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d+)? \S+ ", 0.5),
+            parse=_parse_rfc3164,
+        ),
+        LogFormat(
+            name="docker_json",
+            description='Docker json-file driver: {"log": "...", "stream": "stdout", "time": "..."}; inner line parsed again',
+            check=lambda lines: _matches(lines, _DOCKER_CHECK) >= 0.5 * len(lines) > 0,
+            parse=_parse_docker_json,
+        ),
+        LogFormat(
+            name="kubernetes_cri",
+            description="Kubernetes CRI container log: time stream P|F line; partial lines joined, inner line parsed again",
+            check=_check_share(r"^\d{4}-\d{2}-\d{2}T\S+ (?:stdout|stderr) [PF] ", 0.5),
+            parse=_parse_cri,
+            multiline=True,
+            multiline_start=re.compile(r"^\d{4}-\d{2}-\d{2}T\S+ (?:stdout|stderr) [PF] "),
+        ),
+        LogFormat(
+            name="json_lines",
+            description="JSON lines: ECS (nested or dotted) and common keys (time/ts/@timestamp, level, msg, ...)",
+            check=_json_check,
+            parse=_parse_json_lines,
+        ),
+        CSV_FORMAT,
+        LogFormat(
+            name="spring_boot",
+            description="Spring Boot default console/file layout (2.x and 3.x), Java stack traces folded",
+            check=_check_share(r"^\d{4}-\d{2}-\d{2}[ T]\S+ +[A-Z]+ +\d+ --- ", 0.3),
+            parse=_parse_spring,
+            multiline=True,
+            multiline_start=_TS_LINE_START,
+        ),
+        LogFormat(
+            name="zookeeper",
+            description="Zookeeper log4j layout: date time - LEVEL [thread:Class@line] - msg",
+            check=_check_share(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} - [A-Z]+ +\[", 0.3),
+            parse=_parse_zookeeper,
+            multiline=True,
+            multiline_start=_TS_LINE_START,
+        ),
+        LogFormat(
+            name="log4j",
+            description="log4j/logback: date time LEVEL [thread] logger: msg (and %d [%t] %p %c - %m), stack traces folded",
+            check=_check_share(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\S* +(?:[A-Z]+ +)?\[[^\]]*\] ", 0.3),
+            parse=_parse_log4j,
+            multiline=True,
+            multiline_start=_TS_LINE_START,
+        ),
+        LogFormat(
+            name="python_logging",
+            description="Python logging with a time: '%(asctime)s - name - LEVEL - msg' and similar, tracebacks folded",
+            check=_check_share(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[,.]\d+)? (?:- \S+ - |\[?[A-Z]+\]? )", 0.3),
+            parse=_parse_python,
+            multiline=True,
+            multiline_start=_TS_LINE_START,
+        ),
+        LogFormat(
+            name="hdfs",
+            description="Hadoop HDFS layout: yymmdd HHMMSS pid LEVEL component: msg",
+            check=_check_share(r"^\d{6} \d{6} \d+ [A-Z]+ \S+: ", 0.5),
+            parse=_parse_hdfs,
+            multiline=True,
+            multiline_start=re.compile(r"^\d{6} \d{6} \d+ "),
+        ),
+        LogFormat(
+            name="logfmt",
+            description='logfmt: key=value pairs with a time key (ts=... level=... msg="...")',
+            check=lambda lines: (
+                bool(lines)
+                and sum(1 for line in lines if re.match(r"^\s*[A-Za-z_@][\w.@/-]*=\S", line) and "=" in line[:40])
+                >= 0.5 * len(lines)
+                and any(re.search(r"(?:^|\s)(?:ts|time|timestamp|t|@timestamp|date)=", line) for line in lines)
+            ),
+            parse=_parse_logfmt,
+        ),
+        LogFormat(
+            name="generic",
+            description="fallback: a timestamp (ISO 8601, syslog, access-log, epoch, ...) and a level near the start",
+            check=lambda lines: bool(lines),
+            parse=_parse_generic,
+            multiline=True,
+        ),
+    )
+}
+if len(LOG_FORMATS) != 17:  # duplicate-name guard: a repeated name would silently replace a format
+    raise RuntimeError("duplicate log format names in LOG_FORMATS")
+
+#: The name of the fallback format, which detection only chooses when nothing more specific fits.
+GENERIC_FORMAT: Final = "generic"
+
+
+def get_format(name: str, formats: Mapping[str, LogFormat] = LOG_FORMATS) -> LogFormat:
+    """The format registered under ``name``.
+
+    Raises:
+        UnknownFormatError: listing the known names.
+    """
+    try:
+        return formats[name]
+    except KeyError:
+        raise UnknownFormatError(f"unknown log format {name!r}; known formats: {', '.join(formats)}") from None
+
+
+def detect_log_format(lines: Sequence[str], formats: Mapping[str, LogFormat] = LOG_FORMATS) -> tuple[LogFormat, str]:
+    """Choose the format of a file from its first lines.
+
+    Every format whose ``check`` accepts the sample parses it; its score is the share of sample
+    lines that are event heads. The highest score wins; on a tie the earlier (more specific) format
+    wins, and the generic fallback is chosen only when nothing else scores as well. Formats that need
+    the file's first lines (CSV) come back bound to them.
+
+    Returns:
+        (format, reason), e.g. ``(access_combined, "access_combined: 62 of 64 sample lines match")``.
+
+    Raises:
+        UnknownFormatError: when no format finds a timestamp in any sample line.
+    """
+    sample = [line.rstrip("\r\n") for line in lines if line.strip()][:SAMPLE_LINES]
+    if not sample:
+        raise UnknownFormatError("no lines to detect a log format from (the file is empty or blank)")
+    series = pd.Series(sample, dtype=STRING)
+    best: tuple[int, LogFormat] | None = None
+    for fmt in formats.values():
+        if not fmt.check(sample):
+            continue
+        bound = fmt.for_file(sample)
+        heads = int(bound.parse(series)["head"].sum())
+        if heads and (best is None or heads > best[0]):
+            best = (heads, bound)
+    if best is None:
+        raise UnknownFormatError(
+            f"no known log format finds a timestamp in the first {len(sample)} lines; "
+            "force one with --format or describe it in a --format-file"
+        )
+    heads, fmt = best
+    return fmt, f"{fmt.name}: {heads} of {len(sample)} sample lines match"
