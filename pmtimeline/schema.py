@@ -297,7 +297,7 @@ def conform_events(frame: pd.DataFrame) -> pd.DataFrame:
                 col = col.astype(dtype)  # type: ignore[call-overload]
             out[name] = col.reset_index(drop=True)
         else:
-            out[name] = pd.Series([pd.NA] * n if n else [], dtype=dtype)  # type: ignore[call-overload]
+            out[name] = pd.Series(index=pd.RangeIndex(n), dtype=dtype)  # type: ignore[call-overload]
     return pd.DataFrame(out)
 
 

@@ -1,0 +1,345 @@
+"""Redaction of secrets and personal data in shared outputs: one module, every pattern in one place.
+
+What is redacted (applied to free text: messages, URL paths, structured fields, evidence):
+
+========================  ====================================================================
+what                      replaced by
+========================  ====================================================================
+private key blocks        ``[PRIVATE KEY]``
+JWTs                      ``[JWT]``
+authorization headers     ``Authorization: Bearer [REDACTED]`` (bearer, basic, apikey, token, x-api-key)
+cookies                   ``Cookie: session=[REDACTED]`` (names kept, values dropped)
+passwords in URLs         ``https://alice:[REDACTED]@db.example/``
+secrets in query strings  ``?password=[REDACTED]`` (password, token, api_key, secret, sig, session, code, ...)
+key=value secrets         ``password=[REDACTED]`` (also URL-encoded ``password%3D...`` and JSON ``"password": "..."``)
+AWS / vendor keys         ``[AWS KEY]``, ``[TOKEN]`` (GitHub, Slack, Stripe, Google API keys)
+card numbers              ``[CARD …1111]`` (only when the Luhn check passes: 4111111111111112 is not a card)
+IBANs                     ``[IBAN GB…32]`` (only when the mod-97 check passes)
+e-mail addresses          ``user_3f2a9c1d@example.com`` (keyed pseudonym, domain kept)
+IPv4 / IPv6 addresses     ``ip_5f3a9c1d`` (keyed pseudonym; validated with :mod:`ipaddress`)
+user identities           ``user_1a2b3c4d`` in the ``user`` column, and wherever that value appears in text
+========================  ====================================================================
+
+Pseudonyms are an HMAC-SHA256 of the value under a key made for each :class:`Redactor` (one per
+report) and never stored, so the same IP or user maps to the same token throughout one report (the
+breach analysis still joins) and to different tokens across reports.
+
+No library fits: Presidio needs a spaCy model that cannot be installed offline here, scrubadub is
+stale and heavy, detect-secrets targets source code (see shared reference robustness.md §4.1); the
+patterns below follow its plugin inventory, with validators (Luhn, IBAN mod 97, ipaddress) to keep
+false positives down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Iterable
+from typing import Final
+
+import pandas as pd
+
+from pmtimeline.incident import Actor, Evidence, Exposure, Incident, Metrics
+from pmtimeline.schema import STRING
+
+REDACTED: Final = "[REDACTED]"
+
+_SECRET_KEYS: Final = (
+    r"password|passwd|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token|refresh[_-]?token|"
+    r"auth[_-]?token|token|private[_-]?key|session[_-]?id|sessionid|sid|signature|sig"
+)
+_EQ: Final = r"(?:=|%3[dD]|:)"
+
+# (name, pattern, replacement) applied in order; replacements keep the structure readable.
+_SECRET_PATTERNS: Final[tuple[tuple[str, re.Pattern[str], str], ...]] = (
+    (
+        "private_key",
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL),
+        "[PRIVATE KEY]",
+    ),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[JWT]"),
+    (
+        "auth_header",
+        re.compile(
+            r"(?i)\b((?:proxy-)?authorization\s*[:=]\s*[\"']?\s*(?:bearer|basic|apikey|api-key|token|digest|negotiate)"
+            r"\s+)[^\s\"',;]+"
+        ),
+        r"\1" + REDACTED,
+    ),
+    ("bearer", re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1" + REDACTED),
+    ("api_key_header", re.compile(r"(?i)\b(x-api-key\s*[:=]\s*)[^\s\"',;]+"), r"\1" + REDACTED),
+    ("cookie", re.compile(r"(?i)\b((?:set-)?cookie\s*:\s*)([^\r\n]+)"), ""),  # values handled in _cookie
+    ("url_password", re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^/\s@]+@"), r"\1" + REDACTED + "@"),
+    (
+        "query_secret",
+        re.compile(
+            r"(?i)([?&;](?:password|passwd|pwd|token|access_token|refresh_token|id_token|api_key|apikey|key|secret|"
+            r"client_secret|sig|signature|session|sid|code|auth)(?:=|%3[dD]))[^&\s#\"']+"
+        ),
+        r"\1" + REDACTED,
+    ),
+    (
+        "key_value",
+        re.compile(rf"(?i)(\b(?:{_SECRET_KEYS})\b[\"']?\s*{_EQ}\s*[\"']?)(?!\[REDACTED\])[^\s\"',;&}}]+"),
+        r"\1" + REDACTED,
+    ),
+    ("aws_key", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"), "[AWS KEY]"),
+    (
+        "aws_secret",
+        re.compile(r"(?i)(aws_?secret_?access_?key\s*[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9/+=]{40}"),
+        r"\1" + REDACTED,
+    ),
+    (
+        "vendor_token",
+        re.compile(
+            r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|xox[abprs]-[A-Za-z0-9-]{10,}|sk_live_[0-9a-zA-Z]{24,}|"
+            r"rk_live_[0-9a-zA-Z]{24,}|AIza[0-9A-Za-z_-]{35}|glpat-[0-9A-Za-z_-]{20})"
+        ),
+        "[TOKEN]",
+    ),
+)
+_EMAIL_RE: Final = re.compile(r"\b([A-Za-z0-9._%+-]+)(?:@|\\u0040|%40|&#64;)([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
+# Card numbers start with 2-6 (IIN ranges); epoch milliseconds (starting with 1) never match.
+_CARD_RE: Final = re.compile(r"(?<![\d-])(?=[2-6])(?:\d[ -]?){12,18}\d(?![\d-])")
+_IBAN_RE: Final = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+_IPV4_RE: Final = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_IPV6_RE: Final = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
+_COOKIE_PAIR_RE: Final = re.compile(r"([^=;,\s]+)=([^;,\r\n]*)")
+
+#: Free-text event columns that are redacted; identity columns are pseudonymized whole.
+TEXT_COLUMNS: Final = ("message", "url_path", "fields", "alert_name")
+PSEUDONYM_COLUMNS: Final = {"user": "user", "client_ip": "ip"}
+
+
+def luhn_valid(digits: str) -> bool:
+    """True when ``digits`` passes the Luhn check (card numbers)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def iban_valid(text: str) -> bool:
+    """True when ``text`` (spaces allowed) passes the IBAN mod-97 check."""
+    compact = text.replace(" ", "")
+    if not 15 <= len(compact) <= 34:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    try:
+        number = int("".join(str(int(ch, 36)) for ch in rearranged))
+    except ValueError:
+        return False
+    return number % 97 == 1
+
+
+class Redactor:
+    """Redacts text and pseudonymizes identities with a key made for this instance (one report).
+
+    Example:
+        >>> r = Redactor()
+        >>> r.redact_text("login alice@bank.example from 10.0.0.1 password=hunter2")
+        'login user_…@bank.example from ip_… password=[REDACTED]'
+    """
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key if key is not None else os.urandom(32)
+        self._cache: dict[tuple[str, str], str] = {}
+
+    def __repr__(self) -> str:
+        return "Redactor(key=<per-report, not stored>)"
+
+    def pseudonym(self, value: str, kind: str) -> str:
+        """A stable token for ``value`` within this report: ``<kind>_<8 hex>``."""
+        cache_key = (kind, value)
+        token = self._cache.get(cache_key)
+        if token is None:
+            digest = hmac.new(self._key, f"{kind}\0{value}".encode(), hashlib.sha256).hexdigest()[:8]
+            token = f"{kind}_{digest}"
+            self._cache[cache_key] = token
+        return token
+
+    # -- text ------------------------------------------------------------------------------------
+
+    def redact_text(self, text: str) -> str:
+        """Redact one string (see the module docstring for what is replaced)."""
+        if not text:
+            return text
+        for name, pattern, repl in _SECRET_PATTERNS:
+            if name == "cookie":
+                text = pattern.sub(self._cookie, text)
+            else:
+                text = pattern.sub(repl, text)
+        text = _CARD_RE.sub(self._card, text)
+        text = _IBAN_RE.sub(self._iban, text)
+        text = _EMAIL_RE.sub(self._email, text)
+        text = _IPV4_RE.sub(self._ip, text)
+        if ":" in text:
+            text = _IPV6_RE.sub(self._ip, text)
+        return text
+
+    def redact_series(self, values: pd.Series, known: Iterable[tuple[str, str]] = ()) -> pd.Series:
+        """Redact a column of text. ``known`` (value, token) pairs, e.g. user names, are replaced
+        wherever they appear in the text as whole words.
+
+        Vectorized over distinct values: a log column repeats its values, and each distinct value
+        is redacted once.
+        """
+        if values.empty:
+            return values.astype(STRING)
+        text = values.astype(STRING)
+        uniques = text.dropna().unique()
+        replace_known = _known_replacer(dict(known))
+        mapping = {}
+        for u in uniques:
+            s = str(u)
+            mapping[s] = replace_known(self.redact_text(s))
+        return text.map(mapping).astype(STRING)
+
+    # -- frames and incidents ----------------------------------------------------------------------
+
+    def redact_events(self, events: pd.DataFrame) -> pd.DataFrame:
+        """A redacted copy of an event frame: text columns redacted, ``user`` and ``client_ip``
+        pseudonymized (also where their values appear inside messages)."""
+        if events.empty:
+            return events
+        out = events.copy()
+        known: list[tuple[str, str]] = []
+        for column, kind in PSEUDONYM_COLUMNS.items():
+            if column in out.columns:
+                values = out[column].astype(STRING)
+                distinct = [str(v) for v in values.dropna().unique() if str(v)]
+                tokens = {v: self.pseudonym(v, kind) for v in distinct}
+                out[column] = values.map(tokens).astype(STRING)
+                if column == "user":
+                    known.extend(tokens.items())
+        for column in TEXT_COLUMNS:
+            if column in out.columns:
+                out[column] = self.redact_series(out[column], known)
+        return out
+
+    def redact_actors(self, actors: pd.DataFrame) -> pd.DataFrame:
+        """Pseudonymize the identity columns of an actors table (client IPs, users, accounts)."""
+        if actors.empty:
+            return actors
+        out = actors.copy()
+        kind_of = out["actor_kind"] if "actor_kind" in out.columns else None
+        for column in out.columns:
+            if column in ("actor", "client_ip", "user", "account", "accounts"):
+                if column == "actor" and kind_of is not None:
+                    out[column] = [
+                        self.pseudonym(str(v), "ip" if k == "client_ip" else "user") if isinstance(v, str) else v
+                        for v, k in zip(out[column], kind_of, strict=True)
+                    ]
+                else:
+                    kind = "ip" if column == "client_ip" else "user"
+                    out[column] = out[column].map(lambda v, k=kind: self._pseudonym_any(v, k))
+        return out
+
+    def redact_incident(self, incident: Incident) -> Incident:
+        """A redacted copy of an incident: evidence messages, summaries, actors, accounts, endpoints."""
+        known: dict[str, str] = {}
+        for actor in incident.exposure.actors:
+            kind = "ip" if actor.actor_kind == "client_ip" else "user"
+            known[actor.actor] = self.pseudonym(actor.actor, kind)
+            for account in actor.accounts:
+                known[account] = self.pseudonym(account, "user")
+        for account in incident.exposure.accounts_touched:
+            known[account] = self.pseudonym(account, "user")
+        replace_known = _known_replacer(known)
+
+        def text(value: str) -> str:
+            return replace_known(self.redact_text(value))
+
+        def evidence(items: Iterable[Evidence]) -> tuple[Evidence, ...]:
+            return tuple(dataclasses.replace(e, message=text(e.message)) for e in items)
+
+        exposure = Exposure(
+            actors=tuple(
+                Actor(
+                    actor=known.get(a.actor, a.actor),
+                    actor_kind=a.actor_kind,
+                    failures=a.failures,
+                    successes=a.successes,
+                    accounts=tuple(known.get(x, x) for x in a.accounts),
+                    first_seen=a.first_seen,
+                    last_seen=a.last_seen,
+                )
+                for a in incident.exposure.actors
+            ),
+            accounts_touched=tuple(known.get(x, x) for x in incident.exposure.accounts_touched),
+            data_operations=evidence(incident.exposure.data_operations),
+        )
+        candidates = tuple(
+            dataclasses.replace(c, summary=text(c.summary), evidence=evidence(c.evidence))
+            for c in incident.root_cause_candidates
+        )
+        metrics: Metrics = dataclasses.replace(
+            incident.metrics,
+            affected_endpoints=tuple((text(p), n) for p, n in incident.metrics.affected_endpoints),
+        )
+        return dataclasses.replace(
+            incident,
+            phase_evidence={p: evidence(ev) for p, ev in incident.phase_evidence.items()},
+            root_cause_candidates=candidates,
+            exposure=exposure,
+            metrics=metrics,
+            redacted=True,
+        )
+
+    # -- replacement callbacks -----------------------------------------------------------------------
+
+    def _pseudonym_any(self, value: object, kind: str) -> object:
+        if isinstance(value, str):
+            return self.pseudonym(value, kind)
+        if isinstance(value, list | tuple):
+            return [self.pseudonym(str(v), kind) for v in value]
+        if hasattr(value, "tolist"):
+            return [self.pseudonym(str(v), kind) for v in value.tolist()]
+        return value
+
+    def _cookie(self, m: re.Match[str]) -> str:
+        return m.group(1) + _COOKIE_PAIR_RE.sub(lambda p: f"{p.group(1)}={REDACTED}", m.group(2))
+
+    def _card(self, m: re.Match[str]) -> str:
+        raw = m.group(0)
+        digits = re.sub(r"[ -]", "", raw)
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            return f"[CARD …{digits[-4:]}]"
+        return raw
+
+    def _iban(self, m: re.Match[str]) -> str:
+        raw = m.group(0)
+        if iban_valid(raw):
+            compact = raw.replace(" ", "")
+            return f"[IBAN {compact[:2]}…{compact[-2:]}]"
+        return raw
+
+    def _email(self, m: re.Match[str]) -> str:
+        return f"{self.pseudonym(m.group(1).lower(), 'user')}@{m.group(2)}"
+
+    def _ip(self, m: re.Match[str]) -> str:
+        raw = m.group(0)
+        try:
+            ipaddress.ip_address(raw)
+        except ValueError:
+            return raw
+        return self.pseudonym(raw, "ip")
+
+
+def _known_replacer(known: dict[str, str]) -> Callable[[str], str]:
+    """A function replacing the known values (as whole words) by their tokens; identity when none."""
+    values = [v for v in known if len(v) >= 3]
+    if not values:
+        return lambda s: s
+    # Longest first so "cust-0004" never eats part of "cust-00042".
+    pattern = re.compile(
+        r"(?<![\w.-])(" + "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)) + r")(?![\w-])"
+    )
+    return lambda s: pattern.sub(lambda m: known[m.group(1)], s)

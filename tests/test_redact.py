@@ -1,0 +1,137 @@
+"""Redaction: what must be replaced, what must not, and pseudonyms that still join within a report."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pmtimeline.incident import Actor, Evidence, Exposure, Incident, Metrics
+from pmtimeline.redact import Redactor, iban_valid, luhn_valid
+from pmtimeline.schema import conform_events
+
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ"
+    ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+
+
+@pytest.fixture
+def redactor() -> Redactor:
+    return Redactor(key=b"k" * 32)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("paid with 4111 1111 1111 1111 ok", "4111 1111 1111 1111"),
+        ("card=4242424242424242", "4242424242424242"),
+        ("iban GB82 WEST 1234 5698 7654 32 debited", "GB82 WEST 1234 5698 7654 32"),
+        ("to DE89370400440532013000", "DE89370400440532013000"),
+        ("key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE"),
+        ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        (f"token {JWT}", JWT),
+        ("connect https://alice:hunter2@db.example/", "hunter2"),
+        ("GET /login?user=bob&password=hunter2 HTTP/1.1", "hunter2"),
+        ("body password%3Dhunter2&x=1", "hunter2"),
+        ('{"password": "hunter2"}', "hunter2"),
+        ("Authorization: Bearer abcdef0123456789xyz", "abcdef0123456789xyz"),
+        ("Authorization: Basic YWxpY2U6aHVudGVyMg==", "YWxpY2U6aHVudGVyMg=="),
+        ("x-api-key: 0123456789abcdef", "0123456789abcdef"),
+        ("Cookie: session=abc123secret; theme=dark", "abc123secret"),
+        ("client_secret=s3cr3tvalue", "s3cr3tvalue"),
+        ("github ghp_0123456789abcdefghijABCDEFGHIJ0123456789", "ghp_0123456789abcdefghijABCDEFGHIJ0123456789"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow"),
+        ("mail alice@bank.example now", "alice@bank.example"),
+        ("json alice\\u0040bank.example", "alice\\u0040bank.example"),
+        ("from 203.0.113.7 port 22", "203.0.113.7"),
+        ("from 2001:db8::1 port 22", "2001:db8::1"),
+    ],
+)
+def test_secrets_are_redacted(redactor: Redactor, text: str, secret: str) -> None:
+    out = redactor.redact_text(text)
+    assert secret not in out
+    assert out != text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 4111111111111112 shipped",  # fails Luhn: not a card
+        "epoch 1709251200000 ms",  # 13 digits, starts with 1
+        "GB00 WEST 1234 5698 7654 32 is no IBAN",  # fails mod 97
+        "at 10:00:00 the job ran",  # a time, not an IPv6 address
+        "version 1.2.3.4000 released",  # not an IP
+        "check pass; user unknown",
+        "Invalid password for user admin",
+    ],
+)
+def test_look_alikes_are_kept(redactor: Redactor, text: str) -> None:
+    assert redactor.redact_text(text) == text
+
+
+def test_validators() -> None:
+    assert luhn_valid("4111111111111111")
+    assert not luhn_valid("4111111111111112")
+    assert iban_valid("GB82 WEST 1234 5698 7654 32")
+    assert not iban_valid("GB83 WEST 1234 5698 7654 32")
+
+
+def test_pseudonyms_are_stable_within_a_report_and_differ_across(redactor: Redactor) -> None:
+    a = redactor.redact_text("from 203.0.113.7")
+    b = redactor.redact_text("again 203.0.113.7")
+    assert a.split()[-1] == b.split()[-1]
+    other = Redactor().redact_text("from 203.0.113.7")
+    assert other.split()[-1] != a.split()[-1]
+    assert "key" not in repr(redactor).replace("key=<per-report", "")
+
+
+def test_redact_events_pseudonymizes_users_everywhere(redactor: Redactor) -> None:
+    frame = conform_events(
+        pd.DataFrame(
+            {
+                "timestamp": pd.to_datetime(["2024-03-01T10:00:00Z"] * 3),
+                "source": "app.log",
+                "kind": "log",
+                "user": ["cust-00042", "cust-00042", None],
+                "client_ip": ["198.51.100.4", "198.51.100.5", None],
+                "message": ["login failed for cust-00042", "card 4111111111111111", "plain"],
+            }
+        )
+    )
+    out = redactor.redact_events(frame)
+    assert out["user"].iloc[0] == out["user"].iloc[1]
+    assert out["user"].iloc[0].startswith("user_")
+    assert "cust-00042" not in " ".join(out["message"].astype(str))
+    assert out["user"].iloc[0] in out["message"].iloc[0]
+    assert out["client_ip"].iloc[0] != out["client_ip"].iloc[1]
+    assert "4111111111111111" not in out["message"].iloc[1]
+    assert out["message"].iloc[2] == "plain"
+    assert pd.isna(out["user"].iloc[2])
+    assert str(out["message"].dtype) == str(frame["message"].dtype)
+    # the input frame is not modified
+    assert frame["user"].iloc[0] == "cust-00042"
+
+
+def test_redact_incident_covers_evidence_and_exposure(redactor: Redactor) -> None:
+    t = pd.Timestamp("2024-03-01T10:00:00Z")
+    ev = Evidence(time=t, source="a.log", line=3, message="password=hunter2 from 203.0.113.9 user bob77")
+    incident = Incident(
+        title="t",
+        window_start=t,
+        window_end=t,
+        phases={"onset": t},
+        phase_evidence={"onset": (ev,)},
+        metrics=Metrics(affected_endpoints=(("/pay?token=abc", 3),)),
+        exposure=Exposure(
+            actors=(Actor(actor="203.0.113.9", actor_kind="client_ip", failures=50, successes=2, accounts=("bob77",)),),
+            accounts_touched=("bob77",),
+            data_operations=(ev,),
+        ),
+    )
+    out = redactor.redact_incident(incident)
+    text = str(out.to_dict())
+    for secret in ("hunter2", "203.0.113.9", "bob77", "token=abc"):
+        assert secret not in text
+    assert out.exposure.actors[0].actor == redactor.pseudonym("203.0.113.9", "ip")
+    assert out.exposure.accounts_touched[0] == redactor.pseudonym("bob77", "user")
+    assert out.redacted
