@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from click.testing import CliRunner
-
 from conftest import REPO
+
 from pmtimeline.cli import cli
 from pmtimeline.config import PHASES
 from pmtimeline.schema import EVENT_COLUMNS
