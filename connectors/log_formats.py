@@ -163,13 +163,19 @@ def _matches(lines: Sequence[str], pattern: re.Pattern[str]) -> int:
     return sum(1 for line in lines if pattern.search(line))
 
 
-def _check_share(pattern: str, share: float) -> Callable[[Sequence[str]], bool]:
-    """A check: at least ``share`` of the sample lines (and at least one) match ``pattern``."""
+def _check_share(pattern: str, share: float, among: str | None = None) -> Callable[[Sequence[str]], bool]:
+    """A check: at least ``share`` of the sample lines (and at least one) match ``pattern``.
+
+    With ``among`` (multi-line formats), the share counts only lines that match ``among`` (the lines
+    that start with a timestamp), so that stack-trace lines do not count against the format.
+    """
     compiled = re.compile(pattern)
+    starts = re.compile(among) if among is not None else None
 
     def check(lines: Sequence[str]) -> bool:
-        hits = _matches(lines, compiled)
-        return hits > 0 and hits >= share * len(lines)
+        candidates = [line for line in lines if starts.search(line)] if starts is not None else lines
+        hits = _matches(candidates, compiled)
+        return hits > 0 and hits >= share * len(candidates)
 
     return check
 
@@ -587,36 +593,81 @@ def parse_json_records(lines: pd.Series) -> tuple[pd.DataFrame, pd.Series, pd.Se
         False
     )
     if bool(objectish.all()) and len(text):
-        payload = "\n".join(text.tolist()).encode("utf-8", "surrogatepass")
-        try:
-            table = pa_json.read_json(
-                io.BytesIO(payload),
-                read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(payload) + 1)),
-                parse_options=pa_json.ParseOptions(newlines_in_values=False),
-            )
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeEncodeError):
-            table = None
+        table = _read_json_block(text)
         if table is not None and table.num_rows == len(text):
-            flat = _flatten_table(table)
-            records = pd.DataFrame(
-                {
-                    name: (
-                        pd.Series(column.to_pandas(types_mapper=_types_mapper), index=index)
-                        if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type))
-                        else pd.Series(column.to_pylist(), index=index, dtype=object)
-                    )
-                    for name, column in zip(flat.column_names, flat.columns, strict=True)
-                },
-                index=index,
+            return (
+                _table_records(table, index),
+                pd.Series(True, index=index),
+                pd.Series(pd.NA, index=index, dtype=STRING),
             )
-            ok = pd.Series(True, index=index)
-            return records, ok, pd.Series(pd.NA, index=index, dtype=STRING)
     decoded = [_loads_object(line) if isinstance(line, str) else (None, "json_decode") for line in text.tolist()]
     objects = [obj if obj is not None else {} for obj, _ in decoded]
     reasons = pd.Series([reason for _, reason in decoded], index=index, dtype=STRING)
     records = pd.DataFrame.from_records(objects, index=index) if objects else pd.DataFrame(index=index)
     records = records.astype(object).where(records.notna(), None)
     return records, reasons.isna(), reasons
+
+
+#: Lines of a block that pyarrow reads first to infer the schema (see :func:`_read_json_block`).
+_JSON_SCHEMA_SAMPLE: Final = 1000
+
+
+def _without_timestamps(arrow_type: pa.DataType) -> pa.DataType:
+    if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type) or pa.types.is_time(arrow_type):
+        return pa.string()
+    if pa.types.is_struct(arrow_type):
+        return pa.struct([f.with_type(_without_timestamps(f.type)) for f in arrow_type])
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return pa.list_(_without_timestamps(arrow_type.value_type))
+    return arrow_type
+
+
+def _read_json_block(text: pd.Series) -> pa.Table | None:
+    """Read JSON-object lines with pyarrow, or None when pyarrow refuses the block.
+
+    pyarrow turns ISO 8601 strings into timestamps on its own (converting offsets to UTC), which
+    would lose the text as written; so the schema is inferred on the first lines and read again
+    with those columns declared as strings. Timestamp columns that only appear later are cast back
+    to text afterwards (their text may then differ in form, but only inside ``fields``).
+    """
+    lines = text.tolist()
+    payload = "\n".join(lines).encode("utf-8", "surrogatepass")
+    sample = "\n".join(lines[:_JSON_SCHEMA_SAMPLE]).encode("utf-8", "surrogatepass")
+    read_options = pa_json.ReadOptions(block_size=max(1 << 20, len(payload) + 1))
+    try:
+        inferred = pa_json.read_json(io.BytesIO(sample), read_options=read_options).schema
+        schema = pa.schema([f.with_type(_without_timestamps(f.type)) for f in inferred])
+        return pa_json.read_json(
+            io.BytesIO(payload),
+            read_options=read_options,
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="infer", newlines_in_values=False
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+
+
+def _table_records(table: pa.Table, index: pd.Index) -> pd.DataFrame:
+    """Flattened columns (dotted names) of a pyarrow table as pandas columns aligned with ``index``.
+
+    A key written both nested and dotted (``{"log": {"level": ...}}`` and ``{"log.level": ...}``)
+    gives two columns of one name: they are merged, the first non-null value winning.
+    """
+    flat = _flatten_table(table)
+    columns: dict[str, pd.Series] = {}
+    for name, column in zip(flat.column_names, flat.columns, strict=True):
+        if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+            column = pc.cast(column, pa.string())
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_null(column.type):
+            values = pd.Series(column.to_pylist(), index=index, dtype=object)
+        else:
+            values = pd.Series(column.to_pandas(types_mapper=_types_mapper), index=index)
+        if name in columns:
+            first = _as_key_text(columns[name])
+            values = first.where(first.notna(), _as_key_text(values))
+        columns[name] = values
+    return pd.DataFrame(columns, index=index)
 
 
 def _types_mapper(arrow_type: pa.DataType) -> Any:
@@ -763,7 +814,8 @@ def _reparse_inner(outer: pd.DataFrame, inner: pd.Series) -> pd.DataFrame:
         return outer
     rows = outer["head"] & inner.notna()
     parsed = fmt.parse(_text(inner[rows]).reset_index(drop=True)).set_axis(inner.index[rows])
-    take = parsed["head"]
+    # Inner JSON without a time of its own is still the event's content (the outer time stays).
+    take = parsed["head"] | (parsed["reject_reason"] == "no_timestamp").fillna(False)
     out = outer.copy()
     idx = parsed.index[take]
     for name in EVENT_FIELD_DTYPES:
@@ -974,11 +1026,9 @@ _GENERIC_PATTERNS: Final[tuple[tuple[str, Callable[[pd.Series], ParsedTimes]], .
     ),
     (
         _PREFIX
-        + r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?(?P<ts>[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})? \d{4})"
+        + r"(?P<ts>(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})? \d{4})"
         + rf"(?P<zone> {_AMBIGUOUS_ZONES}\b)?(?P<rest>.*)$",
-        lambda s: parse_with_formats(
-            s.str.replace(r"\s+", " ", regex=True), ("%b %d %H:%M:%S %Y", "%b %d %H:%M:%S.%f %Y")
-        ),
+        _apache_error_time,
     ),
     (
         _PREFIX + r"(?P<ts>[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(?P<rest>.*)$",
@@ -1163,7 +1213,7 @@ LOG_FORMATS: Final[dict[str, LogFormat]] = {
         LogFormat(
             name="spring_boot",
             description="Spring Boot default console/file layout (2.x and 3.x), Java stack traces folded",
-            check=_check_share(r"^\d{4}-\d{2}-\d{2}[ T]\S+ +[A-Z]+ +\d+ --- ", 0.3),
+            check=_check_share(r"^\d{4}-\d{2}-\d{2}[ T]\S+ +[A-Z]+ +\d+ --- ", 0.5, among=_ISO_START),
             parse=_parse_spring,
             multiline=True,
             multiline_start=_TS_LINE_START,
@@ -1171,7 +1221,7 @@ LOG_FORMATS: Final[dict[str, LogFormat]] = {
         LogFormat(
             name="zookeeper",
             description="Zookeeper log4j layout: date time - LEVEL [thread:Class@line] - msg",
-            check=_check_share(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} - [A-Z]+ +\[", 0.3),
+            check=_check_share(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} - [A-Z]+ +\[", 0.5, among=_ISO_START),
             parse=_parse_zookeeper,
             multiline=True,
             multiline_start=_TS_LINE_START,
@@ -1179,7 +1229,11 @@ LOG_FORMATS: Final[dict[str, LogFormat]] = {
         LogFormat(
             name="log4j",
             description="log4j/logback: date time LEVEL [thread] logger: msg (and %d [%t] %p %c - %m), stack traces folded",
-            check=_check_share(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\S* +(?:[A-Z]+ +)?\[[^\]]*\] ", 0.3),
+            check=_check_share(
+                r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\S* +(?:[A-Z]+ +)?\[[^\]]*\] +(?:[A-Z]+ +)?[\w.$]+(?::|\s-)",
+                0.5,
+                among=_ISO_START,
+            ),
             parse=_parse_log4j,
             multiline=True,
             multiline_start=_TS_LINE_START,
@@ -1187,7 +1241,11 @@ LOG_FORMATS: Final[dict[str, LogFormat]] = {
         LogFormat(
             name="python_logging",
             description="Python logging with a time: '%(asctime)s - name - LEVEL - msg' and similar, tracebacks folded",
-            check=_check_share(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[,.]\d+)? (?:- \S+ - |\[?[A-Z]+\]? )", 0.3),
+            check=_check_share(
+                r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[,.]\d+)? (?:- \S+ - |\[?[A-Z]+\]?[ :])",
+                0.5,
+                among=_ISO_START,
+            ),
             parse=_parse_python,
             multiline=True,
             multiline_start=_TS_LINE_START,
@@ -1262,7 +1320,11 @@ def detect_log_format(lines: Sequence[str], formats: Mapping[str, LogFormat] = L
         if not fmt.check(sample):
             continue
         bound = fmt.for_file(sample)
-        heads = int(bound.parse(series)["head"].sum())
+        parsed = bound.parse(series)
+        heads = int(parsed["head"].sum())
+        if "continued" in parsed.columns:
+            # Lines the parser itself joined to their head (CRI partial lines) are explained too.
+            heads += int(parsed["continued"].sum())
         if heads and (best is None or heads > best[0]):
             best = (heads, bound)
     if best is None:
