@@ -1,0 +1,184 @@
+"""Time pmtimeline against its peers on one corpus, in one run, and print the ratios.
+
+Measures, on the same files and the same machine:
+
+- ``wc -l`` over every file: the floor (reading the bytes);
+- ``pmtimeline ingest CORPUS -o events.parquet``: lines/s and peak memory (the sum of the RSS of
+  the whole process tree, sampled every 50 ms, so parsing workers count);
+- ``pmtimeline build CORPUS -o OUTDIR``: with the draft and the chart (PNG skipped unless
+  ``--images``), plus the size of ``timeline.html``;
+- the Logfile Navigator (Debian's ``lnav``, installed here when missing), headless, answering the
+  same question pmtimeline answers first: errors per minute over all files.
+
+Usage::
+
+    python bench/generate_corpus.py --lines 2000000 --out bench/corpus
+    python bench/run_bench.py --corpus bench/corpus --workers 2
+
+Targets on a 2-core machine (issues 2 and 9): ingest >= 0.5 M lines/s with peak memory < 1 GB on
+the 2 M-line corpus; ingest in at most 0.6 x lnav's time; build in at most lnav's time;
+``timeline.html`` < 5 MB at every size; at 20 M lines, peak memory < 2 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+LNAV_QUERY = (
+    ";SELECT strftime('%Y-%m-%d %H:%M', log_time) AS minute, count(*) AS errors "
+    "FROM all_logs WHERE log_level >= 'error' GROUP BY minute"
+)
+
+
+@dataclass
+class Measurement:
+    name: str
+    seconds: float
+    peak_rss_mb: float
+    exit_code: int
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def measure(name: str, argv: list[str], *, stdout: int | None = subprocess.DEVNULL) -> Measurement:
+    """Run ``argv`` once; wall time and the peak RSS of its whole process tree."""
+    peak = 0
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    done.set()
+    sampler.join()
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.stderr.write(f"{name} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}\n")
+    return Measurement(name, seconds, peak / 2**20, proc.returncode)
+
+
+def corpus_files(corpus: Path) -> list[str]:
+    return sorted(str(p) for p in corpus.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def count_lines(files: list[str]) -> int:
+    total = 0
+    for f in files:
+        with open(f, "rb") as fh:
+            while block := fh.read(1 << 24):
+                total += block.count(b"\n")
+    return total
+
+
+def ensure_lnav() -> str | None:
+    found = shutil.which("lnav")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "lnav"], check=False, capture_output=True)
+    return shutil.which("lnav")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=Path("bench/corpus"))
+    parser.add_argument("--lines", type=int, default=2_000_000, help="corpus size when it must be generated")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--images", action="store_true", help="also export PNG/SVG in build")
+    parser.add_argument("--skip-lnav", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    if not args.corpus.exists():
+        subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("generate_corpus.py")),
+                "--lines",
+                str(args.lines),
+                "--out",
+                str(args.corpus),
+            ],
+            check=True,
+        )
+    files = corpus_files(args.corpus)
+    lines = count_lines(files)
+    size_mb = sum(os.path.getsize(f) for f in files) / 2**20
+    exe = shutil.which("pmtimeline") or str(Path(sys.executable).with_name("pmtimeline"))
+    results: list[Measurement] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        results.append(measure("wc -l", ["wc", "-l", *files]))
+        results.append(
+            measure(
+                "pmtimeline ingest",
+                [exe, "ingest", str(args.corpus), "-o", f"{tmp}/events.parquet", "--workers", str(args.workers)],
+            )
+        )
+        build_argv = [exe, "build", str(args.corpus), "-o", f"{tmp}/out", "--workers", str(args.workers)]
+        if not args.images:
+            build_argv.append("--no-images")
+        results.append(measure("pmtimeline build", build_argv))
+        html = Path(tmp) / "out" / "timeline.html"
+        html_mb = html.stat().st_size / 2**20 if html.exists() else float("nan")
+        lnav = None if args.skip_lnav else ensure_lnav()
+        if lnav:
+            results.append(
+                measure("lnav errors/minute", [lnav, "-n", "-c", LNAV_QUERY, "-c", ":write-csv-to -", *files])
+            )
+
+    print(f"corpus: {args.corpus} — {len(files)} files, {lines:,} lines, {size_mb:,.0f} MB")
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    print(f"{'command':<22} {'seconds':>9} {'lines/s':>12} {'peak MB':>9}")
+    for m in results:
+        rate = lines / m.seconds if m.seconds else float("nan")
+        flag = "" if m.exit_code == 0 else f"  (exit {m.exit_code})"
+        print(f"{m.name:<22} {m.seconds:>9.2f} {rate:>12,.0f} {m.peak_rss_mb:>9.0f}{flag}")
+    print(f"timeline.html: {html_mb:.2f} MB")
+    by_name = {m.name: m for m in results}
+    if "lnav errors/minute" in by_name:
+        lnav_s = by_name["lnav errors/minute"].seconds
+        print(f"ingest / lnav: {by_name['pmtimeline ingest'].seconds / lnav_s:.2f} (target <= 0.6)")
+        print(f"build  / lnav: {by_name['pmtimeline build'].seconds / lnav_s:.2f} (target <= 1.0)")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"lines": lines, "megabytes": size_mb, "html_mb": html_mb, "results": [asdict(m) for m in results]},
+                indent=2,
+            )
+        )
+    return 0 if all(m.exit_code == 0 for m in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
