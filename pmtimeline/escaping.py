@@ -56,8 +56,9 @@ def defang_urls(text: str) -> str:
 def markdown_code(text: object, limit: int | None = 200) -> str:
     """Untrusted text as an inline Markdown code span: rendered literally, never as markup.
 
-    The fence is one backtick longer than the longest backtick run inside, padded with spaces;
-    newlines become ``⏎``; control characters are escaped; URLs are defanged.
+    The fence is one backtick longer than the longest backtick run inside; the content is padded
+    with a space on each side only where CommonMark needs it (content starting or ending with a
+    backtick or a space); newlines become ``⏎``; control characters are escaped; URLs are defanged.
     """
     value = defang_urls(strip_controls(str(text)))
     if limit:
@@ -66,7 +67,17 @@ def markdown_code(text: object, limit: int | None = 200) -> str:
         return "` `"
     longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
     fence = "`" * (longest + 1)
-    return f"{fence} {value} {fence}"
+    pad = " " if value[0] in "` " or value[-1] in "` " else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
+
+
+def markdown_cell(text: object, limit: int | None = 200) -> str:
+    """Untrusted text as a code span inside a GFM table cell.
+
+    GFM splits table rows on ``|`` before it parses code spans, so a pipe inside the span must be
+    written ``\\|`` to stay in its cell (the table parser removes the backslash again).
+    """
+    return markdown_code(text, limit).replace("|", "\\|")
 
 
 def markdown_text(text: object, limit: int | None = 200) -> str:

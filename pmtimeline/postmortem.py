@@ -1,0 +1,931 @@
+"""The blameless postmortem draft (``postmortem.md``), rendered from an :class:`~pmtimeline.incident.Incident`.
+
+:func:`render_postmortem` returns Markdown; it writes nothing. The draft is made of facts the
+analysis can back with evidence: every time it states cites the ``source:line`` it comes from, and
+every value taken from a log (messages, service names, paths, alert names, file names) is put in an
+inline code span by :mod:`pmtimeline.escaping`, so no heading, link, image, mention, HTML or comment
+can come from a log line. People are counted, never named: user fields are not printed, and user
+names found in the events are replaced by ``[user]`` in quoted messages.
+
+Templates
+---------
+The built-in Jinja2 template is ``pmtimeline/templates/postmortem.md.j2``; a user template
+(``--template FILE``) replaces it. Templates run in a :class:`jinja2.sandbox.SandboxedEnvironment`
+with autoescape off. Every string in the context is already escaped Markdown (safe to print as is);
+the filters ``code`` (inline code span) and ``md`` (backslash-escaped prose) escape anything else,
+and ``cell`` is ``code`` for a table cell. The context (see :func:`postmortem_context`):
+
+===================  ==========================================================================
+name                 value
+===================  ==========================================================================
+title                the incident title (escaped prose)
+summary              one paragraph of facts
+has_onset            bool: an anomaly was found
+impact               list of bullet strings (without the leading ``-``)
+endpoints            list of ``{path, failed}`` (most failed first, at most 10)
+latency              list of ``{period, p50, p95, p99}`` (milliseconds as text)
+exposure             list of bullet strings (empty unless a breach was found)
+cost                 the financial-impact sentence, or None when no cost model was given
+timeline             list of ``{utc, local, event, evidence}`` table cells, in time order
+display_tz           the second zone's name (escaped), or None
+root_causes          list of ``{rank, kind, summary, service, time, score, evidence: [str]}``
+open_questions       list of strings
+detection            list of bullet strings
+mitigation           list of bullet strings
+action_items         list of ``{type, item, owner, why}`` table cells (owner is ``TBD``)
+lessons              ``{went_well, went_wrong, got_lucky}``: lists of prompt strings
+sources              list of ``{name, format, lines_read, events, continuation_lines, rejected,
+                     outside_window, duplicates, zone, year_inferred, partial}`` table cells
+data_quality_notes   list of bullet strings (redaction, partial data, unbalanced accounting)
+redacted             bool
+metrics              list of ``{name, value}`` (the appendix table)
+chart_image          the chart's link target (percent-encoded), or None
+phases               ``{phase: "YYYY-MM-DD HH:MM:SS" or None}`` (UTC)
+===================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Final
+from urllib.parse import quote
+
+import jinja2
+import pandas as pd
+from jinja2.sandbox import SandboxedEnvironment
+
+from pmtimeline.config import PHASES, TimelineConfig, check_zone
+from pmtimeline.errors import ConfigError
+from pmtimeline.escaping import markdown_cell, markdown_code, markdown_text
+from pmtimeline.incident import Evidence, Incident, RootCauseCandidate
+from pmtimeline.schema import ERROR_LEVELS
+
+#: Detection slower than this suggests an alerting action item.
+DETECTION_LAG_ACTION_S: Final = 5 * 60
+#: Recovery slower than this suggests a runbook/rollback action item.
+LONG_RECOVERY_S: Final = 30 * 60
+#: A change this close before onset suggests a change-safety action item.
+CHANGE_BEFORE_ONSET: Final = pd.Timedelta("2h")
+#: Change types that can mitigate an incident when they happen after onset.
+MITIGATING_CHANGES: Final = frozenset(
+    {"rollback", "restart", "failover", "reroute", "scale", "block", "feature_flag", "config"}
+)
+_MESSAGE_LIMIT: Final = 160
+_MAX_TIMELINE_ALERT_ROWS: Final = 30
+_MAX_TIMELINE_CHANGE_ROWS: Final = 15
+_MAX_TIMELINE_ERROR_ROWS: Final = 15
+_TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
+_PHASE_MEANING: Final = {
+    "onset": "impact began",
+    "detected": "the incident was detected",
+    "mitigated": "impact was mitigated",
+    "recovered": "the service recovered",
+    "resolved": "the incident was resolved",
+}
+_CANDIDATE_KIND: Final = {
+    "change": "Change shortly before onset",
+    "new_error_template": "New error pattern",
+    "first_failing_service": "First failing service",
+}
+_LATENCY_PERIODS: Final = frozenset({"before", "during", "after"})
+TEMPLATE_NAME: Final = "postmortem.md.j2"
+
+
+def default_template() -> str:
+    """The text of the built-in postmortem template."""
+    return resources.files("pmtimeline").joinpath("templates", TEMPLATE_NAME).read_text(encoding="utf-8")
+
+
+def render_postmortem(
+    incident: Incident,
+    notable: pd.DataFrame,
+    config: TimelineConfig,
+    *,
+    intervals: pd.DataFrame | None = None,
+    chart_image: str | None = None,
+    template_text: str | None = None,
+) -> str:
+    """Render the postmortem draft as Markdown.
+
+    Args:
+        incident: the analysis result.
+        notable: the notable events (an event frame: warnings and worse, failed requests, changes,
+            alerts, a sample of the rest); already redacted when redaction is on.
+        config: title, ``display_tz`` and the cost model are read from it.
+        intervals: alert intervals (``alert_id, alert_name, service, severity, fired, acknowledged,
+            resolved, source, line, summary``); derived from the alert events of ``notable`` when None.
+        chart_image: a relative path or URL of the chart image to link in the appendix.
+        template_text: a Jinja2 template replacing the built-in one (read by the caller).
+
+    Raises:
+        ConfigError: the template does not compile or fails while rendering.
+    """
+    context = postmortem_context(incident, notable, config, intervals=intervals, chart_image=chart_image)
+    try:
+        template = _compile(template_text if template_text is not None else default_template())
+        text = template.render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(f"postmortem template error at line {exc.lineno}: {_one_line(exc.message)}") from exc
+    except jinja2.TemplateError as exc:
+        raise ConfigError(f"postmortem template error: {_one_line(exc.message)}") from exc
+    # Collapse the blank-line runs that skipped template blocks leave behind.
+    return re.sub(r"\n{3,}", "\n\n", text).rstrip("\n") + "\n"
+
+
+@functools.lru_cache(maxsize=8)
+def _compile(text: str) -> jinja2.Template:
+    env = SandboxedEnvironment(
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["code"] = markdown_code
+    env.filters["md"] = markdown_text
+    env.filters["cell"] = markdown_cell
+    return env.from_string(text)
+
+
+def postmortem_context(
+    incident: Incident,
+    notable: pd.DataFrame,
+    config: TimelineConfig,
+    *,
+    intervals: pd.DataFrame | None = None,
+    chart_image: str | None = None,
+) -> dict[str, Any]:
+    """The values a postmortem template gets (documented in the module docstring); all pre-escaped."""
+    facts = _Facts.build(incident, notable, config, intervals)
+    return {
+        "title": markdown_text(incident.title, limit=200),
+        "summary": facts.summary(),
+        "has_onset": incident.phase("onset") is not None,
+        "impact": facts.impact(),
+        "endpoints": [
+            {"path": markdown_cell(path, 120), "failed": f"{n:,}"}
+            for path, n in incident.metrics.affected_endpoints[:10]
+        ],
+        "latency": facts.latency(),
+        "exposure": facts.exposure(),
+        "cost": facts.cost(),
+        "timeline": facts.timeline(),
+        "display_tz": _zone_label(config.display_tz) if config.display_tz else None,
+        "root_causes": facts.root_causes(),
+        "open_questions": facts.open_questions(),
+        "detection": facts.detection(),
+        "mitigation": facts.mitigation(),
+        "action_items": facts.action_items(),
+        "lessons": facts.lessons(),
+        "sources": facts.sources(),
+        "data_quality_notes": facts.data_quality_notes(),
+        "redacted": incident.redacted,
+        "metrics": facts.metrics_table(),
+        "chart_image": quote(chart_image, safe="/._-~") if chart_image else None,
+        "phases": {p: _utc(incident.phase(p)) or None for p in PHASES},
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# formatting helpers
+
+
+def _zone_label(zone: str) -> str:
+    # A validated zone name (Europe/Berlin, +01:00) has no Markdown meaning; escape anything else.
+    return zone if re.fullmatch(r"[A-Za-z0-9_/+:-]+", zone) else markdown_text(zone)
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "unknown error").split())
+
+
+def _utc(ts: pd.Timestamp | None) -> str:
+    if ts is None or pd.isna(ts):
+        return ""
+    return pd.Timestamp(ts).tz_convert("UTC").strftime(_TIME_FORMAT)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or pd.isna(seconds):
+        return "unknown"
+    total = round(float(seconds))
+    if total < 0:
+        return f"-{_duration(-total)}"
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+def _percent(fraction: float | None) -> str:
+    return "unknown" if fraction is None else f"{100 * fraction:.1f}%"
+
+
+def _count(value: int | None) -> str:
+    return "unknown" if value is None else f"{int(value):,}"
+
+
+def _code_list(values: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(markdown_code(v, 80) for v in values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def _value(v: Any) -> Any:
+    """None for missing values of any kind (None, NA, NaN, NaT)."""
+    if v is None:
+        return None
+    try:
+        return None if pd.isna(v) else v
+    except (TypeError, ValueError):
+        return v
+
+
+class _PeopleFilter:
+    """Replaces the user names seen in the events by ``[user]`` in quoted text (blameless: count, don't name)."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        distinct = sorted({n for n in names if len(n) >= 3}, key=len, reverse=True)[:5000]
+        self._pattern = (
+            re.compile("|".join(rf"(?<!\w){re.escape(n)}(?!\w)" for n in distinct), re.IGNORECASE) if distinct else None
+        )
+
+    def __call__(self, text: str) -> str:
+        return self._pattern.sub("[user]", text) if self._pattern else text
+
+
+# --------------------------------------------------------------------------------------------------
+# the facts of one draft
+
+
+@dataclass
+class _Alert:
+    name: str
+    service: str | None
+    fired: pd.Timestamp | None
+    acknowledged: pd.Timestamp | None
+    resolved: pd.Timestamp | None
+    citation: str
+
+
+@dataclass
+class _Facts:
+    incident: Incident
+    notable: pd.DataFrame
+    config: TimelineConfig
+    alerts: list[_Alert]
+    people: _PeopleFilter
+    zone: Any
+
+    @classmethod
+    def build(
+        cls, incident: Incident, notable: pd.DataFrame, config: TimelineConfig, intervals: pd.DataFrame | None
+    ) -> _Facts:
+        names: list[str] = []
+        if "user" in notable.columns:
+            names.extend(str(u) for u in notable["user"].dropna().unique())
+        names.extend(a.actor for a in incident.exposure.actors if a.actor_kind == "user")
+        names.extend(incident.exposure.accounts_touched)
+        for actor in incident.exposure.actors:
+            names.extend(actor.accounts)
+        alerts = _alerts_from_intervals(intervals) if intervals is not None else _alerts_from_events(notable)
+        zone = check_zone(config.display_tz) if config.display_tz else None
+        return cls(incident, notable, config, alerts, _PeopleFilter(names), zone)
+
+    # -- small pieces --------------------------------------------------------------------------
+
+    def quote(self, text: object, limit: int = _MESSAGE_LIMIT) -> str:
+        return markdown_code(self.people(str(text)), limit)
+
+    def quote_cell(self, text: object, limit: int = _MESSAGE_LIMIT) -> str:
+        return markdown_cell(self.people(str(text)), limit)
+
+    def phase_citations(self, phase: str, cell: bool = False) -> str:
+        if phase in self.incident.phase_overridden:
+            return "set by hand"
+        evidence = self.incident.phase_evidence.get(phase, ())
+        if not evidence:
+            return "no evidence recorded"
+        escape = markdown_cell if cell else markdown_code
+        return ", ".join(escape(e.citation(), 120) for e in evidence[:2])
+
+    def at(self, phase: str) -> str:
+        """``2024-03-01 10:05:00 UTC (`app.log:42`)`` for a phase."""
+        ts = self.incident.phase(phase)
+        return f"{_utc(ts)} UTC ({self.phase_citations(phase)})" if ts is not None else "not determined"
+
+    def local(self, ts: pd.Timestamp | None) -> str:
+        if ts is None or self.zone is None:
+            return ""
+        return pd.Timestamp(ts).tz_convert(self.zone).strftime(f"{_TIME_FORMAT} %Z")
+
+    def minutes(self, a: str, b: str) -> float | None:
+        start, end = self.incident.phase(a), self.incident.phase(b)
+        return None if start is None or end is None else (end - start).total_seconds()
+
+    def had_alerts(self) -> bool:
+        return any(a.fired is not None for a in self.alerts)
+
+    def changes(self) -> pd.DataFrame:
+        frame = self.notable
+        if frame.empty or "kind" not in frame.columns:
+            return frame.iloc[0:0]
+        return frame[frame["kind"].eq("change").fillna(False)].sort_values("timestamp", kind="stable")
+
+    def changes_before_onset(self) -> pd.DataFrame:
+        onset = self.incident.phase("onset")
+        changes = self.changes()
+        if onset is None or changes.empty:
+            return changes.iloc[0:0]
+        lookback = max(pd.Timedelta(self.config.change_lookback), pd.Timedelta(0))
+        window = min(lookback, CHANGE_BEFORE_ONSET)
+        times = changes["timestamp"]
+        return changes[(times <= onset) & (times >= onset - window)]
+
+    def change_candidates(self) -> list[RootCauseCandidate]:
+        return [c for c in self.incident.root_cause_candidates if c.kind == "change"]
+
+    def cost_model_given(self) -> bool:
+        return self.config.cost_per_failed_request is not None or self.config.revenue_per_minute is not None
+
+    # -- sections ------------------------------------------------------------------------------
+
+    def summary(self) -> str:
+        inc, m = self.incident, self.incident.metrics
+        onset = inc.phase("onset")
+        if onset is None:
+            window = f"{_utc(inc.window_start)} and {_utc(inc.window_end)} UTC" if inc.window_start else "the window"
+            text = f"No sustained anomaly was found in the events between {window}."
+            if m.error_events:
+                text += f" {_count(m.error_events)} error events were logged."
+            return text + " The phases below can be set by hand and the draft regenerated."
+        services = list(m.affected_services)
+        who = _code_list(services, 3) if services else "the service"
+        verb = "were" if len(services) > 1 else "was"
+        end_phase = "recovered" if inc.phase("recovered") is not None else "resolved"
+        end = inc.phase(end_phase)
+        parts: list[str] = []
+        if end is not None:
+            parts.append(
+                f"From {_utc(onset)} to {_utc(end)} UTC ({_duration((end - onset).total_seconds())}), {who} {verb} "
+                f"degraded (onset {self.phase_citations('onset')}, {end_phase} {self.phase_citations(end_phase)})."
+            )
+        else:
+            until = f" by the end of the data at {_utc(inc.window_end)} UTC" if inc.window_end is not None else ""
+            parts.append(
+                f"From {_utc(onset)} UTC (onset {self.phase_citations('onset')}), {who} {verb} degraded and had "
+                f"not recovered{until}."
+            )
+        if m.requests_total:
+            share = (m.requests_failed or 0) / m.requests_total
+            parts.append(
+                f"{_count(m.requests_failed)} of {_count(m.requests_total)} requests failed ({_percent(share)})"
+                + (f", with a peak error rate of {_percent(m.error_rate_peak)}." if m.error_rate_peak else ".")
+            )
+        elif m.error_events:
+            parts.append(f"{_count(m.error_events)} error events were logged.")
+        if m.affected_users is not None:
+            parts.append(f"{_count(m.affected_users)} users were affected.")
+        if inc.exposure:
+            parts.append(
+                f"A suspicious access pattern from {len(inc.exposure.actors)} actor(s) touched "
+                f"{len(inc.exposure.accounts_touched)} account(s)."
+            )
+        if inc.phase("detected") is not None:
+            parts.append(
+                f"The incident was detected {_duration(m.time_to_detect_s or self.minutes('onset', 'detected'))} "
+                f"after onset ({self.phase_citations('detected')})."
+            )
+        return " ".join(parts)
+
+    def impact(self) -> list[str]:
+        m = self.incident.metrics
+        out: list[str] = []
+        if m.affected_users is not None:
+            out.append(
+                f"Users affected: **{_count(m.affected_users)}** "
+                "(distinct users with a failed request; counted, not named)."
+            )
+        if m.requests_total is not None:
+            out.append(
+                f"Requests in the incident: {_count(m.requests_total)}; failed: **{_count(m.requests_failed)}**."
+            )
+        if m.error_rate_peak is not None:
+            out.append(
+                f"Peak error rate: **{_percent(m.error_rate_peak)}** per {markdown_text(self.config.bucket)} bucket."
+            )
+        if m.error_events is not None:
+            out.append(f"Error events logged: {_count(m.error_events)}.")
+        if m.affected_services:
+            out.append(f"Services affected: {_code_list(list(m.affected_services), 10)}.")
+        if m.affected_hosts:
+            out.append(f"Hosts affected: {len(m.affected_hosts)} ({_code_list(list(m.affected_hosts), 5)}).")
+        if m.error_budget_burn is not None:
+            slo = f" (SLO {self.config.slo}%)" if self.config.slo is not None else ""
+            out.append(f"Error budget consumed: {_percent(m.error_budget_burn)} of the window's budget{slo}.")
+        for phase_a, phase_b, label in (
+            ("onset", "recovered", "Duration of impact"),
+            ("onset", "resolved", "Until resolved"),
+        ):
+            seconds = self.minutes(phase_a, phase_b)
+            if seconds is not None:
+                out.append(
+                    f"{label}: {_duration(seconds)} ({phase_a} {self.phase_citations(phase_a)}, "
+                    f"{phase_b} {self.phase_citations(phase_b)})."
+                )
+        if self.incident.partial:
+            out.append("The data is **partial**, so these numbers are lower bounds (see Data quality).")
+        return out
+
+    def latency(self) -> list[dict[str, str]]:
+        rows = []
+        for period, values in self.incident.metrics.latency_ms.items():
+            rows.append(
+                {"period": period if period in _LATENCY_PERIODS else markdown_cell(period, 60)}
+                | {p: ("" if values.get(p) is None else f"{values[p]:,.0f}") for p in ("p50", "p95", "p99")}
+            )
+        return rows
+
+    def exposure(self) -> list[str]:
+        exposure = self.incident.exposure
+        if not exposure:
+            return []
+        ips = [a for a in exposure.actors if a.actor_kind == "client_ip"]
+        users = [a for a in exposure.actors if a.actor_kind != "client_ip"]
+        out = []
+        if ips:
+            out.append(
+                f"{len(ips)} client address(es) departed from the baseline: {_code_list([a.actor for a in ips], 10)} "
+                f"({sum(a.failures for a in ips):,} failed and {sum(a.successes for a in ips):,} successful attempts)."
+            )
+        if users:
+            out.append(
+                f"{len(users)} user identit(ies) departed from the baseline "
+                f"({sum(a.failures for a in users):,} failed and "
+                f"{sum(a.successes for a in users):,} successful attempts)."
+            )
+        seen = [a for a in exposure.actors if a.first_seen is not None]
+        if seen:
+            first = min(a.first_seen for a in seen if a.first_seen is not None)
+            last = max(a.last_seen or a.first_seen for a in seen if a.first_seen is not None)
+            out.append(f"Suspicious activity seen from {_utc(first)} to {_utc(last)} UTC.")
+        out.append(f"Accounts touched: **{len(exposure.accounts_touched):,}** (counted, not named).")
+        if exposure.data_operations:
+            cites = ", ".join(markdown_code(e.citation(), 120) for e in exposure.data_operations[:5])
+            more = f" and {len(exposure.data_operations) - 5} more" if len(exposure.data_operations) > 5 else ""
+            out.append(
+                f"Data operations after access: {len(exposure.data_operations):,}, e.g. "
+                f"{self.quote(exposure.data_operations[0].message, 120)} ({cites}{more})."
+            )
+        return out
+
+    def estimated_cost(self) -> float | None:
+        """The analysis' estimate, or the cost model applied to the metrics; None without a cost model."""
+        if not self.cost_model_given():
+            return None
+        m, cfg = self.incident.metrics, self.config
+        if m.estimated_cost is not None:
+            return m.estimated_cost
+        outage = self.minutes("onset", "recovered") or self.minutes("onset", "resolved") or 0.0
+        per_request = (cfg.cost_per_failed_request or 0.0) * (m.requests_failed or 0)
+        return per_request + (cfg.revenue_per_minute or 0.0) * outage / 60
+
+    def cost(self) -> str | None:
+        estimate = self.estimated_cost()
+        if estimate is None:
+            return None
+        cfg = self.config
+        model = []
+        if cfg.cost_per_failed_request is not None:
+            model.append(f"{cfg.cost_per_failed_request:,.4g} per failed request")
+        if cfg.revenue_per_minute is not None:
+            model.append(f"{cfg.revenue_per_minute:,.4g} of revenue per minute of impact")
+        return (
+            f"Estimated financial impact: **≈ {estimate:,.0f}** (an estimate from the cost model given: "
+            f"{' and '.join(model)}; not an accounting figure)."
+        )
+
+    def timeline(self) -> list[dict[str, str]]:
+        rows: list[tuple[pd.Timestamp, int, dict[str, str]]] = []
+
+        def add(ts: pd.Timestamp | None, order: int, event: str, evidence: str) -> None:
+            if ts is None or pd.isna(ts):
+                return
+            ts = pd.Timestamp(ts)
+            rows.append((ts, order, {"utc": _utc(ts), "local": self.local(ts), "event": event, "evidence": evidence}))
+
+        for order, phase in enumerate(PHASES):
+            ts = self.incident.phase(phase)
+            evidence = self.incident.phase_evidence.get(phase, ())
+            detail = f": {self.quote_cell(evidence[0].message, 100)}" if evidence else ""
+            add(
+                ts,
+                order,
+                f"**{phase.capitalize()}**: {_PHASE_MEANING[phase]}{detail}",
+                self.phase_citations(phase, True),
+            )
+        for alert in self.alerts[:_MAX_TIMELINE_ALERT_ROWS]:
+            where = f" on {markdown_cell(alert.service, 60)}" if alert.service else ""
+            name = markdown_cell(alert.name, 80)
+            cite = markdown_cell(alert.citation, 120)
+            add(alert.fired, 10, f"Alert {name}{where} fired", cite)
+            add(alert.acknowledged, 11, f"Alert {name} acknowledged", cite)
+            add(alert.resolved, 12, f"Alert {name} resolved", cite)
+        for row in self._rows(self.changes(), _MAX_TIMELINE_CHANGE_ROWS):
+            kind = markdown_cell(row.change_type or "change", 40)
+            where = f" on {markdown_cell(row.service, 60)}" if row.service else ""
+            add(
+                row.time,
+                20,
+                f"Change ({kind}){where}: {self.quote_cell(row.message, 100)}",
+                markdown_cell(row.citation(), 120),
+            )
+        for row in self._first_errors():
+            add(
+                row.time,
+                30,
+                f"First error on {markdown_cell(row.service or row.source, 60)}: {self.quote_cell(row.message, 100)}",
+                markdown_cell(row.citation(), 120),
+            )
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return [r[2] for r in rows]
+
+    def _rows(self, frame: pd.DataFrame, limit: int) -> list[_Row]:
+        if frame.empty:
+            return []
+        onset = self.incident.phase("onset")
+        if onset is not None and len(frame) > limit:
+            # Keep the changes nearest to onset: those are the ones a reader asks about.
+            distance = (frame["timestamp"] - onset).abs()
+            frame = frame.loc[distance.sort_values(kind="stable").index[:limit]].sort_values("timestamp", kind="stable")
+        return [_Row.of(r) for r in frame.head(limit).itertuples(index=False)]
+
+    def _first_errors(self) -> list[_Row]:
+        frame = self.notable
+        if frame.empty or "level" not in frame.columns:
+            return []
+        is_error = frame["level"].isin(list(ERROR_LEVELS)).fillna(False)
+        if "http_status" in frame.columns:
+            is_error = is_error | frame["http_status"].ge(500).fillna(False)
+        errors = frame[is_error & ~frame["kind"].isin(["alert", "change"]).fillna(False)]
+        if errors.empty:
+            return []
+        lane = errors["service"].fillna(errors["source"])
+        first = errors.assign(_lane=lane).sort_values("timestamp", kind="stable").groupby("_lane", sort=False).head(1)
+        return [_Row.of(r) for r in first.head(_MAX_TIMELINE_ERROR_ROWS).itertuples(index=False)]
+
+    def root_causes(self) -> list[dict[str, Any]]:
+        out = []
+        for c in sorted(self.incident.root_cause_candidates, key=lambda c: c.rank):
+            evidence = [
+                f"{_utc(e.time)} UTC, {markdown_code(e.citation(), 120)}: {self.quote(e.message)}"
+                for e in c.evidence[:5]
+            ]
+            if len(c.evidence) > 5:
+                evidence.append(f"and {len(c.evidence) - 5} more events")
+            cite = markdown_code(c.evidence[0].citation(), 120) if c.evidence else "no evidence recorded"
+            out.append(
+                {
+                    "rank": c.rank,
+                    "kind": _CANDIDATE_KIND.get(c.kind, markdown_text(c.kind)),
+                    "summary": self.quote(c.summary, 200),
+                    "service": markdown_code(c.service, 80) if c.service else "",
+                    "time": f"{_utc(c.time)} UTC ({cite})" if c.time is not None else "",
+                    "score": f"{c.score:.2f}",
+                    "evidence": evidence,
+                }
+            )
+        return out
+
+    def open_questions(self) -> list[str]:
+        inc = self.incident
+        out: list[str] = []
+        candidates = sorted(inc.root_cause_candidates, key=lambda c: c.rank)
+        if candidates:
+            top = candidates[0]
+            owner = f" with the owners of {markdown_code(top.service, 80)}" if top.service else ""
+            out.append(f"Is candidate 1 the trigger, or a symptom of something earlier? Confirm{owner}.")
+        elif inc.phase("onset") is not None:
+            out.append(
+                f"The events show no clear trigger: what changed around {_utc(inc.phase('onset'))} UTC "
+                "(deploys, configuration, traffic, dependencies) that these logs don't record?"
+            )
+        for c in self.change_candidates()[:2]:
+            cite = markdown_code(c.evidence[0].citation(), 120) if c.evidence else "no evidence recorded"
+            out.append(
+                f"How was the change at {_utc(c.time)} UTC ({cite}) tested and rolled out, "
+                "and what would have caught it earlier?"
+            )
+        if inc.phase("onset") is not None and not self.had_alerts():
+            out.append("Why did no alert fire during the incident? Which signal should have paged?")
+        if inc.phase("onset") is not None and inc.phase("recovered") is None:
+            out.append("The events don't show recovery: when did the service really recover, and how do we know?")
+        if inc.exposure:
+            out.append("Which data could the suspicious actors read or change, and who must be notified?")
+        if inc.partial:
+            out.append("Some sources are partial (see Data quality): could the missing data change this picture?")
+        out.append("Were customers affected that these logs don't show (other regions, clients that gave up and left)?")
+        return out
+
+    def detection(self) -> list[str]:
+        inc, m = self.incident, self.incident.metrics
+        out = [f"Onset: {self.at('onset')}."]
+        if inc.phase("detected") is not None:
+            lag = m.time_to_detect_s if m.time_to_detect_s is not None else self.minutes("onset", "detected")
+            out.append(f"Detected: {self.at('detected')}, {_duration(lag)} after onset.")
+        else:
+            out.append("Detection: not determined from the events; set the `detected` phase by hand if known.")
+        if inc.anomaly_signal:
+            out.append(f"The anomaly was found in the {markdown_text(inc.anomaly_signal.replace('_', ' '))} signal.")
+        fired = sorted((a for a in self.alerts if a.fired is not None), key=lambda a: a.fired)  # type: ignore[arg-type,return-value]
+        if fired:
+            first = fired[0]
+            out.append(
+                f"First alert: {markdown_code(first.name, 80)} fired at {_utc(first.fired)} UTC "
+                f"({markdown_code(first.citation, 120)}); {len(fired)} alert(s) fired in the window."
+            )
+            acked = [a for a in fired if a.acknowledged is not None and a.fired is not None]
+            if acked:
+                a = acked[0]
+                assert a.acknowledged is not None
+                assert a.fired is not None
+                out.append(
+                    f"First acknowledgement: {_utc(a.acknowledged)} UTC ({markdown_code(a.citation, 120)}), "
+                    f"{_duration((a.acknowledged - a.fired).total_seconds())} after the alert fired."
+                )
+        else:
+            out.append("No alert fired in the window: the incident was noticed some other way (a monitoring gap).")
+        return out
+
+    def mitigation(self) -> list[str]:
+        inc, m = self.incident, self.incident.metrics
+        out = []
+        for phase, seconds in (
+            ("mitigated", m.time_to_mitigate_s),
+            ("recovered", m.time_to_recover_s),
+            ("resolved", m.time_to_resolve_s),
+        ):
+            if inc.phase(phase) is not None:
+                secs = seconds if seconds is not None else self.minutes("onset", phase)
+                since = f", {_duration(secs)} after onset" if secs is not None else ""
+                out.append(f"{phase.capitalize()}: {self.at(phase)}{since}.")
+            else:
+                out.append(f"{phase.capitalize()}: not determined from the events.")
+        onset = inc.phase("onset")
+        changes = self.changes()
+        if onset is not None and not changes.empty:
+            after = changes[
+                (changes["timestamp"] >= onset) & changes["change_type"].isin(list(MITIGATING_CHANGES)).fillna(False)
+            ]
+            for row in self._rows(after, 5):
+                out.append(
+                    f"{_utc(row.time)} UTC: {markdown_code(row.change_type or 'change', 40)}"
+                    f"{' on ' + markdown_code(row.service, 60) if row.service else ''}: {self.quote(row.message, 100)} "
+                    f"({markdown_code(row.citation(), 120)})."
+                )
+        still_open = [a for a in self.alerts if a.fired is not None and a.resolved is None]
+        if still_open:
+            out.append(
+                f"{len(still_open)} alert(s) were still firing at the end of the data: "
+                f"{_code_list([a.name for a in still_open], 5)}."
+            )
+        return out
+
+    def action_items(self) -> list[dict[str, str]]:
+        inc, m = self.incident, self.incident.metrics
+        items: list[dict[str, str]] = []
+
+        def add(kind: str, item: str, why: str) -> None:
+            items.append({"type": kind, "item": item, "owner": "TBD", "why": why})
+
+        lag = m.time_to_detect_s if m.time_to_detect_s is not None else self.minutes("onset", "detected")
+        if lag is not None and lag > DETECTION_LAG_ACTION_S:
+            add(
+                "detection",
+                "Alert on the signal that moved first, so detection takes under 5 minutes",
+                f"detection took {_duration(lag)} ({self.phase_citations('onset', True)} to "
+                f"{self.phase_citations('detected', True)})",
+            )
+        before = self.changes_before_onset()
+        if not before.empty:
+            row = _Row.of(next(before.tail(1).itertuples(index=False)))
+            add(
+                "change safety",
+                "Roll this kind of change out progressively (canary, automatic rollback on error rate)",
+                f"a {markdown_cell(row.change_type or 'change', 40)} at {_utc(row.time)} UTC "
+                f"({markdown_cell(row.citation(), 120)}) came shortly before onset",
+            )
+        elif self.change_candidates():
+            c = self.change_candidates()[0]
+            cite = markdown_cell(c.evidence[0].citation(), 120) if c.evidence else "no evidence recorded"
+            add(
+                "change safety",
+                "Roll this kind of change out progressively (canary, automatic rollback on error rate)",
+                f"a change at {_utc(c.time)} UTC ({cite}) is a root-cause candidate",
+            )
+        if inc.phase("onset") is not None and not self.had_alerts():
+            add(
+                "monitoring gap", "Add an alert that would have fired for this incident", "no alert fired in the window"
+            )
+        recovery = m.time_to_recover_s if m.time_to_recover_s is not None else self.minutes("onset", "recovered")
+        if recovery is not None and recovery > LONG_RECOVERY_S:
+            add(
+                "runbook",
+                "Write or update the runbook and make rollback a one-step operation",
+                f"recovery took {_duration(recovery)} ({self.phase_citations('recovered', True)})",
+            )
+        if inc.exposure:
+            add(
+                "credentials",
+                "Rotate the credentials of the accounts touched and invalidate their sessions",
+                f"{len(inc.exposure.accounts_touched):,} account(s) touched by suspicious actors",
+            )
+            add(
+                "rate limiting",
+                "Rate-limit and lock out repeated failed logins per client and per account",
+                f"{sum(a.failures for a in inc.exposure.actors):,} failed attempts "
+                f"from {len(inc.exposure.actors)} actor(s)",
+            )
+        if inc.partial:
+            add("observability", "Fix the log gaps that made this data partial", "partial sources (see Data quality)")
+        if any(s.rejected_total for s in inc.sources):
+            add(
+                "observability",
+                "Make the rejected log lines parseable (or fix their writers)",
+                "rejected lines (see Data quality)",
+            )
+        return items
+
+    def lessons(self) -> dict[str, list[str]]:
+        m = self.incident.metrics
+        went_well = ["What helped us detect, diagnose or mitigate quickly?"]
+        went_wrong = ["What slowed us down? Where did the tooling, alerts or runbooks not help?"]
+        got_lucky = ["What could have made this much worse (time of day, traffic, who was on call)?"]
+        lag = m.time_to_detect_s
+        if lag is not None and lag <= DETECTION_LAG_ACTION_S:
+            went_well.append(f"Detection took {_duration(lag)}: which signal made that possible?")
+        elif lag is not None:
+            went_wrong.append(f"Detection took {_duration(lag)}: why did it take that long?")
+        if m.time_to_mitigate_s is not None:
+            went_well.append(f"Mitigation came {_duration(m.time_to_mitigate_s)} after onset: what made it work?")
+        if not self.had_alerts() and self.incident.phase("onset") is not None:
+            went_wrong.append("No alert fired: how was the incident noticed?")
+        return {"went_well": went_well, "went_wrong": went_wrong, "got_lucky": got_lucky}
+
+    def sources(self) -> list[dict[str, str]]:
+        rows = []
+        for s in self.incident.sources:
+            reasons = ", ".join(f"{markdown_text(r)}: {n:,}" for r, n in sorted(s.rejected.items()))
+            partial = "no"
+            if s.partial:
+                partial = "yes" + (f": {markdown_cell(s.partial_reason, 120)}" if s.partial_reason else "")
+            elif s.skipped_reason:
+                partial = f"skipped: {markdown_cell(s.skipped_reason, 120)}"
+            rows.append(
+                {
+                    "name": markdown_cell(s.name, 120),
+                    "format": markdown_cell(s.format, 40) if s.format else "unknown",
+                    "lines_read": f"{s.lines_read:,}",
+                    "events": f"{s.events:,}",
+                    "continuation_lines": f"{s.continuation_lines:,}",
+                    "rejected": f"{s.rejected_total:,}" + (f" ({reasons})" if reasons else ""),
+                    "outside_window": f"{s.outside_window:,}",
+                    "duplicates": f"{s.duplicates:,}",
+                    "zone": f"{markdown_cell(s.time_zone, 40)} (assumed)" if s.time_zone else "from the timestamps",
+                    "year_inferred": "yes" if s.year_inferred else "no",
+                    "partial": partial,
+                }
+            )
+        return rows
+
+    def data_quality_notes(self) -> list[str]:
+        inc = self.incident
+        out = [
+            "Redaction was **on**: secrets were removed and IP addresses and users pseudonymized "
+            "before this draft was written."
+            if inc.redacted
+            else "Redaction was **off**: this draft may contain secrets or personal data; review it before sharing."
+        ]
+        if inc.partial:
+            reasons = "; ".join(markdown_code(r, 120) for r in inc.partial_reasons) or "see the table"
+            out.append(f"The data is **partial**: {reasons}.")
+        unbalanced = [s.name for s in inc.sources if not s.balanced()]
+        if unbalanced:
+            out.append(
+                f"Line accounting does not balance for {_code_list(unbalanced, 5)}: some lines are unaccounted for."
+            )
+        assumed = [s.name for s in inc.sources if s.time_zone]
+        if assumed:
+            out.append(f"Time zones were assumed for {len(assumed)} source(s) whose timestamps carry no offset.")
+        inferred = [s.name for s in inc.sources if s.year_inferred]
+        if inferred:
+            out.append(f"The year was inferred for {len(inferred)} source(s) whose timestamps omit it.")
+        if inc.phase_overridden:
+            out.append(f"Phases set by hand: {', '.join(markdown_text(p) for p in inc.phase_overridden)}.")
+        return out
+
+    def metrics_table(self) -> list[dict[str, str]]:
+        m = self.incident.metrics
+        rows = [
+            ("Time to detect", _duration(m.time_to_detect_s) if m.time_to_detect_s is not None else ""),
+            ("Time to mitigate", _duration(m.time_to_mitigate_s) if m.time_to_mitigate_s is not None else ""),
+            ("Time to recover", _duration(m.time_to_recover_s) if m.time_to_recover_s is not None else ""),
+            ("Time to resolve", _duration(m.time_to_resolve_s) if m.time_to_resolve_s is not None else ""),
+            ("Requests", _count(m.requests_total) if m.requests_total is not None else ""),
+            ("Failed requests", _count(m.requests_failed) if m.requests_failed is not None else ""),
+            ("Peak error rate", _percent(m.error_rate_peak) if m.error_rate_peak is not None else ""),
+            ("Error events", _count(m.error_events) if m.error_events is not None else ""),
+            ("Users affected", _count(m.affected_users) if m.affected_users is not None else ""),
+            ("Services affected", str(len(m.affected_services)) if m.affected_services else ""),
+            ("Hosts affected", str(len(m.affected_hosts)) if m.affected_hosts else ""),
+            ("Error budget consumed", _percent(m.error_budget_burn) if m.error_budget_burn is not None else ""),
+        ]
+        estimate = self.estimated_cost()
+        if estimate is not None:
+            rows.append(("Estimated financial impact (estimate)", f"{estimate:,.0f}"))
+        return [{"name": name, "value": value} for name, value in rows if value]
+
+
+@dataclass(frozen=True)
+class _Row:
+    """The fields of one notable event that the draft uses."""
+
+    time: pd.Timestamp
+    source: str
+    line: int | None
+    message: str
+    service: str | None
+    change_type: str | None
+
+    @classmethod
+    def of(cls, row: Any) -> _Row:
+        line = _value(getattr(row, "line", None))
+        service = _value(getattr(row, "service", None))
+        change_type = _value(getattr(row, "change_type", None))
+        return cls(
+            time=pd.Timestamp(row.timestamp),
+            source=str(row.source),
+            line=int(line) if line is not None else None,
+            message=str(_value(getattr(row, "message", None)) or ""),
+            service=str(service) if service is not None else None,
+            change_type=str(change_type) if change_type is not None else None,
+        )
+
+    def citation(self) -> str:
+        return Evidence(self.time, self.source, self.line, self.message).citation()
+
+
+def _alerts_from_intervals(intervals: pd.DataFrame) -> list[_Alert]:
+    out = []
+    for row in intervals.itertuples(index=False):
+        line = _value(getattr(row, "line", None))
+        source = str(_value(getattr(row, "source", None)) or "alerts")
+        service = _value(getattr(row, "service", None))
+        out.append(
+            _Alert(
+                name=str(_value(getattr(row, "alert_name", None)) or "alert"),
+                service=str(service) if service is not None else None,
+                fired=_value(getattr(row, "fired", None)),
+                acknowledged=_value(getattr(row, "acknowledged", None)),
+                resolved=_value(getattr(row, "resolved", None)),
+                citation=f"{source}:{int(line)}" if line is not None else source,
+            )
+        )
+    out.sort(key=lambda a: a.fired if a.fired is not None else pd.Timestamp.max.tz_localize("UTC"))
+    return out
+
+
+def _alerts_from_events(notable: pd.DataFrame) -> list[_Alert]:
+    """One alert per ``alert_id`` (or name) from alert events: first firing, first ack, last resolve."""
+    if notable.empty or "kind" not in notable.columns:
+        return []
+    events = notable[notable["kind"].eq("alert").fillna(False)]
+    if events.empty:
+        return []
+    key = events["alert_id"].fillna(events["alert_name"]).fillna(events["source"])
+    out = []
+    for _key, group in events.assign(_key=key).sort_values("timestamp", kind="stable").groupby("_key", sort=False):
+        state = group["alert_state"]
+        fired = group[state.eq("firing").fillna(False)]
+        acked = group[state.eq("acknowledged").fillna(False)]
+        resolved = group[state.eq("resolved").fillna(False)]
+        first = _Row.of(next((fired if not fired.empty else group).head(1).itertuples(index=False)))
+        name = _value(group["alert_name"].iloc[0])
+        out.append(
+            _Alert(
+                name=str(name) if name is not None else "alert",
+                service=first.service,
+                fired=fired["timestamp"].iloc[0] if not fired.empty else None,
+                acknowledged=acked["timestamp"].iloc[0] if not acked.empty else None,
+                resolved=resolved["timestamp"].iloc[-1] if not resolved.empty else None,
+                citation=first.citation(),
+            )
+        )
+    out.sort(key=lambda a: a.fired if a.fired is not None else pd.Timestamp.max.tz_localize("UTC"))
+    return out
