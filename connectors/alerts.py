@@ -405,9 +405,9 @@ class AlertFileConnector:
             format_name = detect_alert_format("\n".join(lines[:2000])[: 64 * 1024])
             if format_name is None:
                 raise UnknownFormatError(f"{self._path} is not a recognized alert file")
-            acc.format_reason = f"content: {ALERT_FORMATS[format_name]}"
+            acc.format_reason = f"detected from content: {ALERT_FORMATS[format_name]}"
         else:
-            acc.format_reason = "forced"
+            acc.format_reason = ALERT_FORMATS[format_name]  # given by the caller (detected there, or forced)
         acc.format = format_name
         zone = self._zone()
         acc.time_zone = zone
