@@ -1,0 +1,124 @@
+"""The incident analysis: from :class:`~pmtimeline.aggregate.Aggregates` to an :class:`Incident`.
+
+:func:`analyze` is the one entry point::
+
+    anomaly   = signals.find_anomaly(counts)              # the sustained rise, its signal, its services
+    phases    = phases.detect_phases(anomaly, notable)     # onset ... resolved, with evidence; overrides win
+    metrics   = impact.compute_metrics(phases, aggregates) # a function of (phases, aggregates)
+    exposure  = exposure.detect_exposure(aggregates, ...)  # breach actors, accounts, data operations
+    causes    = root_cause.rank_root_causes(aggregates, phases, ...)
+
+Because metrics are a function of the phases and the aggregates, :func:`apply_overrides` can apply
+a user's phase overrides to a saved incident: with the aggregates (rebuilt from the saved events)
+everything is recomputed; without them only the durations can be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import pandas as pd
+
+from pmtimeline.aggregate import Aggregates
+from pmtimeline.config import PHASES, TimelineConfig
+from pmtimeline.errors import ConfigError
+from pmtimeline.exposure import detect_exposure
+from pmtimeline.impact import compute_metrics
+from pmtimeline.incident import Incident, Metrics
+from pmtimeline.phases import detect_phases
+from pmtimeline.root_cause import rank_root_causes
+from pmtimeline.signals import find_anomaly, uses_edge
+from pmtimeline.sources import SourceAccounting
+
+
+def _check(overrides: Mapping[str, pd.Timestamp | None]) -> None:
+    unknown = set(overrides) - set(PHASES)
+    if unknown:
+        raise ConfigError(f"unknown phase(s): {', '.join(sorted(unknown))}; use {', '.join(PHASES)}")
+
+
+def _incident(
+    aggregates: Aggregates,
+    config: TimelineConfig,
+    overrides: Mapping[str, pd.Timestamp | None],
+    title: str,
+    sources: tuple[SourceAccounting, ...],
+) -> Incident:
+    _check(overrides)
+    anomaly = find_anomaly(aggregates.counts, config, aggregates.window_start, aggregates.window_end)
+    edge = uses_edge(aggregates.counts)
+    result = detect_phases(anomaly, aggregates.notable, config, edge, overrides, aggregates.window_end)
+    phases = result.phases
+    signal = anomaly.signal if anomaly is not None else None
+    # The anomaly's services stand while its onset and recovery do; overridden bounds recompute them.
+    known = anomaly.services if anomaly is not None and not {"onset", "recovered"} & set(overrides) else None
+    metrics = compute_metrics(phases, aggregates, config, signal, known)
+    services = known if known is not None else metrics.affected_services
+    exposure = detect_exposure(aggregates, phases["onset"], phases["recovered"], config)
+    causes = rank_root_causes(aggregates, phases, signal, services, config)
+    reasons = tuple(f"{s.name}: {s.partial_reason or 'incomplete'}" for s in sources if s.partial)
+    return Incident(
+        title=title,
+        window_start=aggregates.window_start,
+        window_end=aggregates.window_end,
+        phases=phases,
+        phase_evidence=result.evidence,
+        phase_overridden=result.overridden,
+        anomaly_signal=signal if phases["onset"] is not None else None,
+        metrics=metrics,
+        exposure=exposure,
+        root_cause_candidates=causes,
+        sources=sources,
+        partial=bool(reasons),
+        partial_reasons=reasons,
+        redacted=config.redact,
+    )
+
+
+def analyze(aggregates: Aggregates, sources: Sequence[SourceAccounting], config: TimelineConfig) -> Incident:
+    """Analyze a window: phases with evidence, impact metrics, exposure and root-cause candidates.
+
+    ``config.phase_overrides`` win over the detected phases and flow into every metric. Data without
+    an incident gives an :class:`Incident` whose phases are all None.
+    """
+    return _incident(aggregates, config, dict(config.phase_overrides), config.title, tuple(sources))
+
+
+def apply_overrides(
+    incident: Incident,
+    overrides: Mapping[str, pd.Timestamp | None],
+    aggregates: Aggregates | None = None,
+    config: TimelineConfig | None = None,
+) -> Incident:
+    """``incident`` with the phases in ``overrides`` set by hand (None clears a phase).
+
+    The overrides join those already in the incident. With ``aggregates`` (e.g. rebuilt from the
+    saved ``events.parquet`` with an :class:`~pmtimeline.aggregate.Aggregator`) the phases,
+    metrics, exposure and candidates are recomputed; without them only the phases and the
+    durations change, and the counts are kept as they were.
+    """
+    _check(overrides)
+    config = config or TimelineConfig()
+    merged: dict[str, pd.Timestamp | None] = {p: incident.phases.get(p) for p in incident.phase_overridden}
+    merged.update(overrides)
+    if aggregates is not None:
+        redone = _incident(aggregates, config, merged, incident.title, incident.sources)
+        return replace(redone, partial=incident.partial, partial_reasons=incident.partial_reasons)
+    phases = {**incident.phases, **merged}
+    onset = phases.get("onset")
+
+    def since_onset(name: str) -> float | None:
+        at = phases.get(name)
+        return None if onset is None or at is None else float((at - onset).total_seconds())
+
+    metrics: Metrics = replace(
+        incident.metrics,
+        time_to_detect_s=since_onset("detected"),
+        time_to_mitigate_s=since_onset("mitigated"),
+        time_to_recover_s=since_onset("recovered"),
+        time_to_resolve_s=since_onset("resolved"),
+    )
+    evidence = {p: ev for p, ev in incident.phase_evidence.items() if p not in merged}
+    overridden = tuple(p for p in PHASES if p in merged)
+    return replace(incident, phases=phases, phase_evidence=evidence, phase_overridden=overridden, metrics=metrics)

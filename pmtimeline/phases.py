@@ -1,0 +1,223 @@
+"""The phases of an incident (onset, detected, mitigated, recovered, resolved), each with evidence.
+
+From the anomaly of :mod:`pmtimeline.signals`, the notable events and the alert intervals:
+
+* ``onset``: the first bad event (of the anomaly's signal) of an affected service in the first
+  anomalous bucket;
+* ``detected``: the first alert episode that fires at or after onset (a lead of up to one bucket
+  is tolerated: alerts evaluate on their own clock), is still open at onset, fires before the
+  incident is over, and concerns the anomaly: its service is an affected one (names compared
+  loosely: ``payments`` matches ``payments-api``) or it has no service;
+* ``mitigated``: the first mitigating change from onset to recovery (a rollback, revert, restart,
+  failover, reroute, scale-up, block, certificate, config change or feature flag); changes of
+  affected services (or without a service) win over changes elsewhere. A plain deploy counts when
+  it lands in an affected service after onset: that is a fix forward;
+* ``recovered``: the last bad event of an affected service in the anomaly's last bucket, i.e.
+  before the signal is back at baseline for good; None while the window ends in the anomaly;
+* ``resolved``: when the detecting alert resolved; else the last resolution of an alert episode
+  that concerns the anomaly (an incident tool's ``resolved`` event is such an episode).
+
+User overrides win: an overridden onset is also the onset the later phases are searched from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pmtimeline.alert_intervals import alert_intervals
+from pmtimeline.changes import MITIGATING_CHANGE_TYPES
+from pmtimeline.config import PHASES, TimelineConfig
+from pmtimeline.incident import Evidence
+from pmtimeline.signals import Anomaly, bad_event_mask
+
+#: Evidence events kept per phase.
+EVIDENCE_PER_PHASE = 3
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    """Phases with their evidence, and what the later stages need to know about them."""
+
+    phases: dict[str, pd.Timestamp | None]
+    evidence: dict[str, tuple[Evidence, ...]] = field(default_factory=dict)
+    overridden: tuple[str, ...] = ()
+    detecting_alert: str | None = None
+
+
+def _service_key(values: pd.Series) -> pd.Series:
+    return values.fillna("").astype(str)
+
+
+def service_matches(alert_service: str | None, services: Sequence[str]) -> bool:
+    """True when an alert's service concerns one of ``services`` (no service concerns all)."""
+    if not alert_service or not services:
+        return True
+    a = alert_service.strip().lower()
+    for name in services:
+        s = name.strip().lower()
+        if not s:
+            continue
+        if a == s or any(a.startswith(s + sep) or s.startswith(a + sep) for sep in "-_./:"):
+            return True
+    return False
+
+
+def _rows(frame: pd.DataFrame, limit: int = EVIDENCE_PER_PHASE) -> tuple[Evidence, ...]:
+    return tuple(Evidence.from_row(r) for r in frame.head(limit).itertuples(index=False))
+
+
+def _alert_evidence(row: pd.Series, time: pd.Timestamp) -> Evidence:
+    line = row["line"]
+    return Evidence(
+        time=time,
+        source=str(row["source"]) if pd.notna(row["source"]) else "alerts",
+        line=int(line) if pd.notna(line) else None,
+        message=str(row["summary"]) if pd.notna(row["summary"]) else str(row["alert_name"]),
+        kind="alert",
+        service=str(row["service"]) if pd.notna(row["service"]) else None,
+        level=str(row["severity"]) if pd.notna(row["severity"]) else None,
+    )
+
+
+def bad_events(notable: pd.DataFrame, anomaly: Anomaly, edge: bool) -> pd.DataFrame:
+    """The notable events that count toward the anomaly's signal, of its affected services."""
+    bad = notable.loc[bad_event_mask(notable, anomaly.signal, edge)]
+    if anomaly.services:
+        bad = bad.loc[_service_key(bad["service"]).isin(list(anomaly.services)).to_numpy()]
+    return bad
+
+
+def detect_onset_recovery(
+    anomaly: Anomaly, notable: pd.DataFrame, edge: bool, config: TimelineConfig
+) -> tuple[tuple[pd.Timestamp, tuple[Evidence, ...]], tuple[pd.Timestamp | None, tuple[Evidence, ...]]]:
+    """(onset, evidence), (recovered, evidence) of an anomaly."""
+    width = pd.Timedelta(config.bucket)
+    bad = bad_events(notable, anomaly, edge)
+    times = bad["timestamp"]
+    first = bad.loc[(times >= anomaly.start) & (times < anomaly.start + width)]
+    if first.empty:
+        first = bad.loc[(times >= anomaly.start) & (times < anomaly.end + width)]
+    onset_time = first["timestamp"].iloc[0] if not first.empty else anomaly.start
+    onset = (pd.Timestamp(onset_time), _rows(first))
+    if anomaly.ongoing:
+        return onset, (None, ())
+    last = bad.loc[(times >= anomaly.end) & (times < anomaly.end + width)]
+    if last.empty:
+        last = bad.loc[(times >= anomaly.start) & (times < anomaly.end + width)]
+    recovered_time = last["timestamp"].iloc[-1] if not last.empty else anomaly.end + width
+    return onset, (pd.Timestamp(recovered_time), _rows(last.iloc[::-1]))
+
+
+def _concerning(
+    intervals: pd.DataFrame,
+    onset: pd.Timestamp,
+    until: pd.Timestamp | None,
+    services: Sequence[str],
+    config: TimelineConfig,
+) -> pd.DataFrame:
+    lead = pd.Timedelta(config.bucket)
+    fired = intervals["fired"]
+    ok = fired.notna() & (fired >= onset - lead)
+    ok &= intervals["resolved"].isna() | (intervals["resolved"] >= onset)
+    if until is not None:
+        ok &= fired <= until
+    ok &= intervals["service"].map(lambda s: service_matches(None if pd.isna(s) else str(s), services)).astype(bool)
+    return intervals.loc[ok.to_numpy(dtype=bool, na_value=False)].sort_values("fired", kind="stable")
+
+
+def _mitigation(
+    notable: pd.DataFrame,
+    onset: pd.Timestamp,
+    until: pd.Timestamp | None,
+    services: Sequence[str],
+) -> pd.DataFrame:
+    changes = notable.loc[(notable["kind"] == "change").to_numpy(dtype=bool, na_value=False)]
+    times = changes["timestamp"]
+    in_time = times >= onset
+    if until is not None:
+        in_time &= times <= until
+    changes = changes.loc[in_time.to_numpy(dtype=bool, na_value=False)]
+    service = _service_key(changes["service"])
+    local = service.isin([*services, ""]) if services else pd.Series(True, index=changes.index)
+    kind = changes["change_type"]
+    mitigating = kind.isin(list(MITIGATING_CHANGE_TYPES)).to_numpy(dtype=bool, na_value=False) | (
+        (kind == "deploy").to_numpy(dtype=bool, na_value=False) & local.to_numpy(dtype=bool) & bool(services)
+    )
+    changes, local = changes.loc[mitigating], local.loc[mitigating]
+    preferred = changes.loc[local.to_numpy(dtype=bool)]
+    return preferred if not preferred.empty else changes
+
+
+def detect_phases(
+    anomaly: Anomaly | None,
+    notable: pd.DataFrame,
+    config: TimelineConfig,
+    edge: bool,
+    overrides: Mapping[str, pd.Timestamp | None] | None = None,
+    window_end: pd.Timestamp | None = None,
+) -> PhaseResult:
+    """The phases of the incident, their evidence, and which ones the user set."""
+    overrides = dict(config.phase_overrides if overrides is None else overrides)
+    phases: dict[str, pd.Timestamp | None] = dict.fromkeys(PHASES)
+    evidence: dict[str, tuple[Evidence, ...]] = {}
+    services: tuple[str, ...] = anomaly.services if anomaly is not None else ()
+    if anomaly is not None:
+        (found_onset, onset_ev), (found_recovered, recovered_ev) = detect_onset_recovery(anomaly, notable, edge, config)
+        phases["onset"], phases["recovered"] = found_onset, found_recovered
+        evidence["onset"], evidence["recovered"] = onset_ev, recovered_ev
+    for name in ("onset", "recovered"):
+        if name in overrides:
+            phases[name] = overrides[name]
+            evidence[name] = ()
+
+    detecting: str | None = None
+    onset = phases["onset"]
+    if onset is not None:
+        width = pd.Timedelta(config.bucket)
+        recovered = phases["recovered"]
+        until = recovered + config.quiet_buckets * width if recovered is not None else window_end
+        intervals = alert_intervals(notable)
+        concerning = _concerning(intervals, onset, until, services, config)
+        if not concerning.empty:
+            first = concerning.iloc[0]
+            detecting = str(first["alert_id"])
+            phases["detected"] = pd.Timestamp(first["fired"])
+            evidence["detected"] = (_alert_evidence(first, pd.Timestamp(first["fired"])),)
+            resolved = first["resolved"]
+            if pd.isna(resolved):
+                done = concerning.loc[concerning["resolved"].notna()]
+                if not done.empty:
+                    first = done.iloc[int(np.argmax(done["resolved"].array.asi8))]
+                    resolved = first["resolved"]
+            if pd.notna(resolved):
+                phases["resolved"] = pd.Timestamp(resolved)
+                evidence["resolved"] = (_alert_evidence(first, pd.Timestamp(resolved)),)
+        mitigation_until = recovered + width if recovered is not None else window_end
+        mitigations = _mitigation(notable, onset, mitigation_until, services)
+        if not mitigations.empty:
+            phases["mitigated"] = pd.Timestamp(mitigations["timestamp"].iloc[0])
+            evidence["mitigated"] = _rows(mitigations, 1)
+    for name in ("detected", "mitigated", "resolved"):
+        if name in overrides:
+            phases[name] = overrides[name]
+            evidence[name] = ()
+    overridden = tuple(p for p in PHASES if p in overrides)
+    evidence = {p: ev for p, ev in evidence.items() if ev}
+    return PhaseResult(phases=phases, evidence=evidence, overridden=overridden, detecting_alert=detecting)
+
+
+def first_bad_per_service(
+    notable: pd.DataFrame, signal: str, edge: bool, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame:
+    """The first bad event of each service within [start, end], earliest first."""
+    bad = notable.loc[bad_event_mask(notable, signal, edge)]
+    times = bad["timestamp"]
+    bad = bad.loc[((times >= start) & (times <= end)).to_numpy(dtype=bool, na_value=False)]
+    key = _service_key(bad["service"])
+    firsts = bad.loc[~key.duplicated().to_numpy(dtype=bool)]
+    order = np.argsort(firsts["timestamp"].array.asi8, kind="stable")
+    return firsts.iloc[order]

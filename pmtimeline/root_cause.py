@@ -1,0 +1,274 @@
+"""Root-cause candidates, ranked by a score in [0, 1], each with its evidence.
+
+Three kinds of candidate:
+
+``change``
+    A change (deploy, config change, migration, ...) within ``change_lookback`` before onset. The
+    score multiplies where it happened (an affected service 1.0; a service the affected ones
+    depend on 0.8 — seen in the same traces or requests during the incident; a change without
+    a service 0.6; elsewhere 0.25), what it was (a deploy or config change 1.0 ... a block 0.3)
+    and how close it is to onset (1.0 at onset, 0.25 at the lookback's edge).
+``new_error_template``
+    An error message template (see :mod:`pmtimeline.templates`) seen during the incident but never
+    before onset in the window: listed earliest first, scored by its share of the incident's errors.
+``first_failing_service``
+    The service where the failure began: the origin of most failing requests followed across
+    services by trace or request id (the service of their earliest error), else the affected
+    service whose errors began first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import pandas as pd
+
+from pmtimeline.aggregate import Aggregates, error_mask
+from pmtimeline.config import TimelineConfig
+from pmtimeline.correlate import correlation_ids
+from pmtimeline.incident import Evidence, RootCauseCandidate
+from pmtimeline.phases import first_bad_per_service
+from pmtimeline.schema import EDGE_FORMAT_PREFIX
+from pmtimeline.signals import uses_edge
+from pmtimeline.templates import message_templates
+
+CHANGE_TYPE_WEIGHT: Final[Mapping[str, float]] = {
+    "deploy": 1.0,
+    "config": 1.0,
+    "migration": 0.9,
+    "feature_flag": 0.9,
+    "certificate": 0.7,
+    "rollback": 0.6,
+    "failover": 0.5,
+    "reroute": 0.5,
+    "scale": 0.5,
+    "restart": 0.4,
+    "block": 0.3,
+}
+RELATION_WEIGHT: Final[Mapping[str, float]] = {"affected": 1.0, "dependency": 0.8, "unknown": 0.6, "other": 0.25}
+MAX_CHANGES: Final = 5
+MAX_TEMPLATES: Final = 5
+
+
+def _dependencies(window: pd.DataFrame, services: tuple[str, ...]) -> set[str]:
+    """Services seen in the same traces/requests as the affected services."""
+    ids = correlation_ids(window)
+    linked = window.assign(cid=ids.to_numpy()).dropna(subset=["cid", "service"])
+    if linked.empty:
+        return set()
+    touching = linked.loc[linked["service"].isin(list(services)), "cid"].unique()
+    related = linked.loc[linked["cid"].isin(touching), "service"].astype(str)
+    return set(related) - set(services)
+
+
+def _text(value: Any) -> str | None:
+    """A cell as text, or None when it is null or empty."""
+    return (
+        None
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value) or value == ""
+        else str(value)
+    )
+
+
+def _human(delta: pd.Timedelta) -> str:
+    seconds = int(abs(delta.total_seconds()))
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def _change_candidates(
+    notable: pd.DataFrame,
+    onset: pd.Timestamp,
+    services: tuple[str, ...],
+    dependencies: set[str],
+    config: TimelineConfig,
+) -> list[tuple[float, RootCauseCandidate]]:
+    lookback = pd.Timedelta(config.change_lookback)
+    t = notable["timestamp"]
+    mask = (notable["kind"] == "change") & (t >= onset - lookback) & (t <= onset)
+    changes = notable.loc[mask.to_numpy(dtype=bool, na_value=False)]
+    out: list[tuple[float, RootCauseCandidate]] = []
+    for row in changes.to_dict("records"):  # changes before onset: a handful
+        service = _text(row["service"])
+        if service is None:
+            relation = "unknown"
+        elif service in services:
+            relation = "affected"
+        elif service in dependencies:
+            relation = "dependency"
+        else:
+            relation = "other"
+        kind = _text(row["change_type"])
+        at = pd.Timestamp(row["timestamp"])
+        age = onset - at
+        recency = 1.0 - 0.75 * min(1.0, age / lookback) if lookback > pd.Timedelta(0) else 1.0
+        score = RELATION_WEIGHT[relation] * CHANGE_TYPE_WEIGHT.get(kind or "", 0.5) * recency
+        where = f" in {service}" if service else ""
+        summary = f"{kind or 'change'}{where} {_human(age)} before onset"
+        if relation == "dependency":
+            summary += " (a service the failing ones call)"
+        out.append(
+            (
+                score,
+                RootCauseCandidate(
+                    rank=0,
+                    kind="change",
+                    time=at,
+                    service=service,
+                    summary=summary,
+                    score=score,
+                    evidence=(Evidence.from_row(pd.Series(row)),),
+                ),
+            )
+        )
+    out.sort(key=lambda c: -c[0])
+    return out[:MAX_CHANGES]
+
+
+def _template_candidates(
+    notable: pd.DataFrame, onset: pd.Timestamp, recovered: pd.Timestamp
+) -> list[tuple[float, RootCauseCandidate]]:
+    t = notable["timestamp"]
+    errors = notable.loc[error_mask(notable) & (t <= recovered).to_numpy(dtype=bool, na_value=False)]
+    if errors.empty:
+        return []
+    before_onset = (errors["timestamp"] < onset).to_numpy(dtype=bool)
+    # Baseline templates include the warnings before onset: a message that was a warning yesterday
+    # is not new today.
+    warnings = notable.loc[
+        (notable["level"] == "warning").to_numpy(dtype=bool, na_value=False) & (t < onset).to_numpy(dtype=bool)
+    ]
+    templates = message_templates(errors["message"]).fillna("")
+    baseline = set(templates[before_onset]) | set(message_templates(warnings["message"]).fillna(""))
+    incident = errors.loc[~before_onset].assign(template=templates[~before_onset].to_numpy())
+    new = incident.loc[~incident["template"].isin(baseline) & (incident["template"] != "")]
+    if new.empty:
+        return []
+    total = len(incident)
+    counts = new["template"].value_counts()
+    firsts = new.drop_duplicates("template").head(MAX_TEMPLATES)
+    out = []
+    for position, row in enumerate(firsts.to_dict("records")):
+        template = str(row["template"])
+        n = int(counts[template])
+        share = n / total
+        score = 0.35 + 0.3 * share + 0.1 * (1 - position / MAX_TEMPLATES)
+        service = _text(row["service"])
+        where = f" in {service}" if service else ""
+        out.append(
+            (
+                score,
+                RootCauseCandidate(
+                    rank=0,
+                    kind="new_error_template",
+                    time=pd.Timestamp(row["timestamp"]),
+                    service=service,
+                    summary=f"new error{where}: {template} ({n} events, {share:.0%} of errors)",
+                    score=score,
+                    evidence=(Evidence.from_row(pd.Series(row)),),
+                ),
+            )
+        )
+    return out
+
+
+def _origin_candidate(
+    notable: pd.DataFrame,
+    onset: pd.Timestamp,
+    recovered: pd.Timestamp,
+    signal: str,
+    services: tuple[str, ...],
+    edge: bool,
+    config: TimelineConfig,
+) -> list[tuple[float, RootCauseCandidate]]:
+    width = pd.Timedelta(config.bucket)
+    t = notable["timestamp"]
+    window = notable.loc[((t >= onset - width) & (t <= recovered)).to_numpy(dtype=bool, na_value=False)]
+    errors = window.loc[error_mask(window)]
+    ids = correlation_ids(errors)
+    traced = errors.assign(cid=ids.to_numpy()).dropna(subset=["cid", "service"])
+    if not traced.empty:
+        spans = traced.groupby("cid")["service"].nunique()
+        multi = traced.loc[traced["cid"].isin(spans.index[spans >= 2])]
+        if not multi.empty:
+            # An access log reports its upstream's failure: within a request, an edge (access-log)
+            # error is the origin only when no other service failed.
+            upstream = ~multi["format"].str.startswith(EDGE_FORMAT_PREFIX).to_numpy(dtype=bool, na_value=False)
+            ordered = multi.assign(_edge=~upstream).sort_values(["cid", "_edge", "timestamp"], kind="stable")
+            origins = ordered.drop_duplicates("cid")
+            votes = origins["service"].astype(str).value_counts()
+            origin = str(votes.index[0])
+            share = float(votes.iloc[0] / votes.sum())
+            example = origins.loc[origins["service"] == origin].iloc[0]
+            trail = multi.loc[multi["cid"] == example["cid"]].sort_values("timestamp", kind="stable").head(4)
+            evidence = tuple(Evidence.from_row(r) for r in trail.itertuples(index=False))
+            summary = (
+                f"failing requests start in {origin}: {votes.iloc[0]} of {votes.sum()} failing requests "
+                "followed across services fail there first"
+            )
+            return [
+                (
+                    0.5 + 0.3 * share,
+                    RootCauseCandidate(
+                        0, "first_failing_service", evidence[0].time, origin, summary, 0.5 + 0.3 * share, evidence
+                    ),
+                )
+            ]
+    firsts = first_bad_per_service(window, signal, edge, onset - width, recovered)
+    if services:
+        firsts = firsts.loc[firsts["service"].fillna("").isin(list(services)).to_numpy(dtype=bool)]
+    firsts = firsts.loc[firsts["service"].notna().to_numpy(dtype=bool)]
+    if firsts.empty:
+        return []
+    first = firsts.iloc[0]
+    order = ", ".join(str(s) for s in firsts["service"].head(5))
+    summary = f"errors began first in {first['service']} (order: {order})"
+    score = 0.55 if len(firsts) > 1 else 0.4
+    evidence = tuple(Evidence.from_row(r) for r in firsts.head(3).itertuples(index=False))
+    return [
+        (
+            score,
+            RootCauseCandidate(
+                0, "first_failing_service", evidence[0].time, str(first["service"]), summary, score, evidence
+            ),
+        )
+    ]
+
+
+def rank_root_causes(
+    aggregates: Aggregates,
+    phases: Mapping[str, pd.Timestamp | None],
+    signal: str | None,
+    services: tuple[str, ...],
+    config: TimelineConfig,
+) -> tuple[RootCauseCandidate, ...]:
+    """The ranked root-cause candidates of the incident (none without an onset)."""
+    onset = phases.get("onset")
+    if onset is None:
+        return ()
+    recovered = phases.get("recovered") or aggregates.window_end or onset
+    notable = aggregates.notable
+    t = notable["timestamp"]
+    window = notable.loc[((t >= onset) & (t <= recovered)).to_numpy(dtype=bool, na_value=False)]
+    dependencies = _dependencies(window, services) if services else set()
+    found = [
+        *_change_candidates(notable, onset, services, dependencies, config),
+        *_template_candidates(notable, onset, recovered),
+        *_origin_candidate(
+            notable, onset, recovered, signal or "errors", services, uses_edge(aggregates.counts), config
+        ),
+    ]
+    found.sort(key=lambda c: (-c[0], c[1].time if c[1].time is not None else onset))
+    return tuple(
+        RootCauseCandidate(
+            rank=i + 1,
+            kind=c.kind,
+            time=c.time,
+            service=c.service,
+            summary=c.summary,
+            score=round(score, 4),
+            evidence=c.evidence,
+        )
+        for i, (score, c) in enumerate(found)
+    )
