@@ -32,7 +32,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
@@ -57,8 +57,6 @@ from pmtimeline.sources import Reject, SourceAccounting
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
-
-T = TypeVar("T")
 
 #: Format name of events read from Elasticsearch; access-log documents get the edge variant.
 FORMAT: Final = "elasticsearch"
@@ -785,10 +783,8 @@ class ElasticsearchConnector:
         if not good:
             return conform_events(pd.DataFrame())
         docs = pd.json_normalize([cast(dict[str, Any], sources[i]) for i in good], max_level=None)
-        frame, consumed = self._map_documents(docs, sort_time.iloc[good].reset_index(drop=True))
-        frame["fields"] = _fields_json(
-            docs, consumed, [ids[i] for i in good], [str(hits[i].get("_index")) for i in good]
-        )
+        frame, used = self._map_documents(docs, sort_time.iloc[good].reset_index(drop=True))
+        frame["fields"] = _fields_json(docs, used, [ids[i] for i in good], [str(hits[i].get("_index")) for i in good])
         self._acc.event_lines += len(frame)
         self._acc.events += len(frame)
         return conform_events(frame)
@@ -802,66 +798,69 @@ class ElasticsearchConnector:
             excerpt = json.dumps({"_id": hits[i].get("_id"), "_source": hits[i].get("_source")}, default=str)[:512]
             self._rejects.append(Reject(self.name, None, str(reasons[i]), escape_terminal(excerpt, 512)))
 
-    def _map_documents(self, docs: pd.DataFrame, sort_time: pd.Series) -> tuple[pd.DataFrame, set[str]]:
-        """Flattened documents -> event columns (vectorized over the page), and the fields consumed."""
+    def _map_documents(self, docs: pd.DataFrame, sort_time: pd.Series) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+        """Flattened documents -> event columns (vectorized over the page).
+
+        Also returns, per document field, the rows whose value became part of an event column (the
+        rest stays in ``fields``).
+        """
         candidates = _candidate_fields(self.settings.mapping)
-        lower = {c.lower(): c for c in docs.columns}
-        consumed: set[str] = set()
+        by_lower = {c.lower(): c for c in docs.columns}
+        used: dict[str, pd.Series] = {}
+        index = docs.index
 
         def pick(column: str, extra: tuple[str, ...] = ()) -> pd.Series:
-            names = [*candidates.get(column, []), *extra]
-            present = [lower.get(n.lower()) if n not in docs.columns else n for n in names]
-            cols = [c for c in dict.fromkeys(present) if c is not None]
-            consumed.update(cols)
-            if not cols:
-                return pd.Series(pd.NA, index=docs.index, dtype=object)
-            values = docs[cols].astype(object).where(docs[cols].notna(), None)
-            return values.bfill(axis=1).iloc[:, 0]
+            """The first present value of the column's fields, per row (earlier fields win)."""
+            names = [n if n in docs.columns else by_lower.get(n.lower()) for n in (*candidates.get(column, []), *extra)]
+            result: pd.Series | None = None
+            for name in dict.fromkeys(n for n in names if n is not None):
+                values = docs[name]
+                present = values.notna()
+                if result is None:
+                    taken, result = present, values.astype(object)
+                else:
+                    taken = present & result.isna()
+                    result = result.where(~taken, values.astype(object))
+                used[name] = used[name] | taken if name in used else taken
+            return result if result is not None else pd.Series(None, index=index, dtype=object)
 
-        out = pd.DataFrame(index=docs.index)
-        out["timestamp"] = pd.to_datetime(sort_time, utc=True, format="ISO8601")
+        out: dict[str, Any] = {"timestamp": pd.to_datetime(sort_time, utc=True, format="ISO8601"), "source": self.name}
         time_col = self.settings.time_field
         if time_col in docs.columns:
             out["ts_raw"] = _as_text(docs[time_col])
-            consumed.add(time_col)
-        out["source"] = self.name
+            used[time_col] = docs[time_col].notna()
         for column in ("host", "service", "trace_id", "request_id", "http_method", "url_path", "user", "client_ip"):
             out[column] = _as_text(pick(column))
         message = _as_text(pick("message"))
-        limit = self.config.max_line_bytes
-        too_long = message.str.len() > limit
-        if bool(too_long.fillna(False).any()):
+        too_long = (message.str.len() > self.config.max_line_bytes).fillna(False).astype(bool)
+        if bool(too_long.any()):
             self._message_truncated += int(too_long.sum())
-            message = message.where(~too_long.fillna(False), message.str.slice(0, limit))
-        out["message"] = message
+            message = message.where(~too_long, message.str.slice(0, self.config.max_line_bytes))
         levels = normalize_levels(_as_text(pick("level")))
         out["level"] = levels
         out["severity_number"] = severity_numbers(levels)
-        status = pd.to_numeric(pick("http_status"), errors="coerce")
-        out["http_status"] = status.where(status.mod(1) == 0).astype("Int64")
-        ecs_ns = pd.to_numeric(pick("duration_ns", ("event.duration",)), errors="coerce") / 1e6
-        duration_ms = pd.to_numeric(pick("duration_ms"), errors="coerce")
-        out["duration_ms"] = ecs_ns.combine_first(duration_ms).astype("float64")
-        kind_raw = _as_text(pick("event_kind", ("event.kind",))).str.lower()
-        is_alert = (kind_raw == "alert").fillna(False).astype(bool)
-        kind = pd.Series("log", index=docs.index, dtype=STRING)
-        kind = kind.mask(out["http_status"].notna().astype(bool), "request").mask(is_alert, "alert")
-        out["kind"] = kind
+        status = pd.to_numeric(pick("http_status"), errors="coerce").astype("float64")
+        http_status = status.where(status.mod(1) == 0).astype("Int64")
+        out["http_status"] = http_status
+        ecs_ms = pd.to_numeric(pick("duration_ns", ("event.duration",)), errors="coerce").astype("float64") / 1e6
+        plain_ms = pd.to_numeric(pick("duration_ms"), errors="coerce").astype("float64")
+        out["duration_ms"] = ecs_ms.fillna(plain_ms)
+        is_alert = (_as_text(pick("event_kind", ("event.kind",))).str.lower() == "alert").fillna(False).astype(bool)
+        kind = pd.Series("log", index=index, dtype=STRING)
+        out["kind"] = kind.mask(http_status.notna().astype(bool), "request").mask(is_alert, "alert")
         dataset = _as_text(pick("dataset", ("event.dataset",))).str.lower()
         edge = (dataset.str.startswith(EDGE_FORMAT_PREFIX) | dataset.str.endswith(".access")).fillna(False).astype(bool)
-        out["format"] = pd.Series(FORMAT, index=docs.index, dtype=STRING).mask(edge, EDGE_FORMAT)
+        out["format"] = pd.Series(FORMAT, index=index, dtype=STRING).mask(edge, EDGE_FORMAT)
         if bool(is_alert.any()):
             name = _as_text(pick("alert_name", _ALERT_NAME_FIELDS))
-            state_raw = _as_text(pick("alert_state", _ALERT_STATE_FIELDS)).str.strip().str.lower()
-            state = state_raw.map(_ALERT_STATES).astype(STRING).fillna("firing")
-            alert_id = _as_text(pick("alert_id", _ALERT_ID_FIELDS))
+            state = _as_text(pick("alert_state", _ALERT_STATE_FIELDS)).str.strip().str.lower()
             out["alert_name"] = name.where(is_alert)
-            out["alert_state"] = state.where(is_alert)
-            out["alert_id"] = alert_id.where(is_alert)
-            out["message"] = out["message"].where(~is_alert | out["message"].notna(), name)
-        out["tz_assumed"] = pd.Series(pd.NA, index=docs.index, dtype=STRING)
+            out["alert_state"] = state.map(_ALERT_STATES).astype(STRING).fillna("firing").where(is_alert)
+            out["alert_id"] = _as_text(pick("alert_id", _ALERT_ID_FIELDS)).where(is_alert)
+            message = message.where(~is_alert | message.notna(), name)
+        out["message"] = message
         out["year_inferred"] = False
-        return out.reset_index(drop=True), consumed
+        return pd.DataFrame(out, index=index).reset_index(drop=True), used
 
 
 _RETRY_LABELS: Final[Mapping[str, str]] = {
@@ -889,14 +888,14 @@ def _candidate_fields(user_mapping: Mapping[str, str] | None) -> dict[str, list[
     return out
 
 
-def _fields_json(docs: pd.DataFrame, consumed: set[str], ids: list[str], indices: list[str]) -> pd.Series:
-    """The document fields no event column took, plus ``_id``/``_index``, as one JSON object per row."""
-    rest = docs.drop(columns=[c for c in docs.columns if c in consumed])
-    records = (
-        rest.astype(object).where(rest.notna(), None).to_dict(orient="records")
-        if len(rest.columns)
-        else [{}] * len(docs)
-    )
+def _fields_json(docs: pd.DataFrame, used: Mapping[str, pd.Series], ids: list[str], indices: list[str]) -> pd.Series:
+    """Per document, the field values no event column took, plus ``_id``/``_index``, as a JSON object."""
+    rest = docs.drop(columns=[c for c, mask in used.items() if bool(mask.all())])
+    rest = rest.astype(object).where(rest.notna(), None)
+    for name, mask in used.items():
+        if name in rest.columns:
+            rest[name] = rest[name].mask(mask, None)
+    records = rest.to_dict(orient="records") if len(rest.columns) else [{}] * len(docs)
     texts = [
         json.dumps(
             {"_id": i, "_index": x, **{k: v for k, v in rec.items() if v is not None}}, default=str, sort_keys=True
@@ -988,7 +987,8 @@ def _is_tls_error(exc: Exception) -> bool:
 
 
 def _connection_reason(exc: Exception) -> str:
-    text = str(exc).lower()
+    # elastic_transport keeps the low-level cause in .message; str() is only "Connection error".
+    text = f"{exc} {getattr(exc, 'message', '')}".lower()
     if "refused" in text:
         return "connection refused"
     if "name or service not known" in text or "nodename nor servname" in text or "failed to resolve" in text:
@@ -1001,4 +1001,4 @@ def _connection_reason(exc: Exception) -> str:
         return "the answer was cut off"
     if "timed out" in text:
         return "timed out"
-    return escape_terminal(_one_line(exc), 160)
+    return escape_terminal(_one_line(getattr(exc, "message", "") or exc), 160)

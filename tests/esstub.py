@@ -874,7 +874,9 @@ class EsStub:
         server.daemon_threads = True
         server.block_on_close = False
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="esstub", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="esstub", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -1311,6 +1313,12 @@ class _Handler(BaseHTTPRequestHandler):
     def __init__(self, stub: EsStub, *args: Any, **kwargs: Any) -> None:
         self.stub = stub
         super().__init__(*args, **kwargs)
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and the
+        # client's delayed ACK add ~40 ms to every request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the tests assert on the recorded requests instead
