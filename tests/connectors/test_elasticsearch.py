@@ -158,7 +158,16 @@ def expected_counts(events: pd.DataFrame, resolution: str) -> pd.DataFrame:
 
 @pytest.fixture(params=[8, 9], ids=["server8", "server9"])
 def stub(request: pytest.FixtureRequest) -> Iterator[EsStub]:
+    """The corpus on an 8.x and on a 9.x server (protocol-sensitive tests run against both)."""
     with EsStub(emulate_major=request.param) as server:
+        fill(server)
+        yield server
+
+
+@pytest.fixture
+def stub9() -> Iterator[EsStub]:
+    """The corpus on a 9.x server (for tests of mapping and counting, which do not depend on the version)."""
+    with EsStub(emulate_major=9) as server:
         fill(server)
         yield server
 
@@ -195,8 +204,8 @@ def test_reads_the_window_across_pages_without_loss_or_duplicates(stub: EsStub) 
     } in body["query"]["bool"]["filter"]
 
 
-def test_connector_implements_the_source_protocols(stub: EsStub) -> None:
-    connector = ElasticsearchConnector(settings(stub.url), WINDOW)
+def test_connector_implements_the_source_protocols(stub9: EsStub) -> None:
+    connector = ElasticsearchConnector(settings(stub9.url), WINDOW)
     assert isinstance(connector, AccountedSource)
     assert isinstance(connector, CountingSource)
     assert connector.name == "es:logs-*"
@@ -232,8 +241,8 @@ def test_pit_is_closed_on_success_error_and_early_stop(stub: EsStub) -> None:
     assert stub.open_contexts() == 0
 
 
-def test_event_cap_marks_the_source_partial(stub: EsStub) -> None:
-    connector = ElasticsearchConnector(settings(stub.url, max_events=5), WINDOW)
+def test_event_cap_marks_the_source_partial(stub9: EsStub) -> None:
+    connector = ElasticsearchConnector(settings(stub9.url, max_events=5), WINDOW)
     events = read_all(connector)
     acc = connector.accounting()[0]
     assert ids_of(events) == in_window_ids()[:5]
@@ -242,9 +251,9 @@ def test_event_cap_marks_the_source_partial(stub: EsStub) -> None:
     assert "5 documents" in acc.partial_reason
 
 
-def test_documents_without_time_field_are_rejected_not_plotted(stub: EsStub) -> None:
-    stub.add_documents(INDEX, [["not", "an", "object"]], ids=["list-source"])
-    connector = ElasticsearchConnector(settings(stub.url, page_size=50), TimelineConfig())  # no window: all documents
+def test_documents_without_time_field_are_rejected_not_plotted(stub9: EsStub) -> None:
+    stub9.add_documents(INDEX, [["not", "an", "object"]], ids=["list-source"])
+    connector = ElasticsearchConnector(settings(stub9.url, page_size=50), TimelineConfig())  # no window: all documents
     events = read_all(connector)
     acc = connector.accounting()[0]
     assert "untimed" not in ids_of(events)
@@ -342,8 +351,8 @@ def test_user_mapping_wins_over_ecs_and_aliases() -> None:
     assert json.loads(row["fields"]) == {"_id": "c1", "_index": "custom", "app": "billing"}  # the losing alias is kept
 
 
-def test_alert_documents_become_alert_events(stub: EsStub) -> None:
-    events = read_all(ElasticsearchConnector(settings(stub.url), WINDOW))
+def test_alert_documents_become_alert_events(stub9: EsStub) -> None:
+    events = read_all(ElasticsearchConnector(settings(stub9.url), WINDOW))
     alerts = events[events["kind"] == "alert"]
     assert alerts[["alert_name", "alert_state", "alert_id"]].to_dict("records") == [
         {"alert_name": "High error rate", "alert_state": "firing", "alert_id": "a-1"},
@@ -371,11 +380,11 @@ def test_counts_equal_counts_of_the_documents(ecs_mapping: bool, resolution: str
     assert composite_calls > 2  # paged with after_key
 
 
-def test_pushdown_pulls_only_notable_documents(stub: EsStub) -> None:
-    connector = ElasticsearchConnector(settings(stub.url, mode="pushdown", sample_size=0), WINDOW)
+def test_pushdown_pulls_only_notable_documents(stub9: EsStub) -> None:
+    connector = ElasticsearchConnector(settings(stub9.url, mode="pushdown", sample_size=0), WINDOW)
     assert connector.pushdown()
     events = read_all(connector)
-    everything = read_all(ElasticsearchConnector(settings(stub.url), WINDOW))
+    everything = read_all(ElasticsearchConnector(settings(stub9.url), WINDOW))
     notable = everything[
         (everything["severity_number"] >= 13).fillna(False)
         | (everything["http_status"] >= 500).fillna(False)
@@ -386,10 +395,10 @@ def test_pushdown_pulls_only_notable_documents(stub: EsStub) -> None:
     assert 0 < len(events) < len(everything)
 
 
-def test_pushdown_adds_a_bounded_sample_of_ordinary_documents(stub: EsStub) -> None:
-    connector = ElasticsearchConnector(settings(stub.url, mode="pushdown", sample_size=3), WINDOW)
+def test_pushdown_adds_a_bounded_sample_of_ordinary_documents(stub9: EsStub) -> None:
+    connector = ElasticsearchConnector(settings(stub9.url, mode="pushdown", sample_size=3), WINDOW)
     events = read_all(connector)
-    plain = ElasticsearchConnector(settings(stub.url, mode="pushdown", sample_size=0), WINDOW)
+    plain = ElasticsearchConnector(settings(stub9.url, mode="pushdown", sample_size=0), WINDOW)
     notable_ids = ids_of(read_all(plain))
     extra = [i for i in ids_of(events) if i not in notable_ids]
     assert len(extra) == 3
@@ -398,11 +407,11 @@ def test_pushdown_adds_a_bounded_sample_of_ordinary_documents(stub: EsStub) -> N
 
 
 @pytest.mark.parametrize(("threshold", "expected"), [(5, True), (1000, False)])
-def test_auto_mode_counts_first(stub: EsStub, threshold: int, expected: bool) -> None:
-    connector = ElasticsearchConnector(settings(stub.url, mode="auto", pushdown_threshold=threshold), WINDOW)
+def test_auto_mode_counts_first(stub9: EsStub, threshold: int, expected: bool) -> None:
+    connector = ElasticsearchConnector(settings(stub9.url, mode="auto", pushdown_threshold=threshold), WINDOW)
     assert connector.pushdown() is expected
     assert connector.pushdown() is expected
-    assert len(stub.calls("count")) == 1
+    assert len(stub9.calls("count")) == 1
     assert any(f"{len(in_window_ids())} documents" in note for note in connector.accounting()[0].notes)
 
 
@@ -453,16 +462,16 @@ def test_expired_pit_is_reopened_and_resumed_without_duplicates(stub: EsStub) ->
     assert any("reopened" in note for note in connector.accounting()[0].notes)
 
 
-def test_documents_seen_again_after_a_resume_are_deduplicated(stub: EsStub) -> None:
-    connector = ElasticsearchConnector(settings(stub.url), WINDOW)
+def test_documents_seen_again_after_a_resume_are_deduplicated(stub9: EsStub) -> None:
+    connector = ElasticsearchConnector(settings(stub9.url), WINDOW)
     pages = connector.read()
     first = next(pages)
     # Between two pages a document already read is updated to a later time and the PIT lapses:
     # the reopened point in time sees it again.
-    stub.add_documents(
+    stub9.add_documents(
         INDEX, [{"@timestamp": _iso(290), "message": "updated", "service.name": "api"}], ids=[ids_of(first)[0]]
     )
-    stub.expire_contexts()
+    stub9.expire_contexts()
     rest = pd.concat(list(pages), ignore_index=True)
     events = pd.concat([first, rest], ignore_index=True)
     acc = connector.accounting()[0]
@@ -483,9 +492,9 @@ def test_incomplete_answers_mark_the_source_partial(stub: EsStub, action: str, r
     assert reason in acc.partial_reason
 
 
-def test_partial_aggregation_marks_counts_partial(stub: EsStub) -> None:
-    stub.add_fault("search", "partial_shards")
-    connector = ElasticsearchConnector(settings(stub.url), WINDOW)
+def test_partial_aggregation_marks_counts_partial(stub9: EsStub) -> None:
+    stub9.add_fault("search", "partial_shards")
+    connector = ElasticsearchConnector(settings(stub9.url), WINDOW)
     connector.counts("1min")
     acc = connector.accounting()[0]
     assert acc.partial
@@ -541,11 +550,11 @@ def test_warning_header_is_surfaced_once(stub: EsStub) -> None:
     assert len([n for n in notes if "deprecated feature" in n]) == 1
 
 
-def test_invalid_json_is_a_clear_error(stub: EsStub) -> None:
-    stub.add_fault("search", "invalid_json", first_call=2)
+def test_invalid_json_is_a_clear_error(stub9: EsStub) -> None:
+    stub9.add_fault("search", "invalid_json", first_call=2)
     with pytest.raises(SearchBackendError, match="invalid JSON"):
-        read_all(ElasticsearchConnector(settings(stub.url), WINDOW))
-    assert stub.open_contexts() == 0
+        read_all(ElasticsearchConnector(settings(stub9.url), WINDOW))
+    assert stub9.open_contexts() == 0
 
 
 def test_connection_refused_is_a_clear_error() -> None:
@@ -554,19 +563,19 @@ def test_connection_refused_is_a_clear_error() -> None:
         read_all(connector)
 
 
-def test_missing_index_is_a_clear_error(stub: EsStub) -> None:
+def test_missing_index_is_a_clear_error(stub9: EsStub) -> None:
     with pytest.raises(SearchBackendError, match=r"index 'nope' not found"):
-        read_all(ElasticsearchConnector(settings(stub.url, index="nope"), WINDOW))
+        read_all(ElasticsearchConnector(settings(stub9.url, index="nope"), WINDOW))
 
 
-def test_bad_query_string_is_a_clear_error(stub: EsStub) -> None:
+def test_bad_query_string_is_a_clear_error(stub9: EsStub) -> None:
     with pytest.raises(SearchBackendError, match="--es-query"):
-        read_all(ElasticsearchConnector(settings(stub.url, query="service.name:(api"), WINDOW))
+        read_all(ElasticsearchConnector(settings(stub9.url, query="service.name:(api"), WINDOW))
 
 
-def test_query_string_narrows_the_read(stub: EsStub) -> None:
+def test_query_string_narrows_the_read(stub9: EsStub) -> None:
     events = read_all(
-        ElasticsearchConnector(settings(stub.url, query="service.name:db AND NOT log.level:ERROR"), WINDOW)
+        ElasticsearchConnector(settings(stub9.url, query="service.name:db AND NOT log.level:ERROR"), WINDOW)
     )
     assert len(events) > 0
     assert set(events["service"]) == {"db"}
