@@ -586,6 +586,17 @@ def datasource_message(pool: int) -> str:
     )
 
 
+def previous_pod(pod: str) -> str:
+    """A stable name for the pod that ``pod`` replaces (derived, so the random sequence is untouched)."""
+    digest = hashlib.sha256(pod.encode()).hexdigest()
+    return f"payments-api-{digest[:9]}-{digest[9:14]}"
+
+
+def klog_prefix(ms: int, micros: int) -> str:
+    """The kubelet's own klog header (``I0312 08:49:39.512334    1187``) inside its syslog line."""
+    return f"I0312 {_utc(ms):%H:%M:%S}.{micros:06d}    1187"
+
+
 def generate_changes(sample: Sample) -> None:
     """Argo CD syncs, payments-api lifecycle lines and the kubelet's container restarts."""
     rng = sample.rng
@@ -597,7 +608,8 @@ def generate_changes(sample: Sample) -> None:
     ):
         tag = "deploy" if app == "payments-api" else ""
         argocd_line(sample, at, msg, app, tag=tag, revision=rev, initiator="ci-pipeline", dest_namespace=app)
-        argocd_line(sample, at + 71_000, "sync succeeded", app, revision=rev, health="Healthy", phase="Succeeded")
+        # Healthy once the last pod of the rolling update is ready.
+        argocd_line(sample, at + 90_000, "sync succeeded", app, revision=rev, health="Healthy", phase="Succeeded")
     argocd_line(
         sample,
         ROLLBACK_AT,
@@ -646,14 +658,14 @@ def generate_changes(sample: Sample) -> None:
         for start, version, pool in ((DEPLOY_AT + 9_000, "2.14.0", 200), (ROLLBACK_AT + 12_000, "2.13.4", 20)):
             stop = start + index * 19_000 + rng.randint(0, 3_000)
             pod = f"payments-api-{sample.hex_id(9)}-{sample.hex_id(5)}"
-            klog = f"I0312 {_utc(stop):%H:%M:%S}.{rng.randint(0, 999999):06d}    1187"
+            micros = rng.randint(0, 999_999)
             syslog_line(
                 sample,
                 stop,
                 host,
                 "kubelet[1187]",
-                f'{klog} kuberuntime_container.go:709] "Killing container with a grace period" '
-                f'pod="payments/payments-api-old" containerName="payments-api" gracePeriod=30',
+                f'{klog_prefix(stop, micros)} kuberuntime_container.go:709] "Killing container with a grace period" '
+                f'pod="payments/{previous_pod(pod)}" containerName="payments-api" gracePeriod=30',
             )
             ready = stop + 38_000 + rng.randint(0, 2_000)
             syslog_line(
@@ -661,7 +673,8 @@ def generate_changes(sample: Sample) -> None:
                 stop + 2_000,
                 host,
                 "kubelet[1187]",
-                f'{klog} kubelet.go:2457] "SyncLoop (PLEG): event for pod" pod="payments/{pod}" '
+                f'{klog_prefix(stop + 2_000, micros // 7)} kubelet.go:2457] "SyncLoop (PLEG): event for pod" '
+                f'pod="payments/{pod}" '
                 'event={"Type":"ContainerStarted"}',
             )
             payments_json(
