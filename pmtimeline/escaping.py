@@ -11,6 +11,8 @@ import html
 import re
 from typing import Final
 
+import pandas as pd
+
 # C0 controls except TAB, DEL, C1 controls, and the bidirectional overrides/isolates and other
 # invisible format characters that can reorder or hide text.
 _CONTROL_RE: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -109,3 +111,15 @@ def csv_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(_CSV_TRIGGERS):
         return "'" + value
     return value
+
+
+def csv_column(values: pd.Series) -> pd.Series:
+    """:func:`csv_cell` over a whole column, vectorized: string columns only, so numbers stay numbers."""
+    if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+        return values
+    text = values.astype("string")
+    risky = text.str.startswith(_CSV_TRIGGERS).fillna(False)
+    if values.dtype == object:
+        # An object column may mix strings and numbers: only its strings get the prefix.
+        risky &= values.map(lambda v: isinstance(v, str)).astype(bool)
+    return values.where(~risky, "'" + text) if bool(risky.any()) else values
