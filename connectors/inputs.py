@@ -1,0 +1,255 @@
+"""From the INPUT arguments of a run to one source object per file.
+
+:func:`open_inputs` expands files, directories (recursively, in sorted order) and globs; it sends
+alert files (recognized from their content) to
+:class:`~pmtimeline.connectors.alerts.AlertFileConnector` and every other file to
+:class:`~pmtimeline.connectors.logfile.LogFileConnector`. A file that cannot be read becomes an
+:class:`UnreadableSource`, which yields nothing and says why in its accounting, so the run goes on
+with the others (a file that fails later, in ``read()``, raises
+:class:`~pmtimeline.errors.SourceError`, which the pipeline records the same way). Directory walks
+and globs skip hidden files and pmtimeline's own outputs.
+
+Year-less files (RFC 3164 syslog) need a reference year. When neither ``--year`` nor the window
+gives one, the full timestamps found in the first lines of the run's other log files give it (their
+median), so that a syslog file read beside application logs lands in their year; only a file with
+no such company falls back to its modification time.
+
+:func:`sniff` shows which format a file gets, why, and its first events (``pmtimeline sniff``).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import pandas as pd
+
+from pmtimeline.config import TimelineConfig
+from pmtimeline.connectors.alerts import ALERT_FORMATS, AlertFileConnector, detect_alert_format
+from pmtimeline.connectors.log_formats import LogFormat, detect_log_format, get_format
+from pmtimeline.connectors.logfile import EventBudget, LogFileConnector, format_registry
+from pmtimeline.connectors.rawio import check_readable, head_lines
+from pmtimeline.connectors.time_normalize import reference_from_times, reference_from_window
+from pmtimeline.errors import ConfigError, SourceError, UnknownFormatError
+from pmtimeline.escaping import escape_terminal
+from pmtimeline.schema import conform_events
+from pmtimeline.sources import AccountedSource, Reject, SourceAccounting
+
+#: Files pmtimeline writes; a directory walk or glob never reads them back as input.
+OWN_OUTPUT_NAMES: Final = frozenset({"events.parquet", "incident.json", "postmortem.md"})
+OWN_OUTPUT_PREFIX: Final = "timeline."
+#: Decoded text looked at to recognize an alert file.
+ALERT_HEAD_BYTES: Final = 64 * 1024
+#: Lines of each log file parsed to find full timestamps for the year of year-less files.
+YEAR_SAMPLE_LINES: Final = 64
+
+
+class UnreadableSource:
+    """A path that could not be read: yields nothing; its accounting says why (``skipped_reason``)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.name = path
+        self._accounting = SourceAccounting(name=path, path=path, skipped_reason=reason)
+
+    def read(self) -> Iterator[pd.DataFrame]:
+        return iter(())
+
+    def accounting(self) -> list[SourceAccounting]:
+        return [self._accounting]
+
+    def rejects(self) -> list[Reject]:
+        return []
+
+
+@dataclass(frozen=True)
+class SniffResult:
+    """What ``pmtimeline sniff FILE`` shows."""
+
+    format: str  # the format chosen ("none" when nothing fits)
+    reason: str  # why it was chosen
+    zone: str | None  # the zone naive timestamps are read in
+    rows: pd.DataFrame  # the first events (event schema), at most 10
+
+
+def is_own_output(path: str) -> bool:
+    """Whether ``path`` names a file that pmtimeline itself writes."""
+    name = os.path.basename(path)
+    return name in OWN_OUTPUT_NAMES or name.startswith(OWN_OUTPUT_PREFIX)
+
+
+def expand_inputs(inputs: Sequence[str]) -> tuple[list[str], list[UnreadableSource]]:
+    """The files named by ``inputs`` (files, directories, globs), in order, each once; and the
+    directories that could not be walked.
+
+    Raises:
+        ConfigError: an input that is neither an existing path nor a glob matching something.
+    """
+    files: list[str] = []
+    unreadable: list[UnreadableSource] = []
+    for item in inputs:
+        if os.path.isdir(item):
+            files.extend(_walk(item, unreadable))
+        elif os.path.lexists(item):
+            files.append(item)  # files, and special files or broken links that check_readable explains
+        elif glob.has_magic(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                raise ConfigError(f"no such file or directory: {escape_terminal(item, limit=300)} (matches nothing)")
+            for match in matches:
+                if os.path.isdir(match):
+                    files.extend(_walk(match, unreadable))
+                elif not is_own_output(match):
+                    files.append(match)
+        else:
+            raise ConfigError(f"no such file or directory: {escape_terminal(item, limit=300)}")
+    seen: set[str] = set()
+    unique: list[str] = []
+    for path in files:
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique, unreadable
+
+
+def _walk(root: str, unreadable: list[UnreadableSource]) -> list[str]:
+    def failed(exc: OSError) -> None:
+        where = exc.filename if isinstance(exc.filename, str) else root
+        reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or type(exc).__name__
+        unreadable.append(UnreadableSource(where, f"{escape_terminal(where, limit=300)}: {reason}; skipped"))
+
+    found: list[str] = []
+    for directory, subdirs, names in os.walk(root, onerror=failed):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        found.extend(
+            os.path.join(directory, name)
+            for name in sorted(names)
+            if not name.startswith(".") and not is_own_output(name)
+        )
+    return found
+
+
+def open_inputs(inputs: Sequence[str], config: TimelineConfig) -> list[AccountedSource]:
+    """One source per file named by ``inputs``, in order.
+
+    Raises:
+        ConfigError: an input matches nothing.
+        UnknownFormatError: ``config.format_name`` names no log or alert format.
+    """
+    paths, unwalkable = expand_inputs(inputs)
+    formats = format_registry(config)
+    forced_alert = config.format_name if config.format_name in ALERT_FORMATS else None
+    if config.format_name and forced_alert is None:
+        get_format(config.format_name, formats)  # fail fast, before reading anything
+    budget = EventBudget(config.max_events)
+    log_heads: dict[str, list[str]] = {}
+    opened: list[UnreadableSource | tuple[str, str | None]] = []  # (path, alert format or None)
+    for path in paths:
+        try:
+            check_readable(path)
+            head = head_lines(path, config, n=1 << 20, max_bytes=ALERT_HEAD_BYTES)
+        except SourceError as exc:
+            opened.append(UnreadableSource(path, str(exc)))
+            continue
+        alert = forced_alert or detect_alert_format("\n".join(head))
+        if alert is None:
+            log_heads[path] = head[:YEAR_SAMPLE_LINES]
+        opened.append((path, alert))
+
+    detected = _detect_formats(log_heads, formats, config)
+    references = _year_references(log_heads, detected, config)
+    sources: list[AccountedSource] = list(unwalkable)
+    for item in opened:
+        if isinstance(item, UnreadableSource):
+            sources.append(item)
+            continue
+        path, alert = item
+        if alert is not None:
+            sources.append(AlertFileConnector(path, config, alert))
+        else:
+            connector = LogFileConnector(
+                path,
+                config,
+                formats=formats,
+                reference_year=references.get(path),
+                budget=budget,
+                detected=detected.get(path),
+            )
+            sources.append(connector)
+    return sources
+
+
+def _detect_formats(
+    heads: Mapping[str, list[str]], formats: Mapping[str, LogFormat], config: TimelineConfig
+) -> dict[str, tuple[LogFormat, str]]:
+    """The detected format of each log file (none where a format is forced or nothing fits)."""
+    if config.format_name:
+        return {}
+    detected: dict[str, tuple[LogFormat, str]] = {}
+    for path, lines in heads.items():
+        try:
+            detected[path] = detect_log_format(lines, formats)
+        except UnknownFormatError:
+            continue  # the connector says so in its accounting
+    return detected
+
+
+def _year_references(
+    heads: Mapping[str, list[str]], detected: Mapping[str, tuple[LogFormat, str]], config: TimelineConfig
+) -> dict[str, pd.Timestamp]:
+    """For each year-less log file: the median of the full timestamps in the heads of the others."""
+    if config.year is not None or reference_from_window(config.start, config.end) is not None:
+        return {}
+    full: dict[str, list[pd.Timestamp]] = {}
+    year_less: list[str] = []
+    for path, (fmt, _reason) in detected.items():
+        sample = [line for line in heads[path] if line.strip()]
+        try:
+            parsed = fmt.parse(pd.Series(sample, dtype="string[pyarrow]"))
+        # Any failure here only means this file gives no reference; its connector reports it.
+        except Exception:
+            continue
+        ok = parsed["head"].astype(bool)
+        if "reject_reason" in parsed:
+            ok &= parsed["reject_reason"].isna()
+        missing = parsed["year_missing"].astype(bool) if "year_missing" in parsed else pd.Series(False, index=ok.index)
+        utc = parsed["ts_utc"] if "ts_utc" in parsed else pd.Series(pd.NaT, index=ok.index)
+        naive = parsed["ts_naive"] if "ts_naive" in parsed else pd.Series(pd.NaT, index=ok.index)
+        if bool((ok & missing & utc.isna()).any()):
+            year_less.append(path)
+        times = [pd.Timestamp(t) for t in utc[ok & utc.notna()]]
+        times += [pd.Timestamp(t) for t in naive[ok & utc.isna() & naive.notna() & ~missing]]
+        full[path] = times
+    references: dict[str, pd.Timestamp] = {}
+    for path in year_less:
+        reference = reference_from_times(t for other, times in full.items() if other != path for t in times)
+        if reference is not None:
+            references[path] = reference
+    return references
+
+
+def sniff(path: str, config: TimelineConfig) -> SniffResult:
+    """The format chosen for ``path``, why, its zone and its first events (at most 10).
+
+    Raises:
+        SourceError: the file cannot be read.
+        UnknownFormatError: a forced format name is not registered.
+    """
+    check_readable(path)
+    head = head_lines(path, config, n=1 << 20, max_bytes=ALERT_HEAD_BYTES)
+    forced_alert = config.format_name if config.format_name in ALERT_FORMATS else None
+    alert = forced_alert or (None if config.format_name else detect_alert_format("\n".join(head)))
+    if alert is not None:
+        connector = AlertFileConnector(path, config, alert)
+        try:
+            frames = list(connector.read())
+        except UnknownFormatError as exc:
+            raise SourceError(str(exc)) from exc
+        rows = pd.concat(frames, ignore_index=True) if frames else conform_events(pd.DataFrame())
+        acc = connector.accounting()[0]
+        return SniffResult(alert, acc.format_reason or ALERT_FORMATS[alert], acc.time_zone, rows.head(10))
+    fmt, reason, zone, rows = LogFileConnector(path, config).preview(10)
+    return SniffResult(fmt.name if fmt is not None else "none", reason, zone, rows)
