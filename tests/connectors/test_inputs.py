@@ -1,0 +1,167 @@
+"""open_inputs and sniff over directories of mixed files written here."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pmtimeline.config import TimelineConfig
+from pmtimeline.connectors.alerts import AlertFileConnector
+from pmtimeline.connectors.inputs import UnreadableSource, expand_inputs, open_inputs, sniff
+from pmtimeline.connectors.logfile import LogFileConnector
+from pmtimeline.errors import ConfigError, UnknownFormatError
+from pmtimeline.schema import validate_events
+from pmtimeline.sources import AccountedSource
+
+CONFIG = TimelineConfig()
+
+LOG4J = "".join(f"2024-06-14 10:00:{s:02d},000 INFO [main] a.B: tick {s}\n" for s in range(10))
+SYSLOG = "Jun 14 10:00:05 web1 sshd[7]: Accepted publickey for bob\nJun 14 10:00:06 web1 sshd[7]: session opened\n"
+ACCESS = '10.0.0.1 - - [14/Jun/2024:12:00:00 +0200] "GET / HTTP/1.1" 200 5 "-" "curl"\n'
+ALERTMANAGER = {
+    "version": "4",
+    "groupKey": '{}:{alertname="HighErrorRate"}',
+    "status": "firing",
+    "receiver": "pager",
+    "groupLabels": {"alertname": "HighErrorRate"},
+    "commonLabels": {"alertname": "HighErrorRate", "severity": "critical"},
+    "commonAnnotations": {},
+    "externalURL": "http://alertmanager",
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {"alertname": "HighErrorRate", "service": "api", "severity": "critical"},
+            "annotations": {"summary": "5xx above 5%"},
+            "startsAt": "2024-06-14T10:00:03Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus/graph",
+            "fingerprint": "abc123",
+        }
+    ],
+}
+
+
+def read_source(source: AccountedSource) -> pd.DataFrame:
+    frames = list(source.read())
+    for frame in frames:
+        validate_events(frame)
+    for acc in source.accounting():
+        assert acc.balanced(), acc.to_dict()
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    root = tmp_path / "logs"
+    (root / "app").mkdir(parents=True)
+    (root / "edge").mkdir()
+    (root / ".git").mkdir()
+    (root / "app" / "app.log").write_text(LOG4J)
+    (root / "app" / "auth.log").write_text(SYSLOG)
+    (root / "edge" / "access.log.gz").write_bytes(gzip.compress(ACCESS.encode()))
+    (root / "alert.json").write_text(json.dumps(ALERTMANAGER, indent=2))
+    (root / ".hidden.log").write_text(LOG4J)
+    (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (root / "events.parquet").write_bytes(b"PAR1")
+    (root / "timeline.html").write_text("<html></html>")
+    (root / "postmortem.md").write_text("# Incident\n")
+    return root
+
+
+def test_directory_walk_is_sorted_recursive_and_skips_hidden_and_own_outputs(logs: Path) -> None:
+    files, unreadable = expand_inputs([str(logs)])
+    assert [os.path.relpath(f, logs) for f in files] == [
+        "alert.json",
+        os.path.join("app", "app.log"),
+        os.path.join("app", "auth.log"),
+        os.path.join("edge", "access.log.gz"),
+    ]
+    assert unreadable == []
+
+
+def test_mixed_directory_gives_log_and_alert_sources(logs: Path) -> None:
+    sources = open_inputs([str(logs)], CONFIG)
+    kinds = {os.path.relpath(s.name, logs): type(s) for s in sources}
+    assert kinds == {
+        "alert.json": AlertFileConnector,
+        os.path.join("app", "app.log"): LogFileConnector,
+        os.path.join("app", "auth.log"): LogFileConnector,
+        os.path.join("edge", "access.log.gz"): LogFileConnector,
+    }
+    events = {os.path.relpath(s.name, logs): read_source(s) for s in sources}
+    assert len(events[os.path.join("app", "app.log")]) == 10
+    assert events["alert.json"]["kind"].tolist() == ["alert"]
+    access = events[os.path.join("edge", "access.log.gz")]
+    assert access["timestamp"].tolist() == [pd.Timestamp("2024-06-14T10:00:00Z")]
+    # The year-less syslog file takes its year from the full timestamps of the others (2024).
+    auth = events[os.path.join("app", "auth.log")]
+    assert auth["timestamp"].tolist() == [pd.Timestamp("2024-06-14T10:00:05Z"), pd.Timestamp("2024-06-14T10:00:06Z")]
+    assert auth["year_inferred"].all()
+    auth_acc = next(s for s in sources if s.name.endswith("auth.log")).accounting()[0]
+    assert any("other sources" in note for note in auth_acc.notes)
+
+
+def test_globs_and_explicit_files_keep_order_and_each_file_once(logs: Path) -> None:
+    app_log = str(logs / "app" / "app.log")
+    files, _ = expand_inputs([app_log, str(logs / "**" / "*.log"), str(logs / "app")])
+    assert files == [app_log, str(logs / "app" / "auth.log")]
+
+
+def test_inputs_that_match_nothing_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file or directory"):
+        open_inputs([str(tmp_path / "missing.log")], CONFIG)
+    with pytest.raises(ConfigError, match="no such file or directory"):
+        open_inputs([str(tmp_path / "*.nothing")], CONFIG)
+
+
+def test_unreadable_paths_become_skipped_sources(logs: Path) -> None:
+    fifo = logs / "pipe.log"
+    os.mkfifo(fifo)
+    loop = logs / "loop.log"
+    os.symlink(loop, loop)
+    sources = open_inputs([str(logs)], CONFIG)
+    skipped = {os.path.basename(s.name): s for s in sources if isinstance(s, UnreadableSource)}
+    assert set(skipped) == {"pipe.log", "loop.log"}
+    for source in skipped.values():
+        assert list(source.read()) == []
+        (acc,) = source.accounting()
+        assert acc.skipped_reason
+        assert "\n" not in acc.skipped_reason
+    assert "FIFO" in (skipped["pipe.log"].accounting()[0].skipped_reason or "")
+    assert "loop" in (skipped["loop.log"].accounting()[0].skipped_reason or "")
+    # The other files are still read.
+    assert sum(len(read_source(s)) for s in sources) == 10 + 2 + 1 + 1
+
+
+def test_forced_format_name_is_checked_up_front(logs: Path) -> None:
+    with pytest.raises(UnknownFormatError):
+        open_inputs([str(logs)], dataclasses.replace(CONFIG, format_name="nope"))
+
+
+def test_run_shares_one_event_budget(logs: Path) -> None:
+    sources = open_inputs([str(logs / "app")], dataclasses.replace(CONFIG, max_events=11))
+    total = sum(len(read_source(s)) for s in sources)
+    assert total == 11
+    accounts = [acc for s in sources for acc in s.accounting()]
+    assert any(acc.partial for acc in accounts)
+
+
+def test_sniff_a_log_file_and_an_alert_file(logs: Path) -> None:
+    result = sniff(str(logs / "app" / "app.log"), CONFIG)
+    assert result.format == "log4j"
+    assert "log4j" in result.reason
+    assert result.zone == "UTC"
+    assert result.rows["line"].tolist() == list(range(1, 11))
+    assert result.rows["message"].iloc[0] == "tick 0"
+    alert = sniff(str(logs / "alert.json"), CONFIG)
+    assert alert.format == "alertmanager"
+    assert alert.rows["kind"].tolist() == ["alert"]
+    empty = logs / "empty.log"
+    empty.write_text("")
+    assert sniff(str(empty), CONFIG).format == "none"
