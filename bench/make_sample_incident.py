@@ -1234,6 +1234,9 @@ def compute_truth(records: list[Record], files: dict[str, bytes]) -> dict[str, A
             "error_rate_peak_bucket": iso_truth(peak_bucket * MINUTE),
             "error_events": len(errors),
             "incident_error_events": sum(r.incident for r in errors),
+            # Alert and page state changes (a repeated notification counts once): not error events,
+            # but a tool that counts critical alerts as errors adds these to error_events.
+            "alert_events": sum(r.file in (ALERTMANAGER, PAGERDUTY) and r.tag != "high:repeat" for r in inside),
             "affected_users": len({r.user for r in errors if r.user}),
             "affected_services": sorted({r.service for r in errors if r.service}),
             "affected_hosts": sorted({r.host for r in errors if r.host}),
@@ -1369,6 +1372,7 @@ error events of the incident; requests are counted at the edge (`edge/nginx_acce
 | requests_failed (status >= 500) | {metrics["requests_failed"]} |
 | error_rate_peak (1-minute buckets, edge) | {metrics["error_rate_peak"]} (bucket {metrics["error_rate_peak_bucket"]}) |
 | error_events in [onset, recovered] | {metrics["error_events"]} ({metrics["incident_error_events"]} of the incident) |
+| alert and page state changes in [onset, recovered] (not error events) | {metrics["alert_events"]} |
 | affected_users (`user.id` on error events) | {metrics["affected_users"]} |
 | affected_services | {", ".join(metrics["affected_services"])} |
 | affected_hosts (`host.name` on error events) | {", ".join(metrics["affected_hosts"])} |

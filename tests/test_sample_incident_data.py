@@ -217,6 +217,19 @@ def test_edge_counts_and_users_recomputed_from_the_files() -> None:
         assert metrics[f"time_to_{key}_s"] == pytest.approx(expected, abs=1e-3)
 
 
+def test_alert_state_changes_during_the_impact() -> None:
+    onset, recovered = utc(TRUTH["phases"]["onset"]), utc(TRUTH["phases"]["recovered"])
+    changes = set()
+    for line in read_text(SAMPLE_LOGS / "alerts/alertmanager.json").splitlines():
+        for alert in json.loads(line)["alerts"]:
+            at = alert["startsAt"] if alert["status"] == "firing" else alert["endsAt"]
+            changes.add((alert["fingerprint"], alert["status"], utc(at)))  # a repeat is the same change
+    for page in json.loads(read_text(SAMPLE_LOGS / "alerts/pagerduty.json")):
+        changes.add((page["event"]["data"]["id"], page["event"]["event_type"], utc(page["event"]["occurred_at"])))
+    inside = [change for change in changes if onset <= change[2] <= recovered]
+    assert TRUTH["metrics"]["alert_events"] == len(inside)
+
+
 def test_phase_evidence_points_at_real_lines() -> None:
     for name, evidence in TRUTH["phase_evidence"].items():
         lines = read_text(SAMPLE_LOGS / evidence["file"]).splitlines()
