@@ -38,7 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pandas as pd
 
 from pmtimeline.config import TimelineConfig
-from pmtimeline.errors import SearchBackendError
+from pmtimeline.errors import ConfigError, SearchBackendError
 from pmtimeline.escaping import escape_terminal
 from pmtimeline.schema import (
     COUNT_DTYPES,
@@ -145,13 +145,15 @@ class EsSettings:
 
     def __post_init__(self) -> None:
         if not self.url and not self.cloud_id:
-            raise ValueError("EsSettings needs url or cloud_id")
+            raise ConfigError(
+                "Elasticsearch needs a URL (--es or PMTIMELINE_ES_URL) or a cloud id (PMTIMELINE_ES_CLOUD_ID)"
+            )
         if self.mode not in ("auto", "documents", "pushdown"):
-            raise ValueError(f"mode must be auto, documents or pushdown, not {self.mode!r}")
+            raise ConfigError(f"Elasticsearch mode must be auto, documents or pushdown, not {self.mode!r}")
         if self.page_size < 1 or self.max_events < 1 or self.max_attempts < 1:
-            raise ValueError("page_size, max_events and max_attempts must be positive")
+            raise ConfigError("Elasticsearch page size, event cap and attempts must be positive")
         if self.page_size > 10_000:
-            raise ValueError("page_size is at most 10000 (index.max_result_window)")
+            raise ConfigError("Elasticsearch page size is at most 10000 (index.max_result_window)")
 
     @classmethod
     def from_env(cls, **overrides: Any) -> EsSettings:
