@@ -130,7 +130,8 @@ def _text(lines: pd.Series) -> pd.Series:
 
 def _arrow(lines: pd.Series) -> pa.ChunkedArray:
     array = _text(lines).array
-    return array._pa_array  # type: ignore[attr-defined,no-any-return]
+    chunks: pa.ChunkedArray = array._pa_array
+    return chunks
 
 
 def _series(array: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
@@ -201,7 +202,7 @@ def fields_json(columns: Mapping[str, pd.Series], index: pd.Index) -> pd.Series:
         # in pyarrow 26, so the pieces are concatenated with pandas instead.)
         piece = ("," + json.dumps(name, ensure_ascii=False) + ":" + _text(value).set_axis(index)).fillna("")
         body = body + piece
-    return ("{" + body.str.slice(1) + "}").where(body.str.len() > 0, pd.NA).astype(STRING)
+    return ("{" + body.str.slice(1) + "}").where(body.str.len() > 0).astype(STRING)
 
 
 def _text_fields(groups: pd.DataFrame, names: Iterable[str]) -> pd.Series:
@@ -497,11 +498,11 @@ def map_record_columns(records: pd.DataFrame, index: pd.Index) -> dict[str, pd.S
     by_target: dict[str, list[tuple[int, str]]] = {}
     rest: list[str] = []
     for name in records.columns:
-        target = _KEY_TARGETS.get(str(name).lower())
-        if target is None:
+        mapping = _KEY_TARGETS.get(str(name).lower())
+        if mapping is None:
             rest.append(str(name))
         else:
-            by_target.setdefault(target[1], []).append((target[0], str(name)))
+            by_target.setdefault(mapping[1], []).append((mapping[0], str(name)))
     out: dict[str, pd.Series] = {}
     for target, keys in by_target.items():
         combined: pd.Series | None = None
@@ -772,7 +773,8 @@ def _parse_log4j(lines: pd.Series) -> pd.DataFrame:
 
 def _spring_finish(groups: pd.DataFrame, columns: dict[str, pd.Series | str]) -> None:
     # Spring Boot 3 writes the application name in its own brackets; it is the service when present.
-    columns["service"] = groups["app"].str.strip().replace("", pd.NA).fillna(groups["logger"])
+    app = groups["app"].str.strip()
+    columns["service"] = app.mask(app == "").fillna(groups["logger"])
     columns["fields"] = _text_fields(groups, ("pid", "thread", "logger"))
 
 
@@ -841,7 +843,10 @@ def _reparse_inner(outer: pd.DataFrame, inner: pd.Series) -> pd.DataFrame:
     return out
 
 
-_CRI: Final = r"^(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})) (?P<stream>stdout|stderr) (?P<flag>[PF])(?: (?P<message>.*))?$"
+_CRI: Final = (
+    r"^(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})) "
+    r"(?P<stream>stdout|stderr) (?P<flag>[PF])(?: (?P<message>.*))?$"
+)
 
 
 def _parse_cri(lines: pd.Series) -> pd.DataFrame:
@@ -954,7 +959,7 @@ def _csv_rows(text: pd.Series, header: list[str]) -> tuple[pd.DataFrame, pd.Seri
     ok = pd.Series([len(row) == len(header) for row in parsed], index=index)
     rows = [row if len(row) == len(header) else [None] * len(header) for row in parsed]
     frame = pd.DataFrame(rows, columns=header, index=index, dtype=object).astype(STRING)
-    frame = frame.where(frame != "", pd.NA)
+    frame = frame.mask(frame == "")
     return frame, ok
 
 
@@ -1002,7 +1007,10 @@ def _parse_csv_unbound(lines: pd.Series) -> pd.DataFrame:
 # Generic fallback: a timestamp (and maybe a level) near the start of any line
 
 #: Zone abbreviations that mean different offsets in different places; never guessed.
-_AMBIGUOUS_ZONES: Final = r"(?:IST|CST|CDT|BST|EST|EDT|PST|PDT|MST|MDT|CET|CEST|EET|EEST|AST|ADT|MSK|JST|KST|HKT|SGT|AEST|AEDT|ACST|AWST|NZST|NZDT|WET|WEST|SAST|PHT|WIB|ART|BRT)"
+_AMBIGUOUS_ZONES: Final = (
+    r"(?:IST|CST|CDT|BST|EST|EDT|PST|PDT|MST|MDT|CET|CEST|EET|EEST|AST|ADT|MSK|JST|KST|HKT|SGT"
+    r"|AEST|AEDT|ACST|AWST|NZST|NZDT|WET|WEST|SAST|PHT|WIB|ART|BRT)"
+)
 _PREFIX: Final = r"^(?P<prefix>.{0,40}?)"
 _GENERIC_PATTERNS: Final[tuple[tuple[str, Callable[[pd.Series], ParsedTimes]], ...]] = (
     (
@@ -1026,7 +1034,8 @@ _GENERIC_PATTERNS: Final[tuple[tuple[str, Callable[[pd.Series], ParsedTimes]], .
     ),
     (
         _PREFIX
-        + r"(?P<ts>(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})? \d{4})"
+        + r"(?P<ts>(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?"
+        + r"[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})? \d{4})"
         + rf"(?P<zone> {_AMBIGUOUS_ZONES}\b)?(?P<rest>.*)$",
         _apache_error_time,
     ),
@@ -1154,7 +1163,8 @@ LOG_FORMATS: Final[dict[str, LogFormat]] = {
             name="access_combined_extra",
             description="nginx/Apache combined access log with trailing fields (request time -> duration_ms)",
             check=_check_share(
-                r'^\S+ \S+ \S+ \[[^\]]+\] "(?:[^"\\]|\\.)*" (?:\d{3}|-) (?:\d+|-) "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*" \S',
+                r'^\S+ \S+ \S+ \[[^\]]+\] "(?:[^"\\]|\\.)*" (?:\d{3}|-) (?:\d+|-) '
+                r'"(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*" \S',
                 0.5,
             ),
             parse=_access_parser(_ACCESS_COMBINED + r" (?P<extra>.*\S)\s*$"),
@@ -1191,13 +1201,13 @@ LOG_FORMATS: Final[dict[str, LogFormat]] = {
         ),
         LogFormat(
             name="docker_json",
-            description='Docker json-file driver: {"log": "...", "stream": "stdout", "time": "..."}; inner line parsed again',
+            description='Docker json-file driver: {"log": "...", "stream": "...", "time": "..."}; inner line reparsed',
             check=lambda lines: _matches(lines, _DOCKER_CHECK) >= 0.5 * len(lines) > 0,
             parse=_parse_docker_json,
         ),
         LogFormat(
             name="kubernetes_cri",
-            description="Kubernetes CRI container log: time stream P|F line; partial lines joined, inner line parsed again",
+            description="Kubernetes CRI container log: time stream P|F line; partials joined, inner line parsed again",
             check=_check_share(r"^\d{4}-\d{2}-\d{2}T\S+ (?:stdout|stderr) [PF] ", 0.5),
             parse=_parse_cri,
             multiline=True,
@@ -1228,7 +1238,7 @@ LOG_FORMATS: Final[dict[str, LogFormat]] = {
         ),
         LogFormat(
             name="log4j",
-            description="log4j/logback: date time LEVEL [thread] logger: msg (and %d [%t] %p %c - %m), stack traces folded",
+            description="log4j/logback: date LEVEL [thread] logger: msg (and %d [%t] %p %c - %m), stack traces folded",
             check=_check_share(
                 r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\S* +(?:[A-Z]+ +)?\[[^\]]*\] +(?:[A-Z]+ +)?[\w.$]+(?::|\s-)",
                 0.5,
@@ -1327,6 +1337,8 @@ def detect_log_format(lines: Sequence[str], formats: Mapping[str, LogFormat] = L
             heads += int(parsed["continued"].sum())
         if heads and (best is None or heads > best[0]):
             best = (heads, bound)
+        if heads == len(sample):
+            break  # every line explained: later (less specific) formats could only tie
     if best is None:
         raise UnknownFormatError(
             f"no known log format finds a timestamp in the first {len(sample)} lines; "

@@ -160,7 +160,7 @@ def parse_epoch(values: pd.Series, unit: str | None = None) -> ParsedTimes:
         numbers = values.astype("Float64") if pd.api.types.is_float_dtype(values.dtype) else values
         # Integers print exactly; floats print their shortest round-trip form (maybe with an exponent).
         text = numbers.astype(STRING)
-        text = text.where(~text.str.contains("e", regex=False).fillna(False), pd.NA)
+        text = text.mask(text.str.contains("e", regex=False).fillna(False))
         sci = numbers.where(text.isna() & numbers.notna())
         if sci.notna().any():
             # Floats in exponent notation (1.7e+18): fall back to float arithmetic for those rows.

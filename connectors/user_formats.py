@@ -1,0 +1,244 @@
+"""User-defined log formats, described in a TOML file and parsed like the built-in ones.
+
+A format file holds one ``[[format]]`` table per format::
+
+    [[format]]
+    name = "billing"                       # required; letters, digits, "_", "-", "."
+    description = "billing batch jobs"     # optional
+    regex = '^(?P<timestamp>\\S+ \\S+) \\[(?P<level>\\w+)\\] (?P<service>[\\w.]+): (?P<message>.*)$'
+    timestamp_format = "%Y-%m-%d %H:%M:%S" # strptime pattern, or epoch_s / epoch_ms / epoch_us /
+                                           # epoch_ns / iso8601 / auto
+    timezone = "Europe/Berlin"             # optional: zone of naive timestamps
+    levels = { W = "warning", E = "error" }  # optional: raw token -> normalized level
+    multiline_start = '^\\d{4}-'           # optional: a line that starts an event; other lines are
+                                           # continuation lines of the previous event
+    kind = "log"                           # optional: event kind of every line (log, request, ...)
+
+``regex`` is a Python regular expression with the named group ``timestamp`` and optionally
+``level``, ``host``, ``service``, ``message`` and any other event column (``http_status``,
+``trace_id``, ...); every other named group goes to ``fields``. The regex runs in pyarrow's RE2
+engine when RE2 accepts it (fast), else in pandas with Python's ``re``.
+
+:func:`load_format_file` returns the formats by name; merge them in front of the built-in ones
+(``{**user, **LOG_FORMATS}``) so detection tries them first, or force one by name.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+import pyarrow as pa
+
+from pmtimeline.config import check_zone
+from pmtimeline.connectors.log_formats import (
+    EVENT_FIELD_DTYPES,
+    LogFormat,
+    assemble,
+    extract_groups,
+    fields_json,
+    json_quote,
+)
+from pmtimeline.connectors.timeformats import (
+    ParsedTimes,
+    combine_times,
+    empty_times,
+    parse_epoch,
+    parse_timestamp_text,
+    parse_with_format,
+)
+from pmtimeline.errors import ConfigError
+from pmtimeline.schema import KINDS, LEVELS, STRING, normalize_levels
+
+_KEYS: Final = frozenset(
+    {"name", "description", "regex", "timestamp_format", "timezone", "levels", "multiline_start", "kind"}
+)
+_REQUIRED: Final = ("name", "regex", "timestamp_format")
+_EPOCH_FORMATS: Final = {"epoch_s": "s", "epoch_ms": "ms", "epoch_us": "us", "epoch_ns": "ns"}
+_NAME: Final = re.compile(r"^[A-Za-z0-9][\w.-]*$")
+#: Event columns a user regex may fill directly (the rest of the named groups go to ``fields``).
+_COLUMN_GROUPS: Final = frozenset(EVENT_FIELD_DTYPES) - {"fields", "kind"}
+
+
+def load_format_file(path: str | Path) -> dict[str, LogFormat]:
+    """Read the user-defined formats of a TOML file, by name, in file order.
+
+    Raises:
+        ConfigError: a one-line message naming the file and the problem (unreadable file, invalid
+            TOML, unknown or missing keys, a bad regex or timestamp format, an unknown zone, ...).
+    """
+    where = str(path)
+    try:
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read format file: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: format file is not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: invalid TOML: {exc}") from exc
+    unknown_top = set(document) - {"format"}
+    if unknown_top:
+        raise ConfigError(f"{where}: unknown top-level keys {sorted(unknown_top)}; expected [[format]] tables")
+    tables = document.get("format", [])
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{where}: expected one or more [[format]] tables")
+    formats: dict[str, LogFormat] = {}
+    for number, table in enumerate(tables, start=1):
+        fmt = _format_from_table(table, f"{where}: format #{number}")
+        if fmt.name in formats:
+            raise ConfigError(f"{where}: format name {fmt.name!r} is defined twice")
+        formats[fmt.name] = fmt
+    return formats
+
+
+def _text_option(table: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = table.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} must be a string")
+    return value
+
+
+def _format_from_table(table: Mapping[str, Any], where: str) -> LogFormat:
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {unknown}; allowed: {', '.join(sorted(_KEYS))}")
+    missing = [key for key in _REQUIRED if key not in table]
+    if missing:
+        raise ConfigError(f"{where}: missing {', '.join(missing)}")
+    name = _text_option(table, "name", where) or ""
+    where = f"{where} ({name})"
+    if not _NAME.match(name):
+        raise ConfigError(f"{where}: name must be letters, digits, '_', '-' or '.'")
+    regex = _text_option(table, "regex", where) or ""
+    try:
+        compiled = re.compile(regex)
+    except re.error as exc:
+        raise ConfigError(f"{where}: bad regex: {exc}") from exc
+    if "timestamp" not in compiled.groupindex:
+        raise ConfigError(f"{where}: regex has no named group 'timestamp'")
+    timestamp_format = _text_option(table, "timestamp_format", where) or ""
+    parse_time = _time_parser(timestamp_format, where)
+    timezone = _text_option(table, "timezone", where)
+    if timezone is not None:
+        try:
+            check_zone(timezone)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+    levels = _levels(table.get("levels"), where)
+    start_text = _text_option(table, "multiline_start", where)
+    multiline_start = None
+    if start_text is not None:
+        try:
+            multiline_start = re.compile(start_text)
+        except re.error as exc:
+            raise ConfigError(f"{where}: bad multiline_start regex: {exc}") from exc
+    kind = _text_option(table, "kind", where) or "log"
+    if kind not in KINDS:
+        raise ConfigError(f"{where}: kind must be one of {', '.join(KINDS)}")
+    description = _text_option(table, "description", where) or f"user-defined format {name}"
+
+    def parse(lines: pd.Series) -> pd.DataFrame:
+        return _parse_user_lines(lines, regex, parse_time, levels, kind)
+
+    return LogFormat(
+        name=name,
+        description=description,
+        check=lambda sample: any(compiled.search(line) for line in sample),
+        parse=parse,
+        multiline=multiline_start is not None,
+        multiline_start=multiline_start,
+        timezone=timezone,
+    )
+
+
+def _levels(value: object, where: str) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ConfigError(f"{where}: levels must be a table of raw token = normalized level")
+    bad = sorted({v for v in value.values() if v not in LEVELS})
+    if bad:
+        raise ConfigError(f"{where}: unknown levels {bad}; use {', '.join(LEVELS)}")
+    return dict(value)
+
+
+def _time_parser(timestamp_format: str, where: str) -> Any:
+    if timestamp_format in _EPOCH_FORMATS:
+        unit = _EPOCH_FORMATS[timestamp_format]
+        return lambda text: parse_epoch(text, unit)
+    if timestamp_format in ("iso8601", "auto"):
+        # "auto": ISO 8601 text or epoch numbers by magnitude, decided per value.
+        return parse_timestamp_text
+    if "%" not in timestamp_format:
+        raise ConfigError(
+            f"{where}: timestamp_format must be a strptime pattern or one of "
+            "epoch_s, epoch_ms, epoch_us, epoch_ns, iso8601, auto"
+        )
+    try:
+        # Validate the pattern once on a value, so a typo fails at load time and not per line.
+        parse_with_format(pd.Series(["x"], dtype=STRING), timestamp_format)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: bad timestamp_format {timestamp_format!r}: {exc}") from exc
+    return lambda text: parse_with_format(text, timestamp_format)
+
+
+def _extract(lines: pd.Series, regex: str) -> pd.DataFrame:
+    """Named groups of ``regex``: pyarrow's RE2 when it accepts the pattern, else Python ``re``."""
+    try:
+        return extract_groups(lines, regex)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # RE2 lacks look-around and backreferences; pandas runs Python's re (slower, still columnar).
+        groups = lines.astype(object).str.extract(regex, expand=True).astype(STRING)
+        groups = groups.mask(groups == "")
+        groups["matched"] = lines.str.match(regex).fillna(False).astype(bool)
+        return groups
+
+
+def _parse_user_lines(
+    lines: pd.Series,
+    regex: str,
+    parse_time: Any,
+    levels: Mapping[str, str] | None,
+    kind: str,
+) -> pd.DataFrame:
+    text = lines if str(lines.dtype) == str(STRING) else lines.astype(STRING)
+    index = text.index
+    groups = _extract(text, regex)
+    matched = groups["matched"]
+    stamp = groups["timestamp"]
+    times: ParsedTimes = empty_times(index)
+    if bool(matched.any()):
+        part = parse_time(stamp[matched])
+        times = combine_times(times, ParsedTimes(*(c.reindex(index) for c in part)))
+        times = times._replace(
+            year_missing=times.year_missing.fillna(False).astype(bool),
+            out_of_range=times.out_of_range.fillna(False).astype(bool),
+        )
+    head = matched & times.parsed
+    reason = pd.Series(pd.NA, index=index, dtype=STRING)
+    reason = reason.mask(matched & stamp.isna(), "no_timestamp")
+    reason = reason.mask(matched & stamp.notna() & ~times.parsed, "bad_timestamp")
+    reason = reason.mask(matched & times.out_of_range, "timestamp_out_of_range")
+    columns: dict[str, pd.Series | str] = {"kind": kind}
+    for name in groups.columns:
+        if name in _COLUMN_GROUPS:
+            columns[name] = groups[name]
+    if "level" in groups.columns:
+        raw = groups["level"]
+        if levels:
+            mapped = raw.map(levels).astype(STRING)
+            columns["level"] = mapped.fillna(normalize_levels(raw))
+        else:
+            columns["level"] = normalize_levels(raw)
+    if "http_status" in columns:
+        columns["http_status"] = pd.to_numeric(groups["http_status"], errors="coerce").astype("Int64")
+    if "duration_ms" in columns:
+        columns["duration_ms"] = pd.to_numeric(groups["duration_ms"], errors="coerce").astype("float64")
+    rest = [n for n in groups.columns if n not in _COLUMN_GROUPS and n not in ("timestamp", "matched")]
+    if rest:
+        columns["fields"] = fields_json({n: json_quote(groups[n]) for n in rest}, index)
+    return assemble(index, head=head, times=times, ts_raw=stamp, reject_reason=reason, columns=columns)

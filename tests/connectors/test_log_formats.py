@@ -1,0 +1,607 @@
+"""Tests for the log format registry: detection and parsing of every format, on real data where we have it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from pmtimeline.connectors.log_formats import (
+    LOG_FORMATS,
+    PARSED_LINE_DTYPES,
+    LogFormat,
+    detect_log_format,
+    get_format,
+    logfmt_to_json,
+)
+from pmtimeline.errors import UnknownFormatError
+from pmtimeline.schema import EDGE_FORMAT_PREFIX, STRING, normalize_levels
+
+FORMATS_DIR = Path(__file__).resolve().parents[1] / "data" / "formats"
+
+NA = pd.NA
+UTC = "UTC"
+
+
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text)
+
+
+# Per format: (number of head lines in the sample file, row checked, every column of that row).
+# Values were read off the sample lines by hand.
+EXPECTED: dict[str, tuple[int, int, dict[str, Any]]] = {
+    "access_combined_extra": (
+        3,
+        1,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "01/Mar/2024:10:00:01 +0100",
+            "ts_utc": ts("2024-03-01T09:00:01Z"),
+            "ts_naive": pd.NaT,
+            "year_missing": False,
+            "kind": "request",
+            "user": "alice",
+            "client_ip": "203.0.113.8",
+            "http_method": "POST",
+            "url_path": "/api/payments",
+            "http_status": 502,
+            "message": "POST /api/payments HTTP/1.1",
+            "duration_ms": 2004.0,
+            "fields": {
+                "protocol": "HTTP/1.1",
+                "bytes": 157,
+                "user_agent": "curl/8.5.0",
+                "extra": 'rt=2.004 uct="0.000" uht="2.001" urt="2.003"',
+            },
+        },
+    ),
+    "access_combined": (
+        3,
+        2,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "01/Mar/2024:09:00:02 +0000",
+            "ts_utc": ts("2024-03-01T09:00:02Z"),
+            "ts_naive": pd.NaT,
+            "year_missing": False,
+            "kind": "request",
+            "user": NA,
+            "client_ip": "198.51.100.4",
+            "http_method": "GET",
+            "url_path": '/search?q=\\"x\\"',
+            "http_status": 404,
+            "message": 'GET /search?q="x" HTTP/1.1',
+            "fields": {"protocol": "HTTP/1.1", "bytes": 0, "user_agent": "Mozilla/5.0"},
+        },
+    ),
+    "access_common": (
+        2,
+        0,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "10/Oct/2000:13:55:36 -0700",
+            "ts_utc": ts("2000-10-10T20:55:36Z"),
+            "ts_naive": pd.NaT,
+            "year_missing": False,
+            "kind": "request",
+            "user": "frank",
+            "client_ip": "127.0.0.1",
+            "http_method": "GET",
+            "url_path": "/apache_pb.gif",
+            "http_status": 200,
+            "message": "GET /apache_pb.gif HTTP/1.0",
+            "fields": {"protocol": "HTTP/1.0", "bytes": 2326},
+        },
+    ),
+    "apache_error": (
+        3,
+        2,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "Wed Oct 11 14:32:52.123456 2000",
+            "ts_utc": pd.NaT,
+            "ts_naive": ts("2000-10-11 14:32:52.123456"),
+            "year_missing": False,
+            "kind": "log",
+            "level": "error",
+            "service": "core",
+            "client_ip": "192.0.2.44",
+            "message": "File does not exist: /var/www/favicon.ico",
+            "fields": {"pid": "1234", "tid": "5678", "client": "192.0.2.44:51234"},
+        },
+    ),
+    "syslog_rfc5424": (
+        3,
+        1,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "2003-08-24T05:14:15.000003-07:00",
+            "ts_utc": ts("2003-08-24T12:14:15.000003Z"),
+            "ts_naive": pd.NaT,
+            "year_missing": False,
+            "kind": "log",
+            "level": "notice",  # <165> = facility 20, severity 5
+            "host": "192.0.2.1",
+            "service": "myproc",
+            "message": "%% It's time to make the do-nuts.",
+            "fields": {"procid": "8710"},
+        },
+    ),
+    "syslog_rfc3164": (
+        4,
+        2,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "Feb 29 12:00:00",
+            "ts_utc": pd.NaT,
+            "ts_naive": ts("2000-02-29 12:00:00"),
+            "year_missing": True,
+            "kind": "log",
+            "level": "error",  # <11> = facility 1, severity 3
+            "host": "db-2",
+            "service": "postgres",
+            "message": "FATAL:  the database system is in recovery mode",
+            "fields": {"pid": "77"},
+        },
+    ),
+    "docker_json": (
+        3,
+        0,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "2024-03-01T10:00:00.250Z",  # the inner time wins when there is one
+            "ts_utc": ts("2024-03-01T10:00:00.250Z"),
+            "ts_naive": pd.NaT,
+            "year_missing": False,
+            "kind": "request",
+            "level": "error",
+            "service": "checkout",
+            "http_status": 504,
+            "message": "upstream timed out",
+            "fields": {"stream": "stderr"},
+        },
+    ),
+    "kubernetes_cri": (
+        3,
+        1,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "2024-03-01 10:00:00,990",
+            "ts_utc": pd.NaT,
+            "ts_naive": ts("2024-03-01 10:00:00.990"),
+            "year_missing": False,
+            "kind": "log",
+            "level": "warning",
+            "service": "payments.api",
+            "message": "a very long line that the runtime split into two parts",
+            "fields": {"stream": "stderr"},
+            "continued": False,
+        },
+    ),
+    "json_lines": (
+        3,
+        0,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "2024-03-01T10:00:00.123Z",
+            "ts_utc": ts("2024-03-01T10:00:00.123Z"),
+            "ts_naive": pd.NaT,
+            "year_missing": False,
+            "kind": "request",
+            "level": "error",
+            "message": "charge failed",
+            "service": "payments",
+            "host": "pay-1",
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "http_method": "POST",
+            "http_status": 502,
+            "url_path": "/api/payments",
+            "duration_ms": 1500.0,  # event.duration is in nanoseconds
+            "user": "u-17",
+            "client_ip": "203.0.113.8",
+            "fields": {"log.logger": "PaymentController"},
+        },
+    ),
+    "csv": (
+        3,
+        1,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "2024-03-01T10:00:00Z",
+            "ts_utc": ts("2024-03-01T10:00:00Z"),
+            "ts_naive": pd.NaT,
+            "year_missing": False,
+            "kind": "request",
+            "level": "error",
+            "service": "payments",
+            "message": "charge failed, retrying",
+            "http_status": 502,
+            "fields": {"region": "eu-west-1"},
+        },
+    ),
+    "spring_boot": (
+        3,
+        5,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "2024-03-01T10:00:01.789+01:00",
+            "ts_utc": ts("2024-03-01T09:00:01.789Z"),
+            "ts_naive": pd.NaT,
+            "year_missing": False,
+            "kind": "log",
+            "level": "warning",
+            "service": "payments",
+            "message": "Slow gateway",
+            "fields": {"pid": "12345", "thread": "nio-8080-exec-3", "logger": "c.b.p.PaymentController"},
+        },
+    ),
+    "zookeeper": (
+        3,
+        1,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "2015-07-29 19:04:12,394",
+            "ts_utc": pd.NaT,
+            "ts_naive": ts("2015-07-29 19:04:12.394"),
+            "year_missing": False,
+            "kind": "log",
+            "level": "warning",
+            "service": "QuorumCnxManager$SendWorker",
+            "message": "Interrupted while waiting for message on queue",
+            "fields": {"thread": "SendWorker:188978561024", "line_no": "679"},
+        },
+    ),
+    "log4j": (
+        3,
+        5,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "2024-03-01 10:00:01.500",
+            "ts_utc": pd.NaT,
+            "ts_naive": ts("2024-03-01 10:00:01.5"),
+            "year_missing": False,
+            "kind": "log",
+            "level": "warning",
+            "service": "com.bank.payments.Pool",
+            "message": "Pool exhausted",
+            "fields": {"thread": "main"},
+        },
+    ),
+    "python_logging": (
+        3,
+        0,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "2024-03-01 10:00:00,123",
+            "ts_utc": pd.NaT,
+            "ts_naive": ts("2024-03-01 10:00:00.123"),
+            "year_missing": False,
+            "kind": "log",
+            "level": "error",
+            "service": "payments.api",
+            "message": "Charge failed for order 42",
+        },
+    ),
+    "hdfs": (
+        3,
+        2,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "081109 204005",
+            "ts_utc": pd.NaT,
+            "ts_naive": ts("2008-11-09 20:40:05"),
+            "year_missing": False,
+            "kind": "log",
+            "level": "warning",
+            "service": "dfs.FSNamesystem",
+            "message": "BLOCK* NameSystem.addStoredBlock: redundant addStoredBlock request received",
+            "fields": {"pid": "35"},
+        },
+    ),
+    "logfmt": (
+        3,
+        0,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "2024-03-01T10:00:00.123Z",
+            "ts_utc": ts("2024-03-01T10:00:00.123Z"),
+            "ts_naive": pd.NaT,
+            "year_missing": False,
+            "kind": "log",
+            "level": "error",
+            "message": 'charge failed: "gateway" timeout',
+            "service": "payments",
+            "duration_ms": 2003.0,
+            "url_path": NA,
+            "http_status": NA,
+            "fields": {"order_id": "42"},
+        },
+    ),
+    "generic": (
+        5,
+        5,
+        {
+            "head": True,
+            "reject_reason": NA,
+            "ts_raw": "Fri Mar 01 10:00:04 2024",
+            "ts_utc": pd.NaT,
+            "ts_naive": ts("2024-03-01 10:00:04"),
+            "year_missing": False,
+            "kind": "log",
+            "level": "critical",
+            "message": "raid degraded",
+        },
+    ),
+}
+
+
+def _sample_lines(name: str) -> list[str]:
+    return (FORMATS_DIR / f"{name}.log").read_text(encoding="utf-8").splitlines()
+
+
+def _parse_file(name: str) -> tuple[LogFormat, pd.DataFrame]:
+    lines = _sample_lines(name)
+    fmt, _ = detect_log_format(lines)
+    return fmt, fmt.parse(pd.Series(lines, dtype=STRING))
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    if expected is NA or expected is pd.NaT:
+        return bool(pd.isna(actual))
+    if isinstance(expected, dict):
+        return not pd.isna(actual) and json.loads(actual) == expected
+    return bool(actual == expected)
+
+
+def test_every_registered_format_has_a_sample_file_and_expectations() -> None:
+    names = set(LOG_FORMATS)
+    assert {p.stem for p in FORMATS_DIR.glob("*.log")} == names
+    assert set(EXPECTED) == names
+
+
+def test_registry_order_ends_with_the_generic_fallback() -> None:
+    assert list(LOG_FORMATS)[-1] == "generic"
+    assert all(name.startswith(EDGE_FORMAT_PREFIX) for name in LOG_FORMATS if "access" in name)
+
+
+@pytest.mark.parametrize("name", list(LOG_FORMATS))
+def test_sample_file_is_detected_and_parsed(name: str) -> None:
+    lines = _sample_lines(name)
+    fmt, reason = detect_log_format(lines)
+    assert fmt.name == name
+    assert reason.startswith(f"{name}: ")
+    frame = fmt.parse(pd.Series(lines, dtype=STRING))
+    heads, row, expected = EXPECTED[name]
+    assert len(frame) == len(lines)
+    assert frame.index.equals(pd.RangeIndex(len(lines)))
+    assert int(frame["head"].sum()) == heads
+    for column, dtype in PARSED_LINE_DTYPES.items():
+        assert str(frame[column].dtype) == str(pd.Series(dtype=dtype).dtype), column  # type: ignore[call-overload]
+    actual = frame.iloc[row].to_dict()
+    assert set(actual) == set(expected)
+    mismatched = {k: (actual[k], v) for k, v in expected.items() if not _same(actual[k], v)}
+    assert not mismatched
+
+
+def test_detect_reason_counts_sample_lines() -> None:
+    fmt, reason = detect_log_format(_sample_lines("access_combined"))
+    assert fmt.name == "access_combined"
+    assert reason == "access_combined: 3 of 3 sample lines match"
+
+
+def test_detect_raises_when_no_line_has_a_timestamp() -> None:
+    with pytest.raises(UnknownFormatError, match="no known log format"):
+        detect_log_format(["hello world", "no time here", "   at frame 3"])
+    with pytest.raises(UnknownFormatError, match="empty"):
+        detect_log_format(["", "  "])
+
+
+def test_get_format_names_the_known_formats() -> None:
+    assert get_format("logfmt").name == "logfmt"
+    with pytest.raises(UnknownFormatError, match="access_combined"):
+        get_format("nginx")
+
+
+def test_continuation_lines_are_neither_heads_nor_rejected() -> None:
+    _, frame = _parse_file("python_logging")
+    traceback = frame.iloc[1:5]
+    assert not traceback["head"].any()
+    assert traceback["reject_reason"].isna().all()
+    assert LOG_FORMATS["python_logging"].multiline
+
+
+def test_cri_partial_lines_are_joined_into_the_following_full_line() -> None:
+    _, frame = _parse_file("kubernetes_cri")
+    assert frame["continued"].tolist() == [False, False, True, False]
+    assert not frame.loc[2, "head"]
+    assert pd.isna(frame.loc[2, "reject_reason"])
+
+
+def test_access_log_timestamps_keep_their_offsets() -> None:
+    lines = pd.Series(
+        [
+            '1.2.3.4 - - [01/Mar/2024:10:00:00 +0100] "GET / HTTP/1.1" 200 1',
+            '1.2.3.4 - - [01/Mar/2024:04:00:00 -0500] "GET / HTTP/1.1" 200 1',
+            '1.2.3.4 - - [31/Feb/2024:04:00:00 -0500] "GET / HTTP/1.1" 200 1',
+        ],
+        dtype=STRING,
+    )
+    frame = LOG_FORMATS["access_common"].parse(lines)
+    assert frame["ts_utc"].iloc[:2].tolist() == [ts("2024-03-01T09:00:00Z")] * 2
+    assert frame["head"].tolist() == [True, True, False]
+    assert frame["reject_reason"].iloc[2] == "bad_timestamp"
+
+
+def test_generic_does_not_guess_ambiguous_zone_abbreviations() -> None:
+    lines = pd.Series(["2024-03-01 10:00:00 IST ERROR x", "2024-03-01 10:00:00 UTC ERROR y"], dtype=STRING)
+    frame = LOG_FORMATS["generic"].parse(lines)
+    assert frame["head"].tolist() == [False, True]
+    assert frame["reject_reason"].iloc[0] == "bad_timestamp"
+    assert frame["ts_utc"].iloc[1] == ts("2024-03-01T10:00:00Z")
+    assert frame["level"].iloc[1] == "error"
+
+
+def test_generic_epoch_only_in_a_plausible_range() -> None:
+    lines = pd.Series(["1709287203 started", "1709287203123 ms", "0000000042 not a time"], dtype=STRING)
+    frame = LOG_FORMATS["generic"].parse(lines)
+    assert frame["head"].tolist() == [True, True, False]
+    assert frame["ts_utc"].iloc[1] == ts("2024-03-01T10:00:03.123Z")
+
+
+def test_logfmt_rewrites_quoted_values_and_drops_bare_words() -> None:
+    text = logfmt_to_json(pd.Series(['a=1 b="x \\"y\\" z" junk c= d=path/to'], dtype=STRING))
+    assert json.loads(text.iloc[0]) == {"a": "1", "b": 'x "y" z', "c": "", "d": "path/to"}
+
+
+# JSON edge cases (robustness.md 6.3, S1-S6)
+
+
+def _json(lines: list[str]) -> pd.DataFrame:
+    return LOG_FORMATS["json_lines"].parse(pd.Series(lines, dtype=STRING))
+
+
+GOOD = '{"@timestamp":"2024-03-01T00:00:00Z","msg":"ok","status":200}'
+
+
+def test_json_truncated_line_is_rejected_and_neighbours_parse() -> None:  # S1
+    frame = _json([GOOD, '{"@timestamp":"2024-03-01T00:00:00Z","msg":"hel', GOOD])
+    assert frame["head"].tolist() == [True, False, True]
+    assert frame["reject_reason"].iloc[1] == "json_decode"
+    assert frame["message"].iloc[2] == "ok"
+
+
+def test_json_values_that_are_not_objects_are_rejected() -> None:  # S2
+    frame = _json([GOOD, "[1,2]", '"str"', "null", "1e999"])
+    assert frame["reject_reason"].tolist()[1:] == ["json_not_object"] * 4
+
+
+def test_json_deep_nesting_is_rejected_without_crashing() -> None:  # S3
+    frame = _json([GOOD, "[" * 100000])
+    assert frame["reject_reason"].iloc[1] == "json_decode"
+    assert frame["head"].tolist() == [True, False]
+
+
+def test_json_duplicate_keys_and_huge_numbers() -> None:  # S4
+    frame = _json(
+        [
+            '{"ts":"2024-03-01T00:00:00Z","a":1,"a":2}',
+            '{"ts":"2024-03-01T00:00:01Z","n":123456789012345678901234567890}',
+        ]
+    )
+    assert frame["head"].all()
+    assert json.loads(frame["fields"].iloc[0]) == {"a": 2}
+    assert json.loads(frame["fields"].iloc[1]) == {"n": 123456789012345678901234567890}
+
+
+def test_json_missing_or_blank_timestamp_is_rejected_not_epoch_zero() -> None:  # S5
+    frame = _json([GOOD, '{"msg":"x"}', '{"time":"","msg":"y"}', '{"time":null,"msg":"z"}'])
+    assert pd.isna(frame["reject_reason"].iloc[0])
+    assert frame["reject_reason"].iloc[1:].tolist() == ["no_timestamp"] * 3
+    assert frame["ts_utc"].iloc[1:].isna().all()
+
+
+def test_json_field_types_varying_across_lines_are_coerced() -> None:  # S6
+    frame = _json(
+        [
+            '{"ts":"2024-03-01T00:00:00Z","status":"500"}',
+            '{"ts":"2024-03-01T00:00:01Z","status":500}',
+            '{"ts":"2024-03-01T00:00:02Z","status":null}',
+            '{"ts":"2024-03-01T00:00:03Z","status":"oops"}',
+        ]
+    )
+    assert str(frame["http_status"].dtype) == "Int64"
+    assert frame["http_status"].tolist()[:2] == [500, 500]
+    assert frame["http_status"].iloc[2:].isna().all()
+
+
+def test_json_epoch_units_by_magnitude_and_mixed_offsets() -> None:
+    frame = _json(
+        [
+            '{"ts":1709251200,"msg":"s"}',
+            '{"ts":1709251200000,"msg":"ms"}',
+            '{"ts":"2024-03-01T01:00:00+01:00","msg":"iso"}',
+            '{"ts":1709251200000000000,"msg":"ns"}',
+            '{"ts":99999999999999,"msg":"far"}',
+        ]
+    )
+    assert frame["ts_utc"].iloc[:4].tolist() == [ts("2024-03-01T00:00:00Z")] * 4
+    assert frame["reject_reason"].iloc[4] == "timestamp_out_of_range"
+
+
+def test_json_dotted_and_nested_ecs_keys_agree() -> None:
+    frame = _json(
+        [
+            '{"@timestamp":"2024-03-01T00:00:00Z","log":{"level":"WARN"},"service":{"name":"a"}}',
+            '{"@timestamp":"2024-03-01T00:00:01Z","log.level":"error","service.name":"b"}',
+        ]
+    )
+    assert frame["level"].tolist() == ["warning", "error"]
+    assert frame["service"].tolist() == ["a", "b"]
+
+
+# Loghub: real logs with ground truth written by their authors
+
+LOGHUB = ("Apache", "HDFS", "Hadoop", "Linux", "OpenSSH", "Zookeeper")
+
+
+def _loghub_truth(structured: pd.DataFrame, system: str) -> tuple[pd.Series, bool]:
+    """(ground-truth wall clock, whether the log writes a year)."""
+    s = structured
+    if system == "Apache":
+        return pd.to_datetime(s["Time"], format="%a %b %d %H:%M:%S %Y"), True
+    if system == "HDFS":
+        return pd.to_datetime(s["Date"] + " " + s["Time"], format="%y%m%d %H%M%S"), True
+    if system in ("Hadoop", "Zookeeper"):
+        return pd.to_datetime(s["Date"] + " " + s["Time"], format="%Y-%m-%d %H:%M:%S,%f"), True
+    month, day = ("Month", "Date") if system == "Linux" else ("Date", "Day")
+    text = "2000 " + s[month] + " " + s[day] + " " + s["Time"]
+    return pd.to_datetime(text, format="%Y %b %d %H:%M:%S"), False
+
+
+@pytest.mark.parametrize("system", LOGHUB)
+def test_loghub_sample_detected_and_times_match_ground_truth(shared_data: Path, system: str) -> None:
+    folder = shared_data / "loghub" / system
+    raw = (folder / f"{system}_2k.log").read_text(encoding="utf-8")
+    lines = [line.removesuffix("\r") for line in raw.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    structured = pd.read_csv(folder / f"{system}_2k.log_structured.csv", dtype=str, keep_default_na=False)
+    assert len(lines) == len(structured) == 2000
+
+    fmt, _ = detect_log_format(lines[:64])
+    frame = fmt.parse(pd.Series(lines, dtype=STRING))
+    assert frame["head"].mean() >= 0.99
+
+    truth, has_year = _loghub_truth(structured, system)
+    parsed = frame["ts_naive"].dt.floor("s")
+    if not has_year:
+        assert frame["year_missing"].all()
+        parsed = parsed.dt.strftime("%m-%d %H:%M:%S")
+        truth = truth.dt.strftime("%m-%d %H:%M:%S")
+    else:
+        truth = truth.dt.floor("s")
+    assert (parsed.to_numpy() == truth.to_numpy()).mean() >= 0.99
+
+    if system in ("Apache", "HDFS", "Hadoop", "Zookeeper"):
+        expected_levels = normalize_levels(structured["Level"])
+        assert expected_levels.notna().all()
+        assert (frame["level"].to_numpy() == expected_levels.to_numpy()).mean() >= 0.99

@@ -1,0 +1,119 @@
+"""Tests for vectorized timestamp parsing."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pmtimeline.connectors.timeformats import (
+    PLACEHOLDER_YEAR,
+    epoch_unit_by_magnitude,
+    parse_epoch,
+    parse_iso8601,
+    parse_syslog_time,
+    parse_timestamp_text,
+    parse_with_format,
+    parse_with_formats,
+)
+from pmtimeline.schema import STRING
+
+T = pd.Timestamp
+
+
+def text(*values: str | None) -> pd.Series:
+    return pd.Series(list(values), dtype=STRING)
+
+
+def test_iso8601_mixed_offsets_come_out_equal_in_utc() -> None:
+    times = parse_iso8601(
+        text(
+            "2024-03-01T10:00:00Z", "2024-03-01T11:00:00+01:00", "2024-03-01T05:00:00-05:00", "2024-03-01 11:00:00+0100"
+        )
+    )
+    assert times.utc.tolist() == [T("2024-03-01T10:00:00Z")] * 4
+    assert times.naive.isna().all()
+    assert str(times.utc.dtype) == "datetime64[ns, UTC]"
+
+
+def test_iso8601_without_offset_is_naive_and_keeps_nanoseconds() -> None:
+    times = parse_iso8601(
+        text("2024-03-01 10:00:00,123", "2024-03-01T10:00:00.123456789", "2024-03-01T10:00:00.123456789Z")
+    )
+    assert times.naive.tolist()[:2] == [T("2024-03-01 10:00:00.123"), T("2024-03-01 10:00:00.123456789")]
+    assert times.utc.iloc[2].value == T("2024-03-01T10:00:00.123456789Z").value
+    assert str(times.naive.dtype) == "datetime64[ns]"
+
+
+def test_iso8601_refuses_ambiguous_abbreviations_and_flags_out_of_range() -> None:
+    times = parse_iso8601(
+        text("2024-03-01 10:00:00 CST", "2024-03-01 10:00:00 UTC", "3000-01-01T00:00:00", "garbage", None)
+    )
+    assert times.parsed.tolist() == [False, True, False, False, False]
+    assert times.utc.iloc[1] == T("2024-03-01T10:00:00Z")
+    assert times.out_of_range.tolist() == [False, False, True, False, False]
+
+
+@pytest.mark.parametrize(
+    "value", ["1709251200", "1709251200000", "1709251200000000", "1709251200000000000", "1709251200.0"]
+)
+def test_epoch_unit_by_magnitude(value: str) -> None:
+    times = parse_epoch(text(value))
+    assert times.utc.iloc[0] == T("2024-03-01T00:00:00Z")
+    assert not times.out_of_range.iloc[0]
+
+
+def test_epoch_fractions_are_kept_to_the_nanosecond() -> None:
+    times = parse_epoch(text("1709251200.5", "1709251200.123456789", "1709251200123.456"))
+    assert [t.value for t in times.utc] == [
+        1709251200_500000000,
+        1709251200_123456789,
+        1709251200_123456000,
+    ]
+
+
+def test_epoch_numbers_and_forced_unit() -> None:
+    assert (
+        parse_epoch(pd.Series([1709251200, 1709251200000], dtype="Int64")).utc.tolist()
+        == [T("2024-03-01T00:00:00Z")] * 2
+    )
+    assert parse_epoch(pd.Series([1709251200.5])).utc.iloc[0] == T("2024-03-01T00:00:00.5Z")
+    assert parse_epoch(text("1709251200000"), unit="ms").utc.iloc[0] == T("2024-03-01T00:00:00Z")
+
+
+def test_epoch_out_of_range_is_flagged_not_raised() -> None:
+    times = parse_epoch(text("99999999999999", "-1", "123456789012345678901234", "99999999999", "abc"))
+    assert times.utc.isna().all()
+    assert times.out_of_range.tolist() == [True, True, True, True, False]
+
+
+def test_epoch_unit_table() -> None:
+    digits = pd.Series([10, 13, 16, 19, 20])
+    assert epoch_unit_by_magnitude(digits).tolist() == ["s", "ms", "us", "ns", pd.NA]
+
+
+def test_mixed_epoch_and_iso_text() -> None:
+    times = parse_timestamp_text(text("1709251200", "2024-03-01T01:00:00+01:00", "2024-03-01 00:00:00", ""))
+    assert times.utc.tolist()[:2] == [T("2024-03-01T00:00:00Z")] * 2
+    assert times.naive.iloc[2] == T("2024-03-01")
+    assert not times.parsed.iloc[3]
+
+
+def test_syslog_time_feb_29_and_two_space_padding() -> None:
+    times = parse_syslog_time(text("Feb 29 12:00:00", "Mar  1 00:00:00", "Jun 14 15:16:01.250", "Feb 30 00:00:00"))
+    assert times.naive.tolist()[:3] == [
+        T(f"{PLACEHOLDER_YEAR}-02-29 12:00:00"),
+        T(f"{PLACEHOLDER_YEAR}-03-01 00:00:00"),
+        T(f"{PLACEHOLDER_YEAR}-06-14 15:16:01.25"),
+    ]
+    assert pd.isna(times.naive.iloc[3])
+    assert times.year_missing.tolist()[:3] == [True, True, True]
+
+
+def test_strptime_formats_with_and_without_zone() -> None:
+    zoned = parse_with_format(text("01/Mar/2024:10:00:00 +0100"), "%d/%b/%Y:%H:%M:%S %z")
+    assert zoned.utc.iloc[0] == T("2024-03-01T09:00:00Z")
+    naive = parse_with_formats(text("081109 203615", "20240301"), ("%y%m%d %H%M%S", "%Y%m%d"))
+    assert naive.naive.tolist() == [T("2008-11-09 20:36:15"), T("2024-03-01")]
+    yearless = parse_with_format(text("03-01 10:00"), "%m-%d %H:%M")
+    assert yearless.year_missing.iloc[0]
+    assert yearless.naive.iloc[0] == T(f"{PLACEHOLDER_YEAR}-03-01 10:00")
