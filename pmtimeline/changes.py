@@ -80,7 +80,7 @@ DEFAULT_CHANGE_VOCABULARY: Final[Mapping[str, str]] = {
     "deploy": (
         r"\b(deploy(ed|ing|s)?|deployment (started|finished|complete|completed|succeeded|of)|"
         r"roll(ed|ing)?[ -]?out|rollout|releas(e|ed|ing) v?\d|new release|release (started|finished|complete)|"
-        r"version bump|bump(ed|ing)? (the )?version|upgrad(e|ed|ing) (\S+ )?to v?\d|now running v(ersion )?\d)"
+        r"version bump|bump(ed|ing)? (the )?version|upgrad(e|ed|ing) (\S+ )?to v?\d|now running v(ersion )?\d)\b"
     ),
 }
 

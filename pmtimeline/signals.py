@@ -19,13 +19,17 @@ Detection, for one signal:
    (errors from nothing need ``anomaly_min_count``) and with background errors.
 3. ``sustain_buckets`` consecutive anomalous buckets start an anomaly. Its baseline is then frozen
    (median/MAD of the buckets before it, outside earlier anomalies), and the anomaly lasts until
-   ``quiet_buckets`` consecutive buckets are back under the frozen threshold. An anomaly whose last
+   ``quiet_buckets`` consecutive buckets are back under the frozen threshold; a trailing blip
+   shorter than ``sustain_buckets`` after a dip is noise, not part of it. An anomaly whose last
    bucket is the window's last is *ongoing* (not recovered).
 4. Every signal is evaluated; the incident's anomaly is the one with the most excess bad events
    (count above the baseline median, summed over its buckets). Warnings lose to an errors or
    failed-requests anomaly that overlaps them: when both rise, the errors are the impact.
 5. The affected services are those whose own counts rise above their own frozen baseline during
-   the anomaly and carry at least 5% of its excess.
+   the anomaly, significantly (a Poisson z-score of ``anomaly_sigma``), and carry at least 5% of its
+   excess over their baseline mean. The anomaly's
+   bounds are then re-detected on the affected services' counts alone, so that background
+   errors of other services neither start it early nor prolong it.
 """
 
 from __future__ import annotations
@@ -169,7 +173,13 @@ def detect_runs(x: np.ndarray, config: TimelineConfig) -> list[_Run]:
             continue
         s = int(above[0])
         gaps = np.flatnonzero(np.diff(above) > config.quiet_buckets)
-        end = int(above[gaps[0]]) if gaps.size else int(above[-1])
+        inside = above[: gaps[0] + 1] if gaps.size else above
+        # A short blip after the last dip (one noisy bucket) does not prolong the anomaly: trailing
+        # segments shorter than sustain_buckets are trimmed.
+        segments = np.split(inside, np.flatnonzero(np.diff(inside) > 1) + 1)
+        while len(segments) > 1 and len(segments[-1]) < config.sustain_buckets:
+            segments.pop()
+        end = int(segments[-1][-1])
         segment = x[s : end + 1]
         runs.append(
             _Run(
@@ -196,15 +206,21 @@ def affected_services(
     lo = max(0, start - BASELINE_BUCKETS)
     keep = np.ones(start - lo, dtype=bool) if exclude is None else ~exclude[lo:start]
     pre = values[lo:start][keep]
-    med, spread = _robust(pre) if len(pre) >= config.baseline_min_buckets else _robust(values)
+    base = pre if len(pre) >= config.baseline_min_buckets else values
+    med, spread = _robust(base)
     threshold = thresholds(med, spread, config)
     during = values[start : end + 1]
-    excess = np.clip(during - med, 0, None).sum(axis=0)
+    # Excess over the baseline *mean*: unbiased, so a noisy service does not collect excess by chance.
+    expected = len(during) * base.mean(axis=0)
+    excess = during.sum(axis=0) - expected
+    # A Poisson z-score of the service's excess: significant, not a fluctuation of a noisy service.
+    significant = excess / np.sqrt(expected + 1.0) >= config.anomaly_sigma
     anomalous = _is_anomalous(during, threshold, config).any(axis=0)
-    total = float(excess.sum())
-    chosen = anomalous & (excess >= max(config.anomaly_min_count, AFFECTED_SHARE * total))
+    total = float(np.clip(excess, 0, None).sum())
+    chosen = anomalous & significant & (excess >= max(config.anomaly_min_count, AFFECTED_SHARE * total))
     if not chosen.any():
         chosen = excess == excess.max()
+    chosen &= excess > 0
     order = np.argsort(-excess, kind="stable")
     names = frame.columns.to_numpy()
     return tuple(str(names[i]) for i in order if chosen[i])
@@ -237,6 +253,15 @@ def find_anomaly(
 
     eligible = [f for f in found if f[0] != "warnings" or not overlaps_impact(f[1])]
     signal, run, frame = max(eligible, key=lambda f: (f[1].excess, -SIGNALS.index(f[0])))
+    services = affected_services(frame, run.start, run.end, config)
+    # Bounds from the affected services alone: background errors elsewhere neither start the
+    # incident early nor keep it going.
+    if services and len(services) < frame.shape[1]:
+        own = frame.loc[:, list(services)].sum(axis=1).to_numpy(dtype="float64")
+        overlapping = [r for r in detect_runs(own, config) if r.start <= run.end and run.start <= r.end]
+        if overlapping:
+            first, last = overlapping[0], overlapping[-1]
+            run = _Run(first.start, last.end, run.median, run.threshold, run.excess, run.peak)
     return Anomaly(
         signal=signal,
         start=buckets[run.start],
@@ -246,7 +271,7 @@ def find_anomaly(
         threshold=run.threshold,
         peak=run.peak,
         excess=run.excess,
-        services=affected_services(frame, run.start, run.end, config),
+        services=services,
     )
 
 

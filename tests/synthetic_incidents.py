@@ -479,3 +479,13 @@ def truth_counts(events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -
         "error_events": int(is_error.sum()),
         "affected_users": int(inside.loc[is_error, "user"].dropna().nunique()),
     }
+
+
+def make_events(records: list[dict[str, object]]) -> pd.DataFrame:
+    """An event frame from a few hand-written records (``time`` as text; defaults for the rest)."""
+    rows = []
+    for number, record in enumerate(records, start=1):
+        row = {"source": "app.log", "kind": "log", "line": number, **record}
+        row["timestamp"] = pd.Timestamp(str(row.pop("time")))
+        rows.append(row)
+    return conform_events(pd.DataFrame(rows))
