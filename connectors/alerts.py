@@ -33,9 +33,9 @@ import re
 from collections import Counter
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from pmtimeline.config import TimelineConfig
@@ -53,7 +53,8 @@ from pmtimeline.connectors.alert_payloads import (
     datadog_key,
     normalize_state,
 )
-from pmtimeline.errors import SourceError, UnknownFormatError
+from pmtimeline.connectors.rawio import LineReader
+from pmtimeline.errors import UnknownFormatError
 from pmtimeline.escaping import strip_controls
 from pmtimeline.schema import SEVERITY_NUMBER, conform_events, empty_events
 from pmtimeline.sources import Reject, SourceAccounting
@@ -369,6 +370,7 @@ class AlertFileConnector:
         self._format_name = format_name
         self._accounting = SourceAccounting(name=path, path=path)
         self._rejects: list[Reject] = []
+        self._io_rejects: dict[int, str] = {}  # 0-based line -> reason, from the I/O layer
 
     def accounting(self) -> list[SourceAccounting]:
         return [self._accounting]
@@ -383,20 +385,36 @@ class AlertFileConnector:
         return self._config.tz
 
     def _read_lines(self) -> list[str]:
-        path = Path(self._path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise SourceError(f"cannot read {self._path}: {exc.strerror or exc}") from exc
-        text = data.decode("utf-8-sig", errors="replace")
-        self._accounting.decode_errors += text.count("\ufffd") - data.count("\ufffd".encode())
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()  # the newline that ends the last line does not start another
-        return [line.removesuffix("\r") for line in lines]
+        """The file's lines as :mod:`~pmtimeline.connectors.rawio` decodes them (compression, BOM,
+        UTF-16, bad bytes, NUL bytes, overlong lines). Lines rejected at the I/O layer are recorded
+        in ``self._io_rejects`` and read as blank lines, so payloads around them still decode."""
+        acc = self._accounting
+        reader = LineReader(self._path, self._config)
+        lines: list[str] = []
+        truncated = 0
+        for block in reader.blocks():
+            acc.decode_errors += block.decode_errors
+            truncated += block.truncated_lines
+            rejected = block.io_reject.notna()
+            if bool(rejected.any()):
+                # block.lines has a RangeIndex, so positions are offsets from first_line
+                positions = np.flatnonzero(rejected.to_numpy(dtype=bool))
+                for position, reason in zip(positions, block.io_reject[rejected], strict=True):
+                    self._io_rejects[block.first_line - 1 + int(position)] = str(reason)
+            lines.extend(block.lines.fillna("").tolist())
+        if truncated:
+            acc.notes.append(f"{truncated} line(s) longer than max_line_bytes were cut (their payloads are rejected)")
+        if reader.stop_reason:
+            acc.partial = True
+            acc.partial_reason = reader.stop_reason
+        return lines
 
     def read(self) -> Iterator[pd.DataFrame]:
-        """Yield the file's alert events as one event frame (alert files are small)."""
+        """Yield the file's alert events as one event frame, sorted by time.
+
+        Alert files are small (webhook captures, exports of some thousands of alerts), so the file
+        is held in memory and its payloads are read one by one in Python.
+        """
         acc = self._accounting
         lines = self._read_lines()
         acc.lines_read = len(lines)
@@ -437,6 +455,10 @@ class AlertFileConnector:
     def _account(self, lines: list[str], outcomes: list[_Outcome], format_name: str) -> pd.DataFrame:
         acc = self._accounting
         owned = [False] * len(lines)
+        for index, reason in self._io_rejects.items():
+            if index < len(owned):
+                owned[index] = True
+                acc.rejected[reason] += 1
         seen: set[tuple[str, str | None, int, str]] = set()
         rows: list[dict[str, Any]] = []
         partially_outside = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -385,3 +386,33 @@ def test_forced_format_and_errors(tmp_path: Path) -> None:
     assert frame.empty
     assert _acc(connector).rejected == {"unknown_payload": 5}
     assert _acc(connector).balanced()
+
+
+def test_gzip_file(tmp_path: Path) -> None:
+    path = tmp_path / "pd.ndjson.gz"
+    path.write_bytes(gzip.compress((DATA / "pagerduty_incident.ndjson").read_bytes()))
+    frame, connector = _read(path)
+    assert len(frame) == 6
+    assert _acc(connector).balanced()
+
+
+def test_nul_lines_and_bad_bytes_are_counted(tmp_path: Path) -> None:
+    lines = (DATA / "pagerduty_incident.ndjson").read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b"Ann Oncall", b"Ann \xff Oncall", 1)  # one invalid UTF-8 byte
+    lines.insert(3, b"\x00\x00\x00\x00\n")  # a NUL-only line, as a crashed writer leaves
+    path = tmp_path / "pd.ndjson"
+    path.write_bytes(b"".join(lines))
+    frame, connector = _read(path)
+    acc = _acc(connector)
+    assert len(frame) == 6
+    assert acc.decode_errors == 1
+    assert acc.rejected["nul_bytes"] == 1
+    assert acc.balanced()
+
+
+def test_source_zone_for_naive_export_times() -> None:
+    config = TimelineConfig(source_tz=(("*alerts_export.csv", "America/New_York"),))
+    frame, connector = _read(DATA / "alerts_export.csv", config)
+    disk = frame[(frame["alert_name"] == "DiskFull") & (frame["alert_state"] == "firing")]
+    assert list(disk["timestamp"]) == [pd.Timestamp("2024-03-01T15:02:00Z")]  # EST, UTC-5
+    assert _acc(connector).time_zone == "America/New_York"
