@@ -359,26 +359,34 @@ class EcsJson(LogFormat):
         self.levels = strings(["info", "warn", "error"])
         self.pre = strings([pre for _, pre, _ in JSON_MESSAGES])
         self.post = strings([post for _, _, post in JSON_MESSAGES])
+        self.change_messages = strings([text for _, text in CHANGE_MESSAGES])
 
     def render(self, chunk: Chunk) -> pa.Array:
         rng, n = chunk.rng, len(chunk)
-        # The deploy and the rollback replace the message of the first event after their time.
-        changes = [(chunk.special(at_s), text) for at_s, text in CHANGE_MESSAGES]
-        for index, _ in changes:
+        # The deploy and the rollback replace the first event after their time: an info line of
+        # checkout-api without HTTP fields (a line with a status code is a request, not a change).
+        is_change = np.zeros(n, dtype=np.bool_)
+        change_text = np.zeros(n, dtype=np.int64)
+        for number, (at_s, _) in enumerate(CHANGE_MESSAGES):
+            index = chunk.special(at_s)
             if index is not None:
-                chunk.levels[index] = INFO
+                is_change[index] = True
+                change_text[index] = number
+        chunk.levels[is_change] = INFO
         template = by_level(chunk.levels, JSON_MESSAGES, rng)
         message = join(take(self.pre, template), numbers(rng.integers(1, 999_999, n)), take(self.post, template))
-        for index, text in changes:
-            if index is not None:
-                mask = np.zeros(n, dtype=np.bool_)
-                mask[index] = True
-                message = pc.if_else(pa.array(mask), text, message)
         status = np.where(chunk.levels == ERROR, 503, np.where(chunk.levels == WARN, 429, 200))
-        service = rng.integers(0, len(SERVICES), n)
-        for index, _ in changes:
-            if index is not None:
-                service[index] = 0  # checkout-api
+        service = np.where(is_change, 0, rng.integers(0, len(SERVICES), n))
+        request = join(
+            ',"http.response.status_code":',
+            numbers(status),
+            ',"event.duration":',
+            numbers(rng.integers(100_000, 900_000_000, n)),
+        )
+        if is_change.any():
+            changes = pa.array(is_change)
+            message = pc.if_else(changes, take(self.change_messages, change_text), message)
+            request = pc.if_else(changes, "", request)
         return join(
             '{"@timestamp":"',
             take(self.stamps, chunk.seconds),
@@ -394,10 +402,8 @@ class EcsJson(LogFormat):
             take(HOSTS, rng.integers(0, len(HOSTS), n)),
             '","trace.id":"',
             hex_ids(rng, n, 32),
-            '","http.response.status_code":',
-            numbers(status),
-            ',"event.duration":',
-            numbers(rng.integers(100_000, 900_000_000, n)),
+            '"',
+            request,
             "}\n",
         )
 
