@@ -24,7 +24,7 @@ import hashlib
 import io
 import json
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -100,8 +100,11 @@ SOURCE_TZ_OPTION: Final = "--source-tz '*ledger.log=Europe/Amsterdam'"
 # a format that writes whole seconds moves the event to the start of its second.
 
 
+EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _utc(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return EPOCH + dt.timedelta(milliseconds=ms)  # integer arithmetic: no float rounding
 
 
 def _floor_s(ms: int) -> int:
@@ -1409,14 +1412,6 @@ def write_sample(out: Path, seed: int = SEED) -> dict[str, Any]:
     (out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     (out / "README.md").write_text(render_readme(truth), encoding="utf-8")
     return truth
-
-
-def digest(paths: Iterable[Path]) -> str:
-    """A short digest of files, to show that two runs wrote the same bytes."""
-    sha = hashlib.sha256()
-    for path in sorted(paths):
-        sha.update(path.read_bytes())
-    return sha.hexdigest()[:16]
 
 
 def main(argv: Sequence[str] | None = None, *, log: Callable[[str], None] = print) -> int:
