@@ -69,6 +69,8 @@ MISSING_SORT_VALUES: Final = frozenset({2**63 - 1, -(2**63)})
 PIT_KEEP_ALIVE: Final = "5m"
 #: Reopened points in time after expiry, before the read gives up (partial).
 MAX_PIT_REOPENS: Final = 3
+#: pushdown: the ordinary-document sample is taken from this many equal slices of the window.
+SAMPLE_SLICES: Final = 10
 #: Composite aggregation buckets per request (each carries six filter sub-buckets; the default
 #: ``search.max_buckets`` is 65,536).
 MAX_COMPOSITE_PAGE: Final = 5_000
@@ -287,11 +289,10 @@ class ElasticsearchConnector:
         yield from self._read_documents([*base, notable], limit=self.settings.max_events, capped_is_partial=True)
         if self.settings.sample_size > 0:
             before = self._acc.events
-            sample_filters = [*base, {"bool": {"must_not": [notable]}}]
-            yield from self._read_documents(sample_filters, limit=self.settings.sample_size, capped_is_partial=False)
+            yield from self._read_sample([*base, {"bool": {"must_not": [notable]}}])
             self._note(
                 f"pushdown: pulled {self._acc.events - before:,} ordinary documents as a sample "
-                f"(the first {self.settings.sample_size:,} of the window); counts come from aggregations"
+                f"(at most {self.settings.sample_size:,}, spread over the window); counts come from aggregations"
             )
 
     def counts(self, resolution: str) -> pd.DataFrame:
@@ -434,6 +435,8 @@ class ElasticsearchConnector:
                 for w in caught:
                     if issubclass(w.category, ElasticsearchWarning):
                         self._warn(str(w.message))
+                    else:  # not ours to swallow
+                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
                 body = getattr(response, "body", response)
                 if not isinstance(body, dict):
                     raise SearchBackendError(f"unexpected answer to {what} from {s.target}: not a JSON object")
@@ -504,8 +507,7 @@ class ElasticsearchConnector:
                 )
             if status == 403:
                 return SearchBackendError(
-                    f"authorization failed at {target} (403): the credentials lack the read and view_index_metadata "
-                    f"privileges on {s.index!r}"
+                    f"authorization failed at {target} (403): the credentials lack the read privilege on {s.index!r}"
                 )
             if etype == "index_not_found_exception":
                 return SearchBackendError(f"index {s.index!r} not found at {target}")
@@ -737,6 +739,27 @@ class ElasticsearchConnector:
                 )
         finally:
             self._close_pit(pit_id)
+
+    def _read_sample(self, ordinary: list[dict[str, Any]]) -> Iterator[pd.DataFrame]:
+        """At most ``sample_size`` ordinary documents: the first ones of each of up to
+        :data:`SAMPLE_SLICES` equal slices of the window, so the sample is not all from its start."""
+        n = self.settings.sample_size
+        start, end = self.config.start, self.config.end
+        if start is None or end is None or n < 2:
+            yield from self._read_documents(ordinary, limit=n, capped_is_partial=False)
+            return
+        slices = min(SAMPLE_SLICES, n)
+        edges = pd.date_range(start, end, periods=slices + 1)
+        per_slice, extra = divmod(n, slices)
+        for i in range(slices):
+            window = {
+                "gte": _iso_nanos(edges[i]),
+                "lt": _iso_nanos(edges[i + 1]),
+                "format": "strict_date_optional_time_nanos",
+            }
+            limit = per_slice + (1 if i < extra else 0)
+            part = [*ordinary, {"range": {self.settings.time_field: window}}]
+            yield from self._read_documents(part, limit=limit, capped_is_partial=False)
 
     def _open_pit(self) -> str:
         es = self._connect()

@@ -854,6 +854,8 @@ class EsStub:
         self.requests: list[RecordedRequest] = []
         self.indices: dict[str, _Index] = {}
         self.contexts: dict[str, _Context] = {}
+        #: Every point-in-time id handed out (opened or rotated), in order.
+        self.pit_ids_issued: list[str] = []
         self._calls: dict[str, int] = {}
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
@@ -1062,6 +1064,7 @@ class EsStub:
         docs, mappings = self._docs(expr)
         pit_id = self._new_id("pit")
         self.contexts[pit_id] = _Context(list(docs), mappings, self._keep_alive(query["keep_alive"]))
+        self.pit_ids_issued.append(pit_id)
         return {"id": pit_id, "_shards": _shards()}
 
     def _close(self, context_id: str) -> tuple[int, Any]:
@@ -1191,6 +1194,7 @@ class EsStub:
             if self.rotate_pit_id:
                 pit_id = self._new_id("pit")
                 self.contexts[pit_id] = ctx
+                self.pit_ids_issued.append(pit_id)
         else:
             docs, mappings = self._docs(expr or "_all")
         result = self._run_search(docs, mappings, body, pit=bool(pit))

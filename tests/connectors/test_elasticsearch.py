@@ -20,7 +20,7 @@ from esstub import ECS_MAPPINGS, EsStub, events_to_documents, load_events
 
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
-from pmtimeline.errors import SearchBackendError
+from pmtimeline.errors import ConfigError, SearchBackendError
 from pmtimeline.schema import COUNT_COLUMNS, ERROR_LEVELS, EVENT_COLUMNS, validate_events
 from pmtimeline.sources import AccountedSource, CountingSource
 
@@ -214,12 +214,15 @@ def test_connector_implements_the_source_protocols(stub9: EsStub) -> None:
 def test_each_page_continues_from_the_latest_pit_id() -> None:
     with EsStub(rotate_pit_id=True) as server:
         fill(server)
-        events = read_all(ElasticsearchConnector(settings(server.url), WINDOW))
-        pit_ids = [r.body["pit"]["id"] for r in server.calls("search")]
+        events = read_all(ElasticsearchConnector(settings(server.url, page_size=4), WINDOW))
+        used = [r.body["pit"]["id"] for r in server.calls("search")]
         closed = [r.body["id"] for r in server.calls("pit_close")]
+        issued = server.pit_ids_issued
     assert len(events) == len(in_window_ids())
-    assert len(set(pit_ids)) == len(pit_ids)  # the stub hands out a new id per page: each one was used
-    assert closed == [pit_ids[-1]] or len(closed) == 1
+    # the opened id, then each id returned by the page before; the close uses the very last one
+    assert used == issued[: len(used)]
+    assert closed == [issued[-1]]
+    assert len(set(used)) == len(used) > 2
 
 
 def test_pit_is_closed_on_success_error_and_early_stop(stub: EsStub) -> None:
@@ -263,6 +266,16 @@ def test_documents_without_time_field_are_rejected_not_plotted(stub9: EsStub) ->
     assert acc.balanced()
     assert acc.lines_read == len(corpus()) + 1
     assert {r.reason for r in connector.rejects()} == {"no_timestamp", "source_not_object"}
+
+
+def test_huge_messages_are_cut_and_counted(stub9: EsStub) -> None:
+    stub9.add_documents(INDEX, [{"@timestamp": _iso(1), "message": "x" * 5000, "service.name": "api"}], ids=["huge"])
+    config = TimelineConfig(start=WINDOW.start, end=WINDOW.end, max_line_bytes=1000)
+    connector = ElasticsearchConnector(settings(stub9.url), config)
+    events = read_all(connector)
+    huge = events[[i == "huge" for i in ids_of(events)]]
+    assert huge["message"].str.len().tolist() == [1000]
+    assert any("1 message(s) longer than 1000" in note for note in connector.accounting()[0].notes)
 
 
 # -- mapping ------------------------------------------------------------------------------------------
@@ -400,8 +413,12 @@ def test_pushdown_adds_a_bounded_sample_of_ordinary_documents(stub9: EsStub) -> 
     events = read_all(connector)
     plain = ElasticsearchConnector(settings(stub9.url, mode="pushdown", sample_size=0), WINDOW)
     notable_ids = ids_of(read_all(plain))
-    extra = [i for i in ids_of(events) if i not in notable_ids]
+    extra = events[[i not in notable_ids for i in ids_of(events)]]
     assert len(extra) == 3
+    assert WINDOW.start is not None
+    assert WINDOW.end is not None
+    thirds = (extra["timestamp"] - WINDOW.start) // ((WINDOW.end - WINDOW.start) / 3)
+    assert sorted(thirds) == [0, 1, 2]  # spread over the window, not all from its start
     assert len(set(ids_of(events))) == len(events)
     assert any("sample" in note for note in connector.accounting()[0].notes)
 
@@ -683,3 +700,12 @@ def test_events_to_documents_writes_ecs() -> None:
     (doc,) = events_to_documents(frame)
     assert doc["http"]["response"]["status_code"] == 502
     assert doc["event"] == {"dataset": "access_combined", "duration": 1_500_000, "kind": "event"}
+
+
+def test_settings_need_a_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PMTIMELINE_ES_URL", raising=False)
+    monkeypatch.delenv("PMTIMELINE_ES_CLOUD_ID", raising=False)
+    with pytest.raises(ConfigError, match="needs a URL"):
+        EsSettings.from_env()
+    with pytest.raises(ConfigError, match="mode"):
+        EsSettings(url="http://x:9200", mode="fast")
