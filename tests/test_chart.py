@@ -1,0 +1,374 @@
+"""The incident chart: traces and phases, escaping, bounded size, images, and a real headless browser."""
+
+from __future__ import annotations
+
+import dataclasses
+import html as html_lib
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pyarrow as pa
+import pytest
+from browser import ARTIFACTS, chromium_path, missing, open_page
+from incident_sample import HTML_PAYLOADS, T0, sample_counts, sample_incident, sample_intervals, sample_notable, ts
+from plotly.offline import get_plotlyjs
+
+import pmtimeline.chart as chart
+from pmtimeline.chart import figure_html, figure_image, timeline_figure
+from pmtimeline.config import TimelineConfig
+from pmtimeline.errors import OutputError
+from pmtimeline.incident import Incident
+from pmtimeline.schema import EVENT_DTYPES, empty_counts, empty_events
+
+HOVER_TEMPLATES = {chart._EVENT_HOVER + f"<extra>{name}</extra>" for name, _, _ in chart.LEVEL_GROUPS} | {
+    chart._CHANGE_HOVER + "<extra>change</extra>",
+    chart._ALERT_HOVER + "<extra>alert</extra>",
+    chart._DENSITY_HOVER,
+    chart._SIGNAL_HOVER,
+}
+
+
+@pytest.fixture(scope="module")
+def figure() -> go.Figure:
+    return timeline_figure(
+        sample_incident(), sample_notable(), sample_counts(), TimelineConfig(), intervals=sample_intervals()
+    )
+
+
+def trace(fig: go.Figure, name: str) -> Any:
+    return next(t for t in fig.data if t.name == name)
+
+
+def lane_y(fig: go.Figure, lane: str) -> int:
+    axis = fig.layout.yaxis
+    return int(axis.tickvals[list(axis.ticktext).index(lane)])
+
+
+def as_times(values: Any) -> pd.DatetimeIndex:
+    return pd.to_datetime(np.asarray(values, dtype="float64"), unit="ms", utc=True)
+
+
+def test_traces_swimlanes_alerts_changes_and_signals(figure: go.Figure) -> None:
+    names = [t.name for t in figure.data]
+    for expected in ("error", "warning", "info", "changes", "alerts (firing → resolved)", "error rate (%)"):
+        assert expected in names
+    assert "failed requests per 1 min" in names
+    assert sorted(figure.layout.yaxis.ticktext) == ["api-gateway", "db", "payments"]
+    # Changes sit in their service's lane at their time.
+    changes = trace(figure, "changes")
+    assert list(as_times(changes.x)) == [ts("09:58:12"), ts("10:20:05")]
+    assert set(np.asarray(changes.y)) == {lane_y(figure, "payments")}
+    # Every event of the sample is plotted (it is small), in its lane.
+    notable = sample_notable()
+    plotted = sum(len(t.x) for t in figure.data if t.meta == "events")
+    assert plotted == int((~notable["kind"].isin(["alert", "change"])).sum())
+    error = trace(figure, "error")
+    assert {row[0] for row in error.customdata} == {"payments", "api-gateway", "db"}
+
+
+def test_alert_spans_run_from_firing_to_resolution(figure: go.Figure) -> None:
+    alerts = trace(figure, "alerts (firing → resolved)")
+    x = as_times(alerts.x)
+    # Two spans: start, end, gap each.
+    assert len(x) == 6
+    assert (x[0], x[1]) == (ts("10:09:00"), ts("10:40:00"))
+    # The open alert runs to the end of the window.
+    assert (x[3], x[4]) == (ts("10:15:00"), ts("11:00:00"))
+    y = np.asarray(alerts.y, dtype="float64")
+    assert y[0] == pytest.approx(lane_y(figure, "payments") + chart.ALERT_OFFSET)
+    assert y[3] == pytest.approx(lane_y(figure, "db") + chart.ALERT_OFFSET)
+    assert alerts.customdata[4][1] == "still firing at"
+    assert alerts.customdata[0][2] == "alerts.json:3"
+
+
+def test_phases_are_shaded_labelled_regions_and_lines(figure: go.Figure) -> None:
+    regions = [s for s in figure.layout.shapes if s.type == "rect"]
+    assert [s.name for s in regions] == [
+        "onset → detected",
+        "detected → mitigated",
+        "mitigated → recovered",
+        "recovered → resolved",
+    ]
+    assert [pd.Timestamp(s.x0, tz="UTC") for s in regions] == [
+        ts("10:00:30"),
+        ts("10:09:00"),
+        ts("10:20:05"),
+        ts("10:24:00"),
+    ]
+    lines = [s for s in figure.layout.shapes if s.type == "line"]
+    assert len(lines) == 5
+    texts = [a.text for a in figure.layout.annotations]
+    for label in ("<b>onset</b> 10:00:30", "<b>detected</b> 10:09:00", "<b>resolved</b> 10:40:00"):
+        assert label in texts
+    assert "<i>onset → detected</i>" in texts
+
+
+def test_unrecovered_incident_shades_to_the_end_of_data() -> None:
+    incident = sample_incident(phases={"onset": ts("10:00:30"), "detected": ts("10:09:00")})
+    fig = timeline_figure(incident, sample_notable(), sample_counts(), TimelineConfig())
+    regions = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert [s.name for s in regions] == ["onset → detected", "detected → end of data"]
+    assert pd.Timestamp(regions[-1].x1, tz="UTC") == ts("11:00:00")
+
+
+def test_signals_roll_up_counts_to_the_bucket(figure: go.Figure) -> None:
+    bars = trace(figure, "failed requests per 1 min")
+    rate = trace(figure, "error rate (%)")
+    x = as_times(bars.x)
+    assert len(x) == 120
+    # At the edge (api-gateway access log): 10 of 20 requests per second fail during the incident.
+    at = int(np.flatnonzero(x == ts("10:05:30"))[0])
+    assert np.asarray(bars.y)[at] == 600
+    assert np.asarray(rate.y)[at] == pytest.approx(50.0)
+    before = int(np.flatnonzero(x == ts("09:30:30"))[0])
+    assert np.asarray(bars.y)[before] == 0
+
+
+def test_alerts_come_from_the_events_without_intervals() -> None:
+    fig = timeline_figure(sample_incident(), sample_notable(), sample_counts(), TimelineConfig())
+    x = as_times(trace(fig, "alerts (firing → resolved)").x)
+    assert ts("10:09:00") in x
+    assert ts("10:40:00") in x
+
+
+def test_hovertemplates_are_constants(figure: go.Figure) -> None:
+    for t in figure.data:
+        assert t.hovertemplate in HOVER_TEMPLATES, t.name
+
+
+def payload_inputs(payload: str) -> tuple[Incident, pd.DataFrame, pd.DataFrame]:
+    notable = sample_notable(background=60)
+    errors = notable["level"].eq("error").fillna(False)
+    for column in ("message", "service", "source"):
+        notable.loc[errors, column] = payload
+    notable.loc[notable["kind"].eq("change"), "message"] = payload
+    notable.loc[notable["kind"].eq("change"), "change_type"] = payload
+    intervals = sample_intervals().assign(alert_name=payload, source=payload)
+    return dataclasses.replace(sample_incident(), title=payload), notable, intervals
+
+
+@pytest.mark.parametrize("payload", HTML_PAYLOADS)
+def test_payloads_are_escaped_everywhere(payload: str) -> None:
+    incident, notable, intervals = payload_inputs(payload)
+    fig = timeline_figure(incident, notable, sample_counts(), TimelineConfig(), intervals=intervals)
+    strings: list[str] = [fig.layout.title.text, *fig.layout.yaxis.ticktext]
+    for t in fig.data:
+        assert t.hovertemplate in HOVER_TEMPLATES
+        assert payload not in str(t.name)
+        if t.customdata is not None:
+            strings.extend(str(v) for row in t.customdata for v in row)
+        if t.text is not None and not isinstance(t.text, str):
+            strings.extend(str(v) for v in t.text)
+    strings.extend(str(a.text) for a in fig.layout.annotations)
+    for text in strings:
+        body = text.removeprefix("<b>").removesuffix("</b>")
+        body = re.sub(r"<br><span style='font-size:13px;color:#555'>[^<]*</span>$", "", body)
+        body = re.sub(r"^</?[bi]>|</?[bi]>$", "", body)
+        assert "<" not in re.sub(r"</?[bi]>", "", body), text
+        assert not any(ch in body for ch in "\u202e\u202a"), text
+        assert len(html_lib.unescape(body)) <= 210
+    shown = {html_lib.unescape(s) for s in strings}
+    short = payload if len(payload) <= 100 else payload[:99] + "…"
+    assert short.replace("\u202e", "\\u202e") in shown or payload.startswith("A")
+
+
+def html_without_plotlyjs(text: str) -> str:
+    bundle = get_plotlyjs()
+    assert bundle in text
+    return text.replace(bundle, "")
+
+
+def test_html_is_offline_and_inert() -> None:
+    incident, notable, intervals = payload_inputs('<a href="https://evil.example/">click</a>')
+    text = figure_html(timeline_figure(incident, notable, sample_counts(), TimelineConfig(), intervals=intervals))
+    rest = html_without_plotlyjs(text)
+    assert rest.count("<a ") == 0
+    assert "</script><script>" not in rest
+    assert "evil.example" in html_lib.unescape(rest.replace("\\u002f", "/").replace("\\u003c", "<"))
+    assert "https://cdn" not in rest
+    assert "<script src=" not in rest.lower()
+    # Only plotly's "MathJaxConfig: 'local'" hint: no MathJax script is loaded.
+    assert "mathjax.js" not in rest.lower()
+    assert "tex-svg" not in rest.lower()
+    for payload in (HTML_PAYLOADS[0], HTML_PAYLOADS[2], HTML_PAYLOADS[3]):
+        incident, notable, intervals = payload_inputs(payload)
+        page = html_without_plotlyjs(
+            figure_html(timeline_figure(incident, notable, sample_counts(), TimelineConfig(), intervals=intervals))
+        )
+        assert page.count("<a ") == 0
+        assert "</script><script>" not in page
+        assert "<img" not in page
+
+
+def arrow_strings(codes: np.ndarray, choices: list[str]) -> pd.Series:
+    dictionary = pa.DictionaryArray.from_arrays(pa.array(codes.astype("int32")), pa.array(choices))
+    return pd.Series(pd.arrays.ArrowStringArray(dictionary.cast(pa.string())))
+
+
+def big_notable(n: int) -> pd.DataFrame:
+    """``n`` events over two hours in 6 services, mostly info, with long, markup-heavy messages."""
+    rng = np.random.default_rng(1)
+    stamps = np.sort(T0.value + rng.integers(0, 2 * 3600 * 10**9, n))
+    service = rng.integers(0, 6, n)
+    services = ["api-gateway", "payments", "db", "auth", "search", "cache"]
+    level = rng.choice(4, n, p=[0.9, 0.07, 0.029, 0.001])
+    messages = [f"<b>request {i}</b> failed & retried: " + "x" * 150 for i in range(40)]
+    columns: dict[str, Any] = {
+        "timestamp": pd.Series(pd.to_datetime(stamps, utc=True)),
+        "source": arrow_strings(service, [f"/var/log/{s}/{s}.log" for s in services]),
+        "line": pd.Series(np.arange(1, n + 1), dtype="Int64"),
+        "service": arrow_strings(service, services),
+        "level": arrow_strings(level, ["info", "warning", "error", "critical"]),
+        "message": arrow_strings(rng.integers(0, 40, n), messages),
+        "kind": arrow_strings(np.zeros(n, dtype="int32"), ["log"]),
+    }
+    nulls = np.ones(n, dtype=bool)
+    for name, dtype in EVENT_DTYPES.items():
+        if name in columns:
+            continue
+        if dtype == "Int64":
+            columns[name] = pd.Series(pd.arrays.IntegerArray(np.zeros(n, dtype="int64"), nulls))
+        elif dtype == "boolean":
+            columns[name] = pd.Series(pd.arrays.BooleanArray(np.zeros(n, dtype=bool), nulls))
+        elif dtype == "float64":
+            columns[name] = pd.Series(np.full(n, np.nan))
+        else:
+            columns[name] = pd.Series(pd.arrays.ArrowStringArray(pa.nulls(n, pa.string())))
+    frame = pd.DataFrame(columns)[list(EVENT_DTYPES)]
+    assert frame.dtypes.astype(str).tolist() == [str(d) for d in EVENT_DTYPES.values()]
+    return frame
+
+
+def test_two_million_events_stay_under_5_mb() -> None:
+    notable = big_notable(2_000_000)
+    errors = int(notable["level"].isin(["error", "critical"]).sum())
+    fig = timeline_figure(sample_incident(), notable, sample_counts(), TimelineConfig(), intervals=sample_intervals())
+    text = figure_html(fig)
+    assert len(text.encode("utf-8")) < chart.HTML_SIZE_LIMIT
+    points = {t.name: len(t.x) for t in fig.data if t.meta == "events"}
+    assert 0 < sum(points.values()) <= TimelineConfig().chart_max_points
+    # The most severe come first: a level is plotted only once every more severe event is.
+    totals = notable["level"].value_counts()
+    order = ["critical", "error", "warning", "info"]
+    for more, less in itertools.pairwise(order):
+        if points.get(less):
+            assert points.get(more) == totals[more], (more, points)
+    assert errors > sum(points.values())  # so the cut happened among the most severe
+    # Those plotted are spread over the whole window, not its first minutes.
+    plotted_x = np.concatenate([np.asarray(t.x) for t in fig.data if t.meta == "events"])
+    spread = as_times([plotted_x.min(), plotted_x.max()])
+    assert spread[1] - spread[0] > pd.Timedelta("100min")
+    density = next(t for t in fig.data if t.meta == "density")
+    assert int(np.asarray(density.customdata)[:, 0].astype(int).sum()) == len(notable)
+
+
+def test_chart_max_points_caps_individual_events() -> None:
+    fig = timeline_figure(sample_incident(), sample_notable(), sample_counts(), TimelineConfig(chart_max_points=50))
+    assert sum(len(t.x) for t in fig.data if t.meta == "events") == 50
+    assert any(t.meta == "density" for t in fig.data)
+    # Errors (and failed requests) first, then warnings.
+    notable = sample_notable()
+    ordinary = notable[~notable["kind"].isin(["alert", "change"])]
+    errors = int((ordinary["level"].isin(["error"]) | ordinary["http_status"].ge(500).fillna(False)).sum())
+    assert len(trace(fig, "error").x) == errors
+    assert len(trace(fig, "warning").x) == 50 - errors
+
+
+def test_empty_input_gives_a_no_data_figure() -> None:
+    incident = Incident(title="Quiet <b>night</b>", window_start=None, window_end=None, phases={})
+    fig = timeline_figure(incident, empty_events(), empty_counts(), TimelineConfig())
+    assert fig.layout.annotations[0].text.startswith("No data")
+    assert fig.layout.title.text == "<b>Quiet &lt;b&gt;night&lt;/b&gt;</b>"
+    assert "No data" in figure_html(fig)
+
+
+def test_phases_without_events_still_draw() -> None:
+    fig = timeline_figure(sample_incident(), empty_events(), empty_counts(), TimelineConfig())
+    assert len([s for s in fig.layout.shapes if s.type == "rect"]) == 4
+    assert any(str(a.text).startswith("no per-bucket counts") for a in fig.layout.annotations)
+
+
+def test_unknown_image_format_is_an_output_error(figure: go.Figure) -> None:
+    with pytest.raises(OutputError, match="unknown image format 'gif'"):
+        figure_image(figure, "gif")
+
+
+def test_missing_browser_is_a_clear_output_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-chromium"))
+    with pytest.raises(OutputError, match="needs Chromium") as info:
+        figure_image(go.Figure(go.Scatter(x=[1, 2], y=[1, 2])), "png")
+    assert "apt-get install chromium" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_png_and_svg_export(figure: go.Figure) -> None:
+    if chromium_path() is None:
+        missing("PNG export needs Chromium: apt-get install chromium (or set BROWSER_PATH)")
+    png = figure_image(figure, "png")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(png) > 10_000
+    assert int.from_bytes(png[16:20], "big") == 1600
+    assert int.from_bytes(png[20:24], "big") == 900
+    svg = figure_image(figure, "svg", width=1200, height=700)
+    assert b"<svg" in svg[:500]
+    assert b"Checkout failures after payments deploy" in svg
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "timeline.png").write_bytes(png)
+
+
+@pytest.mark.browser
+def test_timeline_html_renders_in_headless_chromium() -> None:
+    incident, notable, intervals = payload_inputs("<img src=x onerror=alert(1)>")
+    notable.loc[notable.index[:5], "message"] = '<a href="https://evil.example/">click</a>'
+    notable.loc[notable.index[5:10], "message"] = "</script><script>alert(1)</script>"
+    incident = dataclasses.replace(incident, title='Checkout <a href="https://evil.example/">outage</a>')
+    fig = timeline_figure(incident, notable, sample_counts(), TimelineConfig(), intervals=intervals)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page_file = ARTIFACTS / "timeline.html"
+    page_file.write_text(figure_html(fig), encoding="utf-8")
+    with open_page(page_file) as (page, report):
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
+        legend = page.eval_on_selector_all(".legendtext", "els => els.map(e => e.textContent)")
+        for name in ("error", "info", "changes", "alerts (firing → resolved)", "onset → detected", "error rate (%)"):
+            assert name in legend
+        assert page.eval_on_selector_all(".scatterlayer .trace", "els => els.length") >= 6
+        assert page.eval_on_selector_all(".shapelayer path", "els => els.length") >= 9
+        notes = page.eval_on_selector_all(".annotation-text", "els => els.map(e => e.textContent)")
+        assert "onset 10:00:30" in notes
+        title = page.text_content(".gtitle")
+        assert title is not None
+        assert 'Checkout <a href="https://evil.example/">outage</a>' in title
+        # Hover a point whose message is an <img onerror> payload: the text shows literally.
+        hovered = page.evaluate(
+            """() => {
+                const gd = document.querySelector('.js-plotly-plot');
+                for (let c = 0; c < gd.data.length; c++) {
+                    const cd = gd.data[c].customdata || [];
+                    for (let p = 0; p < cd.length; p++) {
+                        if (Array.isArray(cd[p]) && String(cd[p][2]).includes('onerror')) {
+                            Plotly.Fx.hover(gd, [{curveNumber: c, pointNumber: p}]);
+                            const layer = document.querySelector('.hoverlayer');
+                            return {text: layer.textContent, imgs: layer.querySelectorAll('img, a, image').length};
+                        }
+                    }
+                }
+                return null;
+            }"""
+        )
+        assert hovered is not None
+        assert "<img src=x onerror=alert(1)>" in hovered["text"]
+        assert hovered["imgs"] == 0
+        links = page.eval_on_selector_all("svg a[href]", "els => els.map(e => e.getAttribute('href'))")
+        assert not [link for link in links if "evil.example" in link or link.startswith("javascript")]
+        page.screenshot(path=str(ARTIFACTS / "timeline-chromium.png"), full_page=True)
+    assert report.page_errors == []
+    assert report.console_errors == []
+    assert report.dialogs == []
+    assert report.blocked_requests == []
+    assert (ARTIFACTS / "timeline-chromium.png").stat().st_size > 10_000
