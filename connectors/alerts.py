@@ -403,7 +403,7 @@ class AlertFileConnector:
                     self._io_rejects[block.first_line - 1 + int(position)] = str(reason)
             lines.extend(block.lines.fillna("").tolist())
         if truncated:
-            acc.notes.append(f"{truncated} line(s) longer than max_line_bytes were cut (their payloads are rejected)")
+            acc.notes.append(f"{truncated} line(s) longer than max_line_bytes were cut (a cut payload is rejected)")
         if reader.stop_reason:
             acc.partial = True
             acc.partial_reason = reader.stop_reason
@@ -415,7 +415,9 @@ class AlertFileConnector:
         Alert files are small (webhook captures, exports of some thousands of alerts), so the file
         is held in memory and its payloads are read one by one in Python.
         """
-        acc = self._accounting
+        # a second read() starts the accounting afresh
+        acc = self._accounting = SourceAccounting(name=self._path, path=self._path)
+        self._rejects, self._io_rejects = [], {}
         lines = self._read_lines()
         acc.lines_read = len(lines)
         format_name = self._format_name

@@ -447,3 +447,13 @@ def test_damaged_files_never_raise_and_stay_balanced(
     acc = _acc(connector)
     assert acc.balanced(), acc.to_dict()
     assert acc.lines_read == text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+
+
+def test_reading_twice_gives_the_same_accounting() -> None:
+    connector = AlertFileConnector(str(DATA / "alertmanager_resends.ndjson"), TimelineConfig())
+    first = pd.concat(list(connector.read()))
+    counts = _acc(connector).to_dict()
+    second = pd.concat(list(connector.read()))
+    assert _acc(connector).to_dict() == counts
+    assert len(connector.rejects()) == 4
+    pd.testing.assert_frame_equal(first, second)
