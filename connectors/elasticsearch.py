@@ -91,6 +91,26 @@ CHANGE_TERMS: Final[tuple[str, ...]] = (
     "certificate*",
     "block*",
 )
+#: Event columns whose presence makes a document a request (as for JSON-lines logs).
+REQUEST_COLUMNS: Final = ("http_status", "http_method", "url_path")
+#: pushdown: messages of identified users/clients with these words are pulled too (data operations:
+#: exports, bulk downloads, credential and payee changes), as the exposure analysis needs them.
+DATA_OPERATION_TERMS: Final[tuple[str, ...]] = (
+    "export*",
+    "download*",
+    "bulk",
+    "dump",
+    "report*",
+    "password*",
+    "email*",
+    "phone",
+    "mfa",
+    "2fa",
+    "payee*",
+    "beneficiar*",
+    "api*key*",
+    "token*",
+)
 #: Raw level tokens at warning or worse, and at error or worse (for the cluster-side filters).
 _WARNING_TOKENS: Final = tuple(sorted(t for t, lvl in LEVEL_ALIASES.items() if lvl == "warning"))
 _ERROR_TOKENS: Final = tuple(sorted(t for t, lvl in LEVEL_ALIASES.items() if lvl in ERROR_LEVELS))
@@ -320,7 +340,7 @@ class ElasticsearchConnector:
             # Composite terms read one field; documents that name their service elsewhere count as "".
             sources.append({"service": {"terms": {"field": fields_.agg(service_fields[0]), "missing_bucket": True}}})
         errors = self._errors_query()
-        requests = self._column_exists("http_status")
+        requests = self._any_present(REQUEST_COLUMNS)
         failed = {"bool": {"filter": [requests, self._status_at_least(500)]}}
         edge = {"bool": {"filter": [requests, self._edge_query()]}}
         sub_aggs = {
@@ -607,8 +627,10 @@ class ElasticsearchConnector:
     def _status_at_least(self, status: int) -> dict[str, Any]:
         return self._first_of("http_status", lambda name: {"range": {name: {"gte": status}}})
 
-    def _column_exists(self, column: str) -> dict[str, Any]:
-        names = self._resolve_fields().candidates.get(column, [])
+    def _any_present(self, columns: tuple[str, ...]) -> dict[str, Any]:
+        """Documents with a value for any of ``columns``."""
+        candidates = self._resolve_fields().candidates
+        names = list(dict.fromkeys(n for column in columns for n in candidates.get(column, [])))
         if not names:
             return {"match_none": {}}
         return {"bool": {"should": [{"exists": {"field": n}} for n in names], "minimum_should_match": 1}}
@@ -629,7 +651,7 @@ class ElasticsearchConnector:
         }
 
     def _notable_query(self) -> dict[str, Any]:
-        """Warnings and worse, 5xx responses, alerts and change-like messages."""
+        """Warnings and worse, 5xx responses, alerts, change-like messages, data operations of users."""
         fields_ = self._resolve_fields()
         should: list[dict[str, Any]] = [
             self._level_in(_WARNING_TOKENS + _ERROR_TOKENS),
@@ -639,6 +661,8 @@ class ElasticsearchConnector:
         message_fields = fields_.candidates.get("message", [])
         if message_fields:
             should.append({"query_string": {"query": " OR ".join(CHANGE_TERMS), "fields": message_fields}})
+            data_operation = {"query_string": {"query": " OR ".join(DATA_OPERATION_TERMS), "fields": message_fields}}
+            should.append({"bool": {"filter": [self._any_present(("user", "client_ip")), data_operation]}})
         return {"bool": {"should": should, "minimum_should_match": 1}}
 
     def _resolve_fields(self) -> _Fields:
@@ -872,7 +896,8 @@ class ElasticsearchConnector:
         out["duration_ms"] = ecs_ms.fillna(plain_ms)
         is_alert = (_as_text(pick("event_kind", ("event.kind",))).str.lower() == "alert").fillna(False).astype(bool)
         kind = pd.Series("log", index=index, dtype=STRING)
-        out["kind"] = kind.mask(http_status.notna().astype(bool), "request").mask(is_alert, "alert")
+        is_request = http_status.notna() | out["http_method"].notna() | out["url_path"].notna()
+        out["kind"] = kind.mask(is_request.astype(bool), "request").mask(is_alert, "alert")
         dataset = _as_text(pick("dataset", ("event.dataset",))).str.lower()
         edge = (dataset.str.startswith(EDGE_FORMAT_PREFIX) | dataset.str.endswith(".access")).fillna(False).astype(bool)
         out["format"] = pd.Series(FORMAT, index=index, dtype=STRING).mask(edge, EDGE_FORMAT)

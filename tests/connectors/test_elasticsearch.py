@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from esstub import ECS_MAPPINGS, EsStub, events_to_documents, load_events
 
+from pmtimeline.aggregate import count_signals
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
 from pmtimeline.errors import ConfigError, SearchBackendError
@@ -387,6 +388,8 @@ def test_counts_equal_counts_of_the_documents(ecs_mapping: bool, resolution: str
     assert tuple(counts.columns) == COUNT_COLUMNS
     expected = expected_counts(events, resolution)
     pd.testing.assert_frame_equal(counts.astype({"service": object}), expected, check_dtype=False)
+    # and equal to what the pipeline counts from the same events itself
+    pd.testing.assert_frame_equal(counts, count_signals(events, resolution))
     failed_edge = [d for _i, d in corpus() if d.get("http", {}).get("response", {}).get("status_code", 0) >= 500]
     assert counts["errors"].sum() > 0
     assert counts["failed_edge_requests"].sum() == len(failed_edge) > 0
