@@ -262,7 +262,6 @@ class ElasticsearchConnector:
         self._client = client
         self._fields: _Fields | None = None
         self._pushdown: bool | None = None
-        self._window_docs: int | None = None
         self._acc = SourceAccounting(name=self.name, path=settings.target, format=FORMAT, time_zone="UTC")
         self._rejects: list[Reject] = []
         self._retries: Counter[str] = Counter()
@@ -283,7 +282,6 @@ class ElasticsearchConnector:
         if self._pushdown is None:
             if self.settings.mode == "auto":
                 total = self._count(self._base_filters())
-                self._window_docs = total
                 self._pushdown = total > self.settings.pushdown_threshold
                 mode = "pushdown" if self._pushdown else "documents"
                 self._note(
@@ -440,7 +438,11 @@ class ElasticsearchConnector:
         return self._client
 
     def _call(self, what: str, request: Callable[[], Any]) -> dict[str, Any]:
-        """Run ``request`` (an idempotent read), retrying transient failures; translate every error."""
+        """Run ``request`` (an idempotent read), retrying transient failures; translate every error.
+
+        Opening a point in time is retried too: should a lost answer leave one open, it expires
+        after its keep-alive.
+        """
         from elasticsearch import ApiError, ConnectionError, ConnectionTimeout, ElasticsearchWarning, TransportError
 
         s = self.settings

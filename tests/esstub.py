@@ -92,6 +92,9 @@ class Fault:
         ``pit_expired``: the point in time (or scroll) is gone: 404 ``search_context_missing_exception``;
         ``warning``: the normal answer with a ``Warning: 299 Elasticsearch-...`` deprecation header;
         ``unauthorized`` / ``forbidden``: 401 / 403 security exceptions.
+
+    Duplicate sort values across a page boundary need no switch: load documents that share a
+    timestamp (the ``_shard_doc`` tie-breaker keeps them apart, as in Elasticsearch).
     """
 
     route: str

@@ -236,3 +236,13 @@ def test_faults_apply_to_the_chosen_calls(es: tuple[EsStub, Elasticsearch]) -> N
             client_no_retry.count(index="logs")
     assert client_no_retry.count(index="logs")["count"] == 5
     assert [r.route for r in stub.requests].count("count") == 4
+
+
+def test_gzip_bodies_and_plain_json_answers() -> None:
+    with EsStub(plain_json=True) as stub:
+        client = Elasticsearch(stub.url, http_compress=True)
+        client.indices.create(index="logs", mappings=MAPPINGS)
+        helpers.bulk(client, ({"_index": "logs", "_source": d} for d in DOCS), refresh=True)
+        assert client.count(index="logs", query={"term": {"service.name": "db"}})["count"] == 2
+        assert stub.calls("count")[0].headers.get("content-encoding") == "gzip"
+        assert stub.calls("count")[0].body == {"query": {"term": {"service.name": "db"}}}
