@@ -83,7 +83,8 @@ def alert_intervals(events: pd.DataFrame) -> pd.DataFrame:
 
     Args:
         events: an event frame (see :mod:`pmtimeline.schema`) of any sources; non-alert events and
-            alert events without a state or identity are ignored.
+            alert events without a state are ignored; an alert without ``alert_id`` is identified
+            by its name (``name:<alert_name>``), and one without either is ignored.
 
     Returns:
         The intervals frame described in the module docstring, ordered by when each episode began.
@@ -91,13 +92,16 @@ def alert_intervals(events: pd.DataFrame) -> pd.DataFrame:
     needed = {"timestamp", "kind", "alert_id", "alert_state"}
     if events.empty or not needed <= set(events.columns):
         return empty_intervals()
-    mask = (events["kind"] == "alert") & events["alert_state"].isin(list(_STATE_RANK)) & events["alert_id"].notna()
+    mask = (events["kind"] == "alert") & events["alert_state"].isin(list(_STATE_RANK))
     alerts = events.loc[mask.fillna(False).astype(bool)].copy()
-    if alerts.empty:
-        return empty_intervals()
     for column in ("alert_name", "service", "level", "source", "line", "message"):
         if column not in alerts.columns:
             alerts[column] = pd.NA
+    # Sources without an identity (an alert index searched in Elasticsearch) pair by name.
+    alerts["alert_id"] = alerts["alert_id"].astype(STRING).fillna("name:" + alerts["alert_name"].astype(STRING))
+    alerts = alerts.loc[alerts["alert_id"].notna()]
+    if alerts.empty:
+        return empty_intervals()
     alerts["rank"] = alerts["alert_state"].map(_STATE_RANK).astype("int64")
     alerts = alerts.sort_values(["alert_id", "timestamp", "rank"], kind="stable").reset_index(drop=True)
 

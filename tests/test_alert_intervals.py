@@ -129,3 +129,16 @@ def test_alerts_from_several_files_pair_by_identity() -> None:
     am = out[out["alert_id"] == "aaaa000000000001"].iloc[0]
     assert am["summary"] == "5xx above 5%"  # the annotation, not the message with its prefix
     assert out["fired"].is_monotonic_increasing
+
+
+def test_alerts_without_identity_pair_by_name() -> None:
+    events = _events(
+        [
+            {"minute": 0, "alert_id": "a", "alert_state": "firing"},
+            {"minute": 5, "alert_id": "a", "alert_state": "resolved"},
+        ]
+    )
+    events["alert_id"] = pd.Series([pd.NA, pd.NA], dtype=events["alert_id"].dtype)
+    assert _spans(alert_intervals(events)) == [("name:A", _at(0), None, _at(5))]
+    events["alert_name"] = pd.Series([pd.NA, pd.NA], dtype=events["alert_name"].dtype)
+    assert alert_intervals(events).empty

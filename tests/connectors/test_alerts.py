@@ -106,6 +106,9 @@ def test_detects_a_payload_longer_than_the_head(shared_data: Path) -> None:
         # syslog
         "Mar  1 10:00:00 web-1 sshd[812]: Failed password for root from 203.0.113.9 port 2222 ssh2\n"
         "Mar  1 10:00:01 web-1 CRON[900]: (root) CMD (run-parts /etc/cron.hourly)\n",
+        # bracketed log lines start like a JSON array
+        "[2024-03-01 10:00:00,123] ERROR db timeout\n[2024-03-01 10:00:01,001] INFO ok\n",
+        "[INFO] service started\n",
         # plain text and nothing
         "hello, world, again\n",
         "",
