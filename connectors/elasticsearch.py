@@ -716,7 +716,16 @@ class ElasticsearchConnector:
         s = self.settings
         query = {"bool": {"filter": filters}}
         sort = [
-            {s.time_field: {"order": "asc", "format": "strict_date_optional_time_nanos"}},
+            {
+                s.time_field: {
+                    "order": "asc",
+                    "format": "strict_date_optional_time_nanos",
+                    # an index pattern may span indices without the field, or with date and
+                    # date_nanos mappings: sort them all the same way instead of failing shards
+                    "unmapped_type": "date",
+                    "numeric_type": "date_nanos",
+                }
+            },
             {"_shard_doc": "asc"},
         ]
         pit_id = self._open_pit()
