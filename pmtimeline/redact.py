@@ -36,8 +36,10 @@ import dataclasses
 import hashlib
 import hmac
 import ipaddress
+import json
 import os
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Final
 
@@ -53,6 +55,14 @@ _SECRET_KEYS: Final = (
     r"auth[_-]?token|token|private[_-]?key|session[_-]?id|sessionid|sid|signature|sig"
 )
 _EQ: Final = r"(?:=|%3[dD]|:)"
+# A key starts at a word boundary, or right after a URL-encoded delimiter (``%3Fpassword%3D...``),
+# where ``\b`` sees no boundary between the hex digit and the key.
+_KEY_START: Final = r"(?:(?<=%[0-9A-Fa-f]{2})|\b)"
+# An optional quote before a value, also JSON-escaped inside a JSON string (``password=\"x\"``).
+_QUOTE: Final = r"(?:\\?[\"'])"
+# An unquoted value: stops at quotes, separators and backslashes, but takes JSON escape pairs
+# (``\\``, ``\/``) whole, so that redacting inside a JSON string never leaves a dangling escape.
+_BARE_VALUE: Final = r"(?:[^\s\"',;&}\\]|\\[\\/])+"
 
 # (name, pattern, replacement) applied in order; replacements keep the structure readable.
 _SECRET_PATTERNS: Final[tuple[tuple[str, re.Pattern[str], str], ...]] = (
@@ -72,19 +82,30 @@ _SECRET_PATTERNS: Final[tuple[tuple[str, re.Pattern[str], str], ...]] = (
     ),
     ("bearer", re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1" + REDACTED),
     ("api_key_header", re.compile(r"(?i)\b(x-api-key\s*[:=]\s*)[^\s\"',;]+"), r"\1" + REDACTED),
-    ("cookie", re.compile(r"(?i)\b((?:set-)?cookie\s*:\s*)([^\r\n]+)"), ""),  # values handled in _cookie
+    ("cookie", re.compile(r"(?i)\b((?:set-)?cookie\s*:\s*)([^\r\n\\]+)"), ""),  # values handled in _cookie
     ("url_password", re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^/\s@]+@"), r"\1" + REDACTED + "@"),
     (
         "query_secret",
         re.compile(
-            r"(?i)([?&;](?:password|passwd|pwd|token|access_token|refresh_token|id_token|api_key|apikey|key|secret|"
+            r"(?i)((?:[?&;]|%3[fF]|%26)(?:password|passwd|pwd|token|access_token|refresh_token|id_token|api_key|apikey|key|secret|"
             r"client_secret|sig|signature|session|sid|code|auth)(?:=|%3[dD]))[^&\s#\"']+"
         ),
         r"\1" + REDACTED,
     ),
     (
+        # A quoted value is redacted whole, up to its closing quote (``"password": "two words"``).
+        "key_quoted_value",
+        re.compile(
+            rf"(?i)({_KEY_START}(?:{_SECRET_KEYS})\b{_QUOTE}?\s*{_EQ}\s*)(\\?[\"'])(?!\[REDACTED\])"
+            r"(?:[^\\\r\n]|\\.){0,1000}?(\2)"
+        ),
+        r"\1\2" + REDACTED + r"\3",
+    ),
+    (
         "key_value",
-        re.compile(rf"(?i)(\b(?:{_SECRET_KEYS})\b[\"']?\s*{_EQ}\s*[\"']?)(?!\[REDACTED\])[^\s\"',;&}}]+"),
+        re.compile(
+            rf"(?i)({_KEY_START}(?:{_SECRET_KEYS})\b{_QUOTE}?\s*{_EQ}\s*{_QUOTE}?)(?!\[REDACTED\]){_BARE_VALUE}"
+        ),
         r"\1" + REDACTED,
     ),
     ("aws_key", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"), "[AWS KEY]"),
@@ -108,11 +129,19 @@ _CARD_RE: Final = re.compile(r"(?<![\d-])(?=[2-6])(?:\d[ -]?){12,18}\d(?![\d-])"
 _IBAN_RE: Final = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 _IPV4_RE: Final = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _IPV6_RE: Final = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
-_COOKIE_PAIR_RE: Final = re.compile(r"([^=;,\s]+)=([^;,\r\n]*)")
+# Cookie values hold no space, quote, comma, semicolon or backslash (RFC 6265), except quoted ones;
+# stopping there keeps a cookie header inside a JSON string from eating the string's end.
+_COOKIE_PAIR_RE: Final = re.compile(r"([^=;,\s\"]+)=(\"[^\"\r\n]*\"|[^;,\s\"\\]*)")
+
+_PERCENT_RE: Final = re.compile(r"%[0-9A-Fa-f]{2}")
 
 #: Free-text event columns that are redacted; identity columns are pseudonymized whole.
 TEXT_COLUMNS: Final = ("message", "url_path", "fields", "alert_name")
 PSEUDONYM_COLUMNS: Final = {"user": "user", "client_ip": "ip"}
+#: Columns that hold a JSON object per row; redaction keeps them valid JSON.
+JSON_COLUMNS: Final = ("fields",)
+# A JSON key naming a secret: its value is replaced whole (``user.password``, ``client_secret``).
+_SECRET_KEY_RE: Final = re.compile(rf"(?i)(?:^|[._-])(?:{_SECRET_KEYS}|authorization|cookie|set-cookie)$")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -168,25 +197,92 @@ class Redactor:
     # -- text ------------------------------------------------------------------------------------
 
     def redact_text(self, text: str) -> str:
-        """Redact one string (see the module docstring for what is replaced)."""
+        """Redact one string (see the module docstring for what is replaced).
+
+        URL-encoded text is checked twice: when its decoded form still shows a secret that the
+        encoding hid (``https%3A%2F%2Falice%3Ahunter2%40db``, a card number after ``%20``), the
+        decoded form is redacted and returned instead, trading the original encoding for safety.
+        """
         if not text:
             return text
+        out = self._redact_once(text)
+        if _PERCENT_RE.search(out):
+            decoded = urllib.parse.unquote(out, errors="replace")
+            if self._secrets(decoded) != decoded:
+                out = self._redact_once(urllib.parse.unquote(text, errors="replace"))
+        return out
+
+    def _secrets(self, text: str) -> str:
+        """``text`` with secrets, cards and IBANs replaced (no pseudonyms)."""
         for name, pattern, repl in _SECRET_PATTERNS:
             if name == "cookie":
                 text = pattern.sub(self._cookie, text)
             else:
                 text = pattern.sub(repl, text)
         text = _CARD_RE.sub(self._card, text)
-        text = _IBAN_RE.sub(self._iban, text)
+        return _IBAN_RE.sub(self._iban, text)
+
+    def _redact_once(self, text: str) -> str:
+        text = self._secrets(text)
         text = _EMAIL_RE.sub(self._email, text)
         text = _IPV4_RE.sub(self._ip, text)
         if ":" in text:
             text = _IPV6_RE.sub(self._ip, text)
         return text
 
-    def redact_series(self, values: pd.Series, known: Iterable[tuple[str, str]] = ()) -> pd.Series:
+    def redact_json(self, text: str, replace_known: Callable[[str], str] = lambda s: s) -> str:
+        """Redact a JSON document (the ``fields`` column) so that it stays valid JSON.
+
+        Every string (keys and values) is redacted as text, and the value of a key that names a
+        secret (``password``, ``api_key``, ``user.password``, ...) is replaced whole, whatever its
+        type. Text that is not JSON is redacted as plain text.
+        """
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return replace_known(self.redact_text(text))
+        except RecursionError:  # absurdly deep nesting: keep nothing of it
+            return json.dumps(REDACTED)
+        changed = False
+
+        def walk(value: object) -> object:
+            nonlocal changed
+            if isinstance(value, str):
+                out = replace_known(self.redact_text(value))
+                changed = changed or out != value
+                return out
+            if isinstance(value, list):
+                return [walk(v) for v in value]
+            if isinstance(value, dict):
+                result: dict[str, object] = {}
+                for key, item in value.items():
+                    new_key = walk(key)
+                    assert isinstance(new_key, str)
+                    if _SECRET_KEY_RE.search(key) and item is not None and not isinstance(item, dict | list):
+                        changed = changed or item != REDACTED
+                        result[new_key] = REDACTED
+                    else:
+                        result[new_key] = walk(item)
+                return result
+            return value
+
+        try:
+            redacted = walk(data)
+        except RecursionError:
+            return json.dumps(REDACTED)
+        if not changed:
+            return text
+        try:
+            return json.dumps(redacted, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except ValueError:  # NaN/Infinity in the input: not strict JSON to begin with
+            return replace_known(self.redact_text(text))
+
+    def redact_series(
+        self, values: pd.Series, known: Iterable[tuple[str, str]] = (), *, as_json: bool = False
+    ) -> pd.Series:
         """Redact a column of text. ``known`` (value, token) pairs, e.g. user names, are replaced
-        wherever they appear in the text as whole words.
+        wherever they appear in the text as whole words. ``as_json`` redacts each value with
+        :meth:`redact_json`, so a column of JSON objects stays valid JSON.
 
         Vectorized over distinct values: a log column repeats its values, and each distinct value
         is redacted once.
@@ -199,7 +295,7 @@ class Redactor:
         mapping = {}
         for u in uniques:
             s = str(u)
-            mapping[s] = replace_known(self.redact_text(s))
+            mapping[s] = self.redact_json(s, replace_known) if as_json else replace_known(self.redact_text(s))
         return text.map(mapping).astype(STRING)
 
     # -- frames and incidents ----------------------------------------------------------------------
@@ -221,7 +317,7 @@ class Redactor:
                     known.extend(tokens.items())
         for column in TEXT_COLUMNS:
             if column in out.columns:
-                out[column] = self.redact_series(out[column], known)
+                out[column] = self.redact_series(out[column], known, as_json=column in JSON_COLUMNS)
         return out
 
     def redact_actors(self, actors: pd.DataFrame) -> pd.DataFrame:
