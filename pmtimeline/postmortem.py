@@ -58,6 +58,7 @@ import jinja2
 import pandas as pd
 from jinja2.sandbox import SandboxedEnvironment
 
+from pmtimeline.alert_intervals import alert_intervals
 from pmtimeline.config import PHASES, TimelineConfig, check_zone
 from pmtimeline.errors import ConfigError
 from pmtimeline.escaping import markdown_cell, markdown_code, markdown_text
@@ -294,7 +295,9 @@ class _Facts:
         names.extend(incident.exposure.accounts_touched)
         for actor in incident.exposure.actors:
             names.extend(actor.accounts)
-        alerts = _alerts_from_intervals(intervals) if intervals is not None else _alerts_from_events(notable)
+        if intervals is None:
+            intervals = alert_intervals(notable) if not notable.empty and "kind" in notable.columns else None
+        alerts = _alerts_from_intervals(intervals) if intervals is not None else []
         zone = check_zone(config.display_tz) if config.display_tz else None
         return cls(incident, notable, config, alerts, _PeopleFilter(names), zone)
 
@@ -895,36 +898,6 @@ def _alerts_from_intervals(intervals: pd.DataFrame) -> list[_Alert]:
                 acknowledged=_value(getattr(row, "acknowledged", None)),
                 resolved=_value(getattr(row, "resolved", None)),
                 citation=f"{source}:{int(line)}" if line is not None else source,
-            )
-        )
-    out.sort(key=lambda a: a.fired if a.fired is not None else pd.Timestamp.max.tz_localize("UTC"))
-    return out
-
-
-def _alerts_from_events(notable: pd.DataFrame) -> list[_Alert]:
-    """One alert per ``alert_id`` (or name) from alert events: first firing, first ack, last resolve."""
-    if notable.empty or "kind" not in notable.columns:
-        return []
-    events = notable[notable["kind"].eq("alert").fillna(False)]
-    if events.empty:
-        return []
-    key = events["alert_id"].fillna(events["alert_name"]).fillna(events["source"])
-    out = []
-    for _key, group in events.assign(_key=key).sort_values("timestamp", kind="stable").groupby("_key", sort=False):
-        state = group["alert_state"]
-        fired = group[state.eq("firing").fillna(False)]
-        acked = group[state.eq("acknowledged").fillna(False)]
-        resolved = group[state.eq("resolved").fillna(False)]
-        first = _Row.of(next((fired if not fired.empty else group).head(1).itertuples(index=False)))
-        name = _value(group["alert_name"].iloc[0])
-        out.append(
-            _Alert(
-                name=str(name) if name is not None else "alert",
-                service=first.service,
-                fired=fired["timestamp"].iloc[0] if not fired.empty else None,
-                acknowledged=acked["timestamp"].iloc[0] if not acked.empty else None,
-                resolved=resolved["timestamp"].iloc[-1] if not resolved.empty else None,
-                citation=first.citation(),
             )
         )
     out.sort(key=lambda a: a.fired if a.fired is not None else pd.Timestamp.max.tz_localize("UTC"))
