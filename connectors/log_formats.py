@@ -53,13 +53,21 @@ import pyarrow.json as pa_json
 from pmtimeline.connectors.timeformats import (
     NAIVE,
     ParsedTimes,
+    arrow_strings,
     combine_times,
     empty_times,
+    extract_groups,
+    parse_access_time,
+    parse_compact_date_time,
+    parse_ctime,
     parse_epoch,
     parse_iso8601,
     parse_syslog_time,
     parse_timestamp_text,
     parse_with_formats,
+    replace_regex,
+    string_series,
+    to_int,
 )
 from pmtimeline.errors import UnknownFormatError
 from pmtimeline.schema import ECS_FIELD_MAP, FIELD_ALIASES, STRING, TIMESTAMP, normalize_levels
@@ -129,35 +137,11 @@ def _text(lines: pd.Series) -> pd.Series:
 
 
 def _arrow(lines: pd.Series) -> pa.ChunkedArray:
-    array = _text(lines).array
-    chunks: pa.ChunkedArray = array._pa_array
-    return chunks
+    return arrow_strings(lines)
 
 
 def _series(array: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
-    if isinstance(array, pa.Array):
-        array = pa.chunked_array([array])
-    if array.type not in (pa.string(), pa.large_string()):
-        array = pc.cast(array, pa.large_string())
-    return pd.Series(pd.arrays.ArrowStringArray(array), index=index, copy=False)
-
-
-def extract_groups(lines: pd.Series, pattern: str) -> pd.DataFrame:
-    """Named groups of an RE2 ``pattern`` matched at each line (``pc.extract_regex``).
-
-    Returns one string column per group (NA where the line does not match, and where an optional
-    group did not take part) plus a bool column ``matched``.
-    """
-    structs = pc.extract_regex(_arrow(lines), pattern)
-    index = lines.index
-    valid = pc.is_valid(structs)
-    columns: dict[str, pd.Series] = {}
-    for i, name in enumerate(structs.type.names):
-        values = pc.struct_field(structs, [i])
-        values = pc.if_else(pc.and_(valid, pc.not_equal(values, "")), values, pa.scalar(None, values.type))
-        columns[name] = _series(values, index)
-    columns["matched"] = pd.Series(valid.to_numpy(zero_copy_only=False), index=index, dtype=bool)
-    return pd.DataFrame(columns, index=index)
+    return string_series(array, index)
 
 
 def _matches(lines: Sequence[str], pattern: re.Pattern[str]) -> int:
@@ -313,18 +297,17 @@ _ACCESS_HEAD: Final = (
     r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}|-) (?P<bytes>\d+|-)'
 )
 _ACCESS_COMBINED: Final = _ACCESS_HEAD + r' "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<user_agent>(?:[^"\\]|\\.)*)"'
-_ACCESS_TIME_FORMATS: Final = ("%d/%b/%Y:%H:%M:%S %z", "%d/%b/%Y:%H:%M:%S")
 
 
 def _access_time(text: pd.Series) -> ParsedTimes:
-    return parse_with_formats(text, _ACCESS_TIME_FORMATS)
+    return parse_access_time(text)
 
 
 def _access_finish(groups: pd.DataFrame, columns: dict[str, pd.Series | str]) -> None:
     request = extract_groups(groups["request"].fillna(""), r"^(?P<method>[A-Z]+) (?P<path>\S+)(?: (?P<proto>\S+))?$")
     columns["http_method"] = request["method"]
     columns["url_path"] = request["path"]
-    columns["http_status"] = pd.to_numeric(groups["status"], errors="coerce").astype("Int64")
+    columns["http_status"] = to_int(groups["status"].mask(groups["status"] == "-"))
     columns["message"] = groups["request"].str.replace('\\"', '"', regex=False)
     columns["user"] = groups["user"].where(groups["user"] != "-")
     columns["client_ip"] = groups["client_ip"].where(groups["client_ip"] != "-")
@@ -337,8 +320,8 @@ def _access_finish(groups: pd.DataFrame, columns: dict[str, pd.Series | str]) ->
             encoded[name] = json_quote(groups[name].where(groups[name] != "-").str.replace('\\"', '"', regex=False))
     if "extra" in groups.columns:
         extra = groups["extra"].str.strip()
-        keyed = extra.str.extract(r"(?:^|\s)(?:rt|request_time)=\"?(\d+(?:\.\d+)?)\"?", expand=False)
-        bare = extra.str.extract(r"^\"?(\d+\.\d+)\"?(?:\s|$)", expand=False)
+        keyed = extract_groups(extra, r"(?:^|\s)(?:rt|request_time)=\"?(?P<s>\d+(?:\.\d+)?)\"?")["s"]
+        bare = extract_groups(extra, r"^\"?(?P<s>\d+\.\d+)\"?(?:\s|$)")["s"]
         seconds = pd.to_numeric(keyed.fillna(bare), errors="coerce")
         columns["duration_ms"] = (seconds * 1000.0).astype("float64")
         encoded["extra"] = json_quote(extra)
@@ -363,15 +346,14 @@ _APACHE_ERROR: Final = (
 
 
 def _apache_error_time(text: pd.Series) -> ParsedTimes:
-    # The weekday is redundant (and strptime would not check it against the date anyway).
-    text = text.str.replace(r"^[A-Z][a-z]{2} ", "", regex=True).str.replace(r"\s+", " ", regex=True)
-    return parse_with_formats(text, ("%b %d %H:%M:%S %Y", "%b %d %H:%M:%S.%f %Y"))
+    # The weekday is redundant (and not checked against the date).
+    return parse_ctime(text)
 
 
 def _apache_error_finish(groups: pd.DataFrame, columns: dict[str, pd.Series | str]) -> None:
-    columns["level"] = normalize_levels(groups["level"].str.replace(r"^trace\d$", "trace", regex=True))
+    columns["level"] = normalize_levels(replace_regex(groups["level"], r"^trace\d$", "trace"))
     columns["service"] = groups["module"]
-    columns["client_ip"] = groups["client"].str.replace(r"^(\d+\.\d+\.\d+\.\d+):\d+$", r"\1", regex=True)
+    columns["client_ip"] = replace_regex(groups["client"], r"^(\d+\.\d+\.\d+\.\d+):\d+$", r"\1")
 
 
 def _parse_apache_error(lines: pd.Series) -> pd.DataFrame:
@@ -704,12 +686,12 @@ def logfmt_to_json(lines: pd.Series) -> pd.Series:
     that is not a ``key=value`` pair is dropped. Regex replacements mark each pair with control
     characters first, so that the later rewrites cannot touch a value's content.
     """
-    s = _text(lines).str.replace(r"[\x1c-\x1f]", " ", regex=True)
-    marked = s.str.replace(_LOGFMT_PAIR, "\x1f\\1\x1e\\2\x1d", regex=True)
+    s = replace_regex(_text(lines), r"[\x1c-\x1f]", " ")
+    marked = replace_regex(s, _LOGFMT_PAIR, "\x1f\\1\x1e\\2\x1d")
     # Drop the text between pairs (bare words): keep only the marked segments.
-    marked = marked.str.replace(r"(?:^|\x1d)[^\x1f]*", "\x1d", regex=True)
-    quoted = marked.str.replace('\x1f([^\x1e]*)\x1e("[^\x1d]*)\x1d', ',"\\1":\\2\x1d', regex=True)
-    bare = quoted.str.replace("\x1f([^\x1e]*)\x1e([^\x1d]*)\x1d", ',"\\1":"\\2"\x1d', regex=True)
+    marked = replace_regex(marked, r"(?:^|\x1d)[^\x1f]*", "\x1d")
+    quoted = replace_regex(marked, '\x1f([^\x1e]*)\x1e("[^\x1d]*)\x1d', ',"\\1":\\2\x1d')
+    bare = replace_regex(quoted, "\x1f([^\x1e]*)\x1e([^\x1d]*)\x1d", ',"\\1":"\\2"\x1d')
     body = bare.str.replace("\x1d", "", regex=False).str.removeprefix(",")
     return "{" + body + "}"
 
@@ -787,7 +769,7 @@ def _parse_zookeeper(lines: pd.Series) -> pd.DataFrame:
 
 
 def _hdfs_time(text: pd.Series) -> ParsedTimes:
-    return parse_with_formats(text, ("%y%m%d %H%M%S",))
+    return parse_compact_date_time(text)
 
 
 def _parse_hdfs(lines: pd.Series) -> pd.DataFrame:
@@ -1024,7 +1006,7 @@ _GENERIC_PATTERNS: Final[tuple[tuple[str, Callable[[pd.Series], ParsedTimes]], .
         lambda s: parse_with_formats(
             s.str.replace(",", ".", regex=False)
             .str.replace("T", " ", regex=False)
-            .str.replace(r"^(\S+)-", r"\1 ", regex=True),
+            .pipe(replace_regex, r"^(\S+)-", r"\1 "),
             ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M:%S.%f"),
         ),
     ),
@@ -1127,11 +1109,11 @@ def _parse_generic(lines: pd.Series) -> pd.DataFrame:
         matched & times.out_of_range, "timestamp_out_of_range"
     )
     head = (matched & times.parsed).astype(bool)
-    message = rest.str.replace(r"^[\]\)>]?[\s,:|\-\]]*", "", regex=True)
+    message = replace_regex(rest, r"^[\]\)>]?[\s,:|\-\]]*", "")
     level_text = message.str.slice(0, 48)
     level = extract_groups(level_text.fillna(""), _GENERIC_LEVEL)["level"].where(head)
     # A level token right at the start of the message is not part of the message.
-    message = message.str.replace(_GENERIC_LEADING_LEVEL, "", regex=True)
+    message = replace_regex(message, _GENERIC_LEADING_LEVEL, "")
     return assemble(
         index,
         head=head,

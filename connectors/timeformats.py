@@ -18,6 +18,8 @@ Conventions (shared with the ParsedLines frames of :mod:`pmtimeline.connectors.l
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Final, NamedTuple
 
 import numpy as np
@@ -81,6 +83,62 @@ def _as_text(values: pd.Series) -> pd.Series:
     return values.astype(STRING) if str(values.dtype) != str(STRING) else values
 
 
+# Columnar text helpers. pandas falls back to Python's re, row by row, for str.extract and for
+# str.replace with regex=True; these call the pyarrow (RE2) kernels directly.
+
+
+def arrow_strings(values: pd.Series) -> pa.ChunkedArray:
+    """The pyarrow large_string array behind a text Series (converted when needed)."""
+    array = _as_text(values).array
+    chunks: pa.ChunkedArray = array._pa_array
+    if chunks.type != pa.large_string():
+        chunks = pc.cast(chunks, pa.large_string())
+    return chunks
+
+
+def string_series(array: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    """A string[pyarrow] Series over a pyarrow string array (no copy), with ``index``."""
+    if isinstance(array, pa.Array):
+        array = pa.chunked_array([array])
+    if array.type != pa.large_string():
+        array = pc.cast(array, pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(array), index=index, copy=False)
+
+
+def extract_groups(values: pd.Series, pattern: str) -> pd.DataFrame:
+    """Named groups of an RE2 ``pattern`` matched at each value (``pc.extract_regex``).
+
+    Returns one string column per group (NA where the value does not match, and where an optional
+    group did not take part) plus a bool column ``matched``.
+    """
+    structs = pc.extract_regex(arrow_strings(values), pattern)
+    index = values.index
+    valid = pc.is_valid(structs)
+    columns: dict[str, pd.Series] = {}
+    for i, name in enumerate(structs.type.names):
+        field = pc.struct_field(structs, [i])
+        field = pc.if_else(pc.and_(valid, pc.not_equal(field, "")), field, pa.scalar(None, field.type))
+        columns[name] = string_series(field, index)
+    columns["matched"] = pd.Series(valid.to_numpy(zero_copy_only=False), index=index, dtype=bool)
+    return pd.DataFrame(columns, index=index)
+
+
+def replace_regex(values: pd.Series, pattern: str, replacement: str) -> pd.Series:
+    """``pc.replace_substring_regex`` (RE2; ``\\1`` refers to a group) as a string Series."""
+    return string_series(pc.replace_substring_regex(arrow_strings(values), pattern, replacement), values.index)
+
+
+def to_int(values: pd.Series) -> pd.Series:
+    """Digit strings to Int64 (NA where not a number), via pyarrow's cast (fast) when all parse."""
+    text = _as_text(values)
+    try:
+        ints = pc.cast(arrow_strings(text), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_numeric(text, errors="coerce").astype("Int64")
+    as_float = pc.cast(ints, pa.float64()).fill_null(np.nan)
+    return pd.Series(as_float.to_numpy(), index=text.index).astype("Int64")
+
+
 def _bounded(parsed: pd.Series, *, utc: bool) -> tuple[pd.Series, pd.Series]:
     """Cast a parsed column to nanoseconds, turning times outside the ns range into NaT + a flag."""
     naive = parsed.dt.tz_convert(None) if utc else parsed
@@ -91,8 +149,11 @@ def _bounded(parsed: pd.Series, *, utc: bool) -> tuple[pd.Series, pd.Series]:
 
 def _year_out_of_range(text: pd.Series, unparsed: pd.Series) -> pd.Series:
     """Rows whose leading four-digit year lies outside the nanosecond range (only among ``unparsed``)."""
-    year = pd.to_numeric(text.str.extract(r"^\s*\[?(\d{4})-", expand=False), errors="coerce")
-    return (unparsed & ((year < 1678) | (year > 2261))).fillna(False).astype(bool)
+    out = pd.Series(False, index=text.index)
+    if bool(unparsed.any()):
+        year = to_int(extract_groups(text[unparsed], r"^\s*\[?(?P<year>\d{4})-")["year"])
+        out.loc[year.index] = ((year < 1678) | (year > 2261)).fillna(False).astype(bool)
+    return out
 
 
 def parse_iso8601(text: pd.Series) -> ParsedTimes:
@@ -103,25 +164,33 @@ def parse_iso8601(text: pd.Series) -> ParsedTimes:
     rows without in ``naive``. Anything else (including zone abbreviations such as ``CST``) is NaT.
     """
     s = _as_text(text).str.strip()
-    # ISO 8601 allows a comma as the decimal sign (log4j and Python logging write one).
-    s = s.str.replace(r"^(\S+[ T]\d{2}:\d{2}:\d{2}),(\d)", r"\1.\2", regex=True)
-    s = s.str.replace(rf"\s*{_UTC_NAMES}$", "Z", regex=True)
-    has_offset = s.str.contains(_OFFSET_RE, regex=True).fillna(False).astype(bool)
+    # ISO 8601 allows a comma as the decimal sign (log4j and Python logging write one); in a time
+    # stamp that is the only place a comma can be.
+    s = s.str.replace(",", ".", regex=False)
+    if bool(match_text(s, rf"\s*{_UTC_NAMES}$").any()):
+        s = replace_regex(s, rf"\s*{_UTC_NAMES}$", "Z")
+    has_offset = match_text(s, _OFFSET_RE)
     index = s.index
     result = empty_times(index)
-    utc_rows = s[has_offset]
-    naive_rows = s[~has_offset & s.notna()]
-    utc = result.utc.copy()
-    naive = result.naive.copy()
-    out = result.out_of_range.copy()
-    if len(utc_rows):
+    if bool(has_offset.all()):
+        utc, out = _bounded(pd.to_datetime(s, format="ISO8601", utc=True, errors="coerce"), utc=True)
+        naive = result.naive
+    elif not bool(has_offset.any()):
+        naive, out = _bounded(pd.to_datetime(s, format="ISO8601", errors="coerce"), utc=False)
+        utc = result.utc
+    else:
+        utc = result.utc.copy()
+        naive = result.naive.copy()
+        out = result.out_of_range.copy()
+        utc_rows = s[has_offset]
+        naive_rows = s[~has_offset & s.notna()]
         parsed, oor = _bounded(pd.to_datetime(utc_rows, format="ISO8601", utc=True, errors="coerce"), utc=True)
         utc.loc[utc_rows.index] = parsed
         out.loc[utc_rows.index] = oor
-    if len(naive_rows):
-        parsed, oor = _bounded(pd.to_datetime(naive_rows, format="ISO8601", errors="coerce"), utc=False)
-        naive.loc[naive_rows.index] = parsed
-        out.loc[naive_rows.index] = oor
+        if len(naive_rows):
+            parsed, oor = _bounded(pd.to_datetime(naive_rows, format="ISO8601", errors="coerce"), utc=False)
+            naive.loc[naive_rows.index] = parsed
+            out.loc[naive_rows.index] = oor
     unparsed = utc.isna() & naive.isna()
     out = out | _year_out_of_range(s, unparsed & ~out)
     return ParsedTimes(utc, naive, result.year_missing, out)
@@ -168,7 +237,7 @@ def parse_epoch(values: pd.Series, unit: str | None = None) -> ParsedTimes:
             text = text.where(text.notna(), fixed.astype(STRING).reindex(index))
     else:
         text = _as_text(values).str.strip()
-    parts = text.str.extract(r"^(?P<sign>-?)(?P<int>\d+)(?:\.(?P<frac>\d*))?$")
+    parts = extract_groups(text, r"^(?P<sign>-?)(?P<int>\d+)(?:\.(?P<frac>\d*))?$")
     ok = parts["int"].notna()
     digits = parts["int"].str.lstrip("0").str.len().fillna(0).astype("int64")
     digits = digits.where(digits > 0, 1)
@@ -235,7 +304,7 @@ def parse_with_format(text: pd.Series, strptime_format: str) -> ParsedTimes:
     """Parse text with one strptime pattern (``%z`` -> ``utc``, else ``naive``; whole text must match).
 
     A pattern without a year (no ``%Y``/``%y``/``%G``) gets :data:`PLACEHOLDER_YEAR` and
-    ``year_missing`` set. ``%f`` takes up to 9 digits.
+    ``year_missing`` set. ``%f`` takes up to 9 digits. Invalid dates (``Feb 30``) are NaT.
     """
     s = _as_text(text).str.strip()
     fmt = strptime_format
@@ -247,15 +316,80 @@ def parse_with_format(text: pd.Series, strptime_format: str) -> ParsedTimes:
     if year_missing:
         result = result._replace(year_missing=pd.Series(True, index=s.index, dtype=bool))
     utc = "%z" in fmt or "%Z" in fmt
-    try:
+    fast = _arrow_strptime(s, fmt)
+    if fast is not None:
+        ts, out = fast
+    else:
         parsed = pd.to_datetime(s, format=fmt, utc=utc, errors="coerce", exact=True)
-    except ValueError:
-        # An invalid pattern is a programmer/config mistake, reported by the caller's validation.
-        raise
-    ts, out = _bounded(parsed, utc=utc)
+        ts, out = _bounded(parsed, utc=utc)
     if utc:
-        return result._replace(utc=ts, out_of_range=out)
-    return result._replace(naive=ts, out_of_range=out)
+        return result._replace(utc=ts.astype(TIMESTAMP), out_of_range=out)
+    return result._replace(naive=ts.astype(NAIVE), out_of_range=out)
+
+
+#: strptime codes the pyarrow fast path handles (``%z`` only at the end, ``%f`` only after ``%S``).
+_ARROW_CODES: Final = frozenset("YymdbaHMSzf")
+_NS_PER_S: Final = 1_000_000_000
+_MAX_SECONDS: Final = _MAX.value // _NS_PER_S
+_MIN_SECONDS: Final = _MIN.value // _NS_PER_S + 1
+
+
+def _arrow_strptime(text: pd.Series, fmt: str) -> tuple[pd.Series, pd.Series] | None:
+    """Parse with ``pyarrow.compute.strptime`` (C++, far faster than pandas for non-ISO patterns).
+
+    Returns (datetime64[ns] or datetime64[ns, UTC] values, out_of_range) or None when the pattern
+    is outside what this path handles. pyarrow has no ``%f`` and rolls invalid dates over
+    (``Feb 30`` -> ``Mar 1``), so the fraction and the offset are cut off and applied here, and
+    every value is checked by formatting it back; rows that do not round-trip (unpadded numbers,
+    invalid dates) go to pandas' strict parser.
+    """
+    codes = re.findall(r"%(.)", fmt)
+    if not set(codes) <= _ARROW_CODES or ("z" in codes and not fmt.endswith("%z")) or "%%" in fmt:
+        return None
+    core_fmt = fmt
+    core = text
+    index = text.index
+    offset_s = pd.Series(0, index=index, dtype="int64")
+    if "z" in codes:
+        core_fmt = fmt[:-2].rstrip()
+        parts = extract_groups(text, r"^(?P<core>.*?) ?(?P<sign>[+-])(?P<hh>\d{2}):?(?P<mm>\d{2})$")
+        core = parts["core"]
+        minutes = to_int(parts["hh"]) * 60 + to_int(parts["mm"])
+        offset_s = (minutes * 60 * parts["sign"].map({"+": 1, "-": -1})).fillna(0).astype("int64")
+    frac_ns = pd.Series(0, index=index, dtype="int64")
+    if "f" in codes:
+        found = re.search(r"%S([.,])%f", core_fmt)
+        if found is None:
+            return None
+        core_fmt = core_fmt.replace(found.group(0), "%S")
+        parts = extract_groups(core, r"^(?P<a>.*:\d{2})[.,](?P<frac>\d{1,9})(?P<b>\D.*)?$")
+        core = parts["a"] + parts["b"].fillna("")
+        frac_ns = to_int(parts["frac"].str.pad(9, side="right", fillchar="0")).fillna(0).astype("int64")
+    array = arrow_strings(core)
+    try:
+        seconds = pc.strptime(array, format=core_fmt, unit="s", error_is_null=True)
+        back = pc.strftime(seconds, format=core_fmt)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    as_float = pc.cast(seconds.cast(pa.int64()), pa.float64()).fill_null(np.nan)
+    values = pd.Series(as_float.to_numpy(), index=index).astype("Int64")
+    back_text = pd.Series(pd.arrays.ArrowStringArray(pc.cast(back, pa.large_string())), index=index)
+    round_trip = back_text == core
+    retry = (core.notna() & ~round_trip.fillna(False)).astype(bool)
+    if bool(retry.any()):
+        # Unpadded fields ("1/Mar"), extra spaces or invalid dates: pandas checks these strictly.
+        strict = pd.to_datetime(core[retry], format=core_fmt, errors="coerce", exact=True)
+        strict_s = (strict.astype("datetime64[s]").astype("int64")).where(strict.notna())
+        values = values.mask(retry, strict_s.reindex(index).astype("Int64"))
+    out = values.notna() & ((values > _MAX_SECONDS) | (values < _MIN_SECONDS))
+    values = values.mask(out)
+    nanos = values * _NS_PER_S + frac_ns - offset_s * _NS_PER_S
+    ok = nanos.notna()
+    raw = nanos.fillna(0).astype("int64").to_numpy().view("datetime64[ns]")
+    naive = pd.Series(raw, index=index).where(ok.to_numpy())
+    if "z" in codes:
+        return naive.dt.tz_localize("UTC"), out.astype(bool)
+    return naive, out.astype(bool)
 
 
 def parse_with_formats(text: pd.Series, strptime_formats: tuple[str, ...]) -> ParsedTimes:
@@ -271,23 +405,121 @@ def parse_with_formats(text: pd.Series, strptime_formats: tuple[str, ...]) -> Pa
     return _fill_flags(result)
 
 
+# Fast paths for the common non-ISO layouts: the fields are cut out by position (cheap pyarrow
+# slices), reassembled as ISO 8601 and parsed by pandas' ISO parser, which is several times faster
+# than strptime with %b or %z (pandas' and pyarrow's alike) and still refuses invalid dates.
+# Rows whose text does not have the exact expected shape go to the general strptime path.
+
+_MONTHS: Final = pa.array(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"])
+_MONTH_NUMBERS: Final = pa.array([f"{m:02d}" for m in range(1, 13)], pa.large_string())
+
+
+def _month_numbers(names: pd.Series) -> pd.Series:
+    """``Jan``..``Dec`` -> ``01``..``12`` (NA for anything else)."""
+    positions = pc.index_in(arrow_strings(names), value_set=_MONTHS)
+    return string_series(pc.take(_MONTH_NUMBERS, positions), names.index)
+
+
+def _iso_fast_path(
+    text: pd.Series,
+    shape: str,
+    build: Callable[[pd.Series], pd.Series],
+    fallback_formats: tuple[str, ...],
+    *,
+    year_missing: bool = False,
+) -> ParsedTimes:
+    """Parse rows matching the RE2 ``shape`` via ``build`` (text -> ISO 8601 text); others by strptime."""
+    s = _as_text(text)
+    fits = match_text(s, shape)
+    result = empty_times(s.index)
+    if bool(fits.any()):
+        iso = parse_iso8601(build(s[fits]))
+        if year_missing:
+            iso = iso._replace(year_missing=pd.Series(True, index=iso.year_missing.index))
+        result = combine_times(result, _reindexed(iso, s.index))
+    rest = ~fits & s.notna()
+    if bool(rest.any()):
+        result = combine_times(result, _reindexed(parse_with_formats(s[rest], fallback_formats), s.index))
+    return _fill_flags(result)
+
+
+def parse_access_time(text: pd.Series) -> ParsedTimes:
+    """Access-log times ``10/Oct/2000:13:55:36 -0700`` (offset optional) -> ``utc`` (or ``naive``)."""
+
+    def build(s: pd.Series) -> pd.Series:
+        offset = s.str.slice(20).str.strip()
+        return (
+            s.str.slice(7, 11) + "-" + _month_numbers(s.str.slice(3, 6)) + "-" + s.str.slice(0, 2)
+            + "T" + s.str.slice(12, 20) + offset
+        )  # fmt: skip
+
+    return _iso_fast_path(
+        text,
+        r"^\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}(?: [+-]\d{4})?$",
+        build,
+        ("%d/%b/%Y:%H:%M:%S %z", "%d/%b/%Y:%H:%M:%S"),
+    )
+
+
+def _pad_day(s: pd.Series) -> pd.Series:
+    """``Mar  1`` / ``Mar 1`` -> ``Mar 01`` (and any run of spaces -> one space)."""
+    s = replace_regex(s.str.strip(), r"\s+", " ")
+    return replace_regex(s, r"^((?:[A-Z][a-z]{2} )?[A-Z][a-z]{2}) (\d) ", r"\1 0\2 ")
+
+
 def parse_syslog_time(text: pd.Series) -> ParsedTimes:
     """Parse year-less syslog times ``Jun 14 15:16:01`` / ``Mar  1 00:00:00`` (optional fraction).
 
     ``naive`` gets the placeholder year :data:`PLACEHOLDER_YEAR` (so ``Feb 29`` parses) and
     ``year_missing`` is True; the caller infers the year.
     """
-    s = _as_text(text).str.strip().str.replace(r"\s+", " ", regex=True)
-    return parse_with_formats(s, ("%b %d %H:%M:%S", "%b %d %H:%M:%S.%f"))
+
+    def build(s: pd.Series) -> pd.Series:
+        return (
+            f"{PLACEHOLDER_YEAR}-" + _month_numbers(s.str.slice(0, 3)) + "-" + s.str.slice(4, 6) + "T" + s.str.slice(7)
+        )
+
+    return _iso_fast_path(
+        _pad_day(_as_text(text)),
+        r"^[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})?$",
+        build,
+        ("%b %d %H:%M:%S", "%b %d %H:%M:%S.%f"),
+        year_missing=True,
+    )
 
 
-def arrow_text(values: pd.Series) -> pa.Array | pa.ChunkedArray:
-    """The pyarrow string array behind a string[pyarrow] Series (cast when needed)."""
-    s = _as_text(values)
-    return pa.array(s, type=pa.large_string()) if not hasattr(s.array, "_pa_array") else s.array._pa_array
+def parse_ctime(text: pd.Series) -> ParsedTimes:
+    """``[Www ]Mmm dd HH:MM:SS[.ffffff] YYYY`` (C ``ctime``, Apache error logs) -> ``naive``."""
+
+    def build(s: pd.Series) -> pd.Series:
+        s = replace_regex(s, r"^[A-Z][a-z]{2} ([A-Z][a-z]{2} )", r"\1")
+        return (
+            s.str.slice(-4) + "-" + _month_numbers(s.str.slice(0, 3)) + "-" + s.str.slice(4, 6)
+            + "T" + s.str.slice(7, -5)
+        )  # fmt: skip
+
+    return _iso_fast_path(
+        _pad_day(_as_text(text)),
+        r"^(?:[A-Z][a-z]{2} )?[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})? \d{4}$",
+        build,
+        ("%a %b %d %H:%M:%S %Y", "%a %b %d %H:%M:%S.%f %Y", "%b %d %H:%M:%S %Y", "%b %d %H:%M:%S.%f %Y"),
+    )
+
+
+def parse_compact_date_time(text: pd.Series) -> ParsedTimes:
+    """``yymmdd HHMMSS`` (HDFS) -> ``naive``; two-digit years 69-99 are 19xx, 00-68 are 20xx (as strptime)."""
+
+    def build(s: pd.Series) -> pd.Series:
+        century = pd.Series("20", index=s.index, dtype=STRING).mask(s.str.slice(0, 2) >= "69", "19")
+        return (
+            century + s.str.slice(0, 2) + "-" + s.str.slice(2, 4) + "-" + s.str.slice(4, 6)
+            + "T" + s.str.slice(7, 9) + ":" + s.str.slice(9, 11) + ":" + s.str.slice(11, 13)
+        )  # fmt: skip
+
+    return _iso_fast_path(text, r"^\d{6} \d{6}$", build, ("%y%m%d %H%M%S",))
 
 
 def match_text(values: pd.Series, pattern: str) -> pd.Series:
-    """``pc.match_substring_regex`` as a bool Series (nulls -> False)."""
-    mask = pc.match_substring_regex(arrow_text(values), pattern)
-    return pd.Series(mask.to_numpy(zero_copy_only=False), index=values.index).fillna(False).astype(bool)
+    """Where the RE2 ``pattern`` matches each value (``pc.match_substring_regex``); nulls -> False."""
+    mask = pc.fill_null(pc.match_substring_regex(arrow_strings(values), pattern), False)
+    return pd.Series(mask.to_numpy(zero_copy_only=False), index=values.index, dtype=bool)
