@@ -1,0 +1,87 @@
+"""The orchestrator: chunks from any source, accounting, failures that do not stop the run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+
+from pmtimeline.config import TimelineConfig
+from pmtimeline.connectors.base import FrameSource
+from pmtimeline.errors import SourceError
+from pmtimeline.pipeline import build, ingest, prepare_chunk, sort_events
+from pmtimeline.schema import EVENT_COLUMNS, conform_events
+
+
+class Broken:
+    """A plain source (no accounting) that fails after one chunk."""
+
+    name = "broken"
+
+    def read(self) -> Iterator[pd.DataFrame]:
+        yield conform_events(
+            pd.DataFrame(
+                {"timestamp": ["2024-03-01T10:00:00Z"], "source": ["broken"], "kind": ["log"], "message": ["first"]}
+            )
+        )
+        raise SourceError("connection reset while reading broken")
+
+
+def test_ingest_orders_events_and_accounts_per_source(small_events: pd.DataFrame) -> None:
+    late = small_events.iloc[::-1].copy()
+    result = ingest([FrameSource(late, name="a"), FrameSource(small_events.head(3), name="b")], TimelineConfig())
+    assert tuple(result.events.columns) == EVENT_COLUMNS
+    assert result.events["timestamp"].is_monotonic_increasing
+    assert len(result.events) == len(small_events) + 3
+    assert [a.name for a in result.sources] == ["a", "b"]
+    assert all(a.balanced() for a in result.sources)
+
+
+def test_a_failing_source_is_recorded_and_the_run_goes_on(small_events: pd.DataFrame) -> None:
+    result = ingest([Broken(), FrameSource(small_events, name="ok")], TimelineConfig())
+    broken = result.sources[0]
+    assert broken.partial
+    assert "connection reset" in (broken.partial_reason or "")
+    assert broken.events == 1
+    assert len(result.events) == len(small_events) + 1
+
+
+def test_prepare_chunk_recognizes_changes() -> None:
+    chunk = conform_events(
+        pd.DataFrame(
+            {
+                "timestamp": ["2024-03-01T10:00:00Z"] * 2,
+                "source": ["d"] * 2,
+                "kind": ["log"] * 2,
+                "message": ["Rolling back payments-api to 2.13.4", "all good"],
+                "service": ["payments-api"] * 2,
+            }
+        )
+    )
+    out = prepare_chunk(chunk, TimelineConfig())
+    assert list(out["kind"]) == ["change", "log"]
+    assert out["change_type"].iloc[0] == "rollback"
+
+
+def test_sort_is_stable_for_equal_times() -> None:
+    frame = conform_events(
+        pd.DataFrame(
+            {"timestamp": ["2024-03-01T10:00:00Z"] * 3, "source": ["s"] * 3, "kind": ["log"] * 3, "line": [3, 1, 2]}
+        )
+    )
+    assert list(sort_events(frame)["line"]) == [1, 2, 3]
+
+
+def test_build_finds_the_incident_in_an_in_memory_frame(small_events: pd.DataFrame) -> None:
+    result = build([FrameSource(small_events, name="api.log")], TimelineConfig())
+    onset = result.incident.phase("onset")
+    assert onset == pd.Timestamp("2024-03-01T10:10:00Z")
+    assert result.events is not None
+    assert len(result.events) == len(small_events)
+
+
+def test_build_without_any_event_is_a_clear_error() -> None:
+    empty = pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns, UTC]"), "message": []})
+    with pytest.raises(SourceError, match="no events could be read"):
+        build([FrameSource(empty)], TimelineConfig())
