@@ -4,7 +4,7 @@
 lines as pandas ``string[pyarrow]`` Series, read in large binary blocks and split and decoded in C
 (pyarrow and ``bytes`` methods), never with a Python loop per line.
 
-Rules, in the order they are applied to the bytes of a file:
+The rules:
 
 * **Compression** is detected from magic bytes, never from the file name: gzip (``1f 8b``, every
   member of a multi-member file), bzip2 (``BZh``), xz (``fd 37 7a 58 5a 00``) and zstd
@@ -59,6 +59,19 @@ from pmtimeline.config import TimelineConfig
 from pmtimeline.errors import SourceError
 from pmtimeline.escaping import escape_terminal
 
+__all__ = [
+    "REJECT_NUL_BYTES",
+    "REJECT_READ_ERROR",
+    "REJECT_SIZE_CAP",
+    "REJECT_TRUNCATED_ARCHIVE",
+    "LineBlock",
+    "LineReader",
+    "check_readable",
+    "file_mtime",
+    "head_lines",
+    "iter_line_ranges",
+]
+
 #: Bytes read from disk (or from a decompressor) per step; lines are split once per step.
 READ_SIZE: Final = 16 << 20
 #: Compressed bytes of a gzip file given to zlib per step.
@@ -66,6 +79,7 @@ GZIP_INPUT_SIZE: Final = 2 << 20
 #: The compression-ratio guard never stops a file before this many decompressed bytes.
 RATIO_CAP_FLOOR: Final = 64 << 20
 
+#: Reasons in ``LineBlock.io_reject``.
 REJECT_NUL_BYTES: Final = "nul_bytes"
 REJECT_TRUNCATED_ARCHIVE: Final = "truncated_archive"
 REJECT_SIZE_CAP: Final = "decompressed_size_cap"
@@ -97,7 +111,8 @@ class LineBlock:
     Attributes:
         first_line: 1-based line number of ``lines[0]``; the blocks of a file are contiguous and
             cover every line.
-        lines: decoded text without the line terminator (``string[pyarrow]``, RangeIndex 0..n-1).
+        lines: decoded text without the line terminator (``string[pyarrow]``, RangeIndex 0..n-1;
+            the Arrow data may come in more than one chunk).
         io_reject: NA, or why the line is rejected at the I/O layer (``nul_bytes``,
             ``truncated_archive``, ``decompressed_size_cap``, ``read_error``).
         truncated_lines: lines longer than ``config.max_line_bytes``, cut to that size (kept in
@@ -171,6 +186,7 @@ def _open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
     except SourceError:
         os.close(fd)
         raise
+    os.set_blocking(fd, True)
     return os.fdopen(fd, "rb", buffering=0)
 
 
