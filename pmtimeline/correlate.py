@@ -28,11 +28,11 @@ LINK_DTYPES: Final[dict[str, object]] = {
 
 def correlation_ids(events: pd.DataFrame) -> pd.Series:
     """Each event's correlation id: its trace id, else its request id (null when it has neither)."""
-    trace = events["trace_id"].astype(STRING).str.strip()
-    request = events["request_id"].astype(STRING).str.strip()
+    trace = events["trace_id"].astype(STRING)
+    request = events["request_id"].astype(STRING)
+    # Connectors leave absent ids null; an empty id is absent too.
     trace = trace.where(trace != "")
-    request = request.where(request != "")
-    return trace.fillna(request).rename("correlation_id")
+    return trace.fillna(request.where(request != "")).rename("correlation_id")
 
 
 def _empty_links() -> pd.DataFrame:
@@ -69,7 +69,8 @@ def link_requests(events: pd.DataFrame) -> pd.DataFrame:
     table = table.loc[table["n_events"] >= 2]
     if table.empty:
         return _empty_links()
-    firsts = sub.loc[sub["correlation_id"].isin(table.index)].dropna(subset=["service"])
+    shared = grouped["timestamp"].transform("size").to_numpy(dtype="int64") >= 2
+    firsts = sub.loc[shared].dropna(subset=["service"])
     firsts = firsts.drop_duplicates(["correlation_id", "service"])
     services = firsts.groupby("correlation_id", sort=False)["service"].agg(list)
     table["services"] = services.reindex(table.index).map(lambda v: tuple(v) if isinstance(v, list) else ())

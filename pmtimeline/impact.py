@@ -72,17 +72,22 @@ def latency_before_during(
     """Latency percentiles before onset and during [onset, recovered]; {} without durations."""
     if latency.empty:
         return {}
-    scope = next(s for s in _LATENCY_SCOPES if s in set(latency["scope"].astype(str)))
-    rows = latency.loc[(latency["scope"] == scope).to_numpy(dtype=bool)]
-    start = onset.floor(resolution)
+    scopes = latency["scope"].to_numpy(dtype=object)
+    present = set(pd.unique(scopes))
+    scope = next(s for s in _LATENCY_SCOPES if s in present)
+    chosen = scopes == scope
+    ns = latency["bucket"].array.asi8[chosen]
+    bins = latency["bin"].to_numpy(dtype="int64")[chosen]
+    counts = latency["count"].to_numpy(dtype="int64")[chosen]
+    start, end = onset.floor(resolution).value, recovered.value
     out: dict[str, dict[str, float | None]] = {}
-    for name, mask in (
-        ("before", rows["bucket"] < start),
-        ("during", (rows["bucket"] >= start) & (rows["bucket"] <= recovered)),
-    ):
-        part = rows.loc[mask.to_numpy(dtype=bool)].groupby("bin")["count"].sum()
-        if not part.empty:
-            out[name] = histogram_percentiles(part.index.to_numpy(dtype="int64"), part.to_numpy(dtype="int64"))
+    for name, mask in (("before", ns < start), ("during", (ns >= start) & (ns <= end))):
+        if mask.any():
+            # Sum per bin with bincount over bins shifted to start at zero.
+            low = int(bins[mask].min())
+            per_bin = np.bincount(bins[mask] - low, weights=counts[mask])
+            present_bins = np.flatnonzero(per_bin)
+            out[name] = histogram_percentiles(present_bins + low, per_bin[present_bins].astype("int64"))
     return out
 
 
@@ -140,7 +145,10 @@ def compute_metrics(
 
     notable = aggregates.notable
     t = notable["timestamp"]
-    window = notable.loc[((t >= onset) & (t <= recovered)).to_numpy(dtype=bool, na_value=False)]
+    window = notable.loc[
+        ((t >= onset) & (t <= recovered)).to_numpy(dtype=bool, na_value=False),
+        ["timestamp", "kind", "format", "level", "http_status", "url_path", "user", "service", "host"],
+    ]
     errors = window.loc[error_mask(window)]
     users = errors["user"].dropna()
     if services is None:
@@ -151,7 +159,7 @@ def compute_metrics(
         bad = bad.loc[bad["service"].fillna("").isin(list(services)).to_numpy(dtype=bool)]
     hosts = bad["host"].dropna().astype(str).value_counts().head(TOP_HOSTS)
     failed = window.loc[bad_event_mask(window, "failed_requests", edge)]
-    paths = failed["url_path"].dropna().astype(str).str.split("?", n=1).str[0]
+    paths = failed["url_path"].dropna().str.replace(r"\?.*", "", regex=True)
     endpoints = paths.value_counts().head(TOP_ENDPOINTS)
 
     burn = None

@@ -180,7 +180,7 @@ def detect_phases(
         width = pd.Timedelta(config.bucket)
         recovered = phases["recovered"]
         until = recovered + config.quiet_buckets * width if recovered is not None else window_end
-        intervals = alert_intervals(notable)
+        intervals = alert_intervals(notable.loc[(notable["kind"] == "alert").to_numpy(dtype=bool, na_value=False)])
         concerning = _concerning(intervals, onset, until, services, config)
         if not concerning.empty:
             first = concerning.iloc[0]

@@ -48,18 +48,19 @@ CHANGE_TYPE_WEIGHT: Final[Mapping[str, float]] = {
 }
 RELATION_WEIGHT: Final[Mapping[str, float]] = {"affected": 1.0, "dependency": 0.8, "unknown": 0.6, "other": 0.25}
 MAX_CHANGES: Final = 5
+#: The columns an :class:`Evidence` is made from.
+_EVIDENCE_COLUMNS: Final = ("timestamp", "source", "line", "message", "kind", "service", "level")
 MAX_TEMPLATES: Final = 5
 
 
 def _dependencies(window: pd.DataFrame, services: tuple[str, ...]) -> set[str]:
     """Services seen in the same traces/requests as the affected services."""
-    ids = correlation_ids(window)
-    linked = window.assign(cid=ids.to_numpy()).dropna(subset=["cid", "service"])
+    linked = pd.DataFrame({"cid": correlation_ids(window), "service": window["service"]}).dropna()
     if linked.empty:
         return set()
-    touching = linked.loc[linked["service"].isin(list(services)), "cid"].unique()
-    related = linked.loc[linked["cid"].isin(touching), "service"].astype(str)
-    return set(related) - set(services)
+    touches = linked["service"].isin(list(services))
+    touching = touches.groupby(linked["cid"]).transform("any").to_numpy(dtype=bool)
+    return set(linked.loc[touching, "service"].astype(str).unique()) - set(services)
 
 
 def _text(value: Any) -> str | None:
@@ -130,14 +131,17 @@ def _template_candidates(
     notable: pd.DataFrame, onset: pd.Timestamp, recovered: pd.Timestamp
 ) -> list[tuple[float, RootCauseCandidate]]:
     t = notable["timestamp"]
-    errors = notable.loc[error_mask(notable) & (t <= recovered).to_numpy(dtype=bool, na_value=False)]
+    errors = notable.loc[
+        error_mask(notable) & (t <= recovered).to_numpy(dtype=bool, na_value=False), list(_EVIDENCE_COLUMNS)
+    ]
     if errors.empty:
         return []
     before_onset = (errors["timestamp"] < onset).to_numpy(dtype=bool)
     # Baseline templates include the warnings before onset: a message that was a warning yesterday
     # is not new today.
     warnings = notable.loc[
-        (notable["level"] == "warning").to_numpy(dtype=bool, na_value=False) & (t < onset).to_numpy(dtype=bool)
+        (notable["level"] == "warning").to_numpy(dtype=bool, na_value=False) & (t < onset).to_numpy(dtype=bool),
+        ["message"],
     ]
     templates = message_templates(errors["message"]).fillna("")
     baseline = set(templates[before_onset]) | set(message_templates(warnings["message"]).fillna(""))
@@ -185,12 +189,13 @@ def _origin_candidate(
     width = pd.Timedelta(config.bucket)
     t = notable["timestamp"]
     window = notable.loc[((t >= onset - width) & (t <= recovered)).to_numpy(dtype=bool, na_value=False)]
+    window = window.loc[:, [*_EVIDENCE_COLUMNS, "format", "http_status", "trace_id", "request_id"]]
     errors = window.loc[error_mask(window)]
     ids = correlation_ids(errors)
     traced = errors.assign(cid=ids.to_numpy()).dropna(subset=["cid", "service"])
     if not traced.empty:
-        spans = traced.groupby("cid")["service"].nunique()
-        multi = traced.loc[traced["cid"].isin(spans.index[spans >= 2])]
+        spans = traced.groupby("cid")["service"].transform("nunique").to_numpy(dtype="int64")
+        multi = traced.loc[spans >= 2]
         if not multi.empty:
             # An access log reports its upstream's failure: within a request, an edge (access-log)
             # error is the origin only when no other service failed.
@@ -250,7 +255,9 @@ def rank_root_causes(
     recovered = phases.get("recovered") or aggregates.window_end or onset
     notable = aggregates.notable
     t = notable["timestamp"]
-    window = notable.loc[((t >= onset) & (t <= recovered)).to_numpy(dtype=bool, na_value=False)]
+    window = notable.loc[
+        ((t >= onset) & (t <= recovered)).to_numpy(dtype=bool, na_value=False), ["service", "trace_id", "request_id"]
+    ]
     dependencies = _dependencies(window, services) if services else set()
     found = [
         *_change_candidates(notable, onset, services, dependencies, config),

@@ -43,25 +43,35 @@ MASKS: Final[tuple[tuple[str, str], ...]] = (
 
 def arrow_text(values: pd.Series) -> Any:
     """``values`` as an Arrow string array (nulls stay null), for the regex kernels of Arrow (RE2)."""
-    return pa.array(values.astype(STRING).array)
+    text = pa.array(values.astype(STRING).array)
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
 def regex_mask(values: pd.Series, pattern: str) -> np.ndarray:
     """Boolean mask of case-insensitive RE2 matches of ``pattern`` (nulls are False)."""
     if values.empty:
         return np.zeros(0, dtype=bool)
-    found = pc.fill_null(pc.match_substring_regex(arrow_text(values), pattern, ignore_case=True), False)
-    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+    # Log text repeats (paths, messages of one kind): match each distinct value once.
+    encoded = pc.dictionary_encode(arrow_text(values))
+    found = pc.fill_null(pc.match_substring_regex(encoded.dictionary, pattern, ignore_case=True), False)
+    matches = np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    valid = ~np.isnan(indices) if indices.dtype.kind == "f" else np.ones(len(indices), dtype=bool)
+    out = np.zeros(len(indices), dtype=bool)
+    out[valid] = matches[indices[valid].astype("int64")]
+    return out
 
 
 def message_templates(messages: pd.Series) -> pd.Series:
     """The template of each message (same index; nulls stay null)."""
     if messages.empty:
         return pd.Series([], index=messages.index, dtype=STRING)
-    text = arrow_text(messages)
+    # Messages repeat: mask each distinct message once, then spread the templates back.
+    encoded = pc.dictionary_encode(arrow_text(messages))
+    text = encoded.dictionary
     text = pc.replace_substring_regex(text, r"[\r\n].*", "")
     text = pc.utf8_slice_codeunits(text, 0, 4 * MAX_TEMPLATE_CHARS)
     for pattern, replacement in MASKS:
         text = pc.replace_substring_regex(text, pattern, replacement)
     text = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(text, 0, MAX_TEMPLATE_CHARS))
-    return pd.Series(pd.array(text, dtype=STRING), index=messages.index, name="template")
+    return pd.Series(pd.array(pc.take(text, encoded.indices), dtype=STRING), index=messages.index, name="template")
