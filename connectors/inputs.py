@@ -185,13 +185,15 @@ def open_inputs(inputs: Sequence[str], config: TimelineConfig) -> list[Accounted
 def _detect_formats(
     heads: Mapping[str, list[str]], formats: Mapping[str, LogFormat], config: TimelineConfig
 ) -> dict[str, tuple[LogFormat, str]]:
-    """The detected format of each log file (none where a format is forced or nothing fits)."""
-    if config.format_name:
-        return {}
+    """The format of each log file, detected or forced (none where nothing fits)."""
     detected: dict[str, tuple[LogFormat, str]] = {}
     for path, lines in heads.items():
         try:
-            detected[path] = detect_log_format(lines, formats)
+            if config.format_name:
+                sample = [line for line in lines if line.strip()]
+                detected[path] = (get_format(config.format_name, formats).for_file(sample), "forced with --format")
+            else:
+                detected[path] = detect_log_format(lines, formats)
         except UnknownFormatError:
             continue  # the connector says so in its accounting
     return detected

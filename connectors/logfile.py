@@ -55,7 +55,15 @@ from pmtimeline.connectors.time_normalize import (
 )
 from pmtimeline.errors import UnknownFormatError
 from pmtimeline.escaping import escape_terminal
-from pmtimeline.schema import LEVELS, STRING, TIMESTAMP, conform_events, normalize_levels, severity_numbers
+from pmtimeline.schema import (
+    EVENT_DTYPES,
+    LEVELS,
+    SEVERITY_NUMBER,
+    STRING,
+    TIMESTAMP,
+    conform_events,
+    normalize_levels,
+)
 from pmtimeline.sources import Reject, SourceAccounting
 
 REJECT_UNPARSEABLE: Final = "unparseable"
@@ -520,33 +528,38 @@ class LogFileConnector:
         state: _FileState,
         first_line: int,
     ) -> pd.DataFrame:
-        """One row per head: the parsed event columns, its timestamp and its provenance."""
+        """One row per head: every event column with its schema dtype, timestamp and provenance."""
         assert state.fmt is not None
-        columns: dict[str, object] = {
-            name: parsed[name].iloc[heads].reset_index(drop=True)
-            for name in _PARSED_EVENT_COLUMNS
-            if name in parsed.columns
-        }
-        if "message" not in columns:
-            columns["message"] = lines.iloc[heads].reset_index(drop=True)
-        if "level" in columns:
-            level = columns["level"]
-            assert isinstance(level, pd.Series)
-            if not bool(level.dropna().isin(LEVELS).all()):
-                level = normalize_levels(level)
-            columns["level"] = level
-            columns["severity_number"] = severity_numbers(level)
-        kind = columns.get("kind")
-        columns["kind"] = kind.fillna("log") if isinstance(kind, pd.Series) else "log"
-        frame = pd.DataFrame(columns, index=pd.RangeIndex(len(heads)))
-        frame["timestamp"] = times["timestamp"].astype(TIMESTAMP).set_axis(frame.index)
-        frame["tz_assumed"] = times["tz_assumed"].set_axis(frame.index)
-        frame["year_inferred"] = times["year_inferred"].astype(bool).set_axis(frame.index)
-        frame["ts_raw"] = _column(parsed, "ts_raw", dtype=STRING).iloc[heads].set_axis(frame.index)
-        frame["source"] = self.path
-        frame["format"] = state.fmt.name
-        frame["line"] = first_line + heads
-        return frame
+        n = len(heads)
+        index = pd.RangeIndex(n)
+        mask = np.zeros(len(lines), dtype=bool)
+        mask[heads] = True  # boolean selection is several times faster than take on Arrow strings
+
+        def pick(column: pd.Series) -> pd.Series:
+            return column[mask].set_axis(index)
+
+        frame: dict[str, pd.Series] = {}
+        for name, dtype in EVENT_DTYPES.items():
+            if name in _PARSED_EVENT_COLUMNS and name in parsed.columns:
+                column = pick(parsed[name])
+                frame[name] = column if str(column.dtype) == str(dtype) else column.astype(dtype)  # type: ignore[call-overload]
+            else:
+                frame[name] = _nulls(dtype, index)
+        if "message" not in parsed.columns:
+            frame["message"] = pick(lines).astype(STRING)
+        level = frame["level"]
+        if not bool(level.dropna().isin(LEVELS).all()):
+            level = frame["level"] = normalize_levels(level)
+        frame["severity_number"] = _severity_numbers(level)
+        frame["kind"] = frame["kind"].fillna("log")
+        frame["timestamp"] = times["timestamp"].astype(TIMESTAMP).set_axis(index)
+        frame["tz_assumed"] = times["tz_assumed"].astype(STRING).set_axis(index)
+        frame["year_inferred"] = times["year_inferred"].astype("boolean").set_axis(index)
+        frame["ts_raw"] = pick(_column(parsed, "ts_raw", dtype=STRING)).astype(STRING)
+        frame["source"] = pd.Series(self.path, index=index, dtype=STRING)
+        frame["format"] = pd.Series(state.fmt.name, index=index, dtype=STRING)
+        frame["line"] = pd.Series(first_line + heads, index=index, dtype="Int64")
+        return pd.DataFrame(frame, index=index)
 
     def _close_pending(self, state: _FileState) -> pd.DataFrame:
         pending = state.pending
@@ -618,6 +631,27 @@ def _column(parsed: pd.DataFrame, name: str, *, dtype: object | None = None, def
         dtype = bool if isinstance(default, bool) else STRING
     column: pd.Series = pd.Series(default, index=parsed.index, dtype=dtype)  # type: ignore[call-overload]
     return column
+
+
+def _nulls(dtype: object, index: pd.RangeIndex) -> pd.Series:
+    """An all-null column of an event dtype, built without a per-element fill."""
+    n = len(index)
+    if dtype == STRING:
+        return pd.Series(pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string())), index=index, copy=False)
+    if dtype == "Int64":
+        return pd.Series(pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)), index=index)
+    if dtype == "boolean":
+        return pd.Series(pd.arrays.BooleanArray(np.zeros(n, dtype=bool), np.ones(n, dtype=bool)), index=index)
+    if dtype == "float64":
+        return pd.Series(np.full(n, np.nan), index=index)
+    return pd.Series(pd.NaT, index=index, dtype=TIMESTAMP)
+
+
+def _severity_numbers(levels: pd.Series) -> pd.Series:
+    """OpenTelemetry severity numbers of normalized levels, in C (``Series.map`` is per element)."""
+    codes = pc.index_in(pa.array(levels, type=pa.large_string()), value_set=pa.array(LEVELS, type=pa.large_string()))
+    numbers = pc.take(pa.array([SEVERITY_NUMBER[level] for level in LEVELS], type=pa.int64()), codes)
+    return pd.Series(numbers.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get), index=levels.index)
 
 
 def _join_groups(lines: pd.Series, positions: np.ndarray, groups: np.ndarray) -> pd.Series:
