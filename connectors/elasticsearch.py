@@ -116,7 +116,9 @@ _WARNING_TOKENS: Final = tuple(sorted(t for t, lvl in LEVEL_ALIASES.items() if l
 _ERROR_TOKENS: Final = tuple(sorted(t for t, lvl in LEVEL_ALIASES.items() if lvl in ERROR_LEVELS))
 #: Alert document fields, first present wins.
 _ALERT_NAME_FIELDS: Final = ("kibana.alert.rule.name", "rule.name", "alert.name", "labels.alertname", "alertname")
-_ALERT_STATE_FIELDS: Final = ("kibana.alert.status", "kibana.alert.workflow_status", "event.action", "status")
+_ALERT_STATE_FIELDS: Final = ("kibana.alert.status", "event.action", "status")
+#: Kibana's triage state; "acknowledged" there overrides an active status.
+_ALERT_WORKFLOW_FIELD: Final = "kibana.alert.workflow_status"
 _ALERT_ID_FIELDS: Final = ("kibana.alert.uuid", "kibana.alert.instance.id", "event.id")
 _ALERT_STATES: Final[Mapping[str, str]] = {
     "active": "firing",
@@ -916,7 +918,10 @@ class ElasticsearchConnector:
             name = _as_text(pick("alert_name", _ALERT_NAME_FIELDS))
             state = _as_text(pick("alert_state", _ALERT_STATE_FIELDS)).str.strip().str.lower()
             out["alert_name"] = name.where(is_alert)
-            out["alert_state"] = state.map(_ALERT_STATES).astype(STRING).fillna("firing").where(is_alert)
+            workflow = _as_text(pick("alert_workflow", (_ALERT_WORKFLOW_FIELD,))).str.strip().str.lower()
+            state = state.map(_ALERT_STATES).astype(STRING).fillna("firing")
+            state = state.mask(((workflow == "acknowledged") & (state == "firing")).fillna(False), "acknowledged")
+            out["alert_state"] = state.where(is_alert)
             out["alert_id"] = _as_text(pick("alert_id", _ALERT_ID_FIELDS)).where(is_alert)
             message = message.where(~is_alert | message.notna(), name)
         out["message"] = message

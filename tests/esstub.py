@@ -1650,6 +1650,8 @@ def events_to_documents(events: pd.DataFrame) -> list[dict[str, Any]]:
         if "alert_state" in frame.columns:
             state = frame["alert_state"].map({"firing": "active", "resolved": "recovered", "acknowledged": "active"})
             flat["kibana.alert.status"] = state.astype(object).where(is_alert.fillna(False) & state.notna(), None)
+            acked = (frame["alert_state"] == "acknowledged").fillna(False).astype(bool)
+            flat["kibana.alert.workflow_status"] = pd.Series("acknowledged", index=frame.index).where(acked, None)
     if "format" in frame.columns:
         fmt = frame["format"].astype(object)
         edge = fmt.fillna("").astype(str).str.startswith("access")

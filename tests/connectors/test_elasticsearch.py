@@ -22,7 +22,7 @@ from pmtimeline.aggregate import count_signals
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
 from pmtimeline.errors import ConfigError, SearchBackendError
-from pmtimeline.schema import COUNT_COLUMNS, ERROR_LEVELS, EVENT_COLUMNS, validate_events
+from pmtimeline.schema import COUNT_COLUMNS, ERROR_LEVELS, EVENT_COLUMNS, severity_numbers, validate_events
 from pmtimeline.sources import AccountedSource, CountingSource
 
 BASE = pd.Timestamp("2024-03-01T10:00:00Z")
@@ -373,13 +373,23 @@ def test_user_mapping_wins_over_ecs_and_aliases() -> None:
 
 
 def test_alert_documents_become_alert_events(stub9: EsStub) -> None:
+    acked = {
+        "@timestamp": _iso(200),
+        "event.kind": "alert",
+        "rule.name": "DiskSpaceLow",
+        "kibana.alert.status": "active",
+        "kibana.alert.workflow_status": "acknowledged",
+        "event.id": "b-7",
+    }
+    stub9.add_documents(INDEX, [acked], ids=["alert-ack"])
     events = read_all(ElasticsearchConnector(settings(stub9.url), WINDOW))
     alerts = events[events["kind"] == "alert"]
     assert alerts[["alert_name", "alert_state", "alert_id"]].to_dict("records") == [
         {"alert_name": "High error rate", "alert_state": "firing", "alert_id": "a-1"},
+        {"alert_name": "DiskSpaceLow", "alert_state": "acknowledged", "alert_id": "b-7"},
         {"alert_name": "High error rate", "alert_state": "resolved", "alert_id": "a-1"},
     ]
-    assert (alerts["message"] == "High error rate").all()
+    assert alerts["message"].tolist() == ["High error rate", "DiskSpaceLow", "High error rate"]
     assert events.loc[events["kind"] != "alert", "alert_name"].isna().all()
 
 
@@ -641,6 +651,63 @@ def test_load_events_round_trips_an_event_frame(small_events: pd.DataFrame) -> N
     assert events["message"].tolist() == frame["message"].tolist()
     assert events["level"].tolist() == frame["level"].tolist()
     assert events["service"].tolist() == frame["service"].tolist()
+
+
+ROUND_TRIP_COLUMNS = (
+    "timestamp",
+    "host",
+    "service",
+    "level",
+    "severity_number",
+    "message",
+    "kind",
+    "http_status",
+    "http_method",
+    "url_path",
+    "duration_ms",
+    "trace_id",
+    "request_id",
+    "user",
+    "client_ip",
+    "alert_name",
+    "alert_state",
+    "alert_id",
+)
+
+
+def test_load_events_round_trips_every_mapped_column() -> None:
+    t = pd.date_range(BASE, periods=5, freq="7s")
+    frame = pd.DataFrame(
+        {
+            "timestamp": t,
+            "host": ["web-1", "web-2", None, "db-1", None],
+            "service": ["edge", "payments", "payments", "db", "payments"],
+            "level": [None, "error", "warning", "info", "critical"],
+            "message": ["GET /pay", "pay failed", "slow", "checkpoint", "HighErrorRate"],
+            "kind": ["request", "request", "log", "log", "alert"],
+            "http_status": pd.array([200, 503, None, None, None], dtype="Int64"),
+            "http_method": ["GET", "POST", None, None, None],
+            "url_path": ["/pay?x=1", "/pay", None, None, None],
+            "duration_ms": [12.5, 30000.0, None, None, None],
+            "trace_id": [None, "tr-1", "tr-1", None, None],
+            "request_id": [None, "rq-1", None, None, None],
+            "user": ["u1", "u2", None, None, None],
+            "client_ip": ["198.51.100.7", None, None, None, None],
+            "alert_name": [None, None, None, None, "HighErrorRate"],
+            "alert_state": [None, None, None, None, "acknowledged"],
+            "alert_id": [None, None, None, None, "fp-1"],
+            "format": ["access_combined", "json_lines", "json_lines", "logfmt", "alertmanager"],
+        }
+    )
+    frame["severity_number"] = severity_numbers(frame["level"].astype("string"))
+    with EsStub() as server:
+        load_events(server.url, "rt", frame)
+        events = read_all(ElasticsearchConnector(settings(server.url, index="rt"), WINDOW))
+    for column in ROUND_TRIP_COLUMNS:
+        expected = frame[column].astype(object).where(frame[column].notna(), None).tolist()
+        got = events[column].astype(object).where(events[column].notna(), None).tolist()
+        assert got == expected, column
+    assert events["format"].tolist() == ["access.elasticsearch"] + ["elasticsearch"] * 4
 
 
 # -- live cluster (opt-in) ----------------------------------------------------------------------------
