@@ -57,6 +57,7 @@ from pmtimeline.connectors.timeformats import (
     combine_times,
     empty_times,
     extract_groups,
+    match_text,
     parse_access_time,
     parse_compact_date_time,
     parse_ctime,
@@ -572,17 +573,19 @@ def parse_json_records(lines: pd.Series) -> tuple[pd.DataFrame, pd.Series, pd.Se
     """
     text = _text(lines)
     index = text.index
-    objectish = text.str.match(r"^\s*\{").fillna(False).astype(bool) & text.str.contains(r"\}\s*$", regex=True).fillna(
-        False
-    )
-    if bool(objectish.all()) and len(text):
-        table = _read_json_block(text)
-        if table is not None and table.num_rows == len(text):
-            return (
-                _table_records(table, index),
-                pd.Series(True, index=index),
-                pd.Series(pd.NA, index=index, dtype=STRING),
-            )
+    # A line that does not start with "{" and end with "}" cannot be an object: it is decoded on its
+    # own (to name the reason) and the rest of the block keeps the fast path.
+    objectish = match_text(text, r"^\s*\{") & match_text(text, r"\}\s*$")
+    if bool(objectish.any()):
+        candidates = text[objectish]
+        table = _read_json_block(candidates)
+        if table is not None and table.num_rows == len(candidates):
+            records = _table_records(table, candidates.index).reindex(index)
+            reasons = pd.Series(pd.NA, index=index, dtype=STRING)
+            if not bool(objectish.all()):
+                others = text[~objectish]
+                reasons.loc[others.index] = [_loads_object(line)[1] or "json_not_object" for line in others.fillna("")]
+            return records, reasons.isna(), reasons
     decoded = [_loads_object(line) if isinstance(line, str) else (None, "json_decode") for line in text.tolist()]
     objects = [obj if obj is not None else {} for obj, _ in decoded]
     reasons = pd.Series([reason for _, reason in decoded], index=index, dtype=STRING)
@@ -645,7 +648,7 @@ def _table_records(table: pa.Table, index: pd.Index) -> pd.DataFrame:
         if pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_null(column.type):
             values = pd.Series(column.to_pylist(), index=index, dtype=object)
         else:
-            values = pd.Series(column.to_pandas(types_mapper=_types_mapper), index=index)
+            values = pd.Series(column.to_pandas(types_mapper=_types_mapper)).set_axis(index)
         if name in columns:
             first = _as_key_text(columns[name])
             values = first.where(first.notna(), _as_key_text(values))

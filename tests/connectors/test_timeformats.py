@@ -8,6 +8,9 @@ import pytest
 from pmtimeline.connectors.timeformats import (
     PLACEHOLDER_YEAR,
     epoch_unit_by_magnitude,
+    parse_access_time,
+    parse_compact_date_time,
+    parse_ctime,
     parse_epoch,
     parse_iso8601,
     parse_syslog_time,
@@ -117,3 +120,29 @@ def test_strptime_formats_with_and_without_zone() -> None:
     yearless = parse_with_format(text("03-01 10:00"), "%m-%d %H:%M")
     assert yearless.year_missing.iloc[0]
     assert yearless.naive.iloc[0] == T(f"{PLACEHOLDER_YEAR}-03-01 10:00")
+
+
+def test_access_time_fast_path_and_fallback() -> None:
+    times = parse_access_time(
+        text(
+            "10/Oct/2000:13:55:36 -0700",
+            "01/Mar/2024:10:00:00 +0100",
+            "1/Mar/2024:10:00:00 +0000",
+            "31/Feb/2024:00:00:00 +0000",
+        )
+    )
+    assert times.utc.tolist()[:3] == [T("2000-10-10T20:55:36Z"), T("2024-03-01T09:00:00Z"), T("2024-03-01T10:00:00Z")]
+    assert pd.isna(times.utc.iloc[3])
+    naive = parse_access_time(text("10/Oct/2000:13:55:36"))
+    assert naive.naive.iloc[0] == T("2000-10-10 13:55:36")
+
+
+def test_ctime_with_and_without_weekday_and_fraction() -> None:
+    times = parse_ctime(text("Sun Dec 04 04:47:44 2005", "Wed Oct 11 14:32:52.123456 2000", "Dec  4 04:47:44 2005"))
+    assert times.naive.tolist() == [T("2005-12-04 04:47:44"), T("2000-10-11 14:32:52.123456"), T("2005-12-04 04:47:44")]
+
+
+def test_compact_date_time_two_digit_year_pivot() -> None:
+    times = parse_compact_date_time(text("081109 203615", "991231 235959", "081132 000000"))
+    assert times.naive.tolist()[:2] == [T("2008-11-09 20:36:15"), T("1999-12-31 23:59:59")]
+    assert pd.isna(times.naive.iloc[2])
