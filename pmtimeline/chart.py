@@ -460,18 +460,11 @@ def _add_alerts(fig: go.Figure, intervals: pd.DataFrame, lanes: _Lanes, span_end
         customdata[k::3, 1] = states[:, k]
         customdata[k::3, 2] = cite
     customdata[2::3] = ""
-    # The alert's name beside the start of its span, while there are few enough to stay legible.
-    text = np.full(3 * n, "", dtype=object)
-    if n <= MAX_ALERT_LABELS:
-        text[0::3] = [shorten(str(v), 40) for v in name]
     fig.add_trace(
         go.Scatter(
             x=xs,
             y=ys,
-            mode="lines+markers+text",
-            text=text,
-            textposition="top right",
-            textfont={"size": 10, "color": "#8b0000"},
+            mode="lines+markers",
             name="alerts (firing → resolved)",
             meta="alerts",
             line={"color": ALERT_COLOUR, "width": 12},
@@ -483,6 +476,25 @@ def _add_alerts(fig: go.Figure, intervals: pd.DataFrame, lanes: _Lanes, span_end
         row=1,
         col=1,
     )
+    if n <= MAX_ALERT_LABELS:
+        # The alert's name above the start of its span, while there are few enough to stay legible.
+        # A text-only trace: plotly.js draws no text for points after a gap in a lines trace.
+        fig.add_trace(
+            go.Scatter(
+                x=xs[0::3],
+                y=ys[0::3],
+                mode="text",
+                text=[shorten(str(v), 40) for v in name],
+                textposition="top right",
+                textfont={"size": 10, "color": "#8b0000"},
+                name="alert names",
+                meta="alerts",
+                showlegend=False,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=1,
+        )
 
 
 def _signals(counts: pd.DataFrame, bucket: str) -> pd.DataFrame:

@@ -138,7 +138,13 @@ def test_alerts_come_from_the_events_without_intervals() -> None:
 
 def test_hovertemplates_are_constants(figure: go.Figure) -> None:
     for t in figure.data:
-        assert t.hovertemplate in HOVER_TEMPLATES, t.name
+        assert t.hovertemplate in HOVER_TEMPLATES or (t.hovertemplate is None and t.hoverinfo == "skip"), t.name
+
+
+def test_alert_spans_are_labelled_with_their_names(figure: go.Figure) -> None:
+    labels = trace(figure, "alert names")
+    assert list(labels.text) == ["PaymentsHighErrorRate", "DbConnectionsHigh"]
+    assert list(as_times(labels.x)) == [ts("10:09:00"), ts("10:15:00")]
 
 
 def payload_inputs(payload: str) -> tuple[Incident, pd.DataFrame, pd.DataFrame]:
@@ -158,7 +164,7 @@ def test_payloads_are_escaped_everywhere(payload: str) -> None:
     fig = timeline_figure(incident, notable, sample_counts(), TimelineConfig(), intervals=intervals)
     strings: list[str] = [fig.layout.title.text, *fig.layout.yaxis.ticktext]
     for t in fig.data:
-        assert t.hovertemplate in HOVER_TEMPLATES
+        assert t.hovertemplate in HOVER_TEMPLATES or t.hoverinfo == "skip"
         assert payload not in str(t.name)
         if t.customdata is not None:
             strings.extend(str(v) for row in t.customdata for v in row)
