@@ -735,6 +735,7 @@ class ElasticsearchConnector:
         seen: set[str] = set()
         reopens = 0
         kept = 0
+        exhausted = False
         try:
             while kept < limit:
                 size = min(s.page_size, limit - kept)
@@ -761,19 +762,33 @@ class ElasticsearchConnector:
                 self._check_completeness(resp, "search")
                 hits = (resp.get("hits") or {}).get("hits") or []
                 if not hits:
-                    return
+                    exhausted = True
+                    break
                 search_after = hits[-1].get("sort")
+                if search_after is None:
+                    raise SearchBackendError(f"Elasticsearch at {s.target} returned hits without sort values")
                 frame = self._map_page(hits, seen)
                 kept += len(frame)
                 if len(frame):
                     yield frame
-                if search_after is None:
-                    raise SearchBackendError(f"Elasticsearch at {s.target} returned hits without sort values")
-            if capped_is_partial and kept >= limit:
-                self._partial(
-                    f"stopped after {limit:,} documents (the event cap); the window holds more: narrow the window "
-                    f"or the query, or raise the cap"
-                )
+                if len(hits) < size:  # a short page is the last one: the point in time does not change
+                    exhausted = True
+                    break
+            if capped_is_partial and not exhausted:
+                # The cap was reached: claim "partial" only if one more document exists.
+                peek = {**kwargs, "pit": {"id": pit_id, "keep_alive": PIT_KEEP_ALIVE}, "size": 1}
+                peek["search_after"] = search_after
+                try:
+                    more = self._call("search", functools.partial(es.search, **peek))
+                    pit_id = more.get("pit_id") or pit_id
+                    has_more = bool((more.get("hits") or {}).get("hits"))
+                except _PitExpiredError:
+                    has_more = True
+                if has_more:
+                    self._partial(
+                        f"stopped after {limit:,} documents (the event cap); the window holds more: narrow the "
+                        f"window or the query, or raise the cap"
+                    )
         finally:
             self._close_pit(pit_id)
 

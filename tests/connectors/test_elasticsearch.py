@@ -262,6 +262,13 @@ def test_event_cap_marks_the_source_partial(stub9: EsStub) -> None:
     assert "5 documents" in acc.partial_reason
 
 
+def test_event_cap_equal_to_the_window_is_not_partial(stub9: EsStub) -> None:
+    connector = ElasticsearchConnector(settings(stub9.url, max_events=len(in_window_ids())), WINDOW)
+    events = read_all(connector)
+    assert len(events) == len(in_window_ids())
+    assert not connector.accounting()[0].partial
+
+
 def test_documents_without_time_field_are_rejected_not_plotted(stub9: EsStub) -> None:
     stub9.add_documents(INDEX, [["not", "an", "object"]], ids=["list-source"])
     connector = ElasticsearchConnector(settings(stub9.url, page_size=50), TimelineConfig())  # no window: all documents
