@@ -358,7 +358,7 @@ class LogFileConnector:
 
         reason = io_reject.fillna(parsed["reject_reason"]).astype(STRING) if "reject_reason" in parsed else io_reject
         head = parsed["head"].to_numpy(dtype=bool) & reason.isna().to_numpy()
-        times = self._times(parsed, np.flatnonzero(head), state, block, whole_file=whole_file)
+        times = self._times(parsed, np.flatnonzero(head), state, whole_file=whole_file)
         placed = times["timestamp"].notna().to_numpy()
         unplaced = np.flatnonzero(head)[~placed]
         if len(unplaced):
@@ -436,12 +436,13 @@ class LogFileConnector:
                 self._accounting.notes.append(note)
             return None
         if len(parsed) != len(lines) or "head" not in parsed:
+            note = f"parser of {fmt.name} returned no row-aligned 'head' column for a chunk"
+            if note not in self._accounting.notes:
+                self._accounting.notes.append(note)
             return None
         return parsed.reset_index(drop=True)
 
-    def _times(
-        self, parsed: pd.DataFrame, heads: np.ndarray, state: _FileState, block: LineBlock, *, whole_file: bool
-    ) -> pd.DataFrame:
+    def _times(self, parsed: pd.DataFrame, heads: np.ndarray, state: _FileState, *, whole_file: bool) -> pd.DataFrame:
         """UTC timestamp, tz_assumed and year_inferred of the heads (in file order)."""
         utc = _column(parsed, "ts_utc", dtype=TIMESTAMP).iloc[heads].reset_index(drop=True)
         naive = _column(parsed, "ts_naive", dtype="datetime64[ns]").iloc[heads].reset_index(drop=True)

@@ -461,3 +461,35 @@ def test_loghub_timestamps_and_levels_match_the_structured_csv(shared_data: Path
         want = truth.set_index(truth["LineId"].astype(int))["Level"].str.lower().map(LOGHUB_LEVELS)
         level_match = events["level"].reindex(want.index) == want
         assert level_match.fillna(False).mean() >= 0.99
+
+
+def test_user_format_file_is_detected_first_and_brings_its_zone(tmp_path: Path) -> None:
+    format_file = tmp_path / "formats.toml"
+    format_file.write_text(
+        "[[format]]\n"
+        'name = "billing"\n'
+        "regex = '^(?P<timestamp>\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}) \\| (?P<level>[WE]) \\| (?P<message>.*)$'\n"
+        'timestamp_format = "%Y-%m-%d %H:%M:%S"\n'
+        'timezone = "America/New_York"\n'
+        'levels = { W = "warning", E = "error" }\n'
+        "multiline_start = '^\\d{4}-'\n"
+    )
+    text = (
+        "2024-07-01 09:00:00 | W | card declined\n"
+        "  detail: insufficient funds\n"
+        "2024-07-01 09:00:05 | E | batch failed\n"
+    )
+    path = write(tmp_path, "billing.txt", text)
+    config = dataclasses.replace(CONFIG, format_file=str(format_file))
+    connector = LogFileConnector(path, config)
+    events = read_all(connector)
+    (acc,) = connector.accounting()
+    assert acc.format == "billing"
+    assert acc.time_zone == "America/New_York"
+    assert events["timestamp"].tolist() == [pd.Timestamp("2024-07-01T13:00:00Z"), pd.Timestamp("2024-07-01T13:00:05Z")]
+    assert events["level"].tolist() == ["warning", "error"]
+    assert events["message"].iloc[0] == "card declined\n  detail: insufficient funds"
+    assert set(events["tz_assumed"]) == {"America/New_York"}
+    # --source-tz still wins over the format's own zone.
+    pinned = LogFileConnector(path, dataclasses.replace(config, source_tz=(("*.txt", "UTC"),)))
+    assert read_all(pinned)["timestamp"].iloc[0] == pd.Timestamp("2024-07-01T09:00:00Z")
