@@ -169,8 +169,10 @@ def _check_share(pattern: str, share: float, among: str | None = None) -> Callab
 def json_quote(values: pd.Series) -> pd.Series:
     """JSON string literals of text values (vectorized escaping; NA stays NA)."""
     s = _text(values)
-    s = s.str.replace("\\", "\\\\", regex=False).str.replace('"', '\\"', regex=False)
-    if bool(s.str.contains(r"[\x00-\x1f]", regex=True).fillna(False).any()):
+    # Most values need no escaping at all: test once, replace only when needed.
+    if bool(match_text(s, r'[\\"]').any()):
+        s = s.str.replace("\\", "\\\\", regex=False).str.replace('"', '\\"', regex=False)
+    if bool(match_text(s, r"[\x00-\x1f]").any()):
         for code in range(32):
             char = chr(code)
             escaped = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char, f"\\u{code:04x}")
@@ -429,6 +431,8 @@ _KEY_TARGETS: Final[dict[str, tuple[int, str]]] = {
     **{key.lower(): (i, col) for i, (key, col) in enumerate(ECS_FIELD_MAP.items())},
 }
 _REQUEST_COLUMNS: Final = ("http_status", "http_method", "url_path")
+#: Numeric levels of pino and bunyan (JSON loggers for Node.js).
+_PINO_LEVELS: Final = {"10": "trace", "20": "debug", "30": "info", "40": "warning", "50": "error", "60": "critical"}
 
 
 def _as_key_text(values: pd.Series) -> pd.Series:
@@ -503,8 +507,10 @@ def map_record_columns(records: pd.DataFrame, index: pd.Index) -> dict[str, pd.S
         out["duration_ms"] = pd.to_numeric(out["duration_ms"], errors="coerce").astype("float64")
     if "level" in out:
         raw_level = out["level"]
-        # Numeric syslog severities (0-7) are not guessed: only names are normalized.
-        out["level"] = normalize_levels(raw_level)
+        # pino/bunyan write numbers (10 trace ... 60 fatal); they are unambiguous, unlike 0-7, which
+        # could be syslog severities or something else and are not guessed.
+        numeric = raw_level.map(_PINO_LEVELS).astype(STRING)
+        out["level"] = numeric.fillna(normalize_levels(raw_level))
     encoded = {key: _json_value(records[key]).set_axis(index) for key in rest}
     out["fields"] = fields_json(encoded, index)
     return out

@@ -547,6 +547,12 @@ def test_json_epoch_units_by_magnitude_and_mixed_offsets() -> None:
     assert frame["reject_reason"].iloc[4] == "timestamp_out_of_range"
 
 
+def test_json_pino_numeric_levels() -> None:
+    frame = _json(['{"time":1709251200000,"level":50,"msg":"boom"}', '{"time":1709251200001,"level":3,"msg":"x"}'])
+    assert frame["level"].iloc[0] == "error"
+    assert pd.isna(frame["level"].iloc[1])
+
+
 def test_json_dotted_and_nested_ecs_keys_agree() -> None:
     frame = _json(
         [
