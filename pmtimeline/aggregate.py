@@ -146,7 +146,7 @@ def count_signals(events: pd.DataFrame, resolution: str) -> pd.DataFrame:
     summed = frame.groupby(["bucket", "service"], sort=True, as_index=False).sum()
     summed["bucket"] = pd.to_datetime(summed["bucket"].to_numpy(dtype="int64"), utc=True)
     summed["service"] = np.asarray(services, dtype=object)[summed["service"].to_numpy(dtype="int64")]
-    return _conform_counts(summed)
+    return _conform_counts(summed.sort_values(["bucket", "service"], kind="stable"))
 
 
 def floor_ns(times: pd.Series, resolution: str) -> np.ndarray:
@@ -207,7 +207,7 @@ def _latency(events: pd.DataFrame, resolution: str, edge: np.ndarray) -> pd.Data
     summed["bucket"] = pd.to_datetime(summed["bucket"].to_numpy(dtype="int64"), utc=True)
     summed["service"] = np.asarray(services, dtype=object)[summed["service"].to_numpy(dtype="int64")]
     summed["scope"] = np.array(_LATENCY_SCOPES, dtype=object)[summed["scope"].to_numpy(dtype="int64")]
-    return _conform_latency(summed)
+    return _conform_latency(summed.sort_values(["bucket", "service", "scope", "bin"], kind="stable"))
 
 
 def _conform_latency(frame: pd.DataFrame) -> pd.DataFrame:
@@ -407,10 +407,16 @@ class Aggregator:
         if ordinary.size == 0 or len(self._sample) >= SAMPLE_PER_TEMPLATE * MAX_SAMPLE_TEMPLATES:
             return
         step = max(1, ordinary.size // SAMPLE_SCAN)
-        scan = events.iloc[ordinary[::step]]
-        scan = scan.assign(template=message_templates(scan["message"]).fillna(""))
+        rows = ordinary[::step]
+        # Templates of the scanned messages first; whole rows only for templates still short of samples.
+        templates = message_templates(events["message"].iloc[rows]).fillna("").to_numpy(dtype=object)
+        have = self._sample["template"].value_counts()
+        rank = pd.Series(templates).groupby(templates).cumcount().to_numpy()
+        wanted = rank + pd.Series(templates).map(have).fillna(0).to_numpy(dtype="int64") < SAMPLE_PER_TEMPLATE
+        if not wanted.any():
+            return
+        scan = events.iloc[rows[wanted]].assign(template=templates[wanted])
         joined = pd.concat([self._sample, scan.loc[:, [*EVENT_COLUMNS, "template"]]], ignore_index=True)
-        joined = joined.loc[joined.groupby("template", sort=False).cumcount() < SAMPLE_PER_TEMPLATE]
         self._sample = joined.iloc[: SAMPLE_PER_TEMPLATE * MAX_SAMPLE_TEMPLATES].reset_index(drop=True)
 
     def _add_edges(self, events: pd.DataFrame) -> None:

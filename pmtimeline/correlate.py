@@ -73,7 +73,8 @@ def link_requests(events: pd.DataFrame) -> pd.DataFrame:
     firsts = sub.loc[shared].dropna(subset=["service"])
     firsts = firsts.drop_duplicates(["correlation_id", "service"])
     services = firsts.groupby("correlation_id", sort=False)["service"].agg(list)
-    table["services"] = services.reindex(table.index).map(lambda v: tuple(v) if isinstance(v, list) else ())
+    as_tuples = pd.Series([tuple(v) for v in services.astype(object)], index=services.index, dtype=object)
+    table["services"] = as_tuples.reindex(table.index)
     out = table.reset_index().sort_values(["first", "correlation_id"], kind="stable").reset_index(drop=True)
     out = out.loc[:, list(LINK_DTYPES)]
     return out.astype({k: v for k, v in LINK_DTYPES.items() if k != "services"})  # type: ignore[misc]

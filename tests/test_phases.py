@@ -1,0 +1,161 @@
+"""Phases from an anomaly, the notable events and the alerts: which alert is the detection, which change
+the mitigation, and how overrides win."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from synthetic_incidents import make_events
+
+from pmtimeline.config import TimelineConfig
+from pmtimeline.phases import detect_phases, service_matches
+from pmtimeline.signals import Anomaly
+
+CONFIG = TimelineConfig()
+
+
+def at(text: str) -> pd.Timestamp:
+    return pd.Timestamp(f"2024-03-05T{text}Z")
+
+
+ANOMALY = Anomaly(
+    signal="errors",
+    start=at("09:00:00"),
+    end=at("09:10:00"),
+    ongoing=False,
+    baseline=0.0,
+    threshold=3.0,
+    peak=40.0,
+    excess=300.0,
+    services=("payments",),
+)
+
+
+def alert(time: str, state: str, alert_id: str, service: str | None, name: str = "HighErrors") -> dict[str, object]:
+    return {
+        "time": f"2024-03-05T{time}Z",
+        "source": "alerts.json",
+        "kind": "alert",
+        "alert_id": alert_id,
+        "alert_name": name,
+        "alert_state": state,
+        "service": service,
+        "message": f"[{state.upper()}] {name}",
+    }
+
+
+def change(time: str, message: str, change_type: str, service: str | None) -> dict[str, object]:
+    return {
+        "time": f"2024-03-05T{time}Z",
+        "source": "deploy.log",
+        "kind": "change",
+        "change_type": change_type,
+        "service": service,
+        "message": message,
+    }
+
+
+def errors(service: str, times: list[str]) -> list[dict[str, object]]:
+    return [
+        {"time": f"2024-03-05T{t}Z", "service": service, "level": "error", "message": "pool exhausted"} for t in times
+    ]
+
+
+BASE = [
+    *errors("reports", ["09:00:05"]),  # a bystander's error in the first bucket
+    *errors("payments", ["09:00:21", "09:00:30", "09:05:00", "09:10:40", "09:10:50"]),
+    *errors("reports", ["09:10:55"]),
+]
+
+
+def phases_of(records: list[dict[str, object]], **kwargs: object) -> dict[str, pd.Timestamp | None]:
+    notable = make_events(records).sort_values("timestamp", kind="stable").reset_index(drop=True)
+    return detect_phases(ANOMALY, notable, CONFIG, edge=False, **kwargs).phases  # type: ignore[arg-type]
+
+
+def test_onset_and_recovery_come_from_the_affected_service() -> None:
+    phases = phases_of(BASE)
+    assert phases["onset"] == at("09:00:21")
+    assert phases["recovered"] == at("09:10:50")
+    assert phases["detected"] is None
+
+
+def test_detection_skips_earlier_and_unrelated_alerts() -> None:
+    records = [
+        *BASE,
+        alert("08:40:00", "firing", "early", "payments"),
+        alert("08:50:00", "resolved", "early", "payments"),  # fired and resolved before onset
+        alert("09:01:00", "firing", "disk", "reports", "DiskLow"),  # another service
+        alert("09:02:30", "firing", "pay", "payments-api"),  # concerns payments
+        alert("09:03:00", "acknowledged", "pay", "payments-api"),
+        alert("09:14:00", "resolved", "pay", "payments-api"),
+        alert("09:20:00", "resolved", "disk", "reports", "DiskLow"),
+    ]
+    notable = make_events(records).sort_values("timestamp", kind="stable").reset_index(drop=True)
+    result = detect_phases(ANOMALY, notable, CONFIG, edge=False)
+    assert result.phases["detected"] == at("09:02:30")
+    assert result.phases["resolved"] == at("09:14:00")
+    assert result.detecting_alert == "pay"
+    assert result.evidence["detected"][0].kind == "alert"
+
+
+def test_an_alert_without_a_service_counts_and_a_small_lead_is_tolerated() -> None:
+    phases = phases_of([*BASE, alert("08:59:40", "firing", "any", None), alert("09:12:00", "resolved", "any", None)])
+    assert phases["detected"] == at("08:59:40")
+    assert phases["resolved"] == at("09:12:00")
+
+
+def test_mitigation_prefers_the_affected_service() -> None:
+    records = [
+        *BASE,
+        change("08:55:00", "Deployed payments v2", "deploy", "payments"),  # before onset: a cause, not a fix
+        change("09:03:00", "Restarted reports worker", "restart", "reports"),
+        change("09:08:00", "Rolled back payments to v1", "rollback", "payments"),
+    ]
+    phases = phases_of(records)
+    assert phases["mitigated"] == at("09:08:00")
+
+
+def test_a_deploy_after_onset_in_the_affected_service_is_a_fix_forward() -> None:
+    assert phases_of([*BASE, change("09:06:00", "Deployed payments v2.1", "deploy", "payments")])["mitigated"] == at(
+        "09:06:00"
+    )
+    assert phases_of([*BASE, change("09:06:00", "Deployed ledger v9", "deploy", "ledger")])["mitigated"] is None
+
+
+def test_a_change_elsewhere_is_the_mitigation_when_nothing_local_happened() -> None:
+    phases = phases_of([*BASE, change("09:07:00", "db failed over to replica", "failover", "db")])
+    assert phases["mitigated"] == at("09:07:00")
+
+
+def test_overrides_win_and_move_the_search() -> None:
+    records = [*BASE, alert("09:02:30", "firing", "pay", "payments"), alert("09:04:00", "firing", "pay2", "payments")]
+    notable = make_events(records).sort_values("timestamp", kind="stable").reset_index(drop=True)
+    result = detect_phases(ANOMALY, notable, CONFIG, edge=False, overrides={"onset": at("09:04:00")})
+    assert result.phases["onset"] == at("09:04:00")
+    assert result.phases["detected"] == at("09:04:00")  # the 09:02:30 alert fired before the new onset
+    assert result.overridden == ("onset",)
+    assert "onset" not in result.evidence
+
+
+def test_no_anomaly_no_phases_unless_overridden() -> None:
+    notable = make_events(BASE)
+    assert all(v is None for v in detect_phases(None, notable, CONFIG, edge=False).phases.values())
+    result = detect_phases(None, notable, CONFIG, edge=False, overrides={"onset": at("09:00:00")})
+    assert result.phases["onset"] == at("09:00:00")
+
+
+@pytest.mark.parametrize(
+    ("alert_service", "services", "expected"),
+    [
+        (None, ("payments",), True),
+        ("payments", ("payments",), True),
+        ("payments-api", ("payments",), True),
+        ("Payments", ("payments-api",), True),
+        ("reports", ("payments",), False),
+        ("pay", ("payments",), False),
+        ("anything", (), True),
+    ],
+)
+def test_service_matching(alert_service: str | None, services: tuple[str, ...], expected: bool) -> None:
+    assert service_matches(alert_service, services) is expected

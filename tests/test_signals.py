@@ -1,0 +1,149 @@
+"""Anomaly detection on per-bucket counts: zero baselines, background noise, window edges, several rises."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic_incidents import make_events
+
+from pmtimeline.config import TimelineConfig
+from pmtimeline.schema import COUNT_COLUMNS, empty_counts
+from pmtimeline.signals import bad_event_mask, count_column, detect_runs, find_anomaly, uses_edge
+
+CONFIG = TimelineConfig()
+T0 = pd.Timestamp("2024-03-05T08:00:00Z")
+
+
+def counts_from(series: dict[str, dict[str, list[int]]]) -> pd.DataFrame:
+    """Per-minute counts: {service: {column: [count per minute]}}, every other column zero."""
+    frames = []
+    for service, columns in series.items():
+        n = len(next(iter(columns.values())))
+        frame = pd.DataFrame({"bucket": pd.date_range(T0, periods=n, freq="1min"), "service": service})
+        for name in COUNT_COLUMNS[2:]:
+            frame[name] = np.asarray(columns.get(name, [0] * n), dtype="int64")
+        frame["events"] = frame[list(COUNT_COLUMNS[3:])].sum(axis=1) + 10
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True).astype(empty_counts().dtypes.to_dict())
+
+
+def minutes(values: list[int], at: dict[int, int] | None = None) -> list[int]:
+    out = list(values)
+    for i, v in (at or {}).items():
+        out[i] = v
+    return out
+
+
+def test_empty_counts_have_no_anomaly() -> None:
+    assert find_anomaly(empty_counts(), CONFIG) is None
+
+
+def test_errors_from_nothing() -> None:
+    errors = [0] * 30 + [12] * 6 + [0] * 20
+    anomaly = find_anomaly(counts_from({"api": {"errors": errors}}), CONFIG)
+    assert anomaly is not None
+    assert (anomaly.signal, anomaly.start, anomaly.end) == (
+        "errors",
+        T0 + pd.Timedelta(minutes=30),
+        T0 + pd.Timedelta(minutes=35),
+    )
+    assert not anomaly.ongoing
+    assert anomaly.services == ("api",)
+    assert anomaly.baseline == 0
+
+
+def test_a_few_errors_from_nothing_are_not_an_incident() -> None:
+    errors = [0] * 30 + [2] * 6 + [0] * 20  # below anomaly_min_count
+    assert find_anomaly(counts_from({"api": {"errors": errors}}), CONFIG) is None
+
+
+def test_single_bucket_spike_is_not_sustained() -> None:
+    errors = minutes([1] * 60, {30: 50})
+    assert find_anomaly(counts_from({"api": {"errors": errors}}), CONFIG) is None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_background_noise_over_hours(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    errors = rng.poisson(4, 6 * 60)
+    errors[200:215] += rng.poisson(25, 15)
+    anomaly = find_anomaly(counts_from({"api": {"errors": errors.tolist()}}), CONFIG)
+    assert anomaly is not None
+    assert abs(anomaly.start - (T0 + pd.Timedelta(minutes=200))) <= pd.Timedelta(minutes=1)
+    assert abs(anomaly.end - (T0 + pd.Timedelta(minutes=214))) <= pd.Timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_pure_noise_has_no_anomaly(seed: int) -> None:
+    errors = np.random.default_rng(seed).poisson(4, 6 * 60)
+    assert find_anomaly(counts_from({"api": {"errors": errors.tolist()}}), CONFIG) is None
+
+
+def test_anomaly_at_the_start_of_the_window_uses_a_global_baseline() -> None:
+    errors = [30] * 4 + [1] * 40
+    anomaly = find_anomaly(counts_from({"api": {"errors": errors}}), CONFIG)
+    assert anomaly is not None
+    assert (anomaly.start, anomaly.end) == (T0, T0 + pd.Timedelta(minutes=3))
+
+
+def test_ongoing_at_the_end_of_the_window() -> None:
+    errors = [1] * 30 + [40] * 5
+    anomaly = find_anomaly(counts_from({"api": {"errors": errors}}), CONFIG)
+    assert anomaly is not None
+    assert anomaly.ongoing
+
+
+def test_largest_of_several_anomalies_wins() -> None:
+    errors = minutes([1] * 90, {**dict.fromkeys(range(20, 23), 10), **dict.fromkeys(range(60, 70), 40)})
+    runs = detect_runs(np.asarray(errors, dtype="float64"), CONFIG)
+    assert [(r.start, r.end) for r in runs] == [(20, 22), (60, 69)]
+    anomaly = find_anomaly(counts_from({"api": {"errors": errors}}), CONFIG)
+    assert anomaly is not None
+    assert anomaly.start == T0 + pd.Timedelta(minutes=60)
+
+
+def test_a_burst_of_warnings_is_an_anomaly_but_errors_win_when_both_rise() -> None:
+    warnings = minutes([5] * 60, dict.fromkeys(range(30, 40), 200))
+    alone = find_anomaly(counts_from({"auth": {"warnings": warnings}}), CONFIG)
+    assert alone is not None
+    assert alone.signal == "warnings"
+    errors = minutes([0] * 60, dict.fromkeys(range(31, 40), 20))
+    both = find_anomaly(counts_from({"auth": {"warnings": warnings, "errors": errors}}), CONFIG)
+    assert both is not None
+    assert both.signal == "errors"
+
+
+def test_affected_services_exclude_bystanders() -> None:
+    rng = np.random.default_rng(7)
+    pay = rng.poisson(1, 60)
+    pay[30:40] += 30
+    other = rng.poisson(1, 60)
+    anomaly = find_anomaly(
+        counts_from({"payments": {"errors": pay.tolist()}, "reports": {"errors": other.tolist()}}), CONFIG
+    )
+    assert anomaly is not None
+    assert anomaly.services == ("payments",)
+
+
+def test_failed_requests_are_counted_at_the_edge_when_access_logs_exist() -> None:
+    edge = counts_from({"edge": {"edge_requests": [10] * 5, "failed_edge_requests": [1] * 5, "requests": [10] * 5}})
+    assert uses_edge(edge)
+    assert count_column("failed_requests", True) == "failed_edge_requests"
+    assert not uses_edge(counts_from({"app": {"requests": [10] * 5}}))
+
+
+def test_bad_event_mask_per_signal() -> None:
+    events = make_events(
+        [
+            {"time": "2024-03-05T08:00:00Z", "level": "error", "message": "boom"},
+            {"time": "2024-03-05T08:00:01Z", "level": "warning", "message": "slow"},
+            {"time": "2024-03-05T08:00:02Z", "kind": "request", "http_status": 503, "format": "access_combined"},
+            {"time": "2024-03-05T08:00:03Z", "kind": "request", "http_status": 502, "format": "json_lines"},
+            {"time": "2024-03-05T08:00:04Z", "level": "warning", "http_status": 500, "message": "upstream"},
+        ]
+    )
+    assert bad_event_mask(events, "errors", True).tolist() == [True, False, True, True, True]
+    assert bad_event_mask(events, "warnings", True).tolist() == [False, True, False, False, False]
+    assert bad_event_mask(events, "failed_requests", True).tolist() == [False, False, True, False, False]
+    assert bad_event_mask(events, "failed_requests", False).tolist() == [False, False, True, True, False]
