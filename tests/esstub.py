@@ -208,6 +208,13 @@ def field_values(source: Any, path: str) -> list[Any]:
 
 def _to_nanos(value: Any, fmt: str | None = None) -> int | None:
     """A date value (ISO string or epoch millis) as epoch nanoseconds."""
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return _to_nanos_cached(value, fmt)
+    return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _to_nanos_cached(value: Any, fmt: str | None) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
