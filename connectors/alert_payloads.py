@@ -217,8 +217,19 @@ def parse_alert_time(value: object, tz: str = "UTC") -> tuple[pd.Timestamp, str,
             return None
         if not isinstance(localized, pd.Timestamp):
             return None
-        return localized.tz_convert("UTC"), text, tz
-    return parsed.tz_convert("UTC"), text, None
+        utc, assumed = _in_ns_range(localized), tz
+    else:
+        utc, assumed = _in_ns_range(parsed), None
+    return (utc, text, assumed) if utc is not None else None
+
+
+def _in_ns_range(ts: pd.Timestamp) -> pd.Timestamp | None:
+    """``ts`` in UTC with nanosecond resolution, or None outside 1677-2262 (pandas parses
+    ``9999-12-31`` at a coarser unit, which the event table cannot hold)."""
+    try:
+        return ts.tz_convert("UTC").as_unit("ns")
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        return None
 
 
 def stable_id(prefix: str, parts: Mapping[str, object]) -> str:
