@@ -62,6 +62,9 @@ _UTC_DTYPE: Final = pd.DatetimeTZDtype("ns", "UTC")
 # but zones that changed their base offset once skipped up to a day; 3 h covers DST).
 _GAP_LOOKBACK: Final = pd.Timedelta(hours=3)
 _DAY_NS: Final = 86_400 * 10**9
+# Whole years inside the range of nanosecond timestamps (1677-09-21 .. 2262-04-11).
+_MIN_YEAR: Final = 1678
+_MAX_YEAR: Final = 2261
 
 
 # --------------------------------------------------------------------------------------- zones
@@ -214,10 +217,11 @@ def apply_years(ts_placeholder: pd.Series, offsets: pd.Series, anchor: int) -> p
     months = ts.dt.month.to_numpy(dtype=np.int64)
     days = ts.dt.day.to_numpy(dtype=np.int64)
     time_of_day = (ts - ts.dt.normalize()).to_numpy()
+    impossible = ((months == 2) & (days == 29) & ~_is_leap(years)) | (years < _MIN_YEAR) | (years > _MAX_YEAR)
+    years = np.clip(years, _MIN_YEAR, _MAX_YEAR)  # keep the arithmetic in range; those rows become NaT
     month_starts = (years - 1970).astype("datetime64[Y]").astype("datetime64[M]") + (months - 1)
     dates = month_starts.astype("datetime64[D]") + (days - 1)
     result = dates.astype(_NS_DTYPE) + time_of_day
-    impossible = (months == 2) & (days == 29) & ~_is_leap(years)
     result[impossible] = np.datetime64("NaT")
     out[valid] = result
     return out
@@ -264,7 +268,12 @@ class YearScan:
         if self.earliest is None or self.latest is None:
             return ref.year, f"year {ref.year} from {origin}"
         (low_k, low_ts), (high_k, high_ts) = self.earliest, self.latest
-        candidates = range(ref.year - high_k - 10, ref.year - low_k + 11)
+        # Candidate years of the first line; the whole file must stay inside the ns timestamp range.
+        candidates = range(
+            max(ref.year - high_k - 10, _MIN_YEAR - low_k), min(ref.year - low_k + 11, _MAX_YEAR - high_k + 1)
+        )
+        if not candidates:
+            return ref.year, f"no year near {ref.year} from {origin} fits the file's span"
         leap_ok = [y for y in candidates if all(_is_leap_year(y + k) for k in self.feb29_offsets)]
         pool = leap_ok or list(candidates)
 

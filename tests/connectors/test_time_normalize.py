@@ -196,3 +196,14 @@ def test_empty_and_all_nat_series() -> None:
     years, _ = infer_years(naive(None, None), reference_from_year(2024), rule="first", origin="--year")
     assert years.isna().all()
     assert localize(naive(), "Europe/Berlin").empty
+
+
+def test_years_outside_the_nanosecond_range_never_crash() -> None:
+    # 2261-12-31 then 2262-01-01 would leave the last whole year of ns timestamps (2261): the
+    # nearest anchor that keeps the whole file inside the range is taken instead.
+    ts = naive("2000-12-31T00:00:00", "2000-01-01T00:00:00")
+    years, _ = infer_years(ts, reference_from_year(2261), rule="first", origin="--year")
+    assert years.tolist() == [pd.Timestamp("2260-12-31T00:00:00"), pd.Timestamp("2261-01-01T00:00:00")]
+    early, note = infer_years(naive("2000-06-01T00:00:00"), reference_from_year(1500), rule="first", origin="--year")
+    assert early.isna().all()
+    assert "1500" in note
