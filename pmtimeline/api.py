@@ -1,38 +1,137 @@
 """The public entry points that wire connectors to the library: what the CLI and notebooks call.
 
-``load(...)`` accepts files, directories, globs, connector objects and in-memory DataFrames, and
-returns an analyzed :class:`~pmtimeline.timeline.Timeline`. ``open_sources(...)`` turns the same
-inputs into connector objects, for callers that want to drive :mod:`pmtimeline.pipeline` themselves.
+``load(...)`` accepts files, directories, globs, connector objects, Elasticsearch settings and
+in-memory DataFrames, and returns an analyzed :class:`~pmtimeline.timeline.Timeline`.
+``open_sources(...)`` turns the same inputs into connector objects, for callers that want to drive
+:mod:`pmtimeline.pipeline` themselves; ``make_config(...)`` builds the configuration from the same
+keyword options (so a connector built by hand can share the window of a run).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import difflib
 import os
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from pmtimeline.config import TimelineConfig, parse_time
-from pmtimeline.connectors.base import FrameSource
+from pmtimeline.config import TimelineConfig, check_zone, parse_time
+from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
 from pmtimeline.connectors.inputs import open_inputs
 from pmtimeline.errors import ConfigError
 from pmtimeline.pipeline import ProgressCallback, build, ingest
-from pmtimeline.sources import Source
+from pmtimeline.schema import conform_events, normalize_levels
+from pmtimeline.sources import Reject, Source, SourceAccounting
 from pmtimeline.timeline import Timeline
 
-Input = str | os.PathLike[str] | pd.DataFrame | Source
+#: A time given by a user: ISO 8601 text, or a datetime/Timestamp (naive = in ``tz``).
+TimeLike = str | dt.datetime | pd.Timestamp
+#: Zones of single sources: ``{"*ledger.log": "Europe/Amsterdam"}``, pairs, or ``"GLOB=ZONE"`` strings.
+SourceZones = Mapping[str, str] | Sequence[tuple[str, str]] | Sequence[str] | str
+
+#: What :func:`load` reads: a path (file, directory, glob), an in-memory frame, Elasticsearch
+#: settings, or any connector object (anything with ``name`` and ``read()``).
+Input = str | os.PathLike[str] | pd.DataFrame | EsSettings | Source
+
+
+class DataFrameSource:
+    """An in-memory DataFrame as a source, read like a log file would be.
+
+    Unlike the bare :class:`~pmtimeline.connectors.base.FrameSource`, naive timestamps are read in
+    the run's zone (``tz``), raw level names (``"ERROR"``, ``"warn"``) are normalized, rows with an
+    HTTP status are requests, and events outside the window are dropped and counted.
+    """
+
+    def __init__(self, frame: pd.DataFrame, config: TimelineConfig, name: str = "frame") -> None:
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError("frame must be a pandas DataFrame")
+        missing = [c for c in ("timestamp", "message") if c not in frame.columns]
+        if missing:
+            raise ConfigError(f"DataFrame input {name!r} lacks column(s) {', '.join(missing)}")
+        self.name = name
+        self._frame = frame
+        self._config = config
+        self._accounting = SourceAccounting(name=name, format="frame", time_zone=config.tz)
+
+    def read(self) -> Iterator[pd.DataFrame]:
+        frame = self._frame.reset_index(drop=True)
+        n = len(frame)
+        stamps = _frame_timestamps(frame["timestamp"], self._config.tz, self.name)
+        inside = stamps.notna()
+        if self._config.start is not None:
+            inside &= stamps >= self._config.start
+        if self._config.end is not None:
+            inside &= stamps < self._config.end
+        keep = inside.to_numpy(dtype=bool)
+        frame = frame.loc[keep].assign(timestamp=stamps[keep])
+        if "level" in frame.columns:
+            frame["level"] = normalize_levels(frame["level"])
+        if "source" not in frame.columns:
+            frame["source"] = self.name
+        frame["source"] = frame["source"].fillna(self.name)
+        if "kind" not in frame.columns:
+            is_request = frame["http_status"].notna() if "http_status" in frame.columns else False
+            frame["kind"] = np.where(is_request, "request", "log")
+        frame["kind"] = frame["kind"].fillna("log")
+        if "line" not in frame.columns:
+            frame["line"] = np.flatnonzero(keep) + 1  # the row number: what `source:line` cites
+        acc = self._accounting
+        acc.lines_read = n
+        acc.event_lines = acc.events = int(keep.sum())
+        acc.outside_window = int(stamps.notna().sum()) - acc.events
+        missing_time = int(stamps.isna().sum())
+        acc.rejected = Counter({"no_timestamp": missing_time} if missing_time else {})
+        yield conform_events(frame)
+
+    def accounting(self) -> list[SourceAccounting]:
+        return [self._accounting]
+
+    def rejects(self) -> list[Reject]:
+        return []
+
+
+def _frame_timestamps(values: pd.Series, tz: str, name: str) -> pd.Series:
+    """UTC timestamps of a frame column; naive values are read in ``tz``; unparseable ones are null."""
+    parsed: pd.Series = values
+    if not isinstance(values.dtype, pd.DatetimeTZDtype):
+        try:
+            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+        except (TypeError, ValueError):
+            # Aware and naive values mixed: parse as UTC-aware (naive ones are then read as UTC).
+            try:
+                parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"DataFrame input {name!r}: the timestamp column is not times") from exc
+    if not isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_localize(check_zone(tz), ambiguous="NaT", nonexistent="NaT")
+    utc: pd.Series = parsed.dt.tz_convert("UTC")
+    return utc
 
 
 def open_sources(inputs: Input | Iterable[Input], config: TimelineConfig) -> list[Source]:
-    """Connector objects for a mix of paths (files, directories, globs), connectors and frames."""
+    """Connector objects for a mix of paths (files, directories, globs), frames, Elasticsearch
+    settings and connector objects, in the order given.
+
+    Raises:
+        ConfigError: a path that does not exist or a glob that matches nothing; an input of
+            another type; no input at all.
+    """
     items: list[Any]
-    if isinstance(inputs, str | os.PathLike | pd.DataFrame | Source):
+    if isinstance(inputs, str | os.PathLike | pd.DataFrame | EsSettings | Source):
         items = [inputs]
-    else:
+    elif isinstance(inputs, Iterable):
         items = list(inputs)
+    else:
+        raise ConfigError(f"cannot read {type(inputs).__name__}: give paths, DataFrames or connector objects")
+    if not items:
+        raise ConfigError("no inputs: give files, directories, globs, DataFrames or connector objects")
+    frames = sum(isinstance(item, pd.DataFrame) for item in items)
     sources: list[Source] = []
     paths: list[str] = []
 
@@ -41,14 +140,16 @@ def open_sources(inputs: Input | Iterable[Input], config: TimelineConfig) -> lis
             sources.extend(open_inputs(list(paths), config))
             paths.clear()
 
-    for i, item in enumerate(items):
-        if isinstance(item, pd.DataFrame):
-            flush()
-            sources.append(FrameSource(item, name=f"frame{i}" if len(items) > 1 else "frame"))
-        elif isinstance(item, str | os.PathLike):
+    for item in items:
+        if isinstance(item, str | os.PathLike):
             paths.append(os.fspath(item))
+            continue
+        flush()
+        if isinstance(item, pd.DataFrame):
+            sources.append(DataFrameSource(item, config, name=f"frame{len(sources)}" if frames > 1 else "frame"))
+        elif isinstance(item, EsSettings):
+            sources.append(ElasticsearchConnector(item, config))
         elif isinstance(item, Source):
-            flush()
             sources.append(item)
         else:
             raise ConfigError(f"cannot read {type(item).__name__}: give paths, DataFrames or connector objects")
@@ -59,30 +160,56 @@ def open_sources(inputs: Input | Iterable[Input], config: TimelineConfig) -> lis
 def make_config(
     config: TimelineConfig | None = None,
     *,
-    start: str | pd.Timestamp | None = None,
-    end: str | pd.Timestamp | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
     **options: Any,
 ) -> TimelineConfig:
-    """A :class:`TimelineConfig` from keyword options; ``start``/``end`` may be ISO 8601 text
-    (a time without zone is read in ``tz``)."""
+    """A :class:`TimelineConfig` from keyword options (any of its fields), on top of ``config``.
+
+    Friendlier forms are accepted where a notebook wants them: ``start``/``end`` and phase overrides
+    as ISO 8601 text or datetimes (a time without zone is read in ``tz``), ``source_tz`` as a dict
+    ``{"*ledger.log": "Europe/Amsterdam"}`` or ``"GLOB=ZONE"`` strings.
+
+    Raises:
+        ConfigError: an unknown option (with the closest known name), or an invalid value.
+    """
     base = config or TimelineConfig()
-    tz = options.get("tz", base.tz)
-    changes: dict[str, Any] = dict(options)
-    if start is not None:
-        changes["start"] = parse_time(start, tz) if isinstance(start, str) else pd.Timestamp(start).tz_convert("UTC")
-    if end is not None:
-        changes["end"] = parse_time(end, tz) if isinstance(end, str) else pd.Timestamp(end).tz_convert("UTC")
-    unknown = set(changes) - {f.name for f in dataclasses.fields(TimelineConfig)}
+    known = [f.name for f in dataclasses.fields(TimelineConfig)]
+    unknown = sorted(set(options) - set(known))
     if unknown:
-        raise ConfigError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    return dataclasses.replace(base, **changes) if changes else base
+        hints = [difflib.get_close_matches(name, known, n=1) for name in unknown]
+        shown = ", ".join(
+            f"{name} (did you mean {hint[0]}?)" if hint else name for name, hint in zip(unknown, hints, strict=True)
+        )
+        raise ConfigError(f"unknown option(s): {shown}")
+    # None keeps the base value, so `load(..., tz=None)` means "the default".
+    changes: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    tz = changes.get("tz", base.tz)
+    check_zone(tz)
+    if start is not None:
+        changes["start"] = _as_utc(start, tz)
+    if end is not None:
+        changes["end"] = _as_utc(end, tz)
+    if "source_tz" in changes:
+        changes["source_tz"] = _source_zones(changes["source_tz"])
+    if "phase_overrides" in changes:
+        changes["phase_overrides"] = {
+            name: _as_utc(value, tz) for name, value in dict(changes["phase_overrides"]).items()
+        }
+    try:
+        return dataclasses.replace(base, **changes) if changes else base
+    except TypeError as exc:  # e.g. a string where a number belongs, caught by a comparison
+        raise ConfigError(f"invalid option value: {exc}") from exc
 
 
 def load(
     inputs: Input | Sequence[Input],
-    start: str | pd.Timestamp | None = None,
-    end: str | pd.Timestamp | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
     *,
+    tz: str | None = None,
+    source_tz: SourceZones | None = None,
+    title: str | None = None,
     config: TimelineConfig | None = None,
     keep_events: bool = True,
     progress: bool | ProgressCallback = False,
@@ -91,19 +218,29 @@ def load(
     """Read and analyze an outage window; returns a :class:`Timeline`.
 
     Args:
-        inputs: files, directories (recursive), globs, connector objects or DataFrames.
-        start, end: the window (ISO 8601; a time without zone is read in ``tz``).
-        config: a base configuration; ``options`` (any :class:`TimelineConfig` field, e.g.
-            ``tz="Europe/Berlin"``, ``title="Payments outage"``) override it.
+        inputs: files, directories (recursive), globs, DataFrames, :class:`EsSettings` or connector
+            objects (e.g. an ``ElasticsearchConnector``), alone or in a list.
+        start, end: the window ``[start, end)`` (ISO 8601 or datetime; a time without zone is read
+            in ``tz``). None reads everything.
+        tz: zone of timestamps written without one ("UTC" by default).
+        source_tz: zones of single sources, ``{"*ledger.log": "Europe/Amsterdam"}``.
+        title: the incident title.
+        config: a base configuration; ``tz``, ``source_tz``, ``title`` and ``options`` (any other
+            :class:`TimelineConfig` field, e.g. ``bucket="30s"``, ``slo=99.9``) override it.
         keep_events: keep the full event table (``Timeline.events``); otherwise only the notable
             events are kept, for windows too large for memory.
-        progress: show a progress bar (tqdm, notebook-aware), or a callback.
+        progress: show a progress bar (``tqdm.auto``: a widget in Jupyter), or a callback
+            ``(source, events so far, events in chunk)``.
+
+    Raises:
+        ConfigError: a missing path, an unknown option, an invalid value.
+        SourceError: no events could be read from any input.
 
     Example:
-        >>> tl = pmtimeline.load("sample_logs", source_tz=(("*ledger*", "Europe/Amsterdam"),))
+        >>> tl = pmtimeline.load("sample_logs", source_tz={"*ledger.log": "Europe/Amsterdam"})
         >>> tl.incident.phases["onset"]
     """
-    cfg = make_config(config, start=start, end=end, **options)
+    cfg = make_config(config, start=start, end=end, tz=tz, source_tz=source_tz, title=title, **options)
     sources = open_sources(inputs, cfg)
     callback, close = _progress(progress)
     try:
@@ -122,8 +259,8 @@ def load(
 
 def read_events(
     inputs: Input | Sequence[Input],
-    start: str | pd.Timestamp | None = None,
-    end: str | pd.Timestamp | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
     *,
     config: TimelineConfig | None = None,
     **options: Any,
@@ -136,6 +273,38 @@ def read_events(
 def open_outputs(outdir: str | os.PathLike[str], config: TimelineConfig | None = None) -> Timeline:
     """Reopen a saved output directory (``pmtimeline build -o OUTDIR``) without reading the logs."""
     return Timeline.open(Path(outdir), config)
+
+
+def _as_utc(value: TimeLike, tz: str) -> pd.Timestamp:
+    """A user's time as UTC: ISO 8601 text or a datetime; a time without zone is read in ``tz``."""
+    if isinstance(value, str):
+        return parse_time(value, tz)
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"not a time: {value!r}") from exc
+    if pd.isna(ts):
+        raise ConfigError(f"not a time: {value!r}")
+    if ts.tzinfo is None:
+        ts = ts.tz_localize(check_zone(tz), ambiguous="raise", nonexistent="raise")
+    return ts.tz_convert("UTC")
+
+
+def _source_zones(value: SourceZones) -> tuple[tuple[str, str], ...]:
+    """``source_tz`` as ``(glob, zone)`` pairs, from a dict, pairs, or ``"GLOB=ZONE"`` strings."""
+    items: Iterable[Any] = value.items() if isinstance(value, Mapping) else [value] if isinstance(value, str) else value
+    pairs: list[tuple[str, str]] = []
+    for item in items:
+        if isinstance(item, str):
+            glob, sep, zone = item.rpartition("=")
+            if not sep or not glob or not zone:
+                raise ConfigError(f"source_tz takes GLOB=ZONE, got {item!r}")
+            pairs.append((glob, zone))
+        elif isinstance(item, tuple | list) and len(item) == 2:
+            pairs.append((str(item[0]), str(item[1])))
+        else:
+            raise ConfigError(f"source_tz takes {{glob: zone}} or GLOB=ZONE strings, got {item!r}")
+    return tuple(pairs)
 
 
 def _progress(progress: bool | ProgressCallback) -> tuple[ProgressCallback | None, Any]:

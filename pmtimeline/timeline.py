@@ -10,6 +10,7 @@ whoever holds the notebook holds the logs.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import html
 import json
 import os
@@ -19,18 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from pmtimeline.aggregate import Aggregates
 from pmtimeline.alert_intervals import alert_intervals
 from pmtimeline.analysis import apply_overrides
-from pmtimeline.config import PHASES, TimelineConfig, parse_time
-from pmtimeline.correlate import follow
+from pmtimeline.config import PHASES, TimelineConfig, check_zone, parse_time
+from pmtimeline.correlate import follow, link_requests
 from pmtimeline.errors import ConfigError, OutputError
 from pmtimeline.export import export_events
 from pmtimeline.incident import Incident, iso_utc
 from pmtimeline.redact import Redactor
-from pmtimeline.schema import COUNT_COLUMNS, EVENT_COLUMNS, conform_events
+from pmtimeline.schema import COUNT_COLUMNS, ERROR_LEVELS, EVENT_COLUMNS, conform_events
 from pmtimeline.sources import Reject, SourceAccounting
 from pmtimeline.templates import message_templates
 
@@ -43,6 +45,9 @@ CHART_FILE: Final = "timeline.html"
 IMAGE_FILE: Final = "timeline.png"
 SVG_FILE: Final = "timeline.svg"
 DATA_DIR: Final = "data"  # aggregates kept so that `report`/`chart` regenerate without the logs
+
+#: A time given by a user: ISO 8601 text, or a datetime/Timestamp (without zone: in ``config.tz``).
+TimeLike = str | dt.datetime | pd.Timestamp
 
 
 @dataclass(frozen=True)
@@ -86,66 +91,106 @@ class Timeline:
         """Alert intervals: identity, name, service, severity, fired, acknowledged, resolved."""
         return alert_intervals(self.aggregates.notable)
 
-    def around(self, time: str | pd.Timestamp, minutes: float = 5) -> pd.DataFrame:
-        """Events within ``minutes`` either side of ``time`` (a naive time is read as UTC)."""
-        center = parse_time(time) if isinstance(time, str) else _utc(time)
+    def around(self, time: TimeLike, minutes: float = 5) -> pd.DataFrame:
+        """Events within ``minutes`` either side of ``time``, time-ordered.
+
+        ``time`` is ISO 8601 text, a datetime or a Timestamp; a time without zone is read in the
+        run's zone (``config.tz``, UTC by default).
+        """
+        if not minutes > 0:
+            raise ConfigError(f"minutes must be positive, not {minutes!r}")
+        center = self._time(time)
         delta = pd.Timedelta(minutes=minutes)
         ev = self.events
-        mask = (ev["timestamp"] >= center - delta) & (ev["timestamp"] <= center + delta)
+        mask = ((ev["timestamp"] >= center - delta) & (ev["timestamp"] <= center + delta)).to_numpy(dtype=bool)
         return ev.loc[mask].reset_index(drop=True)
 
+    def traces(self, *, errors_only: bool = False) -> pd.DataFrame:
+        """Every request or trace id carried by two or more events: how many events, sources and
+        services it spans, its first and last time, and whether any of its events is an error.
+
+        Pick one and follow it with :meth:`for_trace`.
+        """
+        links = link_requests(self.events)
+        if errors_only:
+            links = links.loc[links["error"].to_numpy(dtype=bool)].reset_index(drop=True)
+        return links
+
     def for_trace(self, correlation_id: str) -> pd.DataFrame:
-        """The events of one request or trace across every source, time-ordered."""
-        return follow(self.events, correlation_id)
+        """The events of one request or trace (its trace id or request id) across every source,
+        time-ordered; empty when no event carries it."""
+        if not isinstance(correlation_id, str) or not correlation_id.strip():
+            raise ConfigError("for_trace needs a trace or request id (a non-empty string)")
+        return follow(self.events, correlation_id.strip())
 
     def templates(self) -> pd.DataFrame:
-        """Message templates with their counts before and during the incident, newest-first by
-        first appearance; ``new`` marks templates never seen before onset."""
+        """Message templates (variable parts masked) with their counts before and during the incident.
+
+        Columns: ``template``, ``count``, ``before`` (events before onset), ``during`` (from onset
+        to recovery), ``errors`` (error events), ``first_seen``, ``new``. ``new`` marks the *error*
+        templates of the incident: error events during it, and never seen before onset. New
+        templates come first, then by events during the incident.
+        """
         ev = self.events
-        tmpl = message_templates(ev["message"].fillna(""))
+        columns = ["template", "count", "before", "during", "errors", "first_seen", "new"]
+        if ev.empty:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+        tmpl = message_templates(ev["message"].fillna("")).fillna("")
         onset = self.incident.phase("onset")
         end = self.incident.phase("recovered") or self.incident.window_end
-        before = ev["timestamp"] < onset if onset is not None else pd.Series(True, index=ev.index)
-        during = (
-            (ev["timestamp"] >= onset) & (ev["timestamp"] <= end)
-            if onset is not None and end is not None
-            else pd.Series(False, index=ev.index)
-        )
+        stamps = ev["timestamp"]
+        if onset is None:
+            before = np.ones(len(ev), dtype=bool)
+            during = np.zeros(len(ev), dtype=bool)
+        else:
+            before = (stamps < onset).to_numpy(dtype=bool, na_value=False)
+            upper = (stamps <= end) if end is not None else pd.Series(True, index=ev.index)
+            during = ((stamps >= onset) & upper).to_numpy(dtype=bool, na_value=False)
+        error = ev["level"].isin(list(ERROR_LEVELS)).to_numpy(dtype=bool, na_value=False) | (
+            ev["http_status"] >= 500
+        ).to_numpy(dtype=bool, na_value=False)
         frame = pd.DataFrame(
             {
-                "template": tmpl,
+                "template": tmpl.to_numpy(),
                 "before": before,
                 "during": during,
-                "timestamp": ev["timestamp"],
-                "error": ev["level"].isin(["error", "critical", "alert", "emergency"]).fillna(False),
+                "error_during": error & during,
+                "error": error,
+                "timestamp": stamps.to_numpy(),
             }
         )
+        frame = frame.loc[frame["template"] != ""]
         out = frame.groupby("template", sort=False).agg(
             count=("template", "size"),
             before=("before", "sum"),
             during=("during", "sum"),
             errors=("error", "sum"),
+            errors_during=("error_during", "sum"),
             first_seen=("timestamp", "min"),
         )
-        out["new"] = (out["before"] == 0) & (out["during"] > 0)
-        return out.sort_values(["new", "during", "count"], ascending=False).reset_index()
+        out["first_seen"] = pd.to_datetime(out["first_seen"], utc=True)
+        out["new"] = (out["before"] == 0) & (out["errors_during"] > 0)
+        out = out.sort_values(["new", "during", "count"], ascending=False, kind="stable").reset_index()
+        return out[columns]
 
-    def with_phases(self, **overrides: str | pd.Timestamp | None) -> Timeline:
-        """A new Timeline with the given phases set by hand (``onset="2024-03-01T10:02:00Z"``);
-        ``None`` clears an earlier override. Every metric and output follows."""
+    def with_phases(self, **overrides: TimeLike | None) -> Timeline:
+        """A new Timeline with phases set by hand, e.g. ``with_phases(onset="2024-03-12T08:50:00Z")``.
+
+        Every metric, candidate and output follows. A time without zone is read in ``config.tz``;
+        ``None`` drops an earlier override, so that phase is detected again.
+        """
         unknown = set(overrides) - set(PHASES)
         if unknown:
             raise ConfigError(f"unknown phase(s): {', '.join(sorted(unknown))}; use {', '.join(PHASES)}")
-        parsed = {
-            k: (parse_time(v) if isinstance(v, str) else (_utc(v) if v is not None else None))
-            for k, v in overrides.items()
-        }
-        merged = {**self.config.phase_overrides, **{k: v for k, v in parsed.items() if v is not None}}
-        for k, v in parsed.items():
-            if v is None:
-                merged.pop(k, None)
+        cleared = {k for k, v in overrides.items() if v is None}
+        given = {k: self._time(v) for k, v in overrides.items() if v is not None}
+        merged = {**{k: v for k, v in self.config.phase_overrides.items() if k not in cleared}, **given}
         config = dataclasses.replace(self.config, phase_overrides=merged)
-        incident = apply_overrides(self.incident, parsed, self.aggregates, config)
+        # Start from the incident without the cleared overrides, so those phases are detected again.
+        base = dataclasses.replace(
+            self.incident, phase_overridden=tuple(p for p in self.incident.phase_overridden if p not in cleared)
+        )
+        incident = apply_overrides(base, given, self.aggregates, config)
         return dataclasses.replace(self, incident=incident, config=config)
 
     def with_title(self, title: str) -> Timeline:
@@ -295,23 +340,36 @@ class Timeline:
 
     # -- notebook display ------------------------------------------------------------------------------
 
-    def _repr_html_(self) -> str:
-        inc = self.incident
-        rows = "".join(f"<tr><td>{p}</td><td>{html.escape(iso_utc(inc.phase(p)) or '—')}</td></tr>" for p in PHASES)
-        m = inc.metrics
-        facts = {
-            "events": f"{len(self.events):,}",
-            "sources": str(len(self.accounting)),
-            "time to detect": _fmt_s(m.time_to_detect_s),
-            "time to recover": _fmt_s(m.time_to_recover_s),
-            "failed requests": "—" if m.requests_failed is None else f"{m.requests_failed:,}",
-            "affected users": "—" if m.affected_users is None else f"{m.affected_users:,}",
-        }
-        fact_rows = "".join(f"<tr><td>{k}</td><td>{html.escape(v)}</td></tr>" for k, v in facts.items())
+    def _time(self, value: TimeLike) -> pd.Timestamp:
+        """A user's time as UTC; a time without zone is read in ``config.tz``."""
+        if isinstance(value, str):
+            return parse_time(value, self.config.tz)
+        try:
+            ts = pd.Timestamp(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"not a time: {value!r}") from exc
+        if pd.isna(ts):
+            raise ConfigError(f"not a time: {value!r}")
         return (
-            f"<div><b>Timeline: {html.escape(inc.title)}</b>"
-            f"<table><tr><th>phase</th><th>UTC</th></tr>{rows}</table>"
-            f"<table><tr><th>fact</th><th>value</th></tr>{fact_rows}</table></div>"
+            ts.tz_localize(check_zone(self.config.tz)).tz_convert("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        )
+
+    def _repr_html_(self) -> str:
+        """A notebook summary: what was read, then the incident (redacted as shared outputs are,
+        since notebooks are shared with their outputs; every value escaped)."""
+        esc = html.escape
+        lines = sum(a.lines_read for a in self.accounting)
+        rejected = sum(a.rejected_total for a in self.accounting)
+        partial = [a.name for a in self.accounting if a.partial or a.skipped_reason]
+        window = " – ".join(iso_utc(t) or "…" for t in (self.incident.window_start, self.incident.window_end))
+        read = (
+            f"{len(self.events):,} events from {len(self.accounting)} sources ({lines:,} lines, "
+            f"{rejected:,} rejected); window {window}"
+        )
+        warn = f"<p><b>Partial or skipped:</b> {esc(', '.join(partial)[:500])}</p>" if partial else ""
+        return (
+            f"<div class='pmtimeline-timeline'><p>Timeline: {esc(read)}</p>{warn}"
+            f"{self.shared_incident()._repr_html_()}</div>"
         )
 
     def __repr__(self) -> str:
@@ -401,19 +459,6 @@ def _read_text(path: str, what: str) -> str:
         return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
-
-
-def _utc(ts: Any) -> pd.Timestamp:
-    t = pd.Timestamp(ts)
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-
-
-def _fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    minutes, sec = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m {sec:02d}s" if hours else f"{minutes}m {sec:02d}s"
 
 
 __all__ = ["EVENT_COLUMNS", "SavedOutputs", "Timeline", "overrides_template", "read_overrides"]
