@@ -8,6 +8,7 @@ None); in JSON it is ISO 8601 with ``Z``. ``to_dict``/``from_dict`` round-trip e
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
@@ -298,6 +299,50 @@ class Incident:
             "redacted": self.redacted,
         }
 
+    def _repr_html_(self) -> str:
+        """A notebook summary: phases with their evidence, headline metrics, likely causes.
+
+        Every value is escaped: titles, citations and summaries come from untrusted log text.
+        """
+        esc = html.escape
+        phase_rows = []
+        for p in PHASES:
+            evidence = self.phase_evidence.get(p, ())
+            cited = "set by hand" if p in self.phase_overridden else (evidence[0].citation() if evidence else "")
+            phase_rows.append(
+                f"<tr><td>{esc(p)}</td><td>{esc(iso_utc(self.phases.get(p)) or '—')}</td><td>{esc(cited)}</td></tr>"
+            )
+        m = self.metrics
+        facts = [
+            ("time to detect", _duration_text(m.time_to_detect_s)),
+            ("time to mitigate", _duration_text(m.time_to_mitigate_s)),
+            ("time to recover", _duration_text(m.time_to_recover_s)),
+            ("time to resolve", _duration_text(m.time_to_resolve_s)),
+            ("requests failed / total", f"{_count_text(m.requests_failed)} / {_count_text(m.requests_total)}"),
+            ("peak error rate", "—" if m.error_rate_peak is None else f"{m.error_rate_peak:.1%}"),
+            ("error events", _count_text(m.error_events)),
+            ("affected users", _count_text(m.affected_users)),
+            ("affected services", ", ".join(m.affected_services) or "—"),
+        ]
+        fact_rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in facts)
+        causes = "".join(
+            f"<li>{esc(c.kind)}: {esc(c.summary[:300])} <small>({esc(c.evidence[0].citation())})</small></li>"
+            if c.evidence
+            else f"<li>{esc(c.kind)}: {esc(c.summary[:300])}</li>"
+            for c in self.root_cause_candidates[:3]
+        )
+        notes = []
+        if self.partial:
+            notes.append(f"<p><b>Partial:</b> {esc('; '.join(self.partial_reasons)[:500])}</p>")
+        return (
+            f"<div class='pmtimeline-incident'><b>{esc(self.title)}</b>"
+            f"<table><tr><th>phase</th><th>UTC</th><th>evidence</th></tr>{''.join(phase_rows)}</table>"
+            f"<table><tr><th>metric</th><th>value</th></tr>{fact_rows}</table>"
+            + (f"<p>Likely causes:</p><ol>{causes}</ol>" if causes else "")
+            + "".join(notes)
+            + "</div>"
+        )
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Incident:
         """Rebuild from :meth:`to_dict` output (e.g. a saved, possibly hand-edited incident.json)."""
@@ -326,3 +371,17 @@ class Incident:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"incident.json is not valid: {exc}") from exc
+
+
+def _duration_text(seconds: float | None) -> str:
+    """``28m 18s`` or ``1h 02m 05s``; an em dash when unknown."""
+    if seconds is None:
+        return "—"
+    sign = "-" if seconds < 0 else ""
+    minutes, sec = divmod(round(abs(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{sign}{hours}h {minutes:02d}m {sec:02d}s" if hours else f"{sign}{minutes}m {sec:02d}s"
+
+
+def _count_text(n: int | None) -> str:
+    return "—" if n is None else f"{n:,}"
