@@ -13,10 +13,11 @@ Log text is untrusted. Every string from a log goes through :func:`pmtimeline.es
 through ``customdata``: the ``hovertemplate`` strings are constants of this module, because
 plotly.js interprets ``%{...}`` in them.
 
-The HTML embeds plotly.js (about 4.8 MB) so that it works offline, which leaves little room under
-the 5 MB that a chart file may weigh. Events are therefore plotted individually up to
-``config.chart_max_points`` *and* a byte budget, errors, changes and alerts first; the rest is shown
-as a per-bucket count per lane. Times are sent as numbers (milliseconds since the epoch, UTC) so that
+The HTML embeds plotly.js so that it works offline: the vendored "basic" partial bundle (1.2 MB,
+``pmtimeline/vendor``) when it matches the installed plotly.py, else plotly.py's full 4.8 MB bundle.
+A chart file stays under 5 MB whatever the input: events are plotted individually up to
+``config.chart_max_points`` *and* the bytes left, errors first; when some are left out, every event
+is also shown as a count per bucket and lane. Times are sent as numbers (milliseconds since the epoch, UTC) so that
 Plotly encodes them as compact typed arrays.
 """
 
@@ -24,7 +25,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, Final
 
 import numpy as np
@@ -163,22 +166,63 @@ def _add_events(fig: go.Figure, events: pd.DataFrame, lanes: _Lanes, config: Tim
     if keep < len(events):
         density = _density_trace(events, lanes, config.bucket)
         fig.add_trace(density, row=1, col=1)
-        room -= len(pio.to_json(go.Figure(density), validate=False)) - _empty_figure_json()
+        room -= _json_size([density])
         keep = int(np.searchsorted(cost, max(room, 0), side="right"))
-    _add_event_traces(fig, ranked.iloc[:keep], lanes)
+    traces = _event_traces(ranked.iloc[:keep], lanes)
+    # The estimate guides; the serialized size decides (escaping and JSON escapes vary by text).
+    for _ in range(5):
+        size = _json_size(traces)
+        if size <= room or keep == 0:
+            break
+        keep = int(keep * room / size * 0.95)
+        traces = _event_traces(ranked.iloc[:keep], lanes)
+    for t in traces:
+        fig.add_trace(t, row=1, col=1)
+
+
+def _json_size(traces: list[go.Scatter]) -> int:
+    """Bytes that ``traces`` add to the figure's JSON."""
+    return len(pio.to_json(go.Figure(data=traces), validate=False)) - _empty_figure_json() if traces else 0
 
 
 def figure_html(fig: go.Figure) -> str:
     """The figure as one self-contained HTML page: plotly.js inline, no MathJax, no CDN, works offline."""
-    return str(
+    page = str(
         pio.to_html(
             fig,
-            include_plotlyjs=True,
+            include_plotlyjs=False,
             include_mathjax=False,
             full_html=True,
             config={"displaylogo": False, "responsive": True, "scrollZoom": True},
         )
     )
+    # Inline the bundle in <head>, as include_plotlyjs=True would, but the smaller one when it fits.
+    script = f'<script type="text/javascript">{plotlyjs_bundle()}</script>'
+    head_end = page.index("</head>")
+    return page[:head_end] + script + page[head_end:]
+
+
+def plotlyjs_bundle() -> str:
+    """The plotly.js that :func:`figure_html` inlines: the vendored "basic" partial bundle (scatter,
+    bar, shapes, annotations, range slider; 1.2 MB) when its major version matches the plotly.js of
+    the installed plotly.py, else plotly.py's full bundle (4.8 MB)."""
+    return _plotlyjs_bundle()
+
+
+@functools.lru_cache(maxsize=1)
+def _plotlyjs_bundle() -> str:
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    try:
+        basic = resources.files("pmtimeline").joinpath("vendor", "plotly-basic.min.js").read_text(encoding="utf-8")
+    except OSError:
+        return str(get_plotlyjs())
+    version = re.search(r"plotly\.js \(basic[^)]*\) v(\d+)\.", basic[:300])
+    wanted = str(get_plotlyjs_version()).split(".")[0]
+    # A bundle that cannot render the figure JSON of this plotly.py is worse than a bigger file.
+    if version is None or version.group(1) != wanted or "</script" in basic.lower():
+        return str(get_plotlyjs())
+    return basic
 
 
 def figure_image(fig: go.Figure, fmt: str = "png", *, width: int = 1600, height: int = 900) -> bytes:
@@ -266,11 +310,8 @@ def _empty_figure_json() -> int:
     return len(pio.to_json(go.Figure(), validate=False))
 
 
-@functools.lru_cache(maxsize=1)
 def _plotlyjs_size() -> int:
-    from plotly.offline import get_plotlyjs
-
-    return len(get_plotlyjs().encode("utf-8"))
+    return len(plotlyjs_bundle().encode("utf-8"))
 
 
 def _citation(frame: pd.DataFrame) -> pd.Series:
@@ -333,9 +374,11 @@ def _texts(values: pd.Series, limit: int) -> np.ndarray:
     return values.astype("string").fillna("").map(lambda v: plotly_text(v, limit)).to_numpy(dtype=object)
 
 
-def _add_event_traces(fig: go.Figure, chosen: pd.DataFrame, lanes: _Lanes) -> None:
+def _event_traces(chosen: pd.DataFrame, lanes: _Lanes) -> list[go.Scatter]:
+    """One trace per level group of the chosen events."""
+    traces: list[go.Scatter] = []
     if chosen.empty:
-        return
+        return traces
     level = chosen["level"].astype("string")
     failed = chosen["http_status"].astype("Float64").ge(500).fillna(False)
     for name, levels, colour in LEVEL_GROUPS:
@@ -352,7 +395,7 @@ def _add_event_traces(fig: go.Figure, chosen: pd.DataFrame, lanes: _Lanes) -> No
         customdata = np.column_stack(
             [_texts(lane, LABEL_LIMIT), _texts(_citation(group), 120), _texts(group["message"], HOVER_MESSAGE_LIMIT)]
         )
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=_ms(group["timestamp"]),
                 y=lanes.y(lane),
@@ -364,10 +407,9 @@ def _add_event_traces(fig: go.Figure, chosen: pd.DataFrame, lanes: _Lanes) -> No
                 marker={"color": colour, "size": 7 if name in ("critical", "error") else 6, "opacity": 0.85},
                 customdata=customdata,
                 hovertemplate=_EVENT_HOVER + f"<extra>{name}</extra>",
-            ),
-            row=1,
-            col=1,
+            )
         )
+    return traces
 
 
 def _density_trace(events: pd.DataFrame, lanes: _Lanes, bucket: str) -> go.Scatter:

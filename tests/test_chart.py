@@ -16,10 +16,9 @@ import pyarrow as pa
 import pytest
 from browser import ARTIFACTS, chromium_path, missing, open_page
 from incident_sample import HTML_PAYLOADS, T0, sample_counts, sample_incident, sample_intervals, sample_notable, ts
-from plotly.offline import get_plotlyjs
 
 import pmtimeline.chart as chart
-from pmtimeline.chart import figure_html, figure_image, timeline_figure
+from pmtimeline.chart import figure_html, figure_image, plotlyjs_bundle, timeline_figure
 from pmtimeline.config import TimelineConfig
 from pmtimeline.errors import OutputError
 from pmtimeline.incident import Incident
@@ -184,7 +183,7 @@ def test_payloads_are_escaped_everywhere(payload: str) -> None:
 
 
 def html_without_plotlyjs(text: str) -> str:
-    bundle = get_plotlyjs()
+    bundle = plotlyjs_bundle()
     assert bundle in text
     return text.replace(bundle, "")
 
@@ -271,6 +270,16 @@ def test_two_million_events_stay_under_5_mb() -> None:
     assert spread[1] - spread[0] > pd.Timedelta("100min")
     density = next(t for t in fig.data if t.meta == "density")
     assert int(np.asarray(density.customdata)[:, 0].astype(int).sum()) == len(notable)
+
+
+def test_html_inlines_the_vendored_basic_bundle_when_it_matches() -> None:
+    from plotly.offline import get_plotlyjs_version
+
+    bundle = plotlyjs_bundle()
+    assert bundle.startswith("/**\n* plotly.js (basic - minified) v" + get_plotlyjs_version().split(".")[0])
+    text = figure_html(timeline_figure(sample_incident(), sample_notable(), sample_counts(), TimelineConfig()))
+    assert text.count(bundle) == 1
+    assert len(text.encode()) < 2_000_000
 
 
 def test_chart_max_points_caps_individual_events() -> None:
