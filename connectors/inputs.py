@@ -11,8 +11,9 @@ and globs skip hidden files and pmtimeline's own outputs.
 
 Year-less files (RFC 3164 syslog) need a reference year. When neither ``--year`` nor the window
 gives one, the full timestamps found in the first lines of the run's other log files give it (their
-median), so that a syslog file read beside application logs lands in their year; only a file with
-no such company falls back to its modification time.
+median; failing those, the times of the run's alert files), so that a syslog file read beside
+application logs or alerts lands in their year; only a file with no such company falls back to its
+modification time.
 
 :func:`sniff` shows which format a file gets, why, and its first events (``pmtimeline sniff``).
 """
@@ -45,6 +46,8 @@ OWN_OUTPUT_PREFIX: Final = "timeline."
 ALERT_HEAD_BYTES: Final = 64 * 1024
 #: Lines of each log file parsed to find full timestamps for the year of year-less files.
 YEAR_SAMPLE_LINES: Final = 64
+#: Alert files up to this size are read once more for a year reference when no log file gives one.
+ALERT_REFERENCE_MAX_BYTES: Final = 8 << 20
 
 
 class UnreadableSource:
@@ -160,7 +163,8 @@ def open_inputs(inputs: Sequence[str], config: TimelineConfig) -> list[Accounted
         opened.append((path, alert))
 
     detected = _detect_formats(log_heads, formats, config)
-    references = _year_references(log_heads, detected, config)
+    alert_paths = [item[0] for item in opened if isinstance(item, tuple) and item[1] is not None]
+    references = _year_references(log_heads, detected, config, alert_paths)
     sources: list[AccountedSource] = list(unwalkable)
     for item in opened:
         if isinstance(item, UnreadableSource):
@@ -200,9 +204,13 @@ def _detect_formats(
 
 
 def _year_references(
-    heads: Mapping[str, list[str]], detected: Mapping[str, tuple[LogFormat, str]], config: TimelineConfig
+    heads: Mapping[str, list[str]],
+    detected: Mapping[str, tuple[LogFormat, str]],
+    config: TimelineConfig,
+    alert_paths: Sequence[str] = (),
 ) -> dict[str, pd.Timestamp]:
-    """For each year-less log file: the median of the full timestamps in the heads of the others."""
+    """For each year-less log file: the median of the full timestamps in the heads of the other log
+    files, or else of the alert times of the run's (small) alert files."""
     if config.year is not None or reference_from_window(config.start, config.end) is not None:
         return {}
     full: dict[str, list[pd.Timestamp]] = {}
@@ -226,11 +234,30 @@ def _year_references(
         times += [pd.Timestamp(t) for t in naive[ok & utc.isna() & naive.notna() & ~missing]]
         full[path] = times
     references: dict[str, pd.Timestamp] = {}
+    alert_times: list[pd.Timestamp] | None = None
     for path in year_less:
         reference = reference_from_times(t for other, times in full.items() if other != path for t in times)
+        if reference is None and alert_paths:
+            if alert_times is None:
+                alert_times = _alert_times(alert_paths, config)
+            reference = reference_from_times(alert_times)
         if reference is not None:
             references[path] = reference
     return references
+
+
+def _alert_times(paths: Sequence[str], config: TimelineConfig) -> list[pd.Timestamp]:
+    """Event times of the run's alert files no larger than :data:`ALERT_REFERENCE_MAX_BYTES`."""
+    times: list[pd.Timestamp] = []
+    for path in paths:
+        try:
+            if os.path.getsize(path) > ALERT_REFERENCE_MAX_BYTES:
+                continue
+            for frame in AlertFileConnector(path, config).read():
+                times.extend(pd.Timestamp(t) for t in frame["timestamp"].dropna().head(YEAR_SAMPLE_LINES))
+        except (OSError, SourceError):
+            continue  # its own connector reports the problem when the run reads it
+    return times
 
 
 def sniff(path: str, config: TimelineConfig) -> SniffResult:

@@ -43,7 +43,15 @@ import pyarrow.compute as pc
 
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.log_formats import LOG_FORMATS, LogFormat, detect_log_format, get_format
-from pmtimeline.connectors.rawio import LineBlock, LineReader, check_readable, file_mtime, head_lines
+from pmtimeline.connectors.rawio import (
+    REJECT_SIZE_CAP,
+    REJECT_TRUNCATED_ARCHIVE,
+    LineBlock,
+    LineReader,
+    check_readable,
+    file_mtime,
+    head_lines,
+)
 from pmtimeline.connectors.time_normalize import (
     FallBackState,
     YearRule,
@@ -675,8 +683,8 @@ def _size(n: int) -> str:
 
 
 def _stop_message(stop: str) -> str:
-    if stop == "truncated_archive":
+    if stop == REJECT_TRUNCATED_ARCHIVE:
         return "the compressed file is truncated: lines after the cut are missing"
-    if stop == "decompressed_size_cap":
+    if stop == REJECT_SIZE_CAP:
         return "stopped at the decompressed-size cap (compression bomb guard)"
     return escape_terminal(stop.replace("_", " ", 1), limit=200)

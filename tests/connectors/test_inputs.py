@@ -165,3 +165,13 @@ def test_sniff_a_log_file_and_an_alert_file(logs: Path) -> None:
     empty = logs / "empty.log"
     empty.write_text("")
     assert sniff(str(empty), CONFIG).format == "none"
+
+
+def test_year_less_file_beside_alerts_only_takes_the_alerts_year(tmp_path: Path) -> None:
+    (tmp_path / "auth.log").write_text(SYSLOG)
+    (tmp_path / "alert.json").write_text(json.dumps(ALERTMANAGER))
+    stamp = pd.Timestamp("2030-01-01T00:00:00Z").value  # a modification time that would say 2029
+    os.utime(tmp_path / "auth.log", ns=(stamp, stamp))
+    sources = open_inputs([str(tmp_path)], CONFIG)
+    auth = next(s for s in sources if s.name.endswith("auth.log"))
+    assert read_source(auth)["timestamp"].iloc[0] == pd.Timestamp("2024-06-14T10:00:05Z")
