@@ -104,13 +104,16 @@ def _bool(series: pd.Series) -> np.ndarray:
 
 
 def error_mask(events: pd.DataFrame) -> np.ndarray:
-    """Error events: level error or worse, or HTTP status >= 500."""
-    return np.asarray(_bool(events["level"].isin(list(ERROR_LEVELS))) | _bool(events["http_status"] >= 500), dtype=bool)
+    """Error events: level error or worse, or HTTP status >= 500. Alert state changes are not errors
+    (a critical alert reports errors, it is not one more)."""
+    bad = _bool(events["level"].isin(list(ERROR_LEVELS))) | _bool(events["http_status"] >= 500)
+    return np.asarray(bad & ~_bool(events["kind"] == "alert"), dtype=bool)
 
 
 def warning_mask(events: pd.DataFrame) -> np.ndarray:
-    """Warnings that are not error events."""
-    return np.asarray(_bool(events["level"] == "warning") & ~error_mask(events), dtype=bool)
+    """Warnings that are not error events (nor alerts)."""
+    warn = _bool(events["level"] == "warning") & ~_bool(events["kind"] == "alert")
+    return np.asarray(warn & ~error_mask(events), dtype=bool)
 
 
 def edge_mask(events: pd.DataFrame) -> np.ndarray:

@@ -11,8 +11,8 @@ ongoing) from the per-second counts, so it is exact to ``count_resolution``:
 * ``affected_users``: distinct ``user`` of the error events;
 * ``affected_services``: services whose own counts of the anomaly's signal rise above their own
   baseline (see :func:`pmtimeline.signals.affected_services`); ``affected_hosts`` the hosts of their
-  bad events, most first; ``affected_endpoints`` the request paths (without query string) of the
-  failed requests, most first;
+  bad events, most first; ``affected_endpoints`` the endpoints (paths without query string, ids
+  masked: ``/api/v1/payments/{id}``) of the failed requests, most first;
 * ``latency_ms``: p50/p95/p99 of request durations before onset and during the incident, read from
   the log-spaced histograms (within about 6% of the exact percentiles);
 * ``error_budget_burn``: failed requests of the incident divided by the error budget of the whole
@@ -45,6 +45,14 @@ TOP_ENDPOINTS: Final = 10
 TOP_HOSTS: Final = 20
 PERCENTILES: Final = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
 _LATENCY_SCOPES: Final = ("edge", "request", "other")
+
+
+def endpoint_of(paths: pd.Series) -> pd.Series:
+    """Request paths as endpoints: no query string or fragment, and id segments (a number, or a
+    segment with two digits or more, such as ``pay_3f9c2b1a``) replaced with ``{id}``."""
+    out = paths.str.replace(r"[?#].*$", "", regex=True)
+    out = out.str.replace(r"/[^/]*[0-9][^/]*[0-9][^/]*", "/{id}", regex=True)
+    return out.str.replace(r"/[0-9]+(/|$)", r"/{id}\1", regex=True)
 
 
 def _seconds(a: pd.Timestamp | None, b: pd.Timestamp | None) -> float | None:
@@ -159,7 +167,7 @@ def compute_metrics(
         bad = bad.loc[bad["service"].fillna("").isin(list(services)).to_numpy(dtype=bool)]
     hosts = bad["host"].dropna().astype(str).value_counts().head(TOP_HOSTS)
     failed = window.loc[bad_event_mask(window, "failed_requests", edge)]
-    paths = failed["url_path"].dropna().str.replace(r"\?.*", "", regex=True)
+    paths = endpoint_of(failed["url_path"].dropna())
     endpoints = paths.value_counts().head(TOP_ENDPOINTS)
 
     burn = None

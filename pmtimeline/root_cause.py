@@ -20,6 +20,7 @@ Three kinds of candidate:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 import pandas as pd
@@ -89,7 +90,7 @@ def _change_candidates(
     t = notable["timestamp"]
     mask = (notable["kind"] == "change") & (t >= onset - lookback) & (t <= onset)
     changes = notable.loc[mask.to_numpy(dtype=bool, na_value=False)]
-    out: list[tuple[float, RootCauseCandidate]] = []
+    out: list[tuple[float, RootCauseCandidate, str]] = []
     for row in changes.to_dict("records"):  # changes before onset: a handful
         service = _text(row["service"])
         if service is None:
@@ -121,10 +122,31 @@ def _change_candidates(
                     score=score,
                     evidence=(Evidence.from_row(pd.Series(row)),),
                 ),
+                kind or "",
             )
         )
     out.sort(key=lambda c: -c[0])
-    return out[:MAX_CHANGES]
+    return _merge_duplicates(out, pd.Timedelta(config.bucket))[:MAX_CHANGES]
+
+
+def _merge_duplicates(
+    found: list[tuple[float, RootCauseCandidate, str]], within: pd.Timedelta
+) -> list[tuple[float, RootCauseCandidate]]:
+    """One candidate per change: the same deploy logged by the CD tool and by the service itself (or
+    without a service) within one bucket is one change, with the evidence of both."""
+    merged: list[tuple[float, RootCauseCandidate, str]] = []
+    for score, candidate, change_type in found:  # best first
+        for i, (kept_score, kept, kept_type) in enumerate(merged):
+            same_kind = kept_type == change_type
+            close = kept.time is not None and candidate.time is not None and abs(kept.time - candidate.time) <= within
+            same_place = kept.service == candidate.service or candidate.service is None or kept.service is None
+            if same_kind and close and same_place:
+                evidence = (*kept.evidence, *candidate.evidence)[:3]
+                merged[i] = (kept_score, replace(kept, evidence=evidence), kept_type)
+                break
+        else:
+            merged.append((score, candidate, change_type))
+    return [(score, candidate) for score, candidate, _ in merged]
 
 
 def _template_candidates(

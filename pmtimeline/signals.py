@@ -3,7 +3,7 @@
 Signals, per bucket of ``config.bucket`` (1 minute by default), overall and per service, all read
 from the per-second counts of :class:`pmtimeline.aggregate.Aggregates`:
 
-* ``errors``: error events (level error or worse, or HTTP status >= 500);
+* ``errors``: error events (level error or worse, or HTTP status >= 500; alerts are not errors);
 * ``failed_requests``: requests with HTTP status >= 500, counted at the edge (access logs) when the
   window has any edge requests, so that a request logged by several layers counts once;
 * ``warnings``: warnings that are not errors (failed logins of an attack are typically warnings).
@@ -26,8 +26,8 @@ Detection, for one signal:
    (count above the baseline median, summed over its buckets). Warnings lose to an errors or
    failed-requests anomaly that overlaps them: when both rise, the errors are the impact.
 5. The affected services are those whose own counts rise above their own frozen baseline during
-   the anomaly, significantly (a Poisson z-score of ``anomaly_sigma``), and carry at least 5% of its
-   excess over their baseline mean. The anomaly's
+   the anomaly, significantly (a Poisson z-score of ``anomaly_sigma`` over the whole anomaly), and
+   carry at least 2% of its excess over their baseline mean. The anomaly's
    bounds are then re-detected on the affected services' counts alone, so that background
    errors of other services neither start it early nor prolong it.
 """
@@ -48,7 +48,7 @@ SIGNALS: Final[tuple[str, ...]] = ("errors", "failed_requests", "warnings")
 #: Buckets of the rolling baseline.
 BASELINE_BUCKETS: Final = 60
 #: A service must carry this share of the anomaly's excess to count as affected.
-AFFECTED_SHARE: Final = 0.05
+AFFECTED_SHARE: Final = 0.02
 _MAD_SCALE: Final = 1.4826
 _IQR_SCALE: Final = 1.349
 _RISE_FACTOR: Final = 1.5
@@ -207,17 +207,16 @@ def affected_services(
     keep = np.ones(start - lo, dtype=bool) if exclude is None else ~exclude[lo:start]
     pre = values[lo:start][keep]
     base = pre if len(pre) >= config.baseline_min_buckets else values
-    med, spread = _robust(base)
-    threshold = thresholds(med, spread, config)
     during = values[start : end + 1]
     # Excess over the baseline *mean*: unbiased, so a noisy service does not collect excess by chance.
     expected = len(during) * base.mean(axis=0)
     excess = during.sum(axis=0) - expected
     # A Poisson z-score of the service's excess: significant, not a fluctuation of a noisy service.
     significant = excess / np.sqrt(expected + 1.0) >= config.anomaly_sigma
-    anomalous = _is_anomalous(during, threshold, config).any(axis=0)
     total = float(np.clip(excess, 0, None).sum())
-    chosen = anomalous & significant & (excess >= max(config.anomaly_min_count, AFFECTED_SHARE * total))
+    # A small service (a worker failing once a minute) never crosses the per-bucket threshold, yet
+    # its failures over the whole anomaly are significant: the z-score decides, not single buckets.
+    chosen = significant & (excess >= max(config.anomaly_min_count, AFFECTED_SHARE * total))
     if not chosen.any():
         chosen = excess == excess.max()
     chosen &= excess > 0
@@ -279,13 +278,15 @@ def bad_event_mask(events: pd.DataFrame, signal: str, edge: bool) -> np.ndarray:
     """The events of ``events`` that count toward ``signal``."""
     level = events["level"]
     status = events["http_status"]
-    errors = level.isin(list(ERROR_LEVELS)).to_numpy(dtype=bool, na_value=False) | (status >= 500).to_numpy(
-        dtype=bool, na_value=False
+    alert = (events["kind"] == "alert").to_numpy(dtype=bool, na_value=False)
+    errors = ~alert & (
+        level.isin(list(ERROR_LEVELS)).to_numpy(dtype=bool, na_value=False)
+        | (status >= 500).to_numpy(dtype=bool, na_value=False)
     )
     if signal == "errors":
         return np.asarray(errors, dtype=bool)
     if signal == "warnings":
-        return np.asarray((level == "warning").to_numpy(dtype=bool, na_value=False) & ~errors, dtype=bool)
+        return np.asarray((level == "warning").to_numpy(dtype=bool, na_value=False) & ~errors & ~alert, dtype=bool)
     failed = (events["kind"] == "request").to_numpy(dtype=bool, na_value=False) & (status >= 500).to_numpy(
         dtype=bool, na_value=False
     )
