@@ -71,6 +71,8 @@ DETECTION_LAG_ACTION_S: Final = 5 * 60
 LONG_RECOVERY_S: Final = 30 * 60
 #: A change this close before onset suggests a change-safety action item.
 CHANGE_BEFORE_ONSET: Final = pd.Timedelta("2h")
+#: An alert that fired this long before onset still counts as detecting the incident.
+ALERT_LEAD: Final = pd.Timedelta("5min")
 #: Change types that can mitigate an incident when they happen after onset.
 MITIGATING_CHANGES: Final = frozenset(
     {"rollback", "restart", "failover", "reroute", "scale", "block", "feature_flag", "config"}
@@ -332,8 +334,22 @@ class _Facts:
         start, end = self.incident.phase(a), self.incident.phase(b)
         return None if start is None or end is None else (end - start).total_seconds()
 
+    def incident_alerts(self) -> list[_Alert]:
+        """Alerts that fired during the incident (from shortly before onset to its end), by firing time.
+
+        Alerts of the whole window when no onset is known. An alert that fired long before onset
+        (a disk filling up an hour earlier) did not detect this incident.
+        """
+        fired = sorted((a for a in self.alerts if a.fired is not None), key=lambda a: a.fired)  # type: ignore[arg-type,return-value]
+        onset = self.incident.phase("onset")
+        if onset is None:
+            return fired
+        end = next((t for p in ("resolved", "recovered") if (t := self.incident.phase(p)) is not None), None)
+        start = onset - ALERT_LEAD
+        return [a for a in fired if a.fired is not None and a.fired >= start and (end is None or a.fired <= end)]
+
     def had_alerts(self) -> bool:
-        return any(a.fired is not None for a in self.alerts)
+        return bool(self.incident_alerts())
 
     def changes(self) -> pd.DataFrame:
         frame = self.notable
@@ -619,7 +635,7 @@ class _Facts:
                 f"The events show no clear trigger: what changed around {_utc(inc.phase('onset'))} UTC "
                 "(deploys, configuration, traffic, dependencies) that these logs don't record?"
             )
-        for c in self.change_candidates()[:2]:
+        for c in self.change_candidates()[:1]:
             cite = markdown_code(c.evidence[0].citation(), 120) if c.evidence else "no evidence recorded"
             out.append(
                 f"How was the change at {_utc(c.time)} UTC ({cite}) tested and rolled out, "
@@ -646,12 +662,14 @@ class _Facts:
             out.append("Detection: not determined from the events; set the `detected` phase by hand if known.")
         if inc.anomaly_signal:
             out.append(f"The anomaly was found in the {markdown_text(inc.anomaly_signal.replace('_', ' '))} signal.")
-        fired = sorted((a for a in self.alerts if a.fired is not None), key=lambda a: a.fired)  # type: ignore[arg-type,return-value]
+        fired = self.incident_alerts()
+        in_window = sum(a.fired is not None for a in self.alerts)
         if fired:
             first = fired[0]
             out.append(
-                f"First alert: {markdown_code(first.name, 80)} fired at {_utc(first.fired)} UTC "
-                f"({markdown_code(first.citation, 120)}); {len(fired)} alert(s) fired in the window."
+                f"First alert of the incident: {markdown_code(first.name, 80)} fired at {_utc(first.fired)} UTC "
+                f"({markdown_code(first.citation, 120)}); {len(fired)} alert(s) fired during the incident, "
+                f"{in_window} in the whole window."
             )
             acked = [a for a in fired if a.acknowledged is not None and a.fired is not None]
             if acked:
@@ -663,7 +681,10 @@ class _Facts:
                     f"{_duration((a.acknowledged - a.fired).total_seconds())} after the alert fired."
                 )
         else:
-            out.append("No alert fired in the window: the incident was noticed some other way (a monitoring gap).")
+            out.append(
+                "No alert fired during the incident: it was noticed some other way (a monitoring gap)"
+                + (f"; {in_window} alert(s) fired at other times in the window." if in_window else ".")
+            )
         return out
 
     def mitigation(self) -> list[str]:
@@ -715,8 +736,17 @@ class _Facts:
                 f"detection took {_duration(lag)} ({self.phase_citations('onset', True)} to "
                 f"{self.phase_citations('detected', True)})",
             )
+        # The analysis' best change candidate first; else the last change recorded before onset.
         before = self.changes_before_onset()
-        if not before.empty:
+        if self.change_candidates():
+            c = self.change_candidates()[0]
+            cite = markdown_cell(c.evidence[0].citation(), 120) if c.evidence else "no evidence recorded"
+            add(
+                "change safety",
+                "Roll this kind of change out progressively (canary, automatic rollback on error rate)",
+                f"a change at {_utc(c.time)} UTC ({cite}) is root-cause candidate {c.rank}",
+            )
+        elif not before.empty:
             row = _Row.of(next(before.tail(1).itertuples(index=False)))
             add(
                 "change safety",
@@ -724,17 +754,11 @@ class _Facts:
                 f"a {markdown_cell(row.change_type or 'change', 40)} at {_utc(row.time)} UTC "
                 f"({markdown_cell(row.citation(), 120)}) came shortly before onset",
             )
-        elif self.change_candidates():
-            c = self.change_candidates()[0]
-            cite = markdown_cell(c.evidence[0].citation(), 120) if c.evidence else "no evidence recorded"
-            add(
-                "change safety",
-                "Roll this kind of change out progressively (canary, automatic rollback on error rate)",
-                f"a change at {_utc(c.time)} UTC ({cite}) is a root-cause candidate",
-            )
         if inc.phase("onset") is not None and not self.had_alerts():
             add(
-                "monitoring gap", "Add an alert that would have fired for this incident", "no alert fired in the window"
+                "monitoring gap",
+                "Add an alert that would have fired for this incident",
+                "no alert fired during the incident",
             )
         recovery = m.time_to_recover_s if m.time_to_recover_s is not None else self.minutes("onset", "recovered")
         if recovery is not None and recovery > LONG_RECOVERY_S:

@@ -378,3 +378,19 @@ def test_title_payload_is_escaped_prose() -> None:
     )
     assert headings(text)[0][0] == "h1"
     assert "<img" not in markdown().render(text)
+
+
+def test_alerts_long_before_onset_did_not_detect_the_incident() -> None:
+    early = sample_intervals().assign(
+        fired=[ts("09:05:00"), ts("09:10:00")],
+        acknowledged=pd.Series([pd.NaT, pd.NaT], dtype="datetime64[ns, UTC]"),
+        resolved=[ts("09:20:00"), ts("09:30:00")],
+    )
+    text = render_postmortem(sample_incident(), sample_notable(), TimelineConfig(), intervals=early)
+    detection = section(text, "Detection")
+    assert "No alert fired during the incident" in detection
+    assert "2 alert(s) fired at other times in the window" in detection
+    assert "| monitoring gap |" in section(text, "Action items")
+    during = section(draft(), "Detection")
+    assert "First alert of the incident: `PaymentsHighErrorRate` fired at 2024-03-01 10:09:00 UTC" in during
+    assert "2 alert(s) fired during the incident, 2 in the whole window" in during
