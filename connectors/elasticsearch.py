@@ -547,7 +547,7 @@ class ElasticsearchConnector:
                     f"(OpenSearch?); pmtimeline reads Elasticsearch 8.x and 9.x clusters only"
                 )
             reason = escape_terminal(_error_reason(exc), 200)
-            if (status == 400 and "query" in reason.lower()) or etype in ("query_shard_exception", "parse_exception"):
+            if etype in ("query_shard_exception", "parse_exception", "query_parsing_exception"):
                 return SearchBackendError(f"Elasticsearch rejected the {what} (check --es-query): {etype}: {reason}")
             return SearchBackendError(f"Elasticsearch at {target} failed the {what} ({status} {etype}): {reason}")
         return SearchBackendError(f"Elasticsearch {what} at {target} failed: {escape_terminal(_one_line(exc), 200)}")
@@ -1031,8 +1031,19 @@ def _error_body(exc: Any) -> Mapping[str, Any]:
     return {}
 
 
+def _root_cause(exc: Any) -> Mapping[str, Any]:
+    """The first root cause of a wrapped error (search_phase_execution_exception: all shards failed)."""
+    error = _error_body(exc)
+    causes = error.get("root_cause")
+    if error.get("type") == "search_phase_execution_exception" and isinstance(causes, list) and causes:
+        first = causes[0]
+        if isinstance(first, dict):
+            return first
+    return error
+
+
 def _error_type(exc: Any) -> str:
-    etype = _error_body(exc).get("type")
+    etype = _root_cause(exc).get("type")
     if etype:
         return str(etype)
     message = getattr(exc, "message", "")
@@ -1040,8 +1051,7 @@ def _error_type(exc: Any) -> str:
 
 
 def _error_reason(exc: Any) -> str:
-    error = _error_body(exc)
-    reason = error.get("reason")
+    reason = _root_cause(exc).get("reason")
     if not reason:
         body = getattr(exc, "body", None)
         reason = body if isinstance(body, str) else getattr(exc, "message", "")

@@ -1207,7 +1207,17 @@ class EsStub:
                 self.pit_ids_issued.append(pit_id)
         else:
             docs, mappings = self._docs(expr or "_all")
-        result = self._run_search(docs, mappings, body, pit=bool(pit))
+        try:
+            result = self._run_search(docs, mappings, body, pit=bool(pit))
+        except EsError as exc:
+            cause = exc.body["error"]
+            if cause["type"] not in ("query_shard_exception", "parse_exception"):
+                raise
+            # Shard-level failures come back wrapped, as Elasticsearch does.
+            wrapped = EsError(400, "search_phase_execution_exception", "all shards failed", phase="query", grouped=True)
+            wrapped.body["error"]["root_cause"] = [{"type": cause["type"], "reason": cause["reason"]}]
+            wrapped.body["error"]["failed_shards"] = [{"shard": 0, "index": expr or "pit", "reason": cause}]
+            raise wrapped from exc
         if pit_id is not None:
             result = {"pit_id": pit_id, **result}
         if "scroll" in query:

@@ -613,7 +613,7 @@ def test_missing_index_is_a_clear_error(stub9: EsStub) -> None:
 
 
 def test_bad_query_string_is_a_clear_error(stub9: EsStub) -> None:
-    with pytest.raises(SearchBackendError, match="--es-query"):
+    with pytest.raises(SearchBackendError, match=r"check --es-query\): query_shard_exception: Failed to parse query"):
         read_all(ElasticsearchConnector(settings(stub9.url, query="service.name:(api"), WINDOW))
 
 
