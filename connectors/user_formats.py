@@ -39,7 +39,6 @@ from pmtimeline.connectors.log_formats import (
     EVENT_FIELD_DTYPES,
     LogFormat,
     assemble,
-    extract_groups,
     fields_json,
     json_quote,
 )
@@ -47,6 +46,7 @@ from pmtimeline.connectors.timeformats import (
     ParsedTimes,
     combine_times,
     empty_times,
+    extract_groups,
     parse_epoch,
     parse_timestamp_text,
     parse_with_format,
