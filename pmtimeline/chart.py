@@ -88,6 +88,7 @@ PHASE_LINE_COLOURS: Final = {
 CHANGE_COLOUR: Final = "#6a3d9a"
 #: Alert spans are drawn this far above their lane (lanes are 1 apart).
 ALERT_OFFSET: Final = 0.3
+ALERT_STACK_STEP: Final = 0.17
 #: Alert spans are labelled with their name up to this many alerts.
 MAX_ALERT_LABELS: Final = 12
 ALERT_COLOUR: Final = "rgba(214, 39, 40, 0.55)"
@@ -481,8 +482,11 @@ def _add_alerts(fig: go.Figure, intervals: pd.DataFrame, lanes: _Lanes, span_end
         end = end.fillna(max(span_end, start.max()))
     end = end.fillna(start)
     lane_names = frame["service"].astype("string").fillna("alerts")
-    # Just above the lane's events, so the span does not hide them.
-    y = lanes.y(lane_names) + ALERT_OFFSET
+    # Just above the lane's events, so the span does not hide them; alerts sharing a lane are
+    # stacked (the k-th one a little higher, up to three levels) so that they don't hide each other.
+    base = lanes.y(lane_names)
+    level = pd.Series(base).groupby(base).cumcount().to_numpy() % 3
+    y = base + ALERT_OFFSET + ALERT_STACK_STEP * level
     name = _texts(frame["alert_name"].astype("string").fillna(frame["alert_id"].astype("string")), 80)
     line = frame["line"].astype("Int64").astype("string")
     cite = _texts((frame["source"].astype("string") + ":" + line).fillna(frame["source"].astype("string")), 120)

@@ -140,6 +140,15 @@ def test_hovertemplates_are_constants(figure: go.Figure) -> None:
         assert t.hovertemplate in HOVER_TEMPLATES or (t.hovertemplate is None and t.hoverinfo == "skip"), t.name
 
 
+def test_alerts_sharing_a_lane_are_stacked() -> None:
+    intervals = pd.concat([sample_intervals(), sample_intervals().iloc[[0]].assign(alert_name="Second")])
+    fig = timeline_figure(sample_incident(), sample_notable(), sample_counts(), TimelineConfig(), intervals=intervals)
+    y = np.asarray(trace(fig, "alerts (firing → resolved)").y, dtype="float64")[0::3]
+    payments = lane_y(fig, "payments")
+    offset, step = chart.ALERT_OFFSET, chart.ALERT_STACK_STEP
+    assert y.tolist() == pytest.approx([payments + offset, lane_y(fig, "db") + offset, payments + offset + step])
+
+
 def test_alert_spans_are_labelled_with_their_names(figure: go.Figure) -> None:
     labels = trace(figure, "alert names")
     assert list(labels.text) == ["PaymentsHighErrorRate", "DbConnectionsHigh"]
@@ -249,6 +258,7 @@ def big_notable(n: int) -> pd.DataFrame:
     return frame
 
 
+@pytest.mark.slow
 def test_two_million_events_stay_under_5_mb() -> None:
     notable = big_notable(2_000_000)
     errors = int(notable["level"].isin(["error", "critical"]).sum())
