@@ -423,6 +423,8 @@ class ElasticsearchConnector:
                 "verify_certs": s.verify_certs,
             }
             if s.ca_file:
+                if not os.path.isfile(s.ca_file):
+                    raise SearchBackendError(f"CA file not found: {escape_terminal(s.ca_file, 200)}")
                 options["ca_certs"] = s.ca_file
             if s.api_key:
                 options["api_key"] = s.api_key

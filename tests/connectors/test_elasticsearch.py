@@ -607,6 +607,18 @@ def test_connection_refused_is_a_clear_error() -> None:
         read_all(connector)
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"cloud_id": "garbage"}, "invalid Elasticsearch settings for Elastic Cloud deployment 'garbage'"),
+        ({"url": "https://127.0.0.1:9", "ca_file": "/nonexistent/ca.pem"}, "CA file not found: /nonexistent/ca.pem"),
+    ],
+)
+def test_bad_connection_settings_are_clear_errors(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(SearchBackendError, match=message):
+        read_all(ElasticsearchConnector(EsSettings(**options), WINDOW))
+
+
 def test_missing_index_is_a_clear_error(stub9: EsStub) -> None:
     with pytest.raises(SearchBackendError, match=r"index 'nope' not found"):
         read_all(ElasticsearchConnector(settings(stub9.url, index="nope"), WINDOW))
