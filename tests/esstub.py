@@ -1654,7 +1654,8 @@ def events_to_documents(events: pd.DataFrame) -> list[dict[str, Any]]:
     frame = events.reset_index(drop=True)
     ts = pd.to_datetime(frame["timestamp"], utc=True)
     flat = pd.DataFrame(index=frame.index)
-    flat["@timestamp"] = ts.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    fraction = (ts.dt.microsecond * 1000 + ts.dt.nanosecond).astype(str).str.zfill(9)
+    flat["@timestamp"] = ts.dt.strftime("%Y-%m-%dT%H:%M:%S.") + fraction + "Z"  # nanoseconds kept
     for column, ecs in _COLUMN_TO_ECS.items():
         if column in frame.columns:
             flat[ecs] = frame[column].astype(object).where(frame[column].notna(), None)

@@ -695,7 +695,7 @@ ROUND_TRIP_COLUMNS = (
 
 
 def test_load_events_round_trips_every_mapped_column() -> None:
-    t = pd.date_range(BASE, periods=5, freq="7s")
+    t = pd.date_range(BASE, periods=5, freq="7s") + pd.Timedelta(nanoseconds=123_456_789)
     frame = pd.DataFrame(
         {
             "timestamp": t,
