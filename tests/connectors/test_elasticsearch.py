@@ -496,6 +496,15 @@ def test_unavailable_forever_gives_up_and_closes_the_pit(stub: EsStub) -> None:
     assert len(stub.calls("search")) == 1 + 3
 
 
+def test_failed_pit_close_is_not_retried_and_does_not_fail_the_read(stub: EsStub) -> None:
+    stub.add_fault("pit_close", "status", status=503)
+    connector = ElasticsearchConnector(settings(stub.url), WINDOW)
+    events = read_all(connector)
+    assert len(events) == len(in_window_ids())
+    assert len(stub.calls("pit_close")) == 1  # closing is not idempotent: never retried
+    assert any("could not close the point in time (503)" in note for note in connector.accounting()[0].notes)
+
+
 def test_expired_pit_is_reopened_and_resumed_without_duplicates(stub: EsStub) -> None:
     stub.add_fault("search", "pit_expired", first_call=3)
     connector = ElasticsearchConnector(settings(stub.url), WINDOW)
