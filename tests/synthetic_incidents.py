@@ -347,7 +347,7 @@ def credential_stuffing(seed: int, minutes: int = 120) -> Synthetic:
     normal_ips = np.array([f"192.0.2.{i}" for i in range(1, 200)])
     parts: list[pd.DataFrame] = []
     # Normal logins: mostly successes, a few typos (warnings) from many IPs.
-    n = int(rng.poisson(40 * minutes))
+    n = int(rng.poisson(25 * minutes))
     times = _seconds(rng, T0, end, n)
     fail = rng.random(n) < 0.05
     user = users[rng.integers(0, 300, n)]
@@ -371,7 +371,7 @@ def credential_stuffing(seed: int, minutes: int = 120) -> Synthetic:
         )
     )
     # Ordinary traffic at the edge.
-    m = int(rng.poisson(100 * minutes))
+    m = int(rng.poisson(30 * minutes))
     parts.append(
         _frame(
             m,

@@ -19,7 +19,7 @@ from pmtimeline.sources import SourceAccounting
 
 CONFIG = TimelineConfig()
 BUCKET = pd.Timedelta(CONFIG.bucket)
-SEEDS = (1, 2, 3, 5)
+SEEDS = (1, 2, 3)
 
 
 def aggregate_in_chunks(events: pd.DataFrame, config: TimelineConfig, chunks: int = 1) -> Aggregates:
@@ -33,18 +33,18 @@ def aggregate_in_chunks(events: pd.DataFrame, config: TimelineConfig, chunks: in
 @cache
 def scenario(name: str, seed: int) -> tuple[Synthetic, Aggregates, Incident]:
     if name == "outage":
-        synthetic = outage(seed, minutes=80)
+        synthetic = outage(seed, minutes=75, rate_per_min=[40.0, 90.0, 25.0][seed % 3])
     elif name == "hours":
-        synthetic = outage(seed, minutes=6 * 60, rate_per_min=15, background_per_min=3.0)
+        synthetic = outage(seed, minutes=5 * 60, rate_per_min=12, background_per_min=3.0)
     elif name == "zero":
-        synthetic = outage(seed, minutes=80, background_per_min=0.0)
+        synthetic = outage(seed, minutes=75, rate_per_min=30, background_per_min=0.0)
     elif name == "at_start":
-        synthetic = outage(seed, minutes=70, onset_minute=0.5)
+        synthetic = outage(seed, minutes=60, rate_per_min=40, onset_minute=0.5)
     elif name == "quiet":
         synthetic = quiet(seed)
     else:
-        synthetic = credential_stuffing(seed)
-    aggregates = aggregate_in_chunks(synthetic.events, CONFIG, chunks=3)
+        synthetic = credential_stuffing(seed, minutes=90)
+    aggregates = aggregate_in_chunks(synthetic.events, CONFIG, chunks=2)
     return synthetic, aggregates, analyze(aggregates, [], CONFIG)
 
 
@@ -156,7 +156,7 @@ def test_incident_json_round_trip() -> None:
 
 
 def test_root_cause_is_the_deploy_not_the_unrelated_restart() -> None:
-    synthetic, _, incident = scenario("outage", 5)
+    synthetic, _, incident = scenario("outage", 3)
     top = incident.root_cause_candidates[0]
     assert (top.kind, top.service, top.time) == ("change", "payments", synthetic.truth.cause_time)
     restart = [c for c in incident.root_cause_candidates if c.time == synthetic.truth.extra["unrelated_restart"]]
