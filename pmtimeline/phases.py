@@ -10,7 +10,9 @@ From the anomaly of :mod:`pmtimeline.signals`, the notable events and the alert 
   loosely: ``payments`` matches ``payments-api``) or it has no service;
 * ``mitigated``: the first mitigating change from onset to recovery (a rollback, revert, restart,
   failover, reroute, scale-up, block, certificate, config change or feature flag); changes of
-  affected services (or without a service) win over changes elsewhere. A plain deploy counts when
+  affected services win over changes without a service, which win over changes elsewhere (a
+  database failover mitigates a payments outage when nothing was done to payments itself). A
+  plain deploy counts when
   it lands in an affected service after onset: that is a fix forward;
 * ``recovered``: the last bad event of an affected service in the anomaly's last bucket, i.e.
   before the signal is back at baseline for good; None while the window ends in the anomaly;
@@ -142,14 +144,17 @@ def _mitigation(
         in_time &= times <= until
     changes = changes.loc[in_time.to_numpy(dtype=bool, na_value=False)]
     service = _service_key(changes["service"])
-    local = service.isin([*services, ""]) if services else pd.Series(True, index=changes.index)
+    local = service.isin(list(services)).to_numpy(dtype=bool) if services else np.ones(len(changes), dtype=bool)
+    unattributed = (service == "").to_numpy(dtype=bool)
     kind = changes["change_type"]
     mitigating = kind.isin(list(MITIGATING_CHANGE_TYPES)).to_numpy(dtype=bool, na_value=False) | (
-        (kind == "deploy").to_numpy(dtype=bool, na_value=False) & local.to_numpy(dtype=bool) & bool(services)
+        (kind == "deploy").to_numpy(dtype=bool, na_value=False) & local & bool(services)
     )
-    changes, local = changes.loc[mitigating], local.loc[mitigating]
-    preferred = changes.loc[local.to_numpy(dtype=bool)]
-    return preferred if not preferred.empty else changes
+    # Changes of the affected services first, then changes without a service, then the rest.
+    for preferred in (mitigating & local, mitigating & unattributed, mitigating):
+        if preferred.any():
+            return changes.loc[preferred]
+    return changes.iloc[:0]
 
 
 def detect_phases(
