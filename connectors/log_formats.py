@@ -622,15 +622,20 @@ def _read_json_block(text: pd.Series) -> pa.Table | None:
     with those columns declared as strings. Timestamp columns that only appear later are cast back
     to text afterwards (their text may then differ in form, but only inside ``fields``).
     """
-    lines = text.tolist()
-    payload = "\n".join(lines).encode("utf-8", "surrogatepass")
-    sample = "\n".join(lines[:_JSON_SCHEMA_SAMPLE]).encode("utf-8", "surrogatepass")
-    read_options = pa_json.ReadOptions(block_size=max(1 << 20, len(payload) + 1))
+    # The lines, each with its newline, already sit back to back in the Arrow data buffer: read
+    # them from there without building Python strings.
+    lines = arrow_strings(text.fillna("") + "\n").combine_chunks()
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
+    start = int(offsets[0])
+    data = lines.buffers()[2]
+    payload = data.slice(start, int(offsets[-1]) - start)
+    sample = data.slice(start, int(offsets[min(len(lines), _JSON_SCHEMA_SAMPLE)]) - start)
+    read_options = pa_json.ReadOptions(block_size=max(1 << 20, payload.size + 1))
     try:
-        inferred = pa_json.read_json(io.BytesIO(sample), read_options=read_options).schema
+        inferred = pa_json.read_json(pa.BufferReader(sample), read_options=read_options).schema
         schema = pa.schema([f.with_type(_without_timestamps(f.type)) for f in inferred])
         return pa_json.read_json(
-            io.BytesIO(payload),
+            pa.BufferReader(payload),
             read_options=read_options,
             parse_options=pa_json.ParseOptions(
                 explicit_schema=schema, unexpected_field_behavior="infer", newlines_in_values=False
