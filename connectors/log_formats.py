@@ -855,14 +855,16 @@ def _parse_cri(lines: pd.Series) -> pd.DataFrame:
     full = (flag == "F").fillna(False).astype(bool)
     matched = groups["matched"]
     group_id = full.shift(1, fill_value=True).astype("int64").cumsum()
-    first = matched & (group_id != group_id.shift(1)).fillna(True)
-    first = first | (matched & ~(flag.shift(1) == "P").fillna(False).astype(bool))
+    first = matched & ~(flag.shift(1) == "P").fillna(False).astype(bool)
     continued = matched & ~first
     inner = groups["message"].fillna("")
     if bool(continued.any()):
-        grouped = inner[matched].groupby(group_id[matched]).agg("".join)
-        joined = group_id.map(grouped)
-        inner = inner.where(~first, joined.astype(STRING))
+        # Only the (rare) groups of several lines are joined; the loop is over those groups.
+        sizes = group_id[matched].value_counts()
+        in_multi = matched & group_id.map(sizes).gt(1).fillna(False).astype(bool)
+        joined = inner[in_multi].groupby(group_id[in_multi]).agg("".join)
+        heads_of_multi = first & in_multi
+        inner = inner.mask(heads_of_multi, group_id[heads_of_multi].map(joined).astype(STRING))
     times = _reindex_times(parse_iso8601(groups.loc[matched, "ts"]), index)
     head, reason = _time_rejects(matched & first, times)
     columns: dict[str, pd.Series | str] = {
