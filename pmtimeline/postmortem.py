@@ -135,6 +135,9 @@ def render_postmortem(
         raise ConfigError(f"postmortem template error at line {exc.lineno}: {_one_line(exc.message)}") from exc
     except jinja2.TemplateError as exc:
         raise ConfigError(f"postmortem template error: {_one_line(exc.message)}") from exc
+    except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
+        # Expressions in a user template fail like Python does ({{ 1 / 0 }}, {{ title + 1 }}).
+        raise ConfigError(f"postmortem template error: {type(exc).__name__}: {_one_line(str(exc))}") from exc
     # Collapse the blank-line runs that skipped template blocks leave behind.
     return re.sub(r"\n{3,}", "\n\n", text).rstrip("\n") + "\n"
 

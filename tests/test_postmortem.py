@@ -274,6 +274,9 @@ def test_custom_template_replaces_the_built_in_one() -> None:
         ("{{ no_such_value }}", "'no_such_value' is undefined"),
         ("{{ title.__class__.__mro__ }}", "postmortem template error"),
         ("{{ ''.__class__.__subclasses__() }}", "postmortem template error"),
+        ("{{ 1 / 0 }}", "postmortem template error: ZeroDivisionError: division by zero"),
+        ("{{ title + 1 }}", "postmortem template error: TypeError"),
+        ("{{ timeline[999].utc }}", "postmortem template error"),
     ],
 )
 def test_broken_or_unsafe_template_is_a_config_error(template: str, message: str) -> None:
