@@ -72,6 +72,11 @@ class Timeline:
     rejected: tuple[Reject, ...] = ()
     events_frame: pd.DataFrame | None = None
     _redactor: Redactor = field(default_factory=Redactor, repr=False, compare=False)
+    # Redacted copies of this Timeline's own frames: redaction is costly, and the draft, the chart,
+    # the exports and save() all need the same ones. Not copied by dataclasses.replace (init=False).
+    _shared_cache: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     # -- exploring -------------------------------------------------------------------------------
 
@@ -88,7 +93,8 @@ class Timeline:
 
     @property
     def intervals(self) -> pd.DataFrame:
-        """Alert intervals: identity, name, service, severity, fired, acknowledged, resolved."""
+        """Alert intervals: one row per alert and firing episode (alert_id, alert_name, service,
+        severity, fired, acknowledged, resolved, source, line, summary)."""
         return alert_intervals(self.aggregates.notable)
 
     def around(self, time: TimeLike, minutes: float = 5) -> pd.DataFrame:
@@ -191,12 +197,19 @@ class Timeline:
             self.incident, phase_overridden=tuple(p for p in self.incident.phase_overridden if p not in cleared)
         )
         incident = apply_overrides(base, given, self.aggregates, config)
-        return dataclasses.replace(self, incident=incident, config=config)
+        return self._derived(incident=incident, config=config)
 
     def with_title(self, title: str) -> Timeline:
         """A new Timeline with another incident title."""
         config = dataclasses.replace(self.config, title=title)
-        return dataclasses.replace(self, incident=self.incident.with_title(title), config=config)
+        return self._derived(incident=self.incident.with_title(title), config=config)
+
+    def _derived(self, *, incident: Incident, config: TimelineConfig) -> Timeline:
+        """A copy with another incident and config; the same frames, so their redacted copies are kept."""
+        derived = dataclasses.replace(self, incident=incident, config=config)
+        if config.redact == self.config.redact:
+            derived._shared_cache.update(self._shared_cache)
+        return derived
 
     # -- shared outputs (redacted by default) -------------------------------------------------------
 
@@ -209,7 +222,15 @@ class Timeline:
     def shared_events(self, events: pd.DataFrame | None = None) -> pd.DataFrame:
         """Events as they go into shared outputs: redacted unless ``config.redact`` is off."""
         frame = self.events if events is None else events
-        return self._redactor.redact_events(frame) if self.config.redact else frame
+        if not self.config.redact:
+            return frame
+        cached = self._shared_cache.get(id(frame))
+        if cached is not None and cached[0] is frame:
+            return cached[1]
+        redacted = self._redactor.redact_events(frame)
+        if frame is self.events_frame or frame is self.aggregates.notable:
+            self._shared_cache[id(frame)] = (frame, redacted)
+        return redacted
 
     def postmortem(self, *, chart_image: str | None = None, template_text: str | None = None) -> str:
         """The postmortem draft (Markdown), every claim citing its ``source:line``."""
