@@ -9,7 +9,7 @@ names found in the events are replaced by ``[user]`` in quoted messages.
 
 Templates
 ---------
-The built-in Jinja2 template is ``pmtimeline/templates/postmortem.md.j2``; a user template
+The built-in Jinja2 template is ``pmtimeline/report_templates/postmortem.md.j2``; a user template
 (``--template FILE``) replaces it. Templates run in a :class:`jinja2.sandbox.SandboxedEnvironment`
 with autoescape off. Every string in the context is already escaped Markdown (safe to print as is);
 the filters ``code`` (inline code span) and ``md`` (backslash-escaped prose) escape anything else,
@@ -100,7 +100,7 @@ TEMPLATE_NAME: Final = "postmortem.md.j2"
 
 def default_template() -> str:
     """The text of the built-in postmortem template."""
-    return resources.files("pmtimeline").joinpath("templates", TEMPLATE_NAME).read_text(encoding="utf-8")
+    return resources.files("pmtimeline").joinpath("report_templates", TEMPLATE_NAME).read_text(encoding="utf-8")
 
 
 def render_postmortem(
