@@ -144,11 +144,12 @@ def _mitigation(
         in_time &= times <= until
     changes = changes.loc[in_time.to_numpy(dtype=bool, na_value=False)]
     service = _service_key(changes["service"])
-    local = service.isin(list(services)).to_numpy(dtype=bool) if services else np.ones(len(changes), dtype=bool)
+    named = [s for s in services if s]  # "" (events without a service) is not a service to act on
+    local = service.isin(named).to_numpy(dtype=bool) if named else np.ones(len(changes), dtype=bool)
     unattributed = (service == "").to_numpy(dtype=bool)
     kind = changes["change_type"]
     mitigating = kind.isin(list(MITIGATING_CHANGE_TYPES)).to_numpy(dtype=bool, na_value=False) | (
-        (kind == "deploy").to_numpy(dtype=bool, na_value=False) & local & bool(services)
+        (kind == "deploy").to_numpy(dtype=bool, na_value=False) & local & bool(named)
     )
     # Changes of the affected services first, then changes without a service, then the rest.
     for preferred in (mitigating & local, mitigating & unattributed, mitigating):

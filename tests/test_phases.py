@@ -159,3 +159,16 @@ def test_no_anomaly_no_phases_unless_overridden() -> None:
 )
 def test_service_matching(alert_service: str | None, services: tuple[str, ...], expected: bool) -> None:
     assert service_matches(alert_service, services) is expected
+
+
+def test_events_without_a_service_do_not_make_a_change_local() -> None:
+    # Edge requests have no service, so "" is among the affected services; an unattributed "deploy"
+    # line (a pasted note, a README) is still not the affected service's fix forward.
+    anomaly = Anomaly(**{**ANOMALY.__dict__, "services": ("payments", "")})
+    records = [
+        *BASE,
+        change("09:04:00", "release notes: deploy checklist", "deploy", None),
+        change("09:08:00", "Rolled back payments to v1", "rollback", "payments"),
+    ]
+    notable = make_events(records).sort_values("timestamp", kind="stable").reset_index(drop=True)
+    assert detect_phases(anomaly, notable, CONFIG, edge=False).phases["mitigated"] == at("09:08:00")
