@@ -565,6 +565,11 @@ def _loads_object(line: str) -> tuple[dict[str, Any] | None, str | None]:
         return None, "json_decode"
     if not isinstance(obj, dict):
         return None, "json_not_object"
+    if "\\ud" in line or "\\uD" in line:
+        # A lone surrogate escape ("\ud800") decodes to a str that is not valid Unicode and cannot
+        # become Arrow text: keep the value, with U+FFFD in place of the broken code unit.
+        text = json.dumps(obj, ensure_ascii=False).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        obj = json.loads(text)
     return _flatten_dict(obj), None
 
 

@@ -611,3 +611,18 @@ def test_loghub_sample_detected_and_times_match_ground_truth(shared_data: Path, 
         expected_levels = normalize_levels(structured["Level"])
         assert expected_levels.notna().all()
         assert (frame["level"].to_numpy() == expected_levels.to_numpy()).mean() >= 0.99
+
+
+def test_json_lone_surrogate_escape_is_kept_as_replacement_characters() -> None:
+    frame = _json(['{"ts":"2024-03-01T00:00:00Z","msg":"a\\ud800b"}', GOOD])
+    assert frame["head"].tolist() == [True, True]
+    assert frame["message"].iloc[0].startswith("a\ufffd")
+
+
+@pytest.mark.parametrize("name", list(LOG_FORMATS))
+def test_hostile_lines_never_raise(name: str) -> None:
+    lines = ["", "\x00", "{", "[" * 10000, "x" * 200_000, "é💥\u202e", '"', "=", "Feb 30 00:00:00 h p: m"]
+    frame = LOG_FORMATS[name].parse(pd.Series(lines, dtype=STRING, index=range(3, 3 + len(lines))))
+    assert len(frame) == len(lines)
+    assert list(frame.index) == list(range(3, 3 + len(lines)))
+    assert not frame["head"].iloc[:5].any()
