@@ -355,34 +355,35 @@ class LogFileConnector:
             self._count_cap(n)
             return
         if state.fmt is None:
-            self._reject(block.first_line, lines, io_reject.fillna(REJECT_UNPARSEABLE))
+            self._reject(block.first_line, lines, _reasons(io_reject.fillna(REJECT_UNPARSEABLE)))
             return
         parsed = self._parse(state.fmt, lines)
         if parsed is None:
             if state.pending is not None:
                 yield from self._emit(self._close_pending(state))
-            self._reject(block.first_line, lines, io_reject.fillna(REJECT_PARSER_ERROR))
+            self._reject(block.first_line, lines, _reasons(io_reject.fillna(REJECT_PARSER_ERROR)))
             return
 
-        reason = io_reject.fillna(parsed["reject_reason"]).astype(STRING) if "reject_reason" in parsed else io_reject
-        head = parsed["head"].to_numpy(dtype=bool) & reason.isna().to_numpy()
+        # Reasons as an object array (None: not rejected): set with numpy, counted once per chunk.
+        reason = _reasons(io_reject.fillna(parsed["reject_reason"]) if "reject_reason" in parsed else io_reject)
+        head = parsed["head"].to_numpy(dtype=bool) & pd.isna(reason)
         times = self._times(parsed, np.flatnonzero(head), state, whole_file=whole_file)
         placed = times["timestamp"].notna().to_numpy()
         unplaced = np.flatnonzero(head)[~placed]
         if len(unplaced):
             ts_known = _column(parsed, "ts_utc").notna() | _column(parsed, "ts_naive").notna()
             known = ts_known.to_numpy()[unplaced]
-            reason.iloc[unplaced[known]] = REJECT_BAD_TIMESTAMP
-            reason.iloc[unplaced[~known]] = REJECT_NO_TIMESTAMP
+            reason[unplaced[known]] = REJECT_BAD_TIMESTAMP
+            reason[unplaced[~known]] = REJECT_NO_TIMESTAMP
             head[unplaced] = False
             times = times[placed].reset_index(drop=True)
 
-        candidate = ~head & reason.isna().to_numpy()
+        candidate = ~head & pd.isna(reason)
         empty = (lines.str.len() == 0).to_numpy(dtype=bool)
         heads = np.flatnonzero(head)
         if not state.fmt.multiline:
-            reason.iloc[np.flatnonzero(candidate & empty)] = REJECT_EMPTY
-            reason.iloc[np.flatnonzero(candidate & ~empty)] = REJECT_UNPARSEABLE
+            reason[candidate & empty] = REJECT_EMPTY
+            reason[candidate & ~empty] = REJECT_UNPARSEABLE
             events = self._events(parsed, lines, heads, times, state, block.first_line)
             events[_N_LINES] = 1
             self._reject(block.first_line, lines, reason)
@@ -391,14 +392,14 @@ class LogFileConnector:
 
         # Multi-line: segments start at heads and at rejected lines; segment 0 continues the
         # event held back from the previous chunk, if any.
-        starter = head | reason.notna().to_numpy()
+        starter = head | pd.notna(reason)
         segment = np.cumsum(starter)
         starts = np.flatnonzero(starter)
         segment_is_event = np.concatenate(([state.pending is not None], head[starts]))
         attached = candidate & segment_is_event[segment]
         orphan = candidate & ~attached
-        reason.iloc[np.flatnonzero(orphan & empty)] = REJECT_EMPTY
-        reason.iloc[np.flatnonzero(orphan & ~empty)] = REJECT_ORPHAN
+        reason[orphan & empty] = REJECT_EMPTY
+        reason[orphan & ~empty] = REJECT_ORPHAN
         self._reject(block.first_line, lines, reason)
 
         continued = _column(parsed, "continued", default=False).to_numpy(dtype=bool)
@@ -423,10 +424,11 @@ class LogFileConnector:
         events[_N_LINES] = 1 + counts[head_segments]
         folded = joined[joined.index > 0]
         if len(folded):
-            extra = pd.Series(head_segments).map(folded).astype(STRING)
-            has = extra.notna()
-            message = events["message"].astype(STRING)
-            events["message"] = message.where(~has, (message.fillna("") + "\n" + extra).str.rstrip("\n"))
+            # Only the events that have continuation text are touched (a few of many, usually).
+            rows = np.flatnonzero(np.isin(head_segments, folded.index.to_numpy()))
+            extra = folded.loc[head_segments[rows]].set_axis(rows)
+            message = events["message"].iloc[rows].fillna("")
+            events.loc[rows, "message"] = (message + "\n" + extra).str.rstrip("\n")
         # Hold back the last event if nothing after it ended it: its continuation may go on.
         if head_segments[-1] == len(starts):
             state.pending = _Pending(events.iloc[-1:].reset_index(drop=True))
@@ -612,21 +614,21 @@ class LogFileConnector:
         acc.partial = True
         acc.partial_reason = acc.partial_reason or f"stopped at the run's cap of {self._budget.limit:,} events"
 
-    def _reject(self, first_line: int, lines: pd.Series, reason: pd.Series) -> None:
+    def _reject(self, first_line: int, lines: pd.Series, reason: np.ndarray) -> None:
         """Count the rejected lines of a chunk by reason and keep the first ones for ``--rejects``."""
-        rejected = reason.notna().to_numpy()
+        rejected = pd.notna(reason)
         if not rejected.any():
             return
         positions = np.flatnonzero(rejected)
         self._accounting.rejected.update(
-            Counter({str(why): int(count) for why, count in reason.iloc[positions].value_counts().items()})
+            Counter({str(why): int(count) for why, count in pd.Series(reason[positions]).value_counts().items()})
         )
         room = self.config.max_rejects_kept - len(self._rejects)
         if room <= 0:
             return
         keep = positions[:room]
         excerpts = lines.iloc[keep].str.slice(0, EXCERPT_CHARS).fillna("").tolist()
-        for pos, why, text in zip(keep.tolist(), reason.iloc[keep].tolist(), excerpts, strict=True):
+        for pos, why, text in zip(keep.tolist(), reason[keep].tolist(), excerpts, strict=True):
             self._rejects.append(
                 Reject(self.path, first_line + pos, str(why), escape_terminal(text, limit=EXCERPT_CHARS))
             )
@@ -640,6 +642,13 @@ def _column(parsed: pd.DataFrame, name: str, *, dtype: object | None = None, def
         dtype = bool if isinstance(default, bool) else STRING
     column: pd.Series = pd.Series(default, index=parsed.index, dtype=dtype)  # type: ignore[call-overload]
     return column
+
+
+def _reasons(column: pd.Series) -> np.ndarray:
+    """Reject reasons as an object array, None where the line is not rejected."""
+    reasons: np.ndarray = column.astype(object).to_numpy(copy=True)
+    reasons[pd.isna(reasons)] = None
+    return reasons
 
 
 def _nulls(dtype: object, index: pd.RangeIndex) -> pd.Series:
