@@ -562,13 +562,13 @@ class LogFileConnector:
         if not bool(level.dropna().isin(LEVELS).all()):
             level = frame["level"] = normalize_levels(level)
         frame["severity_number"] = _severity_numbers(level)
-        frame["kind"] = frame["kind"].fillna("log")
+        frame["kind"] = _fill_text(frame["kind"], "log")
         frame["timestamp"] = times["timestamp"].astype(TIMESTAMP).set_axis(index)
         frame["tz_assumed"] = times["tz_assumed"].astype(STRING).set_axis(index)
         frame["year_inferred"] = times["year_inferred"].astype("boolean").set_axis(index)
         frame["ts_raw"] = pick(_column(parsed, "ts_raw", dtype=STRING)).astype(STRING)
-        frame["source"] = pd.Series(self.path, index=index, dtype=STRING)
-        frame["format"] = pd.Series(state.fmt.name, index=index, dtype=STRING)
+        frame["source"] = _constant_text(self.path, index)
+        frame["format"] = _constant_text(state.fmt.name, index)
         frame["line"] = pd.Series(first_line + heads, index=index, dtype="Int64")
         return pd.DataFrame(frame, index=index)
 
@@ -649,6 +649,21 @@ def _reasons(column: pd.Series) -> np.ndarray:
     reasons: np.ndarray = column.astype(object).to_numpy(copy=True)
     reasons[pd.isna(reasons)] = None
     return reasons
+
+
+def _constant_text(value: str, index: pd.RangeIndex) -> pd.Series:
+    """A string column holding ``value`` on every row (pandas fills a scalar element by element)."""
+    array = pa.repeat(pa.scalar(value, pa.large_string()), len(index))
+    return pd.Series(pd.arrays.ArrowStringArray(array), index=index, copy=False)
+
+
+def _fill_text(column: pd.Series, value: str) -> pd.Series:
+    """``column.fillna(value)`` for an Arrow string column, in C."""
+    if not bool(column.isna().any()):
+        return column
+    array = pa.array(column, type=pa.large_string())
+    filled = pc.fill_null(array, pa.scalar(value, pa.large_string()))
+    return pd.Series(pd.arrays.ArrowStringArray(filled), index=column.index, copy=False)
 
 
 def _nulls(dtype: object, index: pd.RangeIndex) -> pd.Series:
