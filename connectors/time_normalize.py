@@ -45,9 +45,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from pmtimeline.config import check_zone
+from pmtimeline.connectors.timeformats import PLACEHOLDER_YEAR  # the year parsers give year-less text
 
-#: Year given to timestamps whose text has none (a leap year, so that Feb 29 parses).
-PLACEHOLDER_YEAR: Final = 2000
 #: Backward steps of the wall clock up to this size inside a repeated fall-back hour are taken as
 #: out-of-order lines, larger ones as the clock going back to standard time.
 DEFAULT_JITTER: Final = pd.Timedelta(minutes=5)
