@@ -754,7 +754,10 @@ _LOG4J_PATTERNS: Final = (
 )
 _SPRING: Final = (
     r"^(?P<ts>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d{3,9}(?:Z|[+-]\d{2}:?\d{2})?) +"
-    r"(?P<level>TRACE|DEBUG|INFO|WARN|ERROR|FATAL) +(?P<pid>\d+) --- "
+    r"(?P<level>TRACE|DEBUG|INFO|WARN|ERROR|FATAL) +"
+    # Spring Cloud Sleuth (Boot 2) puts [app,traceId,spanId(,exportable)] between level and pid.
+    r"(?:\[(?P<sleuth_app>[^,\]]*),(?P<trace_id>[0-9a-fA-F]*),(?P<span_id>[0-9a-fA-F]*)(?:,[^\]]*)?\] +)?"
+    r"(?P<pid>\d+) --- "
     r"(?:\[(?P<app>[^\]]*)\] )?\[ *(?P<thread>[^\]]*?)\] (?P<logger>\S+) *: (?P<message>.*)$"
 )
 _ZOOKEEPER: Final = (
@@ -775,8 +778,12 @@ def _parse_log4j(lines: pd.Series) -> pd.DataFrame:
 def _spring_finish(groups: pd.DataFrame, columns: dict[str, pd.Series | str]) -> None:
     # Spring Boot 3 writes the application name in its own brackets; it is the service when present.
     app = groups["app"].str.strip()
-    columns["service"] = app.mask(app == "").fillna(groups["logger"])
-    columns["fields"] = _text_fields(groups, ("pid", "thread", "logger"))
+    sleuth = groups["sleuth_app"].str.strip()
+    app = app.mask(app == "").fillna(sleuth.mask(sleuth == ""))
+    columns["service"] = app.fillna(groups["logger"])
+    trace = groups["trace_id"]
+    columns["trace_id"] = trace.mask(trace == "")
+    columns["fields"] = _text_fields(groups, ("pid", "thread", "logger", "span_id"))
 
 
 def _parse_spring(lines: pd.Series) -> pd.DataFrame:
@@ -1226,7 +1233,7 @@ LOG_FORMATS: Final[dict[str, LogFormat]] = {
         LogFormat(
             name="spring_boot",
             description="Spring Boot default console/file layout (2.x and 3.x), Java stack traces folded",
-            check=_check_share(r"^\d{4}-\d{2}-\d{2}[ T]\S+ +[A-Z]+ +\d+ --- ", 0.5, among=_ISO_START),
+            check=_check_share(r"^\d{4}-\d{2}-\d{2}[ T]\S+ +[A-Z]+ +(?:\[[^\]]*\] +)?\d+ --- ", 0.5, among=_ISO_START),
             parse=_parse_spring,
             multiline=True,
             multiline_start=_TS_LINE_START,

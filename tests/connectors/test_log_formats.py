@@ -245,6 +245,7 @@ EXPECTED: dict[str, tuple[int, int, dict[str, Any]]] = {
             "kind": "log",
             "level": "warning",
             "service": "payments",
+            "trace_id": NA,
             "message": "Slow gateway",
             "fields": {"pid": "12345", "thread": "nio-8080-exec-3", "logger": "c.b.p.PaymentController"},
         },
@@ -626,3 +627,20 @@ def test_hostile_lines_never_raise(name: str) -> None:
     assert len(frame) == len(lines)
     assert list(frame.index) == list(range(3, 3 + len(lines)))
     assert not frame["head"].iloc[:5].any()
+
+
+def test_spring_boot_2_with_sleuth_brackets() -> None:
+    lines = [
+        "2024-03-12 09:05:01.214 ERROR [ledger-service,d2b090f1d16d258e50690670739dcfc3,50690670739dcfc3,true] 1 --- "
+        "[io-8080-exec-16] c.e.bank.ledger.api.PostingController     : Posting failed",
+        "2024-03-12 09:05:02.001  INFO [ledger-service,,] 1 --- [   scheduling-1] c.e.b.PoolStats : ok",
+    ]
+    fmt, _ = detect_log_format(lines)
+    assert fmt.name == "spring_boot"
+    out = fmt.parse(pd.Series(lines, dtype="string[pyarrow]"))
+    assert list(out["head"]) == [True, True]
+    assert list(out["service"]) == ["ledger-service", "ledger-service"]
+    assert out["trace_id"].iloc[0] == "d2b090f1d16d258e50690670739dcfc3"
+    assert pd.isna(out["trace_id"].iloc[1])
+    assert list(out["level"]) == ["error", "info"]
+    assert '"span_id":"50690670739dcfc3"' in out["fields"].iloc[0]
