@@ -298,7 +298,7 @@ def bound_actors(frame: pd.DataFrame) -> pd.DataFrame:
     account_codes, account_names = pd.factorize(frame["account"])
     keyed = pd.DataFrame(
         {
-            "b": pd.to_datetime(frame["bucket"], utc=True).array.asi8,
+            "b": pd.to_datetime(frame["bucket"], utc=True).to_numpy(dtype="datetime64[ns]").view("int64"),
             "k": kind_codes,
             "a": actor_codes,
             "c": account_codes,
@@ -456,10 +456,18 @@ class Aggregator:
     def result(self) -> Aggregates:
         """The aggregates of every chunk added so far."""
         counts = sum_counts(self._counts)
-        parts = [f for f in (*self._notable, self._sample.loc[:, list(EVENT_COLUMNS)], self._edges) if not f.empty]
-        if parts:
-            notable = pd.concat(parts, ignore_index=True)
-            notable = notable.drop_duplicates(["timestamp", "source", "line", "kind", "service", "message"])
+        kept = [f for f in self._notable if not f.empty]
+        extra = [f for f in (self._sample.loc[:, list(EVENT_COLUMNS)], self._edges) if not f.empty]
+        if kept or extra:
+            # The notable events are all kept (two identical lines are two events); the sample and
+            # the first/last events only add what is not already there.
+            notable = pd.concat(kept, ignore_index=True) if kept else empty_events()
+            if extra:
+                keys = ["timestamp", "source", "line", "kind", "message"]
+                context = pd.concat(extra, ignore_index=True).drop_duplicates(keys)
+                known = pd.MultiIndex.from_frame(notable[keys].astype(object).fillna(""))
+                new = ~pd.MultiIndex.from_frame(context[keys].astype(object).fillna("")).isin(known)
+                notable = pd.concat([notable, context.loc[new]], ignore_index=True)
             notable = notable.sort_values(["timestamp", "source", "line"], kind="stable").reset_index(drop=True)
         else:
             notable = empty_events()
