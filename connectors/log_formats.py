@@ -327,6 +327,16 @@ def _access_finish(groups: pd.DataFrame, columns: dict[str, pd.Series | str]) ->
         bare = extract_groups(extra, r"^\"?(?P<s>\d+\.\d+)\"?(?:\s|$)")["s"]
         seconds = pd.to_numeric(keyed.fillna(bare), errors="coerce")
         columns["duration_ms"] = (seconds * 1000.0).astype("float64")
+        # A request id appended to the line ($request_id: 32 hex; or req_id=/request_id=/UUID) links the
+        # edge to the services behind it.
+        keyed_id = extract_groups(extra, r"(?:^|\s)(?:req_id|request_id|x_request_id|rid)=\"?(?P<id>[\w.-]{8,64})\"?")[
+            "id"
+        ]
+        bare_id = extract_groups(
+            extra,
+            r"(?:^|\s)\"?(?P<id>[0-9a-fA-F]{16,64}|[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})\"?(?:\s|$)",
+        )["id"]
+        columns["request_id"] = keyed_id.fillna(bare_id)
         encoded["extra"] = json_quote(extra)
     columns["fields"] = fields_json(encoded, groups.index)
 
