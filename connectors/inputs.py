@@ -7,7 +7,10 @@ alert files (recognized from their content) to
 :class:`UnreadableSource`, which yields nothing and says why in its accounting, so the run goes on
 with the others (a file that fails later, in ``read()``, raises
 :class:`~pmtimeline.errors.SourceError`, which the pipeline records the same way). Directory walks
-and globs skip hidden files and pmtimeline's own outputs.
+and globs skip hidden files and pmtimeline's own outputs; they also pass over documentation
+(README, LICENSE, ``*.md``) and files that do not look like logs (the generic fallback finds a
+timestamp on fewer than half of their first lines). Each such file is listed as a skipped source
+with the reason, and is read when named explicitly.
 
 Year-less files (RFC 3164 syslog) need a reference year. When neither ``--year`` nor the window
 gives one, the full timestamps found in the first lines of the run's other log files give it (their
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -30,7 +34,7 @@ import pandas as pd
 
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.alerts import ALERT_FORMATS, AlertFileConnector, detect_alert_format
-from pmtimeline.connectors.log_formats import LogFormat, detect_log_format, get_format
+from pmtimeline.connectors.log_formats import GENERIC_FORMAT, LogFormat, detect_log_format, get_format
 from pmtimeline.connectors.logfile import EventBudget, LogFileConnector, format_registry
 from pmtimeline.connectors.rawio import check_readable, head_lines
 from pmtimeline.connectors.time_normalize import reference_from_times, reference_from_window
@@ -42,6 +46,14 @@ from pmtimeline.sources import AccountedSource, Reject, SourceAccounting
 #: Files pmtimeline writes; a directory walk or glob never reads them back as input.
 OWN_OUTPUT_NAMES: Final = frozenset({"events.parquet", "incident.json", "postmortem.md"})
 OWN_OUTPUT_PREFIX: Final = "timeline."
+#: Names a directory walk or glob treats as documentation, not logs.
+DOCUMENTATION_RE: Final = re.compile(
+    r"(?i)^(?:readme|licen[cs]e|notice|changelog|changes|copying|authors|contributing)(?:\.[\w.]+)?$"
+    r"|\.(?:md|markdown|rst|adoc|ipynb|html?|pdf|png|jpe?g|svg)$"
+)
+#: In a directory walk, a file read by the generic fallback needs this share of its sample lines
+#: to start with a timestamp; below it, it is more likely a document or a data file than a log.
+DISCOVERED_GENERIC_MIN_SHARE: Final = 0.5
 #: Decoded text looked at to recognize an alert file.
 ALERT_HEAD_BYTES: Final = 64 * 1024
 #: Lines of each log file parsed to find full timestamps for the year of year-less files.
@@ -85,7 +97,7 @@ def is_own_output(path: str) -> bool:
 
 def expand_inputs(inputs: Sequence[str]) -> tuple[list[str], list[UnreadableSource]]:
     """The files named by ``inputs`` (files, directories, globs), in order, each once; and the
-    directories that could not be walked.
+    directories that could not be walked, plus the documentation files a walk passed over.
 
     Raises:
         ConfigError: an input that is neither an existing path nor a glob matching something.
@@ -104,6 +116,8 @@ def expand_inputs(inputs: Sequence[str]) -> tuple[list[str], list[UnreadableSour
             for match in matches:
                 if os.path.isdir(match):
                     files.extend(_walk(match, unreadable))
+                elif is_documentation(match):
+                    unreadable.append(_documentation(match))
                 elif not is_own_output(match):
                     files.append(match)
         else:
@@ -127,12 +141,40 @@ def _walk(root: str, unreadable: list[UnreadableSource]) -> list[str]:
     found: list[str] = []
     for directory, subdirs, names in os.walk(root, onerror=failed):
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        found.extend(
-            os.path.join(directory, name)
-            for name in sorted(names)
-            if not name.startswith(".") and not is_own_output(name)
-        )
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            if name.startswith(".") or is_own_output(name):
+                continue
+            if is_documentation(name):
+                unreadable.append(_documentation(path))
+            else:
+                found.append(path)
     return found
+
+
+def is_documentation(path: str) -> bool:
+    """Whether a directory walk should treat ``path`` as documentation rather than a log."""
+    return DOCUMENTATION_RE.search(os.path.basename(path)) is not None
+
+
+def _documentation(path: str) -> UnreadableSource:
+    return UnreadableSource(path, "documentation, not a log: passed over in a directory walk (name it to read it)")
+
+
+def _looks_like_log(fmt: LogFormat, lines: Sequence[str]) -> tuple[bool, str]:
+    """For a file found by a walk: whether the generic fallback explains enough of its first lines."""
+    if fmt.name != GENERIC_FORMAT:
+        return True, ""
+    sample = [line for line in lines if line.strip()]
+    if not sample:
+        return True, ""
+    heads = int(fmt.parse(pd.Series(sample, dtype="string[pyarrow]"))["head"].astype(bool).sum())
+    if heads >= DISCOVERED_GENERIC_MIN_SHARE * len(sample):
+        return True, ""
+    return False, (
+        f"not recognized as a log: only {heads} of its first {len(sample)} lines start with a timestamp; "
+        "passed over in a directory walk (name it, or use --format, to read it)"
+    )
 
 
 def open_inputs(inputs: Sequence[str], config: TimelineConfig) -> list[AccountedSource]:
@@ -143,6 +185,7 @@ def open_inputs(inputs: Sequence[str], config: TimelineConfig) -> list[Accounted
         UnknownFormatError: ``config.format_name`` names no log or alert format.
     """
     paths, unwalkable = expand_inputs(inputs)
+    named = {os.path.realpath(item) for item in inputs if os.path.isfile(item)}
     formats = format_registry(config)
     forced_alert = config.format_name if config.format_name in ALERT_FORMATS else None
     if config.format_name and forced_alert is None:
@@ -163,6 +206,16 @@ def open_inputs(inputs: Sequence[str], config: TimelineConfig) -> list[Accounted
         opened.append((path, alert))
 
     detected = _detect_formats(log_heads, formats, config)
+    passed_over: dict[str, str] = {}
+    if not config.format_name:
+        for path, (fmt, _reason) in detected.items():
+            if os.path.realpath(path) not in named:
+                ok, why = _looks_like_log(fmt, log_heads[path])
+                if not ok:
+                    passed_over[path] = why
+        for path in passed_over:
+            del detected[path]
+            del log_heads[path]
     alert_paths = [item[0] for item in opened if isinstance(item, tuple) and item[1] is not None]
     references = _year_references(log_heads, detected, config, alert_paths)
     sources: list[AccountedSource] = list(unwalkable)
@@ -171,7 +224,9 @@ def open_inputs(inputs: Sequence[str], config: TimelineConfig) -> list[Accounted
             sources.append(item)
             continue
         path, alert = item
-        if alert is not None:
+        if path in passed_over:
+            sources.append(UnreadableSource(path, passed_over[path]))
+        elif alert is not None:
             sources.append(AlertFileConnector(path, config, alert))
         else:
             connector = LogFileConnector(

@@ -175,3 +175,23 @@ def test_year_less_file_beside_alerts_only_takes_the_alerts_year(tmp_path: Path)
     sources = open_inputs([str(tmp_path)], CONFIG)
     auth = next(s for s in sources if s.name.endswith("auth.log"))
     assert read_source(auth)["timestamp"].iloc[0] == pd.Timestamp("2024-06-14T10:00:05Z")
+
+
+def test_walk_passes_over_documentation_and_non_logs_but_reads_them_when_named(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "app.log").write_text("2024-03-01 10:00:00,000 ERROR [main] a.B: boom\n" * 3, encoding="utf-8")
+    (logs / "README.md").write_text("# Notes\n2024-03-01 10:00 the outage began\n", encoding="utf-8")
+    facts = {"phases": {"onset": "2024-03-01T10:00:00Z"}, "counts": list(range(40))}
+    (logs / "facts.json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
+    config = TimelineConfig()
+    sources = open_inputs([str(logs)], config)
+    by_name = {Path(s.name).name: s for s in sources}
+    assert isinstance(by_name["app.log"], LogFileConnector)
+    for name, why in (("README.md", "documentation"), ("facts.json", "not recognized as a log")):
+        source = by_name[name]
+        assert isinstance(source, UnreadableSource)
+        assert list(source.read()) == []
+        assert why in (source.accounting()[0].skipped_reason or "")
+    named = open_inputs([str(logs / "facts.json")], config)
+    assert isinstance(named[0], LogFileConnector)
