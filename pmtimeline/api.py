@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import difflib
 import os
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -312,9 +313,12 @@ def _progress(progress: bool | ProgressCallback) -> tuple[ProgressCallback | Non
         return progress, lambda: None
     if not progress:
         return None, lambda: None
-    from tqdm.auto import tqdm
+    with warnings.catch_warnings():
+        # Without ipywidgets, tqdm.auto falls back to a text bar and warns about it; the bar is enough.
+        warnings.simplefilter("ignore")
+        from tqdm.auto import tqdm
 
-    bar = tqdm(unit=" events", desc="reading")
+    bar = tqdm(unit=" events", desc="reading", mininterval=0.5)
 
     def update(source: str, events: int, chunk: int) -> None:
         bar.set_postfix_str(os.path.basename(source)[-40:], refresh=False)
