@@ -299,6 +299,11 @@ class Incident:
             "redacted": self.redacted,
         }
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text form (beside the HTML one): title and phases, not every field."""
+        phases = ", ".join(f"{p} {iso_utc(self.phases.get(p)) or '-'}" for p in PHASES)
+        printer.text(f"<Incident {self.title!r}: {phases}>")
+
     def _repr_html_(self) -> str:
         """A notebook summary: phases with their evidence, headline metrics, likely causes.
 
