@@ -38,6 +38,7 @@ class IngestResult:
     sources: list[SourceAccounting]
     rejects: list[Reject] = field(default_factory=list)
     seconds: float = 0.0
+    event_count: int = 0  # events read (also when they were not kept in ``events``)
 
     @property
     def lines_read(self) -> int:
@@ -141,9 +142,19 @@ def ingest(
     sources: Iterable[Source],
     config: TimelineConfig,
     *,
+    keep_events: bool = True,
+    on_chunk: Callable[[pd.DataFrame], None] | None = None,
     progress: ProgressCallback | None = None,
 ) -> IngestResult:
-    """Read every source into one time-ordered event table, with per-source accounting."""
+    """Read every source into one time-ordered event table, with per-source accounting.
+
+    Args:
+        keep_events: keep (and sort) the whole table in memory; turn it off for large windows and
+            write the chunks as they come with ``on_chunk`` (``IngestResult.events`` is then empty
+            and ``IngestResult.event_count`` says how many events went by).
+        on_chunk: called with every prepared chunk, in source order and file order
+            (e.g. :class:`pmtimeline.event_sink.EventSink`).
+    """
     started = time.perf_counter()
     sources = list(sources)
     failures: dict[int, str] = {}
@@ -151,13 +162,17 @@ def ingest(
     chunks: list[pd.DataFrame] = []
     for source, chunk in stream_chunks(sources, config, progress=progress, failures=failures):
         counts[id(source)] = counts.get(id(source), 0) + len(chunk)
-        chunks.append(chunk)
+        if on_chunk is not None:
+            on_chunk(chunk)
+        if keep_events:
+            chunks.append(chunk)
     events = sort_events(pd.concat(chunks, ignore_index=True)) if chunks else empty_events()
     return IngestResult(
         events=events[list(EVENT_COLUMNS)],
         sources=collect_accounting(sources, counts, failures),
         rejects=[r for s in sources for r in _rejects_of(s)],
         seconds=time.perf_counter() - started,
+        event_count=sum(counts.values()),
     )
 
 
