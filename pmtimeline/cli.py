@@ -295,31 +295,36 @@ def cli() -> None:
 @click.option("--no-redact", is_flag=True, help="Do not redact secrets in CSV/JSONL exports.")
 @translate_errors
 def ingest(inputs: tuple[str, ...], output: str, **opts: Any) -> None:
-    """Read logs and alerts into one normalized, time-ordered UTC event table.
+    """Read logs and alerts into one normalized UTC event table.
+
+    The table is written as it is read, so memory stays bounded: rows come source by source, in
+    time order within each source (file order, each chunk sorted by time); sort by timestamp on
+    read for one global order.
 
     Example:
 
         pmtimeline ingest sample_logs --source-tz 'sample_logs/ledger/*=Europe/Amsterdam' -o events.parquet
     """
-    from pmtimeline.export import export_events, export_format_for_path
+    from pmtimeline.event_sink import EventSink
+    from pmtimeline.export import export_format_for_path
     from pmtimeline.pipeline import ingest as run_ingest
     from pmtimeline.redact import Redactor
 
     fmt = export_format_for_path(output)
     config = config_from_options(opts)
     sources = sources_from_options(inputs, opts, config)
+    # Parquet is the working table (raw, like the logs it came from); text exports are for sharing.
+    redactor = Redactor() if fmt != "parquet" and not opts.get("no_redact") else None
     update, close = progress_bar()
     try:
-        result = run_ingest(sources, config, progress=update)
+        # Streamed: each chunk is written as it comes (sorted by time within the chunk), so memory
+        # stays bounded however many events there are.
+        with EventSink(output, fmt, redactor=redactor) as sink:
+            result = run_ingest(sources, config, keep_events=False, on_chunk=sink, progress=update)
     finally:
         close()
     click.echo(summary_table(result.sources))
-    events = result.events
-    # Parquet is the working table (raw, like the logs it came from); text exports are for sharing.
-    if fmt != "parquet" and not opts.get("no_redact"):
-        events = Redactor().redact_events(events)
-    Path(output).write_bytes(export_events(events, fmt))
-    click.echo(f"wrote {len(events):,} events to {escape_terminal(output)} in {result.seconds:.1f} s")
+    click.echo(f"wrote {sink.rows:,} events to {escape_terminal(output)} in {result.seconds:.1f} s")
     if opts.get("rejects"):
         write_rejects(opts["rejects"], result.rejects, redact=not opts.get("no_redact"))
     finish(result.sources, opts.get("strict", False))
@@ -341,14 +346,23 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
 
         pmtimeline build sample_logs --source-tz '*ledger*=Europe/Amsterdam' --title "Payments outage" -o out
     """
+    from pmtimeline.event_sink import EventSink
     from pmtimeline.pipeline import build as run_build
-    from pmtimeline.timeline import Timeline
+    from pmtimeline.redact import Redactor
+    from pmtimeline.timeline import EVENTS_FILE, Timeline
 
     config = config_from_options(opts)
     sources = sources_from_options(inputs, opts, config)
+    # One redactor for events.parquet and the other outputs, so that their pseudonyms agree.
+    redactor = Redactor()
+    raw = not config.redact or config.keep_raw
+    Path(outdir).mkdir(parents=True, exist_ok=True)
     update, close = progress_bar()
     try:
-        result = run_build(sources, config, progress=update)
+        # events.parquet is written chunk by chunk; the analysis works from the aggregates, so
+        # memory does not grow with the number of ordinary events.
+        with EventSink(Path(outdir) / EVENTS_FILE, "parquet", redactor=None if raw else redactor) as sink:
+            result = run_build(sources, config, keep_events=False, on_chunk=sink, progress=update)
     finally:
         close()
     click.echo(summary_table(result.sources))
@@ -358,7 +372,7 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
         config=config,
         accounting=tuple(result.sources),
         rejected=tuple(result.rejects),
-        events_frame=result.events,
+        _redactor=redactor,
     )
     saved = timeline.save(outdir, images=not opts.get("no_images"))
     for warning in saved.warnings:
