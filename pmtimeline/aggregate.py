@@ -131,25 +131,59 @@ def count_signals(events: pd.DataFrame, resolution: str) -> pd.DataFrame:
     request = _bool(events["kind"] == "request")
     failed = request & _bool(events["http_status"] >= 500)
     edge = edge_mask(events)
-    # Group on integer keys (floored nanoseconds, service codes): far faster than on strings.
     codes, services = pd.factorize(events["service"].fillna(""))
-    frame = pd.DataFrame(
+    step = pd.Timedelta(resolution).value
+    ns = floor_ns(events["timestamp"], resolution)
+    origin = int(ns.min())
+    (slot, service), sums = group_sum(
+        [(ns - origin) // step, codes],
         {
-            "bucket": floor_ns(events["timestamp"], resolution),
-            "service": codes,
-            "events": np.ones(len(events), dtype="int64"),
-            "errors": errors.astype("int64"),
-            "warnings": warning_mask(events).astype("int64"),
-            "requests": request.astype("int64"),
-            "failed_requests": failed.astype("int64"),
-            "edge_requests": edge.astype("int64"),
-            "failed_edge_requests": (edge & failed).astype("int64"),
+            "events": None,
+            "errors": errors,
+            "warnings": warning_mask(events),
+            "requests": request,
+            "failed_requests": failed,
+            "edge_requests": edge,
+            "failed_edge_requests": edge & failed,
+        },
+    )
+    summed = pd.DataFrame(
+        {
+            "bucket": pd.to_datetime(origin + slot * step, utc=True),
+            "service": np.asarray(services, dtype=object)[service],
+            **sums,
         }
     )
-    summed = frame.groupby(["bucket", "service"], sort=True, as_index=False).sum()
-    summed["bucket"] = pd.to_datetime(summed["bucket"].to_numpy(dtype="int64"), utc=True)
-    summed["service"] = np.asarray(services, dtype=object)[summed["service"].to_numpy(dtype="int64")]
     return _conform_counts(summed.sort_values(["bucket", "service"], kind="stable"))
+
+
+def group_sum(
+    keys: list[np.ndarray], weights: dict[str, np.ndarray | None]
+) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """Sums of ``weights`` (None counts rows) per distinct combination of non-negative integer keys.
+
+    One mixed-radix int64 key, ``np.unique`` and ``np.bincount``: several times faster than a pandas
+    groupby on several columns, which matters once per chunk.
+    """
+    combined = np.zeros(len(keys[0]), dtype="int64")
+    radices = []
+    for key in keys:
+        base = int(key.max()) + 1 if len(key) else 1
+        combined = combined * base + key.astype("int64")
+        radices.append(base)
+    unique, inverse = np.unique(combined, return_inverse=True)
+    sums = {
+        name: np.bincount(inverse, weights=None if w is None else w.astype("float64"), minlength=len(unique)).astype(
+            "int64"
+        )
+        for name, w in weights.items()
+    }
+    decoded: list[np.ndarray] = []
+    rest = unique
+    for base in reversed(radices):
+        decoded.append(rest % base)
+        rest = rest // base
+    return decoded[::-1], sums
 
 
 def floor_ns(times: pd.Series, resolution: str) -> np.ndarray:
@@ -197,19 +231,23 @@ def _latency(events: pd.DataFrame, resolution: str, edge: np.ndarray) -> pd.Data
     request = _bool(events["kind"] == "request")[has]
     scope = np.where(edge[has], 0, np.where(request, 1, 2))
     codes, services = pd.factorize(events["service"].fillna(""))
-    frame = pd.DataFrame(
+    step = pd.Timedelta(resolution).value
+    ns = floor_ns(events["timestamp"], resolution)[has]
+    origin = int(ns.min())
+    bins = latency_bins(events["duration_ms"].to_numpy(dtype="float64", na_value=np.nan)[has])
+    low = int(bins.min())
+    (slot, service, scope_code, shifted), sums = group_sum(
+        [(ns - origin) // step, codes[has], scope, bins - low], {"count": None}
+    )
+    summed = pd.DataFrame(
         {
-            "bucket": floor_ns(events["timestamp"], resolution)[has],
-            "service": codes[has],
-            "scope": scope,
-            "bin": latency_bins(events["duration_ms"].to_numpy(dtype="float64", na_value=np.nan)[has]),
-            "count": np.ones(int(has.sum()), dtype="int64"),
+            "bucket": pd.to_datetime(origin + slot * step, utc=True),
+            "service": np.asarray(services, dtype=object)[service],
+            "scope": np.array(_LATENCY_SCOPES, dtype=object)[scope_code],
+            "bin": shifted + low,
+            "count": sums["count"],
         }
     )
-    summed = frame.groupby(["bucket", "service", "scope", "bin"], as_index=False)[["count"]].sum()
-    summed["bucket"] = pd.to_datetime(summed["bucket"].to_numpy(dtype="int64"), utc=True)
-    summed["service"] = np.asarray(services, dtype=object)[summed["service"].to_numpy(dtype="int64")]
-    summed["scope"] = np.array(_LATENCY_SCOPES, dtype=object)[summed["scope"].to_numpy(dtype="int64")]
     return _conform_latency(summed.sort_values(["bucket", "service", "scope", "bin"], kind="stable"))
 
 
