@@ -51,6 +51,7 @@ EXPECTED: dict[str, tuple[int, int, dict[str, Any]]] = {
             "http_status": 502,
             "message": "POST /api/payments HTTP/1.1",
             "duration_ms": 2004.0,
+            "request_id": NA,
             "fields": {
                 "protocol": "HTTP/1.1",
                 "bytes": 157,
@@ -644,3 +645,19 @@ def test_spring_boot_2_with_sleuth_brackets() -> None:
     assert pd.isna(out["trace_id"].iloc[1])
     assert list(out["level"]) == ["error", "info"]
     assert '"span_id":"50690670739dcfc3"' in out["fields"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "request_id"),
+    [
+        ("0.123 d2b090f1d16d258e50690670739dcfc3", "d2b090f1d16d258e50690670739dcfc3"),
+        ('rt=0.5 req_id="abc-123-def"', "abc-123-def"),
+        ("0.2 123e4567-e89b-12d3-a456-426614174000", "123e4567-e89b-12d3-a456-426614174000"),
+        ("0.2 0.3", None),
+    ],
+)
+def test_access_log_trailing_request_id(extra: str, request_id: str | None) -> None:
+    line = f'203.0.113.7 - - [01/Mar/2024:10:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "curl/8" {extra}'
+    out = LOG_FORMATS["access_combined_extra"].parse(pd.Series([line], dtype="string[pyarrow]"))
+    got = out["request_id"].iloc[0]
+    assert (pd.isna(got) and request_id is None) or got == request_id
