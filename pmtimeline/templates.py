@@ -32,6 +32,8 @@ MASKS: Final[tuple[tuple[str, str], ...]] = (
     (r"\"[^\"]*\"", "<STR>"),
     (r"'[^']*'", "<STR>"),
     (r"(^|[\s=:(\[])(/[^\s/]+)+/?", r"\1<PATH>"),
+    # prefixed identifiers such as pst_ae402ddc94, ch_3NxY2k, cus_9aB1 (the prefix is kept)
+    (r"\b([A-Za-z]{1,12})_[A-Za-z0-9]*[0-9][A-Za-z0-9]*\b", r"\1_<ID>"),
     (r"\b0x[0-9a-fA-F]+\b", "<HEX>"),
     (r"\b[0-9a-fA-F]*[0-9][0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b", "<HEX>"),
     (r"\b[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*[0-9][0-9a-fA-F]*\b", "<HEX>"),

@@ -64,3 +64,20 @@ def test_empty_series() -> None:
 def test_regex_mask_is_case_insensitive_and_null_safe() -> None:
     mask = regex_mask(pd.Series(["Export CSV", None, "import"], dtype=STRING), r"\bexport")
     assert mask.tolist() == [True, False, False]
+
+
+def test_prefixed_identifiers_are_masked_but_keep_their_prefix() -> None:
+    out = message_templates(
+        pd.Series(
+            [
+                "Posting pst_ae402ddc94 failed",
+                "Posting pst_1303838960 failed",
+                "charge ch_3NxY2kL1 ok",
+                "config_value unchanged",
+            ],
+            dtype="string",
+        )
+    )
+    assert out.iloc[0] == out.iloc[1] == "Posting pst_<ID> failed"
+    assert out.iloc[2] == "charge ch_<ID> ok"
+    assert out.iloc[3] == "config_value unchanged"
