@@ -404,17 +404,22 @@ class Redactor:
         return m.group(1) + _COOKIE_PAIR_RE.sub(lambda p: f"{p.group(1)}={REDACTED}", m.group(2))
 
     def _card(self, m: re.Match[str]) -> str:
+        # The pattern is greedy: a card followed by more digits ("4111 1111 1111 1111 2024") matches
+        # as a whole and fails Luhn, so the longest valid prefix (13-19 digits) is looked for.
         raw = m.group(0)
-        digits = re.sub(r"[ -]", "", raw)
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            return f"[CARD …{digits[-4:]}]"
+        for end in _prefix_ends(raw, 13, 19, str.isdigit):
+            digits = re.sub(r"[ -]", "", raw[:end])
+            if luhn_valid(digits):
+                return f"[CARD …{digits[-4:]}]" + raw[end:]
         return raw
 
     def _iban(self, m: re.Match[str]) -> str:
+        # Greedy too: "DE89370400440532013000 HTTP" fails mod 97 as a whole; try shorter prefixes.
         raw = m.group(0)
-        if iban_valid(raw):
-            compact = raw.replace(" ", "")
-            return f"[IBAN {compact[:2]}…{compact[-2:]}]"
+        for end in _prefix_ends(raw, 15, 34, str.isalnum):
+            if iban_valid(raw[:end]):
+                compact = raw[:end].replace(" ", "")
+                return f"[IBAN {compact[:2]}…{compact[-2:]}]" + raw[end:]
         return raw
 
     def _email(self, m: re.Match[str]) -> str:
@@ -427,6 +432,20 @@ class Redactor:
         except ValueError:
             return raw
         return self.pseudonym(raw, "ip")
+
+
+def _prefix_ends(raw: str, shortest: int, longest: int, counts: Callable[[str], bool]) -> list[int]:
+    """End positions of the prefixes of ``raw`` holding ``shortest``..``longest`` counted characters,
+    longest first. A prefix ends at the end of ``raw`` or before a separator (space or dash): a run
+    of digits is never split, so a long numeric id is not mistaken for a card it starts with."""
+    ends: list[int] = []
+    n = 0
+    for i, ch in enumerate(raw):
+        if counts(ch):
+            n += 1
+            if shortest <= n <= longest and (i + 1 == len(raw) or raw[i + 1] in " -"):
+                ends.append(i + 1)
+    return ends[::-1]
 
 
 def _known_replacer(known: dict[str, str]) -> Callable[[str], str]:
