@@ -4,12 +4,14 @@ The kernel is this test run's interpreter (the project's virtualenv), whatever k
 has installed: the test writes a kernelspec for ``sys.executable`` into a temporary directory and
 runs each notebook from ``notebooks/``, as a user would. A notebook must not write into the
 repository; the test checks that the notebook and sample folders are unchanged afterwards.
+
+02_elasticsearch reads the test server of tests/esstub.py, or, when ``PMTIMELINE_ES_URL`` is set (the
+opt-in of the live connector tests too), that cluster.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -84,9 +86,6 @@ def test_notebook_runs_without_errors(path: Path, kernel_specs: KernelSpecManage
     book.cells.insert(0, nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
     before = _snapshot()
     manager = KernelManager(kernel_name="python3", kernel_spec_manager=kernel_specs)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PMTIMELINE_ES_")}
-    if os.environ.get("PMTIMELINE_TEST_LIVE_ES") and os.environ.get("PMTIMELINE_ES_URL"):
-        env = dict(os.environ)  # opt in: run 02 against the live cluster named by PMTIMELINE_ES_URL
     client = NotebookClient(
         book,
         km=manager,
@@ -95,7 +94,7 @@ def test_notebook_runs_without_errors(path: Path, kernel_specs: KernelSpecManage
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     try:
-        client.execute(env=env)
+        client.execute()
     except CellExecutionError as exc:
         pytest.fail(f"{path.name}: a cell failed:\n{exc}")
     first = "".join(o.get("text", "") for o in book.cells[0].outputs)
