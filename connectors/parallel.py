@@ -1,0 +1,611 @@
+"""Parse log files on several processes, and skip what lies outside the time window, unread.
+
+:func:`plan_sources` takes the sources of a run (from :func:`~pmtimeline.connectors.inputs.open_inputs`)
+and returns sources that give **the same events and the same accounting** as reading them one by
+one in this process, in the same order (source order, then line order), but:
+
+* **across files and byte ranges**: every log file is a *task*, and a large uncompressed file is cut
+  into byte ranges of about :data:`RANGE_BYTES` (one task each), parsed by ``config.workers``
+  processes (0 = one per core). The parent process reads the results in order, so the pipeline sees
+  chunks exactly as a sequential run would give them; at most ``workers + 1`` tasks are in flight,
+  which bounds memory.
+* **time-window pruning**: with ``config.start``/``config.end``, a file or byte range whose first and
+  last timestamps (with a margin of :data:`PRUNE_MARGIN`) lie wholly outside the window is not
+  parsed. Plain files are probed at their head and tail; a compressed file (a rotated log) at its
+  head, with its modification time as the upper bound of its last timestamp. A skipped file says
+  ``skipped_reason = "outside the window (first ... last ...)"`` and counts its lines in
+  ``outside_window`` (a compressed file is not decompressed to count them: its ``lines_read`` stays 0);
+  a skipped range counts its lines in ``outside_window``.
+
+How a cut keeps results exact:
+
+* **Multi-line events.** A range boundary is moved forward to the next line that *starts* a segment
+  (an event head, or a line the format rejects), found by parsing a small probe at the boundary, so
+  a stack trace is never separated from its head. If no such line is found within
+  :data:`MAX_PROBE_BYTES`, the two ranges are merged.
+* **Line numbers** come from counting newlines (:func:`~pmtimeline.connectors.rawio.iter_line_ranges`).
+* **Accounting** of the ranges is summed; ``out_of_order`` gets the one comparison that straddles a
+  boundary added back (from the last time of a range and the first of the next); the run's event
+  cap (``config.max_events``) is kept by reading a file in this process, as before, as soon as the
+  lines of the files sent to workers could exceed the remaining budget.
+* **What is not cut**: compressed and UTF-16 files (no random access), year-less formats (the year
+  of each line depends on every line before it: December-to-January rollovers), naive timestamps in
+  a zone with daylight saving time (a repeated hour is resolved by line order across the file), CSV
+  (its header binds the parser) and files smaller than two ranges. Such files are still parsed on a
+  worker, whole.
+
+Pruning relies on the first and last timestamps, so it assumes that a file is written in time order
+(log files are, up to the margin). With pruning on, the lines of a skipped range count as
+``outside_window`` even if some of them would have been rejected, and ``out_of_order`` is not
+counted inside skipped ranges. Workers are started with ``fork`` (the connectors hold parsers that
+cannot be pickled); where ``fork`` is not available parsing stays in this process.
+"""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+from pmtimeline.config import TimelineConfig
+from pmtimeline.connectors.log_formats import LogFormat
+from pmtimeline.connectors.logfile import EventBudget, LogFileConnector, zone_for
+from pmtimeline.connectors.rawio import LineReader, check_readable, iter_line_ranges
+from pmtimeline.errors import SourceError
+from pmtimeline.sources import Reject, Source, SourceAccounting
+
+__all__ = [
+    "MAX_PROBE_BYTES",
+    "PRUNE_MARGIN",
+    "RANGE_BYTES",
+    "ParallelLogFile",
+    "plan_sources",
+    "worker_count",
+]
+
+#: Bytes per range of a large plain file (a task for one worker).
+RANGE_BYTES: Final = 16 << 20
+#: Bytes parsed at a range boundary (and at a file's head and tail) to find event heads and times.
+PROBE_BYTES: Final = 16 << 10
+MAX_PROBE_BYTES: Final = 1 << 20
+#: Files and ranges are skipped only when they end this long before the window or start this long
+#: after it: log lines are written in time order only up to a request's duration or a flush delay.
+PRUNE_MARGIN: Final = pd.Timedelta(minutes=5)
+_TRUNCATED_NOTE: Final = " lines longer than "
+
+
+def worker_count(config: TimelineConfig) -> int:
+    """The number of parsing processes of a run: ``config.workers``, 0 meaning one per core."""
+    if config.workers > 0:
+        return config.workers
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+# -- tasks and their results -------------------------------------------------------------------------
+
+
+@dataclass
+class _Task:
+    connector: LogFileConnector
+    byte_range: tuple[int, int, int] | None  # None: the whole file, read as LogFileConnector.read does
+
+
+@dataclass
+class _TaskResult:
+    frames: list[pd.DataFrame]
+    accounting: SourceAccounting
+    rejects: list[Reject]
+    truncated: int = 0
+    last_time: pd.Timestamp | None = None
+    error: str | None = None
+
+
+def _run_task(task: _Task) -> _TaskResult:
+    """Parse one task (in a worker, or in this process); never raises a SourceError."""
+    connector = copy.copy(task.connector)
+    # The run's event budget is kept by ParallelLogFile.read, in the parent, in source order.
+    connector._budget = EventBudget(connector.config.max_events)
+    frames: list[pd.DataFrame] = []
+    truncated = 0
+    last_time = None
+    error = None
+    try:
+        if task.byte_range is None:
+            for frame in connector.read():
+                frames.append(frame)
+        else:
+            connector._accounting = SourceAccounting(name=connector.path, path=connector.path)
+            connector._rejects = []
+            check_readable(connector.path)
+            fmt, reason = connector.choose_format()
+            state = connector._start(fmt, reason)
+            reader = LineReader(connector.path, connector.config, byte_range=task.byte_range)
+            for frame in connector._run(reader.blocks(), state):
+                frames.append(frame)
+            connector._finish(state, reader)
+            truncated, last_time = state.truncated, state.last_time
+    except SourceError as exc:
+        error = str(exc)
+    return _TaskResult(frames, connector.accounting()[0], connector.rejects(), truncated, last_time, error)
+
+
+# Tasks of the run being parsed, read by forked workers by index (connectors cannot be pickled).
+_TASKS: list[_Task] = []
+
+
+def _run_task_at(index: int) -> _TaskResult:
+    return _run_task(_TASKS[index])
+
+
+class _Scheduler:
+    """Runs the tasks of a run on a process pool, at most ``workers + 1`` ahead of the reader."""
+
+    def __init__(self, tasks: list[_Task], workers: int) -> None:
+        self.tasks = tasks
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict[int, Future[_TaskResult]] = {}
+        self._submitted = 0
+
+    def result(self, index: int) -> _TaskResult:
+        if self._workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+            return _run_task(self.tasks[index])
+        if self._pool is None:
+            global _TASKS
+            _TASKS = self.tasks
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"))
+        while self._submitted < len(self.tasks) and self._submitted <= index + self._workers:
+            self._futures[self._submitted] = self._pool.submit(_run_task_at, self._submitted)
+            self._submitted += 1
+        result = self._futures.pop(index).result()
+        if index == len(self.tasks) - 1:
+            self.close()
+        return result
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+# -- the sources the pipeline reads --------------------------------------------------------------------
+
+
+@dataclass
+class _RangePlan:
+    task: int | None  # index into the scheduler's tasks; None: skipped (outside the window)
+    lines: int  # lines of the range (known for plain files), for the accounting of a skip
+    first_time: pd.Timestamp | None = None  # first event time found by the probe at its start
+    probed: bool = False  # whether first_time comes from a probe (else: from the range's events)
+
+
+@dataclass
+class _FilePlan:
+    ranges: list[_RangePlan] = field(default_factory=list)
+    skipped_reason: str | None = None
+
+
+class ParallelLogFile:
+    """A log file whose parsing :func:`plan_sources` planned: yields the chunks of its tasks in order.
+
+    Its ``accounting()`` and ``rejects()`` are those of the file read whole in this process.
+    """
+
+    def __init__(self, connector: LogFileConnector, plan: _FilePlan, scheduler: _Scheduler) -> None:
+        self.name = connector.name
+        self.path = connector.path
+        self._connector = connector
+        self._plan = plan
+        self._scheduler = scheduler
+        self._accounting = SourceAccounting(name=connector.path, path=connector.path)
+        self._rejects: list[Reject] = []
+
+    def accounting(self) -> list[SourceAccounting]:
+        return [self._accounting]
+
+    def rejects(self) -> list[Reject]:
+        return list(self._rejects)
+
+    def read(self) -> Iterator[pd.DataFrame]:
+        acc = self._accounting = SourceAccounting(name=self.path, path=self.path)
+        self._rejects = []
+        config = self._connector.config
+        if self._plan.skipped_reason is not None:
+            acc.skipped_reason = self._plan.skipped_reason
+            fmt, reason = self._connector.choose_format()
+            acc.format, acc.format_reason = (fmt.name if fmt else None), reason
+            acc.time_zone = zone_for(self.path, config, fmt)
+        truncated = 0
+        notes: list[str] = []
+        previous_last: pd.Timestamp | None = None
+        started = False
+        for plan in self._plan.ranges:
+            if plan.task is None:
+                acc.lines_read += plan.lines
+                acc.outside_window += plan.lines
+                previous_last = None
+                continue
+            result = self._scheduler.result(plan.task)
+            part = result.accounting
+            if not started:
+                acc.format, acc.format_reason, acc.time_zone = part.format, part.format_reason, part.time_zone
+                acc.year_inferred = part.year_inferred
+                started = True
+            acc.merge(part)
+            first_time = plan.first_time if plan.probed else _first_time(result.frames)
+            if previous_last is not None and first_time is not None and first_time < previous_last:
+                acc.out_of_order += 1
+            previous_last = result.last_time
+            acc.partial = acc.partial or part.partial
+            acc.partial_reason = acc.partial_reason or part.partial_reason
+            truncated += result.truncated
+            notes.extend(n for n in part.notes if n not in notes)
+            room = config.max_rejects_kept - len(self._rejects)
+            self._rejects.extend(result.rejects[: max(room, 0)])
+            events = sum(len(frame) for frame in result.frames)
+            self._connector._budget.take(events)
+            yield from result.frames
+            if result.error is not None:
+                acc.notes = _merge_notes(notes, truncated, config)
+                raise SourceError(result.error)
+        acc.notes = _merge_notes(notes, truncated, config)
+
+
+def _first_time(frames: list[pd.DataFrame]) -> pd.Timestamp | None:
+    """The first event time of a range read without a window (every placed head is an event)."""
+    for frame in frames:
+        if len(frame):
+            first: pd.Timestamp = frame["timestamp"].iloc[0]
+            return first
+    return None
+
+
+def _merge_notes(notes: list[str], truncated: int, config: TimelineConfig) -> list[str]:
+    """Notes of the ranges, once each; the per-range counts of cut long lines become one total."""
+    from pmtimeline.connectors.logfile import _size
+
+    kept = [n for n in notes if _TRUNCATED_NOTE not in n]
+    if truncated:
+        kept.insert(0, f"{truncated} lines longer than {_size(config.max_line_bytes)} cut to that size")
+    return kept
+
+
+# -- planning ------------------------------------------------------------------------------------------------
+
+
+def plan_sources(sources: Sequence[Source], config: TimelineConfig, *, range_bytes: int = RANGE_BYTES) -> list[Source]:
+    """The sources of a run, with log files planned for parallel parsing and window pruning.
+
+    Returns ``sources`` unchanged when there is nothing to gain (one worker and no window). Other
+    sources (alerts, Elasticsearch, frames) are kept as they are, in place.
+    """
+    workers = worker_count(config)
+    windowed = config.start is not None or config.end is not None
+    if workers <= 1 and not windowed:
+        return list(sources)
+    tasks: list[_Task] = []
+    scheduler = _Scheduler(tasks, workers)
+    out: list[Source] = []
+    budget_left: int | None = None
+    inline = False  # once a file must share the event budget live, every later one does too
+    for source in sources:
+        if not isinstance(source, LogFileConnector):
+            out.append(source)
+            continue
+        if budget_left is None:
+            budget_left = source._budget.remaining
+        try:
+            plan, bound = _plan_file(source, config, tasks, split=workers > 1, range_bytes=range_bytes)
+        except SourceError:
+            out.append(source)  # its read() reports the error, as in a sequential run
+            continue
+        if inline or bound > budget_left:
+            inline = True
+            del tasks[len(tasks) - sum(r.task is not None for r in plan.ranges) :]
+            out.append(source)
+            continue
+        budget_left -= bound
+        out.append(ParallelLogFile(source, plan, scheduler))
+    return out
+
+
+@dataclass
+class _Probe:
+    starter: int | None  # index of the first line that starts a segment (None: none in the probe)
+    skip_bytes: int  # bytes before that line
+    first_time: pd.Timestamp | None  # first event time in the probe (from the starter on)
+    last_time: pd.Timestamp | None  # last event time in the probe
+
+
+def _plan_file(
+    connector: LogFileConnector, config: TimelineConfig, tasks: list[_Task], *, split: bool, range_bytes: int
+) -> tuple[_FilePlan, int]:
+    """Plan one file: its tasks (appended to ``tasks``) and an upper bound on its lines."""
+    path = connector.path
+    check_readable(path)
+    fmt, _reason = connector.choose_format()
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    compressed = magic[:2] == b"\x1f\x8b" or magic[:3] == b"BZh" or magic[:6] == b"\xfd7zXZ\x00"
+    compressed = compressed or magic[:4] == b"\x28\xb5\x2f\xfd"
+    if compressed:
+        bound = min(config.max_decompressed_bytes, max(config.max_compression_ratio * size, 64 << 20)) + 1
+    else:
+        bound = size + 1
+    zone = zone_for(path, config, fmt)
+    timed = fmt is not None and _times_are_placeable(connector, fmt, zone)
+    windowed = config.start is not None or config.end is not None
+
+    if compressed or magic[:2] in (b"\xff\xfe", b"\xfe\xff") or fmt is None or not timed:
+        plan = _FilePlan()
+        if windowed and timed and fmt is not None and compressed:
+            first = _head_time(connector, fmt, zone)
+            mtime = pd.Timestamp(os.stat(path).st_mtime_ns, unit="ns", tz="UTC")
+            if first is not None and _outside(first, mtime, config):
+                plan.skipped_reason = _outside_reason(first, mtime, "modification time")
+                return plan, 0
+        plan.ranges.append(_RangePlan(len(tasks), 0))
+        tasks.append(_Task(connector, None))
+        return plan, bound
+
+    assert fmt is not None
+    splittable = (split or windowed) and size >= 2 * range_bytes and "csv" not in fmt.name
+    ranges = iter_line_ranges(path, config, range_bytes) if splittable else [(0, size, 1)]
+    if not ranges:
+        plan = _FilePlan([_RangePlan(len(tasks), 0)])
+        tasks.append(_Task(connector, None))
+        return plan, bound
+    lines_total = _line_count(path, ranges[-1])
+    bound = lines_total
+    # Probes cost a parse each: needed to align multi-line events and to find times for pruning;
+    # without either, a range starts at its first line (single-line formats) and its first time
+    # comes back with its events.
+    probing = fmt.multiline or windowed
+    unprobed = _Probe(0, 0, None, None)
+    probes = [_probe(connector, fmt, zone, ranges[0], PROBE_BYTES, at_start=True) if windowed else unprobed]
+    aligned: list[tuple[int, int, int]] = [ranges[0]]
+    for start, end, first_line in ranges[1:]:
+        probe = _aligned_probe(connector, fmt, zone, (start, size, first_line)) if probing else unprobed
+        if probe is None or probe.starter is None:
+            prev = aligned[-1]
+            aligned[-1] = (prev[0], end, prev[2])  # no segment start near the boundary: merge
+            continue
+        new_start = start + probe.skip_bytes
+        prev = aligned[-1]
+        if new_start >= end:  # the whole range continues the previous one's last event
+            aligned[-1] = (prev[0], end, prev[2])
+            continue
+        aligned[-1] = (prev[0], new_start, prev[2])
+        aligned.append((new_start, end, first_line + probe.starter))
+        probes.append(probe)
+    tail = _tail_time(connector, fmt, zone, size) if windowed else None
+
+    plan = _FilePlan()
+    if windowed:
+        first, last = probes[0].first_time, tail
+        if first is not None and last is not None and _outside(first, last, config):
+            plan.skipped_reason = _outside_reason(first, last, "last")
+            plan.ranges.append(_RangePlan(None, lines_total))
+            return plan, 0
+    for i, (start, end, first_line) in enumerate(aligned):
+        next_first = aligned[i + 1][2] if i + 1 < len(aligned) else lines_total + 1
+        lines = next_first - first_line
+        upper = probes[i + 1].first_time if i + 1 < len(probes) else tail
+        lower = probes[i].first_time
+        if windowed and lower is not None and upper is not None and _outside(lower, upper, config):
+            plan.ranges.append(_RangePlan(None, lines, lower))
+            continue
+        whole = len(aligned) == 1
+        plan.ranges.append(_RangePlan(len(tasks), lines, probes[i].first_time if i else None, probing))
+        tasks.append(_Task(connector, None if whole else (start, end, first_line)))
+    return plan, bound
+
+
+def _times_are_placeable(connector: LogFileConnector, fmt: LogFormat, zone: str) -> bool:
+    """Whether the file's times can be placed without reading it from the start: full dates, and
+    naive times only in a zone without daylight saving time."""
+    from pmtimeline.connectors.rawio import head_lines
+
+    sample = [line for line in head_lines(connector.path, connector.config, n=64) if line.strip()]
+    if not sample:
+        return False
+    try:
+        parsed = fmt.parse(pd.Series(sample, dtype="string[pyarrow]"))
+    # A parser failing on the sample: let the connector itself report it, on one worker.
+    except Exception:
+        return False
+    if "year_missing" in parsed and bool(parsed["year_missing"].astype(bool).any()):
+        return False
+    naive = parsed["ts_naive"].notna() if "ts_naive" in parsed else pd.Series(False, index=parsed.index)
+    utc = parsed["ts_utc"].notna() if "ts_utc" in parsed else pd.Series(False, index=parsed.index)
+    return not bool((naive & ~utc).any()) or not _has_dst(zone)
+
+
+def _head_time(connector: LogFileConnector, fmt: LogFormat, zone: str) -> pd.Timestamp | None:
+    """The first event time among the first lines of any file (compressed ones included)."""
+    from pmtimeline.connectors.rawio import head_lines
+
+    sample = [line for line in head_lines(connector.path, connector.config, n=64) if line.strip()]
+    if not sample:
+        return None
+    try:
+        parsed = fmt.parse(pd.Series(sample, dtype="string[pyarrow]"))
+    except Exception:  # see _times_are_placeable
+        return None
+    ok = parsed["head"].to_numpy(dtype=bool)
+    if "reject_reason" in parsed:
+        ok &= parsed["reject_reason"].isna().to_numpy()
+    placed = _utc_times(parsed, zone)[ok].dropna()
+    return placed.iloc[0] if len(placed) else None
+
+
+def _has_dst(zone: str) -> bool:
+    if zone.upper() in ("UTC", "Z", "GMT", "ETC/UTC"):
+        return False
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return True  # fixed offsets like +01:00 are handled by the connector; be careful here
+    offsets = {tz.utcoffset(pd.Timestamp(year=y, month=m, day=1).to_pydatetime()) for y in (1990, 2024) for m in (1, 7)}
+    return len(offsets) > 1 or any(
+        tz.utcoffset(pd.Timestamp(year=y, month=1, day=1).to_pydatetime())
+        != tz.utcoffset(pd.Timestamp(year=y, month=7, day=1).to_pydatetime())
+        for y in range(1970, 2040)
+    )
+
+
+def _probe(
+    connector: LogFileConnector,
+    fmt: LogFormat,
+    zone: str,
+    byte_range: tuple[int, int, int],
+    limit: int,
+    *,
+    at_start: bool,
+) -> _Probe:
+    """Parse up to ``limit`` bytes from the start of ``byte_range``: the first segment start, its
+    byte offset, and the first and last event times from there on."""
+    start, end, first_line = byte_range
+    stop = min(end, start + limit)
+    reader = LineReader(connector.path, connector.config, byte_range=(start, stop, first_line))
+    blocks = list(reader.blocks())
+    if not blocks:
+        return _Probe(None, 0, None, None)
+    lines = pd.concat([b.lines for b in blocks], ignore_index=True)
+    io_reject = pd.concat([b.io_reject for b in blocks], ignore_index=True)
+    if stop < end and len(lines) > 1:  # the last line may be cut by the probe: leave it out
+        lines, io_reject = lines.iloc[:-1], io_reject.iloc[:-1]
+    try:
+        parsed = fmt.parse(lines.reset_index(drop=True))
+    except Exception:  # see _times_are_placeable
+        return _Probe(None, 0, None, None)
+    reason = io_reject.reset_index(drop=True).notna().to_numpy().copy()
+    if "reject_reason" in parsed:
+        reason |= parsed["reject_reason"].notna().to_numpy()
+    head = parsed["head"].to_numpy(dtype=bool)
+    starter_mask = head | reason
+    starters = np.flatnonzero(starter_mask)
+    if len(starters) == 0:
+        return _Probe(None, 0, None, None)
+    starter = 0 if at_start else int(starters[0])
+    # Bytes before the starter line: its raw lines plus their newlines (raw lengths, so read them again).
+    skip = _bytes_of_lines(connector.path, start, starter)
+    events = np.flatnonzero(head & ~reason)
+    placed = _utc_times(parsed, zone).iloc[events[events >= starter]].dropna()
+    first = placed.iloc[0] if len(placed) else None
+    last = placed.iloc[-1] if len(placed) else None
+    return _Probe(starter, skip, first, last)
+
+
+def _aligned_probe(
+    connector: LogFileConnector, fmt: LogFormat, zone: str, byte_range: tuple[int, int, int]
+) -> _Probe | None:
+    limit = PROBE_BYTES
+    while True:
+        probe = _probe(connector, fmt, zone, byte_range, limit, at_start=False)
+        if probe.starter is not None:
+            return probe
+        if limit >= MAX_PROBE_BYTES or byte_range[0] + limit >= byte_range[1]:
+            return None
+        limit *= 4
+
+
+def _bytes_of_lines(path: str, start: int, count: int) -> int:
+    """Bytes taken by the first ``count`` lines (with their newlines) from byte ``start``."""
+    if count == 0:
+        return 0
+    skipped = 0
+    found = 0
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        while found < count:
+            data = fh.read(PROBE_BYTES)
+            if not data:
+                break
+            pos = 0
+            while found < count:
+                nl = data.find(b"\n", pos)
+                if nl < 0:
+                    break
+                found += 1
+                pos = nl + 1
+            skipped += pos if found >= count else len(data)
+    return skipped
+
+
+def _utc_times(parsed: pd.DataFrame, zone: str) -> pd.Series:
+    """UTC times of parsed lines: explicit ones as they are, naive ones read in ``zone``
+    (a time in a repeated or skipped DST hour is left out)."""
+    if "ts_utc" in parsed:
+        utc = pd.to_datetime(parsed["ts_utc"], utc=True)
+    else:
+        utc = pd.Series(pd.NaT, index=parsed.index, dtype="datetime64[ns, UTC]")
+    if "ts_naive" in parsed:
+        naive = pd.to_datetime(parsed["ts_naive"])
+        need = utc.isna() & naive.notna()
+        if bool(need.any()):
+            try:
+                local = naive[need].dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+            except (ValueError, TypeError, ZoneInfoNotFoundError):
+                local = pd.Series(pd.NaT, index=naive[need].index, dtype="datetime64[ns, UTC]")
+            utc = utc.copy()
+            utc[need] = local
+    return utc.reset_index(drop=True)
+
+
+def _tail_time(connector: LogFileConnector, fmt: LogFormat, zone: str, size: int) -> pd.Timestamp | None:
+    """The last event time of a plain file, from its last bytes (None when none is found there)."""
+    limit = PROBE_BYTES
+    while True:
+        start = max(0, size - limit)
+        if start:
+            with open(connector.path, "rb") as fh:
+                fh.seek(start)
+                data = fh.read(limit)
+            cut = data.find(b"\n")
+            start = start + cut + 1 if cut >= 0 else size
+        probe = _probe(connector, fmt, zone, (start, size, 1), size - start, at_start=True)
+        if probe.last_time is not None or start == 0 or limit >= MAX_PROBE_BYTES:
+            return probe.last_time
+        limit *= 4
+
+
+def _line_count(path: str, last_range: tuple[int, int, int]) -> int:
+    """Lines of a plain file, from its last range: its first line number plus the lines in it."""
+    start, end, first_line = last_range
+    count = 0
+    last_byte = b"\n"
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        remaining = end - start
+        while remaining > 0:
+            data = fh.read(min(remaining, 16 << 20))
+            if not data:
+                break
+            count += data.count(b"\n")
+            last_byte = data[-1:]
+            remaining -= len(data)
+    return first_line - 1 + count + (0 if last_byte == b"\n" else 1)
+
+
+def _outside(first: pd.Timestamp, last: pd.Timestamp, config: TimelineConfig) -> bool:
+    if config.end is not None and first >= config.end + PRUNE_MARGIN:
+        return True
+    return config.start is not None and last < config.start - PRUNE_MARGIN
+
+
+def _outside_reason(first: pd.Timestamp, last: pd.Timestamp, what: str) -> str:
+    return f"outside the window (first {_iso(first)}, {what} {_iso(last)})"
+
+
+def _iso(ts: pd.Timestamp) -> str:
+    return ts.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,166 @@
+"""Parallel parsing gives what a sequential run gives; time-window pruning skips files and ranges."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import importlib.util
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pmtimeline.config import TimelineConfig
+from pmtimeline.connectors.inputs import open_inputs
+from pmtimeline.connectors.parallel import ParallelLogFile, plan_sources, worker_count
+from pmtimeline.pipeline import IngestResult, ingest
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL_RANGE = 96 << 10  # many range boundaries on a small corpus
+
+
+def _generator() -> Callable[[list[str]], int]:
+    spec = importlib.util.spec_from_file_location("generate_corpus", REPO / "bench" / "generate_corpus.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    main: Callable[[list[str]], int] = module.main
+    return main
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The benchmark corpus (five formats, stack traces) at 30 000 lines, plus damaged lines."""
+    out = tmp_path_factory.mktemp("corpus")
+    assert _generator()(["--lines", "30000", "--out", str(out), "--chunk-lines", "2000"]) == 0
+    # Damage in the middle of multi-line files: a NUL-only line, garbage, a head with a bad time.
+    for name in ("service.log", "worker.log"):
+        path = out / name
+        lines = path.read_bytes().split(b"\n")
+        middle = len(lines) // 2
+        lines[middle:middle] = [b"\0\0\0", b"garbage that is no log line", b"2024-13-45 99:99:99,000 ERROR x - y"]
+        path.write_bytes(b"\n".join(lines))
+    return out
+
+
+def _run(paths: list[str], config: TimelineConfig, range_bytes: int | None = None) -> IngestResult:
+    sources = open_inputs(paths, config)
+    if range_bytes is not None:
+        sources = plan_sources(sources, config, range_bytes=range_bytes)
+    return ingest(sources, config)
+
+
+def _assert_same(a: IngestResult, b: IngestResult, *, skipped_ok: bool = False) -> None:
+    pd.testing.assert_frame_equal(a.events, b.events)
+    for x, y in zip(a.sources, b.sources, strict=True):
+        dx, dy = x.to_dict(), y.to_dict()
+        if skipped_ok:
+            dy["skipped_reason"] = dx["skipped_reason"]
+        assert dx == dy
+    assert [(r.source, r.line, r.reason, r.excerpt) for r in a.rejects] == [
+        (r.source, r.line, r.reason, r.excerpt) for r in b.rejects
+    ]
+
+
+def test_two_workers_over_byte_ranges_give_the_sequential_events_and_accounting(corpus: Path) -> None:
+    config = TimelineConfig()
+    sequential = _run([str(corpus)], config)
+    parallel_config = dataclasses.replace(config, workers=2)
+    planned = plan_sources(open_inputs([str(corpus)], parallel_config), parallel_config, range_bytes=SMALL_RANGE)
+    assert all(isinstance(s, ParallelLogFile) for s in planned)
+    parallel = ingest(planned, parallel_config)
+    assert sequential.events["message"].str.contains("\n").sum() > 100
+    assert sum(s.rejected_total for s in sequential.sources) >= 6  # the damage is there, and counted
+    _assert_same(sequential, parallel)
+    assert all(s.balanced() for s in parallel.sources)
+
+
+def test_range_boundaries_inside_stack_traces_keep_traces_with_their_heads(corpus: Path) -> None:
+    config = TimelineConfig()
+    path = str(corpus / "service.log")
+    sequential = _run([path], config)
+    # Boundaries every few KB: many fall inside a Java stack trace and must move to the next head.
+    for range_bytes in (4 << 10, 7 << 10):
+        parallel = _run([path], dataclasses.replace(config, workers=2), range_bytes)
+        _assert_same(sequential, parallel)
+    assert sequential.sources[0].continuation_lines > 1000
+
+
+def test_in_process_ranges_equal_the_sequential_run(corpus: Path) -> None:
+    config = TimelineConfig(start=pd.Timestamp("2024-03-12T07:00Z"), end=pd.Timestamp("2024-03-12T11:00Z"))
+    sequential = _run([str(corpus / "worker.log"), str(corpus / "app.jsonl")], config)
+    parallel = _run([str(corpus / "worker.log"), str(corpus / "app.jsonl")], config, SMALL_RANGE)
+    _assert_same(sequential, parallel)
+
+
+def test_workers_zero_means_one_per_core() -> None:
+    assert worker_count(TimelineConfig(workers=0)) == len(os.sched_getaffinity(0))
+    assert worker_count(TimelineConfig(workers=3)) == 3
+
+
+def test_a_file_wholly_before_the_window_is_skipped_with_its_lines_counted(corpus: Path) -> None:
+    # The corpus spans 08:00-10:00; a window from 11:00 holds none of it.
+    config = TimelineConfig(start=pd.Timestamp("2024-03-12T11:00Z"), end=pd.Timestamp("2024-03-12T12:00Z"))
+    path = corpus / "app.jsonl"
+    result = _run([str(path)], config, SMALL_RANGE)
+    acc = result.sources[0]
+    assert acc.skipped_reason is not None
+    assert acc.skipped_reason.startswith("outside the window (first 2024-03-12T08:00")
+    lines = path.read_bytes().count(b"\n")
+    assert acc.lines_read == acc.outside_window == lines
+    assert acc.events == 0
+    assert acc.balanced()
+    assert len(result.events) == 0
+
+
+def test_ranges_outside_the_window_are_skipped_and_the_result_is_unchanged(corpus: Path) -> None:
+    config = TimelineConfig(start=pd.Timestamp("2024-03-12T09:40Z"), end=pd.Timestamp("2024-03-12T09:50Z"))
+    path = str(corpus / "access.log")
+    sequential = _run([path], config)
+    planned = plan_sources(open_inputs([path], config), config, range_bytes=SMALL_RANGE)
+    source = planned[0]
+    assert isinstance(source, ParallelLogFile)
+    skipped = [r for r in source._plan.ranges if r.task is None]
+    assert len(skipped) >= len(source._plan.ranges) // 2  # most ranges lie outside the 10 minutes
+    parallel = ingest(planned, config)
+    _assert_same(sequential, parallel)
+    assert len(parallel.events) > 0
+    assert parallel.events["timestamp"].between(config.start, config.end).all()
+
+
+def test_a_compressed_rotated_log_older_than_the_window_is_skipped_without_reading_it(
+    corpus: Path, tmp_path: Path
+) -> None:
+    rotated = tmp_path / "app.jsonl.1.gz"
+    rotated.write_bytes(gzip.compress((corpus / "app.jsonl").read_bytes()[:200_000].rsplit(b"\n", 1)[0] + b"\n"))
+    last_write = pd.Timestamp("2024-03-12T08:05Z")
+    os.utime(rotated, ns=(last_write.value, last_write.value))
+    config = TimelineConfig(start=pd.Timestamp("2024-03-12T09:00Z"), end=pd.Timestamp("2024-03-12T10:00Z"))
+    result = _run([str(rotated)], config, SMALL_RANGE)
+    acc = result.sources[0]
+    assert acc.skipped_reason == (
+        "outside the window (first 2024-03-12T08:00:00Z, modification time 2024-03-12T08:05:00Z)"
+    )
+    assert acc.lines_read == 0
+    assert acc.events == 0
+    # Touched inside the window, the same file is read.
+    inside = pd.Timestamp("2024-03-12T09:30Z")
+    os.utime(rotated, ns=(inside.value, inside.value))
+    read = _run([str(rotated)], config, SMALL_RANGE).sources[0]
+    assert read.skipped_reason is None
+    assert read.lines_read > 0
+    assert read.outside_window == read.lines_read
+
+
+def test_year_less_syslog_is_parsed_whole_and_still_equal(corpus: Path) -> None:
+    config = TimelineConfig(workers=2)
+    path = str(corpus / "syslog")
+    planned = plan_sources(open_inputs([path], config), config, range_bytes=SMALL_RANGE)
+    assert isinstance(planned[0], ParallelLogFile)
+    assert [r.task for r in planned[0]._plan.ranges] == [0]  # one task: the whole file
+    _assert_same(_run([path], TimelineConfig()), ingest(planned, config))
