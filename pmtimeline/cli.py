@@ -168,6 +168,12 @@ def sources_from_options(inputs: Sequence[str], opts: dict[str, Any], config: Ti
     if not inputs and not opts.get("es_url") and not opts.get("es_cloud_id"):
         raise click.UsageError("give at least one INPUT (file, directory or glob) or --es URL")
     sources = open_sources(list(inputs), config) if inputs else []
+    if sources:
+        from pmtimeline.connectors.parallel import plan_sources
+
+        # --workers and --start/--end: log files parsed on several processes, what lies wholly
+        # outside the window skipped (same events and accounting as a sequential run).
+        sources = plan_sources(sources, config)
     if opts.get("es_url") or opts.get("es_cloud_id"):
         from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
 
