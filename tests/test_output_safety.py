@@ -19,6 +19,7 @@ import os
 import re
 import urllib.parse
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pandas as pd
@@ -405,7 +406,7 @@ def test_o3_encoded_secrets_are_redacted(text: str, secret: str) -> None:
 
 
 def test_o3_fields_stay_valid_json_after_redaction() -> None:
-    fields = [
+    fields: list[dict[str, Any]] = [
         {"password": "hunter 2", "user.password": 123, "note": 'login password="hunter2" card 4111111111111111'},
         {"headers": {"authorization": "Basic YWxpY2U6aHVudGVyMg==", "cookie": "a=b\\"}, "ip": "10.0.0.1"},
         {"cookie_header": "Cookie: a=b", "x": 1, "email": "alice@bank.example", "n": 12345678901234567890123},
