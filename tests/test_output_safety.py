@@ -19,8 +19,8 @@ import os
 import re
 import urllib.parse
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
