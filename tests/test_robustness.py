@@ -18,6 +18,7 @@ import json
 import lzma
 import os
 import random
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -849,3 +850,34 @@ def test_config_guards_resource_limits() -> None:
         TimelineConfig(max_line_bytes=1)
     assert dataclasses.replace(TimelineConfig(), max_line_bytes=64).max_line_bytes == 64
     assert sys.getrecursionlimit() > 0
+
+
+# -- the table in docs/robustness.md stays true --------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "robustness.md"
+CHECKLIST_ROWS = (
+    [f"B{i}" for i in range(1, 10)]
+    + [f"C{i}" for i in range(1, 8)]
+    + [f"S{i}" for i in range(1, 7)]
+    + [f"T{i}" for i in range(1, 14)]
+    + [f"D{i}" for i in range(1, 4)]
+    + [f"E{i}" for i in range(1, 15)]
+    + ["O1", "O2", "O3"]
+)
+
+
+def test_docs_table_names_every_checklist_row_and_only_real_tests() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| ([BCSTDEO]\d+)'? \|", text, flags=re.MULTILINE))
+    assert rows >= set(CHECKLIST_ROWS)
+    named = set(re.findall(r"`(?:[\w.]+::)?(test_\w+)", text))
+    sources = "".join(
+        (Path(__file__).parent / name).read_text(encoding="utf-8")
+        for name in ("test_robustness.py", "test_output_safety.py", "test_fuzz.py")
+    )
+    defined = set(re.findall(r"^def (test_\w+)", sources, flags=re.MULTILINE))
+    # Names ending in "_" in the doc ("test_c3_...") are prefixes of a test defined here.
+    missing = {n for n in named if n not in defined and not any(d.startswith(n.rstrip("_")) for d in defined)}
+    assert missing == set()
+    this_module = set(re.findall(r"^def (test_[bcstde]\d+\w*)", Path(__file__).read_text(), flags=re.MULTILINE))
+    assert this_module <= named  # every checklist test is in the table
