@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,8 @@ class Measurement:
     seconds: float
     peak_rss_mb: float
     exit_code: int
+    cpu_seconds: float = 0.0  # user + system time of the process and the children it waited for
+    load_before: float = 0.0  # 1-minute load average when the command started (the machine is shared)
 
 
 def _tree_rss(pid: int) -> int:
@@ -67,6 +70,8 @@ def _tree_rss(pid: int) -> int:
 def measure(name: str, argv: list[str], *, stdout: int | None = subprocess.DEVNULL) -> Measurement:
     """Run ``argv`` once; wall time and the peak RSS of its whole process tree."""
     peak = 0
+    load_before = os.getloadavg()[0]
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
     done = threading.Event()
@@ -83,9 +88,11 @@ def measure(name: str, argv: list[str], *, stdout: int | None = subprocess.DEVNU
     done.set()
     sampler.join()
     seconds = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
     if proc.returncode != 0:
         sys.stderr.write(f"{name} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}\n")
-    return Measurement(name, seconds, peak / 2**20, proc.returncode)
+    return Measurement(name, seconds, peak / 2**20, proc.returncode, cpu, load_before)
 
 
 def corpus_files(corpus: Path) -> list[str]:
@@ -117,7 +124,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--images", action="store_true", help="also export PNG/SVG in build")
     parser.add_argument("--skip-lnav", action="store_true")
+    parser.add_argument(
+        "--steps", default="wc,ingest,build,lnav", help="comma-separated subset of wc,ingest,build,lnav to run"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--out", type=Path, help="keep the outputs here (default: a temporary directory)")
     args = parser.parse_args()
 
     if not args.corpus.exists():
@@ -137,39 +148,48 @@ def main() -> int:
     size_mb = sum(os.path.getsize(f) for f in files) / 2**20
     exe = shutil.which("pmtimeline") or str(Path(sys.executable).with_name("pmtimeline"))
     results: list[Measurement] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        results.append(measure("wc -l", ["wc", "-l", *files]))
-        results.append(
-            measure(
-                "pmtimeline ingest",
-                [exe, "ingest", str(args.corpus), "-o", f"{tmp}/events.parquet", "--workers", str(args.workers)],
-            )
-        )
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = str(args.out) if args.out else scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)
+        steps = set(args.steps.split(","))
+        if "wc" in steps:
+            results.append(measure("wc -l", ["wc", "-l", *files]))
+        if "ingest" in steps:
+            ingest_argv = [exe, "ingest", str(args.corpus), "-o", f"{tmp}/events.parquet"]
+            results.append(measure("pmtimeline ingest", [*ingest_argv, "--workers", str(args.workers)]))
         build_argv = [exe, "build", str(args.corpus), "-o", f"{tmp}/out", "--workers", str(args.workers)]
         if not args.images:
             build_argv.append("--no-images")
-        results.append(measure("pmtimeline build", build_argv))
+        if "build" in steps:
+            results.append(measure("pmtimeline build", build_argv))
         html = Path(tmp) / "out" / "timeline.html"
         html_mb = html.stat().st_size / 2**20 if html.exists() else float("nan")
-        lnav = None if args.skip_lnav else ensure_lnav()
+        lnav = None if args.skip_lnav or "lnav" not in steps else ensure_lnav()
         if lnav:
             results.append(
                 measure("lnav errors/minute", [lnav, "-n", "-c", LNAV_QUERY, "-c", ":write-csv-to -", *files])
             )
 
     print(f"corpus: {args.corpus} — {len(files)} files, {lines:,} lines, {size_mb:,.0f} MB")
-    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
-    print(f"{'command':<22} {'seconds':>9} {'lines/s':>12} {'peak MB':>9}")
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, load now {os.getloadavg()[0]:.1f}")
+    print(f"{'command':<22} {'seconds':>9} {'cpu s':>8} {'lines/s':>12} {'peak MB':>9} {'load':>5}")
     for m in results:
         rate = lines / m.seconds if m.seconds else float("nan")
         flag = "" if m.exit_code == 0 else f"  (exit {m.exit_code})"
-        print(f"{m.name:<22} {m.seconds:>9.2f} {rate:>12,.0f} {m.peak_rss_mb:>9.0f}{flag}")
+        print(
+            f"{m.name:<22} {m.seconds:>9.2f} {m.cpu_seconds:>8.1f} {rate:>12,.0f} {m.peak_rss_mb:>9.0f}"
+            f" {m.load_before:>5.1f}{flag}"
+        )
     print(f"timeline.html: {html_mb:.2f} MB")
     by_name = {m.name: m for m in results}
-    if "lnav errors/minute" in by_name:
+    if {"lnav errors/minute", "pmtimeline ingest", "pmtimeline build"} <= set(by_name):
         lnav_s = by_name["lnav errors/minute"].seconds
         print(f"ingest / lnav: {by_name['pmtimeline ingest'].seconds / lnav_s:.2f} (target <= 0.6)")
         print(f"build  / lnav: {by_name['pmtimeline build'].seconds / lnav_s:.2f} (target <= 1.0)")
+    if "pmtimeline ingest" in by_name and "pmtimeline build" in by_name:
+        ingest_s = by_name["pmtimeline ingest"].seconds
+        extra = by_name["pmtimeline build"].seconds / ingest_s - 1 if ingest_s else float("nan")
+        print(f"build adds {extra:.0%} to ingest (target <= 30%)")
     if args.json:
         args.json.write_text(
             json.dumps(
