@@ -1313,6 +1313,8 @@ if len(LOG_FORMATS) != 17:  # duplicate-name guard: a repeated name would silent
 
 #: The name of the fallback format, which detection only chooses when nothing more specific fits.
 GENERIC_FORMAT: Final = "generic"
+#: A specific format whose heads are at least this share of the sample is chosen over the fallback.
+SPECIFIC_FORMAT_SHARE: Final = 0.9
 
 
 def get_format(name: str, formats: Mapping[str, LogFormat] = LOG_FORMATS) -> LogFormat:
@@ -1347,6 +1349,10 @@ def detect_log_format(lines: Sequence[str], formats: Mapping[str, LogFormat] = L
     series = pd.Series(sample, dtype=STRING)
     best: tuple[int, LogFormat] | None = None
     for fmt in formats.values():
+        if fmt.name == GENERIC_FORMAT and best is not None and best[0] >= SPECIFIC_FORMAT_SHARE * len(sample):
+            # The fallback finds a timestamp in almost anything: a specific format that explains nearly
+            # every line wins, so one truncated JSON line does not turn a JSON file generic.
+            break
         if not fmt.check(sample):
             continue
         bound = fmt.for_file(sample)
