@@ -79,6 +79,7 @@ def _snapshot() -> dict[str, int]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=_ids(NOTEBOOK_PATHS))
 def test_notebook_runs_without_errors(path: Path, kernel_specs: KernelSpecManager) -> None:
     book = nbformat.read(path, as_version=4)

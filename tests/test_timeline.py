@@ -25,6 +25,9 @@ from pmtimeline.timeline import (
     Timeline,
 )
 
+# Every test works on the analyzed sample incident (loaded once per module).
+pytestmark = pytest.mark.slow
+
 TRUTH = json.loads((SAMPLE_LOGS / "truth.json").read_text(encoding="utf-8"))
 BUCKET = pd.Timedelta("1min")
 #: Values of the sample that redaction must hide in every shared output (sample_logs/README.md).
