@@ -448,7 +448,9 @@ _PINO_LEVELS: Final = {"10": "trace", "20": "debug", "30": "info", "40": "warnin
 def _as_key_text(values: pd.Series) -> pd.Series:
     """Any column (str, numbers, bools, mixed objects) as text: 500, "500" -> "500"; None -> NA."""
     if pd.api.types.is_float_dtype(values.dtype):
-        whole = values.notna() & (values == np.floor(values)) & (values.abs() < 2**53)
+        # Whole numbers print as integers up to the int64 range, so an epoch in nanoseconds read into a
+        # float column (beside a fractional epoch) stays "1709251200000000000", not "1.7092512e+18".
+        whole = values.notna() & (values == np.floor(values)) & (values.abs() < 2**63)
         as_int = values.where(whole).astype("Int64").astype(STRING)
         return as_int.where(whole, values.astype(STRING)).astype(STRING)
     if pd.api.types.is_bool_dtype(values.dtype):
@@ -464,7 +466,7 @@ def _scalar_text(value: object) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
         return str(int(value))
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, allow_nan=True)
