@@ -264,7 +264,8 @@ class Timeline:
     # -- saving and reopening ------------------------------------------------------------------------
 
     def save(self, outdir: str | os.PathLike[str], *, images: bool = True) -> SavedOutputs:
-        """Write the same files as ``pmtimeline build``: events.parquet, incident.json, postmortem.md,
+        """Write the same files as ``pmtimeline build``: events.parquet (when the events were kept,
+        see ``load(keep_events=...)``), incident.json, postmortem.md,
         timeline.html, timeline.png/.svg (when a browser is available), incident.toml (a template for
         phase overrides) and data/ (the aggregates, so ``report`` and ``chart`` can regenerate)."""
         from pmtimeline.chart import figure_html, figure_image
