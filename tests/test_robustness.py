@@ -503,11 +503,6 @@ def test_t9_epoch_units_by_magnitude(here: Path) -> None:
         assert all(abs(t - expected) <= pd.Timedelta("0.5s") for t in times)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a JSON column mixing integer epochs and a fractional one is read as float; the 19-digit "
-    "nanosecond value is then rejected bad_timestamp (reported to the owners of log_formats/timeformats)",
-)
 def test_t9_epoch_units_mixed_with_a_fraction_in_json(here: Path) -> None:
     path = jsonl(here / "t9.jsonl", *(f'{{"ts":{v},"msg":"e"}}' for v in (*EPOCHS, "1709251200.5")))
     assert len(read([path]).events) == 5
