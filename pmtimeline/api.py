@@ -25,6 +25,7 @@ import pandas as pd
 from pmtimeline.config import TimelineConfig, check_zone, parse_time
 from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
 from pmtimeline.connectors.inputs import open_inputs
+from pmtimeline.connectors.parallel import plan_sources
 from pmtimeline.errors import ConfigError
 from pmtimeline.pipeline import ProgressCallback, build, ingest
 from pmtimeline.schema import conform_events, normalize_levels
@@ -242,7 +243,9 @@ def load(
         >>> tl.incident.phases["onset"]
     """
     cfg = make_config(config, start=start, end=end, tz=tz, source_tz=source_tz, title=title, **options)
-    sources = open_sources(inputs, cfg)
+    # As in `pmtimeline build`: log files parsed on `workers` processes, files and byte ranges
+    # wholly outside the window skipped (the same events and accounting as a sequential read).
+    sources = plan_sources(open_sources(inputs, cfg), cfg)
     callback, close = _progress(progress)
     try:
         result = build(sources, cfg, keep_events=keep_events, progress=callback)
@@ -268,7 +271,7 @@ def read_events(
 ) -> pd.DataFrame:
     """Only the normalized, time-ordered event table (what ``pmtimeline ingest`` writes)."""
     cfg = make_config(config, start=start, end=end, **options)
-    return ingest(open_sources(inputs, cfg), cfg).events
+    return ingest(plan_sources(open_sources(inputs, cfg), cfg), cfg).events
 
 
 def open_outputs(outdir: str | os.PathLike[str], config: TimelineConfig | None = None) -> Timeline:

@@ -92,6 +92,16 @@ def test_load_applies_the_window_and_source_zones() -> None:
     assert len(windowed) == int(inside.sum())
 
 
+def test_load_plans_the_files_as_the_cli_does() -> None:
+    # workers and the window go through the same planning as `pmtimeline build`: same events.
+    inputs = [SAMPLE_LOGS / "ledger", SAMPLE_LOGS / "workers"]
+    window = ("2024-03-12T08:30:00Z", "2024-03-12T09:30:00Z")
+    sequential = pmtimeline.read_events(inputs, *window, source_tz={"*ledger.log": "Europe/Amsterdam"})
+    parallel = pmtimeline.read_events(inputs, *window, source_tz={"*ledger.log": "Europe/Amsterdam"}, workers=2)
+    assert len(sequential) > 0
+    pd.testing.assert_frame_equal(parallel, sequential)
+
+
 def test_load_an_in_memory_frame(frame_timeline: Timeline) -> None:
     tl = frame_timeline
     assert len(tl.events) == 90
