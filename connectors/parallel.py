@@ -441,7 +441,7 @@ def _head_time(connector: LogFileConnector, fmt: LogFormat, zone: str) -> pd.Tim
         parsed = fmt.parse(pd.Series(sample, dtype="string[pyarrow]"))
     except Exception:  # see _times_are_placeable
         return None
-    ok = parsed["head"].to_numpy(dtype=bool)
+    ok = parsed["head"].to_numpy(dtype=bool).copy()
     if "reject_reason" in parsed:
         ok &= parsed["reject_reason"].isna().to_numpy()
     placed = _utc_times(parsed, zone)[ok].dropna()
