@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
@@ -40,6 +41,8 @@ from pmtimeline.pipeline import build
 from pmtimeline.redact import Redactor
 from pmtimeline.schema import STRING
 from pmtimeline.sources import SourceAccounting
+
+pytestmark = pytest.mark.slow  # builds reports / many examples: tens of seconds
 
 FUZZ = settings(
     max_examples=40,

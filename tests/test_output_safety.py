@@ -30,6 +30,8 @@ from markdown_it import MarkdownIt
 from pmtimeline.cli import cli
 from pmtimeline.redact import Redactor
 
+pytestmark = pytest.mark.slow  # builds reports / many examples: tens of seconds
+
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ"
     ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
