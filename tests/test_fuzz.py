@@ -21,6 +21,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from pmtimeline.api import load
+from pmtimeline.chart import figure_html
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.alerts import AlertFileConnector, detect_alert_format
 from pmtimeline.connectors.base import FrameSource
@@ -528,3 +530,23 @@ def test_redaction_is_stable_within_a_report(text: str) -> None:
     redactor = Redactor()
     assume(text)
     assert redactor.redact_text(text) == redactor.redact_text(text)
+
+
+@settings(FUZZ, max_examples=5)
+@given(rows=st.lists(FRAME_ROW, min_size=5, max_size=60), payloads=st.lists(ANY_TEXT, min_size=5, max_size=5))
+def test_random_frames_render_inert_drafts_and_charts(rows: list[dict[str, Any]], payloads: list[str]) -> None:
+    for i, row in enumerate(rows[:5]):
+        row.update(message=payloads[i], level="error", url_path=payloads[i], alert_name=payloads[i])
+    try:
+        timeline = load(pd.DataFrame(rows), bucket="5min", baseline_min_buckets=2)
+    except PmtimelineError:
+        return
+    draft = timeline.postmortem()
+    assert not CONTROL_RE.search(draft.replace("\n", ""))
+    rendered = MD.render(draft)
+    assert "<img" not in rendered
+    assert "<details" not in rendered
+    assert not re.search(r'<a href="(?:javascript|https://(?:evil|attacker))', rendered)
+    html = figure_html(timeline.chart())
+    for raw in ('<a href="javascript', "<script>alert(1)", "<b>x</b>", "\x1b"):
+        assert raw not in html
