@@ -561,6 +561,8 @@ def sniff(file: str, rows: int, **opts: Any) -> None:
 
         pmtimeline sniff sample_logs/edge/nginx_access.log
     """
+    import pandas as pd
+
     from pmtimeline.connectors.inputs import sniff as run_sniff
 
     config = config_from_options(opts)
@@ -569,10 +571,12 @@ def sniff(file: str, rows: int, **opts: Any) -> None:
     click.echo(f"why:    {escape_terminal(result.reason)}")
     click.echo(f"zone:   {escape_terminal(result.zone or '-')}")
     frame = result.rows.head(rows)
-    for row in frame.itertuples(index=False):
-        level = row.level if isinstance(row.level, str) else "-"
+    # A handful of rows for a person to read: formatting them one by one is fine here.
+    for row in frame.to_dict("records"):
+        level = row["level"] if isinstance(row["level"], str) else "-"
+        service = row["service"] if isinstance(row["service"], str) else "-"
+        message = row["message"] if isinstance(row["message"], str) else ""
         click.echo(
-            f"  {row.line}: {row.timestamp.isoformat()} {level:<8} "
-            f"{escape_terminal(row.service if isinstance(row.service, str) else '-', 24)} "
-            f"{escape_terminal(row.message if isinstance(row.message, str) else '', 120)}"
+            f"  {row['line']}: {pd.Timestamp(row['timestamp']).isoformat()} {level:<8} "
+            f"{escape_terminal(service, 24)} {escape_terminal(message, 120)}"
         )
