@@ -428,3 +428,16 @@ def test_o3_fields_stay_valid_json_after_redaction() -> None:
         for secret in ("hunter2", "hunter 2", "4111111111111111", "YWxpY2U6aHVudGVyMg==", "alice@bank.example"):
             assert secret not in text
     assert json.loads(redacted.iloc[2])["n"] == 12345678901234567890123  # numbers kept exactly
+
+
+def test_keep_raw_keeps_only_events_parquet_raw(run: Path, tmp_path: Path) -> None:
+    out, export = tmp_path / "raw", tmp_path / "raw-export.csv"  # apart from the outputs checked above
+    cli_run("build", str(run / "logs" / "payments.jsonl"), "-o", str(out), "--keep-raw", "--no-images")
+    cli_run("export", str(out), "-o", str(export))
+    raw_events = _texts_of(out / "events.parquet")
+    assert "hunter2" in raw_events  # asked for: the working table keeps the values as logged
+    assert ATTACKER_IP in raw_events
+    for path in [out / "postmortem.md", out / "incident.json", out / "timeline.html", export]:
+        text = _texts_of(path)
+        assert not [s for s in RAW_SECRETS if s in text], path.name
+        assert ATTACKER_IP not in text, path.name
