@@ -165,3 +165,15 @@ def test_year_less_syslog_is_parsed_whole_and_still_equal(corpus: Path) -> None:
     assert isinstance(planned[0], ParallelLogFile)
     assert [r.task for r in planned[0]._plan.ranges] == [0]  # one task: the whole file
     _assert_same(_run([path], TimelineConfig()), ingest(planned, config))
+
+
+def test_ranges_read_in_several_steps_fold_traces_across_steps(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A range longer than one read: the line that straddles two reads is decoded apart, so a
+    # block's lines come in two Arrow chunks, which the trace folding must survive.
+    import pmtimeline.connectors.rawio as rawio
+
+    path = str(corpus / "service.log")
+    sequential = _run([path], TimelineConfig())
+    monkeypatch.setattr(rawio, "READ_SIZE", 16 << 10)
+    config = TimelineConfig(start=pd.Timestamp("2024-03-12T07:00Z"))  # in-process ranges
+    _assert_same(sequential, _run([path], config, 200 << 10))
