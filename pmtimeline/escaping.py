@@ -16,6 +16,7 @@ import pandas as pd
 # C0 controls except TAB, DEL, C1 controls, and the bidirectional overrides/isolates and other
 # invisible format characters that can reorder or hide text.
 _CONTROL_RE: Final = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_CSV_CONTROL_RE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _MD_SPECIAL_RE: Final = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~@:])")
 _CSV_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r", "\x00")
 _URL_SCHEME_RE: Final = re.compile(r"\b(http|https|ftp)://", re.IGNORECASE)
@@ -119,6 +120,13 @@ def csv_column(values: pd.Series) -> pd.Series:
     if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
         return values
     text = values.astype("string")
+    # Terminal controls and bidi overrides are shown escaped (a CSV gets cat-ed and opened in
+    # viewers too); newlines and tabs stay, RFC 4180 quoting carries them.
+    controls = text.str.contains(_CSV_CONTROL_RE, regex=True).fillna(False)
+    if bool(controls.any()):
+        escaped = text.str.replace(_CSV_CONTROL_RE, _visible, regex=True)
+        values = values.where(~controls, escaped) if values.dtype == object else escaped.astype(values.dtype)
+        text = values.astype("string")
     risky = text.str.startswith(_CSV_TRIGGERS).fillna(False)
     if values.dtype == object:
         # An object column may mix strings and numbers: only its strings get the prefix.

@@ -220,3 +220,16 @@ def test_csv_column_matches_csv_cell() -> None:
     assert mixed.tolist() == ["'=1", -5, 2.5, None]
     numbers = pd.Series([-5, 3])
     assert csv_column(numbers) is numbers
+
+
+def test_csv_column_shows_terminal_controls_escaped_but_keeps_newlines() -> None:
+    import pandas as pd
+
+    from pmtimeline.escaping import csv_column
+
+    out = csv_column(pd.Series(["ok\x1b[2J", "a\u202eb", "line1\nline2\tx", "=1+1", None], dtype="string"))
+    assert out.iloc[0] == "ok\\x1b[2J"
+    assert out.iloc[1] == "a\\u202eb"
+    assert out.iloc[2] == "line1\nline2\tx"
+    assert out.iloc[3] == "'=1+1"
+    assert pd.isna(out.iloc[4])
