@@ -316,6 +316,7 @@ class LogFileConnector:
 
     def _finish(self, state: _FileState, reader: LineReader) -> None:
         acc = self._accounting
+        acc.truncated_lines = state.truncated
         if state.truncated:
             acc.notes.append(
                 f"{state.truncated} lines longer than {_size(self.config.max_line_bytes)} cut to that size"

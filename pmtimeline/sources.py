@@ -62,6 +62,7 @@ class SourceAccounting:
     duplicates: int = 0
     decode_errors: int = 0
     out_of_order: int = 0
+    truncated_lines: int = 0  # lines longer than the cap, cut to it (kept, so not rejects)
     time_zone: str | None = None
     year_inferred: bool = False
     partial: bool = False
@@ -89,6 +90,7 @@ class SourceAccounting:
             "duplicates",
             "decode_errors",
             "out_of_order",
+            "truncated_lines",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rejected.update(other.rejected)
@@ -115,6 +117,7 @@ class SourceAccounting:
             "duplicates": self.duplicates,
             "decode_errors": self.decode_errors,
             "out_of_order": self.out_of_order,
+            "truncated_lines": self.truncated_lines,
             "time_zone": self.time_zone,
             "year_inferred": self.year_inferred,
             "partial": self.partial,

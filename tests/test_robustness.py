@@ -287,6 +287,7 @@ def test_c6_ten_megabyte_line_between_valid_lines(here: Path) -> None:
     acc = acc_of(result, path)
     assert acc.events == 3  # the neighbours parse; the long line is cut to the cap and kept
     assert any("1 lines longer than 1 MiB cut" in note for note in acc.notes)
+    assert acc.truncated_lines == 1
     assert result.events["message"].str.len().max() <= (1 << 20)
     small = read([path], max_line_bytes=4096)
     assert acc_of(small, path).events == 3
