@@ -42,6 +42,13 @@ def window_options(func: F) -> F:
             help="Zone of naive timestamps for sources matching GLOB (repeatable), e.g. 'ledger/*=Europe/Amsterdam'.",
         ),
         click.option("--year", type=int, help="Year of year-less timestamps (syslog); inferred when omitted."),
+        click.option(
+            "--offset",
+            "source_offset",
+            multiple=True,
+            metavar="GLOB=DURATION",
+            help="Correct clock skew of sources matching GLOB (repeatable), e.g. 'hostb/*=-5min'.",
+        ),
         click.option("--format", "format_name", help="Force this log format (see `pmtimeline formats`)."),
         click.option("--format-file", type=click.Path(dir_okay=False), help="TOML file of user-defined formats."),
         click.option("--rejects", type=click.Path(dir_okay=False), help="Write rejected lines (CSV) here."),
@@ -122,6 +129,12 @@ def config_from_options(opts: dict[str, Any]) -> TimelineConfig:
         if not sep or not glob or not zone:
             raise ConfigError(f"--source-tz takes GLOB=ZONE, got {item!r}")
         source_tz.append((glob, zone))
+    source_offsets: list[tuple[str, str]] = []
+    for item in opts.get("source_offset") or ():
+        glob, sep, offset = item.rpartition("=")
+        if not sep or not glob or not offset:
+            raise ConfigError(f"--offset takes GLOB=DURATION, got {item!r}")
+        source_offsets.append((glob, offset))
     overrides: dict[str, Any] = {}
     toml_path = opts.get("incident_toml")
     title = opts.get("title") or "Incident"
@@ -142,6 +155,7 @@ def config_from_options(opts: dict[str, Any]) -> TimelineConfig:
         "end": parse_time(opts["end"], tz) if opts.get("end") else None,
         "tz": tz,
         "source_tz": tuple(source_tz),
+        "source_offsets": tuple(source_offsets),
         "year": opts.get("year"),
         "format_name": opts.get("format_name"),
         "format_file": opts.get("format_file"),

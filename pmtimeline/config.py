@@ -35,6 +35,9 @@ class TimelineConfig:
         start, end: keep only events in ``[start, end)``; tz-aware UTC timestamps or None.
         tz: IANA zone for naive timestamps of every source without a ``source_tz`` match ("UTC").
         source_tz: ``(glob, zone)`` pairs; the first glob matching a source's path sets its zone.
+        source_offsets: ``(glob, duration)`` pairs correcting clock skew: the first glob matching a
+            source adds the duration (e.g. ``-5min`` for a host whose clock runs 5 minutes ahead) to
+            its timestamps, after the window was applied to the times as written.
         year: the year of year-less timestamps (syslog); None infers it (window, other sources,
             file modification time).
 
@@ -76,6 +79,7 @@ class TimelineConfig:
     end: pd.Timestamp | None = None
     tz: str = "UTC"
     source_tz: tuple[tuple[str, str], ...] = ()
+    source_offsets: tuple[tuple[str, str], ...] = ()
     year: int | None = None
 
     format_name: str | None = None
@@ -116,6 +120,11 @@ class TimelineConfig:
                 check_zone(value)
         for _glob, zone in self.source_tz:
             check_zone(zone)
+        for _glob, offset in self.source_offsets:
+            try:
+                pd.Timedelta(offset)
+            except ValueError as exc:
+                raise ConfigError(f"--offset takes GLOB=DURATION such as 'hostb/*=-5min', got {offset!r}") from exc
         if self.start is not None and self.end is not None and self.start >= self.end:
             raise ConfigError("--start must be before --end")
         unknown = set(self.phase_overrides) - set(PHASES)

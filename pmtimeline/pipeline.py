@@ -11,8 +11,9 @@ Nothing here writes files: the CLI and :meth:`pmtimeline.timeline.Timeline.save`
 
 from __future__ import annotations
 
+import fnmatch
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -67,8 +68,32 @@ class AnalysisResult:
 
 
 def prepare_chunk(chunk: pd.DataFrame, config: TimelineConfig) -> pd.DataFrame:
-    """The stages every chunk passes through after its connector: schema check, change recognition."""
-    return chunk.pipe(conform_events).pipe(validate_events).pipe(classify_changes, config.change_vocabulary)
+    """The stages every chunk passes through after its connector: schema check, clock-skew
+    correction, change recognition."""
+    return (
+        chunk.pipe(conform_events)
+        .pipe(validate_events)
+        .pipe(correct_clock_skew, config.source_offsets)
+        .pipe(classify_changes, config.change_vocabulary)
+    )
+
+
+def correct_clock_skew(events: pd.DataFrame, offsets: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """Shift the timestamps of sources whose path matches a glob by its duration (``--offset``).
+
+    The first matching glob wins, as with ``--source-tz``; other sources are unchanged.
+    """
+    if not offsets or events.empty:
+        return events
+    shift = pd.Series(pd.Timedelta(0), index=events.index)
+    for source in events["source"].dropna().unique():
+        for glob, offset in offsets:
+            if fnmatch.fnmatch(str(source), glob):
+                shift[events["source"] == source] = pd.Timedelta(offset)
+                break
+    if not bool((shift != pd.Timedelta(0)).any()):
+        return events
+    return events.assign(timestamp=events["timestamp"] + shift)
 
 
 def sort_events(events: pd.DataFrame) -> pd.DataFrame:
@@ -231,6 +256,7 @@ __all__ = [
     "PmtimelineError",
     "build",
     "collect_accounting",
+    "correct_clock_skew",
     "ingest",
     "prepare_chunk",
     "sort_events",

@@ -85,3 +85,22 @@ def test_build_without_any_event_is_a_clear_error() -> None:
     empty = pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns, UTC]"), "message": []})
     with pytest.raises(SourceError, match="no events could be read"):
         build([FrameSource(empty)], TimelineConfig())
+
+
+def test_clock_skew_correction_shifts_only_matching_sources() -> None:
+    from pmtimeline.pipeline import correct_clock_skew
+
+    frame = conform_events(
+        pd.DataFrame(
+            {
+                "timestamp": ["2024-03-01T10:05:00Z", "2024-03-01T10:00:00Z"],
+                "source": ["hostb/app.log", "a.log"],
+                "kind": ["log", "log"],
+            }
+        )
+    )
+    out = correct_clock_skew(frame, [("hostb/*", "-5min"), ("*", "+1h")])
+    assert list(out["timestamp"]) == [pd.Timestamp("2024-03-01T10:00:00Z"), pd.Timestamp("2024-03-01T11:00:00Z")]
+    assert correct_clock_skew(frame, []) is frame
+    with pytest.raises(Exception, match="GLOB=DURATION"):
+        TimelineConfig(source_offsets=(("hostb/*", "soonish"),))

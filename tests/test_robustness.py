@@ -538,7 +538,7 @@ def test_t12_out_of_order_lines_are_sorted_stably_and_counted(here: Path) -> Non
     assert acc_of(result, path).out_of_order >= 1
 
 
-def test_t13_clock_skew_is_not_silently_corrected(here: Path) -> None:
+def test_t13_clock_skew_is_not_silently_corrected_and_offset_corrects_it(here: Path) -> None:
     (here / "a.log").write_text("2024-03-01T10:00:00Z INFO a: ping\n")
     (here / "b.log").write_text("2024-03-01T10:05:00Z INFO b: pong\n")  # host B runs 5 minutes ahead
     result = read([here / "a.log", here / "b.log"])
@@ -547,6 +547,9 @@ def test_t13_clock_skew_is_not_silently_corrected(here: Path) -> None:
         pd.Timestamp("2024-03-01T10:05:00Z"),
     ]
     assert result.events["ts_raw"].tolist() == ["2024-03-01T10:00:00Z", "2024-03-01T10:05:00Z"]
+    corrected = read([here / "a.log", here / "b.log"], source_offsets=((f"{here}/b.log", "-5min"),))
+    assert corrected.events["timestamp"].tolist() == [pd.Timestamp("2024-03-01T10:00:00Z")] * 2
+    assert corrected.events["ts_raw"].tolist() == ["2024-03-01T10:00:00Z", "2024-03-01T10:05:00Z"]
 
 
 # -- 6.5 duplicates -------------------------------------------------------------------------------------------
