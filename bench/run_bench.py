@@ -123,6 +123,9 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=2_000_000, help="corpus size when it must be generated")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--images", action="store_true", help="also export PNG/SVG in build")
+    parser.add_argument(
+        "--keep-raw", action="store_true", help="build without redacting events.parquet (the draft and chart stay redacted)"
+    )
     parser.add_argument("--skip-lnav", action="store_true")
     parser.add_argument(
         "--steps", default="wc,ingest,build,lnav", help="comma-separated subset of wc,ingest,build,lnav to run"
@@ -160,6 +163,8 @@ def main() -> int:
         build_argv = [exe, "build", str(args.corpus), "-o", f"{tmp}/out", "--workers", str(args.workers)]
         if not args.images:
             build_argv.append("--no-images")
+        if args.keep_raw:
+            build_argv.append("--keep-raw")
         if "build" in steps:
             results.append(measure("pmtimeline build", build_argv))
         html = Path(tmp) / "out" / "timeline.html"
