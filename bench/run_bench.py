@@ -124,7 +124,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--images", action="store_true", help="also export PNG/SVG in build")
     parser.add_argument(
-        "--keep-raw", action="store_true", help="build without redacting events.parquet (the draft and chart stay redacted)"
+        "--keep-raw", action="store_true", help="build without redacting events.parquet (draft and chart stay redacted)"
     )
     parser.add_argument("--skip-lnav", action="store_true")
     parser.add_argument(
