@@ -20,33 +20,33 @@ def redactor() -> Redactor:
     return Redactor(key=b"k" * 32)
 
 
-@pytest.mark.parametrize(
-    ("text", "secret"),
-    [
-        ("paid with 4111 1111 1111 1111 ok", "4111 1111 1111 1111"),
-        ("card=4242424242424242", "4242424242424242"),
-        ("iban GB82 WEST 1234 5698 7654 32 debited", "GB82 WEST 1234 5698 7654 32"),
-        ("to DE89370400440532013000", "DE89370400440532013000"),
-        ("key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE"),
-        ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
-        (f"token {JWT}", JWT),
-        ("connect https://alice:hunter2@db.example/", "hunter2"),
-        ("GET /login?user=bob&password=hunter2 HTTP/1.1", "hunter2"),
-        ("body password%3Dhunter2&x=1", "hunter2"),
-        ('{"password": "hunter2"}', "hunter2"),
-        ("Authorization: Bearer abcdef0123456789xyz", "abcdef0123456789xyz"),
-        ("Authorization: Basic YWxpY2U6aHVudGVyMg==", "YWxpY2U6aHVudGVyMg=="),
-        ("x-api-key: 0123456789abcdef", "0123456789abcdef"),
-        ("Cookie: session=abc123secret; theme=dark", "abc123secret"),
-        ("client_secret=s3cr3tvalue", "s3cr3tvalue"),
-        ("github ghp_0123456789abcdefghijABCDEFGHIJ0123456789", "ghp_0123456789abcdefghijABCDEFGHIJ0123456789"),
-        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow"),
-        ("mail alice@bank.example now", "alice@bank.example"),
-        ("json alice\\u0040bank.example", "alice\\u0040bank.example"),
-        ("from 203.0.113.7 port 22", "203.0.113.7"),
-        ("from 2001:db8::1 port 22", "2001:db8::1"),
-    ],
-)
+SECRET_CASES: list[tuple[str, str]] = [
+    ("paid with 4111 1111 1111 1111 ok", "4111 1111 1111 1111"),
+    ("card=4242424242424242", "4242424242424242"),
+    ("iban GB82 WEST 1234 5698 7654 32 debited", "GB82 WEST 1234 5698 7654 32"),
+    ("to DE89370400440532013000", "DE89370400440532013000"),
+    ("key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE"),
+    ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    (f"token {JWT}", JWT),
+    ("connect https://alice:hunter2@db.example/", "hunter2"),
+    ("GET /login?user=bob&password=hunter2 HTTP/1.1", "hunter2"),
+    ("body password%3Dhunter2&x=1", "hunter2"),
+    ('{"password": "hunter2"}', "hunter2"),
+    ("Authorization: Bearer abcdef0123456789xyz", "abcdef0123456789xyz"),
+    ("Authorization: Basic YWxpY2U6aHVudGVyMg==", "YWxpY2U6aHVudGVyMg=="),
+    ("x-api-key: 0123456789abcdef", "0123456789abcdef"),
+    ("Cookie: session=abc123secret; theme=dark", "abc123secret"),
+    ("client_secret=s3cr3tvalue", "s3cr3tvalue"),
+    ("github ghp_0123456789abcdefghijABCDEFGHIJ0123456789", "ghp_0123456789abcdefghijABCDEFGHIJ0123456789"),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow"),
+    ("mail alice@bank.example now", "alice@bank.example"),
+    ("json alice\\u0040bank.example", "alice\\u0040bank.example"),
+    ("from 203.0.113.7 port 22", "203.0.113.7"),
+    ("from 2001:db8::1 port 22", "2001:db8::1"),
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), SECRET_CASES)
 def test_secrets_are_redacted(redactor: Redactor, text: str, secret: str) -> None:
     out = redactor.redact_text(text)
     assert secret not in out
@@ -135,3 +135,23 @@ def test_redact_incident_covers_evidence_and_exposure(redactor: Redactor) -> Non
     assert out.exposure.actors[0].actor == redactor.pseudonym("203.0.113.9", "ip")
     assert out.exposure.accounts_touched[0] == redactor.pseudonym("bob77", "user")
     assert out.redacted
+
+
+def test_every_redacted_value_passes_the_prefilter(redactor: Redactor) -> None:
+    import pyarrow as pa
+
+    from pmtimeline.redact import _suspects
+
+    texts = [text for text, _secret in SECRET_CASES]
+    mask = _suspects(pa.array(texts, type=pa.large_string()), {}).to_pylist()
+    assert all(mask), [t for t, m in zip(texts, mask, strict=True) if not m]
+    quiet = ["GET /static/app.js HTTP/1.1", "Posted 13 journal entries in the last 60s"]
+    assert _suspects(pa.array(quiet, type=pa.large_string()), {}).to_pylist() == [False, False]
+    assert _suspects(pa.array(["hello cust-00042"], type=pa.large_string()), {"cust-00042": "u"}).to_pylist() == [True]
+
+
+def test_redact_series_leaves_quiet_values_untouched_and_is_fast_on_them(redactor: Redactor) -> None:
+    values = pd.Series([f"GET /static/{i}.js HTTP/1.1" for i in range(50_000)] + ["pwd=hunter2"], dtype="string")
+    out = redactor.redact_series(values)
+    assert out.iloc[0] == values.iloc[0]
+    assert "hunter2" not in out.iloc[-1]
