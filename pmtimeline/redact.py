@@ -464,8 +464,10 @@ def _prefix_ends(raw: str, shortest: int, longest: int, counts: Callable[[str], 
 #: it is returned unchanged without running them. Keep it in step with the patterns (the tests check
 #: every redaction test value against it).
 _SUSPECT_RE2: Final = (
-    r"(?i:password|passwd|pwd|secret|token|api.?key|private|session|sid|sig|key|code|auth|cookie|bearer"
-    r"|basic|aws|akia|asia|abia|acca|xox|sk_live|rk_live|aiza|glpat|gh[pousr]_)"
+    # a secret-looking key followed by a separator (key=value, "key": value, key%3Dvalue)
+    r"(?i:(?:password|passwd|pwd|secret|token|api.?key|session|sid|sig|signature|key|code|auth\w*|cookie"
+    r"|private.?key)[\w.-]*\\?[\"']?\s*(?:=|:|%3[dD]))"
+    r"|(?i:bearer|cookie|private key|akia|asia|abia|acca|xox[abprs]-|sk_live|rk_live|aiza|glpat-|gh[pousr]_)"
     r"|eyJ|://[^/\s]*@|%[0-9A-Fa-f]{2}|@|\\u0040|&#64;"
     r"|(?:\d[ -]?){12,18}\d|[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,}"
     r"|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|::|(?:[0-9A-Fa-f]{1,4}:){7}"
