@@ -694,6 +694,8 @@ def _join_groups(lines: pd.Series, positions: np.ndarray, groups: np.ndarray) ->
     if len(positions) == 0:
         return pd.Series([], index=pd.Index([], dtype=np.int64), dtype=STRING)
     values = pa.array(lines.iloc[positions].fillna(""), type=pa.large_string())
+    if isinstance(values, pa.ChunkedArray):  # lines that span two reads come in two Arrow chunks
+        values = values.combine_chunks()
     starts = np.flatnonzero(np.concatenate(([True], groups[1:] != groups[:-1])))
     offsets = pa.array(np.concatenate((starts, [len(groups)])).astype(np.int64))
     joined = pc.binary_join(pa.LargeListArray.from_arrays(offsets, values), pa.scalar("\n", pa.large_string()))
