@@ -54,12 +54,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.log_formats import LogFormat
 from pmtimeline.connectors.logfile import EventBudget, LogFileConnector, zone_for
-from pmtimeline.connectors.rawio import LineBlock, LineReader, check_readable, iter_line_ranges
+from pmtimeline.connectors.rawio import LineReader, check_readable, iter_line_ranges
 from pmtimeline.errors import SourceError
 from pmtimeline.sources import Reject, Source, SourceAccounting
 
@@ -129,25 +128,13 @@ def _run_task(task: _Task) -> _TaskResult:
             fmt, reason = connector.choose_format()
             state = connector._start(fmt, reason)
             reader = LineReader(connector.path, connector.config, byte_range=task.byte_range)
-            for frame in connector._run(_contiguous(reader.blocks()), state):
+            for frame in connector._run(reader.blocks(), state):
                 frames.append(frame)
             connector._finish(state, reader)
             truncated, last_time = state.truncated, state.last_time
     except SourceError as exc:
         error = str(exc)
     return _TaskResult(frames, connector.accounting()[0], connector.rejects(), truncated, last_time, error)
-
-
-def _contiguous(blocks: Iterator[LineBlock]) -> Iterator[LineBlock]:
-    """Blocks whose lines are one Arrow chunk: the multi-line folding of logfile (``_join_groups``)
-    fails on lines that span two chunks (the line that straddles two reads is decoded apart)."""
-    for block in blocks:
-        array = block.lines.array
-        if isinstance(array, pd.arrays.ArrowStringArray):
-            data = array._pa_array
-            if isinstance(data, pa.ChunkedArray) and data.num_chunks > 1:
-                block.lines = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([data.combine_chunks()])))
-        yield block
 
 
 # Tasks of the run being parsed, read by forked workers by index (connectors cannot be pickled).
