@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import fnmatch
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
+import numpy as np
 import pandas as pd
 
 from pmtimeline.aggregate import Aggregates, Aggregator
@@ -24,7 +26,7 @@ from pmtimeline.changes import classify_changes
 from pmtimeline.config import TimelineConfig
 from pmtimeline.errors import PmtimelineError, SourceError
 from pmtimeline.incident import Incident
-from pmtimeline.schema import EVENT_COLUMNS, conform_events, empty_events, validate_events
+from pmtimeline.schema import EVENT_COLUMNS, STRING, conform_events, empty_events, validate_events
 from pmtimeline.sources import AccountedSource, CountingSource, Reject, Source, SourceAccounting
 
 #: Called after each chunk with (source name, events so far, lines so far); used for progress bars.
@@ -112,17 +114,64 @@ def _uses_pushdown(source: Source) -> bool:
     return bool(decide()) if callable(decide) else True
 
 
+class CrossSourceDuplicates:
+    """Events read from two sources of one run (a log file and the cluster it ships to) count once.
+
+    An event is a duplicate when an event with the same time, message, host and service was already
+    read from *another* source; identical events within one source are all kept (5,000 identical
+    failed logins are the signal). Active only when a run reads a cluster (a counting source) beside
+    other sources, which is where the same event arrives twice; fingerprints are 8-byte hashes kept
+    per chunk, so the cost is bounded by what that run reads.
+    """
+
+    _KEY: Final = ["timestamp", "message", "host", "service"]
+
+    def __init__(self) -> None:
+        self._blocks: list[tuple[int, np.ndarray]] = []  # (owner, sorted fingerprints)
+        self.dropped: dict[int, int] = {}
+
+    def drop(self, chunk: pd.DataFrame, owner: int) -> pd.DataFrame:
+        """``chunk`` without the events already read from another source."""
+        key = (
+            chunk[self._KEY]
+            .astype({"message": STRING, "host": STRING, "service": STRING})
+            .fillna({"message": "", "host": "", "service": ""})
+        )
+        hashes = pd.util.hash_pandas_object(key, index=False).to_numpy(dtype=np.uint64)
+        dup = np.zeros(len(hashes), dtype=bool)
+        for block_owner, block in self._blocks:
+            if block_owner == owner or not len(block):
+                continue
+            pos = np.minimum(np.searchsorted(block, hashes), len(block) - 1)
+            dup |= block[pos] == hashes
+        self._blocks.append((owner, np.unique(hashes[~dup])))
+        if not dup.any():
+            return chunk
+        self.dropped[owner] = self.dropped.get(owner, 0) + int(dup.sum())
+        return chunk.loc[~dup].reset_index(drop=True)
+
+
+def merges_duplicates(sources: Sequence[Source]) -> CrossSourceDuplicates | None:
+    """A duplicate merger when the run reads a cluster beside other sources, else None."""
+    if len(sources) > 1 and any(isinstance(s, CountingSource) for s in sources):
+        return CrossSourceDuplicates()
+    return None
+
+
 def stream_chunks(
     sources: Iterable[Source],
     config: TimelineConfig,
     *,
     progress: ProgressCallback | None = None,
     failures: dict[int, str] | None = None,
+    duplicates: CrossSourceDuplicates | None = None,
 ) -> Iterator[tuple[Source, pd.DataFrame]]:
     """Yield ``(source, prepared chunk)`` for every chunk of every source, in source order.
 
     A source that fails with ``SourceError`` is recorded in ``failures`` (by ``id(source)``) and
-    the run goes on with the other sources, so one bad input never stops it.
+    the run goes on with the other sources, so one bad input never stops it. Events that another
+    source of the run already gave are merged (see :class:`CrossSourceDuplicates`; pass one to
+    read its counts).
     """
     events = 0
     for source in sources:
@@ -131,6 +180,10 @@ def stream_chunks(
                 if chunk.empty:
                     continue
                 prepared = prepare_chunk(chunk, config)
+                if duplicates is not None:
+                    prepared = duplicates.drop(prepared, id(source))
+                    if prepared.empty:
+                        continue
                 events += len(prepared)
                 if progress is not None:
                     progress(source.name, events, len(prepared))
@@ -142,9 +195,13 @@ def stream_chunks(
 
 
 def collect_accounting(
-    sources: Iterable[Source], events_per_source: dict[int, int], failures: dict[int, str]
+    sources: Iterable[Source],
+    events_per_source: dict[int, int],
+    failures: dict[int, str],
+    duplicates: Mapping[int, int] | None = None,
 ) -> list[SourceAccounting]:
-    """The accounting of every source; plain sources count their events, failed ones say why."""
+    """The accounting of every source; plain sources count their events, failed ones say why,
+    and events merged with another source's copy are counted in ``duplicates``."""
     out: list[SourceAccounting] = []
     for source in sources:
         n = events_per_source.get(id(source), 0)
@@ -152,6 +209,11 @@ def collect_accounting(
             accs = source.accounting()
         else:
             accs = [SourceAccounting(name=source.name, format="frame", lines_read=n, event_lines=n, events=n)]
+        merged = (duplicates or {}).get(id(source), 0)
+        if merged and accs:
+            accs[-1].duplicates += merged
+            accs[-1].events = max(accs[-1].events - merged, 0)
+            accs[-1].notes.append(f"{merged} events also read from another source of this run were merged")
         if id(source) in failures:
             if not accs:
                 accs = [SourceAccounting(name=source.name)]
@@ -185,7 +247,8 @@ def ingest(
     failures: dict[int, str] = {}
     counts: dict[int, int] = {}
     chunks: list[pd.DataFrame] = []
-    for source, chunk in stream_chunks(sources, config, progress=progress, failures=failures):
+    duplicates = merges_duplicates(sources)
+    for source, chunk in stream_chunks(sources, config, progress=progress, failures=failures, duplicates=duplicates):
         counts[id(source)] = counts.get(id(source), 0) + len(chunk)
         if on_chunk is not None:
             on_chunk(chunk)
@@ -194,7 +257,7 @@ def ingest(
     events = sort_events(pd.concat(chunks, ignore_index=True)) if chunks else empty_events()
     return IngestResult(
         events=events[list(EVENT_COLUMNS)],
-        sources=collect_accounting(sources, counts, failures),
+        sources=collect_accounting(sources, counts, failures, duplicates.dropped if duplicates else None),
         rejects=[r for s in sources for r in _rejects_of(s)],
         seconds=time.perf_counter() - started,
         event_count=sum(counts.values()),
@@ -227,7 +290,8 @@ def build(
         if id(source) in pushdown:
             assert isinstance(source, CountingSource)
             aggregator.add_counts(source.counts(config.count_resolution))
-    for source, chunk in stream_chunks(sources, config, progress=progress, failures=failures):
+    duplicates = merges_duplicates(sources)
+    for source, chunk in stream_chunks(sources, config, progress=progress, failures=failures, duplicates=duplicates):
         counts[id(source)] = counts.get(id(source), 0) + len(chunk)
         aggregator.add(chunk, counted=id(source) in pushdown)
         if on_chunk is not None:
@@ -235,7 +299,7 @@ def build(
         if keep_events:
             kept.append(chunk)
     aggregates = aggregator.result()
-    accounting = collect_accounting(sources, counts, failures)
+    accounting = collect_accounting(sources, counts, failures, duplicates.dropped if duplicates else None)
     if not any(a.events or a.lines_read for a in accounting) and not len(aggregates.counts):
         raise SourceError("no events could be read from any input (see the per-source summary above)")
     incident = analyze(aggregates, accounting, config)
@@ -252,12 +316,14 @@ def build(
 
 __all__ = [
     "AnalysisResult",
+    "CrossSourceDuplicates",
     "IngestResult",
     "PmtimelineError",
     "build",
     "collect_accounting",
     "correct_clock_skew",
     "ingest",
+    "merges_duplicates",
     "prepare_chunk",
     "sort_events",
     "stream_chunks",

@@ -564,9 +564,24 @@ def test_d1_same_event_in_a_file_and_in_elasticsearch(here: Path) -> None:
         es = ElasticsearchConnector(EsSettings(url=stub.url, index="logs-*", mode="documents"), config)
         result = ingest([*open_sources([str(here / "app.jsonl")], config), es], config)
     assert_balanced(result.sources)
-    # Each source keeps its copy with its provenance (file:line and the ES document id).
-    assert len(result.events) == 2
-    assert set(result.events["source"].str.slice(0, 3)) >= {str(here)[:3]}
+    # Merged once: the file's copy (read first) keeps its provenance; the cluster's is counted.
+    assert len(result.events) == 1
+    assert result.events["source"].iloc[0] == str(here / "app.jsonl")
+    es_acc = next(a for a in result.sources if a.name.startswith("es:"))
+    assert es_acc.duplicates == 1
+    assert any("merged" in note for note in es_acc.notes)
+
+
+def test_d1_identical_events_within_one_source_with_a_cluster_beside_are_kept(here: Path) -> None:
+    line = json.dumps({"@timestamp": "2024-03-01T10:00:00Z", "message": "401 user=admin", "service.name": "api"})
+    jsonl(here / "app.jsonl", line, line, line)
+    with EsStub(emulate_major=9) as stub:
+        stub.add_documents("logs-app", [{"@timestamp": "2024-03-01T10:05:00Z", "message": "other"}])
+        config = TimelineConfig()
+        es = ElasticsearchConnector(EsSettings(url=stub.url, index="logs-*", mode="documents"), config)
+        result = ingest([*open_sources([str(here / "app.jsonl")], config), es], config)
+    assert len(result.events) == 4
+    assert all(a.duplicates == 0 for a in result.sources)
 
 
 def test_d2_one_file_named_twice_is_read_once(here: Path) -> None:
