@@ -46,6 +46,8 @@ from __future__ import annotations
 import copy
 import multiprocessing
 import os
+import pickle
+import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -141,8 +143,27 @@ def _run_task(task: _Task) -> _TaskResult:
 _TASKS: list[_Task] = []
 
 
-def _run_task_at(index: int) -> _TaskResult:
-    return _run_task(_TASKS[index])
+def _run_task_at(index: int, spool: str) -> str:
+    """Run a task in a worker and leave its result in a file of ``spool``; returns the file's path.
+
+    Results (tens of MB) do not go through the executor's pipe: the parent reads a pipe in 64 KiB
+    steps in a helper thread that needs the GIL for each, so a busy main thread stalls the worker
+    for seconds per result. One file read releases the GIL once.
+    """
+    result = _run_task(_TASKS[index])
+    handle, path = tempfile.mkstemp(prefix=f"task{index}.", suffix=".pickle", dir=spool)
+    with os.fdopen(handle, "wb") as out:
+        pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def _load_result(path: str) -> _TaskResult:
+    try:
+        with open(path, "rb") as fh:
+            result: _TaskResult = pickle.loads(fh.read())
+    finally:
+        os.unlink(path)
+    return result
 
 
 class _Scheduler:
@@ -152,8 +173,9 @@ class _Scheduler:
         self.tasks = tasks
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
-        self._futures: dict[int, Future[_TaskResult]] = {}
+        self._futures: dict[int, Future[str]] = {}
         self._submitted = 0
+        self._spool: tempfile.TemporaryDirectory[str] | None = None
 
     def result(self, index: int) -> _TaskResult:
         if self._workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
@@ -161,11 +183,14 @@ class _Scheduler:
         if self._pool is None:
             global _TASKS
             _TASKS = self.tasks
+            shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+            self._spool = tempfile.TemporaryDirectory(prefix="pmtimeline-", dir=shm)
             self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"))
+        assert self._spool is not None
         while self._submitted < len(self.tasks) and self._submitted <= index + self._workers:
-            self._futures[self._submitted] = self._pool.submit(_run_task_at, self._submitted)
+            self._futures[self._submitted] = self._pool.submit(_run_task_at, self._submitted, self._spool.name)
             self._submitted += 1
-        result = self._futures.pop(index).result()
+        result = _load_result(self._futures.pop(index).result())
         if index == len(self.tasks) - 1:
             self.close()
         return result
@@ -174,6 +199,9 @@ class _Scheduler:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._spool is not None:
+            self._spool.cleanup()
+            self._spool = None
 
 
 # -- the sources the pipeline reads --------------------------------------------------------------------
