@@ -71,27 +71,30 @@ from pmtimeline.connectors.timeformats import (
     to_int,
 )
 from pmtimeline.errors import UnknownFormatError
-from pmtimeline.schema import ECS_FIELD_MAP, FIELD_ALIASES, STRING, TIMESTAMP, normalize_levels
+from pmtimeline.schema import ECS_FIELD_MAP, EVENT_DTYPES, FIELD_ALIASES, STRING, TIMESTAMP, normalize_levels
 
 #: How many non-empty lines of a file detection looks at.
 SAMPLE_LINES: Final = 64
 
 #: Event columns a parser may fill, with their dtypes (a subset of the event schema).
 EVENT_FIELD_DTYPES: Final[Mapping[str, object]] = {
-    "level": STRING,
-    "host": STRING,
-    "service": STRING,
-    "message": STRING,
-    "kind": STRING,
-    "http_status": "Int64",
-    "http_method": STRING,
-    "url_path": STRING,
-    "duration_ms": "float64",
-    "trace_id": STRING,
-    "request_id": STRING,
-    "user": STRING,
-    "client_ip": STRING,
-    "fields": STRING,
+    name: EVENT_DTYPES[name]
+    for name in (
+        "level",
+        "host",
+        "service",
+        "message",
+        "kind",
+        "http_status",
+        "http_method",
+        "url_path",
+        "duration_ms",
+        "trace_id",
+        "request_id",
+        "user",
+        "client_ip",
+        "fields",
+    )
 }
 #: The columns every ParsedLines frame starts with.
 PARSED_LINE_DTYPES: Final[Mapping[str, object]] = {

@@ -189,14 +189,14 @@ def make_config(
     tz = changes.get("tz", base.tz)
     check_zone(tz)
     if start is not None:
-        changes["start"] = _as_utc(start, tz)
+        changes["start"] = parse_time(start, tz)
     if end is not None:
-        changes["end"] = _as_utc(end, tz)
+        changes["end"] = parse_time(end, tz)
     if "source_tz" in changes:
         changes["source_tz"] = _source_zones(changes["source_tz"])
     if "phase_overrides" in changes:
         changes["phase_overrides"] = {
-            name: _as_utc(value, tz) for name, value in dict(changes["phase_overrides"]).items()
+            name: parse_time(value, tz) for name, value in dict(changes["phase_overrides"]).items()
         }
     try:
         return dataclasses.replace(base, **changes) if changes else base
@@ -277,21 +277,6 @@ def read_events(
 def open_outputs(outdir: str | os.PathLike[str], config: TimelineConfig | None = None) -> Timeline:
     """Reopen a saved output directory (``pmtimeline build -o OUTDIR``) without reading the logs."""
     return Timeline.open(Path(outdir), config)
-
-
-def _as_utc(value: TimeLike, tz: str) -> pd.Timestamp:
-    """A user's time as UTC: ISO 8601 text or a datetime; a time without zone is read in ``tz``."""
-    if isinstance(value, str):
-        return parse_time(value, tz)
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"not a time: {value!r}") from exc
-    if pd.isna(ts):
-        raise ConfigError(f"not a time: {value!r}")
-    if ts.tzinfo is None:
-        ts = ts.tz_localize(check_zone(tz), ambiguous="raise", nonexistent="raise")
-    return ts.tz_convert("UTC")
 
 
 def _source_zones(value: SourceZones) -> tuple[tuple[str, str], ...]:

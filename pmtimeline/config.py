@@ -166,18 +166,18 @@ def check_zone(name: str) -> ZoneInfo | dt.timezone:
         ) from exc
 
 
-def parse_time(text: str, tz: str = "UTC") -> pd.Timestamp:
-    """Parse an ISO 8601 time given by a user; a naive time is read in ``tz``. Returns UTC.
+def parse_time(value: str | dt.datetime | pd.Timestamp, tz: str = "UTC") -> pd.Timestamp:
+    """A time given by a user (ISO 8601 text or a datetime) as UTC; a time without zone is read in ``tz``.
 
     Raises:
-        ConfigError: when ``text`` is not a time.
+        ConfigError: when ``value`` is not a time.
     """
     try:
-        ts = pd.Timestamp(text)
+        ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"not an ISO 8601 time: {text!r}") from exc
+        raise ConfigError(f"not an ISO 8601 time: {value!r}") from exc
     if pd.isna(ts):
-        raise ConfigError(f"not an ISO 8601 time: {text!r}")
+        raise ConfigError(f"not an ISO 8601 time: {value!r}")
     if ts.tzinfo is None:
         ts = ts.tz_localize(check_zone(tz), ambiguous="raise", nonexistent="raise")
     return ts.tz_convert("UTC")
