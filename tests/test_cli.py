@@ -186,3 +186,41 @@ def test_sniff_shows_the_format_and_rows() -> None:
     assert result.exit_code == 0, result.output
     assert "access_combined" in result.output
     assert "2024-03-12" in result.output
+
+
+def test_build_reads_a_cluster_alongside_files(tmp_path: Path) -> None:
+    """The logs in Elasticsearch, the alert payloads as files: one build, the true phases."""
+    from esstub import EsStub, load_events
+
+    import pmtimeline
+
+    zones = dict(TRUTH["source_tz"])
+    logs = pmtimeline.read_events(
+        [str(p) for p in sorted(SAMPLE_LOGS.glob("*/*")) if p.parent.name != "alerts"], source_tz=zones
+    )
+    with EsStub(emulate_major=8) as stub:
+        load_events(stub.url, "logs-bank", logs)
+        out = tmp_path / "out"
+        result = CliRunner().invoke(
+            cli,
+            [
+                "build",
+                str(SAMPLE_LOGS / "alerts"),
+                "--es",
+                stub.url,
+                "--es-index",
+                "logs-bank",
+                "--es-mode",
+                "documents",
+                "-o",
+                str(out),
+                "--no-images",
+            ],
+            catch_exceptions=False,
+        )
+    assert result.exit_code == 0, result.output
+    assert "es:logs-bank" in result.output
+    incident = json.loads((out / "incident.json").read_text())
+    for phase in PHASES:
+        assert pd.Timestamp(incident["phases"][phase]) == pd.Timestamp(TRUTH["phases"][phase]), phase
+    assert incident["metrics"]["requests_failed"] == TRUTH["metrics"]["requests_failed"]
