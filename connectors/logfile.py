@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pmtimeline.config import TimelineConfig
-from pmtimeline.connectors.log_formats import LOG_FORMATS, LogFormat, detect_log_format, get_format
+from pmtimeline.connectors.log_formats import EVENT_FIELD_DTYPES, LOG_FORMATS, LogFormat, detect_log_format, get_format
 from pmtimeline.connectors.rawio import (
     REJECT_SIZE_CAP,
     REJECT_TRUNCATED_ARCHIVE,
@@ -87,22 +87,6 @@ EXCERPT_CHARS: Final = 512
 PREVIEW_LINES: Final = 5000
 
 #: Event columns a format's parser may provide, besides the timestamp columns.
-_PARSED_EVENT_COLUMNS: Final = (
-    "host",
-    "service",
-    "level",
-    "message",
-    "kind",
-    "http_status",
-    "http_method",
-    "url_path",
-    "duration_ms",
-    "trace_id",
-    "request_id",
-    "user",
-    "client_ip",
-    "fields",
-)
 _N_LINES: Final = "_n_lines"  # lines an event spans: its head plus its continuation lines
 
 
@@ -552,7 +536,7 @@ class LogFileConnector:
 
         frame: dict[str, pd.Series] = {}
         for name, dtype in EVENT_DTYPES.items():
-            if name in _PARSED_EVENT_COLUMNS and name in parsed.columns:
+            if name in EVENT_FIELD_DTYPES and name in parsed.columns:
                 column = pick(parsed[name])
                 frame[name] = column if str(column.dtype) == str(dtype) else column.astype(dtype)  # type: ignore[call-overload]
             else:

@@ -26,7 +26,7 @@ import pandas as pd
 from pmtimeline.aggregate import Aggregates
 from pmtimeline.alert_intervals import alert_intervals
 from pmtimeline.analysis import apply_overrides
-from pmtimeline.config import PHASES, TimelineConfig, check_zone, parse_time
+from pmtimeline.config import PHASES, TimelineConfig, parse_time
 from pmtimeline.correlate import follow, link_requests
 from pmtimeline.errors import ConfigError, OutputError
 from pmtimeline.export import export_events
@@ -364,17 +364,7 @@ class Timeline:
 
     def _time(self, value: TimeLike) -> pd.Timestamp:
         """A user's time as UTC; a time without zone is read in ``config.tz``."""
-        if isinstance(value, str):
-            return parse_time(value, self.config.tz)
-        try:
-            ts = pd.Timestamp(value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"not a time: {value!r}") from exc
-        if pd.isna(ts):
-            raise ConfigError(f"not a time: {value!r}")
-        return (
-            ts.tz_localize(check_zone(self.config.tz)).tz_convert("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-        )
+        return parse_time(value, self.config.tz)
 
     def _repr_html_(self) -> str:
         """A notebook summary: what was read, then the incident (redacted as shared outputs are,
