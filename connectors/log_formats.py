@@ -940,6 +940,8 @@ def _csv_header(first_lines: Sequence[str]) -> list[str] | None:
         rows = list(csv.reader(first_lines[:2]))
     except csv.Error:
         return None
+    if len(rows) < 2:  # an open quote joined the two lines into one record
+        return None
     header, first = rows[0], rows[1]
     if len(header) < 2 or len(header) != len(first) or len(set(header)) != len(header):
         return None

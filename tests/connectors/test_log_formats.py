@@ -661,3 +661,10 @@ def test_access_log_trailing_request_id(extra: str, request_id: str | None) -> N
     out = LOG_FORMATS["access_combined_extra"].parse(pd.Series([line], dtype="string[pyarrow]"))
     got = out["request_id"].iloc[0]
     assert (pd.isna(got) and request_id is None) or got == request_id
+
+
+def test_csv_check_survives_an_open_quote_across_the_sample() -> None:
+    # found by tests/test_fuzz.py: csv.reader joins the two lines into one record
+    from pmtimeline.connectors.log_formats import _csv_check
+
+    assert _csv_check(['time,"message', "x,y"]) is False
