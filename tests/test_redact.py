@@ -178,3 +178,42 @@ def test_template_summaries_are_rebuilt_from_redacted_messages(redactor: Redacto
     out = redactor.redact_incident(incident)
     assert "hunter2" not in out.root_cause_candidates[0].summary
     assert out.root_cause_candidates[0].summary.startswith("new error: ")
+
+
+def test_redact_series_equals_redacting_each_value(redactor: Redactor) -> None:
+    # The vectorized path (prefilter, distinct values, Arrow replacement) must give what the
+    # scalar redaction gives for every row, duplicates, nulls and index included.
+    texts = [t for t, _ in SECRET_CASES] + ["plain", "", "GET /static/app.js HTTP/1.1"]
+    values = pd.Series([*texts, *texts[::-1], None], index=range(100, 100 + 2 * len(texts) + 1), dtype="string")
+    out = redactor.redact_series(values)
+    expected = [None if pd.isna(v) else redactor.redact_text(v) for v in values.tolist()]
+    assert [None if pd.isna(v) else v for v in out.tolist()] == expected
+    assert sum(a != b for a, b in zip(expected, values.tolist(), strict=True) if a is not None) >= len(SECRET_CASES)
+    assert out.index.equals(values.index)
+    assert str(out.dtype) == str(values.astype("string[pyarrow]").dtype)
+
+
+def test_redact_series_replaces_known_identities_only_as_whole_words(redactor: Redactor) -> None:
+    values = pd.Series(["bye cust-00042", "cust-000421 left", None], dtype="string")
+    out = redactor.redact_series(values, [("cust-00042", "user_x")])
+    assert out.tolist()[:2] == ["bye user_x", "cust-000421 left"]
+    assert pd.isna(out.iloc[2])
+
+
+def test_pseudonymize_series_maps_each_distinct_value_and_empties_to_null(redactor: Redactor) -> None:
+    values = pd.Series(["10.0.0.1", "", None, "10.0.0.1", "10.0.0.2"], index=list("abcde"), dtype="string")
+    out, tokens = redactor.pseudonymize_series(values, "ip")
+    assert tokens == {v: redactor.pseudonym(v, "ip") for v in ("10.0.0.1", "10.0.0.2")}
+    assert out.tolist()[0] == out.tolist()[3] == tokens["10.0.0.1"]
+    assert out.isna().tolist() == [False, True, True, False, False]
+    assert list(out.index) == list("abcde")
+
+
+def test_json_with_an_escaped_lone_surrogate_stays_storable(redactor: Redactor) -> None:
+    import json
+
+    values = pd.Series(['{"note": "\\ud800 \u00e9", "password": "hunter2"}'], dtype="string")
+    out = redactor.redact_series(values, as_json=True).iloc[0]
+    assert "hunter2" not in out
+    assert json.loads(out) == {"note": "\ud800 \u00e9", "password": "[REDACTED]"}
+    out.encode("utf-8")  # no lone surrogate left raw
