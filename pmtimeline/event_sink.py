@@ -4,7 +4,8 @@
 :func:`pmtimeline.pipeline.ingest`: every chunk is written as it comes and then dropped.
 
 * **Parquet** goes through one :class:`pyarrow.parquet.ParquetWriter` with the schema of
-  :func:`~pmtimeline.schema.empty_events` (zstd), one row group per chunk, so the file reads back
+  :func:`~pmtimeline.schema.empty_events` and the encoding options of
+  :func:`~pmtimeline.export.parquet_options` (zstd), one row group per chunk, so the file reads back
   with the same columns and dtypes as :func:`~pmtimeline.export.export_events` writes.
 * **CSV, JSON lines and the Timesketch formats** are :func:`~pmtimeline.export.export_events` of each
   chunk, appended (a CSV header only once).
@@ -28,7 +29,7 @@ import os
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Final
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -36,14 +37,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pmtimeline.errors import OutputError
-from pmtimeline.export import EXPORT_FORMATS, export_events
+from pmtimeline.export import EXPORT_FORMATS, export_events, parquet_options
 from pmtimeline.redact import Redactor
 from pmtimeline.schema import EVENT_COLUMNS, empty_events
 
 __all__ = ["EventSink", "sort_chunk"]
-
-#: Parquet compression of the event table (as :func:`pmtimeline.export.export_events`).
-PARQUET_COMPRESSION: Final = "zstd"
 
 
 def sort_chunk(chunk: pd.DataFrame) -> pd.DataFrame:
@@ -111,7 +109,7 @@ class EventSink:
         self._file: IO[bytes] | None = os.fdopen(handle, "wb")
         if fmt == "parquet":
             try:
-                self._parquet = pq.ParquetWriter(self._file, self._schema, compression=PARQUET_COMPRESSION)
+                self._parquet = pq.ParquetWriter(self._file, self._schema, **parquet_options(self._schema))
             except (pa.ArrowException, OSError) as exc:
                 self.abort()
                 raise OutputError(f"cannot write {self.path}: {exc}") from exc

@@ -115,6 +115,21 @@ def test_parquet_round_trip_keeps_dtypes() -> None:
     pd.testing.assert_frame_equal(back, events)
 
 
+def test_parquet_dictionary_encodes_only_repetitive_columns() -> None:
+    import pyarrow.parquet as pq
+
+    frame = sample_notable()
+    data = export_events(frame, "parquet")
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    columns = {meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i) for i in range(meta.num_columns)}
+    assert not any("DICTIONARY" in e for e in columns["message"].encodings)
+    assert not columns["message"].is_stats_set
+    assert any("DICTIONARY" in e for e in columns["service"].encodings)
+    assert columns["timestamp"].is_stats_set
+    assert columns["message"].compression == "ZSTD"
+    pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(data)), frame.reset_index(drop=True))
+
+
 def test_timesketch_jsonl_has_the_required_columns() -> None:
     events = sample_notable(background=5)
     records = [json.loads(line) for line in export_events(events, "timesketch-jsonl").decode().splitlines()]
