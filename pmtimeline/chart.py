@@ -41,7 +41,7 @@ from plotly.subplots import make_subplots
 from pmtimeline.alert_intervals import alert_intervals
 from pmtimeline.config import PHASES, TimelineConfig
 from pmtimeline.errors import OutputError
-from pmtimeline.escaping import plotly_text, shorten
+from pmtimeline.escaping import plotly_text, plotly_texts, shorten
 from pmtimeline.incident import Incident
 from pmtimeline.schema import STRING
 
@@ -372,7 +372,7 @@ def _ms(times: pd.Series) -> np.ndarray:
 
 def _texts(values: pd.Series, limit: int) -> np.ndarray:
     # Bounded by the point budget: at most chart_max_points strings, never the whole input.
-    return values.astype("string").fillna("").map(lambda v: plotly_text(v, limit)).to_numpy(dtype=object)
+    return plotly_texts(values, limit)
 
 
 def _event_traces(chosen: pd.DataFrame, lanes: _Lanes) -> list[go.Scatter]:

@@ -20,6 +20,7 @@ from pmtimeline.escaping import (
     markdown_code,
     markdown_text,
     plotly_text,
+    plotly_texts,
     shorten,
     strip_controls,
 )
@@ -184,6 +185,28 @@ def test_plotly_text_has_no_tags(payload: str) -> None:
 def test_plotly_text_strips_bidi_and_shortens() -> None:
     assert plotly_text("\u202egnp.exe") == "\\u202egnp.exe"
     assert len(plotly_text("A" * 100_000)) == 200
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), NASTY, st.text(max_size=300)), max_size=30),
+    limit=st.sampled_from([None, 0, 1, 2, 40, 100, 200]),
+)
+def test_plotly_texts_equals_plotly_text_of_each_value(values: list[str | None], limit: int | None) -> None:
+    column = pd.Series(values, dtype="string")
+    expected = [plotly_text("" if v is None else v, limit) for v in values]
+    assert plotly_texts(column, limit).tolist() == expected
+
+
+def test_plotly_texts_escapes_every_control_character_like_plotly_text() -> None:
+    every = "".join(chr(c) for c in range(0x3000) if not 0xD800 <= c <= 0xDFFF) + "\ufeff\U0001f600"
+    column = pd.Series([every, every[::-1], "plain <b>", None], dtype="string")
+    assert plotly_texts(column, None).tolist() == [
+        plotly_text(every, None),
+        plotly_text(every[::-1], None),
+        "plain &lt;b&gt;",
+        "",
+    ]
 
 
 # -- CSV ------------------------------------------------------------------------------------------
