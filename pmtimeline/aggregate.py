@@ -1,30 +1,42 @@
 """Streaming aggregation: from event chunks to the bounded state the analysis works from.
 
 The pipeline feeds event chunks (already through :func:`pmtimeline.changes.classify_changes`) one
-at a time to an :class:`Aggregator`; memory grows with the window's length and with the notable
-events, never with ordinary events. :meth:`Aggregator.result` returns :class:`Aggregates`:
+at a time to an :class:`Aggregator`; memory grows with the window's length and the variety of its
+events (services, hosts, users, endpoints, message templates), never with their number.
+:meth:`Aggregator.result` returns :class:`Aggregates`:
 
 * ``counts``: :data:`pmtimeline.schema.COUNT_COLUMNS` per (second, service), summed across chunks,
   so impact counts are exact to ``count_resolution``;
-* ``notable``: the events the analysis, the draft and the chart cite: warnings and worse, HTTP
-  5xx, changes, alerts, data operations of identified actors (exports, credential changes; see
-  :mod:`pmtimeline.exposure`), a bounded sample of ordinary events per message template, and the
-  first and last event of every service;
+* ``details``: :class:`EventDetails`, the exact facts about the notable events (warnings and worse,
+  HTTP 5xx, changes, alerts, data operations of actors) that the metrics and candidates count:
+  error events per user, bad events per host, failed requests per endpoint, events per message
+  template, the services of traced requests, the span of each actor;
+* ``notable``: the events the analysis, the draft and the chart cite, kept whole: every change,
+  alert and data operation of an identified actor (exports, credential changes; see
+  :mod:`pmtimeline.exposure`); of the warnings, errors and failed requests, the first and last few
+  of every (bucket, service, source) (:func:`bad_sample_mask`), the first of every message template,
+  and every error of a sample of failing requests (:data:`TRAIL_REQUESTS`); a bounded sample of
+  ordinary events per message template; the first and last event of every service;
 * ``latency``: a log-spaced histogram of durations per (second, service, scope), so p50/p95/p99
   before and during the incident need no per-request storage;
 * ``actors``: failures and successes of authentication-like events per (bucket, actor, account),
   bounded to the most active actors of each bucket, for breach detection.
+
+An outage multiplies the errors, often with long stack traces: keeping them all whole was what made
+memory grow with a window's size (1.1 M events, most of the memory of a 20 M-line build).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
 from pmtimeline.config import TimelineConfig
+from pmtimeline.correlate import correlation_ids
 from pmtimeline.exposure import AUTH_MESSAGE, AUTH_PATH, DATA_OPERATION, FAILURE_MESSAGE, SUCCESS_MESSAGE
 from pmtimeline.schema import (
     COUNT_COLUMNS,
@@ -37,6 +49,7 @@ from pmtimeline.schema import (
     empty_counts,
     empty_events,
 )
+from pmtimeline.signals import bad_event_mask
 from pmtimeline.templates import message_templates, regex_mask
 
 #: Histogram bins per decade of milliseconds: bin ``i`` holds durations in [10**(i/20), 10**((i+1)/20)),
@@ -49,7 +62,12 @@ MAX_SAMPLE_TEMPLATES: Final = 2_000
 SAMPLE_SCAN: Final = 5_000
 #: Actors kept per bucket (the most active ones): an attack is by definition among them.
 TOP_ACTORS_PER_BUCKET: Final = 200
+#: Bad events kept whole per (bucket, service, source) and signal, at each end (see :func:`bad_sample_mask`).
+BAD_EVENTS_PER_BUCKET: Final = 3
+#: Failing requests whose error events are all kept whole (those with the smallest correlation ids).
+TRAIL_REQUESTS: Final = 200
 _COMPACT_ROWS: Final = 500_000
+_COMPACT_SAMPLE_ROWS: Final = 20_000
 
 LATENCY_COLUMNS: Final = ("bucket", "service", "scope", "bin", "count")
 ACTOR_COLUMNS: Final = ("bucket", "actor_kind", "actor", "account", "failures", "successes")
@@ -68,10 +86,19 @@ class Aggregates:
     actors: pd.DataFrame
     window_start: pd.Timestamp | None = None
     window_end: pd.Timestamp | None = None
+    #: None when the aggregates were reopened without them (older outputs): then they are
+    #: derived from ``notable`` by :meth:`event_details`.
+    details: EventDetails | None = field(default=None, repr=False)
 
     @classmethod
     def empty(cls) -> Aggregates:
-        return cls(empty_counts(), empty_events(), _empty_latency(), _empty_actors())
+        return cls(empty_counts(), empty_events(), _empty_latency(), _empty_actors(), details=EventDetails.empty())
+
+    def event_details(self, config: TimelineConfig) -> EventDetails:
+        """The :class:`EventDetails` of the window (derived once from ``notable`` when absent)."""
+        if self.details is None:
+            self.details = event_details(self.notable, config)
+        return self.details
 
 
 def _empty_latency() -> pd.DataFrame:
@@ -101,6 +128,14 @@ def _empty_actors() -> pd.DataFrame:
 
 def _bool(series: pd.Series) -> np.ndarray:
     return np.asarray(series.to_numpy(dtype=bool, na_value=False), dtype=bool)
+
+
+def endpoint_of(paths: pd.Series) -> pd.Series:
+    """Request paths as endpoints: no query string or fragment, and id segments (a number, or a
+    segment with two digits or more, such as ``pay_3f9c2b1a``) replaced with ``{id}``."""
+    out = paths.str.replace(r"[?#].*$", "", regex=True)
+    out = out.str.replace(r"/[^/]*[0-9][^/]*[0-9][^/]*", "/{id}", regex=True)
+    return out.str.replace(r"/[0-9]+(/|$)", r"/{id}\1", regex=True)
 
 
 def error_mask(events: pd.DataFrame) -> np.ndarray:
@@ -364,19 +399,373 @@ def bound_actors(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def notable_mask(events: pd.DataFrame) -> np.ndarray:
-    """Events the analysis always keeps: warnings and worse, 5xx, changes, alerts, data operations."""
-    keep = (
-        _bool(events["level"].isin(_WARNING_OR_WORSE))
-        | _bool(events["http_status"] >= 500)
-        | _bool(events["kind"].isin(["change", "alert"]))
-    )
-    identified = ~keep & (_bool(events["client_ip"].notna()) | _bool(events["user"].notna()))
+def notable_parts(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(bad, kept) masks: ``bad`` the warnings and worse and HTTP 5xx, ``kept`` the events always kept
+    whole: changes, alerts and data operations of identified actors (exports, credential changes;
+    see :mod:`pmtimeline.exposure`), whatever their level."""
+    bad = _bool(events["level"].isin(_WARNING_OR_WORSE)) | _bool(events["http_status"] >= 500)
+    kept = _bool(events["kind"].isin(["change", "alert"])).copy()
+    identified = _bool(events["client_ip"].notna()) | _bool(events["user"].notna())
     if identified.any():
-        keep |= identified & (
+        kept |= identified & (
             regex_mask(events["url_path"], DATA_OPERATION) | regex_mask(events["message"], DATA_OPERATION)
         )
-    return np.asarray(keep, dtype=bool)
+    return np.asarray(bad & ~kept, dtype=bool), np.asarray(kept, dtype=bool)
+
+
+def notable_mask(events: pd.DataFrame) -> np.ndarray:
+    """The notable events: warnings and worse, 5xx, changes, alerts, data operations of actors.
+
+    Their counts are all in the aggregates; :class:`Aggregator` keeps a bounded choice of them whole.
+    """
+    bad, kept = notable_parts(events)
+    return np.asarray(bad | kept, dtype=bool)
+
+
+def in_window(table: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> np.ndarray:
+    """Rows of an :class:`EventDetails` table whose events fall within [start, end].
+
+    A row stands for the events of one key in one bucket of ``count_resolution``, with the times of
+    the first and the last of them; a row counts when some of its events are inside. That is exact
+    unless a row has events on both sides of a bound, within one bucket (then it counts whole, as a
+    bucket of :attr:`Aggregates.counts` does).
+    """
+    return np.asarray(_bool(table["last"] >= start) & _bool(table["first"] <= end), dtype=bool)
+
+
+def _empty_keyed(keys: tuple[str, ...], dtypes: dict[str, object]) -> pd.DataFrame:
+    columns: dict[str, pd.Series] = {"bucket": pd.Series(dtype=TIMESTAMP)}
+    columns.update({k: pd.Series(dtype=dtypes.get(k, STRING)) for k in keys})  # type: ignore[call-overload]
+    columns.update(
+        {
+            "count": pd.Series(dtype="int64"),
+            "first": pd.Series(dtype=TIMESTAMP),
+            "last": pd.Series(dtype=TIMESTAMP),
+        }
+    )
+    return pd.DataFrame(columns)
+
+
+#: The keys of each :class:`EventDetails` table (besides its bucket), and their dtypes.
+DETAIL_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "users": ("user_hash",),
+    "hosts": ("signal", "service", "host"),
+    "endpoints": ("signal", "endpoint"),
+    "templates": ("level", "template"),
+}
+_KEY_DTYPES: Final[dict[str, object]] = {"user_hash": "uint64"}
+TRACED_COLUMNS: Final = ("timestamp", "cid", "service", "source", "line", "error", "edge")
+SPAN_COLUMNS: Final = ("actor_kind", "actor", "first", "last")
+#: Signals of the hosts and endpoints tables (see :func:`pmtimeline.signals.bad_event_mask`).
+BAD_SIGNALS: Final = ("errors", "warnings", "failed_requests", "failed_edge_requests")
+
+
+def _empty_traced() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "timestamp": pd.Series(dtype=TIMESTAMP),
+            "cid": pd.Series(dtype="uint64"),
+            "service": pd.Series(dtype=STRING),
+            "source": pd.Series(dtype=STRING),
+            "line": pd.Series(dtype="Int64"),
+            "error": pd.Series(dtype=bool),
+            "edge": pd.Series(dtype=bool),
+        }
+    )
+
+
+def _empty_spans() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "actor_kind": pd.Series(dtype=STRING),
+            "actor": pd.Series(dtype=STRING),
+            "first": pd.Series(dtype=TIMESTAMP),
+            "last": pd.Series(dtype=TIMESTAMP),
+        }
+    )
+
+
+@dataclass
+class EventDetails:
+    """Exact, bounded facts about the notable events, for the numbers the analysis reports.
+
+    The keyed tables have one row per (bucket of ``count_resolution``, key) with the events'
+    ``count`` and the times of the ``first`` and ``last`` of them (see :func:`in_window`):
+
+    * ``users``: error events per user (``user_hash``, a 64-bit hash: the table holds no names);
+    * ``hosts``: bad events per (``signal``, ``service``, ``host``), signals of :data:`BAD_SIGNALS`;
+    * ``endpoints``: failed requests per (``signal``, ``endpoint``), ``failed_requests`` and
+      ``failed_edge_requests``, endpoints as :func:`pmtimeline.impact.endpoint_of` gives them;
+    * ``templates``: error events (``level`` "error": level error or worse, or HTTP 5xx) and
+      events of level warning (``level`` "warning") per message template.
+
+    ``traced``: one row per notable event with a correlation id (``cid``, a 64-bit hash of the
+    trace or request id), with its service, place, and whether it is an error and from an access
+    log; about 30 bytes per event, for the requests followed across services. ``actor_spans``: the
+    first and last notable event of each client IP and user.
+    """
+
+    users: pd.DataFrame
+    hosts: pd.DataFrame
+    endpoints: pd.DataFrame
+    templates: pd.DataFrame
+    traced: pd.DataFrame
+    actor_spans: pd.DataFrame
+
+    @classmethod
+    def empty(cls) -> EventDetails:
+        keyed = {name: _empty_keyed(keys, _KEY_DTYPES) for name, keys in DETAIL_KEYS.items()}
+        return cls(**keyed, traced=_empty_traced(), actor_spans=_empty_spans())
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Every table by name (to save them; :meth:`from_frames` reads them back)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_frames(cls, frames: Mapping[str, pd.DataFrame]) -> EventDetails:
+        """The details from saved tables (as :meth:`frames` gives them)."""
+        empty = cls.empty()
+        out: dict[str, pd.DataFrame] = {}
+        for name, blank in empty.frames().items():
+            frame = frames[name]
+            out[name] = frame.astype(blank.dtypes.to_dict()) if not frame.empty else blank
+        return cls(**out)
+
+
+def _bucket_ns(times: pd.Series, resolution: str) -> np.ndarray:
+    return floor_ns(times, resolution)
+
+
+def keyed_counts(times: pd.Series, keys: Mapping[str, pd.Series], resolution: str) -> pd.DataFrame:
+    """Events per (bucket of ``resolution``, keys), with the times of the first and last of them.
+
+    Keys are factorized to integers and grouped with one numpy sort (see :func:`group_sum`); rows
+    with a null key are left out.
+    """
+    ns = np.asarray(times.array.asi8, dtype="int64")
+    valid = np.ones(len(ns), dtype=bool)
+    codes: list[np.ndarray] = []
+    uniques: list[Any] = []
+    for values in keys.values():
+        code, unique = pd.factorize(values)
+        valid &= code >= 0
+        codes.append(code)
+        uniques.append(unique)
+    names = list(keys)
+    if not valid.any():
+        return _empty_keyed(tuple(names), _KEY_DTYPES)
+    ns = ns[valid]
+    codes = [c[valid] for c in codes]
+    step = pd.Timedelta(resolution).value
+    bucket = ns - ns % step
+    origin = int(bucket.min())
+    order, starts, group_keys = _groups([(bucket - origin) // step, *codes])
+    counts = np.diff(np.append(starts, len(order)))
+    sorted_ns = ns[order]
+    first = np.minimum.reduceat(sorted_ns, starts)
+    last = np.maximum.reduceat(sorted_ns, starts)
+    out: dict[str, Any] = {"bucket": pd.to_datetime(origin + group_keys[0] * step, utc=True)}
+    for name, unique, key in zip(names, uniques, group_keys[1:], strict=True):
+        values = np.asarray(unique)[key]
+        out[name] = pd.array(values, dtype=_KEY_DTYPES.get(name, STRING))
+    out["count"] = counts.astype("int64")
+    out["first"] = pd.to_datetime(first, utc=True)
+    out["last"] = pd.to_datetime(last, utc=True)
+    return pd.DataFrame(out)
+
+
+def _groups(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(order, group starts, decoded keys of each group) for non-negative integer keys."""
+    combined = np.zeros(len(keys[0]), dtype="int64")
+    radices = []
+    for key in keys:
+        base = int(key.max()) + 1 if len(key) else 1
+        combined = combined * base + key.astype("int64")
+        radices.append(base)
+    order = np.argsort(combined, kind="stable")
+    ordered = combined[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    rest = ordered[starts]
+    decoded: list[np.ndarray] = []
+    for base in reversed(radices):
+        decoded.append(rest % base)
+        rest = rest // base
+    return order, starts, decoded[::-1]
+
+
+def merge_keyed(frames: list[pd.DataFrame], keys: tuple[str, ...]) -> pd.DataFrame:
+    """Keyed tables (:func:`keyed_counts`) of several chunks merged: counts summed, first/last kept."""
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return _empty_keyed(keys, _KEY_DTYPES)
+    if len(frames) == 1:
+        return frames[0].reset_index(drop=True)
+    joined = pd.concat(frames, ignore_index=True)
+    merged = joined.groupby(["bucket", *keys], sort=True, as_index=False, observed=True).agg(
+        count=("count", "sum"), first=("first", "min"), last=("last", "max")
+    )
+    return merged.reset_index(drop=True)
+
+
+def _hash_text(values: pd.Series) -> np.ndarray:
+    return np.asarray(pd.util.hash_array(values.astype(object).to_numpy()), dtype="uint64")
+
+
+def event_details(events: pd.DataFrame, config: TimelineConfig) -> EventDetails:
+    """The :class:`EventDetails` of one frame of events (a chunk, or saved notable events)."""
+    if events.empty:
+        return EventDetails.empty()
+    bad, kept = notable_parts(events)
+    errors = error_mask(events)
+    worded = errors | _bool(events["level"] == "warning")
+    templates = message_templates(events["message"].loc[worded]).fillna("")
+    return _describe(events, config, bad | kept, errors, worded, templates)
+
+
+def _describe(
+    events: pd.DataFrame,
+    config: TimelineConfig,
+    notable: np.ndarray,
+    errors: np.ndarray,
+    worded: np.ndarray,
+    templates: pd.Series,
+) -> EventDetails:
+    res = config.count_resolution
+    sub = events.loc[errors & _bool(events["user"].notna()), ["timestamp", "user"]]
+    users = keyed_counts(sub["timestamp"], {"user_hash": pd.Series(_hash_text(sub["user"]))}, res)
+
+    hosts: list[pd.DataFrame] = []
+    endpoints: list[pd.DataFrame] = []
+    for signal in BAD_SIGNALS:
+        name, edge = ("failed_requests", True) if signal == "failed_edge_requests" else (signal, False)
+        mask = bad_event_mask(events, name, edge)
+        if not mask.any():
+            continue
+        rows = events.loc[mask, ["timestamp", "service", "host", "url_path"]]
+        label = pd.Series(signal, index=rows.index, dtype=STRING)
+        hosts.append(
+            keyed_counts(
+                rows["timestamp"],
+                {"signal": label, "service": rows["service"].fillna(""), "host": rows["host"]},
+                res,
+            )
+        )
+        if name == "failed_requests" and rows["url_path"].notna().any():
+            codes, paths = pd.factorize(rows["url_path"])
+            # Paths repeat: each distinct path becomes an endpoint once.
+            endpoint = np.asarray(endpoint_of(pd.Series(paths, dtype=STRING)).to_numpy(dtype=object), dtype=object)
+            values = pd.Series(endpoint[np.maximum(codes, 0)], index=rows.index, dtype=object).where(codes >= 0)
+            endpoints.append(keyed_counts(rows["timestamp"], {"signal": label, "endpoint": values}, res))
+
+    sub = events.loc[worded, ["timestamp"]]
+    level = pd.Series(np.where(errors[worded], "error", "warning"), index=sub.index, dtype=STRING)
+    keyed_templates = keyed_counts(sub["timestamp"], {"level": level, "template": templates}, res)
+
+    ids = correlation_ids(events)
+    with_id = notable & _bool(ids.notna())
+    rows = events.loc[with_id, ["timestamp", "service", "source", "line", "format"]]
+    traced = pd.DataFrame(
+        {
+            "timestamp": rows["timestamp"].to_numpy(),
+            "cid": _hash_text(ids[with_id]),
+            "service": rows["service"].to_numpy(),
+            "source": rows["source"].to_numpy(),
+            "line": rows["line"].to_numpy(),
+            "error": errors[with_id],
+            "edge": _bool(rows["format"].str.startswith(EDGE_FORMAT_PREFIX)),
+        }
+    ).astype(_empty_traced().dtypes.to_dict())
+
+    spans = _actor_spans(events, notable)
+    return EventDetails(
+        users=users,
+        hosts=merge_keyed(hosts, DETAIL_KEYS["hosts"]),
+        endpoints=merge_keyed(endpoints, DETAIL_KEYS["endpoints"]),
+        templates=keyed_templates,
+        traced=traced,
+        actor_spans=spans,
+    )
+
+
+def _actor_spans(events: pd.DataFrame, notable: np.ndarray) -> pd.DataFrame:
+    parts = []
+    for kind in ("client_ip", "user"):
+        mask = notable & _bool(events[kind].notna())
+        if mask.any():
+            sub = pd.DataFrame({"actor": events.loc[mask, kind], "t": events.loc[mask, "timestamp"]})
+            span = sub.groupby("actor", sort=False, observed=True)["t"].agg(["min", "max"])
+            parts.append(
+                pd.DataFrame({"actor_kind": kind, "actor": span.index, "first": span["min"], "last": span["max"]})
+            )
+    return merge_spans(parts)
+
+
+def merge_spans(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Actor spans of several chunks merged (the earliest first, the latest last)."""
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return _empty_spans()
+    joined = pd.concat(frames, ignore_index=True)
+    merged = joined.groupby(["actor_kind", "actor"], sort=True, as_index=False, observed=True).agg(
+        first=("first", "min"), last=("last", "max")
+    )
+    return merged.astype(_empty_spans().dtypes.to_dict()).reset_index(drop=True)
+
+
+def merge_details(parts: list[EventDetails]) -> EventDetails:
+    """The details of several chunks as one."""
+    if not parts:
+        return EventDetails.empty()
+    if len(parts) == 1:
+        return parts[0]
+    keyed = {name: merge_keyed([getattr(p, name) for p in parts], keys) for name, keys in DETAIL_KEYS.items()}
+    traced = [p.traced for p in parts if not p.traced.empty]
+    return EventDetails(
+        **keyed,
+        traced=pd.concat(traced, ignore_index=True) if traced else _empty_traced(),
+        actor_spans=merge_spans([p.actor_spans for p in parts]),
+    )
+
+
+def bad_sample_mask(
+    events: pd.DataFrame, config: TimelineConfig, order: np.ndarray, per_side: int = BAD_EVENTS_PER_BUCKET
+) -> np.ndarray:
+    """The bad events kept whole. For each signal of :data:`BAD_SIGNALS`, in time order (then
+    line, then ``order``):
+
+    * the first and the last ``per_side`` events of every (``config.bucket``, service, source):
+      onset and recovery are the first and the last bad event of the affected services within a
+      bucket, cited with :data:`pmtimeline.phases.EVIDENCE_PER_PHASE` events; the source in the
+      key only adds rows (the first events of a service are among those of its sources), and
+      gives the draft the first error of each source;
+    * the first event of every (``config.count_resolution``, service): the first bad event of
+      each service after a time that is not a bucket start (the order in which services began to
+      fail, from a bucket before onset) is then exact to ``count_resolution``.
+    """
+    keep = np.zeros(len(events), dtype=bool)
+    if events.empty:
+        return keep
+    slot = floor_ns(events["timestamp"], config.bucket)
+    second = floor_ns(events["timestamp"], config.count_resolution)
+    service, _ = pd.factorize(events["service"].fillna(""))
+    source, _ = pd.factorize(events["source"].fillna(""))
+    times = np.asarray(events["timestamp"].array.asi8, dtype="int64")
+    line = events["line"].to_numpy(dtype="float64", na_value=np.inf)
+    for signal in BAD_SIGNALS:
+        name, edge = ("failed_requests", True) if signal == "failed_edge_requests" else (signal, False)
+        idx = np.flatnonzero(bad_event_mask(events, name, edge))
+        if not idx.size:
+            continue
+        tiebreak = (order[idx], line[idx], times[idx])
+        for keys, last in (((source, service, slot), per_side), ((service, second), 0)):
+            ranked = idx[np.lexsort((*tiebreak, *(k[idx] for k in keys)))]
+            key = np.stack([k[ranked] for k in keys])
+            starts = np.flatnonzero(np.r_[True, (key[:, 1:] != key[:, :-1]).any(axis=0)])
+            sizes = np.diff(np.append(starts, ranked.size))
+            group = np.repeat(np.arange(starts.size), sizes)
+            position = np.arange(ranked.size) - starts[group]
+            keep[ranked[(position < (per_side if last else 1)) | (position >= sizes[group] - last)]] = True
+    return keep
 
 
 class Aggregator:
@@ -385,19 +774,32 @@ class Aggregator:
     ``add`` takes one event-schema chunk; ``add_counts`` takes counts computed elsewhere (the
     Elasticsearch push-down), in which case that source's chunks are added with ``counted=True`` so
     that they are not counted twice.
+
+    Memory: the counts, histograms, actors and :class:`EventDetails` are merged as they grow, and
+    the events kept whole are bounded per bucket, per template and per traced request (plus every
+    change, alert and data operation), so memory grows with the window's length and its variety,
+    not with its number of events.
     """
 
     def __init__(self, config: TimelineConfig) -> None:
         self.config = config
         self._counts: list[pd.DataFrame] = []
         self._count_rows = 0
-        self._notable: list[pd.DataFrame] = []
+        self._kept: list[pd.DataFrame] = []  # changes, alerts, data operations: every one
+        self._bad: list[pd.DataFrame] = []  # candidates for the bad-event sample
+        self._bad_rows = 0
+        self._trail = empty_events().assign(_row=pd.Series(dtype="int64"))
+        self._trail_ids = np.array([], dtype=object)
+        self._firsts = empty_events().assign(_row=pd.Series(dtype="int64"), template=pd.Series(dtype=STRING))
+        self._details: list[EventDetails] = []
+        self._detail_rows = 0
         self._latency: list[pd.DataFrame] = []
         self._latency_rows = 0
         self._actors: list[pd.DataFrame] = []
         self._actor_rows = 0
-        self._sample = empty_events().assign(template=pd.Series(dtype=STRING))
-        self._edges = empty_events()
+        self._sample = empty_events().assign(_row=pd.Series(dtype="int64"), template=pd.Series(dtype=STRING))
+        self._edges = empty_events().assign(_row=pd.Series(dtype="int64"))
+        self._rows_seen = 0
         self._start: pd.Timestamp | None = None
         self._end: pd.Timestamp | None = None
 
@@ -408,7 +810,10 @@ class Aggregator:
         """
         if events.empty:
             return
-        events = events.reset_index(drop=True)
+        events = events.reset_index(drop=True).loc[:, list(EVENT_COLUMNS)]
+        # A run-wide row number: events kept by several rules are kept once, and ties keep input order.
+        order = np.arange(self._rows_seen, self._rows_seen + len(events), dtype="int64")
+        self._rows_seen += len(events)
         times = events["timestamp"]
         start, end = times.min(), times.max()
         self._start = start if self._start is None else min(self._start, start)
@@ -417,11 +822,19 @@ class Aggregator:
         if not counted:
             self._add_counts(count_signals(events, self.config.count_resolution))
 
-        keep = notable_mask(events)
-        if keep.any():
-            self._notable.append(events.loc[keep, list(EVENT_COLUMNS)])
-        self._add_sample(events, np.flatnonzero(~keep))
-        self._add_edges(events)
+        bad, kept = notable_parts(events)
+        if kept.any():
+            self._kept.append(events.loc[kept].assign(_row=order[kept]))
+        errors = error_mask(events)
+        worded = errors | _bool(events["level"] == "warning")
+        templates = message_templates(events["message"].loc[worded]).fillna("")
+        self._add_details(_describe(events, self.config, bad | kept, errors, worded, templates))
+        if bad.any():
+            self._add_bad(events.loc[bad | kept].assign(_row=order[bad | kept]))
+        self._add_firsts(events, order, errors[worded], templates)
+        self._add_trail(events, order, errors)
+        self._add_sample(events, order, np.flatnonzero(~(bad | kept)))
+        self._add_edges(events, order)
 
         latency = _latency(events, self.config.count_resolution, edge_mask(events))
         if not latency.empty:
@@ -459,7 +872,55 @@ class Aggregator:
             self._counts = [sum_counts(self._counts)]
             self._count_rows = len(self._counts[0])
 
-    def _add_sample(self, events: pd.DataFrame, ordinary: np.ndarray) -> None:
+    def _add_details(self, details: EventDetails) -> None:
+        self._details.append(details)
+        self._detail_rows += sum(len(getattr(details, name)) for name in DETAIL_KEYS)
+        if self._detail_rows > _COMPACT_ROWS and len(self._details) > 1:
+            self._details = [merge_details(self._details)]
+            self._detail_rows = sum(len(getattr(self._details[0], name)) for name in DETAIL_KEYS)
+
+    def _add_bad(self, rows: pd.DataFrame) -> None:
+        chosen = rows.loc[bad_sample_mask(rows, self.config, rows["_row"].to_numpy())]
+        self._bad.append(chosen)
+        self._bad_rows += len(chosen)
+        if self._bad_rows > _COMPACT_SAMPLE_ROWS and len(self._bad) > 1:
+            self._bad = [self._bad_sample()]
+            self._bad_rows = len(self._bad[0])
+
+    def _bad_sample(self) -> pd.DataFrame:
+        joined = pd.concat(self._bad, ignore_index=True) if self._bad else self._edges.iloc[:0]
+        return joined.loc[bad_sample_mask(joined, self.config, joined["_row"].to_numpy())].reset_index(drop=True)
+
+    def _add_firsts(self, events: pd.DataFrame, order: np.ndarray, errors: np.ndarray, templates: pd.Series) -> None:
+        """Keep the first error event of every message template (the new-template candidates cite it)."""
+        if not errors.any():
+            return
+        rows = templates.index[errors]
+        found = events.loc[rows].assign(_row=order[rows], template=templates.loc[rows].to_numpy())
+        joined = pd.concat([self._firsts, found], ignore_index=True)
+        joined = joined.sort_values(["timestamp", "source", "line", "_row"], kind="stable", na_position="last")
+        self._firsts = joined.drop_duplicates("template").reset_index(drop=True)
+
+    def _add_trail(self, events: pd.DataFrame, order: np.ndarray, errors: np.ndarray) -> None:
+        """Keep every error event of the failing requests with the :data:`TRAIL_REQUESTS` smallest
+        correlation ids (a sample independent of time and chunking): a request followed across
+        services is cited with its errors in order, so they must all be there."""
+        ids = correlation_ids(events)
+        traced = errors & _bool(ids.notna())
+        if not traced.any():
+            return
+        cids = ids.loc[traced].to_numpy(dtype=object)
+        pool = np.union1d(self._trail_ids, np.unique(cids))[:TRAIL_REQUESTS]
+        if len(self._trail_ids) and self._trail_ids[-1] > pool[-1]:
+            # Smaller ids came: the requests that left the sample leave the kept events too.
+            held = correlation_ids(self._trail).to_numpy(dtype=object)
+            self._trail = self._trail.loc[np.isin(held, pool)].reset_index(drop=True)
+        self._trail_ids = pool
+        rows = np.flatnonzero(traced)[np.isin(cids, pool)]
+        if rows.size:
+            self._trail = pd.concat([self._trail, events.iloc[rows].assign(_row=order[rows])], ignore_index=True)
+
+    def _add_sample(self, events: pd.DataFrame, order: np.ndarray, ordinary: np.ndarray) -> None:
         if ordinary.size == 0 or len(self._sample) >= SAMPLE_PER_TEMPLATE * MAX_SAMPLE_TEMPLATES:
             return
         step = max(1, ordinary.size // SAMPLE_SCAN)
@@ -471,19 +932,19 @@ class Aggregator:
         wanted = rank + pd.Series(templates).map(have).fillna(0).to_numpy(dtype="int64") < SAMPLE_PER_TEMPLATE
         if not wanted.any():
             return
-        scan = events.iloc[rows[wanted]].assign(template=templates[wanted])
-        joined = pd.concat([self._sample, scan.loc[:, [*EVENT_COLUMNS, "template"]]], ignore_index=True)
+        scan = events.iloc[rows[wanted]].assign(_row=order[rows[wanted]], template=templates[wanted])
+        joined = pd.concat([self._sample, scan], ignore_index=True)
         self._sample = joined.iloc[: SAMPLE_PER_TEMPLATE * MAX_SAMPLE_TEMPLATES].reset_index(drop=True)
 
-    def _add_edges(self, events: pd.DataFrame) -> None:
+    def _add_edges(self, events: pd.DataFrame, order: np.ndarray) -> None:
         codes, _ = pd.factorize(events["service"].fillna(""))
         ns = pd.Series(events["timestamp"].array.asi8)
         rows = np.unique(np.concatenate([ns.groupby(codes).idxmin().to_numpy(), ns.groupby(codes).idxmax().to_numpy()]))
-        joined = pd.concat([self._edges, events.iloc[rows]], ignore_index=True)
+        joined = pd.concat([self._edges, events.iloc[rows].assign(_row=order[rows])], ignore_index=True)
         service = joined["service"].fillna("")
-        order = joined["timestamp"]
-        first = order.groupby(service).idxmin()
-        last = order.groupby(service).idxmax()
+        times = joined["timestamp"]
+        first = times.groupby(service).idxmin()
+        last = times.groupby(service).idxmax()
         rows = np.unique(np.concatenate([first.to_numpy(), last.to_numpy()]))
         self._edges = joined.loc[rows].reset_index(drop=True)
 
@@ -494,24 +955,25 @@ class Aggregator:
     def result(self) -> Aggregates:
         """The aggregates of every chunk added so far."""
         counts = sum_counts(self._counts)
-        kept = [f for f in self._notable if not f.empty]
-        extra = [f for f in (self._sample.loc[:, list(EVENT_COLUMNS)], self._edges) if not f.empty]
-        if kept or extra:
-            # The notable events are all kept (two identical lines are two events); the sample and
-            # the first/last events only add what is not already there.
-            notable = pd.concat(kept, ignore_index=True) if kept else empty_events()
-            if extra:
-                keys = ["timestamp", "source", "line", "kind", "message"]
-                context = pd.concat(extra, ignore_index=True).drop_duplicates(keys)
-                known = pd.MultiIndex.from_frame(notable[keys].astype(object).fillna(""))
-                new = ~pd.MultiIndex.from_frame(context[keys].astype(object).fillna("")).isin(known)
-                notable = pd.concat([notable, context.loc[new]], ignore_index=True)
-            notable = notable.sort_values(["timestamp", "source", "line"], kind="stable").reset_index(drop=True)
+        parts = [
+            *self._kept,
+            self._bad_sample(),
+            self._trail,
+            self._firsts.drop(columns="template"),
+            self._sample.drop(columns="template"),
+            self._edges,
+        ]
+        kept = [p for p in parts if not p.empty]
+        if kept:
+            joined = pd.concat(kept, ignore_index=True).drop_duplicates("_row")
+            joined = joined.sort_values(["timestamp", "source", "line", "_row"], kind="stable", na_position="last")
+            notable = joined.loc[:, list(EVENT_COLUMNS)].reset_index(drop=True)
         else:
             notable = empty_events()
         latency = self._merged_latency() if self._latency else _empty_latency()
         actors = bound_actors(pd.concat(self._actors, ignore_index=True)) if self._actors else _empty_actors()
-        return Aggregates(counts, notable, latency, actors, self._start, self._end)
+        details = merge_details(self._details)
+        return Aggregates(counts, notable, latency, actors, self._start, self._end, details)
 
 
 def aggregate(events: pd.DataFrame, config: TimelineConfig) -> Aggregates:

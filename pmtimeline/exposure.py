@@ -113,11 +113,20 @@ def detect_exposure(
     taken = mine.loc[(mine["successes"] > 0) & (mine["account"] != "")]
     first_success = taken.groupby(keys)["bucket"].min()
     notable = aggregates.notable
+    spans = aggregates.event_details(config).actor_spans
     result_actors: list[Actor] = []
     for key, row in flagged.iterrows():
         kind, name = cast(tuple[str, str], key)
         column = "client_ip" if kind == "client_ip" else "user"
-        own = notable.loc[(notable[column] == name).to_numpy(dtype=bool, na_value=False), "timestamp"]
+        # The actor's notable events: their span from the details, and the ordinary events kept.
+        span = spans.loc[((spans["actor_kind"] == column) & (spans["actor"] == name)).to_numpy(dtype=bool)]
+        own = pd.concat(
+            [
+                notable.loc[(notable[column] == name).to_numpy(dtype=bool, na_value=False), "timestamp"],
+                span["first"],
+                span["last"],
+            ]
+        )
         rows = actors.loc[(actors["actor_kind"] == kind) & (actors["actor"] == name), "bucket"]
         first = own.min() if not own.empty else rows.min()
         last = own.max() if not own.empty else rows.max()

@@ -12,7 +12,11 @@ ongoing) from the per-second counts, so it is exact to ``count_resolution``:
 * ``affected_services``: services whose own counts of the anomaly's signal rise above their own
   baseline (see :func:`pmtimeline.signals.affected_services`); ``affected_hosts`` the hosts of their
   bad events, most first; ``affected_endpoints`` the endpoints (paths without query string, ids
-  masked: ``/api/v1/payments/{id}``) of the failed requests, most first;
+  masked: ``/api/v1/payments/{id}``) of the failed requests, most first (ties: seen first first);
+
+users, hosts and endpoints are counted from :class:`pmtimeline.aggregate.EventDetails`, exact to
+``count_resolution`` like the counts (see :func:`pmtimeline.aggregate.in_window`), not from the
+notable events, which are a bounded choice;
 * ``latency_ms``: p50/p95/p99 of request durations before onset and during the incident, read from
   the log-spaced histograms (within about 6% of the exact percentiles);
 * ``error_budget_burn``: failed requests of the incident divided by the error budget of the whole
@@ -29,17 +33,25 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from pmtimeline.aggregate import Aggregates, bin_value, error_mask
+from pmtimeline.aggregate import Aggregates, bin_value, endpoint_of, in_window
 from pmtimeline.config import TimelineConfig
 from pmtimeline.incident import Metrics
 from pmtimeline.signals import (
     affected_services,
-    bad_event_mask,
     bucket_range,
     count_column,
     signal_frame,
     uses_edge,
 )
+
+__all__ = [
+    "compute_metrics",
+    "endpoint_of",
+    "histogram_percentiles",
+    "latency_before_during",
+    "most_first",
+    "services_affected",
+]
 
 TOP_ENDPOINTS: Final = 10
 TOP_HOSTS: Final = 20
@@ -47,12 +59,16 @@ PERCENTILES: Final = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
 _LATENCY_SCOPES: Final = ("edge", "request", "other")
 
 
-def endpoint_of(paths: pd.Series) -> pd.Series:
-    """Request paths as endpoints: no query string or fragment, and id segments (a number, or a
-    segment with two digits or more, such as ``pay_3f9c2b1a``) replaced with ``{id}``."""
-    out = paths.str.replace(r"[?#].*$", "", regex=True)
-    out = out.str.replace(r"/[^/]*[0-9][^/]*[0-9][^/]*", "/{id}", regex=True)
-    return out.str.replace(r"/[0-9]+(/|$)", r"/{id}\1", regex=True)
+def most_first(table: pd.DataFrame, key: str, limit: int) -> pd.Series:
+    """Event counts of an :class:`~pmtimeline.aggregate.EventDetails` table per ``key``, most first;
+    ties in order of first appearance (then by name), at most ``limit``."""
+    if table.empty:
+        return pd.Series(dtype="int64")
+    per = table.groupby(key, sort=False, observed=True).agg(count=("count", "sum"), first=("first", "min"))
+    per = per.assign(_name=per.index.astype(str)).sort_values(
+        ["count", "first", "_name"], ascending=[False, True, True], kind="stable"
+    )
+    return per["count"].head(limit).astype("int64")
 
 
 def _seconds(a: pd.Timestamp | None, b: pd.Timestamp | None) -> float | None:
@@ -151,24 +167,19 @@ def compute_metrics(
     per_bucket = per_bucket.loc[per_bucket[req_col] > 0]
     peak = float((per_bucket[fail_col] / per_bucket[req_col]).max()) if not per_bucket.empty else None
 
-    notable = aggregates.notable
-    t = notable["timestamp"]
-    window = notable.loc[
-        ((t >= onset) & (t <= recovered)).to_numpy(dtype=bool, na_value=False),
-        ["timestamp", "kind", "format", "level", "http_status", "url_path", "user", "service", "host"],
-    ]
-    errors = window.loc[error_mask(window)]
-    users = errors["user"].dropna()
+    details = aggregates.event_details(config)
+    users = details.users.loc[in_window(details.users, onset, recovered), "user_hash"]
     if services is None:
         services = services_affected(aggregates, onset, recovered, signal, config)
     named = tuple(s for s in services if s)
-    bad = window.loc[bad_event_mask(window, signal, edge)]
+    bad_signal = "failed_edge_requests" if signal == "failed_requests" and edge else signal
+    hosts = details.hosts.loc[in_window(details.hosts, onset, recovered)]
+    hosts = hosts.loc[(hosts["signal"] == bad_signal).to_numpy(dtype=bool, na_value=False)]
     if services:
-        bad = bad.loc[bad["service"].fillna("").isin(list(services)).to_numpy(dtype=bool)]
-    hosts = bad["host"].dropna().astype(str).value_counts().head(TOP_HOSTS)
-    failed = window.loc[bad_event_mask(window, "failed_requests", edge)]
-    paths = endpoint_of(failed["url_path"].dropna())
-    endpoints = paths.value_counts().head(TOP_ENDPOINTS)
+        hosts = hosts.loc[hosts["service"].isin(list(services)).to_numpy(dtype=bool, na_value=False)]
+    endpoints = details.endpoints.loc[in_window(details.endpoints, onset, recovered)]
+    failed_signal = "failed_edge_requests" if edge else "failed_requests"
+    endpoints = endpoints.loc[(endpoints["signal"] == failed_signal).to_numpy(dtype=bool, na_value=False)]
 
     burn = None
     if config.slo is not None:
@@ -194,8 +205,8 @@ def compute_metrics(
         error_events=int(during["errors"].sum()),
         affected_users=int(users.nunique()),
         affected_services=named,
-        affected_hosts=tuple(str(h) for h in hosts.index),
-        affected_endpoints=tuple((str(p), int(n)) for p, n in endpoints.items()),
+        affected_hosts=tuple(str(h) for h in most_first(hosts, "host", TOP_HOSTS).index),
+        affected_endpoints=tuple((str(p), int(n)) for p, n in most_first(endpoints, "endpoint", TOP_ENDPOINTS).items()),
         latency_ms=latency_before_during(aggregates.latency, onset, recovered, res),
         error_budget_burn=burn,
         estimated_cost=cost,

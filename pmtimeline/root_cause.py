@@ -25,12 +25,11 @@ from typing import Any, Final
 
 import pandas as pd
 
-from pmtimeline.aggregate import Aggregates, error_mask
+from pmtimeline.aggregate import Aggregates, error_mask, in_window, notable_mask
 from pmtimeline.config import TimelineConfig
 from pmtimeline.correlate import correlation_ids
 from pmtimeline.incident import Evidence, RootCauseCandidate
 from pmtimeline.phases import first_bad_per_service
-from pmtimeline.schema import EDGE_FORMAT_PREFIX
 from pmtimeline.signals import uses_edge
 from pmtimeline.templates import message_templates
 
@@ -54,14 +53,43 @@ _EVIDENCE_COLUMNS: Final = ("timestamp", "source", "line", "message", "kind", "s
 MAX_TEMPLATES: Final = 5
 
 
-def _dependencies(window: pd.DataFrame, services: tuple[str, ...]) -> set[str]:
-    """Services seen in the same traces/requests as the affected services."""
-    linked = pd.DataFrame({"cid": correlation_ids(window), "service": window["service"]}).dropna()
+def _dependencies(linked: pd.DataFrame, services: tuple[str, ...]) -> set[str]:
+    """Services seen in the same traces/requests (``cid``) as the affected services."""
+    linked = linked.dropna()
     if linked.empty:
         return set()
     touches = linked["service"].isin(list(services))
     touching = touches.groupby(linked["cid"]).transform("any").to_numpy(dtype=bool)
     return set(linked.loc[touching, "service"].astype(str).unique()) - set(services)
+
+
+def _cid_hashes(events: pd.DataFrame) -> pd.Series:
+    """The 64-bit hash of each event's correlation id (null without one), as in
+    :attr:`pmtimeline.aggregate.EventDetails.traced`."""
+    ids = correlation_ids(events)
+    out = pd.Series(pd.NA, index=events.index, dtype="UInt64")
+    has = ids.notna().to_numpy(dtype=bool)
+    if has.any():
+        out[has] = pd.util.hash_array(ids[has].astype(object).to_numpy())
+    return out
+
+
+def _traced(aggregates: Aggregates, config: TimelineConfig, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The traced notable events within [start, end] (``cid``, ``service``, ``error``, ...), with
+    those of the notable events that are not in the details (the ordinary sample)."""
+    traced = aggregates.event_details(config).traced
+    t = traced["timestamp"]
+    window = traced.loc[((t >= start) & (t <= end)).to_numpy(dtype=bool, na_value=False)]
+    notable = aggregates.notable
+    t = notable["timestamp"]
+    extra = notable.loc[((t >= start) & (t <= end)).to_numpy(dtype=bool, na_value=False)]
+    extra = extra.loc[~notable_mask(extra)] if not extra.empty else extra
+    if extra.empty:
+        return window
+    more = pd.DataFrame(
+        {"timestamp": extra["timestamp"], "cid": _cid_hashes(extra), "service": extra["service"], "error": False}
+    ).dropna(subset=["cid"])
+    return pd.concat([window, more.astype({"cid": "uint64"})], ignore_index=True)
 
 
 def _text(value: Any) -> str | None:
@@ -150,30 +178,48 @@ def _merge_duplicates(
 
 
 def _template_candidates(
-    notable: pd.DataFrame, onset: pd.Timestamp, recovered: pd.Timestamp
+    aggregates: Aggregates, onset: pd.Timestamp, recovered: pd.Timestamp, config: TimelineConfig
 ) -> list[tuple[float, RootCauseCandidate]]:
-    t = notable["timestamp"]
-    errors = notable.loc[
-        error_mask(notable) & (t <= recovered).to_numpy(dtype=bool, na_value=False), list(_EVIDENCE_COLUMNS)
-    ]
-    if errors.empty:
+    """Error templates seen in [onset, recovered] and never before onset (as an error or a warning).
+
+    Counts and first times come from the template table of the details, exact to
+    ``count_resolution``; the cited event is the template's first error, which the notable events
+    always hold.
+    """
+    table = aggregates.event_details(config).templates
+    if table.empty:
         return []
-    before_onset = (errors["timestamp"] < onset).to_numpy(dtype=bool)
+    is_error = (table["level"] == "error").to_numpy(dtype=bool, na_value=False)
     # Baseline templates include the warnings before onset: a message that was a warning yesterday
     # is not new today.
-    warnings = notable.loc[
-        (notable["level"] == "warning").to_numpy(dtype=bool, na_value=False) & (t < onset).to_numpy(dtype=bool),
-        ["message"],
-    ]
-    templates = message_templates(errors["message"]).fillna("")
-    baseline = set(templates[before_onset]) | set(message_templates(warnings["message"]).fillna(""))
-    incident = errors.loc[~before_onset].assign(template=templates[~before_onset].to_numpy())
-    new = incident.loc[~incident["template"].isin(baseline) & (incident["template"] != "")]
-    if new.empty:
+    baseline = set(table.loc[(table["first"] < onset).to_numpy(dtype=bool), "template"])
+    incident = table.loc[is_error & in_window(table, onset, recovered)]
+    total = int(incident["count"].sum())
+    new = incident.loc[~incident["template"].isin(baseline).to_numpy(dtype=bool) & (incident["template"] != "")]
+    if new.empty or total == 0:
         return []
-    total = len(incident)
-    counts = new["template"].value_counts()
-    firsts = new.drop_duplicates("template").head(MAX_TEMPLATES)
+    counts = new.groupby("template", observed=True)["count"].sum()
+    notable = aggregates.notable
+    t = notable["timestamp"]
+    errors = notable.loc[
+        error_mask(notable) & ((t >= onset) & (t <= recovered)).to_numpy(dtype=bool, na_value=False),
+        list(_EVIDENCE_COLUMNS),
+    ]
+    errors = errors.assign(template=message_templates(errors["message"]).fillna("").to_numpy())
+    found = errors.loc[errors["template"].isin(list(counts.index))].drop_duplicates("template")
+    # Reopened shared outputs hold redacted messages, whose templates can differ from the table's
+    # (an IP becomes a token): the first error at the template's first time stands in for them.
+    missing = counts.index.difference(found["template"])
+    if len(missing):
+        first = new.loc[new["template"].isin(list(missing))].groupby("template", observed=True)["first"].min()
+        at = errors.drop_duplicates("timestamp").set_index("timestamp")
+        stand_ins = at.loc[at.index.intersection(first.to_numpy())].reset_index()
+        stand_ins = stand_ins.merge(
+            pd.DataFrame({"timestamp": first.to_numpy(), "table_template": first.index.astype(str)}), on="timestamp"
+        )
+        stand_ins = stand_ins.assign(template=stand_ins.pop("table_template"))
+        found = pd.concat([found, stand_ins], ignore_index=True).sort_values("timestamp", kind="stable")
+    firsts = found.head(MAX_TEMPLATES)
     out = []
     for position, row in enumerate(firsts.to_dict("records")):
         template = str(row["template"])
@@ -192,7 +238,7 @@ def _template_candidates(
                     service=service,
                     summary=f"new error{where}: {template} ({n} events, {share:.0%} of errors)",
                     score=score,
-                    evidence=(Evidence.from_row(pd.Series(row)),),
+                    evidence=(Evidence.from_row(pd.Series(row).drop("template")),),
                 ),
             )
         )
@@ -200,7 +246,7 @@ def _template_candidates(
 
 
 def _origin_candidate(
-    notable: pd.DataFrame,
+    aggregates: Aggregates,
     onset: pd.Timestamp,
     recovered: pd.Timestamp,
     signal: str,
@@ -209,39 +255,39 @@ def _origin_candidate(
     config: TimelineConfig,
 ) -> list[tuple[float, RootCauseCandidate]]:
     width = pd.Timedelta(config.bucket)
+    traced = _traced(aggregates, config, onset - width, recovered)
+    errors = traced.loc[traced["error"].to_numpy(dtype=bool, na_value=False)].dropna(subset=["service"])
+    notable = aggregates.notable
     t = notable["timestamp"]
     window = notable.loc[((t >= onset - width) & (t <= recovered)).to_numpy(dtype=bool, na_value=False)]
     window = window.loc[:, [*_EVIDENCE_COLUMNS, "format", "http_status", "trace_id", "request_id"]]
-    errors = window.loc[error_mask(window)]
-    ids = correlation_ids(errors)
-    traced = errors.assign(cid=ids.to_numpy()).dropna(subset=["cid", "service"])
-    if not traced.empty:
-        spans = traced.groupby("cid")["service"].transform("nunique").to_numpy(dtype="int64")
-        multi = traced.loc[spans >= 2]
+    if not errors.empty:
+        spans = errors.groupby("cid")["service"].transform("nunique").to_numpy(dtype="int64")
+        multi = errors.loc[spans >= 2]
         if not multi.empty:
             # An access log reports its upstream's failure: within a request, an edge (access-log)
             # error is the origin only when no other service failed.
-            upstream = ~multi["format"].str.startswith(EDGE_FORMAT_PREFIX).to_numpy(dtype=bool, na_value=False)
-            ordered = multi.assign(_edge=~upstream).sort_values(["cid", "_edge", "timestamp"], kind="stable")
+            ordered = multi.sort_values(
+                ["cid", "edge", "timestamp", "source", "line"], kind="stable", na_position="last"
+            )
             origins = ordered.drop_duplicates("cid")
             votes = origins["service"].astype(str).value_counts()
             origin = str(votes.index[0])
             share = float(votes.iloc[0] / votes.sum())
-            example = origins.loc[origins["service"] == origin].iloc[0]
-            trail = multi.loc[multi["cid"] == example["cid"]].sort_values("timestamp", kind="stable").head(4)
-            evidence = tuple(Evidence.from_row(r) for r in trail.itertuples(index=False))
             summary = (
                 f"failing requests start in {origin}: {votes.iloc[0]} of {votes.sum()} failing requests "
                 "followed across services fail there first"
             )
-            return [
-                (
-                    0.5 + 0.3 * share,
-                    RootCauseCandidate(
-                        0, "first_failing_service", evidence[0].time, origin, summary, 0.5 + 0.3 * share, evidence
-                    ),
-                )
-            ]
+            evidence = _request_trail(window, origins.loc[origins["service"].astype(str) == origin, "cid"])
+            if evidence:
+                return [
+                    (
+                        0.5 + 0.3 * share,
+                        RootCauseCandidate(
+                            0, "first_failing_service", evidence[0].time, origin, summary, 0.5 + 0.3 * share, evidence
+                        ),
+                    )
+                ]
     firsts = first_bad_per_service(window, signal, edge, onset - width, recovered)
     if services:
         firsts = firsts.loc[firsts["service"].fillna("").isin(list(services)).to_numpy(dtype=bool)]
@@ -263,6 +309,23 @@ def _origin_candidate(
     ]
 
 
+def _request_trail(window: pd.DataFrame, cids: pd.Series) -> tuple[Evidence, ...]:
+    """The errors (at most 4, in time order) of one failing request that starts in the origin: the
+    one with the smallest correlation id among those whose errors the notable events hold (all of
+    them on a small window; a sample of :data:`pmtimeline.aggregate.TRAIL_REQUESTS` otherwise)."""
+    errors = window.loc[error_mask(window) & window["service"].notna().to_numpy(dtype=bool)]
+    if errors.empty:
+        return ()
+    ids = correlation_ids(errors)
+    mine = (_cid_hashes(errors).isin(set(cids.tolist())) & ids.notna()).to_numpy(dtype=bool, na_value=False)
+    if not mine.any():
+        return ()
+    example = min(ids[mine].astype(str))
+    trail = errors.loc[(ids == example).to_numpy(dtype=bool, na_value=False)]
+    trail = trail.sort_values("timestamp", kind="stable").head(4)
+    return tuple(Evidence.from_row(r) for r in trail.itertuples(index=False))
+
+
 def rank_root_causes(
     aggregates: Aggregates,
     phases: Mapping[str, pd.Timestamp | None],
@@ -276,16 +339,12 @@ def rank_root_causes(
         return ()
     recovered = phases.get("recovered") or aggregates.window_end or onset
     notable = aggregates.notable
-    t = notable["timestamp"]
-    window = notable.loc[
-        ((t >= onset) & (t <= recovered)).to_numpy(dtype=bool, na_value=False), ["service", "trace_id", "request_id"]
-    ]
-    dependencies = _dependencies(window, services) if services else set()
+    dependencies = _dependencies(_traced(aggregates, config, onset, recovered), services) if services else set()
     found = [
         *_change_candidates(notable, onset, services, dependencies, config),
-        *_template_candidates(notable, onset, recovered),
+        *_template_candidates(aggregates, onset, recovered, config),
         *_origin_candidate(
-            notable, onset, recovered, signal or "errors", services, uses_edge(aggregates.counts), config
+            aggregates, onset, recovered, signal or "errors", services, uses_edge(aggregates.counts), config
         ),
     ]
     found.sort(key=lambda c: (-c[0], c[1].time if c[1].time is not None else onset))

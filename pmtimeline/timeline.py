@@ -14,6 +14,7 @@ import datetime as dt
 import html
 import json
 import os
+import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from pmtimeline.aggregate import Aggregates
+from pmtimeline.aggregate import Aggregates, EventDetails
 from pmtimeline.alert_intervals import alert_intervals
 from pmtimeline.analysis import apply_overrides
 from pmtimeline.config import PHASES, TimelineConfig, parse_time
@@ -232,6 +233,22 @@ class Timeline:
             self._shared_cache[id(frame)] = (frame, redacted)
         return redacted
 
+    def _shared_details(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+        """A table of the aggregates' details as shared outputs hold it: the columns derived from
+        redacted event columns (url paths, messages) redacted, actors pseudonymized."""
+        if name == "actor_spans":
+            return self._redactor.redact_actors(frame)
+        if name == "users" and not frame.empty:
+            # Hashes of names can be checked against guessed names: hashed again with a key that is
+            # not kept, they still count distinct users but name no one.
+            key = secrets.token_hex(8)
+            rehashed = pd.util.hash_array(frame["user_hash"].astype(str).to_numpy(dtype=object), hash_key=key)
+            return frame.assign(user_hash=rehashed)
+        derived = {"endpoints": "endpoint", "templates": "template"}
+        if name in derived and not frame.empty:
+            return frame.assign(**{derived[name]: self._redactor.redact_series(frame[derived[name]])})
+        return frame
+
     def postmortem(self, *, chart_image: str | None = None, template_text: str | None = None) -> str:
         """The postmortem draft (Markdown), every claim citing its ``source:line``."""
         from pmtimeline.postmortem import render_postmortem
@@ -296,6 +313,12 @@ class Timeline:
             f"{DATA_DIR}/actors.parquet",
             _frame_parquet(self.aggregates.actors if raw else self._redactor.redact_actors(self.aggregates.actors)),
         )
+        details = self.aggregates.event_details(self.config)
+        for name, frame in details.frames().items():
+            write(
+                f"{DATA_DIR}/details_{name}.parquet",
+                _frame_parquet(frame if raw else self._shared_details(name, frame)),
+            )
         write(f"{DATA_DIR}/settings.json", json.dumps(_settings_of(self.config), indent=2))
         write(INCIDENT_FILE, json.dumps(self.shared_incident().to_dict(), indent=2, ensure_ascii=False) + "\n")
         if not (out / OVERRIDES_FILE).exists():
@@ -328,6 +351,14 @@ class Timeline:
             counts = pd.read_parquet(out / DATA_DIR / "counts.parquet")
             latency = pd.read_parquet(out / DATA_DIR / "latency.parquet")
             actors = pd.read_parquet(out / DATA_DIR / "actors.parquet")
+            # Outputs written before the details existed have none: they are then derived from notable.
+            names = EventDetails.empty().frames()
+            paths = {name: out / DATA_DIR / f"details_{name}.parquet" for name in names}
+            details = (
+                EventDetails.from_frames({name: pd.read_parquet(path) for name, path in paths.items()})
+                if all(path.exists() for path in paths.values())
+                else None
+            )
             settings = json.loads((out / DATA_DIR / "settings.json").read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise ConfigError(
@@ -350,6 +381,7 @@ class Timeline:
             actors=actors,
             window_start=incident.window_start,
             window_end=incident.window_end,
+            details=details,
         )
         incident = apply_overrides(incident.with_title(str(title)), dict(base.phase_overrides), aggregates, base)
         return cls(

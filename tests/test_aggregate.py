@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,17 +11,24 @@ import pytest
 from synthetic_incidents import credential_stuffing, make_events, outage
 
 from pmtimeline.aggregate import (
+    BAD_EVENTS_PER_BUCKET,
     SAMPLE_PER_TEMPLATE,
+    TRAIL_REQUESTS,
     Aggregates,
     Aggregator,
+    EventDetails,
     aggregate,
     bin_value,
     count_signals,
+    endpoint_of,
+    error_mask,
+    in_window,
     latency_bins,
 )
 from pmtimeline.changes import classify_changes
 from pmtimeline.config import TimelineConfig
-from pmtimeline.schema import COUNT_COLUMNS
+from pmtimeline.impact import compute_metrics
+from pmtimeline.schema import COUNT_COLUMNS, conform_events
 
 CONFIG = TimelineConfig()
 
@@ -71,27 +79,151 @@ def test_chunks_give_the_same_aggregates(chunks: int) -> None:
     )
 
 
-def test_notable_keeps_what_the_analysis_needs_and_little_else() -> None:
+def test_notable_keeps_what_the_analysis_cites_and_little_else() -> None:
     frame = events()
     result = aggregate(frame, CONFIG)
     notable = result.notable
-    errors = frame["level"].isin(["error"]).fillna(False) | (frame["http_status"] >= 500).fillna(False)
-    assert len(
-        notable.loc[notable["level"].eq("error").fillna(False) | (notable["http_status"] >= 500).fillna(False)]
-    ) == int(errors.sum())
+    # Every change and alert, whole.
     assert set(notable.loc[notable["kind"] == "change", "change_type"]) == {"deploy", "restart", "rollback"}
     assert int((notable["kind"] == "alert").sum()) == int((frame["kind"] == "alert").sum())
+    # The first and last three errors of every (minute, service, source), whole.
+    errors = frame.loc[error_mask(frame)].sort_values(["timestamp", "source", "line"], kind="stable")
+    group = [errors["timestamp"].dt.floor(CONFIG.bucket), errors["service"].fillna(""), errors["source"]]
+    ends = pd.concat([errors.groupby(group).head(3), errors.groupby(group).tail(3)]).drop_duplicates()
+    kept = notable.merge(ends[["timestamp", "source", "line", "message"]], how="inner")
+    assert len(kept) == len(ends)
     ordinary = notable.loc[
         ~(notable["level"].isin(["warning", "error"]).fillna(False)) & notable["kind"].isin(["log", "request"])
     ]
     assert len(ordinary) < 0.05 * len(frame)
     # The first and last event of every service are kept.
-    for service, group in frame.groupby("service"):
+    for service, group_frame in frame.groupby("service"):
         own = notable.loc[notable["service"] == service, "timestamp"]
-        assert own.min() == group["timestamp"].min()
-        assert own.max() == group["timestamp"].max()
+        assert own.min() == group_frame["timestamp"].min()
+        assert own.max() == group_frame["timestamp"].max()
     assert notable["timestamp"].is_monotonic_increasing
     assert (result.window_start, result.window_end) == (frame["timestamp"].min(), frame["timestamp"].max())
+
+
+def _flood(n: int, chunks: int) -> Aggregates:
+    """``n`` error events of one kind (one stack trace, 500 users, 30 hosts, 40 endpoints) over ten
+    minutes, fed in ``chunks`` chunks, beside a deploy and a few warnings."""
+    rng = np.random.default_rng(7)
+    times = T0 + pd.to_timedelta(np.sort(rng.integers(0, 600_000, n)), unit="ms")
+    trace = (
+        "java.sql.SQLTransientConnectionException: pool exhausted\n" + "\tat com.example.Pool.get(Pool.java:42)\n" * 30
+    )
+    frame = conform_events(
+        pd.DataFrame(
+            {
+                "timestamp": times,
+                "source": "service.log",
+                "line": np.arange(1, n + 1),
+                "service": np.where(rng.random(n) < 0.7, "payments", "ledger"),
+                "host": [f"app-{i:02d}" for i in rng.integers(0, 30, n)],
+                "level": "error",
+                "message": trace,
+                "kind": np.where(rng.random(n) < 0.5, "request", "log"),
+                "http_status": 503,
+                "url_path": [f"/api/v1/pay/{i}" if i % 2 else f"/api/v{i % 40}/x" for i in rng.integers(0, 80, n)],
+                "user": [f"user{i:04d}" for i in rng.integers(0, 500, n)],
+                "trace_id": [f"{i:016x}" for i in rng.integers(0, 2**62, n)],
+            }
+        )
+    )
+    extra = make_events(
+        [
+            {"time": "2024-03-05T08:00:30Z", "message": "Deploying payments v2.3.1", "service": "payments"},
+            {"time": "2024-03-05T08:04:00Z", "message": "slow query", "level": "warning", "service": "ledger"},
+        ]
+    )
+    whole = classify_changes(pd.concat([frame, extra], ignore_index=True).sort_values("timestamp", kind="stable"))
+    aggregator = Aggregator(CONFIG)
+    for part in np.array_split(np.arange(len(whole)), chunks):
+        aggregator.add(whole.iloc[part])
+    result = aggregator.result()
+    result.details = result.event_details(CONFIG)
+    _FLOODS[n] = whole
+    return result
+
+
+_FLOODS: dict[int, pd.DataFrame] = {}
+T0 = pd.Timestamp("2024-03-05T08:00:00Z")
+
+
+def test_notable_events_stay_bounded_while_the_metrics_stay_exact() -> None:
+    medium, large = _flood(10_000, 2), _flood(100_000, 10)
+    # Ten times the errors: as many rows kept whole (ten minutes, two services, one source).
+    bound = 10 * 2 * 4 * (2 * BAD_EVENTS_PER_BUCKET) + 600 * 2 * 4 + TRAIL_REQUESTS * 2 + 10
+    assert len(large.notable) <= bound
+    assert len(large.notable) < 1.1 * len(medium.notable)
+    assert (large.notable["kind"] == "change").sum() == 1
+    assert (large.notable["level"] == "warning").sum() == 1
+    # The numbers the analysis reports come from the details, equal to a count over every event.
+    frame = _FLOODS[100_000]
+    start, end = T0 + pd.Timedelta("2min"), T0 + pd.Timedelta("7min")
+    phases = {"onset": start, "recovered": end}
+    metrics = compute_metrics(phases, large, CONFIG, "errors", ("payments", "ledger"))
+    t = frame["timestamp"]
+    inside = frame.loc[(t >= start) & (t <= end) & error_mask(frame)]
+    assert metrics.affected_users == inside["user"].nunique() == 500
+    hosts = inside["host"].value_counts()
+    assert set(metrics.affected_hosts) == set(hosts.index[:20]) | set(hosts.index[hosts >= hosts.iloc[19]]) & set(
+        metrics.affected_hosts
+    )
+    assert [hosts[h] for h in metrics.affected_hosts] == sorted(
+        (hosts[h] for h in metrics.affected_hosts), reverse=True
+    )
+    endpoints = endpoint_of(inside.loc[inside["kind"] == "request", "url_path"]).value_counts()
+    assert dict(metrics.affected_endpoints) == {p: int(endpoints[p]) for p, _ in metrics.affected_endpoints}
+    assert [n for _, n in metrics.affected_endpoints] == list(endpoints.iloc[: len(metrics.affected_endpoints)])
+    templates = large.details.templates if large.details is not None else None
+    assert templates is not None
+    assert int(templates.loc[templates["level"] == "error", "count"].sum()) == int(error_mask(frame).sum())
+
+
+def test_details_of_chunks_equal_the_details_of_the_whole() -> None:
+    frame = events()
+    whole, parts = chunked(frame, 1).event_details(CONFIG), chunked(frame, 7).event_details(CONFIG)
+    for name, table in whole.frames().items():
+        other = parts.frames()[name]
+        keys = [c for c in table.columns if c not in ("count", "first", "last")]
+        pd.testing.assert_frame_equal(
+            table.sort_values(keys, kind="stable").reset_index(drop=True),
+            other.sort_values(keys, kind="stable").reset_index(drop=True),
+            check_dtype=False,
+        )
+    assert len(whole.users)
+    assert len(whole.hosts)
+    assert len(whole.templates)
+
+
+def test_details_survive_a_parquet_round_trip(tmp_path: Path) -> None:
+    details = aggregate(events(), CONFIG).event_details(CONFIG)
+    saved = {}
+    for name, table in details.frames().items():
+        table.to_parquet(tmp_path / f"{name}.parquet")
+        saved[name] = pd.read_parquet(tmp_path / f"{name}.parquet")
+    again = EventDetails.from_frames(saved)
+    for name, table in details.frames().items():
+        pd.testing.assert_frame_equal(table.reset_index(drop=True), again.frames()[name].reset_index(drop=True))
+
+
+def test_in_window_counts_boundary_buckets_by_their_event_times() -> None:
+    table = pd.DataFrame(
+        {
+            "bucket": pd.to_datetime(["2024-03-05T08:00:00Z"] * 3, utc=True),
+            "first": pd.to_datetime(
+                ["2024-03-05T08:00:00.100Z", "2024-03-05T08:00:00.600Z", "2024-03-05T08:00:00.200Z"], utc=True
+            ),
+            "last": pd.to_datetime(
+                ["2024-03-05T08:00:00.300Z", "2024-03-05T08:00:00.900Z", "2024-03-05T08:00:00.800Z"], utc=True
+            ),
+        }
+    )
+    inside = in_window(table, pd.Timestamp("2024-03-05T08:00:00.500Z"), pd.Timestamp("2024-03-05T09:00:00Z"))
+    # All before the bound, all after it, and one row across it (counted whole).
+    assert inside.tolist() == [False, True, True]
 
 
 def test_sample_is_bounded_per_template() -> None:
