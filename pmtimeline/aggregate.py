@@ -49,7 +49,6 @@ from pmtimeline.schema import (
     empty_counts,
     empty_events,
 )
-from pmtimeline.signals import bad_event_mask
 from pmtimeline.templates import message_templates, regex_mask
 
 #: Histogram bins per decade of milliseconds: bin ``i`` holds durations in [10**(i/20), 10**((i+1)/20)),
@@ -158,14 +157,54 @@ def edge_mask(events: pd.DataFrame) -> np.ndarray:
     )
 
 
-def count_signals(events: pd.DataFrame, resolution: str) -> pd.DataFrame:
+@dataclass(frozen=True)
+class SignalMasks:
+    """The masks of one frame that every stage needs, computed once: the events that count toward
+    each signal of :data:`BAD_SIGNALS` (as :func:`pmtimeline.signals.bad_event_mask` selects
+    them), requests, edge requests and events of level warning (alerts and changes included)."""
+
+    errors: np.ndarray
+    warnings: np.ndarray
+    requests: np.ndarray
+    failed: np.ndarray
+    edge: np.ndarray
+    warning_level: np.ndarray
+
+    @classmethod
+    def of(cls, events: pd.DataFrame) -> SignalMasks:
+        level = events["level"]
+        status = events["http_status"]
+        alert = _bool(events["kind"] == "alert")
+        errors = ~alert & (_bool(level.isin(list(ERROR_LEVELS))) | _bool(status >= 500))
+        warning_level = _bool(level == "warning")
+        requests = _bool(events["kind"] == "request")
+        edge_format = _bool(events["format"].str.startswith(EDGE_FORMAT_PREFIX))
+        return cls(
+            errors=errors,
+            warnings=warning_level & ~errors & ~alert,
+            requests=requests,
+            failed=requests & _bool(status >= 500),
+            edge=requests & edge_format,
+            warning_level=warning_level,
+        )
+
+    def signal(self, name: str) -> np.ndarray:
+        """The mask of one of :data:`BAD_SIGNALS`."""
+        masks = {
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "failed_requests": self.failed,
+            "failed_edge_requests": self.failed & self.edge,
+        }
+        return np.asarray(masks[name], dtype=bool)
+
+
+def count_signals(events: pd.DataFrame, resolution: str, masks: SignalMasks | None = None) -> pd.DataFrame:
     """The per-(bucket, service) signal counts of one chunk (:data:`pmtimeline.schema.COUNT_COLUMNS`)."""
     if events.empty:
         return empty_counts()
-    errors = error_mask(events)
-    request = _bool(events["kind"] == "request")
-    failed = request & _bool(events["http_status"] >= 500)
-    edge = edge_mask(events)
+    masks = masks or SignalMasks.of(events)
+    errors, request, failed, edge = masks.errors, masks.requests, masks.failed, masks.edge
     codes, services = pd.factorize(events["service"].fillna(""))
     step = pd.Timedelta(resolution).value
     ns = floor_ns(events["timestamp"], resolution)
@@ -175,7 +214,7 @@ def count_signals(events: pd.DataFrame, resolution: str) -> pd.DataFrame:
         {
             "events": None,
             "errors": errors,
-            "warnings": warning_mask(events),
+            "warnings": masks.warnings,
             "requests": request,
             "failed_requests": failed,
             "edge_requests": edge,
@@ -615,75 +654,81 @@ def event_details(events: pd.DataFrame, config: TimelineConfig) -> EventDetails:
     """The :class:`EventDetails` of one frame of events (a chunk, or saved notable events)."""
     if events.empty:
         return EventDetails.empty()
+    events = events.reset_index(drop=True)
+    masks = SignalMasks.of(events)
     bad, kept = notable_parts(events)
-    errors = error_mask(events)
-    worded = errors | _bool(events["level"] == "warning")
+    worded = masks.errors | masks.warning_level
     templates = message_templates(events["message"].loc[worded]).fillna("")
-    return _describe(events, config, bad | kept, errors, worded, templates)
+    return _describe(events, config, masks, bad | kept, worded, templates)
 
 
 def _describe(
     events: pd.DataFrame,
     config: TimelineConfig,
+    masks: SignalMasks,
     notable: np.ndarray,
-    errors: np.ndarray,
     worded: np.ndarray,
     templates: pd.Series,
+    ids: pd.Series | None = None,
 ) -> EventDetails:
+    """``events`` with a range index; ``templates`` of the ``worded`` events; ``ids`` the correlation
+    ids of the ``notable`` events (computed when None)."""
     res = config.count_resolution
+    errors = masks.errors
     sub = events.loc[errors & _bool(events["user"].notna()), ["timestamp", "user"]]
     users = keyed_counts(sub["timestamp"], {"user_hash": pd.Series(_hash_text(sub["user"]))}, res)
 
     hosts: list[pd.DataFrame] = []
     endpoints: list[pd.DataFrame] = []
     for signal in BAD_SIGNALS:
-        name, edge = ("failed_requests", True) if signal == "failed_edge_requests" else (signal, False)
-        mask = bad_event_mask(events, name, edge)
+        mask = masks.signal(signal)
         if not mask.any():
             continue
         rows = events.loc[mask, ["timestamp", "service", "host", "url_path"]]
-        label = pd.Series(signal, index=rows.index, dtype=STRING)
-        hosts.append(
-            keyed_counts(
-                rows["timestamp"],
-                {"signal": label, "service": rows["service"].fillna(""), "host": rows["host"]},
-                res,
-            )
-        )
-        if name == "failed_requests" and rows["url_path"].notna().any():
+        table = keyed_counts(rows["timestamp"], {"service": rows["service"].fillna(""), "host": rows["host"]}, res)
+        table.insert(1, "signal", pd.array([signal] * len(table), dtype=STRING))
+        hosts.append(table)
+        if signal.startswith("failed") and rows["url_path"].notna().any():
             codes, paths = pd.factorize(rows["url_path"])
             # Paths repeat: each distinct path becomes an endpoint once.
             endpoint = np.asarray(endpoint_of(pd.Series(paths, dtype=STRING)).to_numpy(dtype=object), dtype=object)
             values = pd.Series(endpoint[np.maximum(codes, 0)], index=rows.index, dtype=object).where(codes >= 0)
-            endpoints.append(keyed_counts(rows["timestamp"], {"signal": label, "endpoint": values}, res))
+            table = keyed_counts(rows["timestamp"], {"endpoint": values}, res)
+            table.insert(1, "signal", pd.array([signal] * len(table), dtype=STRING))
+            endpoints.append(table)
 
     sub = events.loc[worded, ["timestamp"]]
-    level = pd.Series(np.where(errors[worded], "error", "warning"), index=sub.index, dtype=STRING)
+    level = pd.Series(np.where(errors[worded], "error", "warning"), index=sub.index)
     keyed_templates = keyed_counts(sub["timestamp"], {"level": level, "template": templates}, res)
 
-    ids = correlation_ids(events)
-    with_id = notable & _bool(ids.notna())
-    rows = events.loc[with_id, ["timestamp", "service", "source", "line", "format"]]
+    if ids is None:
+        ids = correlation_ids(events.loc[notable])
+    ids = ids.dropna()
+    rows = events.loc[ids.index, ["timestamp", "service", "source", "line", "format"]]
+    position = ids.index.to_numpy()
     traced = pd.DataFrame(
         {
-            "timestamp": rows["timestamp"].to_numpy(),
-            "cid": _hash_text(ids[with_id]),
-            "service": rows["service"].to_numpy(),
-            "source": rows["source"].to_numpy(),
-            "line": rows["line"].to_numpy(),
-            "error": errors[with_id],
+            "timestamp": rows["timestamp"].array,
+            "cid": _hash_text(ids),
+            "service": rows["service"].array,
+            "source": rows["source"].array,
+            "line": rows["line"].array,
+            "error": errors[position],
             "edge": _bool(rows["format"].str.startswith(EDGE_FORMAT_PREFIX)),
         }
-    ).astype(_empty_traced().dtypes.to_dict())
-
-    spans = _actor_spans(events, notable)
+    )
+    # Signals are disjoint keys of one table: concatenating their parts is merging them.
     return EventDetails(
         users=users,
-        hosts=merge_keyed(hosts, DETAIL_KEYS["hosts"]),
-        endpoints=merge_keyed(endpoints, DETAIL_KEYS["endpoints"]),
+        hosts=pd.concat(hosts, ignore_index=True) if hosts else _empty_keyed(DETAIL_KEYS["hosts"], _KEY_DTYPES),
+        endpoints=(
+            pd.concat(endpoints, ignore_index=True)
+            if endpoints
+            else _empty_keyed(DETAIL_KEYS["endpoints"], _KEY_DTYPES)
+        ),
         templates=keyed_templates,
         traced=traced,
-        actor_spans=spans,
+        actor_spans=_actor_spans(events, notable),
     )
 
 
@@ -728,7 +773,11 @@ def merge_details(parts: list[EventDetails]) -> EventDetails:
 
 
 def bad_sample_mask(
-    events: pd.DataFrame, config: TimelineConfig, order: np.ndarray, per_side: int = BAD_EVENTS_PER_BUCKET
+    events: pd.DataFrame,
+    config: TimelineConfig,
+    order: np.ndarray,
+    masks: SignalMasks | None = None,
+    per_side: int = BAD_EVENTS_PER_BUCKET,
 ) -> np.ndarray:
     """The bad events kept whole. For each signal of :data:`BAD_SIGNALS`, in time order (then
     line, then ``order``):
@@ -751,9 +800,9 @@ def bad_sample_mask(
     source, _ = pd.factorize(events["source"].fillna(""))
     times = np.asarray(events["timestamp"].array.asi8, dtype="int64")
     line = events["line"].to_numpy(dtype="float64", na_value=np.inf)
+    masks = masks or SignalMasks.of(events)
     for signal in BAD_SIGNALS:
-        name, edge = ("failed_requests", True) if signal == "failed_edge_requests" else (signal, False)
-        idx = np.flatnonzero(bad_event_mask(events, name, edge))
+        idx = np.flatnonzero(masks.signal(signal))
         if not idx.size:
             continue
         tiebreak = (order[idx], line[idx], times[idx])
@@ -819,24 +868,27 @@ class Aggregator:
         self._start = start if self._start is None else min(self._start, start)
         self._end = end if self._end is None else max(self._end, end)
 
+        masks = SignalMasks.of(events)
         if not counted:
-            self._add_counts(count_signals(events, self.config.count_resolution))
+            self._add_counts(count_signals(events, self.config.count_resolution, masks))
 
         bad, kept = notable_parts(events)
+        notable = bad | kept
         if kept.any():
             self._kept.append(events.loc[kept].assign(_row=order[kept]))
-        errors = error_mask(events)
-        worded = errors | _bool(events["level"] == "warning")
+        worded = masks.errors | masks.warning_level
         templates = message_templates(events["message"].loc[worded]).fillna("")
-        self._add_details(_describe(events, self.config, bad | kept, errors, worded, templates))
+        ids = correlation_ids(events.loc[notable])
+        self._add_details(_describe(events, self.config, masks, notable, worded, templates, ids))
         if bad.any():
-            self._add_bad(events.loc[bad | kept].assign(_row=order[bad | kept]))
-        self._add_firsts(events, order, errors[worded], templates)
-        self._add_trail(events, order, errors)
-        self._add_sample(events, order, np.flatnonzero(~(bad | kept)))
+            chosen = bad_sample_mask(events, self.config, order, masks)
+            self._add_bad(events.loc[chosen].assign(_row=order[chosen]))
+        self._add_firsts(events, order, masks.errors[worded], templates)
+        self._add_trail(events, order, masks.errors, ids)
+        self._add_sample(events, order, np.flatnonzero(~notable))
         self._add_edges(events, order)
 
-        latency = _latency(events, self.config.count_resolution, edge_mask(events))
+        latency = _latency(events, self.config.count_resolution, masks.edge)
         if not latency.empty:
             self._latency.append(latency)
             self._latency_rows += len(latency)
@@ -879,8 +931,7 @@ class Aggregator:
             self._details = [merge_details(self._details)]
             self._detail_rows = sum(len(getattr(self._details[0], name)) for name in DETAIL_KEYS)
 
-    def _add_bad(self, rows: pd.DataFrame) -> None:
-        chosen = rows.loc[bad_sample_mask(rows, self.config, rows["_row"].to_numpy())]
+    def _add_bad(self, chosen: pd.DataFrame) -> None:
         self._bad.append(chosen)
         self._bad_rows += len(chosen)
         if self._bad_rows > _COMPACT_SAMPLE_ROWS and len(self._bad) > 1:
@@ -895,28 +946,35 @@ class Aggregator:
         """Keep the first error event of every message template (the new-template candidates cite it)."""
         if not errors.any():
             return
-        rows = templates.index[errors]
-        found = events.loc[rows].assign(_row=order[rows], template=templates.loc[rows].to_numpy())
+        rows = templates.index[errors].to_numpy()
+        codes, names = pd.factorize(templates.loc[rows])
+        times = np.asarray(events["timestamp"].array.asi8, dtype="int64")[rows]
+        line = events["line"].to_numpy(dtype="float64", na_value=np.inf)[rows]
+        # The chunk's first event of each template (by time, source, line, input order) before any row is copied.
+        source, _ = pd.factorize(events["source"].iloc[rows], sort=True)
+        ranked = np.lexsort((order[rows], line, source, times, codes))
+        first = ranked[np.r_[True, codes[ranked][1:] != codes[ranked][:-1]]]
+        found = events.iloc[rows[first]].assign(_row=order[rows[first]], template=np.asarray(names)[codes[first]])
         joined = pd.concat([self._firsts, found], ignore_index=True)
         joined = joined.sort_values(["timestamp", "source", "line", "_row"], kind="stable", na_position="last")
         self._firsts = joined.drop_duplicates("template").reset_index(drop=True)
 
-    def _add_trail(self, events: pd.DataFrame, order: np.ndarray, errors: np.ndarray) -> None:
+    def _add_trail(self, events: pd.DataFrame, order: np.ndarray, errors: np.ndarray, ids: pd.Series) -> None:
         """Keep every error event of the failing requests with the :data:`TRAIL_REQUESTS` smallest
         correlation ids (a sample independent of time and chunking): a request followed across
         services is cited with its errors in order, so they must all be there."""
-        ids = correlation_ids(events)
-        traced = errors & _bool(ids.notna())
-        if not traced.any():
+        ids = ids.dropna()
+        ids = ids.loc[errors[ids.index.to_numpy()]]
+        if ids.empty:
             return
-        cids = ids.loc[traced].to_numpy(dtype=object)
+        cids = ids.to_numpy(dtype=object)
         pool = np.union1d(self._trail_ids, np.unique(cids))[:TRAIL_REQUESTS]
         if len(self._trail_ids) and self._trail_ids[-1] > pool[-1]:
             # Smaller ids came: the requests that left the sample leave the kept events too.
             held = correlation_ids(self._trail).to_numpy(dtype=object)
             self._trail = self._trail.loc[np.isin(held, pool)].reset_index(drop=True)
         self._trail_ids = pool
-        rows = np.flatnonzero(traced)[np.isin(cids, pool)]
+        rows = ids.index.to_numpy()[np.isin(cids, pool)]
         if rows.size:
             self._trail = pd.concat([self._trail, events.iloc[rows].assign(_row=order[rows])], ignore_index=True)
 
