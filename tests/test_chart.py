@@ -282,6 +282,18 @@ def test_two_million_events_stay_under_5_mb() -> None:
     assert int(np.asarray(density.customdata)[:, 0].astype(int).sum()) == len(notable)
 
 
+def test_trace_json_size_is_what_the_traces_add_to_the_figure_json(figure: go.Figure) -> None:
+    # The budget decides how many events are plotted; its size must be plotly's own, exactly.
+    import plotly.io as pio
+
+    empty = len(pio.to_json(go.Figure(), validate=False))
+    for traces in ([figure.data[0]], list(figure.data), [t for t in figure.data if t.meta in ("events", "alerts")]):
+        copies = [type(t)(t) for t in traces]
+        expected = len(pio.to_json(go.Figure(data=copies), validate=False)) - empty
+        assert chart._json_size(copies) == expected
+    assert chart._json_size([]) == 0
+
+
 def test_html_inlines_the_vendored_basic_bundle_when_it_matches() -> None:
     from plotly.offline import get_plotlyjs_version
 
