@@ -7,10 +7,12 @@ from functools import cache
 import pandas as pd
 from synthetic_incidents import Synthetic, make_events, outage
 
-from pmtimeline.aggregate import Aggregates, aggregate
+from pmtimeline.aggregate import Aggregates, aggregate, error_mask
 from pmtimeline.changes import classify_changes
 from pmtimeline.config import TimelineConfig
+from pmtimeline.correlate import correlation_ids
 from pmtimeline.root_cause import rank_root_causes
+from pmtimeline.templates import message_templates
 
 CONFIG = TimelineConfig()
 
@@ -72,3 +74,48 @@ def test_propagation_order_without_traces() -> None:
 def test_no_onset_no_candidates() -> None:
     _, aggregates = data()
     assert rank_root_causes(aggregates, {"onset": None}, None, (), CONFIG) == ()
+
+
+def test_counts_and_votes_stay_exact_when_few_errors_are_kept_whole() -> None:
+    # A busy outage: tens of failing requests per second, so only a bounded choice of the errors is
+    # kept whole; the candidates' counts must still be those of every event.
+    synthetic = outage(53, minutes=30, rate_per_min=2500, onset_minute=8)
+    events = classify_changes(synthetic.events)
+    aggregates = aggregate(events, CONFIG)
+    errors = events.loc[error_mask(events)]
+    assert len(aggregates.notable.loc[error_mask(aggregates.notable)]) < 0.5 * len(errors)
+    phases = synthetic.truth.phases()
+    onset, recovered = phases["onset"], phases["recovered"]
+    assert onset is not None
+    assert recovered is not None
+    candidates = rank_root_causes(aggregates, phases, "errors", ("payments", "edge"), CONFIG)
+
+    # New templates: counted over every error of the incident.
+    t = errors["timestamp"]
+    templates = message_templates(errors["message"]).fillna("")
+    during = templates[((t >= onset) & (t <= recovered)).to_numpy()]
+    new = during[~during.isin(set(templates[(t < onset).to_numpy()]))].value_counts()
+    found = [c for c in candidates if c.kind == "new_error_template"]
+    assert found
+    for candidate in found:
+        template = next(name for name in new.index if f": {name} (" in candidate.summary)
+        assert f"({new[template]} events, {new[template] / len(during):.0%} of errors)" in candidate.summary
+
+    # First failing service: votes over every failing request followed across services.
+    width = pd.Timedelta(CONFIG.bucket)
+    window = errors.loc[((t >= onset - width) & (t <= recovered)).to_numpy()].dropna(subset=["service"])
+    traced = window.assign(cid=correlation_ids(window)).dropna(subset=["cid"])
+    multi = traced.loc[traced.groupby("cid")["service"].transform("nunique").to_numpy() >= 2]
+    edge = multi["format"].str.startswith("access").fillna(False)
+    origins = multi.assign(_edge=edge).sort_values(["cid", "_edge", "timestamp"], kind="stable").drop_duplicates("cid")
+    votes = origins["service"].value_counts()
+    origin = next(c for c in candidates if c.kind == "first_failing_service")
+    assert origin.service == votes.index[0] == "payments"
+    assert f"{votes.iloc[0]} of {votes.sum()} failing requests" in origin.summary
+    # Its evidence is one whole request: its errors (up to four), in time order, as every event has them.
+    first = origin.evidence[0]
+    row = window.loc[(window["timestamp"] == first.time) & (window["source"] == first.source)]
+    row = row.loc[row["line"] == first.line]
+    cid = correlation_ids(row).iloc[0]
+    request = traced.loc[traced["cid"] == cid].sort_values("timestamp", kind="stable").head(4)
+    assert [(e.source, e.line) for e in origin.evidence] == list(zip(request["source"], request["line"], strict=True))
