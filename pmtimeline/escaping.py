@@ -137,6 +137,10 @@ def plotly_texts(values: pd.Series, limit: int | None = 200) -> np.ndarray:
     column = pa.array(text.array)
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
+    if limit:
+        # Every character stays at least one character when escaped, so the first limit + 1 decide
+        # both the cut and what is kept of a long value (stack traces are long).
+        column = pc.utf8_slice_codeunits(column, 0, limit + 1)
     controls = pc.match_substring_regex(column, _CONTROL_RE2)
     if pc.any(controls).as_py():
         import polars as pl
