@@ -18,12 +18,14 @@ Conventions (shared with the ParsedLines frames of :mod:`pmtimeline.connectors.l
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -106,21 +108,147 @@ def string_series(array: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Seri
 
 
 def extract_groups(values: pd.Series, pattern: str) -> pd.DataFrame:
-    """Named groups of an RE2 ``pattern`` matched at each value (``pc.extract_regex``).
+    """Named groups of a regular expression (RE2 syntax) matched at each value.
 
     Returns one string column per group (NA where the value does not match, and where an optional
-    group did not take part) plus a bool column ``matched``.
+    group did not take part or matched nothing) plus a bool column ``matched``.
+
+    The match runs in polars (Rust's ``regex`` crate) when it accepts the pattern, else in pyarrow's
+    RE2 (``pc.extract_regex``). Both are linear-time engines, but RE2's submatch extraction costs
+    3-5 us per line for our 9- to 12-group patterns on this machine against about 1 us in polars,
+    and it was the largest single cost of parsing (bench/README.md, "Parsing engine").
     """
-    structs = pc.extract_regex(arrow_strings(values), pattern)
     index = values.index
-    valid = pc.is_valid(structs)
-    columns: dict[str, pd.Series] = {}
-    for i, name in enumerate(structs.type.names):
-        field = pc.struct_field(structs, [i])
-        field = pc.if_else(pc.and_(valid, pc.not_equal(field, "")), field, pa.scalar(None, field.type))
-        columns[name] = string_series(field, index)
-    columns["matched"] = pd.Series(valid.to_numpy(zero_copy_only=False), index=index, dtype=bool)
+    strings = arrow_strings(values)
+    try:
+        fields, matched = _polars_groups(strings, pattern)
+    except _POLARS_PATTERN_ERRORS:
+        structs = pc.extract_regex(strings, pattern)
+        valid = pc.is_valid(structs)
+        matched = valid.to_numpy(zero_copy_only=False)
+        fields = {}
+        for i, name in enumerate(structs.type.names):
+            field = pc.struct_field(structs, [i])
+            fields[name] = pc.if_else(pc.and_(valid, pc.not_equal(field, "")), field, pa.scalar(None, field.type))
+    columns: dict[str, pd.Series] = {name: string_series(field, index) for name, field in fields.items()}
+    columns["matched"] = pd.Series(matched, index=index, dtype=bool)
     return pd.DataFrame(columns, index=index)
+
+
+_MATCH_GROUP: Final = "pmtimeline_matched"
+_LINE: Final = "pmtimeline_line"
+#: Raised by polars for a pattern its engine refuses (look-around, backreferences, syntax errors):
+#: RE2 then gets its turn, and user formats fall back further to Python's ``re``.
+_POLARS_PATTERN_ERRORS: Final = (pl.exceptions.ComputeError,)
+#: RE2's Perl classes are ASCII-only (and its \s is [\t\n\f\r ], without \v); Rust's are Unicode
+#: (slower, and they would accept other scripts' digits as digits). Spelled out, they mean in polars
+#: exactly what they mean in RE2.
+_ASCII_CLASSES: Final = {"d": "0-9", "w": "0-9A-Za-z_", "s": "\\t\\n\\f\\r "}
+#: A pattern that ends in ``(?P<name>.*)$`` after an anchored prefix: the rest of the line.
+_TAIL_GROUP: Final = re.compile(r"(?s)(\^.*)\(\?P<(\w+)>\.\*\)\$")
+
+
+def _ascii_classes(pattern: str) -> str:
+    """``pattern`` with ``\\d``, ``\\w``, ``\\s`` (and their negations) spelled as ASCII classes."""
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            code = pattern[i + 1]
+            spelled = _ASCII_CLASSES.get(code.lower())
+            if spelled is None:
+                out.append(pattern[i : i + 2])
+            elif in_class:
+                # A negated class inside brackets cannot be spelled out; it keeps polars' meaning.
+                out.append(spelled if code.islower() else pattern[i : i + 2])
+            else:
+                out.append(f"[{spelled}]" if code.islower() else f"[^{spelled}]")
+            i += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+            out.append(char)
+            i += 1
+            # A ']' right after '[' or '[^' is a literal member of the class.
+            if pattern.startswith("^", i):
+                out.append("^")
+                i += 1
+            if pattern.startswith("]", i):
+                out.append("]")
+                i += 1
+            continue
+        if char == "]" and in_class:
+            in_class = False
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _top_level_alternation(pattern: str) -> bool:
+    """Whether ``pattern`` has a ``|`` outside every group and class."""
+    depth = 0
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if pattern.startswith("]", i + 1) or pattern.startswith("^]", i + 1):
+                i += 2 if pattern[i + 1] == "]" else 3
+                continue
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
+@functools.lru_cache(maxsize=512)
+def _polars_pattern(pattern: str) -> tuple[str, str | None]:
+    """(the pattern polars runs, the name of a tail group cut off it, or None).
+
+    A trailing ``(?P<message>.*)$`` costs more to capture than all the other groups together (the
+    capture engine walks the whole message), so when the rest of the pattern is an anchored prefix
+    it is matched alone and the tail is the text after it. ``.*$`` matches any rest of a line (a
+    line holds no newline), so the match is the same.
+    """
+    tail = None
+    cut = _TAIL_GROUP.fullmatch(pattern)
+    if cut is not None and not _top_level_alternation(cut.group(1)):
+        try:
+            re.compile(cut.group(1))
+        except re.error:
+            pass
+        else:
+            pattern, tail = cut.group(1), cut.group(2)
+    return f"(?P<{_MATCH_GROUP}>{_ascii_classes(pattern)})", tail
+
+
+def _polars_groups(strings: pa.ChunkedArray, pattern: str) -> tuple[dict[str, pa.ChunkedArray], np.ndarray]:
+    """(named group -> large_string array with NA for "" and non-matches, matched mask), in polars."""
+    run, tail = _polars_pattern(pattern)
+    frame = pl.DataFrame({_LINE: pl.Series(strings)})
+    groups = frame.select(pl.col(_LINE).str.extract_groups(run).struct.unnest())
+    if tail is not None:
+        prefix = groups[_MATCH_GROUP]
+        groups = groups.with_columns(frame[_LINE].str.slice(prefix.str.len_chars()).alias(tail))
+    matched = groups[_MATCH_GROUP].is_not_null().to_numpy()
+    groups = groups.drop(_MATCH_GROUP).select(
+        pl.when(pl.all() != "").then(pl.all())  # "" (an empty or absent group) -> null, as RE2 is read
+    )
+    arrow = groups.to_arrow(compat_level=pl.CompatLevel.oldest())
+    fields = {name: arrow.column(name).cast(pa.large_string()) for name in arrow.column_names}
+    return fields, matched
 
 
 def replace_regex(values: pd.Series, pattern: str, replacement: str) -> pd.Series:
@@ -156,6 +284,80 @@ def _year_out_of_range(text: pd.Series, unparsed: pd.Series) -> pd.Series:
     return out
 
 
+# The common layouts are parsed by polars' strptime (chrono), 5-30x faster than pandas' ISO parser
+# or Arrow's strptime here. chrono is more lenient than pandas in ways that would be wrong for us (a
+# year past 2262 wraps around the nanosecond range, ``:60`` rolls over into the next minute), so it
+# only gets rows whose text has the exact shape below, with a year that nanoseconds can hold and
+# seconds below 60; a row of any other shape takes the general path, which flags such years and
+# refuses such seconds.
+_SAFE_YEAR: Final = r"(?:1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9])"
+_SAFE_CLOCK: Final = r"[0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
+_PL_ZONE: Final = r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)"
+_PL_ISO: Final = rf"^{_SAFE_YEAR}-[0-9]{{2}}-[0-9]{{2}}[T ]{_SAFE_CLOCK}(?:[.,][0-9]{{1,9}})?{_PL_ZONE}?$"
+_MONTH_ALTERNATION: Final = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+
+
+class PolarsLayout(NamedTuple):
+    """A time layout polars parses: rows matching ``shape`` (fully anchored; see the note above),
+    rewritten by ``normalize`` (an expression on the column ``t``), are read with the chrono layout
+    ``naive`` or, where they match ``zoned``, with ``with_zone`` into UTC."""
+
+    shape: str
+    normalize: pl.Expr
+    naive: str
+    zoned: str | None = None
+    with_zone: str | None = None
+
+
+_PL_ISO_LAYOUT: Final = PolarsLayout(
+    _PL_ISO,
+    pl.col("t").str.replace(",", ".", literal=True).str.replace(" ", "T", literal=True),
+    "%Y-%m-%dT%H:%M:%S%.f",
+    f"{_PL_ZONE}$",
+    "%Y-%m-%dT%H:%M:%S%.f%#z",
+)
+_PL_ACCESS_LAYOUT: Final = PolarsLayout(
+    rf"^[0-9]{{2}}/{_MONTH_ALTERNATION}/{_SAFE_YEAR}:{_SAFE_CLOCK}(?: [+-][0-9]{{4}})?$",
+    pl.col("t"),
+    "%d/%b/%Y:%H:%M:%S",
+    r" [+-][0-9]{4}$",
+    "%d/%b/%Y:%H:%M:%S %z",
+)
+_PL_SYSLOG_LAYOUT: Final = PolarsLayout(
+    rf"^{_MONTH_ALTERNATION} (?:[0-9]{{2}}| [0-9]) {_SAFE_CLOCK}(?:\.[0-9]{{1,9}})?$",
+    pl.lit(f"{PLACEHOLDER_YEAR} ") + pl.col("t").str.replace("  ", " 0", literal=True),
+    "%Y %b %d %H:%M:%S%.f",
+)
+
+
+def _polars_times(text: pd.Series, layout: PolarsLayout) -> tuple[ParsedTimes, pd.Series]:
+    """(times, fits): the rows of ``text`` that match ``layout.shape`` parsed by polars (other rows
+    are NaT), and which rows matched the shape."""
+    frame = pl.DataFrame({"t": pl.Series(arrow_strings(text))})
+    flags = frame.select(
+        fits=pl.col("t").str.contains(layout.shape).fill_null(False),
+        zoned=pl.col("t").str.contains(layout.zoned).fill_null(False) if layout.zoned is not None else pl.lit(False),
+    )
+    fits = flags["fits"]
+    zoned = fits & flags["zoned"]
+    index = text.index
+    utc = pd.Series(pd.NaT, index=index, dtype=TIMESTAMP)
+    naive = pd.Series(pd.NaT, index=index, dtype=NAIVE)
+    if bool(fits.any()):
+        # Each layout is parsed only when some row needs it: a column rarely mixes zoned and naive text.
+        normalized = frame.select(layout.normalize.alias("n"))
+        if layout.with_zone is not None and bool(zoned.any()):
+            read = normalized.select(pl.col("n").str.strptime(pl.Datetime("ns", "UTC"), layout.with_zone, strict=False))
+            values = read["n"].set(~zoned, None).to_numpy()
+            utc = pd.Series(values, index=index).dt.tz_localize("UTC").astype(TIMESTAMP)
+        plain = fits & ~zoned
+        if bool(plain.any()):
+            read = normalized.select(pl.col("n").str.strptime(pl.Datetime("ns"), layout.naive, strict=False))
+            naive = pd.Series(read["n"].set(~plain, None).to_numpy(), index=index).astype(NAIVE)
+    false = pd.Series(False, index=index, dtype=bool)
+    return ParsedTimes(utc, naive, false, false.copy()), pd.Series(fits.to_numpy(), index=index, dtype=bool)
+
+
 def parse_iso8601(text: pd.Series) -> ParsedTimes:
     """Parse ISO 8601 / RFC 3339 text, with ``T`` or a space, an optional fraction (``.`` or ``,``,
     up to 9 digits) and an optional offset (``Z``, ``+01``, ``+0100``, ``+01:00``, ``UTC``).
@@ -163,6 +365,17 @@ def parse_iso8601(text: pd.Series) -> ParsedTimes:
     Rows with an offset come out in ``utc`` (mixed offsets in one column are each honoured);
     rows without in ``naive``. Anything else (including zone abbreviations such as ``CST``) is NaT.
     """
+    s = _as_text(text)
+    fast, fits = _polars_times(s, _PL_ISO_LAYOUT)
+    if bool(fits.all()):
+        return fast
+    if not bool(fits.any()):
+        return _parse_iso8601_general(s)
+    return combine_times(fast, _reindexed(_parse_iso8601_general(s[~fits]), s.index))
+
+
+def _parse_iso8601_general(text: pd.Series) -> ParsedTimes:
+    """:func:`parse_iso8601` for any text (pandas' ISO parser, with the zone names and range checks)."""
     s = _as_text(text).str.strip()
     # ISO 8601 allows a comma as the decimal sign (log4j and Python logging write one); in a time
     # stamp that is the only place a comma can be.
@@ -170,6 +383,11 @@ def parse_iso8601(text: pd.Series) -> ParsedTimes:
     if bool(match_text(s, rf"\s*{_UTC_NAMES}$").any()):
         s = replace_regex(s, rf"\s*{_UTC_NAMES}$", "Z")
     has_offset = match_text(s, _OFFSET_RE)
+    # A zone that is neither an offset we read nor absent (``+1``, ``+123``, ``CST``) is refused
+    # here: pandas would read some of them as offsets and then refuse the naive rows beside them.
+    odd_zone = ~has_offset & match_text(s, r"\d:\d{2}(?:\.\d+)?\s*(?:[+-]\d+(?::\d*)?|[A-Za-z]+)$")
+    if bool(odd_zone.any()):
+        s = s.mask(odd_zone)
     index = s.index
     result = empty_times(index)
     if bool(has_offset.all()):
@@ -272,7 +490,7 @@ def parse_epoch(values: pd.Series, unit: str | None = None) -> ParsedTimes:
 
 def is_epoch_text(text: pd.Series) -> pd.Series:
     """True where the text is an unsigned or negative decimal number (``1709251200``, ``1709251200.5``)."""
-    return _as_text(text).str.fullmatch(r"\s*-?\d+(?:\.\d+)?\s*").fillna(False).astype(bool)
+    return match_text(text, r"^\s*-?\d+(?:\.\d+)?\s*$")
 
 
 def parse_timestamp_text(text: pd.Series) -> ParsedTimes:
@@ -427,11 +645,23 @@ def _iso_fast_path(
     fallback_formats: tuple[str, ...],
     *,
     year_missing: bool = False,
+    polars: PolarsLayout | None = None,
 ) -> ParsedTimes:
-    """Parse rows matching the RE2 ``shape`` via ``build`` (text -> ISO 8601 text); others by strptime."""
+    """Parse rows matching the RE2 ``shape`` via ``build`` (text -> ISO 8601 text); others by strptime.
+
+    With ``polars``, rows of its shape are parsed by polars first (the fastest path)."""
     s = _as_text(text)
-    fits = match_text(s, shape)
     result = empty_times(s.index)
+    if polars is not None:
+        fast, quick = _polars_times(s, polars)
+        if bool(quick.any()):
+            result = fast
+            if year_missing:
+                result = result._replace(year_missing=quick & result.parsed)
+            if bool(quick.all()):
+                return result
+            s = s.mask(quick)
+    fits = match_text(s, shape)
     if bool(fits.any()):
         iso = parse_iso8601(build(s[fits]))
         if year_missing:
@@ -458,6 +688,7 @@ def parse_access_time(text: pd.Series) -> ParsedTimes:
         r"^\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}(?: [+-]\d{4})?$",
         build,
         ("%d/%b/%Y:%H:%M:%S %z", "%d/%b/%Y:%H:%M:%S"),
+        polars=_PL_ACCESS_LAYOUT,
     )
 
 
@@ -479,13 +710,24 @@ def parse_syslog_time(text: pd.Series) -> ParsedTimes:
             f"{PLACEHOLDER_YEAR}-" + _month_numbers(s.str.slice(0, 3)) + "-" + s.str.slice(4, 6) + "T" + s.str.slice(7)
         )
 
-    return _iso_fast_path(
-        _pad_day(_as_text(text)),
+    s = _as_text(text)
+    # The common shapes (``Mar  1`` and ``Mar 01``) go to polars as they are; the rest is first
+    # normalized by _pad_day (two regex passes) for the general path.
+    fast, quick = _polars_times(s, _PL_SYSLOG_LAYOUT)
+    result = empty_times(s.index)
+    if bool(quick.any()):
+        result = fast._replace(year_missing=quick & fast.parsed)
+        if bool(quick.all()):
+            return result
+    rest = s[~quick]
+    general = _iso_fast_path(
+        _pad_day(rest),
         r"^[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})?$",
         build,
         ("%b %d %H:%M:%S", "%b %d %H:%M:%S.%f"),
         year_missing=True,
     )
+    return _fill_flags(combine_times(result, _reindexed(general, s.index)))
 
 
 def parse_ctime(text: pd.Series) -> ParsedTimes:

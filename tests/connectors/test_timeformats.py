@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 import pandas as pd
+import pyarrow.compute as pc
 import pytest
 
+from pmtimeline.connectors import log_formats, timeformats
 from pmtimeline.connectors.timeformats import (
     PLACEHOLDER_YEAR,
+    ParsedTimes,
+    arrow_strings,
     epoch_unit_by_magnitude,
+    extract_groups,
     parse_access_time,
     parse_compact_date_time,
     parse_ctime,
@@ -146,3 +154,75 @@ def test_compact_date_time_two_digit_year_pivot() -> None:
     times = parse_compact_date_time(text("081109 203615", "991231 235959", "081132 000000"))
     assert times.naive.tolist()[:2] == [T("2008-11-09 20:36:15"), T("1999-12-31 23:59:59")]
     assert pd.isna(times.naive.iloc[2])
+
+
+# The polars paths (extract_groups, and the time layouts parsed by chrono) must give exactly what the
+# general paths give (RE2, and pandas' parsers with their range checks), on every shape, valid or not.
+
+
+def _tricky_times(seed: int, n: int = 6000) -> tuple[list[str], list[str], list[str]]:
+    rng = random.Random(seed)
+    iso, access, syslog = [], [], []
+    for _ in range(n):
+        year = rng.choice(["2024", "1699", "1700", "2259", "2262", "2300", "1970"])
+        month = rng.choice(["01", "02", "12", "13"])
+        day = rng.choice(["01", "29", "30", "32"])
+        clock = f"{rng.choice(['00', '23', '24'])}:{rng.choice(['00', '59', '60'])}:{rng.choice(['00', '59', '60'])}"
+        fraction = rng.choice(["", ".1", ",123", ".123456789", ".1234567891"])
+        zone = rng.choice(["", "Z", "+01:00", "-0530", "+01", "+1", "UTC", " UTC", "+123", " CST"])
+        iso.append(f"{year}-{month}-{day}{rng.choice('T ')}{clock}{fraction}{zone}")
+        name = rng.choice(["Jan", "Feb", "Mar", "mar", "Dec"])
+        access.append(f"{day}/{name}/{year}:{clock}{rng.choice(['', ' +0100', ' -0530', ' Z'])}")
+        padded = rng.choice(["01", " 1", "1", "29", "30", "  3"])
+        syslog.append(f"{name} {padded} {clock}{rng.choice(['', '.5', '.1234567890'])}")
+    return iso, access, syslog
+
+
+@pytest.mark.parametrize(
+    ("parse", "layout", "which"),
+    [
+        (parse_iso8601, "_PL_ISO_LAYOUT", 0),
+        (parse_access_time, "_PL_ACCESS_LAYOUT", 1),
+        (parse_syslog_time, "_PL_SYSLOG_LAYOUT", 2),
+    ],
+)
+def test_polars_time_layouts_equal_the_general_path(
+    parse: Callable[[pd.Series], ParsedTimes], layout: str, which: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = pd.Series([*_tricky_times(11)[which], None, ""], dtype=STRING)
+    fast = parse(values)
+    original = getattr(timeformats, layout)
+    monkeypatch.setattr(timeformats, layout, original._replace(shape="^never$"))
+    general = parse(values)
+    assert int(fast.parsed.sum()) > 300  # the sample holds plenty of valid times
+    for got, expected in zip(fast, general, strict=True):
+        pd.testing.assert_series_equal(got, expected)
+
+
+def test_extract_groups_in_polars_equals_re2() -> None:
+    lines = pd.Series(
+        [
+            '10.0.0.1 - alice [12/Mar/2024:09:00:00 +0100] "GET /a?x=\\"y\\" HTTP/1.1" 200 5 "-" "UA é" 0.5',
+            '10.0.0.1 - - [12/Mar/2024:09:00:00 +0100] "-" 400 - "-" "-"',
+            "garbage",
+            "",
+            None,
+            '٣٣.0.0.1 - - [12/Mar/2024:09:00:00 +0100] "GET / HTTP/1.1" ٢٠٠ 5 "-" "-"',
+        ],
+        dtype=STRING,
+    )
+    pattern = log_formats._ACCESS_COMBINED + r"(?P<extra>.*)$"
+    fast = extract_groups(lines, pattern)
+    structs = pc.extract_regex(arrow_strings(lines), pattern)
+    assert fast["matched"].tolist() == pc.is_valid(structs).to_pylist()
+    for i, name in enumerate(structs.type.names):
+        expected = [None if (v is None or v == "") else v for v in pc.struct_field(structs, [i]).to_pylist()]
+        assert [None if pd.isna(v) else v for v in fast[name]] == expected, name
+    # Arabic-Indic digits are not \d in RE2, and not in polars either once the classes are spelled out.
+    assert not fast["matched"].iloc[5]
+
+
+def test_extract_groups_falls_back_to_re2_for_what_polars_refuses() -> None:
+    # \C (any byte) is RE2-only syntax: polars refuses the pattern, RE2 runs it.
+    groups = extract_groups(pd.Series(["ab"], dtype=STRING), r"^(?P<first>\C)")
+    assert groups["first"].tolist() == ["a"]
