@@ -38,6 +38,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import pickle
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,7 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -126,10 +128,22 @@ class LogFormat:
     #: bound to a file. :func:`detect_log_format` returns bound formats; callers that force a format by
     #: name should call :meth:`for_file` with the file's first lines.
     bind: Callable[[Sequence[str]], LogFormat] | None = field(default=None, compare=False)
+    #: How another process rebuilds this format (a function and its arguments; see ``__reduce__``):
+    #: set by the builders of bound and user-defined formats, whose parsers are closures.
+    rebuild: tuple[Callable[..., LogFormat], tuple[Any, ...]] | None = field(default=None, compare=False, repr=False)
 
     def for_file(self, first_lines: Sequence[str]) -> LogFormat:
         """This format, bound to a file whose first non-empty lines are ``first_lines``."""
         return self.bind(first_lines) if self.bind is not None else self
+
+    def __reduce__(self) -> tuple[Callable[..., LogFormat], tuple[Any, ...]]:
+        # Parsing workers are fresh processes (see connectors.parallel), so a format travels as the
+        # recipe that builds it: its registry name, or the arguments of its builder.
+        if self.rebuild is not None:
+            return self.rebuild
+        if LOG_FORMATS.get(self.name) is self:
+            return get_format, (self.name,)
+        raise pickle.PicklingError(f"log format {self.name!r} has no recipe to rebuild it in another process")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -172,27 +186,33 @@ def _check_share(pattern: str, share: float, among: str | None = None) -> Callab
 def json_quote(values: pd.Series) -> pd.Series:
     """JSON string literals of text values (vectorized escaping; NA stays NA)."""
     s = _text(values)
+    column = pl.Series(arrow_strings(s))
     # Most values need no escaping at all: test once, replace only when needed.
-    if bool(match_text(s, r'[\\"]').any()):
-        s = s.str.replace("\\", "\\\\", regex=False).str.replace('"', '\\"', regex=False)
-    if bool(match_text(s, r"[\x00-\x1f]").any()):
+    if bool(column.str.contains(r'[\\"]').any()):
+        column = column.str.replace_all("\\", "\\\\", literal=True).str.replace_all('"', '\\"', literal=True)
+    if bool(column.str.contains(r"[\x00-\x1f]").any()):
         for code in range(32):
             char = chr(code)
             escaped = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char, f"\\u{code:04x}")
-            s = s.str.replace(char, escaped, regex=False)
-    return '"' + s + '"'
+            column = column.str.replace_all(char, escaped, literal=True)
+    quoted = pl.concat_str([pl.lit('"'), pl.col("v"), pl.lit('"')])
+    out = pl.DataFrame({"v": column}).select(quoted.alias("v"))["v"]
+    return _series(out.to_arrow(compat_level=pl.CompatLevel.oldest()), s.index)
 
 
 def fields_json(columns: Mapping[str, pd.Series], index: pd.Index) -> pd.Series:
     """One JSON object text per row from already-encoded JSON values (NA values are left out);
     NA where a row has none."""
-    body = pd.Series("", index=index, dtype=STRING)
-    for name, value in columns.items():
-        # (pc.binary_join_element_wise with null_handling="skip" drops rows when a piece is all-null
-        # in pyarrow 26, so the pieces are concatenated with pandas instead.)
-        piece = ("," + json.dumps(name, ensure_ascii=False) + ":" + _text(value).set_axis(index)).fillna("")
-        body = body + piece
-    return ("{" + body.str.slice(1) + "}").where(body.str.len() > 0).astype(STRING)
+    if not columns:
+        return pd.Series(pd.NA, index=index, dtype=STRING)
+    frame = pl.DataFrame({f"c{i}": pl.Series(arrow_strings(_text(v))) for i, v in enumerate(columns.values())})
+    pieces = [
+        pl.lit("," + json.dumps(name, ensure_ascii=False) + ":") + pl.col(f"c{i}") for i, name in enumerate(columns)
+    ]
+    body = pl.concat_str(pieces, ignore_nulls=True)
+    obj = pl.when(body.str.len_bytes() > 0).then(pl.lit("{") + body.str.slice(1) + pl.lit("}"))
+    out = frame.select(obj.alias("fields"))["fields"]
+    return _series(out.to_arrow(compat_level=pl.CompatLevel.oldest()), index)
 
 
 def _text_fields(groups: pd.DataFrame, names: Iterable[str]) -> pd.Series:
@@ -488,6 +508,9 @@ def _json_value(values: pd.Series) -> pd.Series:
     return json_quote(values.astype(STRING))
 
 
+_NUMERIC_TARGETS: Final = frozenset({"http_status", "duration_ms"})
+
+
 def map_record_columns(records: pd.DataFrame, index: pd.Index) -> dict[str, pd.Series]:
     """Map the columns of structured records (dotted key names) onto event columns.
 
@@ -509,10 +532,18 @@ def map_record_columns(records: pd.DataFrame, index: pd.Index) -> dict[str, pd.S
     for target, keys in by_target.items():
         combined: pd.Series | None = None
         for _, key in sorted(keys):
-            text = _as_key_text(records[key]).set_axis(index)
-            if target == "duration_ms":
-                number = pd.to_numeric(text, errors="coerce")
-                text = number / 1e6 if key.lower() == "event.duration" else number  # ECS: nanoseconds
+            column = records[key]
+            text: pd.Series
+            if target in _NUMERIC_TARGETS:
+                if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+                    # Already numbers (the JSON reader typed them): no round trip through text.
+                    text = column.astype("float64").set_axis(index)
+                else:
+                    text = pd.to_numeric(_as_key_text(column), errors="coerce").astype("float64").set_axis(index)
+                if target == "duration_ms" and key.lower() == "event.duration":
+                    text = text / 1e6  # ECS: nanoseconds
+            else:
+                text = _as_key_text(column).set_axis(index)
             combined = text if combined is None else combined.fillna(text)
         assert combined is not None
         out[target] = combined
@@ -1010,7 +1041,7 @@ def _bind_csv(first_lines: Sequence[str]) -> LogFormat:
     def parse(lines: pd.Series) -> pd.DataFrame:
         return _parse_csv_with_header(lines, header, header_line)
 
-    return replace(CSV_FORMAT, parse=parse, bind=None)
+    return replace(CSV_FORMAT, parse=parse, bind=None, rebuild=(_bind_csv, (tuple(first_lines),)))
 
 
 def _parse_csv_unbound(lines: pd.Series) -> pd.DataFrame:

@@ -37,8 +37,9 @@ How a cut keeps results exact:
 Pruning relies on the first and last timestamps, so it assumes that a file is written in time order
 (log files are, up to the margin). With pruning on, the lines of a skipped range count as
 ``outside_window`` even if some of them would have been rejected, and ``out_of_order`` is not
-counted inside skipped ranges. Workers are started with ``fork`` (the connectors hold parsers that
-cannot be pickled); where ``fork`` is not available parsing stays in this process.
+counted inside skipped ranges. Workers are started by a fork server (a fresh interpreter, see
+:func:`_worker_context`); a task travels to them pickled, its log format as the recipe that rebuilds
+it (:meth:`~pmtimeline.connectors.log_formats.LogFormat.__reduce__`).
 """
 
 from __future__ import annotations
@@ -139,22 +140,30 @@ def _run_task(task: _Task) -> _TaskResult:
     return _TaskResult(frames, connector.accounting()[0], connector.rejects(), truncated, last_time, error)
 
 
-# Tasks of the run being parsed, read by forked workers by index (connectors cannot be pickled).
-_TASKS: list[_Task] = []
-
-
-def _run_task_at(index: int, spool: str) -> str:
+def _run_task_to_file(task: _Task, index: int, spool: str) -> str:
     """Run a task in a worker and leave its result in a file of ``spool``; returns the file's path.
 
     Results (tens of MB) do not go through the executor's pipe: the parent reads a pipe in 64 KiB
     steps in a helper thread that needs the GIL for each, so a busy main thread stalls the worker
     for seconds per result. One file read releases the GIL once.
     """
-    result = _run_task(_TASKS[index])
+    result = _run_task(task)
     handle, path = tempfile.mkstemp(prefix=f"task{index}.", suffix=".pickle", dir=spool)
     with os.fdopen(handle, "wb") as out:
         pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
     return path
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers come from a fork server: a fresh interpreter that imports the parsers once and forks
+    a worker per process slot. Not a fork of this process, whose polars thread pool may be running:
+    a forked copy of a running thread pool has no threads and deadlocks on its first parallel step.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["pmtimeline.connectors.parallel"])
+        return context
+    return multiprocessing.get_context("spawn")
 
 
 def _load_result(path: str) -> _TaskResult:
@@ -178,17 +187,18 @@ class _Scheduler:
         self._spool: tempfile.TemporaryDirectory[str] | None = None
 
     def result(self, index: int) -> _TaskResult:
-        if self._workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        if self._workers <= 1:
             return _run_task(self.tasks[index])
         if self._pool is None:
-            global _TASKS
-            _TASKS = self.tasks
             shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
             self._spool = tempfile.TemporaryDirectory(prefix="pmtimeline-", dir=shm)
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"))
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=_worker_context())
         assert self._spool is not None
         while self._submitted < len(self.tasks) and self._submitted <= index + self._workers:
-            self._futures[self._submitted] = self._pool.submit(_run_task_at, self._submitted, self._spool.name)
+            task = self.tasks[self._submitted]
+            self._futures[self._submitted] = self._pool.submit(
+                _run_task_to_file, task, self._submitted, self._spool.name
+            )
             self._submitted += 1
         result = _load_result(self._futures.pop(index).result())
         if index == len(self.tasks) - 1:

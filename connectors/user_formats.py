@@ -152,6 +152,7 @@ def _format_from_table(table: Mapping[str, Any], where: str) -> LogFormat:
         multiline=multiline_start is not None,
         multiline_start=multiline_start,
         timezone=timezone,
+        rebuild=(_format_from_table, (dict(table), where)),
     )
 
 

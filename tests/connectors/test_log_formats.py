@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -668,3 +669,20 @@ def test_csv_check_survives_an_open_quote_across_the_sample() -> None:
     from pmtimeline.connectors.log_formats import _csv_check
 
     assert _csv_check(['time,"message', "x,y"]) is False
+
+
+def test_formats_travel_to_worker_processes_by_recipe() -> None:
+    # Registry formats come back as the very same objects; a CSV format bound to a header is rebuilt
+    # from the file's first lines and parses as the original does.
+    for fmt in LOG_FORMATS.values():
+        assert pickle.loads(pickle.dumps(fmt)) is fmt
+    first = ["time,level,msg", "2024-03-12T08:00:00Z,ERROR,disk full"]
+    bound = get_format("csv").for_file(first)
+    assert bound is not get_format("csv")
+    copy = pickle.loads(pickle.dumps(bound))
+    lines = pd.Series(first, dtype=STRING)
+    pd.testing.assert_frame_equal(copy.parse(lines), bound.parse(lines))
+    assert copy.parse(lines)["message"].iloc[1] == "disk full"
+    orphan = LogFormat("adhoc", "made in a notebook", check=lambda lines: True, parse=lambda lines: lines.to_frame())
+    with pytest.raises(pickle.PicklingError, match="adhoc"):
+        pickle.dumps(orphan)

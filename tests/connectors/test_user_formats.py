@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pandas as pd
@@ -128,3 +129,13 @@ def test_invalid_format_files_give_one_line_config_errors(tmp_path: Path, text: 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_format_file(tmp_path / "absent.toml")
+
+
+def test_user_formats_travel_to_worker_processes_as_their_table(tmp_path: Path) -> None:
+    # Parsing workers are fresh processes: a user format is pickled as the table that defines it.
+    for fmt in load_format_file(_write(tmp_path, BILLING)).values():
+        copy = pickle.loads(pickle.dumps(fmt))
+        assert copy is not fmt
+        assert (copy.name, copy.timezone, copy.multiline) == (fmt.name, fmt.timezone, fmt.multiline)
+        lines = pd.Series(LINES, dtype=STRING)
+        pd.testing.assert_frame_equal(copy.parse(lines), fmt.parse(lines))
