@@ -333,10 +333,16 @@ def validate_events(frame: pd.DataFrame) -> pd.DataFrame:
 def normalize_levels(raw: pd.Series) -> pd.Series:
     """Map raw level tokens (any case, surrounding spaces/brackets) to :data:`LEVELS`; unknown -> NA.
 
-    Vectorized: one dictionary lookup over the distinct tokens.
+    Vectorized: the distinct tokens are normalized and looked up once, then spread back by code.
     """
-    tokens = raw.astype(STRING).str.strip().str.strip("[]<>").str.lower()
-    return tokens.map(LEVEL_ALIASES).astype(STRING)
+    codes, distinct = pd.factorize(raw.astype(STRING))
+    tokens = pd.Series(distinct, dtype=STRING).str.strip().str.strip("[]<>").str.lower()
+    names = tokens.map(LEVEL_ALIASES).astype(STRING)
+    if len(names) == 0:
+        return pd.Series(pd.NA, index=raw.index, dtype=STRING)
+    # Code -1 (a null token) takes the extra null appended at the end.
+    table = pd.concat([names, pd.Series([pd.NA], dtype=STRING)], ignore_index=True)
+    return pd.Series(table.array.take(codes), index=raw.index, dtype=STRING)
 
 
 def severity_numbers(levels: pd.Series) -> pd.Series:
