@@ -130,8 +130,8 @@ def plotly_text(text: object, limit: int | None = 200) -> str:
 def plotly_texts(values: pd.Series, limit: int | None = 200) -> np.ndarray:
     """:func:`plotly_text` of every value of a column (nulls become ``""``), as an object array.
 
-    Vectorized: control characters are replaced column-wise (one multi-pattern pass over the values
-    that hold any), then values are shortened and ``& < >`` escaped with Arrow kernels.
+    Vectorized with Arrow kernels: control characters are replaced in the values that hold any,
+    then values are shortened and ``& < >`` escaped column-wise.
     """
     text = values.astype("string[pyarrow]").fillna("")
     column = pa.array(text.array)
@@ -143,10 +143,10 @@ def plotly_texts(values: pd.Series, limit: int | None = 200) -> np.ndarray:
         column = pc.utf8_slice_codeunits(column, 0, limit + 1)
     controls = pc.match_substring_regex(column, _CONTROL_RE2)
     if pc.any(controls).as_py():
-        import polars as pl
-
-        held = pl.Series(column.filter(controls)).str.replace_many(list(_CONTROL_CHARS), list(_CONTROL_CHARS.values()))
-        column = pc.replace_with_mask(column, controls, held.to_arrow().cast(column.type))
+        held = column.filter(controls)
+        for char, visible in _CONTROL_CHARS.items():
+            held = pc.replace_substring(held, char, visible)
+        column = pc.replace_with_mask(column, controls, held)
     if limit:
         cut = pc.binary_join_element_wise(
             pc.utf8_slice_codeunits(column, 0, max(limit - 1, 0)),

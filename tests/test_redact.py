@@ -43,6 +43,7 @@ SECRET_CASES: list[tuple[str, str]] = [
     ("json alice\\u0040bank.example", "alice\\u0040bank.example"),
     ("from 203.0.113.7 port 22", "203.0.113.7"),
     ("from 2001:db8::1 port 22", "2001:db8::1"),
+    ("login password\u00a0=hunter2 ok", "hunter2"),  # a no-break space: Python's \\s, not RE2's
 ]
 
 
@@ -217,3 +218,27 @@ def test_json_with_an_escaped_lone_surrogate_stays_storable(redactor: Redactor) 
     assert "hunter2" not in out
     assert json.loads(out) == {"note": "\ud800 \u00e9", "password": "[REDACTED]"}
     out.encode("utf-8")  # no lone surrogate left raw
+
+
+def test_prefilter_classes_contain_pythons_unicode_classes() -> None:
+    # The patterns run in Python, whose \\d, \\w and \\s and case-insensitive letters are Unicode-aware;
+    # the RE2 prefilter must match every character they do, or a secret could slip past it.
+    import re
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pmtimeline.redact import _RE2_DIGIT, _RE2_SPACE, _RE2_WORD_CHARS, _re2_caseless
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    every = "".join(chars)
+    column = pa.array(chars)
+
+    def re2(pattern: str) -> set[str]:
+        mask = pc.match_substring_regex(column, f"^(?:{pattern})$").to_numpy(zero_copy_only=False)
+        return {ch for ch, hit in zip(chars, mask, strict=True) if hit}
+
+    for python, ours in ((r"\d", _RE2_DIGIT), (r"[\w.-]", f"[{_RE2_WORD_CHARS}.-]"), (r"\s", _RE2_SPACE)):
+        assert set(re.findall(python, every)) <= re2(ours), python
+    for letter in "abcdefghijklmnopqrstuvwxyz":
+        assert set(re.findall(f"(?i){letter}", every)) <= re2(f"(?i:{_re2_caseless(letter)})"), letter
