@@ -44,10 +44,12 @@ it (:meth:`~pmtimeline.connectors.log_formats.LogFormat.__reduce__`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import multiprocessing
 import os
 import pickle
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -166,6 +168,29 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """While worker processes start: the caller's ``__main__`` module is not re-run in them.
+
+    A fresh worker runs the parent's main script again (as ``__mp_main__``) before its task, which
+    re-runs a notebook's or a script's whole work when it has no ``if __name__ == "__main__"``
+    guard, and then fails. The workers only need this module, so the main module is not named to
+    them: multiprocessing finds no ``__file__`` or ``__spec__`` to re-run.
+    """
+    main = sys.modules.get("__main__")
+    names = ("__file__", "__spec__")
+    saved = {name: main.__dict__[name] for name in names if main is not None and name in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            if "__spec__" in saved:
+                main.__dict__["__spec__"] = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+
+
 def _load_result(path: str) -> _TaskResult:
     try:
         with open(path, "rb") as fh:
@@ -194,12 +219,13 @@ class _Scheduler:
             self._spool = tempfile.TemporaryDirectory(prefix="pmtimeline-", dir=shm)
             self._pool = ProcessPoolExecutor(self._workers, mp_context=_worker_context())
         assert self._spool is not None
-        while self._submitted < len(self.tasks) and self._submitted <= index + self._workers:
-            task = self.tasks[self._submitted]
-            self._futures[self._submitted] = self._pool.submit(
-                _run_task_to_file, task, self._submitted, self._spool.name
-            )
-            self._submitted += 1
+        with _main_module_hidden():
+            while self._submitted < len(self.tasks) and self._submitted <= index + self._workers:
+                task = self.tasks[self._submitted]
+                self._futures[self._submitted] = self._pool.submit(
+                    _run_task_to_file, task, self._submitted, self._spool.name
+                )
+                self._submitted += 1
         result = _load_result(self._futures.pop(index).result())
         if index == len(self.tasks) - 1:
             self.close()

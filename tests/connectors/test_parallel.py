@@ -7,6 +7,7 @@ import gzip
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -177,3 +178,21 @@ def test_ranges_read_in_several_steps_fold_traces_across_steps(corpus: Path, mon
     monkeypatch.setattr(rawio, "READ_SIZE", 16 << 10)
     config = TimelineConfig(start=pd.Timestamp("2024-03-12T07:00Z"))  # in-process ranges
     _assert_same(sequential, _run([path], config, 200 << 10))
+
+
+def test_a_script_without_a_main_guard_is_not_run_again_by_the_workers(corpus: Path, tmp_path: Path) -> None:
+    # Workers are fresh processes; multiprocessing would re-run the caller's main script in each of
+    # them, which breaks a script (or a notebook export) that has no `if __name__ == "__main__"`.
+    script = tmp_path / "unguarded.py"
+    files = [str(corpus / "service.log"), str(corpus / "worker.log")]
+    script.write_text(
+        "import pmtimeline\n"
+        "print('body', flush=True)\n"
+        f"timeline = pmtimeline.load({files!r}, workers=2)\n"
+        "print('events', len(timeline.events))\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    sequential = _run(files, TimelineConfig())
+    assert done.stdout.splitlines() == ["body", f"events {len(sequential.events)}"]
