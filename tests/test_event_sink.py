@@ -119,3 +119,18 @@ def test_bad_format_and_unwritable_place_are_one_line_errors(tmp_path: Path) -> 
     sink.close()
     with pytest.raises(OutputError, match="closed"):
         sink.write(conform_events(pd.DataFrame({"timestamp": pd.to_datetime(["2024-01-01"], utc=True)})))
+
+
+def test_a_chunk_that_cannot_be_written_fails_the_sink_cleanly(tmp_path: Path, sample_events: pd.DataFrame) -> None:
+    path = tmp_path / "events.parquet"
+    path.write_bytes(b"old")
+    bad = sample_events.iloc[:10].astype({"line": object})
+    bad.loc[bad.index[0], "line"] = "not a number"
+    sink = EventSink(path, "parquet")
+    sink(sample_events.iloc[:50])
+    with pytest.raises(OutputError, match="cannot write the events"):
+        sink(bad)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["events.parquet"]
+    with pytest.raises(OutputError, match="closed"):
+        sink(sample_events.iloc[:5])
