@@ -51,7 +51,7 @@ import os
 import pickle
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final
@@ -97,10 +97,16 @@ def worker_count(config: TimelineConfig) -> int:
 # -- tasks and their results -------------------------------------------------------------------------
 
 
+#: A stage every chunk of a run goes through after its connector (the pipeline's prepare_chunk,
+#: bound to the run's configuration): run by the worker, so that the parent only collects.
+ChunkStage = Callable[[pd.DataFrame], pd.DataFrame]
+
+
 @dataclass
 class _Task:
     connector: LogFileConnector
     byte_range: tuple[int, int, int] | None  # None: the whole file, read as LogFileConnector.read does
+    prepare: ChunkStage | None = None
 
 
 @dataclass
@@ -111,6 +117,7 @@ class _TaskResult:
     truncated: int = 0
     last_time: pd.Timestamp | None = None
     error: str | None = None
+    first_time: pd.Timestamp | None = None  # of the events as parsed (before ``prepare``)
 
 
 def _run_task(task: _Task) -> _TaskResult:
@@ -139,7 +146,10 @@ def _run_task(task: _Task) -> _TaskResult:
             truncated, last_time = state.truncated, state.last_time
     except SourceError as exc:
         error = str(exc)
-    return _TaskResult(frames, connector.accounting()[0], connector.rejects(), truncated, last_time, error)
+    first_time = _first_time(frames)
+    if task.prepare is not None:
+        frames = [task.prepare(frame) for frame in frames]
+    return _TaskResult(frames, connector.accounting()[0], connector.rejects(), truncated, last_time, error, first_time)
 
 
 def _run_task_to_file(task: _Task, index: int, spool: str) -> str:
@@ -154,6 +164,15 @@ def _run_task_to_file(task: _Task, index: int, spool: str) -> str:
     with os.fdopen(handle, "wb") as out:
         pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
     return path
+
+
+def _start_fork_server() -> None:
+    """Start the fork server now: it imports the parsers while this process plans the run."""
+    context = _worker_context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -263,8 +282,12 @@ class ParallelLogFile:
     Its ``accounting()`` and ``rejects()`` are those of the file read whole in this process.
     """
 
-    def __init__(self, connector: LogFileConnector, plan: _FilePlan, scheduler: _Scheduler) -> None:
+    def __init__(
+        self, connector: LogFileConnector, plan: _FilePlan, scheduler: _Scheduler, *, prepared: bool = False
+    ) -> None:
         self.name = connector.name
+        #: Whether its chunks already went through the run's ``prepare`` stage (see plan_sources).
+        self.chunks_prepared = prepared
         self.path = connector.path
         self._connector = connector
         self._plan = plan
@@ -304,7 +327,7 @@ class ParallelLogFile:
                 acc.year_inferred = part.year_inferred
                 started = True
             acc.merge(part)
-            first_time = plan.first_time if plan.probed else _first_time(result.frames)
+            first_time = plan.first_time if plan.probed else result.first_time
             if previous_last is not None and first_time is not None and first_time < previous_last:
                 acc.out_of_order += 1
             previous_last = result.last_time
@@ -345,16 +368,26 @@ def _merge_notes(notes: list[str], truncated: int, config: TimelineConfig) -> li
 # -- planning ------------------------------------------------------------------------------------------------
 
 
-def plan_sources(sources: Sequence[Source], config: TimelineConfig, *, range_bytes: int = RANGE_BYTES) -> list[Source]:
+def plan_sources(
+    sources: Sequence[Source],
+    config: TimelineConfig,
+    *,
+    range_bytes: int = RANGE_BYTES,
+    prepare: ChunkStage | None = None,
+) -> list[Source]:
     """The sources of a run, with log files planned for parallel parsing and window pruning.
 
     Returns ``sources`` unchanged when there is nothing to gain (one worker and no window). Other
-    sources (alerts, Elasticsearch, frames) are kept as they are, in place.
+    sources (alerts, Elasticsearch, frames) are kept as they are, in place. With ``prepare`` (a
+    picklable function of a chunk), workers also run it on their chunks, and the planned files say
+    so with ``chunks_prepared``, so that the pipeline does not run it again.
     """
     workers = worker_count(config)
     windowed = config.start is not None or config.end is not None
     if workers <= 1 and not windowed:
         return list(sources)
+    if workers > 1:
+        _start_fork_server()
     tasks: list[_Task] = []
     scheduler = _Scheduler(tasks, workers)
     out: list[Source] = []
@@ -377,7 +410,10 @@ def plan_sources(sources: Sequence[Source], config: TimelineConfig, *, range_byt
             out.append(source)
             continue
         budget_left -= bound
-        out.append(ParallelLogFile(source, plan, scheduler))
+        for planned in plan.ranges:
+            if planned.task is not None:
+                tasks[planned.task].prepare = prepare
+        out.append(ParallelLogFile(source, plan, scheduler, prepared=prepare is not None))
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import functools
 import os
 import warnings
 from collections import Counter
@@ -27,7 +28,7 @@ from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettin
 from pmtimeline.connectors.inputs import open_inputs
 from pmtimeline.connectors.parallel import plan_sources
 from pmtimeline.errors import ConfigError
-from pmtimeline.pipeline import ProgressCallback, build, ingest
+from pmtimeline.pipeline import ProgressCallback, build, ingest, prepare_chunk
 from pmtimeline.schema import conform_events, normalize_levels
 from pmtimeline.sources import Reject, Source, SourceAccounting
 from pmtimeline.timeline import Timeline
@@ -245,7 +246,7 @@ def load(
     cfg = make_config(config, start=start, end=end, tz=tz, source_tz=source_tz, title=title, **options)
     # As in `pmtimeline build`: log files parsed on `workers` processes, files and byte ranges
     # wholly outside the window skipped (the same events and accounting as a sequential read).
-    sources = plan_sources(open_sources(inputs, cfg), cfg)
+    sources = plan_sources(open_sources(inputs, cfg), cfg, prepare=functools.partial(prepare_chunk, config=cfg))
     callback, close = _progress(progress)
     try:
         result = build(sources, cfg, keep_events=keep_events, progress=callback)
@@ -271,7 +272,8 @@ def read_events(
 ) -> pd.DataFrame:
     """Only the normalized, time-ordered event table (what ``pmtimeline ingest`` writes)."""
     cfg = make_config(config, start=start, end=end, **options)
-    return ingest(plan_sources(open_sources(inputs, cfg), cfg), cfg).events
+    sources = plan_sources(open_sources(inputs, cfg), cfg, prepare=functools.partial(prepare_chunk, config=cfg))
+    return ingest(sources, cfg).events
 
 
 def open_outputs(outdir: str | os.PathLike[str], config: TimelineConfig | None = None) -> Timeline:

@@ -184,10 +184,11 @@ def sources_from_options(inputs: Sequence[str], opts: dict[str, Any], config: Ti
     sources = open_sources(list(inputs), config) if inputs else []
     if sources:
         from pmtimeline.connectors.parallel import plan_sources
+        from pmtimeline.pipeline import prepare_chunk
 
         # --workers and --start/--end: log files parsed on several processes, what lies wholly
         # outside the window skipped (same events and accounting as a sequential run).
-        sources = plan_sources(sources, config)
+        sources = plan_sources(sources, config, prepare=functools.partial(prepare_chunk, config=config))
     if opts.get("es_url") or opts.get("es_cloud_id"):
         from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
 

@@ -179,7 +179,8 @@ def stream_chunks(
             for chunk in source.read():
                 if chunk.empty:
                     continue
-                prepared = prepare_chunk(chunk, config)
+                # A planned log file's workers already ran prepare_chunk (connectors.parallel).
+                prepared = chunk if getattr(source, "chunks_prepared", False) else prepare_chunk(chunk, config)
                 if duplicates is not None:
                     prepared = duplicates.drop(prepared, id(source))
                     if prepared.empty:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import importlib.util
 import json
@@ -18,7 +19,7 @@ import pytest
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.inputs import open_inputs
 from pmtimeline.connectors.parallel import ParallelLogFile, plan_sources, worker_count
-from pmtimeline.pipeline import IngestResult, ingest
+from pmtimeline.pipeline import IngestResult, ingest, prepare_chunk
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL_RANGE = 48 << 10  # many range boundaries on a small corpus
@@ -196,3 +197,24 @@ def test_a_script_without_a_main_guard_is_not_run_again_by_the_workers(corpus: P
     assert done.returncode == 0, done.stderr
     sequential = _run(files, TimelineConfig())
     assert done.stdout.splitlines() == ["body", f"events {len(sequential.events)}"]
+
+
+def test_workers_that_prepare_their_chunks_give_the_sequential_events(corpus: Path) -> None:
+    # With the pipeline's prepare stage handed to plan_sources, workers run it (clock-skew offsets,
+    # change recognition) and the parent does not run it again: same events, same accounting.
+    config = TimelineConfig(source_offsets=(("*service.log", "-90s"),))
+    sequential = _run([str(corpus)], config)
+    parallel_config = dataclasses.replace(config, workers=2)
+    planned = plan_sources(
+        open_inputs([str(corpus)], parallel_config),
+        parallel_config,
+        range_bytes=SMALL_RANGE,
+        prepare=functools.partial(prepare_chunk, config=parallel_config),
+    )
+    assert all(isinstance(s, ParallelLogFile) and s.chunks_prepared for s in planned)
+    parallel = ingest(planned, parallel_config)
+    _assert_same(sequential, parallel)
+    assert (sequential.events["kind"] == "change").sum() >= 2  # the deploy and the rollback
+    service = sequential.events["source"].str.endswith("service.log")
+    raw = _run([str(corpus / "service.log")], TimelineConfig()).events
+    assert sequential.events.loc[service, "timestamp"].min() == raw["timestamp"].min() - pd.Timedelta(seconds=90)
