@@ -43,6 +43,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Final
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -515,6 +516,7 @@ _SUSPECT_RE2: Final = (
     + r"|::|(?:[0-9A-Fa-f]{1,4}:){7}"
 )
 _KNOWN_CHUNK: Final = 1000
+_BLOCK_ROWS: Final = 64
 
 
 def _arrow_strings(text: pd.Series) -> pa.Array:
@@ -525,11 +527,35 @@ def _arrow_strings(text: pd.Series) -> pa.Array:
 
 def _suspects(values: pa.Array, known: dict[str, str]) -> pa.Array:
     """Which values might hold something to redact (the patterns' trigger, or a known identity)."""
-    mask = pc.fill_null(pc.match_substring_regex(values, _SUSPECT_RE2), False)
+    mask = _matches(values, _SUSPECT_RE2)
     names = [v for v in known if len(v) >= 3]
     for i in range(0, len(names), _KNOWN_CHUNK):
-        chunk = "|".join(re.escape(v) for v in names[i : i + _KNOWN_CHUNK])
-        mask = pc.or_(mask, pc.fill_null(pc.match_substring_regex(values, chunk), False))
+        mask |= _matches(values, "|".join(re.escape(v) for v in names[i : i + _KNOWN_CHUNK]))
+    return pa.array(mask, type=pa.bool_())
+
+
+def _matches(values: pa.Array, pattern: str) -> np.ndarray:
+    """Which values hold a match of the RE2 ``pattern`` (null: no).
+
+    Most values hold none, and RE2's cost here is mostly per value searched: the values are first
+    searched in blocks of :data:`_BLOCK_ROWS` joined by newlines, and only the values of blocks
+    with a match one by one. A match within a value is a match within its block, so none is missed
+    (the pattern has no anchors); a match across two values only costs that second look.
+    """
+    n = len(values)
+    if n <= _BLOCK_ROWS:
+        return np.asarray(pc.fill_null(pc.match_substring_regex(values, pattern), False), dtype=bool)
+    bounds = np.append(np.arange(0, n, _BLOCK_ROWS, dtype=np.int32), np.int32(n))
+    blocks = pc.binary_join(
+        pa.ListArray.from_arrays(pa.array(bounds), pc.fill_null(values, "")), pa.scalar("\n", type=values.type)
+    )
+    hit = np.flatnonzero(np.asarray(pc.match_substring_regex(blocks, pattern), dtype=bool))
+    mask = np.zeros(n, dtype=bool)
+    if len(hit):
+        rows = (hit[:, None] * _BLOCK_ROWS + np.arange(_BLOCK_ROWS)).ravel()
+        rows = rows[rows < n]
+        found = pc.fill_null(pc.match_substring_regex(values.take(pa.array(rows)), pattern), False)
+        mask[rows[np.asarray(found, dtype=bool)]] = True
     return mask
 
 

@@ -242,3 +242,22 @@ def test_prefilter_classes_contain_pythons_unicode_classes() -> None:
         assert set(re.findall(python, every)) <= re2(ours), python
     for letter in "abcdefghijklmnopqrstuvwxyz":
         assert set(re.findall(f"(?i){letter}", every)) <= re2(f"(?i:{_re2_caseless(letter)})"), letter
+
+
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, 129, 3000])
+def test_blockwise_prefilter_flags_exactly_the_values_a_per_value_search_flags(size: int) -> None:
+    import random
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pmtimeline.redact import _SUSPECT_RE2, _matches
+
+    rng = random.Random(size)
+    # Values that match, values that match only when joined to a neighbour ("password" + "=x"),
+    # nulls, empties and line breaks, at every position of a block.
+    pool = [t for t, _ in SECRET_CASES] + ["plain", "password", "=x", None, "", "x\ny", "épée", "GET /a HTTP/1.1"]
+    values = pa.array([rng.choice(pool) for _ in range(size + 5)], type=pa.large_string()).slice(5)
+    expected = np.asarray(pc.fill_null(pc.match_substring_regex(values, _SUSPECT_RE2), False), dtype=bool)
+    assert _matches(values, _SUSPECT_RE2).tolist() == expected.tolist()
