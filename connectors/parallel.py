@@ -51,10 +51,11 @@ import os
 import pickle
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -120,19 +121,34 @@ class _TaskResult:
     first_time: pd.Timestamp | None = None  # of the events as parsed (before ``prepare``)
 
 
-def _run_task(task: _Task) -> _TaskResult:
-    """Parse one task (in a worker, or in this process); never raises a SourceError."""
+def _run_task(task: _Task, sink: Callable[[pd.DataFrame], None] | None = None) -> _TaskResult:
+    """Parse one task (in a worker, or in this process); never raises a SourceError.
+
+    Frames go to ``sink`` as they are parsed (a worker's spool), else into the result.
+    """
     connector = copy.copy(task.connector)
     # The run's event budget is kept by ParallelLogFile.read, in the parent, in source order.
     connector._budget = EventBudget(connector.config.max_events)
     frames: list[pd.DataFrame] = []
+    first_time: list[pd.Timestamp] = []
+
+    def emit(frame: pd.DataFrame) -> None:
+        if not first_time and len(frame):
+            first_time.append(frame["timestamp"].iloc[0])  # as parsed, before ``prepare``
+        if task.prepare is not None:
+            frame = task.prepare(frame)
+        if sink is not None:
+            sink(frame)
+        else:
+            frames.append(frame)
+
     truncated = 0
     last_time = None
     error = None
     try:
         if task.byte_range is None:
             for frame in connector.read():
-                frames.append(frame)
+                emit(frame)
         else:
             connector._accounting = SourceAccounting(name=connector.path, path=connector.path)
             connector._rejects = []
@@ -141,29 +157,72 @@ def _run_task(task: _Task) -> _TaskResult:
             state = connector._start(fmt, reason)
             reader = LineReader(connector.path, connector.config, byte_range=task.byte_range)
             for frame in connector._run(reader.blocks(), state):
-                frames.append(frame)
+                emit(frame)
             connector._finish(state, reader)
             truncated, last_time = state.truncated, state.last_time
     except SourceError as exc:
         error = str(exc)
-    first_time = _first_time(frames)
-    if task.prepare is not None:
-        frames = [task.prepare(frame) for frame in frames]
-    return _TaskResult(frames, connector.accounting()[0], connector.rejects(), truncated, last_time, error, first_time)
+    return _TaskResult(
+        frames,
+        connector.accounting()[0],
+        connector.rejects(),
+        truncated,
+        last_time,
+        error,
+        first_time[0] if first_time else None,
+    )
 
 
-def _run_task_to_file(task: _Task, index: int, spool: str) -> str:
-    """Run a task in a worker and leave its result in a file of ``spool``; returns the file's path.
+#: Parts (chunks) a worker may leave unread in the spool before it waits for the reader: bounds the
+#: memory of a task that runs ahead (a whole year-less file is one task), not only its count.
+PARTS_AHEAD: Final = 3
+_POLL_SECONDS: Final = 0.005
 
-    Results (tens of MB) do not go through the executor's pipe: the parent reads a pipe in 64 KiB
+
+def _part_path(spool: str, index: int, part: int) -> str:
+    return os.path.join(spool, f"task{index:06d}.{part:06d}.pickle")
+
+
+def _done_path(spool: str, index: int) -> str:
+    return os.path.join(spool, f"task{index:06d}.done.pickle")
+
+
+def _write_atomically(path: str, value: object) -> None:
+    temporary = path + ".partial"
+    with open(temporary, "wb") as out:
+        pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(temporary, path)
+
+
+def _run_task_to_spool(task: _Task, index: int, spool: str) -> int:
+    """Run a task in a worker; its chunks go to ``spool`` one file each, as they are parsed, then
+    its result (accounting, rejects) to a final file. Returns the number of chunk files.
+
+    Chunks (tens of MB) do not go through the executor's pipe: the parent reads a pipe in 64 KiB
     steps in a helper thread that needs the GIL for each, so a busy main thread stalls the worker
-    for seconds per result. One file read releases the GIL once.
+    for seconds per result. One file read releases the GIL once. A worker waits while
+    :data:`PARTS_AHEAD` of its files are unread, so that a long task never piles up in memory.
     """
-    result = _run_task(task)
-    handle, path = tempfile.mkstemp(prefix=f"task{index}.", suffix=".pickle", dir=spool)
-    with os.fdopen(handle, "wb") as out:
-        pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
-    return path
+    parts = 0
+
+    def sink(frame: pd.DataFrame) -> None:
+        nonlocal parts
+        while parts >= PARTS_AHEAD and os.path.exists(_part_path(spool, index, parts - PARTS_AHEAD)):
+            time.sleep(_POLL_SECONDS)
+        _write_atomically(_part_path(spool, index, parts), frame)
+        parts += 1
+
+    result = _run_task(task, sink)
+    _write_atomically(_done_path(spool, index), (parts, result))
+    return parts
+
+
+def _take(path: str) -> Any:
+    try:
+        with open(path, "rb") as fh:
+            return pickle.loads(fh.read())
+    finally:
+        os.unlink(path)
 
 
 def _start_fork_server() -> None:
@@ -210,13 +269,15 @@ def _main_module_hidden() -> Iterator[None]:
             main.__dict__.update(saved)
 
 
-def _load_result(path: str) -> _TaskResult:
-    try:
-        with open(path, "rb") as fh:
-            result: _TaskResult = pickle.loads(fh.read())
-    finally:
-        os.unlink(path)
-    return result
+class _TaskStream:
+    """The chunks of one task, in order, as its worker writes them; then its result."""
+
+    def __init__(self, frames: Iterator[pd.DataFrame]) -> None:
+        self._frames = frames
+        self.result: _TaskResult | None = None
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        return self._frames
 
 
 class _Scheduler:
@@ -226,13 +287,18 @@ class _Scheduler:
         self.tasks = tasks
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
-        self._futures: dict[int, Future[str]] = {}
+        self._futures: dict[int, Future[int]] = {}
         self._submitted = 0
         self._spool: tempfile.TemporaryDirectory[str] | None = None
 
-    def result(self, index: int) -> _TaskResult:
+    def run(self, index: int) -> _TaskStream:
+        """The chunks of task ``index`` (iterate them all; then ``.result`` holds the rest)."""
         if self._workers <= 1:
-            return _run_task(self.tasks[index])
+            result = _run_task(self.tasks[index])
+            stream = _TaskStream(iter(result.frames))
+            result.frames = []
+            stream.result = result
+            return stream
         if self._pool is None:
             shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
             self._spool = tempfile.TemporaryDirectory(prefix="pmtimeline-", dir=shm)
@@ -242,13 +308,41 @@ class _Scheduler:
             while self._submitted < len(self.tasks) and self._submitted <= index + self._workers:
                 task = self.tasks[self._submitted]
                 self._futures[self._submitted] = self._pool.submit(
-                    _run_task_to_file, task, self._submitted, self._spool.name
+                    _run_task_to_spool, task, self._submitted, self._spool.name
                 )
                 self._submitted += 1
-        result = _load_result(self._futures.pop(index).result())
+        stream = _TaskStream(iter(()))
+        stream._frames = self._parts(index, stream)
+        return stream
+
+    def _parts(self, index: int, stream: _TaskStream) -> Iterator[pd.DataFrame]:
+        assert self._spool is not None
+        spool = self._spool.name
+        future = self._futures.pop(index)
+        part = 0
+        while True:
+            path = _part_path(spool, index, part)
+            if os.path.exists(path):
+                yield _take(path)
+                part += 1
+                continue
+            done = _done_path(spool, index)
+            if os.path.exists(done):
+                parts, result = _take(done)
+                # Chunk files are written before the final one: none can be missing now.
+                while part < parts:
+                    yield _take(_part_path(spool, index, part))
+                    part += 1
+                stream.result = result
+                break
+            if future.done():
+                future.result()  # a worker that died raises here (BrokenProcessPool)
+                if not os.path.exists(done) and not os.path.exists(path):
+                    raise RuntimeError(f"parsing task {index} ended without its result")
+                continue
+            time.sleep(_POLL_SECONDS)
         if index == len(self.tasks) - 1:
             self.close()
-        return result
 
     def close(self) -> None:
         if self._pool is not None:
@@ -320,7 +414,12 @@ class ParallelLogFile:
                 acc.outside_window += plan.lines
                 previous_last = None
                 continue
-            result = self._scheduler.result(plan.task)
+            stream = self._scheduler.run(plan.task)
+            for frame in stream:
+                self._connector._budget.take(len(frame))
+                yield frame
+            result = stream.result
+            assert result is not None
             part = result.accounting
             if not started:
                 acc.format, acc.format_reason, acc.time_zone = part.format, part.format_reason, part.time_zone
@@ -337,22 +436,10 @@ class ParallelLogFile:
             notes.extend(n for n in part.notes if n not in notes)
             room = config.max_rejects_kept - len(self._rejects)
             self._rejects.extend(result.rejects[: max(room, 0)])
-            events = sum(len(frame) for frame in result.frames)
-            self._connector._budget.take(events)
-            yield from result.frames
             if result.error is not None:
                 acc.notes = _merge_notes(notes, truncated, config)
                 raise SourceError(result.error)
         acc.notes = _merge_notes(notes, truncated, config)
-
-
-def _first_time(frames: list[pd.DataFrame]) -> pd.Timestamp | None:
-    """The first event time of a range read without a window (every placed head is an event)."""
-    for frame in frames:
-        if len(frame):
-            first: pd.Timestamp = frame["timestamp"].iloc[0]
-            return first
-    return None
 
 
 def _merge_notes(notes: list[str], truncated: int, config: TimelineConfig) -> list[str]:

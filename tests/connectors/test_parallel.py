@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.inputs import open_inputs
-from pmtimeline.connectors.parallel import ParallelLogFile, plan_sources, worker_count
+from pmtimeline.connectors.parallel import PARTS_AHEAD, ParallelLogFile, plan_sources, worker_count
 from pmtimeline.pipeline import IngestResult, ingest, prepare_chunk
 
 REPO = Path(__file__).resolve().parents[2]
@@ -218,3 +219,24 @@ def test_workers_that_prepare_their_chunks_give_the_sequential_events(corpus: Pa
     service = sequential.events["source"].str.endswith("service.log")
     raw = _run([str(corpus / "service.log")], TimelineConfig()).events
     assert sequential.events.loc[service, "timestamp"].min() == raw["timestamp"].min() - pd.Timedelta(seconds=90)
+
+
+def test_a_worker_waits_for_the_reader_instead_of_piling_up_chunks(corpus: Path) -> None:
+    # The year-less syslog is one task, parsed whole; with small chunks it has many. While the
+    # reader holds back, its worker leaves at most PARTS_AHEAD chunk files unread.
+    config = TimelineConfig(workers=2, chunk_lines=100)
+    path = str(corpus / "syslog")
+    planned = plan_sources(open_inputs([path], config), config)
+    source = planned[0]
+    assert isinstance(source, ParallelLogFile)
+    chunks = source.read()
+    first = next(chunks)
+    spool = source._scheduler._spool
+    assert spool is not None
+    time.sleep(2.0)  # plenty for the worker to parse the whole file if nothing held it back
+    waiting = [name for name in os.listdir(spool.name) if not name.endswith(".partial")]
+    assert 1 <= len(waiting) <= PARTS_AHEAD
+    rest = list(chunks)
+    sequential = _run([path], dataclasses.replace(config, workers=1))
+    pd.testing.assert_frame_equal(pd.concat([first, *rest], ignore_index=True), sequential.events)
+    assert len(rest) + 1 > 3 * PARTS_AHEAD
