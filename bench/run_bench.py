@@ -50,26 +50,46 @@ class Measurement:
     exit_code: int
     cpu_seconds: float = 0.0  # user + system time of the process and the children it waited for
     load_before: float = 0.0  # 1-minute load average when the command started (the machine is shared)
+    peak_pss_mb: float = 0.0  # peak of the summed proportional set size of the process tree
 
 
-def _tree_rss(pid: int) -> int:
+@dataclass
+class _TreeSample:
+    rss: int  # bytes, summed over the tree (pages shared between processes count in each)
+    pss: int  # bytes, summed proportional set size (a shared page is split among its sharers)
+    cpu: dict[int, float]  # seconds of user + system time, per process seen
+
+
+def _sample_tree(pid: int) -> _TreeSample:
     import psutil
 
     try:
         proc = psutil.Process(pid)
         procs = [proc, *proc.children(recursive=True)]
     except psutil.Error:
-        return 0
-    total = 0
+        return _TreeSample(0, 0, {})
+    sample = _TreeSample(0, 0, {})
     for p in procs:
         with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
-    return total
+            memory = p.memory_full_info()
+            sample.rss += memory.rss
+            sample.pss += getattr(memory, "pss", memory.rss)
+            times = p.cpu_times()
+            sample.cpu[p.pid] = times.user + times.system
+    return sample
 
 
 def measure(name: str, argv: list[str], *, stdout: int | None = subprocess.DEVNULL) -> Measurement:
-    """Run ``argv`` once; wall time and the peak RSS of its whole process tree."""
-    peak = 0
+    """Run ``argv`` once: wall time, peak memory and CPU time of its whole process tree.
+
+    Memory is sampled every 50 ms as the sum of RSS (which counts the pages that forked workers
+    share with their parent once per process) and the sum of PSS (which splits them). CPU time is
+    the larger of what the kernel reports for the children this process waited for and the sum of
+    the last sample of every process of the tree (workers started by a fork server are not waited
+    for by the command itself).
+    """
+    peak = peak_pss = 0
+    cpu_seen: dict[int, float] = {}
     load_before = os.getloadavg()[0]
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -77,9 +97,11 @@ def measure(name: str, argv: list[str], *, stdout: int | None = subprocess.DEVNU
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         while not done.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            tree = _sample_tree(proc.pid)
+            peak, peak_pss = max(peak, tree.rss), max(peak_pss, tree.pss)
+            cpu_seen.update(tree.cpu)
             done.wait(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -90,9 +112,10 @@ def measure(name: str, argv: list[str], *, stdout: int | None = subprocess.DEVNU
     seconds = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
+    cpu = max(cpu, sum(cpu_seen.values()))
     if proc.returncode != 0:
         sys.stderr.write(f"{name} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}\n")
-    return Measurement(name, seconds, peak / 2**20, proc.returncode, cpu, load_before)
+    return Measurement(name, seconds, peak / 2**20, proc.returncode, cpu, load_before, peak_pss / 2**20)
 
 
 def corpus_files(corpus: Path) -> list[str]:
@@ -177,13 +200,13 @@ def main() -> int:
 
     print(f"corpus: {args.corpus} — {len(files)} files, {lines:,} lines, {size_mb:,.0f} MB")
     print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, load now {os.getloadavg()[0]:.1f}")
-    print(f"{'command':<22} {'seconds':>9} {'cpu s':>8} {'lines/s':>12} {'peak MB':>9} {'load':>5}")
+    print(f"{'command':<22} {'seconds':>9} {'cpu s':>8} {'lines/s':>12} {'peak MB':>9} {'PSS MB':>8} {'load':>5}")
     for m in results:
         rate = lines / m.seconds if m.seconds else float("nan")
         flag = "" if m.exit_code == 0 else f"  (exit {m.exit_code})"
         print(
             f"{m.name:<22} {m.seconds:>9.2f} {m.cpu_seconds:>8.1f} {rate:>12,.0f} {m.peak_rss_mb:>9.0f}"
-            f" {m.load_before:>5.1f}{flag}"
+            f" {m.peak_pss_mb:>8.0f} {m.load_before:>5.1f}{flag}"
         )
     print(f"timeline.html: {html_mb:.2f} MB")
     by_name = {m.name: m for m in results}

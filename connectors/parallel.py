@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import multiprocessing
 import os
 import pickle
@@ -127,6 +128,10 @@ def _run_task(task: _Task, sink: Callable[[pd.DataFrame], None] | None = None) -
     Frames go to ``sink`` as they are parsed (a worker's spool), else into the result.
     """
     connector = copy.copy(task.connector)
+    if sink is not None and connector.config.chunk_lines > WORKER_CHUNK_LINES:
+        # A worker's memory is that of the chunk it parses (a few times its text), times the
+        # workers: smaller chunks keep a parallel run within the memory of a sequential one.
+        connector.config = dataclasses.replace(connector.config, chunk_lines=WORKER_CHUNK_LINES)
     # The run's event budget is kept by ParallelLogFile.read, in the parent, in source order.
     connector._budget = EventBudget(connector.config.max_events)
     frames: list[pd.DataFrame] = []
@@ -173,6 +178,8 @@ def _run_task(task: _Task, sink: Callable[[pd.DataFrame], None] | None = None) -
     )
 
 
+#: Lines per chunk parsed by a worker (at most; the run's ``chunk_lines`` when smaller).
+WORKER_CHUNK_LINES: Final = 100_000
 #: Parts (chunks) a worker may leave unread in the spool before it waits for the reader: bounds the
 #: memory of a task that runs ahead (a whole year-less file is one task), not only its count.
 PARTS_AHEAD: Final = 3
