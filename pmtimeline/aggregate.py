@@ -28,8 +28,9 @@ memory grow with a window's size (1.1 M events, most of the memory of a 20 M-lin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from functools import cache, wraps
 from typing import Any, Final
 
 import numpy as np
@@ -66,6 +67,8 @@ BAD_EVENTS_PER_BUCKET: Final = 3
 #: Failing requests whose error events are all kept whole (those with the smallest correlation ids).
 TRAIL_REQUESTS: Final = 200
 _COMPACT_ROWS: Final = 500_000
+#: A bucket wider than any window: keyed counts over it are counts over the whole window.
+_WHOLE_WINDOW: Final = "36500D"
 _COMPACT_SAMPLE_ROWS: Final = 20_000
 
 LATENCY_COLUMNS: Final = ("bucket", "service", "scope", "bin", "count")
@@ -100,6 +103,19 @@ class Aggregates:
         return self.details
 
 
+def _blank(make: Callable[[], pd.DataFrame]) -> Callable[[], pd.DataFrame]:
+    """An empty frame with the right dtypes is built once (pandas takes milliseconds to build one,
+    and every chunk needs a few); callers get a copy of it."""
+    blank = cache(make)
+
+    @wraps(make)
+    def empty() -> pd.DataFrame:
+        return blank().copy()
+
+    return empty
+
+
+@_blank
 def _empty_latency() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -112,6 +128,7 @@ def _empty_latency() -> pd.DataFrame:
     )
 
 
+@_blank
 def _empty_actors() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -169,6 +186,7 @@ class SignalMasks:
     failed: np.ndarray
     edge: np.ndarray
     warning_level: np.ndarray
+    edge_format: np.ndarray  # events of access logs, requests or not
 
     @classmethod
     def of(cls, events: pd.DataFrame) -> SignalMasks:
@@ -186,6 +204,7 @@ class SignalMasks:
             failed=requests & _bool(status >= 500),
             edge=requests & edge_format,
             warning_level=warning_level,
+            edge_format=edge_format,
         )
 
     def signal(self, name: str) -> np.ndarray:
@@ -472,9 +491,15 @@ def in_window(table: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> np
     return np.asarray(_bool(table["last"] >= start) & _bool(table["first"] <= end), dtype=bool)
 
 
-def _empty_keyed(keys: tuple[str, ...], dtypes: dict[str, object]) -> pd.DataFrame:
+def _empty_keyed(keys: tuple[str, ...], dtypes: Mapping[str, object]) -> pd.DataFrame:
+    return _empty_keyed_frame(keys, tuple(sorted((k, str(v)) for k, v in dtypes.items()))).copy()
+
+
+@cache
+def _empty_keyed_frame(keys: tuple[str, ...], dtype_items: tuple[tuple[str, str], ...]) -> pd.DataFrame:
+    dtypes = dict(dtype_items)
     columns: dict[str, pd.Series] = {"bucket": pd.Series(dtype=TIMESTAMP)}
-    columns.update({k: pd.Series(dtype=dtypes.get(k, STRING)) for k in keys})  # type: ignore[call-overload]
+    columns.update({k: pd.Series(dtype=dtypes.get(k, STRING)) for k in keys})
     columns.update(
         {
             "count": pd.Series(dtype="int64"),
@@ -499,6 +524,7 @@ SPAN_COLUMNS: Final = ("actor_kind", "actor", "first", "last")
 BAD_SIGNALS: Final = ("errors", "warnings", "failed_requests", "failed_edge_requests")
 
 
+@_blank
 def _empty_traced() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -513,6 +539,7 @@ def _empty_traced() -> pd.DataFrame:
     )
 
 
+@_blank
 def _empty_spans() -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -578,38 +605,47 @@ def _bucket_ns(times: pd.Series, resolution: str) -> np.ndarray:
 def keyed_counts(times: pd.Series, keys: Mapping[str, pd.Series], resolution: str) -> pd.DataFrame:
     """Events per (bucket of ``resolution``, keys), with the times of the first and last of them.
 
-    Keys are factorized to integers and grouped with one numpy sort (see :func:`group_sum`); rows
-    with a null key are left out.
+    Rows with a null key are left out.
     """
-    ns = np.asarray(times.array.asi8, dtype="int64")
-    valid = np.ones(len(ns), dtype=bool)
-    codes: list[np.ndarray] = []
-    uniques: list[Any] = []
-    for values in keys.values():
-        code, unique = pd.factorize(values)
-        valid &= code >= 0
-        codes.append(code)
-        uniques.append(unique)
+    coded = {name: _code(values) for name, values in keys.items()}
+    return _keyed(np.asarray(times.array.asi8, dtype="int64"), coded, resolution)
+
+
+def _code(values: pd.Series) -> tuple[np.ndarray, Any]:
+    """(integer codes, -1 for null; distinct values) of a column."""
+    codes, names = pd.factorize(values)
+    return np.asarray(codes, dtype="int64"), names
+
+
+def _keyed(ns: np.ndarray, keys: Mapping[str, tuple[np.ndarray, Any]], resolution: str) -> pd.DataFrame:
+    """:func:`keyed_counts` of events given as times (int64 ns) and coded keys, all aligned.
+
+    Grouped with one numpy sort on a mixed-radix key (see :func:`group_sum`): a pandas groupby on
+    string columns costs several times more, once per chunk and table.
+    """
     names = list(keys)
+    valid = np.ones(len(ns), dtype=bool)
+    for codes, _ in keys.values():
+        valid &= codes >= 0
     if not valid.any():
         return _empty_keyed(tuple(names), _KEY_DTYPES)
     ns = ns[valid]
-    codes = [c[valid] for c in codes]
     step = pd.Timedelta(resolution).value
     bucket = ns - ns % step
     origin = int(bucket.min())
-    order, starts, group_keys = _groups([(bucket - origin) // step, *codes])
+    order, starts, group_keys = _groups([(bucket - origin) // step, *(codes[valid] for codes, _ in keys.values())])
     counts = np.diff(np.append(starts, len(order)))
     sorted_ns = ns[order]
-    first = np.minimum.reduceat(sorted_ns, starts)
-    last = np.maximum.reduceat(sorted_ns, starts)
     out: dict[str, Any] = {"bucket": pd.to_datetime(origin + group_keys[0] * step, utc=True)}
-    for name, unique, key in zip(names, uniques, group_keys[1:], strict=True):
-        values = np.asarray(unique)[key]
-        out[name] = pd.array(values, dtype=_KEY_DTYPES.get(name, STRING))
+    for name, (_, unique), key in zip(names, keys.values(), group_keys[1:], strict=True):
+        dtype = _KEY_DTYPES.get(name, STRING)
+        if isinstance(unique, pd.api.extensions.ExtensionArray) and unique.dtype == dtype:
+            out[name] = unique.take(key)  # string columns stay Arrow arrays: no Python objects
+        else:
+            out[name] = pd.array(np.asarray(unique)[key], dtype=dtype)
     out["count"] = counts.astype("int64")
-    out["first"] = pd.to_datetime(first, utc=True)
-    out["last"] = pd.to_datetime(last, utc=True)
+    out["first"] = pd.to_datetime(np.minimum.reduceat(sorted_ns, starts), utc=True)
+    out["last"] = pd.to_datetime(np.maximum.reduceat(sorted_ns, starts), utc=True)
     return pd.DataFrame(out)
 
 
@@ -672,52 +708,72 @@ def _describe(
     ids: pd.Series | None = None,
 ) -> EventDetails:
     """``events`` with a range index; ``templates`` of the ``worded`` events; ``ids`` the correlation
-    ids of the ``notable`` events (computed when None)."""
+    ids of the ``notable`` events (computed when None).
+
+    Columns are coded once (distinct values to integers) and every table is grouped on the codes
+    of its rows, so no row of the chunk is copied.
+    """
     res = config.count_resolution
     errors = masks.errors
-    sub = events.loc[errors & _bool(events["user"].notna()), ["timestamp", "user"]]
-    users = keyed_counts(sub["timestamp"], {"user_hash": pd.Series(_hash_text(sub["user"]))}, res)
+    ns = np.asarray(events["timestamp"].array.asi8, dtype="int64")
+    service = _code(events["service"].fillna(""))
+    host = _code(events["host"])
 
+    user_codes, user_names = _code(events["user"])
+    rows = np.flatnonzero(errors & (user_codes >= 0))
+    # Users are kept as hashes of their names: counting them needs no name.
+    hashed = _hash_text(pd.Series(user_names, dtype=object))
+    users = _keyed(ns[rows], {"user_hash": (user_codes[rows], hashed)}, res)
+
+    failed = np.flatnonzero(masks.failed)
+    url_codes, urls = _code(pd.Series(events["url_path"].array.take(failed)))
+    if len(urls):
+        # Paths repeat: each distinct path of a failed request becomes an endpoint once.
+        endpoint_of_url, endpoint_names = pd.factorize(endpoint_of(pd.Series(urls, dtype=STRING)))
+        endpoint_codes = np.full(len(events), -1, dtype="int64")
+        endpoint_codes[failed] = np.where(url_codes >= 0, endpoint_of_url[np.maximum(url_codes, 0)], -1)
+        endpoint = (endpoint_codes, endpoint_names)
     hosts: list[pd.DataFrame] = []
     endpoints: list[pd.DataFrame] = []
     for signal in BAD_SIGNALS:
-        mask = masks.signal(signal)
-        if not mask.any():
+        rows = np.flatnonzero(masks.signal(signal))
+        if not rows.size:
             continue
-        rows = events.loc[mask, ["timestamp", "service", "host", "url_path"]]
-        table = keyed_counts(rows["timestamp"], {"service": rows["service"].fillna(""), "host": rows["host"]}, res)
-        table.insert(1, "signal", pd.array([signal] * len(table), dtype=STRING))
+        table = _keyed(ns[rows], {"service": (service[0][rows], service[1]), "host": (host[0][rows], host[1])}, res)
+        table.insert(1, "signal", pd.Series([signal] * len(table), dtype=STRING))
         hosts.append(table)
-        if signal.startswith("failed") and rows["url_path"].notna().any():
-            codes, paths = pd.factorize(rows["url_path"])
-            # Paths repeat: each distinct path becomes an endpoint once.
-            endpoint = np.asarray(endpoint_of(pd.Series(paths, dtype=STRING)).to_numpy(dtype=object), dtype=object)
-            values = pd.Series(endpoint[np.maximum(codes, 0)], index=rows.index, dtype=object).where(codes >= 0)
-            table = keyed_counts(rows["timestamp"], {"endpoint": values}, res)
-            table.insert(1, "signal", pd.array([signal] * len(table), dtype=STRING))
+        if signal.startswith("failed") and len(urls):
+            table = _keyed(ns[rows], {"endpoint": (endpoint[0][rows], endpoint[1])}, res)
+            table.insert(1, "signal", pd.Series([signal] * len(table), dtype=STRING))
             endpoints.append(table)
 
-    sub = events.loc[worded, ["timestamp"]]
-    level = pd.Series(np.where(errors[worded], "error", "warning"), index=sub.index)
-    keyed_templates = keyed_counts(sub["timestamp"], {"level": level, "template": templates}, res)
+    rows = np.flatnonzero(worded)
+    template_codes, template_names = _code(templates)
+    level = (np.where(errors[rows], 0, 1).astype("int64"), np.array(["error", "warning"], dtype=object))
+    keyed_templates = _keyed(ns[rows], {"level": level, "template": (template_codes, template_names)}, res)
 
     if ids is None:
-        ids = correlation_ids(events.loc[notable])
+        ids = correlation_ids(events[["trace_id", "request_id"]].loc[notable])
     ids = ids.dropna()
-    rows = events.loc[ids.index, ["timestamp", "service", "source", "line", "format"]]
     position = ids.index.to_numpy()
     traced = pd.DataFrame(
         {
-            "timestamp": rows["timestamp"].array,
+            "timestamp": events["timestamp"].array.take(position),
             "cid": _hash_text(ids),
-            "service": rows["service"].array,
-            "source": rows["source"].array,
-            "line": rows["line"].array,
+            "service": events["service"].array.take(position),
+            "source": events["source"].array.take(position),
+            "line": events["line"].array.take(position),
             "error": errors[position],
-            "edge": _bool(rows["format"].str.startswith(EDGE_FORMAT_PREFIX)),
+            "edge": masks.edge_format[position],
         }
     )
-    # Signals are disjoint keys of one table: concatenating their parts is merging them.
+    spans = []
+    for kind, (codes, names) in (("client_ip", _code(events["client_ip"])), ("user", (user_codes, user_names))):
+        rows = np.flatnonzero(notable & (codes >= 0))
+        if rows.size:
+            span = _keyed(ns[rows], {"actor": (codes[rows], names)}, _WHOLE_WINDOW)
+            spans.append(span.loc[:, ["actor", "first", "last"]].assign(actor_kind=kind))
+    # Signals (and actor kinds) are disjoint keys of one table: concatenating their parts is merging them.
     return EventDetails(
         users=users,
         hosts=pd.concat(hosts, ignore_index=True) if hosts else _empty_keyed(DETAIL_KEYS["hosts"], _KEY_DTYPES),
@@ -728,21 +784,12 @@ def _describe(
         ),
         templates=keyed_templates,
         traced=traced,
-        actor_spans=_actor_spans(events, notable),
+        actor_spans=(
+            pd.concat(spans, ignore_index=True).loc[:, list(SPAN_COLUMNS)].astype({"actor_kind": STRING})
+            if spans
+            else _empty_spans()
+        ),
     )
-
-
-def _actor_spans(events: pd.DataFrame, notable: np.ndarray) -> pd.DataFrame:
-    parts = []
-    for kind in ("client_ip", "user"):
-        mask = notable & _bool(events[kind].notna())
-        if mask.any():
-            sub = pd.DataFrame({"actor": events.loc[mask, kind], "t": events.loc[mask, "timestamp"]})
-            span = sub.groupby("actor", sort=False, observed=True)["t"].agg(["min", "max"])
-            parts.append(
-                pd.DataFrame({"actor_kind": kind, "actor": span.index, "first": span["min"], "last": span["max"]})
-            )
-    return merge_spans(parts)
 
 
 def merge_spans(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -878,7 +925,7 @@ class Aggregator:
             self._kept.append(events.loc[kept].assign(_row=order[kept]))
         worded = masks.errors | masks.warning_level
         templates = message_templates(events["message"].loc[worded]).fillna("")
-        ids = correlation_ids(events.loc[notable])
+        ids = correlation_ids(events[["trace_id", "request_id"]].loc[notable])
         self._add_details(_describe(events, self.config, masks, notable, worded, templates, ids))
         if bad.any():
             chosen = bad_sample_mask(events, self.config, order, masks)
@@ -954,6 +1001,12 @@ class Aggregator:
         source, _ = pd.factorize(events["source"].iloc[rows], sort=True)
         ranked = np.lexsort((order[rows], line, source, times, codes))
         first = ranked[np.r_[True, codes[ranked][1:] != codes[ranked][:-1]]]
+        # Only templates not held yet, or seen earlier (or as early) here, can change the firsts.
+        held = pd.Series(self._firsts["timestamp"].array.asi8, index=self._firsts["template"].to_numpy(dtype=object))
+        before = pd.Series(np.asarray(names, dtype=object)[codes[first]]).map(held).to_numpy(dtype="float64")
+        first = first[np.isnan(before) | (times[first] <= before)]
+        if not first.size:
+            return
         found = events.iloc[rows[first]].assign(_row=order[rows[first]], template=np.asarray(names)[codes[first]])
         joined = pd.concat([self._firsts, found], ignore_index=True)
         joined = joined.sort_values(["timestamp", "source", "line", "_row"], kind="stable", na_position="last")
@@ -968,6 +1021,12 @@ class Aggregator:
         if ids.empty:
             return
         cids = ids.to_numpy(dtype=object)
+        if len(self._trail_ids) == TRAIL_REQUESTS:
+            # A full sample takes only ids below its largest: most chunks add nothing to sort.
+            below = cids < self._trail_ids[-1]
+            if not below.any():
+                return
+            ids, cids = ids.loc[below], cids[below]
         pool = np.union1d(self._trail_ids, np.unique(cids))[:TRAIL_REQUESTS]
         if len(self._trail_ids) and self._trail_ids[-1] > pool[-1]:
             # Smaller ids came: the requests that left the sample leave the kept events too.
@@ -996,8 +1055,14 @@ class Aggregator:
 
     def _add_edges(self, events: pd.DataFrame, order: np.ndarray) -> None:
         codes, _ = pd.factorize(events["service"].fillna(""))
-        ns = pd.Series(events["timestamp"].array.asi8)
-        rows = np.unique(np.concatenate([ns.groupby(codes).idxmin().to_numpy(), ns.groupby(codes).idxmax().to_numpy()]))
+        ns = np.asarray(events["timestamp"].array.asi8, dtype="int64")
+        position = np.arange(len(ns))
+        # The chunk's earliest and latest event of each service (the first of equal times), in numpy.
+        ends = []
+        for key in (ns, -ns):
+            ranked = np.lexsort((position, key, codes))
+            ends.append(ranked[np.r_[True, codes[ranked][1:] != codes[ranked][:-1]]])
+        rows = np.unique(np.concatenate(ends))
         joined = pd.concat([self._edges, events.iloc[rows].assign(_row=order[rows])], ignore_index=True)
         service = joined["service"].fillna("")
         times = joined["timestamp"]
