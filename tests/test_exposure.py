@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
 import pandas as pd
 from synthetic_incidents import Synthetic, credential_stuffing, make_events
 
-from pmtimeline.aggregate import Aggregates, aggregate
+from pmtimeline.aggregate import Aggregates, Aggregator, aggregate, notable_mask
 from pmtimeline.config import TimelineConfig
 from pmtimeline.exposure import detect_exposure
 from pmtimeline.templates import regex_mask
@@ -116,3 +117,21 @@ def test_auth_outcomes_from_http_status() -> None:
     failure, success = auth_outcomes(events)
     assert failure.tolist() == [True, False, False, True, False]
     assert success.tolist() == [False, True, False, False, True]
+
+
+def test_actor_spans_are_exact_when_few_of_their_events_are_kept_whole() -> None:
+    synthetic = credential_stuffing(9, minutes=100)
+    events = synthetic.events
+    aggregator = Aggregator(CONFIG)
+    for part in np.array_split(np.arange(len(events)), 9):
+        aggregator.add(events.iloc[part])
+    aggregates = aggregator.result()
+    truth = synthetic.truth
+    exposure = detect_exposure(aggregates, truth.onset, truth.recovered, CONFIG)
+    assert exposure.actors
+    notable = events.loc[notable_mask(events)]
+    for actor in exposure.actors:
+        mine = notable.loc[(notable["client_ip"] == actor.actor).to_numpy(dtype=bool, na_value=False)]
+        kept = aggregates.notable["client_ip"] == actor.actor
+        assert int(kept.sum()) < len(mine)  # most of the attacker's failures are only counted
+        assert (actor.first_seen, actor.last_seen) == (mine["timestamp"].min(), mine["timestamp"].max())
