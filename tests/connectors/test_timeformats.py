@@ -226,3 +226,30 @@ def test_extract_groups_falls_back_to_re2_for_what_polars_refuses() -> None:
     # \C (any byte) is RE2-only syntax: polars refuses the pattern, RE2 runs it.
     groups = extract_groups(pd.Series(["ab"], dtype=STRING), r"^(?P<first>\C)")
     assert groups["first"].tolist() == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "spelled"),
+    [
+        (r"\d+\s\w", r"[0-9]+[\t\n\f\r ][0-9A-Za-z_]"),
+        (r"\D\S\W", r"[^0-9][^\t\n\f\r ][^0-9A-Za-z_]"),
+        (r"[\w.$]+", r"[0-9A-Za-z_.$]+"),
+        (r"[^\]\s]", r"[^\]\t\n\f\r ]"),
+        (r"[]\d]", r"[]0-9]"),
+        (r"\\d", r"\\d"),  # an escaped backslash, then a letter d
+        (r"[\S]", r"[\S]"),  # a negated class inside brackets keeps its own meaning
+    ],
+)
+def test_perl_classes_are_spelled_as_re2_reads_them(pattern: str, spelled: str) -> None:
+    assert timeformats._ascii_classes(pattern) == spelled
+
+
+def test_a_trailing_message_group_is_cut_only_off_an_anchored_prefix() -> None:
+    cut = timeformats._polars_pattern(r"^(?P<a>\d+) (?P<message>.*)$")
+    assert cut[1] == "message"
+    assert timeformats._polars_pattern(r"(?P<a>\d+) (?P<message>.*)$")[1] is None  # not anchored
+    assert timeformats._polars_pattern(r"^a|b(?P<message>.*)$")[1] is None  # alternation at the top
+    groups = extract_groups(text("12 hello  world ", "x 1", None, "7 "), r"^(?P<a>\d+) (?P<message>.*)$")
+    assert groups["a"].tolist() == ["12", pd.NA, pd.NA, "7"]
+    assert groups["message"].tolist() == ["hello  world ", pd.NA, pd.NA, pd.NA]
+    assert groups["matched"].tolist() == [True, False, False, True]
