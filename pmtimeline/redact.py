@@ -184,6 +184,8 @@ class Redactor:
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key if key is not None else os.urandom(32)
         self._cache: dict[tuple[str, str], str] = {}
+        # Redacted texts of recent columns: the same suspect values recur chunk after chunk.
+        self._texts: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return "Redactor(key=<per-report, not stored>)"
@@ -214,6 +216,14 @@ class Redactor:
             decoded = urllib.parse.unquote(out, errors="replace")
             if self._secrets(decoded) != decoded:
                 out = self._redact_once(urllib.parse.unquote(text, errors="replace"))
+        return out
+
+    def _redact_text_cached(self, text: str) -> str:
+        out = self._texts.get(text)
+        if out is None:
+            if len(self._texts) >= _TEXT_CACHE_SIZE:
+                self._texts.clear()
+            out = self._texts[text] = self.redact_text(text)
         return out
 
     def _secrets(self, text: str) -> str:
@@ -309,7 +319,7 @@ class Redactor:
         distinct = pc.unique(flagged)
         replace_known = _known_replacer(known_map)
         redacted = [
-            (self.redact_json(s, replace_known) if as_json else replace_known(self.redact_text(s)))
+            (self.redact_json(s, replace_known) if as_json else replace_known(self._redact_text_cached(s)))
             if s is not None
             else None
             for s in distinct.to_pylist()
@@ -516,6 +526,7 @@ _SUSPECT_RE2: Final = (
     + r"|::|(?:[0-9A-Fa-f]{1,4}:){7}"
 )
 _KNOWN_CHUNK: Final = 1000
+_TEXT_CACHE_SIZE: Final = 20_000
 _BLOCK_ROWS: Final = 64
 
 

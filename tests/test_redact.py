@@ -261,3 +261,14 @@ def test_blockwise_prefilter_flags_exactly_the_values_a_per_value_search_flags(s
     values = pa.array([rng.choice(pool) for _ in range(size + 5)], type=pa.large_string()).slice(5)
     expected = np.asarray(pc.fill_null(pc.match_substring_regex(values, _SUSPECT_RE2), False), dtype=bool)
     assert _matches(values, _SUSPECT_RE2).tolist() == expected.tolist()
+
+
+def test_redacted_texts_are_remembered_within_a_bound(redactor: Redactor, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pmtimeline.redact as redact
+
+    monkeypatch.setattr(redact, "_TEXT_CACHE_SIZE", 10)
+    values = pd.Series([f"from 203.0.113.{i} port 22" for i in range(25)], dtype="string")
+    first = redactor.redact_series(values)
+    assert len(redactor._texts) <= 10
+    again = redactor.redact_series(values)  # partly from memory: the same result
+    assert again.tolist() == first.tolist() == [redactor.redact_text(v) for v in values]
