@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -226,6 +227,39 @@ def collect_accounting(
     return out
 
 
+class ChunkHandoff:
+    """Runs a chunk consumer (``on_chunk``: redacting and writing the event table) on a thread of
+    its own, one chunk behind the stream, so that it overlaps with the next chunk's parsing and
+    aggregation.
+
+    Parquet encoding, compression and the regex kernels release the GIL, so the overlap is real on
+    two cores. At most one chunk waits for the consumer (memory stays bounded); the consumer sees
+    the chunks in order; an error it raises comes out of the next call or of :meth:`close`, which
+    returns only when every chunk has been handed over.
+    """
+
+    def __init__(self, on_chunk: Callable[[pd.DataFrame], None]) -> None:
+        self._on_chunk = on_chunk
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmtimeline-chunks")
+        self._pending: Future[None] | None = None
+
+    def __call__(self, chunk: pd.DataFrame) -> None:
+        self._wait()
+        self._pending = self._thread.submit(self._on_chunk, chunk)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the last chunk; raises what the consumer raised."""
+        try:
+            self._wait()
+        finally:
+            self._thread.shutdown(wait=True)
+
+
 def ingest(
     sources: Iterable[Source],
     config: TimelineConfig,
@@ -241,7 +275,8 @@ def ingest(
             write the chunks as they come with ``on_chunk`` (``IngestResult.events`` is then empty
             and ``IngestResult.event_count`` says how many events went by).
         on_chunk: called with every prepared chunk, in source order and file order
-            (e.g. :class:`pmtimeline.event_sink.EventSink`).
+            (e.g. :class:`pmtimeline.event_sink.EventSink`), on a thread of its own (see
+            :class:`ChunkHandoff`).
     """
     started = time.perf_counter()
     sources = list(sources)
@@ -249,12 +284,19 @@ def ingest(
     counts: dict[int, int] = {}
     chunks: list[pd.DataFrame] = []
     duplicates = merges_duplicates(sources)
-    for source, chunk in stream_chunks(sources, config, progress=progress, failures=failures, duplicates=duplicates):
-        counts[id(source)] = counts.get(id(source), 0) + len(chunk)
-        if on_chunk is not None:
-            on_chunk(chunk)
-        if keep_events:
-            chunks.append(chunk)
+    handoff = ChunkHandoff(on_chunk) if on_chunk is not None else None
+    try:
+        for source, chunk in stream_chunks(
+            sources, config, progress=progress, failures=failures, duplicates=duplicates
+        ):
+            counts[id(source)] = counts.get(id(source), 0) + len(chunk)
+            if handoff is not None:
+                handoff(chunk)
+            if keep_events:
+                chunks.append(chunk)
+    finally:
+        if handoff is not None:
+            handoff.close()
     events = sort_events(pd.concat(chunks, ignore_index=True)) if chunks else empty_events()
     return IngestResult(
         events=events[list(EVENT_COLUMNS)],
@@ -278,7 +320,8 @@ def build(
     Args:
         keep_events: keep the full event table in memory (``AnalysisResult.events``); turn it off
             for very large windows, where ``on_chunk`` can write chunks as they come.
-        on_chunk: called with every prepared chunk (e.g. an incremental Parquet writer).
+        on_chunk: called with every prepared chunk (e.g. an incremental Parquet writer), on a thread
+            of its own (see :class:`ChunkHandoff`), while the next chunk is aggregated.
     """
     started = time.perf_counter()
     sources = list(sources)
@@ -292,13 +335,20 @@ def build(
             assert isinstance(source, CountingSource)
             aggregator.add_counts(source.counts(config.count_resolution))
     duplicates = merges_duplicates(sources)
-    for source, chunk in stream_chunks(sources, config, progress=progress, failures=failures, duplicates=duplicates):
-        counts[id(source)] = counts.get(id(source), 0) + len(chunk)
-        aggregator.add(chunk, counted=id(source) in pushdown)
-        if on_chunk is not None:
-            on_chunk(chunk)
-        if keep_events:
-            kept.append(chunk)
+    handoff = ChunkHandoff(on_chunk) if on_chunk is not None else None
+    try:
+        for source, chunk in stream_chunks(
+            sources, config, progress=progress, failures=failures, duplicates=duplicates
+        ):
+            counts[id(source)] = counts.get(id(source), 0) + len(chunk)
+            if handoff is not None:
+                handoff(chunk)  # written on its own thread while this one aggregates
+            aggregator.add(chunk, counted=id(source) in pushdown)
+            if keep_events:
+                kept.append(chunk)
+    finally:
+        if handoff is not None:
+            handoff.close()
     aggregates = aggregator.result()
     accounting = collect_accounting(sources, counts, failures, duplicates.dropped if duplicates else None)
     if not any(a.events or a.lines_read for a in accounting) and not len(aggregates.counts):
@@ -317,6 +367,7 @@ def build(
 
 __all__ = [
     "AnalysisResult",
+    "ChunkHandoff",
     "CrossSourceDuplicates",
     "IngestResult",
     "PmtimelineError",

@@ -9,8 +9,8 @@ import pytest
 
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.base import FrameSource
-from pmtimeline.errors import SourceError
-from pmtimeline.pipeline import build, ingest, prepare_chunk, sort_events
+from pmtimeline.errors import OutputError, SourceError
+from pmtimeline.pipeline import ChunkHandoff, build, ingest, prepare_chunk, sort_events
 from pmtimeline.schema import EVENT_COLUMNS, conform_events
 
 
@@ -104,3 +104,25 @@ def test_clock_skew_correction_shifts_only_matching_sources() -> None:
     assert correct_clock_skew(frame, []) is frame
     with pytest.raises(Exception, match="GLOB=DURATION"):
         TimelineConfig(source_offsets=(("hostb/*", "soonish"),))
+
+
+def test_chunk_handoff_keeps_order_and_passes_on_errors() -> None:
+    seen: list[int] = []
+
+    def consume(chunk: pd.DataFrame) -> None:
+        seen.append(int(chunk["n"].iloc[0]))
+
+    handoff = ChunkHandoff(consume)
+    for n in range(20):
+        handoff(pd.DataFrame({"n": [n]}))
+    handoff.close()
+    assert seen == list(range(20))
+
+    def fail(chunk: pd.DataFrame) -> None:
+        raise OutputError("disk full")
+
+    failing = ChunkHandoff(fail)
+    failing(pd.DataFrame({"n": [0]}))
+    with pytest.raises(OutputError, match="disk full"):
+        failing(pd.DataFrame({"n": [1]}))
+    failing.close()
