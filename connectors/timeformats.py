@@ -2,7 +2,8 @@
 
 Every function takes a whole column (a pandas Series, any index) and returns a :class:`ParsedTimes`
 aligned with it. Nothing here loops over rows in Python or calls dateutil per line: the work is done
-by ``pd.to_datetime`` with an explicit ``format=`` and by pyarrow compute kernels.
+by polars (regular expressions, and the common time layouts), ``pd.to_datetime`` with an explicit
+``format=`` (every other layout) and pyarrow compute kernels.
 
 Conventions (shared with the ParsedLines frames of :mod:`pmtimeline.connectors.log_formats`):
 
@@ -114,9 +115,9 @@ def extract_groups(values: pd.Series, pattern: str) -> pd.DataFrame:
     group did not take part or matched nothing) plus a bool column ``matched``.
 
     The match runs in polars (Rust's ``regex`` crate) when it accepts the pattern, else in pyarrow's
-    RE2 (``pc.extract_regex``). Both are linear-time engines, but RE2's submatch extraction costs
-    3-5 us per line for our 9- to 12-group patterns on this machine against about 1 us in polars,
-    and it was the largest single cost of parsing (bench/README.md, "Parsing engine").
+    RE2 (``pc.extract_regex``). Both are linear-time engines, but RE2's submatch extraction was the
+    largest single cost of parsing, and polars takes 2-3x less CPU for our access-log and log4j
+    patterns (bench/parse_engines.py; bench/README.md, "Parsing engine").
     """
     index = values.index
     strings = arrow_strings(values)
@@ -284,8 +285,9 @@ def _year_out_of_range(text: pd.Series, unparsed: pd.Series) -> pd.Series:
     return out
 
 
-# The common layouts are parsed by polars' strptime (chrono), 5-30x faster than pandas' ISO parser
-# or Arrow's strptime here. chrono is more lenient than pandas in ways that would be wrong for us (a
+# The common layouts are parsed by polars' strptime (chrono): with the checks around it, 1.5x
+# (ISO 8601) to 6x (access-log times) less CPU than the general path here (bench/parse_engines.py,
+# bench/README.md). chrono is more lenient than pandas in ways that would be wrong for us (a
 # year past 2262 wraps around the nanosecond range, ``:60`` rolls over into the next minute), so it
 # only gets rows whose text has the exact shape below, with a year that nanoseconds can hold and
 # seconds below 60; a row of any other shape takes the general path, which flags such years and
