@@ -343,9 +343,14 @@ class _Scheduler:
                 stream.result = result
                 break
             if future.done():
-                future.result()  # a worker that died raises here (BrokenProcessPool)
+                try:
+                    future.result()  # a worker that died raises here (BrokenProcessPool)
+                except Exception as exc:
+                    # The run goes on with the other sources (see pipeline.stream_chunks).
+                    path_of = self.tasks[index].connector.path
+                    raise SourceError(f"{path_of}: its parsing worker stopped: {exc}") from exc
                 if not os.path.exists(done) and not os.path.exists(path):
-                    raise RuntimeError(f"parsing task {index} ended without its result")
+                    raise SourceError(f"{self.tasks[index].connector.path}: its parsing worker left no result")
                 continue
             time.sleep(_POLL_SECONDS)
         if index == len(self.tasks) - 1:

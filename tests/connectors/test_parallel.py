@@ -240,3 +240,22 @@ def test_a_worker_waits_for_the_reader_instead_of_piling_up_chunks(corpus: Path)
     sequential = _run([path], dataclasses.replace(config, workers=1))
     pd.testing.assert_frame_equal(pd.concat([first, *rest], ignore_index=True), sequential.events)
     assert len(rest) + 1 > 3 * PARTS_AHEAD
+
+
+def test_a_worker_that_dies_is_a_one_line_source_error(corpus: Path) -> None:
+    # A worker killed by the system (out of memory) breaks the pool: the run reports each file it
+    # could not parse with a clear message instead of a traceback.
+    config = TimelineConfig(workers=2)
+    paths = [str(corpus / "service.log"), str(corpus / "worker.log")]
+    planned = plan_sources(open_inputs(paths, config), config, prepare=_die)
+    result = ingest(planned, config)
+    assert result.event_count == 0
+    for accounting in result.sources:
+        assert accounting.partial
+        assert accounting.partial_reason is not None
+        assert "its parsing worker stopped" in accounting.partial_reason
+        assert "\n" not in accounting.partial_reason
+
+
+def _die(frame: pd.DataFrame) -> pd.DataFrame:
+    os._exit(9)  # in the worker process: as the kernel's out-of-memory killer would
