@@ -244,9 +244,10 @@ class Timeline:
             key = secrets.token_hex(8)
             rehashed = pd.util.hash_array(frame["user_hash"].astype(str).to_numpy(dtype=object), hash_key=key)
             return frame.assign(user_hash=rehashed)
-        derived = {"endpoints": "endpoint", "templates": "template"}
-        if name in derived and not frame.empty:
-            return frame.assign(**{derived[name]: self._redactor.redact_series(frame[derived[name]])})
+        if name == "templates" and not frame.empty:
+            return frame.assign(template=self._redactor.redact_templates(frame["template"]))
+        if name == "endpoints" and not frame.empty:
+            return frame.assign(endpoint=self._redactor.redact_series(frame["endpoint"]))
         return frame
 
     def postmortem(self, *, chart_image: str | None = None, template_text: str | None = None) -> str:

@@ -7,7 +7,7 @@ import pytest
 
 from pmtimeline.incident import Actor, Evidence, Exposure, Incident, Metrics
 from pmtimeline.redact import Redactor, iban_valid, luhn_valid
-from pmtimeline.schema import conform_events
+from pmtimeline.schema import STRING, conform_events
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ"
@@ -272,3 +272,22 @@ def test_redacted_texts_are_remembered_within_a_bound(redactor: Redactor, monkey
     assert len(redactor._texts) <= 10
     again = redactor.redact_series(values)  # partly from memory: the same result
     assert again.tolist() == first.tolist() == [redactor.redact_text(v) for v in values]
+
+
+def test_templates_that_masking_made_unreadable_to_the_patterns_become_tokens() -> None:
+    redactor = Redactor()
+    templates = pd.Series(
+        [
+            "GET <PATH>/alice%3Ahunter2%<HEX>.example/ HTTP/<NUM>",  # "%40" (@) masked as "%<HEX>"
+            "Invalid password for user <*>",
+            None,
+            "GET <PATH>/alice%3Ahunter2%<HEX>.example/ HTTP/<NUM>",
+        ],
+        dtype=STRING,
+    )
+    out = redactor.redact_templates(templates)
+    assert "hunter2" not in " ".join(out.dropna())
+    assert out.iloc[0] == out.iloc[3]  # equal templates, equal tokens
+    assert str(out.iloc[0]).startswith("<template_")
+    assert out.iloc[1] == "Invalid password for user <*>"  # nothing suspect: kept as it reads
+    assert pd.isna(out.iloc[2])
