@@ -231,7 +231,9 @@ def load(
         config: a base configuration; ``tz``, ``source_tz``, ``title`` and ``options`` (any other
             :class:`TimelineConfig` field, e.g. ``bucket="30s"``, ``slo=99.9``) override it.
         keep_events: keep the full event table (``Timeline.events``); otherwise only the notable
-            events are kept, for windows too large for memory.
+            events are kept, for windows too large for memory: a bounded set (changes, alerts, the
+            first and last warnings and errors of every minute, service and source, the first of
+            every error template, a sample), while the counts stay exact (``Timeline.aggregates``).
         progress: show a progress bar (``tqdm.auto``: a widget in Jupyter), or a callback
             ``(source, events so far, events in chunk)``.
 

@@ -83,7 +83,8 @@ class Timeline:
 
     @property
     def events(self) -> pd.DataFrame:
-        """The event table (time-ordered); the notable events when the full table was not kept."""
+        """The event table (time-ordered); the notable events (a bounded set, see
+        :func:`pmtimeline.load`) when the full table was not kept."""
         return self.events_frame if self.events_frame is not None else self.aggregates.notable
 
     @property
