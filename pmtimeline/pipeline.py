@@ -11,9 +11,10 @@ Nothing here writes files: the CLI and :meth:`pmtimeline.timeline.Timeline.save`
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final
@@ -260,6 +261,31 @@ class ChunkHandoff:
             self._thread.shutdown(wait=True)
 
 
+def _counted_and_handed_off(
+    sources: Sequence[Source],
+    config: TimelineConfig,
+    on_chunk: Callable[[pd.DataFrame], None] | None,
+    progress: ProgressCallback | None,
+    failures: dict[int, str],
+    duplicates: CrossSourceDuplicates | None,
+    counts: dict[int, int],
+) -> Generator[tuple[Source, pd.DataFrame], None, None]:
+    """:func:`stream_chunks`, counting the events of each source in ``counts`` and giving every
+    chunk to ``on_chunk`` (through a :class:`ChunkHandoff`) before yielding it. Close it (or run it
+    to its end) so that the last chunk is handed over and an error of ``on_chunk`` comes out."""
+    handoff = ChunkHandoff(on_chunk) if on_chunk is not None else None
+    try:
+        chunks = stream_chunks(sources, config, progress=progress, failures=failures, duplicates=duplicates)
+        for source, chunk in chunks:
+            counts[id(source)] = counts.get(id(source), 0) + len(chunk)
+            if handoff is not None:
+                handoff(chunk)
+            yield source, chunk
+    finally:
+        if handoff is not None:
+            handoff.close()
+
+
 def ingest(
     sources: Iterable[Source],
     config: TimelineConfig,
@@ -284,19 +310,11 @@ def ingest(
     counts: dict[int, int] = {}
     chunks: list[pd.DataFrame] = []
     duplicates = merges_duplicates(sources)
-    handoff = ChunkHandoff(on_chunk) if on_chunk is not None else None
-    try:
-        for source, chunk in stream_chunks(
-            sources, config, progress=progress, failures=failures, duplicates=duplicates
-        ):
-            counts[id(source)] = counts.get(id(source), 0) + len(chunk)
-            if handoff is not None:
-                handoff(chunk)
+    stream = _counted_and_handed_off(sources, config, on_chunk, progress, failures, duplicates, counts)
+    with contextlib.closing(stream):
+        for _source, chunk in stream:
             if keep_events:
                 chunks.append(chunk)
-    finally:
-        if handoff is not None:
-            handoff.close()
     events = sort_events(pd.concat(chunks, ignore_index=True)) if chunks else empty_events()
     return IngestResult(
         events=events[list(EVENT_COLUMNS)],
@@ -335,20 +353,13 @@ def build(
             assert isinstance(source, CountingSource)
             aggregator.add_counts(source.counts(config.count_resolution))
     duplicates = merges_duplicates(sources)
-    handoff = ChunkHandoff(on_chunk) if on_chunk is not None else None
-    try:
-        for source, chunk in stream_chunks(
-            sources, config, progress=progress, failures=failures, duplicates=duplicates
-        ):
-            counts[id(source)] = counts.get(id(source), 0) + len(chunk)
-            if handoff is not None:
-                handoff(chunk)  # written on its own thread while this one aggregates
+    stream = _counted_and_handed_off(sources, config, on_chunk, progress, failures, duplicates, counts)
+    with contextlib.closing(stream):
+        for source, chunk in stream:
+            # on_chunk already has the chunk, on its own thread, while this one aggregates it.
             aggregator.add(chunk, counted=id(source) in pushdown)
             if keep_events:
                 kept.append(chunk)
-    finally:
-        if handoff is not None:
-            handoff.close()
     aggregates = aggregator.result()
     accounting = collect_accounting(sources, counts, failures, duplicates.dropped if duplicates else None)
     if not any(a.events or a.lines_read for a in accounting) and not len(aggregates.counts):
