@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from functools import cache, wraps
+from functools import cache
 from typing import Any, Final
 
 import numpy as np
@@ -103,43 +103,31 @@ class Aggregates:
         return self.details
 
 
-def _blank(make: Callable[[], pd.DataFrame]) -> Callable[[], pd.DataFrame]:
-    """An empty frame with the right dtypes is built once (pandas takes milliseconds to build one,
-    and every chunk needs a few); callers get a copy of it."""
-    blank = cache(make)
+def _empty_of(columns: Mapping[str, object]) -> Callable[[], pd.DataFrame]:
+    """A maker of empty frames with these columns and dtypes. The frame is built once, on first use
+    (pandas takes milliseconds to build one, and every chunk needs a few); callers get a copy."""
 
-    @wraps(make)
+    @cache
+    def blank() -> pd.DataFrame:
+        return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})  # type: ignore[call-overload]
+
     def empty() -> pd.DataFrame:
         return blank().copy()
 
     return empty
 
 
-@_blank
-def _empty_latency() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "bucket": pd.Series(dtype=TIMESTAMP),
-            "service": pd.Series(dtype=STRING),
-            "scope": pd.Series(dtype=STRING),
-            "bin": pd.Series(dtype="int64"),
-            "count": pd.Series(dtype="int64"),
-        }
-    )
-
-
-@_blank
-def _empty_actors() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "bucket": pd.Series(dtype=TIMESTAMP),
-            "actor_kind": pd.Series(dtype=STRING),
-            "actor": pd.Series(dtype=STRING),
-            "account": pd.Series(dtype=STRING),
-            "failures": pd.Series(dtype="int64"),
-            "successes": pd.Series(dtype="int64"),
-        }
-    )
+_empty_latency = _empty_of({"bucket": TIMESTAMP, "service": STRING, "scope": STRING, "bin": "int64", "count": "int64"})
+_empty_actors = _empty_of(
+    {
+        "bucket": TIMESTAMP,
+        "actor_kind": STRING,
+        "actor": STRING,
+        "account": STRING,
+        "failures": "int64",
+        "successes": "int64",
+    }
+)
 
 
 def _bool(series: pd.Series) -> np.ndarray:
@@ -524,31 +512,18 @@ SPAN_COLUMNS: Final = ("actor_kind", "actor", "first", "last")
 BAD_SIGNALS: Final = ("errors", "warnings", "failed_requests", "failed_edge_requests")
 
 
-@_blank
-def _empty_traced() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "timestamp": pd.Series(dtype=TIMESTAMP),
-            "cid": pd.Series(dtype="uint64"),
-            "service": pd.Series(dtype=STRING),
-            "source": pd.Series(dtype=STRING),
-            "line": pd.Series(dtype="Int64"),
-            "error": pd.Series(dtype=bool),
-            "edge": pd.Series(dtype=bool),
-        }
-    )
-
-
-@_blank
-def _empty_spans() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "actor_kind": pd.Series(dtype=STRING),
-            "actor": pd.Series(dtype=STRING),
-            "first": pd.Series(dtype=TIMESTAMP),
-            "last": pd.Series(dtype=TIMESTAMP),
-        }
-    )
+_empty_traced = _empty_of(
+    {
+        "timestamp": TIMESTAMP,
+        "cid": "uint64",
+        "service": STRING,
+        "source": STRING,
+        "line": "Int64",
+        "error": bool,
+        "edge": bool,
+    }
+)
+_empty_spans = _empty_of({"actor_kind": STRING, "actor": STRING, "first": TIMESTAMP, "last": TIMESTAMP})
 
 
 @dataclass
