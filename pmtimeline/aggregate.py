@@ -246,12 +246,7 @@ def group_sum(
     One mixed-radix int64 key, ``np.unique`` and ``np.bincount``: several times faster than a pandas
     groupby on several columns, which matters once per chunk.
     """
-    combined = np.zeros(len(keys[0]), dtype="int64")
-    radices = []
-    for key in keys:
-        base = int(key.max()) + 1 if len(key) else 1
-        combined = combined * base + key.astype("int64")
-        radices.append(base)
+    combined, radices = _mixed_radix(keys)
     unique, inverse = np.unique(combined, return_inverse=True)
     sums = {
         name: np.bincount(inverse, weights=None if w is None else w.astype("float64"), minlength=len(unique)).astype(
@@ -259,12 +254,28 @@ def group_sum(
         )
         for name, w in weights.items()
     }
+    return _decoded(unique, radices), sums
+
+
+def _mixed_radix(keys: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
+    """Non-negative integer keys combined into one int64 key per row, and the radix of each."""
+    combined = np.zeros(len(keys[0]), dtype="int64")
+    radices = []
+    for key in keys:
+        base = int(key.max()) + 1 if len(key) else 1
+        combined = combined * base + key.astype("int64")
+        radices.append(base)
+    return combined, radices
+
+
+def _decoded(combined: np.ndarray, radices: list[int]) -> list[np.ndarray]:
+    """The keys that :func:`_mixed_radix` combined, back from the combined values."""
     decoded: list[np.ndarray] = []
-    rest = unique
+    rest = combined
     for base in reversed(radices):
         decoded.append(rest % base)
         rest = rest // base
-    return decoded[::-1], sums
+    return decoded[::-1]
 
 
 def floor_ns(times: pd.Series, resolution: str) -> np.ndarray:
@@ -626,21 +637,11 @@ def _keyed(ns: np.ndarray, keys: Mapping[str, tuple[np.ndarray, Any]], resolutio
 
 def _groups(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """(order, group starts, decoded keys of each group) for non-negative integer keys."""
-    combined = np.zeros(len(keys[0]), dtype="int64")
-    radices = []
-    for key in keys:
-        base = int(key.max()) + 1 if len(key) else 1
-        combined = combined * base + key.astype("int64")
-        radices.append(base)
+    combined, radices = _mixed_radix(keys)
     order = np.argsort(combined, kind="stable")
     ordered = combined[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    rest = ordered[starts]
-    decoded: list[np.ndarray] = []
-    for base in reversed(radices):
-        decoded.append(rest % base)
-        rest = rest // base
-    return order, starts, decoded[::-1]
+    return order, starts, _decoded(ordered[starts], radices)
 
 
 def merge_keyed(frames: list[pd.DataFrame], keys: tuple[str, ...]) -> pd.DataFrame:
