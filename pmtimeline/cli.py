@@ -120,21 +120,22 @@ def translate_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _glob_pairs(items: Sequence[str] | None, option: str, value: str) -> list[tuple[str, str]]:
+    """``GLOB=VALUE`` option values as (glob, value) pairs; the last ``=`` splits them."""
+    pairs: list[tuple[str, str]] = []
+    for item in items or ():
+        glob, sep, text = item.rpartition("=")
+        if not sep or not glob or not text:
+            raise ConfigError(f"{option} takes GLOB={value}, got {item!r}")
+        pairs.append((glob, text))
+    return pairs
+
+
 def config_from_options(opts: dict[str, Any]) -> TimelineConfig:
     """The :class:`TimelineConfig` of a command's options."""
     tz = opts.get("tz") or "UTC"
-    source_tz: list[tuple[str, str]] = []
-    for item in opts.get("source_tz") or ():
-        glob, sep, zone = item.rpartition("=")
-        if not sep or not glob or not zone:
-            raise ConfigError(f"--source-tz takes GLOB=ZONE, got {item!r}")
-        source_tz.append((glob, zone))
-    source_offsets: list[tuple[str, str]] = []
-    for item in opts.get("source_offset") or ():
-        glob, sep, offset = item.rpartition("=")
-        if not sep or not glob or not offset:
-            raise ConfigError(f"--offset takes GLOB=DURATION, got {item!r}")
-        source_offsets.append((glob, offset))
+    source_tz = _glob_pairs(opts.get("source_tz"), "--source-tz", "ZONE")
+    source_offsets = _glob_pairs(opts.get("source_offset"), "--offset", "DURATION")
     overrides: dict[str, Any] = {}
     toml_path = opts.get("incident_toml")
     title = opts.get("title") or "Incident"
