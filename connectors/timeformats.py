@@ -648,12 +648,15 @@ def _iso_fast_path(
     *,
     year_missing: bool = False,
     polars: PolarsLayout | None = None,
+    normalize_rest: Callable[[pd.Series], pd.Series] | None = None,
 ) -> ParsedTimes:
     """Parse rows matching the RE2 ``shape`` via ``build`` (text -> ISO 8601 text); others by strptime.
 
-    With ``polars``, rows of its shape are parsed by polars first (the fastest path)."""
+    With ``polars``, rows of its shape are parsed by polars first (the fastest path);
+    ``normalize_rest`` rewrites the text of the rows left for the other paths."""
     s = _as_text(text)
-    result = empty_times(s.index)
+    index = s.index
+    result = empty_times(index)
     if polars is not None:
         fast, quick = _polars_times(s, polars)
         if bool(quick.any()):
@@ -662,16 +665,18 @@ def _iso_fast_path(
                 result = result._replace(year_missing=quick & result.parsed)
             if bool(quick.all()):
                 return result
-            s = s.mask(quick)
+            s = s[~quick]
+    if normalize_rest is not None:
+        s = normalize_rest(s)
     fits = match_text(s, shape)
     if bool(fits.any()):
         iso = parse_iso8601(build(s[fits]))
         if year_missing:
             iso = iso._replace(year_missing=pd.Series(True, index=iso.year_missing.index))
-        result = combine_times(result, _reindexed(iso, s.index))
+        result = combine_times(result, _reindexed(iso, index))
     rest = ~fits & s.notna()
     if bool(rest.any()):
-        result = combine_times(result, _reindexed(parse_with_formats(s[rest], fallback_formats), s.index))
+        result = combine_times(result, _reindexed(parse_with_formats(s[rest], fallback_formats), index))
     return _fill_flags(result)
 
 
@@ -712,24 +717,17 @@ def parse_syslog_time(text: pd.Series) -> ParsedTimes:
             f"{PLACEHOLDER_YEAR}-" + _month_numbers(s.str.slice(0, 3)) + "-" + s.str.slice(4, 6) + "T" + s.str.slice(7)
         )
 
-    s = _as_text(text)
-    # The common shapes (``Mar  1`` and ``Mar 01``) go to polars as they are; the rest is first
+    # The common shapes (``Mar  1`` and ``Mar 01``) go to polars as they are; only the rest is
     # normalized by _pad_day (two regex passes) for the general path.
-    fast, quick = _polars_times(s, _PL_SYSLOG_LAYOUT)
-    result = empty_times(s.index)
-    if bool(quick.any()):
-        result = fast._replace(year_missing=quick & fast.parsed)
-        if bool(quick.all()):
-            return result
-    rest = s[~quick]
-    general = _iso_fast_path(
-        _pad_day(rest),
+    return _iso_fast_path(
+        text,
         r"^[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})?$",
         build,
         ("%b %d %H:%M:%S", "%b %d %H:%M:%S.%f"),
         year_missing=True,
+        polars=_PL_SYSLOG_LAYOUT,
+        normalize_rest=_pad_day,
     )
-    return _fill_flags(combine_times(result, _reindexed(general, s.index)))
 
 
 def parse_ctime(text: pd.Series) -> ParsedTimes:
