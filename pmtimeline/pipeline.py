@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -229,9 +229,9 @@ def collect_accounting(
 
 
 class ChunkHandoff:
-    """Runs a chunk consumer (``on_chunk``: redacting and writing the event table) on a thread of
-    its own, one chunk behind the stream, so that it overlaps with the next chunk's parsing and
-    aggregation.
+    """Runs a chunk consumer (``on_chunk``: redacting and writing the event table; the aggregation)
+    on a thread of its own, one chunk behind the stream, so that it overlaps with the next chunk's
+    parsing. Keyword arguments of a call are passed on to the consumer with its chunk.
 
     Parquet encoding, compression and the regex kernels release the GIL, so the overlap is real on
     two cores. At most one chunk waits for the consumer (memory stays bounded); the consumer sees
@@ -239,14 +239,14 @@ class ChunkHandoff:
     returns only when every chunk has been handed over.
     """
 
-    def __init__(self, on_chunk: Callable[[pd.DataFrame], None]) -> None:
+    def __init__(self, on_chunk: Callable[..., None]) -> None:
         self._on_chunk = on_chunk
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmtimeline-chunks")
         self._pending: Future[None] | None = None
 
-    def __call__(self, chunk: pd.DataFrame) -> None:
+    def __call__(self, chunk: pd.DataFrame, **options: Any) -> None:
         self._wait()
-        self._pending = self._thread.submit(self._on_chunk, chunk)
+        self._pending = self._thread.submit(self._on_chunk, chunk, **options)
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None
@@ -339,7 +339,7 @@ def build(
         keep_events: keep the full event table in memory (``AnalysisResult.events``); turn it off
             for very large windows, where ``on_chunk`` can write chunks as they come.
         on_chunk: called with every prepared chunk (e.g. an incremental Parquet writer), on a thread
-            of its own (see :class:`ChunkHandoff`), while the next chunk is aggregated.
+            of its own (see :class:`ChunkHandoff`); the aggregation runs on another.
     """
     started = time.perf_counter()
     sources = list(sources)
@@ -354,12 +354,18 @@ def build(
             aggregator.add_counts(source.counts(config.count_resolution))
     duplicates = merges_duplicates(sources)
     stream = _counted_and_handed_off(sources, config, on_chunk, progress, failures, duplicates, counts)
+    # The aggregation overlaps with the parsing of the next chunk, as the writing does: both lean on
+    # kernels that release the GIL (polars, Arrow, numpy sorts), and this cut a one-process build on
+    # two cores by a tenth (bench/README.md). It sees the chunks in order, so its result is the same.
+    aggregating = ChunkHandoff(aggregator.add)
     with contextlib.closing(stream):
-        for source, chunk in stream:
-            # on_chunk already has the chunk, on its own thread, while this one aggregates it.
-            aggregator.add(chunk, counted=id(source) in pushdown)
-            if keep_events:
-                kept.append(chunk)
+        try:
+            for source, chunk in stream:
+                aggregating(chunk, counted=id(source) in pushdown)
+                if keep_events:
+                    kept.append(chunk)
+        finally:
+            aggregating.close()
     aggregates = aggregator.result()
     accounting = collect_accounting(sources, counts, failures, duplicates.dropped if duplicates else None)
     if not any(a.events or a.lines_read for a in accounting) and not len(aggregates.counts):

@@ -107,16 +107,16 @@ def test_clock_skew_correction_shifts_only_matching_sources() -> None:
 
 
 def test_chunk_handoff_keeps_order_and_passes_on_errors() -> None:
-    seen: list[int] = []
+    seen: list[tuple[int, bool]] = []
 
-    def consume(chunk: pd.DataFrame) -> None:
-        seen.append(int(chunk["n"].iloc[0]))
+    def consume(chunk: pd.DataFrame, counted: bool = False) -> None:
+        seen.append((int(chunk["n"].iloc[0]), counted))
 
     handoff = ChunkHandoff(consume)
     for n in range(20):
-        handoff(pd.DataFrame({"n": [n]}))
+        handoff(pd.DataFrame({"n": [n]}), counted=n % 3 == 0)
     handoff.close()
-    assert seen == list(range(20))
+    assert seen == [(n, n % 3 == 0) for n in range(20)]
 
     def fail(chunk: pd.DataFrame) -> None:
         raise OutputError("disk full")
