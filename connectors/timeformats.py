@@ -30,6 +30,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pmtimeline.polars_regex import POLARS_PATTERN_ERRORS, polars_pattern
 from pmtimeline.schema import STRING, TIMESTAMP
 
 #: Year given to year-less timestamps (syslog) until the connector infers the real one. A leap year.
@@ -123,7 +124,7 @@ def extract_groups(values: pd.Series, pattern: str) -> pd.DataFrame:
     strings = arrow_strings(values)
     try:
         fields, matched = _polars_groups(strings, pattern)
-    except _POLARS_PATTERN_ERRORS:
+    except POLARS_PATTERN_ERRORS:
         structs = pc.extract_regex(strings, pattern)
         valid = pc.is_valid(structs)
         matched = valid.to_numpy(zero_copy_only=False)
@@ -138,53 +139,8 @@ def extract_groups(values: pd.Series, pattern: str) -> pd.DataFrame:
 
 _MATCH_GROUP: Final = "pmtimeline_matched"
 _LINE: Final = "pmtimeline_line"
-#: Raised by polars for a pattern its engine refuses (look-around, backreferences, syntax errors):
-#: RE2 then gets its turn, and user formats fall back further to Python's ``re``.
-_POLARS_PATTERN_ERRORS: Final = (pl.exceptions.ComputeError,)
-#: RE2's Perl classes are ASCII-only (and its \s is [\t\n\f\r ], without \v); Rust's are Unicode
-#: (slower, and they would accept other scripts' digits as digits). Spelled out, they mean in polars
-#: exactly what they mean in RE2.
-_ASCII_CLASSES: Final = {"d": "0-9", "w": "0-9A-Za-z_", "s": "\\t\\n\\f\\r "}
 #: A pattern that ends in ``(?P<name>.*)$`` after an anchored prefix: the rest of the line.
 _TAIL_GROUP: Final = re.compile(r"(?s)(\^.*)\(\?P<(\w+)>\.\*\)\$")
-
-
-def _ascii_classes(pattern: str) -> str:
-    """``pattern`` with ``\\d``, ``\\w``, ``\\s`` (and their negations) spelled as ASCII classes."""
-    out: list[str] = []
-    in_class = False
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\" and i + 1 < len(pattern):
-            code = pattern[i + 1]
-            spelled = _ASCII_CLASSES.get(code.lower())
-            if spelled is None:
-                out.append(pattern[i : i + 2])
-            elif in_class:
-                # A negated class inside brackets cannot be spelled out; it keeps polars' meaning.
-                out.append(spelled if code.islower() else pattern[i : i + 2])
-            else:
-                out.append(f"[{spelled}]" if code.islower() else f"[^{spelled}]")
-            i += 2
-            continue
-        if char == "[" and not in_class:
-            in_class = True
-            out.append(char)
-            i += 1
-            # A ']' right after '[' or '[^' is a literal member of the class.
-            if pattern.startswith("^", i):
-                out.append("^")
-                i += 1
-            if pattern.startswith("]", i):
-                out.append("]")
-                i += 1
-            continue
-        if char == "]" and in_class:
-            in_class = False
-        out.append(char)
-        i += 1
-    return "".join(out)
 
 
 def _top_level_alternation(pattern: str) -> bool:
@@ -232,7 +188,7 @@ def _polars_pattern(pattern: str) -> tuple[str, str | None]:
             pass
         else:
             pattern, tail = cut.group(1), cut.group(2)
-    return f"(?P<{_MATCH_GROUP}>{_ascii_classes(pattern)})", tail
+    return f"(?P<{_MATCH_GROUP}>{polars_pattern(pattern)})", tail
 
 
 def _polars_groups(strings: pa.ChunkedArray, pattern: str) -> tuple[dict[str, pa.ChunkedArray], np.ndarray]:

@@ -5,19 +5,22 @@
 message (the exception line of a stack trace) is used, cut to :data:`MAX_TEMPLATE_CHARS`.
 
 Drain3 mines templates line by line with a parse tree, which suits an online miner but not a
-vectorized stage; a fixed chain of masks evaluated by Arrow (RE2) over the whole column is fast and
-predictable, and that is all the analysis needs (comparing the templates of two windows).
+vectorized stage; a fixed chain of masks (RE2 syntax, run by polars) over the whole column is fast
+and predictable, and that is all the analysis needs (comparing the templates of two windows).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pmtimeline.polars_regex import POLARS_PATTERN_ERRORS, polars_pattern, polars_replacement
 from pmtimeline.schema import STRING
 
 MAX_TEMPLATE_CHARS: Final = 200
@@ -49,31 +52,61 @@ def arrow_text(values: pd.Series) -> Any:
     return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
+def _polars_text(text: Any) -> pl.Series:
+    return pl.Series(pa.array(text).cast(pa.large_string()))
+
+
 def regex_mask(values: pd.Series, pattern: str) -> np.ndarray:
     """Boolean mask of case-insensitive RE2 matches of ``pattern`` (nulls are False)."""
     if values.empty:
         return np.zeros(0, dtype=bool)
-    # Log text repeats (paths, messages of one kind): match each distinct value once.
-    encoded = pc.dictionary_encode(arrow_text(values))
-    found = pc.fill_null(pc.match_substring_regex(encoded.dictionary, pattern, ignore_case=True), False)
-    matches = np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
-    indices = encoded.indices.to_numpy(zero_copy_only=False)
-    valid = ~np.isnan(indices) if indices.dtype.kind == "f" else np.ones(len(indices), dtype=bool)
-    out = np.zeros(len(indices), dtype=bool)
-    out[valid] = matches[indices[valid].astype("int64")]
-    return out
+    text = arrow_text(values)
+    try:
+        # A match without captures runs as a DFA in polars: 1.8 M messages in 0.2 s, less than it
+        # would take to find their distinct values first.
+        found = _polars_text(text).str.contains(f"(?i){polars_pattern(pattern)}").fill_null(False)
+        return np.asarray(found.to_numpy(), dtype=bool)
+    except POLARS_PATTERN_ERRORS:
+        re2 = pc.fill_null(pc.match_substring_regex(text, pattern, ignore_case=True), False)
+        return np.asarray(re2.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+#: Messages looked at to decide whether to template each distinct message once (see below).
+_DISTINCT_PROBE: Final = 1024
+
+
+@functools.lru_cache(maxsize=1)
+def _template_expression() -> pl.Expr:
+    """:data:`MASKS` as one polars expression over the column ``text``.
+
+    Polars' engine does this chain of replacements in half the CPU of RE2 through Arrow (measured
+    on the benchmark corpus's error messages); the patterns keep RE2's meaning through
+    :func:`polars_pattern`.
+    """
+    # RE2's "[\r\n].*" replaced everywhere leaves the first line: everything from the first break goes.
+    text = pl.col("text").str.replace(r"[\r\n][\s\S]*", "").str.slice(0, 4 * MAX_TEMPLATE_CHARS)
+    for pattern, replacement in MASKS:
+        text = text.str.replace_all(polars_pattern(pattern), polars_replacement(replacement))
+    return text.str.slice(0, MAX_TEMPLATE_CHARS).str.strip_chars()
+
+
+def _templated(text: Any) -> Any:
+    masked = pl.DataFrame({"text": _polars_text(text)}).select(_template_expression())["text"]
+    return masked.to_arrow(compat_level=pl.CompatLevel.oldest())
 
 
 def message_templates(messages: pd.Series) -> pd.Series:
     """The template of each message (same index; nulls stay null)."""
     if messages.empty:
         return pd.Series([], index=messages.index, dtype=STRING)
-    # Messages repeat: mask each distinct message once, then spread the templates back.
-    encoded = pc.dictionary_encode(arrow_text(messages))
-    text = encoded.dictionary
-    text = pc.replace_substring_regex(text, r"[\r\n].*", "")
-    text = pc.utf8_slice_codeunits(text, 0, 4 * MAX_TEMPLATE_CHARS)
-    for pattern, replacement in MASKS:
-        text = pc.replace_substring_regex(text, pattern, replacement)
-    text = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(text, 0, MAX_TEMPLATE_CHARS))
-    return pd.Series(pd.array(pc.take(text, encoded.indices), dtype=STRING), index=messages.index, name="template")
+    text = arrow_text(messages)
+    # Messages of one kind often repeat word for word: then each distinct one is masked once and the
+    # templates spread back. Where most are distinct (ids and numbers in every line), finding the
+    # distinct ones costs half as much as masking them all, so a probe of the first ones decides.
+    probe = text[:_DISTINCT_PROBE]
+    if pc.count_distinct(probe).as_py() <= len(probe) // 2:
+        encoded = pc.dictionary_encode(text)
+        templates = pc.take(_templated(encoded.dictionary), encoded.indices)
+    else:
+        templates = _templated(text)
+    return pd.Series(pd.array(templates, dtype=STRING), index=messages.index, name="template")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from pmtimeline.schema import STRING
-from pmtimeline.templates import MAX_TEMPLATE_CHARS, message_templates, regex_mask
+from pmtimeline.templates import MASKS, MAX_TEMPLATE_CHARS, message_templates, regex_mask
 
 
 @pytest.mark.parametrize(
@@ -81,3 +83,71 @@ def test_prefixed_identifiers_are_masked_but_keep_their_prefix() -> None:
     assert out.iloc[0] == out.iloc[1] == "Posting pst_<ID> failed"
     assert out.iloc[2] == "charge ch_<ID> ok"
     assert out.iloc[3] == "config_value unchanged"
+
+
+def _re2_templates(messages: pd.Series) -> list[object]:
+    """The templates as Arrow's RE2 kernels compute them: the meaning MASKS were written for."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(messages.astype(STRING).array)
+    text = pc.replace_substring_regex(text, r"[\r\n].*", "")
+    text = pc.utf8_slice_codeunits(text, 0, 4 * MAX_TEMPLATE_CHARS)
+    for pattern, replacement in MASKS:
+        text = pc.replace_substring_regex(text, pattern, replacement)
+    return list(pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(text, 0, MAX_TEMPLATE_CHARS)).to_pylist())
+
+
+UNICODE_MESSAGES = [
+    "Zahlung 42 für Kunde müller_7 abgelehnt\u00a0nach 3s",
+    "٣٤ Arabic-Indic digits and ４２ fullwidth ones are words to RE2, not numbers",
+    "naïve_9 café 0xdeadbeef über\u2003em-space 10.0.0.1:80",
+    "\u2003 leading and trailing unicode spaces \u3000",
+    "emoji 🔥 at 12ms in 'quoted 🔥 text' and \"more\"",
+    "line one 1\r\nline two 2",
+    "carriage\rreturn 5",
+    "é" * 900 + " 7",
+    "",
+]
+
+
+def test_polars_templates_equal_re2_on_unicode_and_real_logs(shared_data: Path) -> None:
+    messages = list(UNICODE_MESSAGES)
+    for path in sorted((shared_data / "loghub").glob("*/*_2k.log_structured.csv")):
+        messages += pd.read_csv(path, usecols=["Content"], dtype=str)["Content"].dropna().tolist()
+    series = pd.Series([*messages, None], dtype=STRING)
+    assert len(series) > 1000
+    assert message_templates(series).tolist()[:-1] == _re2_templates(series)[:-1]
+    assert pd.isna(message_templates(series).iloc[-1])
+
+
+def test_polars_templates_equal_re2_on_the_sample_incident() -> None:
+    root = Path(__file__).resolve().parents[1] / "sample_logs"
+    files = [p for p in sorted(root.rglob("*")) if p.is_file() and p.suffix != ".gz"]
+    lines = [line for path in files for line in path.read_text().splitlines()]
+    series = pd.Series(lines + UNICODE_MESSAGES, dtype=STRING)
+    assert len(series) > 500
+    assert message_templates(series).tolist() == _re2_templates(series)
+
+
+def test_regex_mask_equals_re2_on_unicode_text() -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pmtimeline.exposure import AUTH_MESSAGE, AUTH_PATH, DATA_OPERATION, FAILURE_MESSAGE, SUCCESS_MESSAGE
+
+    texts = [*UNICODE_MESSAGES, "LOGIN failed for bob", "Exported 3 rows", "/api/Login", "token refresh ok", "ﬁle"]
+    for pattern in (AUTH_MESSAGE, AUTH_PATH, FAILURE_MESSAGE, SUCCESS_MESSAGE, DATA_OPERATION, r"\bexport"):
+        re2 = pc.match_substring_regex(pa.array(texts), pattern, ignore_case=True).to_pylist()
+        assert regex_mask(pd.Series(texts, dtype=STRING), pattern).tolist() == re2, pattern
+
+
+@pytest.mark.parametrize("repeats", [1, 4])
+def test_templates_are_the_same_whether_messages_repeat_or_not(repeats: int) -> None:
+    # Mostly distinct messages are masked one by one; repeated ones once per distinct message.
+    messages = [f"user {i} failed login from 10.0.{i % 250}.1 after {i}ms" for i in range(600)] * repeats
+    series = pd.Series([*messages, None, *UNICODE_MESSAGES], dtype=STRING, index=range(5, 5 + len(messages) + 10))
+    templates = message_templates(series)
+    assert list(templates.index) == list(series.index)
+    assert [None if pd.isna(t) else t for t in templates] == _re2_templates(series)
+    assert templates.iloc[0] == "user <NUM> failed login from <IP> after <DUR>"

@@ -228,22 +228,6 @@ def test_extract_groups_falls_back_to_re2_for_what_polars_refuses() -> None:
     assert groups["first"].tolist() == ["a"]
 
 
-@pytest.mark.parametrize(
-    ("pattern", "spelled"),
-    [
-        (r"\d+\s\w", r"[0-9]+[\t\n\f\r ][0-9A-Za-z_]"),
-        (r"\D\S\W", r"[^0-9][^\t\n\f\r ][^0-9A-Za-z_]"),
-        (r"[\w.$]+", r"[0-9A-Za-z_.$]+"),
-        (r"[^\]\s]", r"[^\]\t\n\f\r ]"),
-        (r"[]\d]", r"[]0-9]"),
-        (r"\\d", r"\\d"),  # an escaped backslash, then a letter d
-        (r"[\S]", r"[\S]"),  # a negated class inside brackets keeps its own meaning
-    ],
-)
-def test_perl_classes_are_spelled_as_re2_reads_them(pattern: str, spelled: str) -> None:
-    assert timeformats._ascii_classes(pattern) == spelled
-
-
 def test_a_trailing_message_group_is_cut_only_off_an_anchored_prefix() -> None:
     cut = timeformats._polars_pattern(r"^(?P<a>\d+) (?P<message>.*)$")
     assert cut[1] == "message"

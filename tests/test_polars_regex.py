@@ -1,0 +1,62 @@
+"""RE2 patterns spelled for polars keep RE2's meaning (ASCII classes and word boundaries)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from pmtimeline.polars_regex import polars_pattern, polars_replacement
+
+
+@pytest.mark.parametrize(
+    ("pattern", "spelled"),
+    [
+        (r"\d+\s\w", r"[0-9]+[\t\n\f\r ][0-9A-Za-z_]"),
+        (r"\D\S\W", r"[^0-9][^\t\n\f\r ][^0-9A-Za-z_]"),
+        (r"[\w.$]+", r"[0-9A-Za-z_.$]+"),
+        (r"[^\]\s]", r"[^\]\t\n\f\r ]"),
+        (r"[]\d]", r"[]0-9]"),
+        (r"\\d", r"\\d"),  # an escaped backslash, then a letter d
+        (r"[\S]", r"[\S]"),  # a negated class inside brackets keeps its own meaning
+        (r"\bx\B", r"(?-u:\b)x(?-u:\B)"),
+        (r"[\b]", r"[\b]"),  # inside a class \b is not a word boundary
+    ],
+)
+def test_perl_classes_and_boundaries_are_spelled_as_re2_reads_them(pattern: str, spelled: str) -> None:
+    assert polars_pattern(pattern) == spelled
+
+
+@pytest.mark.parametrize(
+    ("replacement", "spelled"),
+    [(r"\1<PATH>", "${1}<PATH>"), ("<NUM>", "<NUM>"), ("cost $5", "cost $$5"), (r"a\\b", r"a\b")],
+)
+def test_replacements_are_spelled_for_polars(replacement: str, spelled: str) -> None:
+    assert polars_replacement(replacement) == spelled
+
+
+TEXTS = [
+    "order 42 of 7 failed",
+    "٣٤ arabic-indic digits are not digits to RE2",
+    "café42 naïve_7 über 9x",
+    "tab\there\u00a0nbsp\u2003em-space",
+    "",
+    "x" * 300 + " 12",
+]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "replacement"),
+    [
+        (r"\b\d+\b", "<NUM>"),
+        (r"\w+", "W"),
+        (r"\s+", " "),
+        (r"\b([A-Za-z]{1,12})_[A-Za-z0-9]*[0-9][A-Za-z0-9]*\b", r"\1_<ID>"),
+        (r"[^\s]+", "T"),
+    ],
+)
+def test_polars_replaces_as_re2_does_on_unicode_text(pattern: str, replacement: str) -> None:
+    re2 = pc.replace_substring_regex(pa.array(TEXTS), pattern, replacement).to_pylist()
+    rust = pl.Series(TEXTS).str.replace_all(polars_pattern(pattern), polars_replacement(replacement)).to_list()
+    assert rust == re2
