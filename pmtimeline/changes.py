@@ -21,7 +21,7 @@ whole column). When several types match, the most specific wins, in the order of
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pmtimeline.errors import ConfigError
+from pmtimeline.polars_regex import search_ignoring_case
 from pmtimeline.schema import CHANGE_TYPES, ERROR_LEVELS, STRING
 from pmtimeline.templates import arrow_text
 
@@ -132,12 +133,6 @@ def change_vocabulary(overrides: Mapping[str, str] | None = None) -> dict[str, s
     return vocabulary
 
 
-def _matches(text: Any, pattern: str) -> np.ndarray:
-    """Boolean mask of case-insensitive regex matches (nulls are False)."""
-    found = pc.match_substring_regex(text, pattern, ignore_case=True)
-    return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
 def classify_changes(events: pd.DataFrame, vocabulary: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Mark the change events of ``events`` (an event-schema frame) and return a new frame.
 
@@ -161,16 +156,16 @@ def classify_changes(events: pd.DataFrame, vocabulary: Mapping[str, str] | None 
     messages = arrow_text(events["message"].iloc[todo])
     # One pass with the union of all types first: most lines match nothing.
     union = "|".join(f"(?:{vocab[name]})" for name in CHANGE_PRIORITY)
-    hit = _matches(messages, union)
+    hit = search_ignoring_case(messages, union)
     if not hit.any():
         return events
     todo, messages = todo[hit], messages.filter(pa.array(hit))
     cleaned = pc.replace_substring_regex(messages, _FAILED_OVER, "failover")
-    ok = ~_matches(cleaned, FAILURE_WORDS)
+    ok = ~search_ignoring_case(cleaned, FAILURE_WORDS)
     todo, messages = todo[ok], messages.filter(pa.array(ok))
     if todo.size == 0:
         return events
-    masks = [_matches(messages, vocab[name]) for name in CHANGE_PRIORITY]
+    masks = [search_ignoring_case(messages, vocab[name]) for name in CHANGE_PRIORITY]
     types = np.select(masks, list(CHANGE_PRIORITY), default="")
     found = types != ""
     out = events.copy()

@@ -12,9 +12,12 @@ takes 2-3x less CPU than RE2 through Arrow (bench/parse_engines.py, bench/README
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: Raised by polars for a pattern its engine refuses (look-around, backreferences, syntax errors).
 POLARS_PATTERN_ERRORS: Final = (pl.exceptions.ComputeError,)
@@ -81,4 +84,22 @@ def polars_replacement(replacement: str) -> str:
     return "".join(out)
 
 
-__all__ = ["POLARS_PATTERN_ERRORS", "polars_pattern", "polars_replacement"]
+def polars_strings(text: Any) -> pl.Series:
+    """An Arrow string array (or chunked array) as a polars String series."""
+    return pl.Series(text.cast(pa.large_string()))
+
+
+def search_ignoring_case(text: Any, pattern: str) -> np.ndarray:
+    """Boolean mask of case-insensitive RE2 matches of ``pattern`` anywhere in each value of the
+    Arrow string array ``text`` (nulls are False); RE2 runs a pattern that polars refuses."""
+    try:
+        # A search without captures runs as a DFA in polars: 1.8 M messages in 0.2 s, faster than
+        # RE2 through Arrow, and faster than finding the distinct values first.
+        found = polars_strings(text).str.contains(f"(?i){polars_pattern(pattern)}").fill_null(False)
+        return np.asarray(found.to_numpy(), dtype=bool)
+    except POLARS_PATTERN_ERRORS:
+        re2 = pc.fill_null(pc.match_substring_regex(text, pattern, ignore_case=True), False)
+        return np.asarray(re2.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+__all__ = ["POLARS_PATTERN_ERRORS", "polars_pattern", "polars_replacement", "polars_strings", "search_ignoring_case"]

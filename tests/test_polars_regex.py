@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pmtimeline.polars_regex import polars_pattern, polars_replacement
+from pmtimeline.polars_regex import polars_pattern, polars_replacement, search_ignoring_case
 
 
 @pytest.mark.parametrize(
@@ -60,3 +60,11 @@ def test_polars_replaces_as_re2_does_on_unicode_text(pattern: str, replacement: 
     re2 = pc.replace_substring_regex(pa.array(TEXTS), pattern, replacement).to_pylist()
     rust = pl.Series(TEXTS).str.replace_all(polars_pattern(pattern), polars_replacement(replacement)).to_list()
     assert rust == re2
+
+
+@pytest.mark.parametrize("pattern", [r"\bdeploy(ed|ing)?\b", r"\d+\s?ms", r"ÜBER\w*", r"^\s*rollback", r"\C\d"])
+def test_search_ignoring_case_matches_as_re2_does(pattern: str) -> None:
+    texts = pa.array([*TEXTS, None, "Deployed v2", "DEPLOYING", "redeploy", "über42 ms", "  Rollback", "x7"])
+    expected = pc.fill_null(pc.match_substring_regex(texts, pattern, ignore_case=True), False).to_pylist()
+    # \C (any byte) is RE2-only: polars refuses it and RE2 runs the pattern.
+    assert search_ignoring_case(texts, pattern).tolist() == expected
