@@ -253,9 +253,22 @@ def group_sum(
     """Sums of ``weights`` (None counts rows) per distinct combination of non-negative integer keys.
 
     One mixed-radix int64 key, ``np.unique`` and ``np.bincount``: several times faster than a pandas
-    groupby on several columns, which matters once per chunk.
+    groupby on several columns, which matters once per chunk. Combinations come out in key order.
     """
     combined, radices = _mixed_radix(keys)
+    span = int(np.prod(radices, dtype="int64"))
+    if span <= 2 * len(combined) + 4096:
+        # Few possible combinations (a chunk's seconds times its services): count on all of them
+        # and keep those present, with no sort at all.
+        rows = np.bincount(combined, minlength=span)
+        unique = np.flatnonzero(rows)
+        sums = {
+            name: (rows if w is None else np.bincount(combined, weights=w.astype("float64"), minlength=span))[
+                unique
+            ].astype("int64")
+            for name, w in weights.items()
+        }
+        return _decoded(unique.astype("int64"), radices), sums
     unique, inverse = np.unique(combined, return_inverse=True)
     sums = {
         name: np.bincount(inverse, weights=None if w is None else w.astype("float64"), minlength=len(unique)).astype(
@@ -353,14 +366,29 @@ def _latency(events: pd.DataFrame, resolution: str, edge: np.ndarray) -> pd.Data
     )
 
 
-def _conform_latency(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.loc[:, list(LATENCY_COLUMNS)].reset_index(drop=True)
-    out["bucket"] = pd.to_datetime(out["bucket"], utc=True).astype(TIMESTAMP)
-    out["service"] = out["service"].astype(STRING)
-    out["scope"] = out["scope"].astype(STRING)
-    out["bin"] = out["bin"].astype("int64")
-    out["count"] = out["count"].astype("int64")
-    return out
+def merge_latency(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Latency histograms of several chunks summed per (bucket, service, scope, bin), in that order."""
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return _empty_latency()
+    joined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    bucket_codes, buckets = np.unique(np.asarray(joined["bucket"].array.asi8, dtype="int64"), return_inverse=True)
+    service_codes, services = _sorted_codes(joined["service"])
+    scope_codes, scopes = _sorted_codes(joined["scope"])
+    bins = joined["bin"].to_numpy(dtype="int64")
+    low = int(bins.min())
+    (bucket, service, scope, shifted), sums = group_sum(
+        [buckets.reshape(-1), service_codes, scope_codes, bins - low], {"count": joined["count"].to_numpy(dtype="int64")}
+    )
+    return pd.DataFrame(
+        {
+            "bucket": utc_times(bucket_codes[bucket]),
+            "service": services.take(service),
+            "scope": scopes.take(scope),
+            "bin": shifted + low,
+            "count": sums["count"],
+        }
+    )
 
 
 def _matching(events: pd.DataFrame, rows: np.ndarray, patterns: Mapping[str, str]) -> np.ndarray:
@@ -1097,8 +1125,7 @@ class Aggregator:
         return joined.loc[joined["_row"].isin(wanted).to_numpy()].reset_index(drop=True)
 
     def _merged_latency(self) -> pd.DataFrame:
-        joined = pd.concat(self._latency, ignore_index=True)
-        return _conform_latency(joined.groupby(["bucket", "service", "scope", "bin"], as_index=False)[["count"]].sum())
+        return merge_latency(self._latency)
 
     def result(self) -> Aggregates:
         """The aggregates of every chunk added so far."""
