@@ -12,6 +12,7 @@ from synthetic_incidents import credential_stuffing, make_events, outage
 
 from pmtimeline.aggregate import (
     BAD_EVENTS_PER_BUCKET,
+    DETAIL_KEYS,
     SAMPLE_PER_TEMPLATE,
     TRAIL_REQUESTS,
     Aggregates,
@@ -25,10 +26,12 @@ from pmtimeline.aggregate import (
     in_window,
     latency_bins,
 )
+from pmtimeline.api import make_config, open_sources
 from pmtimeline.changes import classify_changes
 from pmtimeline.config import TimelineConfig
 from pmtimeline.impact import compute_metrics
-from pmtimeline.schema import COUNT_COLUMNS, conform_events
+from pmtimeline.pipeline import stream_chunks
+from pmtimeline.schema import COUNT_COLUMNS, ERROR_LEVELS, conform_events
 
 CONFIG = TimelineConfig()
 
@@ -274,3 +277,109 @@ def test_empty_chunks_and_empty_result() -> None:
     assert result.counts.empty
     assert result.notable.empty
     assert result.window_start is None
+
+
+SAMPLE_CONFIG = make_config(source_tz={"*ledger.log": "Europe/Amsterdam"})
+
+
+@cache
+def sample_chunks() -> tuple[pd.DataFrame, ...]:
+    """The prepared chunks of the bundled sample incident, in the order the pipeline aggregates them
+    (source after source: not in time order across sources)."""
+    sources = open_sources(Path(__file__).resolve().parents[1] / "sample_logs", SAMPLE_CONFIG)
+    return tuple(chunk for _source, chunk in stream_chunks(sources, SAMPLE_CONFIG))
+
+
+@cache
+def sample_aggregates(how: str) -> Aggregates:
+    """The sample's aggregates, its events chunked as read, or cut in other ways: each source
+    chunk in pieces, or all of them together (in time order) in unequal pieces, or as one."""
+    chunks = list(sample_chunks())
+    if how == "pieces of each":
+        chunks = [c.iloc[p] for c in chunks for p in np.array_split(np.arange(len(c)), 3)]
+    elif how != "as read":
+        whole = pd.concat(chunks, ignore_index=True).sort_values(["timestamp", "source", "line"], kind="stable")
+        bounds = [0, 1, 17, 400, 401, 2_000, len(whole)] if how == "uneven" else [0, len(whole)]
+        chunks = [whole.iloc[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    aggregator = Aggregator(SAMPLE_CONFIG)
+    for chunk in chunks:
+        aggregator.add(chunk)
+    return aggregator.result()
+
+
+def _important(notable: pd.DataFrame) -> pd.DataFrame:
+    keep = notable["level"].isin(["warning", *ERROR_LEVELS]).fillna(False) | notable["kind"].isin(["change", "alert"])
+    return notable.loc[keep.to_numpy(dtype=bool)].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("how", ["pieces of each", "uneven", "one chunk"])
+def test_real_logs_give_the_same_aggregates_however_chunked(how: str) -> None:
+    """The sample incident's logs (nginx, JSON lines, syslog, log4j, alerts, deploys) aggregated as
+    the pipeline reads them and cut in other ways: counts, histograms, actors, the window, the
+    details and the warnings, errors, changes and alerts kept whole are the same."""
+    read, other = sample_aggregates("as read"), sample_aggregates(how)
+    assert len(read.counts) and len(read.latency)
+    for name in ("counts", "latency", "actors"):
+        pd.testing.assert_frame_equal(getattr(read, name), getattr(other, name), check_exact=True, obj=name)
+    assert (read.window_start, read.window_end) == (other.window_start, other.window_end)
+    pd.testing.assert_frame_equal(_important(read.notable), _important(other.notable), check_exact=True)
+    assert read.details is not None and other.details is not None
+    for name, table in read.details.frames().items():
+        keys = [c for c in table.columns if c not in ("count", "first", "last")]
+        pd.testing.assert_frame_equal(
+            table.sort_values(keys, kind="stable").reset_index(drop=True),
+            other.details.frames()[name].sort_values(keys, kind="stable").reset_index(drop=True),
+            check_exact=True,
+            obj=name,
+        )
+    assert len(read.details.templates) and len(read.details.hosts)
+
+
+def test_real_logs_aggregate_to_what_direct_counts_give() -> None:
+    """Counts, latency histograms and the ends of every service of the sample incident, aggregated
+    chunk by chunk, equal what a groupby over all its events gives."""
+    events = pd.concat(sample_chunks(), ignore_index=True)
+    result = sample_aggregates("as read")
+    second = events["timestamp"].dt.floor(SAMPLE_CONFIG.count_resolution)
+    service = events["service"].fillna("")
+    errors = error_mask(events)
+    direct = (
+        pd.DataFrame({"bucket": second, "service": service, "events": 1, "errors": errors.astype("int64")})
+        .groupby(["bucket", "service"], as_index=False)
+        .sum()
+    )
+    counts = result.counts
+    assert counts["bucket"].tolist() == direct["bucket"].tolist()
+    assert counts["service"].tolist() == direct["service"].tolist()
+    assert counts["events"].tolist() == direct["events"].tolist()
+    assert counts["errors"].tolist() == direct["errors"].tolist()
+
+    timed = events.loc[(events["duration_ms"] >= 0).fillna(False).to_numpy(dtype=bool)]
+    edge = ((timed["kind"] == "request") & timed["format"].str.startswith("access")).fillna(False)
+    scope = np.where(edge, "edge", np.where((timed["kind"] == "request").fillna(False), "request", "other"))
+    bins = np.floor(np.log10(timed["duration_ms"].clip(lower=1e-3).to_numpy(dtype="float64")) * 20).astype("int64")
+    histogram = (
+        pd.DataFrame(
+            {
+                "bucket": timed["timestamp"].dt.floor(SAMPLE_CONFIG.count_resolution),
+                "service": timed["service"].fillna(""),
+                "scope": scope,
+                "bin": bins,
+            }
+        )
+        .groupby(["bucket", "service", "scope", "bin"])
+        .size()
+    )
+    assert len(histogram)
+    latency = result.latency.set_index(["bucket", "service", "scope", "bin"])["count"]
+    assert latency.index.tolist() == histogram.index.tolist()
+    assert latency.tolist() == histogram.tolist()
+
+    notable = result.notable
+    for name, own in events.groupby(service):
+        kept = notable.loc[notable["service"].fillna("") == name, "timestamp"]
+        assert (kept.min(), kept.max()) == (own["timestamp"].min(), own["timestamp"].max())
+    user_rows = result.details.users if result.details is not None else None
+    assert user_rows is not None
+    assert int(user_rows["count"].sum()) == int((errors & events["user"].notna().to_numpy(dtype=bool)).sum())
+    assert set(DETAIL_KEYS) <= set(result.details.frames()) if result.details is not None else False
