@@ -13,6 +13,13 @@ Log text is untrusted. Every string from a log goes through :func:`pmtimeline.es
 through ``customdata``: the ``hovertemplate`` strings are constants of this module, because
 plotly.js interprets ``%{...}`` in them.
 
+The figure is built as Plotly's figure dictionary (:func:`timeline_spec`: ``{"data": [...],
+"layout": {...}}``, what ``go.Figure.to_dict()`` holds) and written by :func:`figure_html` with
+plotly.py's own JSON conventions (numeric arrays as base64 typed arrays, ``< > /`` escaped).
+Building it through ``plotly.graph_objects`` validated, deep-copied and imported hundreds of
+validator classes for every trace: most of the cost of a report. :func:`timeline_figure` still
+returns a ``go.Figure`` (validated) for notebooks.
+
 The HTML embeds plotly.js so that it works offline: the vendored "basic" partial bundle (1.2 MB,
 ``pmtimeline/vendor``) when it matches the installed plotly.py, else plotly.py's full 4.8 MB bundle.
 A chart file stays under 5 MB whatever the input: events are plotted individually up to
@@ -23,20 +30,22 @@ Plotly encodes them as compact typed arrays.
 
 from __future__ import annotations
 
+import base64
 import functools
 import itertools
+import json
+import math
 import re
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-import plotly.io as pio
 import pyarrow as pa
 import pyarrow.compute as pc
-from plotly.subplots import make_subplots
 
 from pmtimeline.alert_intervals import alert_intervals
 from pmtimeline.config import PHASES, TimelineConfig
@@ -44,6 +53,12 @@ from pmtimeline.errors import OutputError
 from pmtimeline.escaping import plotly_text, plotly_texts, shorten
 from pmtimeline.incident import Incident
 from pmtimeline.schema import STRING
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+#: A trace or a layout as Plotly's figure dictionary holds it.
+Trace = dict[str, Any]
 
 #: The whole HTML file stays under this size (bytes).
 HTML_SIZE_LIMIT: Final = 5_000_000
@@ -107,16 +122,45 @@ _DENSITY_HOVER: Final = (
 _EVENT_TRACE_COLUMNS: Final = ("timestamp", "source", "line", "service", "level", "http_status", "message")
 _SIGNAL_HOVER: Final = "%{x|%Y-%m-%d %H:%M} UTC<br>%{y}<extra>%{fullData.name}</extra>"
 
+#: The HTML page's plotly.js options.
+PLOTLY_CONFIG: Final = {"displaylogo": False, "responsive": True, "scrollZoom": True}
+#: The axes of the two rows as ``plotly.subplots.make_subplots(rows=2, cols=1, shared_xaxes=True,
+#: vertical_spacing=0.07, row_heights=[0.72, 0.28], specs=[[{}], [{"secondary_y": True}]])`` lays
+#: them out (a test holds them equal): swimlanes on x/y, signals on x2/y2 with the rate on y3.
+_SUBPLOT_AXES: Final[Mapping[str, Mapping[str, Any]]] = {
+    "xaxis": {"anchor": "y", "domain": [0.0, 0.94], "matches": "x2", "showticklabels": False},
+    "yaxis": {"anchor": "x", "domain": [0.3304, 1.0]},
+    "xaxis2": {"anchor": "y2", "domain": [0.0, 0.94]},
+    "yaxis2": {"anchor": "x2", "domain": [0.0, 0.2604]},
+    "yaxis3": {"anchor": "x2", "overlaying": "y2", "side": "right"},
+}
+#: Where a trace of each row is drawn (``add_trace(row=..., secondary_y=...)``).
+_ROW_AXES: Final = {"events": ("x", "y"), "signals": ("x2", "y2"), "rate": ("x2", "y3")}
+#: Keys whose values plotly.py never turns into typed arrays (``_plotly_utils.utils.is_skipped_key``).
+_UNTYPED_KEYS: Final = frozenset({"geojson", "layer", "layers", "range"})
+#: numpy dtypes plotly.js reads as typed arrays, by their short names.
+_TYPED_ARRAYS: Final = {
+    "int8": "i1",
+    "uint8": "u1",
+    "int16": "i2",
+    "uint16": "u2",
+    "int32": "i4",
+    "uint32": "u4",
+    "float32": "f4",
+    "float64": "f8",
+}
 
-def timeline_figure(
+
+def timeline_spec(
     incident: Incident,
     notable: pd.DataFrame,
     counts: pd.DataFrame,
     config: TimelineConfig,
     *,
     intervals: pd.DataFrame | None = None,
-) -> go.Figure:
-    """The incident timeline as a Plotly figure (see the module docstring for what it shows).
+) -> dict[str, Any]:
+    """The incident timeline as Plotly's figure dictionary (``{"data": [...], "layout": {...}}``, see
+    the module docstring for what it shows): what :func:`figure_html` writes and ``go.Figure`` takes.
 
     Args:
         incident: phases and title.
@@ -135,14 +179,7 @@ def timeline_figure(
         return _empty_figure(title)
 
     lanes = _Lanes.of(notable, intervals)
-    fig = make_subplots(
-        rows=2,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.07,
-        row_heights=[0.72, 0.28],
-        specs=[[{}], [{"secondary_y": True}]],
-    )
+    fig: dict[str, Any] = {"data": [], "layout": {name: dict(axis) for name, axis in _SUBPLOT_AXES.items()}}
     if has_events:
         # Only the columns the event traces read: copying the others' rows was a large part of the cost.
         ordinary = ~notable["kind"].isin(["alert", "change"]).fillna(False)
@@ -160,81 +197,196 @@ def timeline_figure(
     _add_events(fig, events, lanes, config)
     # Draw order: density at the back, then alert spans, events, and changes on top.
     rank = {"density": 0, "alerts": 1, "events": 2, "changes": 3, "signals": 4}
-    fig.data = tuple(sorted(fig.data, key=lambda t: rank.get(str(t.meta), 2)))
+    fig["data"].sort(key=lambda t: rank.get(str(t.get("meta")), 2))
     return fig
 
 
-def _add_events(fig: go.Figure, events: pd.DataFrame, lanes: _Lanes, config: TimelineConfig) -> None:
+def timeline_figure(
+    incident: Incident,
+    notable: pd.DataFrame,
+    counts: pd.DataFrame,
+    config: TimelineConfig,
+    *,
+    intervals: pd.DataFrame | None = None,
+) -> go.Figure:
+    """The incident timeline as a Plotly figure (``.show()`` in a notebook): :func:`timeline_spec`,
+    validated by plotly.py. Arguments as for :func:`timeline_spec`."""
+    import plotly.graph_objects as go
+
+    return go.Figure(timeline_spec(incident, notable, counts, config, intervals=intervals))
+
+
+def _on_axes(trace: Trace, row: str) -> Trace:
+    """``trace`` placed on the axes of a row, as ``add_trace(row=..., col=1)`` places it."""
+    x, y = _ROW_AXES[row]
+    return {**trace, "xaxis": x, "yaxis": y}
+
+
+def _add_events(fig: dict[str, Any], events: pd.DataFrame, lanes: _Lanes, config: TimelineConfig) -> None:
     """Events one by one as far as the file budget allows; when some are left out, a density of all."""
     if events.empty:
         return
-    room = HTML_SIZE_LIMIT - _SAFETY_MARGIN - _plotlyjs_size() - len(pio.to_json(fig, validate=False))
+    room = HTML_SIZE_LIMIT - _SAFETY_MARGIN - _plotlyjs_size() - len(figure_json(fig))
     ranked, cost = _ranked_points(events, config.chart_max_points)
     keep = int(np.searchsorted(cost, room, side="right"))
     if keep < len(events):
         density = _density_trace(events, lanes, config.bucket)
-        fig.add_trace(density, row=1, col=1)
+        fig["data"].append(_on_axes(density, "events"))
         room -= _json_size([density])
         keep = int(np.searchsorted(cost, max(room, 0), side="right"))
-    traces = _event_traces(ranked.iloc[:keep], lanes)
+    points = _EventPoints.of(ranked, lanes)
+    traces = points.traces(keep)
     # The estimate guides; the serialized size decides (escaping and JSON escapes vary by text).
     for _ in range(5):
         size = _json_size(traces)
         if size <= room or keep == 0:
             break
         keep = int(keep * room / size * 0.95)
-        traces = _event_traces(ranked.iloc[:keep], lanes)
-    for t in traces:
-        fig.add_trace(t, row=1, col=1)
+        traces = points.traces(keep)
+    fig["data"].extend(_on_axes(t, "events") for t in traces)
 
 
-def _json_size(traces: list[go.Scatter]) -> int:
-    """Bytes that ``traces`` add to the figure's JSON (what ``pio.to_json`` of a figure holding them
-    adds to an empty figure's).
+def _json_size(traces: list[Trace]) -> int:
+    """Bytes that ``traces`` add to the figure's JSON (what plotly.py's ``pio.to_json`` of a figure
+    holding them adds to an empty figure's)."""
+    return len(figure_json(traces)) - len("[]") if traces else 0
 
-    Serialized from the traces' own properties as plotly's ``Figure.to_dict`` would (numeric arrays
-    as base64 typed arrays, no uid), but without its deep copies: those copy every hover string of
-    every point one by one, twice, and dominated the chart's cost.
+
+# --------------------------------------------------------------------------------------------------
+# JSON and HTML
+
+
+def figure_json(value: Any) -> str:
+    """A figure (or part of one) as plotly.py's ``to_json_plotly`` writes it: compact, ASCII,
+    numeric arrays as base64 typed arrays (``{"dtype": "f8", "bdata": ...}``), other arrays as
+    lists, NaN and infinities as null, and ``< > /`` as ``\\u003c \\u003e \\u002f`` (safe in a
+    ``<script>``). The same text, so the same size, as plotly.py's: the point budget counts on it.
     """
-    if not traces:
-        return 0
+    plain = _typed_arrays(value)
     try:
-        from plotly.basedatatypes import convert_to_base64  # what Figure.to_dict applies
-
-        data = [_copy_containers(trace._props) for trace in traces]
-    except (ImportError, AttributeError):  # another plotly layout: the public (slower) path
-        return len(pio.to_json(go.Figure(data=traces), validate=False)) - _empty_figure_json()
-    for trace in data:
-        trace.pop("uid", None)
-    convert_to_base64(data)
-    return len(pio.json.to_json_plotly(data)) - len("[]")
+        text = json.dumps(plain, separators=(",", ":"), allow_nan=False, default=_json_default)
+    except ValueError:  # a NaN or infinity outside the typed arrays: null, as plotly.py writes it
+        text = json.dumps(_finite(plain), separators=(",", ":"), default=_json_default)
+    for unsafe, safe in (("<", "\\u003c"), (">", "\\u003e"), ("/", "\\u002f")):
+        text = text.replace(unsafe, safe)
+    return text
 
 
-def _copy_containers(value: Any) -> Any:
-    """``value`` with its dicts and lists copied and everything else shared (arrays are replaced,
-    never modified, by the base64 conversion)."""
+def _typed_arrays(value: Any) -> Any:
+    """``value`` with the numpy arrays that are dict values replaced by typed-array specs, as
+    plotly.py's ``convert_to_base64`` does (containers copied, nothing modified in place)."""
     if isinstance(value, dict):
-        return {k: _copy_containers(v) for k, v in value.items()}
+        return {
+            k: v if k in _UNTYPED_KEYS else _typed_array(v) if isinstance(v, np.ndarray) else _typed_arrays(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [_copy_containers(v) for v in value]
+        return [_typed_arrays(v) for v in value]
     return value
 
 
-def figure_html(fig: go.Figure) -> str:
-    """The figure as one self-contained HTML page: plotly.js inline, no MathJax, no CDN, works offline."""
-    page = str(
-        pio.to_html(
-            fig,
-            include_plotlyjs=False,
-            include_mathjax=False,
-            full_html=True,
-            config={"displaylogo": False, "responsive": True, "scrollZoom": True},
-        )
+def _typed_array(values: np.ndarray) -> Any:
+    """plotly.py's ``to_typed_array_spec``: int64/uint64 narrowed to the smallest type that holds
+    them, then base64 when plotly.js has the type; the array itself (written as a list) otherwise."""
+    if values.size == 0:
+        return values
+    if values.dtype == np.int64 or values.dtype == np.uint64:
+        low, high = values.min(), values.max()
+        for narrow in ("int8", "int16", "int32") if values.dtype == np.int64 else ("uint8", "uint16", "uint32"):
+            info = np.iinfo(narrow)
+            if info.min <= low and high <= info.max:
+                values = values.astype(narrow)
+                break
+        else:
+            return values
+    short = _TYPED_ARRAYS.get(str(values.dtype))
+    if short is None:
+        return values
+    spec: dict[str, Any] = {
+        "dtype": short,
+        "bdata": base64.b64encode(np.ascontiguousarray(values).data).decode("ascii"),
+    }
+    if values.ndim > 1:
+        spec["shape"] = str(values.shape)[1:-1]
+    return spec
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities (floats and arrays written as lists) as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def figure_html(fig: go.Figure | Mapping[str, Any]) -> str:
+    """The figure (a ``go.Figure`` or :func:`timeline_spec`'s dictionary) as one self-contained HTML
+    page: plotly.js inline, no MathJax, no CDN, works offline.
+
+    The page is the one ``plotly.io.to_html(fig, include_plotlyjs=False, include_mathjax=False,
+    full_html=True, config=PLOTLY_CONFIG)`` writes (a test holds them equal), with the bundle
+    inlined in ``<head>`` as ``include_plotlyjs=True`` would, but the smaller one when it fits.
+    """
+    spec = fig if isinstance(fig, Mapping) else fig.to_dict()
+    layout = spec.get("layout", {})
+    template_layout = layout.get("template", {}).get("layout", {})
+    width, height = (layout.get(k, template_layout.get(k, "100%")) for k in ("width", "height"))
+    width, height = (f"{v}px" if isinstance(v, int | float) else v for v in (width, height))
+    div = str(uuid.uuid4())
+    script = _PAGE_SCRIPT.format(
+        id=div, data=figure_json(spec.get("data", [])), layout=figure_json(layout), config=json.dumps(PLOTLY_CONFIG)
     )
-    # Inline the bundle in <head>, as include_plotlyjs=True would, but the smaller one when it fits.
-    script = f'<script type="text/javascript">{plotlyjs_bundle()}</script>'
+    page = _PAGE.format(div=_PAGE_DIV.format(id=div, width=width, height=height, script=script))
+    # The bundle inlined in <head>, as include_plotlyjs=True would, but the smaller one when it fits.
     head_end = page.index("</head>")
-    return page[:head_end] + script + page[head_end:]
+    return page[:head_end] + f'<script type="text/javascript">{plotlyjs_bundle()}</script>' + page[head_end:]
+
+
+# plotly.io.to_html's page (plotly.py 6-7), without plotly.js and MathJax; the whitespace is its own.
+_PAGE_SCRIPT: Final = (
+    '                if (document.getElementById("{id}")) {{'
+    "                    Plotly.newPlot("
+    '                        "{id}",'
+    "                        {data},"
+    "                        {layout},"
+    "                        {config}"
+    "                    )"
+    "                }}"
+)
+_PAGE_DIV: Final = (
+    '<div style="height:{height}; width:{width};">'
+    "        "  # MathJax (none)
+    "        "  # plotly.js (inlined in <head> instead)
+    '            <div id="{id}" class="plotly-graph-div" style="height:100%; width:100%;"></div>'
+    "            <script>"
+    "                window.PLOTLYENV=window.PLOTLYENV || {{}};"
+    "                {script};"
+    "            </script>"
+    "        </div>"
+)
+_PAGE: Final = """<!doctype html>
+<html>
+<head>
+    <meta charset="utf-8" />
+    <style>html, body {{height: 100%;}}</style>
+</head>
+<body>
+    {div}
+</body>
+</html>"""
 
 
 def plotlyjs_bundle() -> str:
@@ -260,8 +412,11 @@ def _plotlyjs_bundle() -> str:
     return basic
 
 
-def figure_image(fig: go.Figure, fmt: str = "png", *, width: int = 1600, height: int = 900) -> bytes:
-    """The figure as a PNG or SVG image, rendered by kaleido in a headless Chromium.
+def figure_image(
+    fig: go.Figure | Mapping[str, Any], fmt: str = "png", *, width: int = 1600, height: int = 900
+) -> bytes:
+    """The figure (a ``go.Figure`` or :func:`timeline_spec`'s dictionary) as a PNG or SVG image,
+    rendered by kaleido in a headless Chromium.
 
     Raises:
         OutputError: the format is not png/svg, or no Chromium is available (or it failed): the
@@ -269,8 +424,12 @@ def figure_image(fig: go.Figure, fmt: str = "png", *, width: int = 1600, height:
     """
     if fmt not in ("png", "svg"):
         raise OutputError(f"unknown image format {fmt!r}: use png or svg")
+    import plotly.io as pio
+
     try:
-        data = pio.to_image(fig, format=fmt, width=width, height=height, scale=1)
+        data = pio.to_image(
+            dict(fig) if isinstance(fig, Mapping) else fig, format=fmt, width=width, height=height, scale=1
+        )
     except Exception as exc:  # kaleido/choreographer raise many types; each means "no image"
         raise OutputError(_image_error(exc)) from exc
     return bytes(data)
@@ -340,11 +499,6 @@ def lane_of(frame: pd.DataFrame) -> pd.Series:
     return service.where(service.notna() & service.ne(""), frame["source"].astype(STRING)).fillna("events")
 
 
-@functools.lru_cache(maxsize=1)
-def _empty_figure_json() -> int:
-    return len(pio.to_json(go.Figure(), validate=False))
-
-
 def _plotlyjs_size() -> int:
     return len(plotlyjs_bundle().encode("utf-8"))
 
@@ -409,45 +563,68 @@ def _texts(values: pd.Series, limit: int) -> np.ndarray:
     return plotly_texts(values, limit)
 
 
-def _event_traces(chosen: pd.DataFrame, lanes: _Lanes) -> list[go.Scatter]:
-    """One trace per level group of the chosen events."""
-    traces: list[go.Scatter] = []
-    if chosen.empty:
-        return traces
-    level = chosen["level"].astype("string")
-    failed = chosen["http_status"].astype("Float64").ge(500).fillna(False)
-    for name, levels, colour in LEVEL_GROUPS:
-        if levels:
-            mask = level.isin(list(levels)).fillna(False)
-            if name == "error":
-                mask = mask | (level.isna() & failed)
-        else:
-            mask = level.isna() & ~failed
-        group = chosen[mask.to_numpy(dtype=bool)]
-        if group.empty:
-            continue
-        lane = lane_of(group)
+# --------------------------------------------------------------------------------------------------
+# traces
+
+
+@dataclass(frozen=True)
+class _EventPoints:
+    """The ranked events as plotted: level group, time, lane and hover texts of each, computed once
+    for all of them (every value is per event, so the first ``keep`` of them are the same whatever
+    ``keep`` the byte budget settles on)."""
+
+    group: np.ndarray  # index into LEVEL_GROUPS, -1 for a level no group draws
+    x: np.ndarray
+    y: np.ndarray
+    customdata: np.ndarray
+
+    @classmethod
+    def of(cls, ranked: pd.DataFrame, lanes: _Lanes) -> _EventPoints:
+        level = ranked["level"].astype("string")
+        failed = ranked["http_status"].astype("Float64").ge(500).fillna(False)
+        masks = []
+        for name, levels, _ in LEVEL_GROUPS:
+            if levels:
+                mask = level.isin(list(levels)).fillna(False)
+                if name == "error":
+                    mask = mask | (level.isna() & failed)
+            else:
+                mask = level.isna() & ~failed
+            masks.append(mask.to_numpy(dtype=bool))
+        group = np.select(masks, list(range(len(LEVEL_GROUPS))), default=-1) if masks else np.zeros(0, dtype=int)
+        lane = lane_of(ranked)
         customdata = np.column_stack(
-            [_texts(lane, LABEL_LIMIT), _texts(_citation(group), 120), _texts(group["message"], HOVER_MESSAGE_LIMIT)]
+            [_texts(lane, LABEL_LIMIT), _texts(_citation(ranked), 120), _texts(ranked["message"], HOVER_MESSAGE_LIMIT)]
         )
-        traces.append(
-            go.Scatter(
-                x=_ms(group["timestamp"]),
-                y=lanes.y(lane),
-                mode="markers",
-                name=name,
-                meta="events",
-                legendgroup="levels",
-                legendgrouptitle_text="events by level",
-                marker={"color": colour, "size": 7 if name in ("critical", "error") else 6, "opacity": 0.85},
-                customdata=customdata,
-                hovertemplate=_EVENT_HOVER + f"<extra>{name}</extra>",
+        return cls(group, _ms(ranked["timestamp"]), lanes.y(lane), customdata)
+
+    def traces(self, keep: int) -> list[Trace]:
+        """One trace per level group of the first ``keep`` events."""
+        traces: list[Trace] = []
+        head = self.group[:keep]
+        for g, (name, _, colour) in enumerate(LEVEL_GROUPS):
+            chosen = np.flatnonzero(head == g)
+            if not len(chosen):
+                continue
+            traces.append(
+                {
+                    "customdata": self.customdata[chosen],
+                    "hovertemplate": _EVENT_HOVER + f"<extra>{name}</extra>",
+                    "legendgroup": "levels",
+                    "legendgrouptitle": {"text": "events by level"},
+                    "marker": {"color": colour, "opacity": 0.85, "size": 7 if name in ("critical", "error") else 6},
+                    "meta": "events",
+                    "mode": "markers",
+                    "name": name,
+                    "x": self.x[chosen],
+                    "y": self.y[chosen],
+                    "type": "scatter",
+                }
             )
-        )
-    return traces
+        return traces
 
 
-def _density_trace(events: pd.DataFrame, lanes: _Lanes, bucket: str) -> go.Scatter:
+def _density_trace(events: pd.DataFrame, lanes: _Lanes, bucket: str) -> Trace:
     """All ordinary events as a count per (bucket, lane), for when not all can be plotted one by one."""
     width = pd.Timedelta(bucket)
     span = events["timestamp"].max() - events["timestamp"].min()
@@ -462,24 +639,25 @@ def _density_trace(events: pd.DataFrame, lanes: _Lanes, bucket: str) -> go.Scatt
     )
     n = cells["n"].to_numpy(dtype="int64")
     label = _duration_label(width)
-    return go.Scatter(
-        x=_ms(cells["bucket"] + width / 2),
-        y=cells["y"].to_numpy(dtype="int16"),
-        mode="markers",
-        name=f"all events (count per {label})",
-        meta="density",
-        marker={
-            "symbol": "square",
+    return {
+        "customdata": np.column_stack([n, np.full(len(n), label, dtype=object)]),
+        "hovertemplate": _DENSITY_HOVER,
+        "marker": {
             "color": DENSITY_COLOUR,
-            "size": np.clip(5 + 3 * np.log10(n), 5, 18).round(1),
             "line": {"width": 0},
+            "size": np.clip(5 + 3 * np.log10(n), 5, 18).round(1),
+            "symbol": "square",
         },
-        customdata=np.column_stack([n, np.full(len(n), label, dtype=object)]),
-        hovertemplate=_DENSITY_HOVER,
-    )
+        "meta": "density",
+        "mode": "markers",
+        "name": f"all events (count per {label})",
+        "x": _ms(cells["bucket"] + width / 2),
+        "y": cells["y"].to_numpy(dtype="int16"),
+        "type": "scatter",
+    }
 
 
-def _add_changes(fig: go.Figure, changes: pd.DataFrame, lanes: _Lanes) -> None:
+def _add_changes(fig: dict[str, Any], changes: pd.DataFrame, lanes: _Lanes) -> None:
     if changes.empty:
         return
     changes = changes.sort_values("timestamp", kind="stable").head(MAX_CHANGES)
@@ -487,23 +665,21 @@ def _add_changes(fig: go.Figure, changes: pd.DataFrame, lanes: _Lanes) -> None:
     customdata = np.column_stack(
         [_texts(kind, 40), _texts(_citation(changes), 120), _texts(changes["message"], HOVER_MESSAGE_LIMIT)]
     )
-    fig.add_trace(
-        go.Scatter(
-            x=_ms(changes["timestamp"]),
-            y=lanes.y(lane_of(changes)),
-            mode="markers",
-            name="changes",
-            meta="changes",
-            marker={"symbol": "diamond", "size": 14, "color": CHANGE_COLOUR, "line": {"width": 1.5, "color": "white"}},
-            customdata=customdata,
-            hovertemplate=_CHANGE_HOVER + "<extra>change</extra>",
-        ),
-        row=1,
-        col=1,
-    )
+    trace = {
+        "customdata": customdata,
+        "hovertemplate": _CHANGE_HOVER + "<extra>change</extra>",
+        "marker": {"color": CHANGE_COLOUR, "line": {"color": "white", "width": 1.5}, "size": 14, "symbol": "diamond"},
+        "meta": "changes",
+        "mode": "markers",
+        "name": "changes",
+        "x": _ms(changes["timestamp"]),
+        "y": lanes.y(lane_of(changes)),
+        "type": "scatter",
+    }
+    fig["data"].append(_on_axes(trace, "events"))
 
 
-def _add_alerts(fig: go.Figure, intervals: pd.DataFrame, lanes: _Lanes, span_end: pd.Timestamp | None) -> None:
+def _add_alerts(fig: dict[str, Any], intervals: pd.DataFrame, lanes: _Lanes, span_end: pd.Timestamp | None) -> None:
     """Alerts as thick spans from firing to resolution (still open ones to the end of the data)."""
     frame = intervals.copy()
     start = frame["fired"].fillna(frame["acknowledged"]).fillna(frame["resolved"])
@@ -540,41 +716,37 @@ def _add_alerts(fig: go.Figure, intervals: pd.DataFrame, lanes: _Lanes, span_end
         customdata[k::3, 1] = states[:, k]
         customdata[k::3, 2] = cite
     customdata[2::3] = ""
-    fig.add_trace(
-        go.Scatter(
-            x=xs,
-            y=ys,
-            mode="lines+markers",
-            name="alerts (firing → resolved)",
-            meta="alerts",
-            line={"color": ALERT_COLOUR, "width": 12},
-            marker={"symbol": "line-ns", "size": 16, "color": "#b30000", "line": {"width": 2, "color": "#b30000"}},
-            customdata=customdata,
-            hovertemplate=_ALERT_HOVER + "<extra>alert</extra>",
-            connectgaps=False,
-        ),
-        row=1,
-        col=1,
-    )
+    spans = {
+        "connectgaps": False,
+        "customdata": customdata,
+        "hovertemplate": _ALERT_HOVER + "<extra>alert</extra>",
+        "line": {"color": ALERT_COLOUR, "width": 12},
+        "marker": {"color": "#b30000", "line": {"color": "#b30000", "width": 2}, "size": 16, "symbol": "line-ns"},
+        "meta": "alerts",
+        "mode": "lines+markers",
+        "name": "alerts (firing → resolved)",
+        "x": xs,
+        "y": ys,
+        "type": "scatter",
+    }
+    fig["data"].append(_on_axes(spans, "events"))
     if n <= MAX_ALERT_LABELS:
         # The alert's name above the start of its span, while there are few enough to stay legible.
         # A text-only trace: plotly.js draws no text for points after a gap in a lines trace.
-        fig.add_trace(
-            go.Scatter(
-                x=xs[0::3],
-                y=ys[0::3],
-                mode="text",
-                text=[shorten(str(v), 40) for v in name],
-                textposition="top right",
-                textfont={"size": 10, "color": "#8b0000"},
-                name="alert names",
-                meta="alerts",
-                showlegend=False,
-                hoverinfo="skip",
-            ),
-            row=1,
-            col=1,
-        )
+        names = {
+            "hoverinfo": "skip",
+            "meta": "alerts",
+            "mode": "text",
+            "name": "alert names",
+            "showlegend": False,
+            "text": [shorten(str(v), 40) for v in name],
+            "textfont": {"color": "#8b0000", "size": 10},
+            "textposition": "top right",
+            "x": xs[0::3],
+            "y": ys[0::3],
+            "type": "scatter",
+        }
+        fig["data"].append(_on_axes(names, "events"))
 
 
 def _signals(counts: pd.DataFrame, bucket: str) -> pd.DataFrame:
@@ -599,43 +771,35 @@ def _signals(counts: pd.DataFrame, bucket: str) -> pd.DataFrame:
     return out
 
 
-def _add_signals(fig: go.Figure, counts: pd.DataFrame, bucket: str) -> None:
+def _add_signals(fig: dict[str, Any], counts: pd.DataFrame, bucket: str) -> None:
     if counts.empty or int(counts["events"].sum()) == 0:
         return
     signals = _signals(counts, bucket)
     label = _duration_label(signals.attrs["width"])
     x = _ms(signals.index.to_series() + signals.attrs["width"] / 2)
-    fig.add_trace(
-        go.Bar(
-            x=x,
-            y=signals["failed"].to_numpy(),
-            name=f"{signals.attrs['what']} per {label}",
-            meta="signals",
-            marker={"color": "rgba(214, 39, 40, 0.55)", "line": {"width": 0}},
-            hovertemplate=_SIGNAL_HOVER,
-        ),
-        row=2,
-        col=1,
-        secondary_y=False,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=signals["rate"].to_numpy(),
-            name="error rate (%)",
-            meta="signals",
-            mode="lines",
-            line={"color": "#222222", "width": 1.8},
-            hovertemplate=_SIGNAL_HOVER,
-        ),
-        row=2,
-        col=1,
-        secondary_y=True,
-    )
-    fig.update_yaxes(
-        title_text=f"{signals.attrs['what']} / {label}", row=2, col=1, secondary_y=False, rangemode="tozero"
-    )
-    fig.update_yaxes(title_text="error rate %", row=2, col=1, secondary_y=True, rangemode="tozero", showgrid=False)
+    bars = {
+        "hovertemplate": _SIGNAL_HOVER,
+        "marker": {"color": "rgba(214, 39, 40, 0.55)", "line": {"width": 0}},
+        "meta": "signals",
+        "name": f"{signals.attrs['what']} per {label}",
+        "x": x,
+        "y": signals["failed"].to_numpy(),
+        "type": "bar",
+    }
+    rate = {
+        "hovertemplate": _SIGNAL_HOVER,
+        "line": {"color": "#222222", "width": 1.8},
+        "meta": "signals",
+        "mode": "lines",
+        "name": "error rate (%)",
+        "x": x,
+        "y": signals["rate"].to_numpy(),
+        "type": "scatter",
+    }
+    fig["data"].extend([_on_axes(bars, "signals"), _on_axes(rate, "rate")])
+    layout = fig["layout"]
+    layout["yaxis2"].update(title={"text": f"{signals.attrs['what']} / {label}"}, rangemode="tozero")
+    layout["yaxis3"].update(title={"text": "error rate %"}, rangemode="tozero", showgrid=False)
 
 
 def _span_end(incident: Incident, notable: pd.DataFrame, counts: pd.DataFrame) -> pd.Timestamp | None:
@@ -656,13 +820,14 @@ def _iso(ts: pd.Timestamp) -> str:
 
 
 def _visible_span(
-    fig: go.Figure, known: list[tuple[str, pd.Timestamp]], span_end: pd.Timestamp | None
+    fig: dict[str, Any], known: list[tuple[str, pd.Timestamp]], span_end: pd.Timestamp | None
 ) -> pd.Timedelta | None:
     """The time span the chart shows at first (the data's x range), to size labels against."""
     lows, highs = [], []
-    for trace in fig.data:
-        if trace.x is not None and len(trace.x):
-            values = np.asarray(trace.x, dtype="float64")
+    for trace in fig["data"]:
+        x = trace.get("x")
+        if x is not None and len(x):
+            values = np.asarray(x, dtype="float64")
             if np.isfinite(values).any():
                 lows.append(np.nanmin(values))
                 highs.append(np.nanmax(values))
@@ -674,78 +839,93 @@ def _visible_span(
     return pd.Timedelta(milliseconds=max(highs) - min(lows))
 
 
-def _add_phases(fig: go.Figure, incident: Incident, span_end: pd.Timestamp | None) -> None:
+def _add_phases(fig: dict[str, Any], incident: Incident, span_end: pd.Timestamp | None) -> None:
     """Shaded regions between consecutive known phases, and a labelled vertical line at each phase."""
     known = [(p, t) for p in PHASES if (t := incident.phase(p)) is not None]
     regions = [(a, b, ta, tb) for (a, ta), (b, tb) in itertools.pairwise(known) if tb > ta]
     if known and known[-1][0] not in ("recovered", "resolved") and span_end is not None and span_end > known[-1][1]:
         regions.append((known[-1][0], "end of data", known[-1][1], span_end))
     visible = _visible_span(fig, known, span_end)
+    shapes = fig["layout"].setdefault("shapes", [])
+    annotations = fig["layout"].setdefault("annotations", [])
     for a, b, t0, t1 in regions:
         label = f"{a} → {b}"
-        fig.add_shape(
-            type="rect",
-            xref="x",
-            yref="paper",
-            x0=_iso(t0),
-            x1=_iso(t1),
-            y0=0,
-            y1=1,
-            fillcolor=PHASE_FILL[a],
-            line={"width": 0},
-            layer="below",
-            name=label,
-            showlegend=True,
-            legendgroup="phases",
-            legendgrouptitle_text="incident phases",
+        shapes.append(
+            {
+                "fillcolor": PHASE_FILL[a],
+                "layer": "below",
+                "legendgroup": "phases",
+                "legendgrouptitle": {"text": "incident phases"},
+                "line": {"width": 0},
+                "name": label,
+                "showlegend": True,
+                "type": "rect",
+                "x0": _iso(t0),
+                "x1": _iso(t1),
+                "xref": "x",
+                "y0": 0,
+                "y1": 1,
+                "yref": "paper",
+            }
         )
         if visible is None or (t1 - t0) < visible * 0.015:
             continue  # too narrow even for an upright label: the legend and the phase lines name it
         wide = (t1 - t0) >= visible * 0.15
-        fig.add_annotation(
-            x=_iso(t0 + (t1 - t0) / 2),
-            xref="x",
-            y=0.995,
-            yref="y domain",
-            yanchor="top",
-            text=f"<i>{label}</i>",
-            textangle=0 if wide else -90,
-            showarrow=False,
-            font={"size": 11, "color": "#333333"},
-            bgcolor="rgba(255,255,255,0.6)",
+        annotations.append(
+            {
+                "bgcolor": "rgba(255,255,255,0.6)",
+                "font": {"color": "#333333", "size": 11},
+                "showarrow": False,
+                "text": f"<i>{label}</i>",
+                "textangle": 0 if wide else -90,
+                "x": _iso(t0 + (t1 - t0) / 2),
+                "xref": "x",
+                "y": 0.995,
+                "yanchor": "top",
+                "yref": "y domain",
+            }
         )
     for i, (phase, ts) in enumerate(known):
         colour = PHASE_LINE_COLOURS[phase]
-        fig.add_shape(
-            type="line",
-            xref="x",
-            yref="paper",
-            x0=_iso(ts),
-            x1=_iso(ts),
-            y0=0,
-            y1=1,
-            line={"color": colour, "width": 1.5, "dash": "dash"},
+        shapes.append(
+            {
+                "line": {"color": colour, "dash": "dash", "width": 1.5},
+                "type": "line",
+                "x0": _iso(ts),
+                "x1": _iso(ts),
+                "xref": "x",
+                "y0": 0,
+                "y1": 1,
+                "yref": "paper",
+            }
         )
         # Labels alternate between two heights so that close phases stay readable.
-        fig.add_annotation(
-            x=_iso(ts),
-            xref="x",
-            y=1.06 if i % 2 else 1.015,
-            yref="paper",
-            yanchor="bottom",
-            text=f"<b>{phase}</b> {ts.tz_convert('UTC').strftime('%H:%M:%S')}",
-            showarrow=False,
-            font={"size": 12, "color": colour},
-            bgcolor="rgba(255,255,255,0.85)",
+        annotations.append(
+            {
+                "bgcolor": "rgba(255,255,255,0.85)",
+                "font": {"color": colour, "size": 12},
+                "showarrow": False,
+                "text": f"<b>{phase}</b> {ts.tz_convert('UTC').strftime('%H:%M:%S')}",
+                "x": _iso(ts),
+                "xref": "x",
+                "y": 1.06 if i % 2 else 1.015,
+                "yanchor": "bottom",
+                "yref": "paper",
+            }
         )
+    if not shapes:
+        del fig["layout"]["shapes"]
+    if not annotations:
+        del fig["layout"]["annotations"]
 
 
-def _layout(fig: go.Figure, incident: Incident, title: str, lanes: _Lanes, has_counts: bool) -> None:
+def _layout(fig: dict[str, Any], incident: Incident, title: str, lanes: _Lanes, has_counts: bool) -> None:
     window = ""
     if incident.window_start is not None and incident.window_end is not None:
         start = incident.window_start.strftime("%Y-%m-%d %H:%M")
         window = f"{start} – {incident.window_end.strftime('%Y-%m-%d %H:%M')} UTC"
-    fig.update_layout(
+    layout = fig["layout"]
+    layout.update(
         title={
             "text": f"<b>{title}</b>"
             + (f"<br><span style='font-size:13px;color:#555'>{window}</span>" if window else ""),
@@ -753,18 +933,16 @@ def _layout(fig: go.Figure, incident: Incident, title: str, lanes: _Lanes, has_c
             "xanchor": "left",
             "y": 0.98,
         },
-        template="plotly_white",
+        template=plotly_white_template(),
         hovermode="closest",
         height=max(620, 330 + 34 * len(lanes.labels)),
         margin={"l": 150, "r": 40, "t": 130, "b": 40},
-        legend={"orientation": "v", "x": 1.06, "y": 1.0, "groupclick": "toggleitem", "font": {"size": 11}},
+        legend={"font": {"size": 11}, "groupclick": "toggleitem", "orientation": "v", "x": 1.06, "y": 1.0},
         hoverlabel={"align": "left", "namelength": 20},
         bargap=0.05,
         font={"family": "DejaVu Sans, Arial, sans-serif", "size": 12},
     )
-    fig.update_yaxes(
-        row=1,
-        col=1,
+    layout["yaxis"].update(
         tickmode="array",
         tickvals=list(range(len(lanes.labels))),
         ticktext=lanes.labels,
@@ -775,54 +953,71 @@ def _layout(fig: go.Figure, incident: Incident, title: str, lanes: _Lanes, has_c
         fixedrange=True,
         automargin=True,
     )
-    fig.update_xaxes(type="date", showgrid=True, gridcolor="#f0f0f0")
-    fig.update_xaxes(
-        row=2,
-        col=1,
-        title_text="time (UTC)",
-        rangeslider={"visible": True, "thickness": 0.06},
+    for axis in ("xaxis", "xaxis2"):
+        layout[axis].update(type="date", showgrid=True, gridcolor="#f0f0f0")
+    layout["xaxis2"].update(
+        title={"text": "time (UTC)"},
+        rangeslider={"thickness": 0.06, "visible": True},
         rangeselector={
             "buttons": [
                 {"count": 15, "label": "15m", "step": "minute", "stepmode": "backward"},
                 {"count": 1, "label": "1h", "step": "hour", "stepmode": "backward"},
-                {"step": "all", "label": "all"},
+                {"label": "all", "step": "all"},
             ],
-            "y": 1.02,
-            "x": 0,
             "font": {"size": 10},
+            "x": 0,
+            "y": 1.02,
         },
     )
     if not has_counts:
-        fig.add_annotation(
-            text="no per-bucket counts",
-            xref="x2 domain",
-            yref="y2 domain",
-            x=0.5,
-            y=0.5,
-            showarrow=False,
-            font={"color": "#888888"},
+        layout.setdefault("annotations", []).append(
+            {
+                "font": {"color": "#888888"},
+                "showarrow": False,
+                "text": "no per-bucket counts",
+                "x": 0.5,
+                "xref": "x2 domain",
+                "y": 0.5,
+                "yref": "y2 domain",
+            }
         )
 
 
-def _empty_figure(title: str) -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(
-        text="No data: no events, counts or phases in the window",
-        xref="paper",
-        yref="paper",
-        x=0.5,
-        y=0.5,
-        showarrow=False,
-        font={"size": 16, "color": "#666666"},
-    )
-    fig.update_layout(
-        title={"text": f"<b>{title}</b>", "x": 0.01},
-        template="plotly_white",
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        height=400,
-    )
-    return fig
+def _empty_figure(title: str) -> dict[str, Any]:
+    return {
+        "data": [],
+        "layout": {
+            "annotations": [
+                {
+                    "font": {"color": "#666666", "size": 16},
+                    "showarrow": False,
+                    "text": "No data: no events, counts or phases in the window",
+                    "x": 0.5,
+                    "xref": "paper",
+                    "y": 0.5,
+                    "yref": "paper",
+                }
+            ],
+            "height": 400,
+            "template": plotly_white_template(),
+            "title": {"text": f"<b>{title}</b>", "x": 0.01},
+            "xaxis": {"visible": False},
+            "yaxis": {"visible": False},
+        },
+    }
+
+
+def plotly_white_template() -> dict[str, Any]:
+    """plotly.py's "plotly_white" template as a figure holds it (``layout.template``), read from
+    the file plotly.py's template registry loads it from (a test holds them equal): the registry
+    builds it through the validators, whose import alone cost more than the whole chart."""
+    return dict(json.loads(_plotly_white_text()))
+
+
+@functools.lru_cache(maxsize=1)
+def _plotly_white_text() -> str:
+    path = resources.files("plotly").joinpath("package_data", "templates", "plotly_white.json")
+    return path.read_text(encoding="utf-8")
 
 
 def _duration_label(width: pd.Timedelta) -> str:

@@ -269,11 +269,22 @@ class Timeline:
 
     def chart(self) -> Any:
         """The interactive timeline as a Plotly Figure (``.show()`` in a notebook)."""
-        from pmtimeline.chart import timeline_figure
+        import plotly.graph_objects as go
+
+        return go.Figure(self._chart_spec())
+
+    def _chart_spec(self, incident: Incident | None = None) -> dict[str, Any]:
+        """The chart as Plotly's figure dictionary (what :meth:`save` writes, without building the
+        validated Figure); ``incident``: the shared incident, when the caller has it already."""
+        from pmtimeline.chart import timeline_spec
 
         notable = self.shared_events(self.aggregates.notable)
-        return timeline_figure(
-            self.shared_incident(), notable, self.aggregates.counts, self.config, intervals=alert_intervals(notable)
+        return timeline_spec(
+            incident or self.shared_incident(),
+            notable,
+            self.aggregates.counts,
+            self.config,
+            intervals=alert_intervals(notable),
         )
 
     def export(self, fmt: str) -> bytes:
@@ -326,7 +337,7 @@ class Timeline:
         if not (out / OVERRIDES_FILE).exists():
             write(OVERRIDES_FILE, overrides_template(self.incident))
 
-        fig = self.chart()
+        fig = self._chart_spec()
         write(CHART_FILE, figure_html(fig))
         chart_image: str | None = None
         if images:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import html as html_lib
 import itertools
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -282,16 +284,131 @@ def test_two_million_events_stay_under_5_mb() -> None:
     assert int(np.asarray(density.customdata)[:, 0].astype(int).sum()) == len(notable)
 
 
-def test_trace_json_size_is_what_the_traces_add_to_the_figure_json(figure: go.Figure) -> None:
+def spec_of(notable: pd.DataFrame | None = None, config: TimelineConfig | None = None) -> dict[str, Any]:
+    return chart.timeline_spec(
+        sample_incident(),
+        sample_notable() if notable is None else notable,
+        sample_counts(),
+        config or TimelineConfig(),
+        intervals=sample_intervals(),
+    )
+
+
+def plotly_json(value: Any) -> str:
+    from plotly.io.json import to_json_plotly
+
+    return str(to_json_plotly(value))
+
+
+def test_trace_json_size_is_what_the_traces_add_to_the_figure_json() -> None:
     # The budget decides how many events are plotted; its size must be plotly's own, exactly.
     import plotly.io as pio
 
+    data = [{k: v for k, v in t.items() if k not in ("xaxis", "yaxis")} for t in spec_of()["data"]]
     empty = len(pio.to_json(go.Figure(), validate=False))
-    for traces in ([figure.data[0]], list(figure.data), [t for t in figure.data if t.meta in ("events", "alerts")]):
-        copies = [type(t)(t) for t in traces]
-        expected = len(pio.to_json(go.Figure(data=copies), validate=False)) - empty
-        assert chart._json_size(copies) == expected
+    for traces in (data[:1], data, [t for t in data if t["meta"] in ("events", "alerts")]):
+        expected = len(pio.to_json(go.Figure(data=traces), validate=False)) - empty
+        assert chart._json_size(traces) == expected
     assert chart._json_size([]) == 0
+
+
+@pytest.mark.parametrize("payload", [None, *HTML_PAYLOADS])
+def test_the_figure_dictionary_is_what_plotly_validates_and_writes(payload: str | None) -> None:
+    # go.Figure validates the dictionary and changes nothing, and figure_json writes what plotly.py
+    # writes: the same values (key order aside) in exactly as many bytes.
+    if payload is None:
+        spec = spec_of()
+    else:
+        incident, notable, intervals = payload_inputs(payload)
+        spec = chart.timeline_spec(incident, notable, sample_counts(), TimelineConfig(), intervals=intervals)
+    validated = go.Figure(spec).to_dict()
+    ours, theirs = chart.figure_json(spec), plotly_json(validated)
+    assert json.loads(ours) == json.loads(theirs)
+    assert len(ours) == len(theirs)
+
+
+def test_a_density_figure_is_what_plotly_validates_and_writes() -> None:
+    spec = spec_of(big_notable(20_000), TimelineConfig(chart_max_points=300))
+    assert [t["meta"] for t in spec["data"]].count("density") == 1
+    ours, theirs = chart.figure_json(spec), plotly_json(go.Figure(spec).to_dict())
+    assert json.loads(ours) == json.loads(theirs)
+    assert len(ours) == len(theirs)
+
+
+def test_the_empty_figure_is_what_plotly_validates_and_writes() -> None:
+    incident = Incident(title="Quiet", window_start=None, window_end=None, phases={})
+    spec = chart.timeline_spec(incident, empty_events(), empty_counts(), TimelineConfig())
+    assert json.loads(chart.figure_json(spec)) == json.loads(plotly_json(go.Figure(spec).to_dict()))
+
+
+def test_figure_json_writes_plotly_typed_arrays_and_nulls() -> None:
+    value = {
+        "a": np.array([1, 2, 300], dtype="int64"),  # narrowed to int16, as plotly.py does
+        "b": np.array([1.5, np.nan]),
+        "c": np.array([["x", 1]], dtype=object),
+        "range": np.array([0.0, 1.0]),  # never a typed array
+        "d": [float("nan"), "</script>"],
+        "e": np.array([2**40], dtype="int64"),  # too big for int32: a list
+        "f": np.array([], dtype="float64"),
+    }
+    # What Figure.to_dict applies before plotly.py writes a figure.
+    from _plotly_utils.utils import convert_to_base64
+
+    theirs = copy.deepcopy(value)
+    convert_to_base64(theirs)
+    assert chart.figure_json(value) == plotly_json(theirs)
+    assert json.loads(chart.figure_json(value))["d"] == [None, "</script>"]
+
+
+def test_subplot_axes_are_those_of_make_subplots() -> None:
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.07,
+        row_heights=[0.72, 0.28],
+        specs=[[{}], [{"secondary_y": True}]],
+    )
+    layout = fig.to_dict()["layout"]
+    layout.pop("template", None)
+    assert layout == chart._SUBPLOT_AXES
+    for row, secondary, axes in ((1, False, ("x", "y")), (2, False, ("x2", "y2")), (2, True, ("x2", "y3"))):
+        fig.add_trace(go.Scatter(x=[1], y=[1]), row=row, col=1, secondary_y=secondary)
+        placed = fig.data[-1]
+        assert (placed.xaxis, placed.yaxis) == axes
+
+
+def test_the_template_is_plotly_white() -> None:
+    import plotly.io as pio
+
+    assert chart.plotly_white_template() == pio.templates["plotly_white"].to_plotly_json()
+
+
+def test_html_page_is_plotly_to_html_with_the_bundle_inlined(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uuid
+
+    import plotly.io as pio
+
+    fig = go.Figure(spec_of())
+    div = uuid.UUID(int=7)
+    monkeypatch.setattr(uuid, "uuid4", lambda: div)
+    page = figure_html(fig)
+    theirs = pio.to_html(
+        fig,
+        include_plotlyjs=False,
+        include_mathjax=False,
+        full_html=True,
+        config=dict(chart.PLOTLY_CONFIG),
+        div_id=str(div),
+    )
+    head_end = theirs.index("</head>")
+    assert (
+        page == theirs[:head_end] + f'<script type="text/javascript">{plotlyjs_bundle()}</script>' + theirs[head_end:]
+    )
+    # The figure dictionary itself gives the same page, up to the order of keys.
+    assert len(figure_html(spec_of())) == len(page)
 
 
 def test_html_inlines_the_vendored_basic_bundle_when_it_matches() -> None:
