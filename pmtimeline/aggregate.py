@@ -306,6 +306,13 @@ def _decoded(combined: np.ndarray, radices: list[int]) -> list[np.ndarray]:
     return decoded[::-1]
 
 
+def _slots(ns: np.ndarray, resolution: str) -> np.ndarray:
+    """The bucket of ``resolution`` of each time (int64 ns), numbered from the earliest one."""
+    step = pd.Timedelta(resolution).value
+    floored = ns - ns % step
+    return np.asarray((floored - floored.min()) // step, dtype="int64")
+
+
 def floor_ns(times: pd.Series, resolution: str) -> np.ndarray:
     """Times floored to ``resolution``, as int64 nanoseconds since the epoch."""
     step = pd.Timedelta(resolution).value
@@ -881,22 +888,25 @@ def bad_sample_mask(
     keep = np.zeros(len(events), dtype=bool)
     if events.empty:
         return keep
-    slot = floor_ns(events["timestamp"], config.bucket)
-    second = floor_ns(events["timestamp"], config.count_resolution)
+    times = np.asarray(events["timestamp"].array.asi8, dtype="int64")
+    # Bucket numbers from the first event, so that the group keys combine into one small integer.
+    slot, second = (_slots(times, resolution) for resolution in (config.bucket, config.count_resolution))
     service, _ = _code(events["service"].fillna(""))
     source, _ = _code(events["source"].fillna(""))
-    times = np.asarray(events["timestamp"].array.asi8, dtype="int64")
     line = events["line"].to_numpy(dtype="float64", na_value=np.inf)
     masks = masks or SignalMasks.of(events)
     for signal in BAD_SIGNALS:
         idx = np.flatnonzero(masks.signal(signal))
         if not idx.size:
             continue
-        tiebreak = (order[idx], line[idx], times[idx])
-        for keys, last in (((source, service, slot), per_side), ((service, second), 0)):
-            ranked = idx[np.lexsort((*tiebreak, *(k[idx] for k in keys)))]
-            key = np.stack([k[ranked] for k in keys])
-            starts = np.flatnonzero(np.r_[True, (key[:, 1:] != key[:, :-1]).any(axis=0)])
+        # One sort in time order (then line, then ``order``) for both groupings; a stable sort on
+        # each grouping's combined key keeps that order within its groups.
+        timed = idx[np.lexsort((order[idx], line[idx], times[idx]))]
+        for keys, last in (((slot, service, source), per_side), ((second, service), 0)):
+            combined, _ = _mixed_radix([k[timed] for k in keys])
+            by_key = np.argsort(combined, kind="stable")
+            ranked, key = timed[by_key], combined[by_key]
+            starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
             sizes = np.diff(np.append(starts, ranked.size))
             group = np.repeat(np.arange(starts.size), sizes)
             position = np.arange(ranked.size) - starts[group]
