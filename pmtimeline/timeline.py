@@ -253,16 +253,28 @@ class Timeline:
 
     def postmortem(self, *, chart_image: str | None = None, template_text: str | None = None) -> str:
         """The postmortem draft (Markdown), every claim citing its ``source:line``."""
+        return self._postmortem(self.shared_incident(), chart_image=chart_image, template_text=template_text)
+
+    def _postmortem(
+        self,
+        incident: Incident,
+        intervals: pd.DataFrame | None = None,
+        *,
+        chart_image: str | None = None,
+        template_text: str | None = None,
+    ) -> str:
+        """:meth:`postmortem` of the shared ``incident`` (and the alert ``intervals`` of the shared
+        notable events), when the caller has them already."""
         from pmtimeline.postmortem import render_postmortem
 
         if template_text is None and self.config.template:
             template_text = _read_text(self.config.template, "template")
         notable = self.shared_events(self.aggregates.notable)
         return render_postmortem(
-            self.shared_incident(),
+            incident,
             notable,
             self.config,
-            intervals=alert_intervals(notable),
+            intervals=alert_intervals(notable) if intervals is None else intervals,
             chart_image=chart_image,
             template_text=template_text,
         )
@@ -271,20 +283,20 @@ class Timeline:
         """The interactive timeline as a Plotly Figure (``.show()`` in a notebook)."""
         import plotly.graph_objects as go
 
-        return go.Figure(self._chart_spec())
+        return go.Figure(self._chart_spec(self.shared_incident()))
 
-    def _chart_spec(self, incident: Incident | None = None) -> dict[str, Any]:
-        """The chart as Plotly's figure dictionary (what :meth:`save` writes, without building the
-        validated Figure); ``incident``: the shared incident, when the caller has it already."""
+    def _chart_spec(self, incident: Incident, intervals: pd.DataFrame | None = None) -> dict[str, Any]:
+        """The chart of the shared ``incident`` as Plotly's figure dictionary (what :meth:`save`
+        writes, without building the validated Figure)."""
         from pmtimeline.chart import timeline_spec
 
         notable = self.shared_events(self.aggregates.notable)
         return timeline_spec(
-            incident or self.shared_incident(),
+            incident,
             notable,
             self.aggregates.counts,
             self.config,
-            intervals=alert_intervals(notable),
+            intervals=alert_intervals(notable) if intervals is None else intervals,
         )
 
     def export(self, fmt: str) -> bytes:
@@ -333,11 +345,15 @@ class Timeline:
                 _frame_parquet(frame if raw else self._shared_details(name, frame)),
             )
         write(f"{DATA_DIR}/settings.json", json.dumps(_settings_of(self.config), indent=2))
-        write(INCIDENT_FILE, json.dumps(self.shared_incident().to_dict(), indent=2, ensure_ascii=False) + "\n")
+        # The draft, the chart and incident.json share one redacted incident and one set of alert
+        # intervals: each costs as much to make again as to write.
+        shared = self.shared_incident()
+        intervals = alert_intervals(self.shared_events(self.aggregates.notable))
+        write(INCIDENT_FILE, json.dumps(shared.to_dict(), indent=2, ensure_ascii=False) + "\n")
         if not (out / OVERRIDES_FILE).exists():
             write(OVERRIDES_FILE, overrides_template(self.incident))
 
-        fig = self._chart_spec()
+        fig = self._chart_spec(shared, intervals)
         write(CHART_FILE, figure_html(fig))
         chart_image: str | None = None
         if images:
@@ -347,7 +363,7 @@ class Timeline:
                 chart_image = IMAGE_FILE
             except OutputError as exc:
                 warnings.append(f"{exc} ({CHART_FILE} was still written)")
-        write(POSTMORTEM_FILE, self.postmortem(chart_image=chart_image))
+        write(POSTMORTEM_FILE, self._postmortem(shared, intervals, chart_image=chart_image))
         return SavedOutputs(out, tuple(written), tuple(warnings))
 
     @classmethod

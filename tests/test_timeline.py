@@ -6,6 +6,7 @@ import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -245,6 +246,31 @@ def test_save_writes_every_file_of_build(saved: SavedOutputs) -> None:
     expected |= {f"{DATA_DIR}/settings.json"}
     assert expected <= names
     assert all((out / n).stat().st_size > 0 for n in expected)
+
+
+def test_saved_report_is_what_the_methods_give(timeline: Timeline, saved: SavedOutputs) -> None:
+    # save() makes the redacted incident, the alert intervals and the chart once for the draft,
+    # the chart and incident.json; each file holds what the public method alone gives.
+    from plotly.io.json import to_json_plotly
+
+    out = saved.outdir
+    assert (out / POSTMORTEM_FILE).read_text(encoding="utf-8") == timeline.postmortem()
+    incident = json.dumps(timeline.shared_incident().to_dict(), indent=2, ensure_ascii=False) + "\n"
+    assert (out / INCIDENT_FILE).read_text(encoding="utf-8") == incident
+    data, layout = newplot_arguments((out / CHART_FILE).read_text(encoding="utf-8"))
+    figure = timeline.chart().to_dict()  # validated by plotly.py, written by plotly.py
+    assert data == json.loads(to_json_plotly(figure["data"]))
+    assert layout == json.loads(to_json_plotly(figure["layout"]))
+
+
+def newplot_arguments(page: str) -> tuple[Any, Any]:
+    """The figure's data and layout as a timeline.html page passes them to ``Plotly.newPlot``."""
+    decoder = json.JSONDecoder()
+    at = page.index('"', page.index("Plotly.newPlot(")) + 1
+    at = page.index('"', at) + 1  # past the div id
+    data, at = decoder.raw_decode(page, page.index("[", at))
+    layout, _ = decoder.raw_decode(page, page.index("{", at))
+    return data, layout
 
 
 def _saved_text(out: Path) -> Iterator[tuple[str, str]]:
