@@ -73,7 +73,7 @@ _COMPACT_ROWS: Final = 500_000
 #: A bucket wider than any window: keyed counts over it are counts over the whole window.
 _WHOLE_WINDOW: Final = "36500D"
 _COMPACT_SAMPLE_ROWS: Final = 20_000
-_COMPACT_EDGE_PARTS: Final = 64
+_COMPACT_PARTS: Final = 64
 
 LATENCY_COLUMNS: Final = ("bucket", "service", "scope", "bin", "count")
 ACTOR_COLUMNS: Final = ("bucket", "actor_kind", "actor", "account", "failures", "successes")
@@ -961,7 +961,9 @@ class Aggregator:
         self._latency_rows = 0
         self._actors: list[pd.DataFrame] = []
         self._actor_rows = 0
-        self._sample = empty_events().assign(_row=pd.Series(dtype="int64"), template=pd.Series(dtype=STRING))
+        self._sample: list[pd.DataFrame] = []  # ordinary events kept as context, in the order kept
+        self._sample_rows = 0
+        self._sample_counts: dict[str, int] = {}  # events kept in the sample per message template
         self._edge_rows: list[pd.DataFrame] = []  # rows that were an end of their service when added
         # service -> ((time, row) of its earliest event, (time, row) of its latest), int64 ns and row numbers
         self._edge_ends: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}
@@ -1108,20 +1110,33 @@ class Aggregator:
             self._trail = pd.concat([self._trail, events.iloc[rows].assign(_row=order[rows])], ignore_index=True)
 
     def _add_sample(self, events: pd.DataFrame, order: np.ndarray, ordinary: np.ndarray) -> None:
-        if ordinary.size == 0 or len(self._sample) >= SAMPLE_PER_TEMPLATE * MAX_SAMPLE_TEMPLATES:
+        """Keep the first :data:`SAMPLE_PER_TEMPLATE` scanned events of every message template, up
+        to :data:`MAX_SAMPLE_TEMPLATES` templates' worth in all."""
+        room = SAMPLE_PER_TEMPLATE * MAX_SAMPLE_TEMPLATES - self._sample_rows
+        if ordinary.size == 0 or room <= 0:
             return
         step = max(1, ordinary.size // SAMPLE_SCAN)
         rows = ordinary[::step]
         # Templates of the scanned messages first; whole rows only for templates still short of samples.
-        templates = message_templates(events["message"].iloc[rows]).fillna("").to_numpy(dtype=object)
-        have = self._sample["template"].value_counts()
-        rank = pd.Series(templates).groupby(templates).cumcount().to_numpy()
-        wanted = rank + pd.Series(templates).map(have).fillna(0).to_numpy(dtype="int64") < SAMPLE_PER_TEMPLATE
-        if not wanted.any():
+        codes, names = _code(message_templates(events["message"].iloc[rows]).fillna(""))
+        # Each scanned event's rank among the scanned events of its template, in row order.
+        by_code = np.argsort(codes, kind="stable")
+        ranked = codes[by_code]
+        starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+        rank = np.empty(len(codes), dtype="int64")
+        rank[by_code] = np.arange(len(codes)) - np.repeat(starts, np.diff(np.append(starts, len(codes))))
+        templates = np.asarray(names, dtype=object)
+        have = np.array([self._sample_counts.get(t, 0) for t in templates], dtype="int64")
+        wanted = np.flatnonzero(rank + have[codes] < SAMPLE_PER_TEMPLATE)[:room]
+        if not wanted.size:
             return
-        scan = events.iloc[rows[wanted]].assign(_row=order[rows[wanted]], template=templates[wanted])
-        joined = pd.concat([self._sample, scan], ignore_index=True)
-        self._sample = joined.iloc[: SAMPLE_PER_TEMPLATE * MAX_SAMPLE_TEMPLATES].reset_index(drop=True)
+        self._sample.append(events.iloc[rows[wanted]].assign(_row=order[rows[wanted]]))
+        if len(self._sample) > _COMPACT_PARTS:
+            self._sample = [pd.concat(self._sample, ignore_index=True)]
+        self._sample_rows += wanted.size
+        kept, counts = np.unique(codes[wanted], return_counts=True)
+        for template, count in zip(templates[kept], counts.tolist(), strict=True):
+            self._sample_counts[template] = self._sample_counts.get(template, 0) + count
 
     def _add_edges(self, events: pd.DataFrame, order: np.ndarray) -> None:
         """Keep the earliest and the latest event of every service (of equal times, the first
@@ -1155,7 +1170,7 @@ class Aggregator:
             return
         rows = np.unique(np.asarray(moved, dtype="int64"))
         self._edge_rows.append(events.iloc[rows].assign(_row=order[rows]))
-        if len(self._edge_rows) > _COMPACT_EDGE_PARTS:
+        if len(self._edge_rows) > _COMPACT_PARTS:
             self._edge_rows = [self._edges()]
 
     def _edges(self) -> pd.DataFrame:
@@ -1177,7 +1192,7 @@ class Aggregator:
             self._bad_sample(),
             self._trail,
             self._firsts.drop(columns="template"),
-            self._sample.drop(columns="template"),
+            *self._sample,
             self._edges(),
         ]
         kept = [p for p in parts if not p.empty]
