@@ -96,10 +96,11 @@ def latency_before_during(
     """Latency percentiles before onset and during [onset, recovered]; {} without durations."""
     if latency.empty:
         return {}
-    scopes = latency["scope"].to_numpy(dtype=object)
-    present = set(pd.unique(scopes))
+    # Arrow kernels on the scope column: it has a row per bucket, service and bin (hundreds of
+    # thousands), and a Python object array of it cost more than the rest of the metrics.
+    present = set(latency["scope"].dropna().unique())
     scope = next(s for s in _LATENCY_SCOPES if s in present)
-    chosen = scopes == scope
+    chosen = latency["scope"].eq(scope).to_numpy(dtype=bool, na_value=False)
     ns = latency["bucket"].array.asi8[chosen]
     bins = latency["bin"].to_numpy(dtype="int64")[chosen]
     counts = latency["count"].to_numpy(dtype="int64")[chosen]

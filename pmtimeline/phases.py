@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ from pmtimeline.incident import Evidence
 from pmtimeline.signals import Anomaly, bad_event_mask
 
 #: Evidence events kept per phase.
-EVIDENCE_PER_PHASE = 3
+EVIDENCE_PER_PHASE: Final = 3
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,17 @@ def _alert_evidence(row: pd.Series, time: pd.Timestamp) -> Evidence:
     )
 
 
-def bad_events(notable: pd.DataFrame, anomaly: Anomaly, edge: bool) -> pd.DataFrame:
-    """The notable events that count toward the anomaly's signal, of its affected services."""
-    bad = notable.loc[bad_event_mask(notable, anomaly.signal, edge)]
+#: The columns an :class:`Evidence` is made from.
+EVIDENCE_COLUMNS: Final = ("timestamp", "source", "line", "message", "kind", "service", "level")
+
+
+def bad_events(
+    notable: pd.DataFrame, anomaly: Anomaly, edge: bool, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The notable events that count toward the anomaly's signal, of its affected services (only
+    ``columns`` of them when given: copying the rows of the others is most of the cost)."""
+    mask = bad_event_mask(notable, anomaly.signal, edge)
+    bad = notable.loc[mask] if columns is None else notable.loc[mask, list(columns)]
     if anomaly.services:
         bad = bad.loc[_service_key(bad["service"]).isin(list(anomaly.services)).to_numpy()]
     return bad
@@ -98,7 +107,7 @@ def detect_onset_recovery(
 ) -> tuple[tuple[pd.Timestamp, tuple[Evidence, ...]], tuple[pd.Timestamp | None, tuple[Evidence, ...]]]:
     """(onset, evidence), (recovered, evidence) of an anomaly."""
     width = pd.Timedelta(config.bucket)
-    bad = bad_events(notable, anomaly, edge)
+    bad = bad_events(notable, anomaly, edge, EVIDENCE_COLUMNS)
     times = bad["timestamp"]
     first = bad.loc[(times >= anomaly.start) & (times < anomaly.start + width)]
     if first.empty:

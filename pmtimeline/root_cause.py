@@ -29,7 +29,7 @@ from pmtimeline.aggregate import Aggregates, error_mask, in_window, notable_mask
 from pmtimeline.config import TimelineConfig
 from pmtimeline.correlate import correlation_ids
 from pmtimeline.incident import Evidence, RootCauseCandidate
-from pmtimeline.phases import first_bad_per_service
+from pmtimeline.phases import EVIDENCE_COLUMNS, first_bad_per_service
 from pmtimeline.signals import uses_edge
 from pmtimeline.templates import message_templates
 
@@ -48,8 +48,6 @@ CHANGE_TYPE_WEIGHT: Final[Mapping[str, float]] = {
 }
 RELATION_WEIGHT: Final[Mapping[str, float]] = {"affected": 1.0, "dependency": 0.8, "unknown": 0.6, "other": 0.25}
 MAX_CHANGES: Final = 5
-#: The columns an :class:`Evidence` is made from.
-_EVIDENCE_COLUMNS: Final = ("timestamp", "source", "line", "message", "kind", "service", "level")
 MAX_TEMPLATES: Final = 5
 
 
@@ -203,7 +201,7 @@ def _template_candidates(
     t = notable["timestamp"]
     errors = notable.loc[
         error_mask(notable) & ((t >= onset) & (t <= recovered)).to_numpy(dtype=bool, na_value=False),
-        list(_EVIDENCE_COLUMNS),
+        list(EVIDENCE_COLUMNS),
     ]
     errors = errors.assign(template=message_templates(errors["message"]).fillna("").to_numpy())
     found = errors.loc[errors["template"].isin(list(counts.index))].drop_duplicates("template")
@@ -253,14 +251,15 @@ def _origin_candidate(
     services: tuple[str, ...],
     edge: bool,
     config: TimelineConfig,
+    traced: pd.DataFrame,
 ) -> list[tuple[float, RootCauseCandidate]]:
+    """The first failing service; ``traced``: :func:`_traced` from one bucket before onset to recovery."""
     width = pd.Timedelta(config.bucket)
-    traced = _traced(aggregates, config, onset - width, recovered)
     errors = traced.loc[traced["error"].to_numpy(dtype=bool, na_value=False)].dropna(subset=["service"])
     notable = aggregates.notable
     t = notable["timestamp"]
     window = notable.loc[((t >= onset - width) & (t <= recovered)).to_numpy(dtype=bool, na_value=False)]
-    window = window.loc[:, [*_EVIDENCE_COLUMNS, "format", "http_status", "trace_id", "request_id"]]
+    window = window.loc[:, [*EVIDENCE_COLUMNS, "format", "http_status", "trace_id", "request_id"]]
     if not errors.empty:
         spans = errors.groupby("cid")["service"].transform("nunique").to_numpy(dtype="int64")
         multi = errors.loc[spans >= 2]
@@ -339,12 +338,16 @@ def rank_root_causes(
         return ()
     recovered = phases.get("recovered") or aggregates.window_end or onset
     notable = aggregates.notable
-    dependencies = _dependencies(_traced(aggregates, config, onset, recovered), services) if services else set()
+    # One selection of the traced events serves both: the dependencies look from onset, the origin
+    # from one bucket before it (each is a row filter of the same events, and costs as much).
+    traced = _traced(aggregates, config, onset - pd.Timedelta(config.bucket), recovered)
+    since_onset = traced.loc[(traced["timestamp"] >= onset).to_numpy(dtype=bool, na_value=False)]
+    dependencies = _dependencies(since_onset, services) if services else set()
     found = [
         *_change_candidates(notable, onset, services, dependencies, config),
         *_template_candidates(aggregates, onset, recovered, config),
         *_origin_candidate(
-            aggregates, onset, recovered, signal or "errors", services, uses_edge(aggregates.counts), config
+            aggregates, onset, recovered, signal or "errors", services, uses_edge(aggregates.counts), config, traced
         ),
     ]
     found.sort(key=lambda c: (-c[0], c[1].time if c[1].time is not None else onset))

@@ -34,6 +34,7 @@ Detection, for one signal:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -90,11 +91,22 @@ def bucket_range(start: pd.Timestamp, end: pd.Timestamp, bucket: str) -> pd.Date
 
 def signal_frame(counts: pd.DataFrame, column: str, buckets: pd.DatetimeIndex, bucket: str) -> pd.DataFrame:
     """Counts of ``column`` per bucket (rows, every bucket of ``buckets``) and service (columns)."""
+    return signal_frames(counts, (column,), buckets, bucket)[column]
+
+
+def signal_frames(
+    counts: pd.DataFrame, columns: Sequence[str], buckets: pd.DatetimeIndex, bucket: str
+) -> dict[str, pd.DataFrame]:
+    """:func:`signal_frame` of each of ``columns``, from one grouping of the counts (grouping by
+    bucket and service is most of the cost, and is the same for every column)."""
     if counts.empty:
-        return pd.DataFrame(index=buckets)
+        return {column: pd.DataFrame(index=buckets) for column in columns}
     keyed = counts.assign(bucket=counts["bucket"].dt.floor(bucket))
-    table = keyed.groupby(["bucket", "service"])[column].sum().unstack("service", fill_value=0)
-    return table.reindex(buckets, fill_value=0).astype("float64")
+    sums = keyed.groupby(["bucket", "service"])[list(dict.fromkeys(columns))].sum()
+    return {
+        column: sums[column].unstack("service", fill_value=0).reindex(buckets, fill_value=0).astype("float64")
+        for column in columns
+    }
 
 
 def thresholds(median: np.ndarray | float, spread: np.ndarray | float, config: TimelineConfig) -> np.ndarray:
@@ -239,8 +251,9 @@ def find_anomaly(
     buckets = bucket_range(start, end, config.bucket)
     edge = uses_edge(counts)
     found: list[tuple[str, _Run, pd.DataFrame]] = []
+    frames = signal_frames(counts, [count_column(signal, edge) for signal in SIGNALS], buckets, config.bucket)
     for signal in SIGNALS:
-        frame = signal_frame(counts, count_column(signal, edge), buckets, config.bucket)
+        frame = frames[count_column(signal, edge)]
         total = frame.sum(axis=1).to_numpy(dtype="float64") if frame.shape[1] else np.zeros(len(buckets))
         found.extend((signal, run, frame) for run in detect_runs(total, config))
     if not found:

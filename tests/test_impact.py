@@ -108,3 +108,30 @@ def test_no_onset_only_durations() -> None:
     metrics = compute_metrics(dict.fromkeys(truth_phases()), aggregates, CONFIG)
     assert metrics.requests_total is None
     assert metrics.time_to_detect_s is None
+
+
+def test_latency_reads_the_first_scope_present() -> None:
+    # Edge durations when the window has them, else those of request events; percentiles of the
+    # histogram rows of that scope only, before onset and within [onset, recovered].
+    from pmtimeline.impact import latency_before_during
+
+    _, aggregates = data()
+    phases = truth_phases()
+    onset, recovered = phases["onset"], phases["recovered"]
+    assert onset is not None
+    assert recovered is not None
+    start = onset.floor(CONFIG.count_resolution)
+    latency = aggregates.latency
+    assert {"edge", "request"} <= set(latency["scope"])
+    got = latency_before_during(latency, onset, recovered, CONFIG.count_resolution)
+    edge = latency.loc[latency["scope"].eq("edge").to_numpy(dtype=bool)]
+    for name, rows in (
+        ("before", edge.loc[edge["bucket"] < start]),
+        ("during", edge.loc[(edge["bucket"] >= start) & (edge["bucket"] <= recovered)]),
+    ):
+        per_bin = rows.groupby("bin")["count"].sum()
+        assert got[name] == histogram_percentiles(per_bin.index.to_numpy(), per_bin.to_numpy())
+    requests_only = latency.loc[latency["scope"].ne("edge").to_numpy(dtype=bool)]
+    own = latency_before_during(requests_only, onset, recovered, CONFIG.count_resolution)
+    assert own != got
+    assert set(own) == {"before", "during"}

@@ -172,3 +172,15 @@ def test_events_without_a_service_do_not_make_a_change_local() -> None:
     ]
     notable = make_events(records).sort_values("timestamp", kind="stable").reset_index(drop=True)
     assert detect_phases(anomaly, notable, CONFIG, edge=False).phases["mitigated"] == at("09:08:00")
+
+
+def test_bad_events_of_some_columns_are_those_rows_of_all() -> None:
+    from pmtimeline.phases import EVIDENCE_COLUMNS, bad_events
+
+    notable = make_events(BASE).sort_values("timestamp", kind="stable").reset_index(drop=True)
+    whole = bad_events(notable, ANOMALY, edge=False)
+    some = bad_events(notable, ANOMALY, edge=False, columns=EVIDENCE_COLUMNS)
+    assert list(some.columns) == list(EVIDENCE_COLUMNS)
+    pd.testing.assert_frame_equal(some, whole[list(EVIDENCE_COLUMNS)])
+    assert set(whole["service"]) == {"payments"}
+    assert len(whole) == 5

@@ -119,3 +119,25 @@ def test_counts_and_votes_stay_exact_when_few_errors_are_kept_whole() -> None:
     cid = correlation_ids(row).iloc[0]
     request = traced.loc[traced["cid"] == cid].sort_values("timestamp", kind="stable").head(4)
     assert [(e.source, e.line) for e in origin.evidence] == list(zip(request["source"], request["line"], strict=True))
+
+
+def test_one_selection_of_traced_events_serves_dependencies_and_origin() -> None:
+    # rank_root_causes selects the traced events once, from one bucket before onset; from onset on,
+    # that selection is the one the dependencies are found in.
+    from pmtimeline.root_cause import _dependencies, _traced
+
+    synthetic, aggregates = data()
+    onset, recovered = synthetic.truth.onset, synthetic.truth.recovered
+    assert onset is not None
+    assert recovered is not None
+    # Any earlier start: the window's, so that the selection holds events before onset.
+    assert aggregates.window_start is not None
+    wide = _traced(aggregates, CONFIG, aggregates.window_start, recovered)
+    narrow = _traced(aggregates, CONFIG, onset, recovered)
+    since_onset = wide.loc[(wide["timestamp"] >= onset).to_numpy(dtype=bool)].reset_index(drop=True)
+    assert len(since_onset) == len(narrow) < len(wide)
+    for column in ("timestamp", "cid", "service", "error"):
+        assert since_onset[column].astype(str).tolist() == narrow[column].astype(str).tolist()
+    for services in (("payments", "edge"), ("edge",)):
+        assert _dependencies(since_onset, services) == _dependencies(narrow, services)
+    assert _dependencies(narrow, ("edge",)) == {"payments"}

@@ -147,3 +147,26 @@ def test_bad_event_mask_per_signal() -> None:
     assert bad_event_mask(events, "warnings", True).tolist() == [False, True, False, False, False]
     assert bad_event_mask(events, "failed_requests", True).tolist() == [False, False, True, False, False]
     assert bad_event_mask(events, "failed_requests", False).tolist() == [False, False, True, True, False]
+
+
+def test_signal_frames_are_each_column_per_bucket_and_service() -> None:
+    # One grouping serves every signal: each frame equals the column's own pivot of the counts.
+    from synthetic_incidents import outage
+
+    from pmtimeline.aggregate import aggregate
+    from pmtimeline.signals import bucket_range, signal_frame, signal_frames
+
+    counts = aggregate(outage(23, minutes=90).events, CONFIG).counts
+    buckets = bucket_range(counts["bucket"].min(), counts["bucket"].max(), "5min")
+    columns = ["errors", "failed_edge_requests", "warnings", "errors"]
+    frames = signal_frames(counts, columns, buckets, "5min")
+    floored = counts.assign(bucket=counts["bucket"].dt.floor("5min"))
+    for column in columns:
+        pivot = floored.pivot_table(index="bucket", columns="service", values=column, aggfunc="sum", fill_value=0)
+        expected = pivot.reindex(buckets, fill_value=0).astype("float64")
+        assert frames[column].to_numpy().tolist() == expected.to_numpy().tolist()
+        assert list(frames[column].columns) == list(expected.columns)
+        assert list(frames[column].index) == list(buckets)
+        pd.testing.assert_frame_equal(signal_frame(counts, column, buckets, "5min"), frames[column])
+    assert frames["errors"].to_numpy().sum() == counts["errors"].sum()
+    assert signal_frames(empty_counts(), ["errors"], buckets, "5min")["errors"].shape == (len(buckets), 0)
