@@ -236,20 +236,42 @@ def _add_events(fig: dict[str, Any], events: pd.DataFrame, lanes: _Lanes, config
         keep = int(np.searchsorted(cost, max(room, 0), side="right"))
     points = _EventPoints.of(ranked, lanes)
     traces = points.traces(keep)
+    texts: list[str] | None = None
     # The estimate guides; the serialized size decides (escaping and JSON escapes vary by text).
     for _ in range(5):
-        size = _json_size(traces)
+        texts = [figure_json(t) for t in traces]
+        size = _joined_size(texts)
         if size <= room or keep == 0:
             break
         keep = int(keep * room / size * 0.95)
         traces = points.traces(keep)
-    fig["data"].extend(_on_axes(t, "events") for t in traces)
+        texts = None
+    if texts is None:
+        texts = [figure_json(t) for t in traces]
+    # The texts that measured the traces are the traces' JSON in the page too: writing the point
+    # traces is most of the cost of the chart, and they are written once.
+    axes = ',"xaxis":"x","yaxis":"y"}'
+    fig["data"].extend(_Written(_on_axes(t, "events"), text[:-1] + axes) for t, text in zip(traces, texts, strict=True))
 
 
 def _json_size(traces: list[Trace]) -> int:
     """Bytes that ``traces`` add to the figure's JSON (what plotly.py's ``pio.to_json`` of a figure
     holding them adds to an empty figure's)."""
-    return len(figure_json(traces)) - len("[]") if traces else 0
+    return _joined_size([figure_json(t) for t in traces])
+
+
+def _joined_size(texts: list[str]) -> int:
+    """Bytes that JSON ``texts`` take as items of a JSON list (``,`` between them)."""
+    return sum(map(len, texts)) + max(len(texts) - 1, 0)
+
+
+class _Written(dict[str, Any]):
+    """A trace made by this module with its JSON (what :func:`figure_json` writes of it), made
+    once to measure it; :func:`figure_json` writes that text. Never modified after it is made."""
+
+    def __init__(self, trace: Trace, text: str) -> None:
+        super().__init__(trace)
+        self.text = text
 
 
 # --------------------------------------------------------------------------------------------------
@@ -262,6 +284,10 @@ def figure_json(value: Any) -> str:
     lists, NaN and infinities as null, and ``< > /`` as ``\\u003c \\u003e \\u002f`` (safe in a
     ``<script>``). The same text, so the same size, as plotly.py's: the point budget counts on it.
     """
+    if isinstance(value, list) and any(isinstance(v, _Written) for v in value):
+        # JSON lists are their items joined by "," (no spaces in compact JSON): the written
+        # traces' texts are used as they are.
+        return "[" + ",".join(v.text if isinstance(v, _Written) else figure_json(v) for v in value) + "]"
     plain = _typed_arrays(value)
     try:
         text = json.dumps(plain, separators=(",", ":"), allow_nan=False, default=_json_default)
