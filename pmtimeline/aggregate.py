@@ -355,7 +355,21 @@ def sum_counts(frames: list[pd.DataFrame]) -> pd.DataFrame:
     joined = pd.concat(frames, ignore_index=True)
     if len(frames) == 1:
         return _conform_counts(joined)
-    return _conform_counts(joined.groupby(["bucket", "service"], sort=True, as_index=False).sum())
+    if bool(joined["service"].isna().any()):
+        return _conform_counts(joined.groupby(["bucket", "service"], sort=True, as_index=False).sum())
+    # As the groupby above, on integer codes: the rows come out by bucket, then service.
+    names = [c for c in COUNT_COLUMNS if c not in ("bucket", "service")]
+    bucket_ns, bucket_codes = np.unique(_times_ns(joined["bucket"]), return_inverse=True)
+    service_codes, services = _sorted_codes(joined["service"])
+    (bucket, service), sums = group_sum(
+        [bucket_codes.reshape(-1), service_codes], {name: joined[name].to_numpy(dtype="int64") for name in names}
+    )
+    return pd.DataFrame({"bucket": utc_times(bucket_ns[bucket]), "service": services.take(service), **sums})
+
+
+def _times_ns(times: pd.Series) -> np.ndarray:
+    """UTC times (of any resolution) as int64 nanoseconds since the epoch."""
+    return np.asarray(pd.to_datetime(times, utc=True).astype(TIMESTAMP).array.asi8, dtype="int64")
 
 
 def latency_bins(durations_ms: np.ndarray) -> np.ndarray:
@@ -741,10 +755,28 @@ def merge_keyed(frames: list[pd.DataFrame], keys: tuple[str, ...]) -> pd.DataFra
     if len(frames) == 1:
         return frames[0].reset_index(drop=True)
     joined = pd.concat(frames, ignore_index=True)
-    merged = joined.groupby(["bucket", *keys], sort=True, as_index=False, observed=True).agg(
-        count=("count", "sum"), first=("first", "min"), last=("last", "max")
-    )
-    return merged.reset_index(drop=True)
+    if bool(joined.loc[:, list(keys)].isna().any().any()):
+        merged = joined.groupby(["bucket", *keys], sort=True, as_index=False, observed=True).agg(
+            count=("count", "sum"), first=("first", "min"), last=("last", "max")
+        )
+        return merged.reset_index(drop=True)
+    # As that groupby, on integer codes whose order is the values' order: one numpy sort.
+    bucket_ns, bucket_codes = np.unique(_times_ns(joined["bucket"]), return_inverse=True)
+    coded = [_sorted_codes(joined[k]) if joined[k].dtype == STRING else _unique_codes(joined[k]) for k in keys]
+    order, starts, group_keys = _groups([bucket_codes.reshape(-1), *(codes for codes, _ in coded)])
+    out: dict[str, Any] = {"bucket": utc_times(bucket_ns[group_keys[0]])}
+    for name, (_, values), key in zip(keys, coded, group_keys[1:], strict=True):
+        out[name] = values.take(key)
+    out["count"] = np.add.reduceat(joined["count"].to_numpy(dtype="int64")[order], starts)
+    out["first"] = utc_times(np.minimum.reduceat(_times_ns(joined["first"])[order], starts))
+    out["last"] = utc_times(np.maximum.reduceat(_times_ns(joined["last"])[order], starts))
+    return pd.DataFrame(out)
+
+
+def _unique_codes(values: pd.Series) -> tuple[np.ndarray, Any]:
+    """(codes, distinct values) with the codes in the order of the values (a column without nulls)."""
+    distinct, codes = np.unique(values.to_numpy(), return_inverse=True)
+    return np.asarray(codes, dtype="int64").reshape(-1), pd.Series(distinct, dtype=values.dtype).array
 
 
 def _hash_text(values: pd.Series) -> np.ndarray:
@@ -964,7 +996,8 @@ class Aggregator:
         self._sample: list[pd.DataFrame] = []  # ordinary events kept as context, in the order kept
         self._sample_rows = 0
         self._sample_counts: dict[str, int] = {}  # events kept in the sample per message template
-        self._edge_rows: list[pd.DataFrame] = []  # rows that were an end of their service when added
+        # (row numbers, rows) of the events that were an end of their service when added
+        self._edge_rows: list[tuple[np.ndarray, pd.DataFrame]] = []
         # service -> ((time, row) of its earliest event, (time, row) of its latest), int64 ns and row numbers
         self._edge_ends: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}
         self._rows_seen = 0
@@ -1142,7 +1175,7 @@ class Aggregator:
         """Keep the earliest and the latest event of every service (of equal times, the first
         added). The times and row numbers held are compared in a dict keyed by service; only the
         rows of the services whose ends a chunk moves are copied, and the rows no longer held are
-        dropped when the copies pile up (and by :meth:`_edges`)."""
+        dropped as soon as none of a chunk's copies is held (and by :meth:`_edges`)."""
         codes, services = _code(events["service"].fillna(""))
         ns = np.asarray(events["timestamp"].array.asi8, dtype="int64")
         # The chunk's earliest and latest event of each service (the first of equal times): the
@@ -1169,17 +1202,19 @@ class Aggregator:
         if not moved:
             return
         rows = np.unique(np.asarray(moved, dtype="int64"))
-        self._edge_rows.append(events.iloc[rows].assign(_row=order[rows]))
-        if len(self._edge_rows) > _COMPACT_PARTS:
-            self._edge_rows = [self._edges()]
+        # Copies of which no row is an end any more go (most are: every chunk moves the last events).
+        live = self._held_edges()
+        self._edge_rows = [(r, part) for r, part in self._edge_rows if np.isin(r, live).any()]
+        self._edge_rows.append((order[rows], events.iloc[rows].assign(_row=order[rows])))
+
+    def _held_edges(self) -> np.ndarray:
+        return np.array([row for ends in self._edge_ends.values() for _, row in ends], dtype="int64")
 
     def _edges(self) -> pd.DataFrame:
         """The earliest and the latest event of every service (see :meth:`_add_edges`)."""
-        if not self._edge_rows:
-            return _empty_rows()
-        joined = pd.concat(self._edge_rows, ignore_index=True) if len(self._edge_rows) > 1 else self._edge_rows[0]
-        wanted = [row for ends in self._edge_ends.values() for _, row in ends]
-        return joined.loc[joined["_row"].isin(wanted).to_numpy()].reset_index(drop=True)
+        held = self._held_edges()
+        parts = [part.loc[np.isin(rows, held)] for rows, part in self._edge_rows]
+        return pd.concat(parts, ignore_index=True) if parts else _empty_rows()
 
     def _merged_latency(self) -> pd.DataFrame:
         return merge_latency(self._latency)
