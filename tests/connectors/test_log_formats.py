@@ -9,7 +9,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from pmtimeline.connectors import log_formats
 from pmtimeline.connectors.log_formats import (
     LOG_FORMATS,
     PARSED_LINE_DTYPES,
@@ -18,6 +21,7 @@ from pmtimeline.connectors.log_formats import (
     get_format,
     logfmt_to_json,
 )
+from pmtimeline.connectors.timeformats import extract_groups
 from pmtimeline.errors import UnknownFormatError
 from pmtimeline.schema import EDGE_FORMAT_PREFIX, STRING, normalize_levels
 
@@ -686,3 +690,75 @@ def test_formats_travel_to_worker_processes_by_recipe() -> None:
     orphan = LogFormat("adhoc", "made in a notebook", check=lambda lines: True, parse=lambda lines: lines.to_frame())
     with pytest.raises(pickle.PicklingError, match="adhoc"):
         pickle.dumps(orphan)
+
+
+_ACCESS_LAYOUTS = {
+    "common": log_formats._ACCESS_HEAD + r"\s*$",
+    "combined": log_formats._ACCESS_COMBINED + r"\s*$",
+    "combined_extra": log_formats._ACCESS_COMBINED + r" (?P<extra>.*\S)\s*$",
+}
+# Pieces that move a line's quotes and fields: escapes, quotes and brackets in odd places, other spaces.
+_ODD_TEXT = st.text(alphabet=list('ab9- "\\[]/\t\x0bé.=:'), max_size=12)
+_PLAIN_TEXT = st.text(alphabet=list("ab9-/é.=:[] "), max_size=12)
+
+
+@st.composite
+def _access_lines(draw: st.DrawFn, odd: bool) -> str:
+    """Access-log lines: well-formed ones with varied fields, or (``odd``) with pieces out of place."""
+
+    def piece(plain: st.SearchStrategy[str], strange: st.SearchStrategy[str]) -> str:
+        return draw(st.one_of(plain, strange) if odd else plain)
+
+    ip = piece(st.sampled_from(["1.2.3.4", "::1", "-", "é"]), _ODD_TEXT)
+    user = piece(st.sampled_from(["-", "bob", "a]b"]), st.sampled_from(['a"b', "", "a b", "x\\"]))
+    stamp = piece(st.sampled_from(["12/Mar/2024:09:00:00 +0100", "x [y"]), st.sampled_from(['x"y', "a] b", ""]))
+    status = piece(st.sampled_from(["200", "-"]), st.sampled_from(["2000", "", "2 0"]))
+    size = piece(st.sampled_from(["512", "-"]), st.sampled_from(["x", ""]))
+    line = f'{ip} - {user} [{stamp}] "{piece(_PLAIN_TEXT, _ODD_TEXT)}" {status} {size}'
+    for _ in range(draw(st.sampled_from([0, 2, 3] if odd else [0, 2]))):
+        line += f' "{piece(_PLAIN_TEXT, _ODD_TEXT)}"'
+    return line + draw(st.sampled_from(["", " ", " 0.25", "\t ", "  x ", ' "q" 1', " \\x"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.one_of(_access_lines(odd=False), _access_lines(odd=True)), min_size=1, max_size=40),
+    layout=st.sampled_from(sorted(_ACCESS_LAYOUTS)),
+)
+def test_access_log_fields_split_at_quotes_equal_the_regex_captures(lines: list[str], layout: str) -> None:
+    pattern = _ACCESS_LAYOUTS[layout]
+    series = pd.Series(lines, dtype=STRING, index=range(3, 3 + len(lines)))
+    split = log_formats._access_groups(layout)(series, pattern)
+    pd.testing.assert_frame_equal(split, extract_groups(series, pattern))
+
+
+def test_access_log_lines_with_escapes_are_read_by_the_regex() -> None:
+    lines = pd.Series(
+        [
+            '1.2.3.4 - - [12/Mar/2024:09:00:00 +0100] "GET /q?x=\\"1\\" HTTP/1.1" 200 5 "-" "UA \\"v2\\"" 0.5',
+            '1.2.3.4 - - [12/Mar/2024:09:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "curl" rt=0.25 "quoted extra"',
+        ],
+        dtype=STRING,
+    )
+    pattern = _ACCESS_LAYOUTS["combined_extra"]
+    groups = log_formats._access_groups("combined_extra")(lines, pattern)
+    assert groups["request"].tolist() == ['GET /q?x=\\"1\\" HTTP/1.1', "GET / HTTP/1.1"]
+    assert groups["user_agent"].tolist() == ['UA \\"v2\\"', "curl"]
+    assert groups["extra"].tolist() == ["0.5", 'rt=0.25 "quoted extra"']
+    pd.testing.assert_frame_equal(groups, extract_groups(lines, pattern))
+
+
+def test_plain_access_log_lines_never_reach_the_regex() -> None:
+    lines = pd.Series(
+        [
+            '10.0.0.1 - bob [12/Mar/2024:09:00:00 +0100] "GET /a b HTTP/1.1" 503 - "-" "Mozilla/5.0 [en]" 0.250 rid=x',
+            '::1 - - [12/Mar/2024:09:00:01 +0100] "" 400 0 "" "" 1.5\t',
+        ],
+        dtype=STRING,
+    )
+    # Lines read from their quotes never compile the pattern: this one would not compile.
+    groups = log_formats._access_groups("combined_extra")(lines, "(?P<unclosed")
+    assert groups["matched"].all()
+    assert groups["request"].fillna("<none>").tolist() == ["GET /a b HTTP/1.1", "<none>"]
+    assert groups["ts"].tolist() == ["12/Mar/2024:09:00:00 +0100", "12/Mar/2024:09:00:01 +0100"]
+    assert groups["extra"].tolist() == ["0.250 rid=x", "1.5"]
