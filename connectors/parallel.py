@@ -5,8 +5,8 @@ and returns sources that give **the same events and the same accounting** as rea
 one in this process, in the same order (source order, then line order), but:
 
 * **across files and byte ranges**: every log file is a *task*, and a large uncompressed file is cut
-  into byte ranges of about :data:`RANGE_BYTES` (one task each), parsed by ``config.workers``
-  processes (0 = one per core). The parent process reads the results in order, so the pipeline sees
+  into byte ranges of about :data:`WORKER_CHUNK_LINES` lines and at most :data:`RANGE_BYTES` (one
+  task and one chunk each), parsed by ``config.workers`` processes (0 = one per core). The parent process reads the results in order, so the pipeline sees
   chunks exactly as a sequential run would give them; at most ``workers + 1`` tasks are in flight,
   which bounds memory.
 * **time-window pruning**: with ``config.start``/``config.end``, a file or byte range whose first and
@@ -44,15 +44,19 @@ it (:meth:`~pmtimeline.connectors.log_formats.LogFormat.__reduce__`).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import dataclasses
+import functools
 import multiprocessing
 import os
 import pickle
 import sys
 import tempfile
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -65,7 +69,7 @@ import pandas as pd
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.log_formats import LogFormat
 from pmtimeline.connectors.logfile import EventBudget, LogFileConnector, zone_for
-from pmtimeline.connectors.rawio import LineReader, check_readable, iter_line_ranges
+from pmtimeline.connectors.rawio import READ_SIZE, LineBlock, LineReader, check_readable, iter_line_ranges
 from pmtimeline.errors import SourceError
 from pmtimeline.sources import Reject, Source, SourceAccounting
 
@@ -78,11 +82,14 @@ __all__ = [
     "worker_count",
 ]
 
-#: Bytes per range of a large plain file (a task for one worker).
-RANGE_BYTES: Final = 16 << 20
 #: Bytes parsed at a range boundary (and at a file's head and tail) to find event heads and times.
 PROBE_BYTES: Final = 16 << 10
 MAX_PROBE_BYTES: Final = 1 << 20
+#: Bytes per range of a large plain file (a task for one worker), at most. A range is read in one
+#: step of READ_SIZE bytes, after its boundary moved forward to an event head (by less than
+#: MAX_PROBE_BYTES): a second read would give a block of the one line it cuts, and every block costs
+#: a whole parse, a chunk through the pipeline and a row group of the event table.
+RANGE_BYTES: Final = READ_SIZE - MAX_PROBE_BYTES
 #: Files and ranges are skipped only when they end this long before the window or start this long
 #: after it: log lines are written in time order only up to a request's duration or a flush delay.
 PRUNE_MARGIN: Final = pd.Timedelta(minutes=5)
@@ -109,6 +116,7 @@ class _Task:
     connector: LogFileConnector
     byte_range: tuple[int, int, int] | None  # None: the whole file, read as LogFileConnector.read does
     prepare: ChunkStage | None = None
+    lines: int | None = None  # lines of the byte range (known from planning)
 
 
 @dataclass
@@ -130,8 +138,11 @@ def _run_task(task: _Task, sink: Callable[[pd.DataFrame], None] | None = None) -
     connector = copy.copy(task.connector)
     if sink is not None and connector.config.chunk_lines > WORKER_CHUNK_LINES:
         # A worker's memory is that of the chunk it parses (a few times its text), times the
-        # workers: smaller chunks keep a parallel run within the memory of a sequential one.
-        connector.config = dataclasses.replace(connector.config, chunk_lines=WORKER_CHUNK_LINES)
+        # workers: smaller chunks keep a parallel run within the memory of a sequential one. A
+        # range was cut to about that many lines: it is one chunk (its few lines more or less
+        # than WORKER_CHUNK_LINES would otherwise make a chunk of their own).
+        lines = max(WORKER_CHUNK_LINES, task.lines or 0)
+        connector.config = dataclasses.replace(connector.config, chunk_lines=min(lines, connector.config.chunk_lines))
     # The run's event budget is kept by ParallelLogFile.read, in the parent, in source order.
     connector._budget = EventBudget(connector.config.max_events)
     frames: list[pd.DataFrame] = []
@@ -147,25 +158,56 @@ def _run_task(task: _Task, sink: Callable[[pd.DataFrame], None] | None = None) -
         else:
             frames.append(frame)
 
+    # Every chunk costs a pass of each stage after the parser, however few rows it has; a
+    # multi-line format yields the event it held back at the end of a block as a frame of one row.
+    # Small frames are merged: one before a block's frame is held and goes out with it, and the
+    # frames that follow the last block (its own and the held-back event) go out as one. No large
+    # frame is held while a block is parsed.
+    small = max(1, connector.config.chunk_lines // 16)
+    held: list[pd.DataFrame] = []
+    held_rows = 0
+    last_block_read = False
+
+    def collect(frame: pd.DataFrame) -> None:
+        nonlocal held_rows
+        if held_rows >= small and len(frame) >= small:
+            flush()
+        held.append(frame)
+        held_rows += len(frame)
+        if held_rows >= small and not last_block_read:
+            flush()
+
+    def flush() -> None:
+        nonlocal held_rows
+        if held:
+            emit(held[0] if len(held) == 1 else pd.concat(held, ignore_index=True))
+            held.clear()
+            held_rows = 0
+
+    def watched(blocks: Iterator[LineBlock]) -> Iterator[LineBlock]:
+        nonlocal last_block_read
+        yield from blocks
+        # LogFileConnector._run looks one block ahead: its frames from now on are the last ones.
+        last_block_read = True
+
     truncated = 0
     last_time = None
     error = None
     try:
-        if task.byte_range is None:
-            for frame in connector.read():
-                emit(frame)
-        else:
-            connector._accounting = SourceAccounting(name=connector.path, path=connector.path)
-            connector._rejects = []
-            check_readable(connector.path)
-            fmt, reason = connector.choose_format()
-            state = connector._start(fmt, reason)
-            reader = LineReader(connector.path, connector.config, byte_range=task.byte_range)
-            for frame in connector._run(reader.blocks(), state):
-                emit(frame)
-            connector._finish(state, reader)
-            truncated, last_time = state.truncated, state.last_time
+        # As LogFileConnector.read, for a byte range too.
+        connector._accounting = SourceAccounting(name=connector.path, path=connector.path)
+        connector._rejects = []
+        check_readable(connector.path)
+        fmt, reason = connector.choose_format()
+        state = connector._start(fmt, reason)
+        reader = LineReader(connector.path, connector.config, byte_range=task.byte_range)
+        for frame in connector._run(watched(reader.blocks()), state):
+            collect(frame)
+        flush()
+        connector._finish(state, reader)
+        truncated, last_time = state.truncated, state.last_time
     except SourceError as exc:
+        flush()
         error = str(exc)
     return _TaskResult(
         frames,
@@ -232,13 +274,32 @@ def _take(path: str) -> Any:
         os.unlink(path)
 
 
-def _start_fork_server() -> None:
-    """Start the fork server now: it imports the parsers while this process plans the run."""
+def _start_fork_server(prepare: ChunkStage | None = None) -> None:
+    """Start the fork server now: it imports the parsers (and the module of ``prepare``) while this
+    process plans the run, once for all the workers it forks."""
     context = _worker_context()
-    if context.get_start_method() == "forkserver":
-        from multiprocessing import forkserver
+    if context.get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
 
+    modules = [__name__]
+    module = getattr(getattr(prepare, "func", prepare), "__module__", None)
+    if isinstance(module, str) and module not in modules and module in sys.modules:
+        modules.append(module)
+    context.set_forkserver_preload(modules)
+    # Workers parse one chunk each, as many as the cores: a polars thread pool per worker would
+    # only contend for the same cores (and spin while it waits). Read when polars starts, in the
+    # server, which is started with this process's environment; a value the user set is kept.
+    saved = os.environ.get(_POLARS_THREADS)
+    os.environ.setdefault(_POLARS_THREADS, "1")
+    try:
         forkserver.ensure_running()
+    finally:
+        if saved is None:
+            os.environ.pop(_POLARS_THREADS, None)
+
+
+_POLARS_THREADS: Final = "POLARS_MAX_THREADS"
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -247,9 +308,7 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     a forked copy of a running thread pool has no threads and deadlocks on its first parallel step.
     """
     if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["pmtimeline.connectors.parallel"])
-        return context
+        return multiprocessing.get_context("forkserver")
     return multiprocessing.get_context("spawn")
 
 
@@ -287,6 +346,12 @@ class _TaskStream:
         return self._frames
 
 
+def _close_if_alive(scheduler: weakref.ref[_Scheduler]) -> None:
+    alive = scheduler()
+    if alive is not None:
+        alive.close()
+
+
 class _Scheduler:
     """Runs the tasks of a run on a process pool, at most ``workers + 1`` ahead of the reader."""
 
@@ -306,21 +371,32 @@ class _Scheduler:
             result.frames = []
             stream.result = result
             return stream
+        self.submit_through(index + self._workers)
+        stream = _TaskStream(iter(()))
+        stream._frames = self._parts(index, stream)
+        return stream
+
+    def submit_through(self, last: int) -> None:
+        """Hand the tasks up to index ``last`` (of those planned so far) to the workers."""
+        if self._workers <= 1 or self._submitted > min(last, len(self.tasks) - 1):
+            return
         if self._pool is None:
             shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
             self._spool = tempfile.TemporaryDirectory(prefix="pmtimeline-", dir=shm)
             self._pool = ProcessPoolExecutor(self._workers, mp_context=_worker_context())
+            # A run that stops before reading every task (an error, an unread source): at exit,
+            # concurrent.futures waits for the running tasks, before atexit handlers run, so the
+            # scheduler is closed by a hook of the same kind (run in reverse order: first).
+            register = getattr(threading, "_register_atexit", atexit.register)
+            register(functools.partial(_close_if_alive, weakref.ref(self)))
         assert self._spool is not None
         with _main_module_hidden():
-            while self._submitted < len(self.tasks) and self._submitted <= index + self._workers:
+            while self._submitted < len(self.tasks) and self._submitted <= last:
                 task = self.tasks[self._submitted]
                 self._futures[self._submitted] = self._pool.submit(
                     _run_task_to_spool, task, self._submitted, self._spool.name
                 )
                 self._submitted += 1
-        stream = _TaskStream(iter(()))
-        stream._frames = self._parts(index, stream)
-        return stream
 
     def _parts(self, index: int, stream: _TaskStream) -> Iterator[pd.DataFrame]:
         assert self._spool is not None
@@ -357,12 +433,15 @@ class _Scheduler:
             self.close()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop the workers and remove the spool (also when the run stops before its end)."""
+        # The spool goes first: a worker waiting for its chunks to be read then fails its write
+        # and ends, instead of waiting for ever while the pool waits for it.
         if self._spool is not None:
             self._spool.cleanup()
             self._spool = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 # -- the sources the pipeline reads --------------------------------------------------------------------
@@ -486,7 +565,7 @@ def plan_sources(
     if workers <= 1 and not windowed:
         return list(sources)
     if workers > 1:
-        _start_fork_server()
+        _start_fork_server(prepare)
     tasks: list[_Task] = []
     scheduler = _Scheduler(tasks, workers)
     out: list[Source] = []
@@ -513,6 +592,8 @@ def plan_sources(
             if planned.task is not None:
                 tasks[planned.task].prepare = prepare
         out.append(ParallelLogFile(source, plan, scheduler, prepared=prepare is not None))
+        # The workers start on the first tasks while the other files are planned.
+        scheduler.submit_through(workers)
     return out
 
 
@@ -557,6 +638,7 @@ def _plan_file(
         return plan, bound
 
     assert fmt is not None
+    range_bytes = _range_bytes(path, size, range_bytes)
     splittable = (split or windowed) and size >= 2 * range_bytes and "csv" not in fmt.name
     ranges = iter_line_ranges(path, config, range_bytes) if splittable else [(0, size, 1)]
     if not ranges:
@@ -605,8 +687,19 @@ def _plan_file(
             continue
         whole = len(aligned) == 1
         plan.ranges.append(_RangePlan(len(tasks), lines, probes[i].first_time if i else None, probing))
-        tasks.append(_Task(connector, None if whole else (start, end, first_line)))
+        tasks.append(_Task(connector, None if whole else (start, end, first_line), lines=None if whole else lines))
     return plan, bound
+
+
+def _range_bytes(path: str, size: int, most: int) -> int:
+    """Bytes per range of a file: about WORKER_CHUNK_LINES lines (from the line length at its head),
+    at most ``most``. A range is then one chunk of a worker, as large as its other chunks."""
+    with open(path, "rb") as fh:
+        head = fh.read(min(size, 1 << 20))
+    newlines = head.count(b"\n")
+    if not newlines:
+        return most
+    return max(1, min(most, len(head) * WORKER_CHUNK_LINES // newlines))
 
 
 def _times_are_placeable(connector: LogFileConnector, fmt: LogFormat, zone: str) -> bool:
