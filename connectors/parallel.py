@@ -6,9 +6,9 @@ one in this process, in the same order (source order, then line order), but:
 
 * **across files and byte ranges**: every log file is a *task*, and a large uncompressed file is cut
   into byte ranges of about :data:`WORKER_CHUNK_LINES` lines and at most :data:`RANGE_BYTES` (one
-  task and one chunk each), parsed by ``config.workers`` processes (0 = one per core). The parent process reads the results in order, so the pipeline sees
-  chunks exactly as a sequential run would give them; at most ``workers + 1`` tasks are in flight,
-  which bounds memory.
+  task and one chunk each), parsed by ``config.workers`` processes (0 = one per core). The parent
+  process reads the results in order, so the pipeline sees the events of a sequential run, in its
+  order; at most ``workers + 1`` tasks are in flight, which bounds memory.
 * **time-window pruning**: with ``config.start``/``config.end``, a file or byte range whose first and
   last timestamps (with a margin of :data:`PRUNE_MARGIN`) lie wholly outside the window is not
   parsed. Plain files are probed at their head and tail; a compressed file (a rotated log) at its
@@ -49,9 +49,11 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import mmap
 import multiprocessing
 import os
 import pickle
+import struct
 import sys
 import tempfile
 import threading
@@ -236,10 +238,34 @@ def _done_path(spool: str, index: int) -> str:
     return os.path.join(spool, f"task{index:06d}.done.pickle")
 
 
+#: A spool file: the length of the pickle stream and the number of buffers, then each buffer's
+#: (offset, length), the pickle stream, and the buffers, each at an offset aligned for any dtype.
+_SPOOL_HEADER: Final = struct.Struct("<QQ")
+_SPOOL_ALIGN: Final = 64
+
+
 def _write_atomically(path: str, value: object) -> None:
+    """Write ``value`` as pickle protocol 5 with its array buffers out of band, laid out so that
+    :func:`_take` maps them instead of copying them (a chunk is tens of MB)."""
+    buffers: list[pickle.PickleBuffer] = []
+    stream = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    views = [buffer.raw() for buffer in buffers]
+    at = _SPOOL_HEADER.size + 16 * len(views) + len(stream)
+    layout: list[int] = []
+    for view in views:
+        at = -(-at // _SPOOL_ALIGN) * _SPOOL_ALIGN
+        layout += [at, view.nbytes]
+        at += view.nbytes
     temporary = path + ".partial"
     with open(temporary, "wb") as out:
-        pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(_SPOOL_HEADER.pack(len(stream), len(views)))
+        out.write(struct.pack(f"<{len(layout)}Q", *layout))
+        out.write(stream)
+        at = _SPOOL_HEADER.size + 16 * len(views) + len(stream)
+        for view, offset in zip(views, layout[::2], strict=True):
+            out.write(bytes(offset - at))
+            out.write(view)
+            at = offset + view.nbytes
     os.replace(temporary, path)
 
 
@@ -267,11 +293,24 @@ def _run_task_to_spool(task: _Task, index: int, spool: str) -> int:
 
 
 def _take(path: str) -> Any:
+    """The value in a spool file (see :func:`_write_atomically`), which is removed.
+
+    Its arrays are the file's pages, mapped copy-on-write: no copy, no parse, and writable (pandas
+    may write into them) without changing the file. The memory goes when the last array does.
+    """
     try:
         with open(path, "rb") as fh:
-            return pickle.loads(fh.read())
+            data: mmap.mmap | bytes = (
+                mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY) if os.name == "posix" else fh.read()
+            )
     finally:
-        os.unlink(path)
+        os.unlink(path)  # a mapping outlives its file's name
+    view = memoryview(data)
+    length, count = _SPOOL_HEADER.unpack_from(view, 0)
+    layout = struct.unpack_from(f"<{2 * count}Q", view, _SPOOL_HEADER.size)
+    at = _SPOOL_HEADER.size + 16 * count
+    buffers = [view[offset : offset + size] for offset, size in zip(layout[::2], layout[1::2], strict=True)]
+    return pickle.loads(view[at : at + length], buffers=buffers)
 
 
 def _start_fork_server(prepare: ChunkStage | None = None) -> None:
