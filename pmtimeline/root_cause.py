@@ -258,8 +258,10 @@ def _origin_candidate(
     errors = traced.loc[traced["error"].to_numpy(dtype=bool, na_value=False)].dropna(subset=["service"])
     notable = aggregates.notable
     t = notable["timestamp"]
-    window = notable.loc[((t >= onset - width) & (t <= recovered)).to_numpy(dtype=bool, na_value=False)]
-    window = window.loc[:, [*EVIDENCE_COLUMNS, "format", "http_status", "trace_id", "request_id"]]
+    window = notable.loc[
+        ((t >= onset - width) & (t <= recovered)).to_numpy(dtype=bool, na_value=False),
+        [*EVIDENCE_COLUMNS, "format", "http_status", "trace_id", "request_id"],
+    ]
     if not errors.empty:
         spans = errors.groupby("cid")["service"].transform("nunique").to_numpy(dtype="int64")
         multi = errors.loc[spans >= 2]

@@ -97,16 +97,27 @@ def signal_frame(counts: pd.DataFrame, column: str, buckets: pd.DatetimeIndex, b
 def signal_frames(
     counts: pd.DataFrame, columns: Sequence[str], buckets: pd.DatetimeIndex, bucket: str
 ) -> dict[str, pd.DataFrame]:
-    """:func:`signal_frame` of each of ``columns``, from one grouping of the counts (grouping by
-    bucket and service is most of the cost, and is the same for every column)."""
+    """:func:`signal_frame` of each of ``columns``: the counts summed per (bucket, service) cell.
+
+    Every service of the counts is a column (sorted by name, as a groupby orders them), every
+    bucket of ``buckets`` a row; counts outside ``buckets`` and without a service are left out.
+    The cells are numbered once and summed with ``np.bincount``: grouping by bucket and service
+    again for every column cost more than the rest of the detection.
+    """
     if counts.empty:
         return {column: pd.DataFrame(index=buckets) for column in columns}
-    keyed = counts.assign(bucket=counts["bucket"].dt.floor(bucket))
-    sums = keyed.groupby(["bucket", "service"])[list(dict.fromkeys(columns))].sum()
-    return {
-        column: sums[column].unstack("service", fill_value=0).reindex(buckets, fill_value=0).astype("float64")
-        for column in columns
-    }
+    codes, services = pd.factorize(counts["service"], sort=True)
+    rows = buckets.get_indexer(counts["bucket"].dt.floor(bucket))
+    kept = (codes >= 0) & (rows >= 0)
+    cells = rows[kept] * len(services) + codes[kept]
+    size = len(buckets) * len(services)
+    names = pd.Index(services, name="service")
+    out: dict[str, pd.DataFrame] = {}
+    for column in dict.fromkeys(columns):
+        values = counts[column].to_numpy(dtype="float64")[kept]
+        sums = np.bincount(cells, weights=values, minlength=size).reshape(len(buckets), len(services))
+        out[column] = pd.DataFrame(sums, index=buckets, columns=names)
+    return out
 
 
 def thresholds(median: np.ndarray | float, spread: np.ndarray | float, config: TimelineConfig) -> np.ndarray:

@@ -150,7 +150,8 @@ def test_bad_event_mask_per_signal() -> None:
 
 
 def test_signal_frames_are_each_column_per_bucket_and_service() -> None:
-    # One grouping serves every signal: each frame equals the column's own pivot of the counts.
+    # The cells are summed once per column: each frame equals the column's own pivot of the counts
+    # (a five-minute bucket, so that several per-second rows fall in each cell).
     from synthetic_incidents import outage
 
     from pmtimeline.aggregate import aggregate
@@ -164,9 +165,14 @@ def test_signal_frames_are_each_column_per_bucket_and_service() -> None:
     for column in columns:
         pivot = floored.pivot_table(index="bucket", columns="service", values=column, aggfunc="sum", fill_value=0)
         expected = pivot.reindex(buckets, fill_value=0).astype("float64")
-        assert frames[column].to_numpy().tolist() == expected.to_numpy().tolist()
-        assert list(frames[column].columns) == list(expected.columns)
-        assert list(frames[column].index) == list(buckets)
+        pd.testing.assert_frame_equal(frames[column], expected)
         pd.testing.assert_frame_equal(signal_frame(counts, column, buckets, "5min"), frames[column])
     assert frames["errors"].to_numpy().sum() == counts["errors"].sum()
+    # Buckets of part of the window only, and counts without a service: both left out.
+    part = bucket_range(counts["bucket"].min(), counts["bucket"].min() + pd.Timedelta("30min"), "1min")
+    unnamed = counts.assign(service=counts["service"].where(counts.index % 7 != 0))
+    floored = unnamed.assign(bucket=unnamed["bucket"].dt.floor("1min"))
+    pivot = floored.pivot_table(index="bucket", columns="service", values="errors", aggfunc="sum", fill_value=0)
+    expected = pivot.reindex(part, fill_value=0).astype("float64")
+    pd.testing.assert_frame_equal(signal_frames(unnamed, ["errors"], part, "1min")["errors"], expected)
     assert signal_frames(empty_counts(), ["errors"], buckets, "5min")["errors"].shape == (len(buckets), 0)
