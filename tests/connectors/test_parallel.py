@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -259,3 +260,54 @@ def test_a_worker_that_dies_is_a_one_line_source_error(corpus: Path) -> None:
 
 def _die(frame: pd.DataFrame) -> pd.DataFrame:
     os._exit(9)  # in the worker process: as the kernel's out-of-memory killer would
+
+
+def test_each_range_of_a_multi_line_file_comes_as_one_chunk(corpus: Path) -> None:
+    # A worker merges the event a multi-line format holds back at the end of its range (a frame of
+    # one row) into the range's chunk: every chunk costs a pass of each later stage.
+    config = TimelineConfig(workers=2)
+    path = str(corpus / "service.log")
+    planned = plan_sources(open_inputs([path], config), config, range_bytes=SMALL_RANGE)
+    source = planned[0]
+    assert isinstance(source, ParallelLogFile)
+    tasks = [r.task for r in source._plan.ranges if r.task is not None]
+    assert len(tasks) > 5
+    chunks = list(source.read())
+    assert len(chunks) == len(tasks)
+    sequential = _run([path], TimelineConfig())
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), sequential.events)
+
+
+def test_a_spooled_chunk_comes_back_equal_and_writable(corpus: Path, tmp_path: Path) -> None:
+    from pmtimeline.connectors.parallel import _take, _write_atomically
+
+    events = _run([str(corpus / "access.log")], TimelineConfig()).events
+    path = str(tmp_path / "part")
+    _write_atomically(path, events)
+    back = _take(path)
+    assert not os.path.exists(path)
+    pd.testing.assert_frame_equal(back, events)
+    # Its arrays map the file copy-on-write: pandas may write into them.
+    assert all(block.values.flags.writeable for block in back._mgr.blocks if isinstance(block.values, np.ndarray))
+    back.loc[0, "http_status"] = 599
+    back.loc[0, "duration_ms"] = -1.0
+    assert (back.loc[0, "http_status"], back.loc[0, "duration_ms"]) == (599, -1.0)
+    assert events.loc[0, "http_status"] != 599
+
+
+def test_a_run_that_stops_reading_early_exits_without_waiting_for_its_workers(corpus: Path, tmp_path: Path) -> None:
+    # The year-less syslog is one task of many small chunks: its worker waits for the reader, which
+    # stops after one chunk. The process must still exit (the spool is removed before the pool waits).
+    script = tmp_path / "stops_early.py"
+    script.write_text(
+        "from pmtimeline.config import TimelineConfig\n"
+        "from pmtimeline.connectors.inputs import open_inputs\n"
+        "from pmtimeline.connectors.parallel import plan_sources\n"
+        "config = TimelineConfig(workers=2, chunk_lines=100)\n"
+        f"sources = plan_sources(open_inputs([{str(corpus / 'syslog')!r}], config), config)\n"
+        "print(len(next(iter(sources[0].read()))))\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "100"
