@@ -383,58 +383,77 @@ def bin_value(bins: np.ndarray) -> np.ndarray:
     return np.asarray(10 ** ((bins.astype("float64") + 0.5) / LATENCY_BINS_PER_DECADE), dtype="float64")
 
 
-def _latency(events: pd.DataFrame, resolution: str, edge: np.ndarray) -> pd.DataFrame:
-    has = _bool(events["duration_ms"].notna()) & _bool(events["duration_ms"] >= 0)
-    if not has.any():
-        return _empty_latency()
-    request = _is_in(events["kind"], ["request"])[has]
-    # Codes of _LATENCY_SCOPES in their alphabetical order ("edge" < "other" < "request"), so that the
-    # keys sort as the rows must: by bucket, service, scope, bin.
-    scope = np.where(edge[has], 0, np.where(request, 2, 1))
-    codes, services = _sorted_codes(events["service"].fillna(""))
-    step = pd.Timedelta(resolution).value
-    ns = floor_ns(events["timestamp"], resolution)[has]
-    origin = int(ns.min())
-    bins = latency_bins(events["duration_ms"].to_numpy(dtype="float64", na_value=np.nan)[has])
-    low = int(bins.min())
-    (slot, service, scope_code, shifted), sums = group_sum(
-        [(ns - origin) // step, codes[has], scope, bins - low], {"count": None}
-    )
-    return pd.DataFrame(
-        {
-            "bucket": utc_times(origin + slot * step),
-            "service": services.take(service),
-            "scope": pd.array(np.array(sorted(_LATENCY_SCOPES), dtype=object)[scope_code], dtype=STRING),
-            "bin": shifted + low,
-            "count": sums["count"],
-        }
-    )
+#: The scopes of latency histograms, in alphabetical order: their codes sort as the names do.
+_SCOPES_SORTED: Final = tuple(sorted(_LATENCY_SCOPES))
+_SCOPE_CODES: Final = {name: code for code, name in enumerate(_SCOPES_SORTED)}
 
 
-def merge_latency(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Latency histograms of several chunks summed per (bucket, service, scope, bin), in that order."""
-    frames = [f for f in frames if not f.empty]
-    if not frames:
-        return _empty_latency()
-    joined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    bucket_codes, buckets = np.unique(np.asarray(joined["bucket"].array.asi8, dtype="int64"), return_inverse=True)
-    service_codes, services = _sorted_codes(joined["service"])
-    scope_codes, scopes = _sorted_codes(joined["scope"])
-    bins = joined["bin"].to_numpy(dtype="int64")
-    low = int(bins.min())
-    counts = joined["count"].to_numpy(dtype="int64")
-    (bucket, service, scope, shifted), sums = group_sum(
-        [buckets.reshape(-1), service_codes, scope_codes, bins - low], {"count": counts}
-    )
-    return pd.DataFrame(
-        {
-            "bucket": utc_times(bucket_codes[bucket]),
-            "service": services.take(service),
-            "scope": scopes.take(scope),
-            "bin": shifted + low,
-            "count": sums["count"],
-        }
-    )
+class _LatencyHistograms:
+    """The latency histograms of the chunks added so far (see :attr:`Aggregates.latency`).
+
+    Kept as integer columns (bucket start in ns, service id, scope code, bin, count), the services
+    numbered in the order first seen: merging the chunks' histograms is then numpy work only, with
+    no string column to concatenate or code again.
+    """
+
+    def __init__(self) -> None:
+        self.services: dict[str, int] = {}
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.rows = 0
+
+    def add(self, events: pd.DataFrame, resolution: str, edge: np.ndarray) -> None:
+        """Add the histograms of one chunk's events that have a duration."""
+        has = _bool(events["duration_ms"].notna()) & _bool(events["duration_ms"] >= 0)
+        if not has.any():
+            return
+        request = _is_in(events["kind"], ["request"])[has]
+        other = np.where(request, _SCOPE_CODES["request"], _SCOPE_CODES["other"])
+        scope = np.where(edge[has], _SCOPE_CODES["edge"], other)
+        codes, names = _code(events["service"].fillna(""))
+        ids = np.array([self.services.setdefault(n, len(self.services)) for n in names.tolist()], dtype="int64")
+        step = pd.Timedelta(resolution).value
+        ns = floor_ns(events["timestamp"], resolution)[has]
+        origin = int(ns.min())
+        bins = latency_bins(events["duration_ms"].to_numpy(dtype="float64", na_value=np.nan)[has])
+        low = int(bins.min())
+        (slot, service, scope_code, shifted), sums = group_sum(
+            [(ns - origin) // step, ids[codes[has]], scope, bins - low], {"count": None}
+        )
+        self.parts.append((origin + slot * step, service, scope_code, shifted + low, sums["count"]))
+        self.rows += len(slot)
+        if self.rows > _COMPACT_ROWS and len(self.parts) > 1:
+            self.parts = [self._merged()]
+            self.rows = len(self.parts[0][0])
+
+    def _merged(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The parts summed per (bucket, service, scope, bin), rows in that order (services by name)."""
+        bucket, service, scope, bins, count = (np.concatenate(column) for column in zip(*self.parts, strict=True))
+        buckets, bucket_codes = np.unique(bucket, return_inverse=True)
+        by_name = np.argsort(np.array(list(self.services), dtype=object), kind="stable")
+        rank = np.empty(len(by_name), dtype="int64")
+        rank[by_name] = np.arange(len(by_name), dtype="int64")
+        low = int(bins.min())
+        (b, name_rank, scope_code, shifted), sums = group_sum(
+            [bucket_codes.reshape(-1), rank[service], scope, bins - low], {"count": count}
+        )
+        return buckets[b], by_name[name_rank], scope_code, shifted + low, sums["count"]
+
+    def frame(self) -> pd.DataFrame:
+        """The histograms as :data:`LATENCY_COLUMNS`, by bucket, service, scope and bin."""
+        if not self.parts:
+            return _empty_latency()
+        bucket, service, scope, bins, count = self._merged()
+        names = pd.array(list(self.services), dtype=STRING)
+        scopes = pd.array(list(_SCOPES_SORTED), dtype=STRING)
+        return pd.DataFrame(
+            {
+                "bucket": utc_times(bucket),
+                "service": names.take(service),
+                "scope": scopes.take(scope),
+                "bin": bins,
+                "count": count,
+            }
+        )
 
 
 def _matching(events: pd.DataFrame, rows: np.ndarray, patterns: Mapping[str, str]) -> np.ndarray:
@@ -989,8 +1008,7 @@ class Aggregator:
         self._firsts = empty_events().assign(_row=pd.Series(dtype="int64"), template=pd.Series(dtype=STRING))
         self._details: list[EventDetails] = []
         self._detail_rows = 0
-        self._latency: list[pd.DataFrame] = []
-        self._latency_rows = 0
+        self._latency = _LatencyHistograms()
         self._actors: list[pd.DataFrame] = []
         self._actor_rows = 0
         self._sample: list[pd.DataFrame] = []  # ordinary events kept as context, in the order kept
@@ -1040,13 +1058,7 @@ class Aggregator:
         self._add_sample(events, order, np.flatnonzero(~notable))
         self._add_edges(events, order)
 
-        latency = _latency(events, self.config.count_resolution, masks.edge)
-        if not latency.empty:
-            self._latency.append(latency)
-            self._latency_rows += len(latency)
-            if self._latency_rows > _COMPACT_ROWS and len(self._latency) > 1:
-                self._latency = [self._merged_latency()]
-                self._latency_rows = len(self._latency[0])
+        self._latency.add(events, self.config.count_resolution, masks.edge)
 
         actors = _actors(events, self.config.bucket)
         if not actors.empty:
@@ -1216,9 +1228,6 @@ class Aggregator:
         parts = [part.loc[np.isin(rows, held)] for rows, part in self._edge_rows]
         return pd.concat(parts, ignore_index=True) if parts else _empty_rows()
 
-    def _merged_latency(self) -> pd.DataFrame:
-        return merge_latency(self._latency)
-
     def result(self) -> Aggregates:
         """The aggregates of every chunk added so far."""
         counts = sum_counts(self._counts)
@@ -1237,7 +1246,7 @@ class Aggregator:
             notable = joined.loc[:, list(EVENT_COLUMNS)].reset_index(drop=True)
         else:
             notable = empty_events()
-        latency = self._merged_latency() if self._latency else _empty_latency()
+        latency = self._latency.frame()
         actors = bound_actors(pd.concat(self._actors, ignore_index=True)) if self._actors else _empty_actors()
         details = merge_details(self._details)
         return Aggregates(counts, notable, latency, actors, self._start, self._end, details)
