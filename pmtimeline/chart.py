@@ -227,7 +227,8 @@ def _add_events(fig: dict[str, Any], events: pd.DataFrame, lanes: _Lanes, config
     if events.empty:
         return
     room = HTML_SIZE_LIMIT - _SAFETY_MARGIN - _plotlyjs_size() - len(figure_json(fig))
-    ranked, cost = _ranked_points(events, config.chart_max_points)
+    ranked = _ranked_points(events, config.chart_max_points)
+    cost = ranked.cost
     keep = int(np.searchsorted(cost, room, side="right"))
     if keep < len(events):
         density = _density_trace(events, lanes, config.bucket)
@@ -535,11 +536,23 @@ def _citation(frame: pd.DataFrame) -> pd.Series:
     return (source + ":" + line).fillna(source)
 
 
-def _ranked_points(events: pd.DataFrame, max_points: int) -> tuple[pd.DataFrame, np.ndarray]:
+@dataclass(frozen=True)
+class _Ranked:
+    """Events in plotting priority, with the cumulative estimated bytes each adds to the HTML and
+    their lanes and citations (the points' hover texts are made from the same)."""
+
+    events: pd.DataFrame
+    cost: np.ndarray
+    lane: pd.Series
+    citation: pd.Series
+
+
+def _ranked_points(events: pd.DataFrame, max_points: int) -> _Ranked:
     """The events in plotting priority (most severe first, spread over time), at most ``max_points``,
     with the cumulative estimated bytes each adds to the HTML."""
     if max_points <= 0:
-        return events.iloc[0:0], np.zeros(0, dtype="int64")
+        none = events.iloc[0:0]
+        return _Ranked(none, np.zeros(0, dtype="int64"), lane_of(none), _citation(none))
     level = events["level"].astype(STRING)
     status = events["http_status"].astype("Float64")
     priority = np.select(
@@ -564,14 +577,15 @@ def _ranked_points(events: pd.DataFrame, max_points: int) -> tuple[pd.DataFrame,
         picked.append(take)
         left -= len(take)
     head = events.iloc[np.concatenate(picked)] if picked else events.iloc[0:0]
-    lane_chars = lane_of(head).str.len().clip(upper=LABEL_LIMIT).fillna(6).to_numpy(dtype="int64")
-    cite_chars = _citation(head).str.len().fillna(8).to_numpy(dtype="int64")
+    lane, citation = lane_of(head), _citation(head)
+    lane_chars = lane.str.len().clip(upper=LABEL_LIMIT).fillna(6).to_numpy(dtype="int64")
+    cite_chars = citation.str.len().fillna(8).to_numpy(dtype="int64")
     message = head["message"].astype("string").fillna("")
     # Escaping can lengthen a message (&lt;), so count the markup characters twice.
     markup = message.str.count(r"[<>&\\\"]").to_numpy(dtype="int64") * 4
     message_chars = message.str.len().clip(upper=HOVER_MESSAGE_LIMIT).to_numpy(dtype="int64")
     cost = _POINT_OVERHEAD + lane_chars + cite_chars + message_chars + np.minimum(markup, 400)
-    return head, np.cumsum(cost)
+    return _Ranked(head, np.cumsum(cost), lane, citation)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -589,10 +603,6 @@ def _texts(values: pd.Series, limit: int) -> np.ndarray:
     return plotly_texts(values, limit)
 
 
-# --------------------------------------------------------------------------------------------------
-# traces
-
-
 @dataclass(frozen=True)
 class _EventPoints:
     """The ranked events as plotted: level group, time, lane and hover texts of each, computed once
@@ -605,7 +615,8 @@ class _EventPoints:
     customdata: np.ndarray
 
     @classmethod
-    def of(cls, ranked: pd.DataFrame, lanes: _Lanes) -> _EventPoints:
+    def of(cls, ranking: _Ranked, lanes: _Lanes) -> _EventPoints:
+        ranked = ranking.events
         level = ranked["level"].astype("string")
         failed = ranked["http_status"].astype("Float64").ge(500).fillna(False)
         masks = []
@@ -618,9 +629,9 @@ class _EventPoints:
                 mask = level.isna() & ~failed
             masks.append(mask.to_numpy(dtype=bool))
         group = np.select(masks, list(range(len(LEVEL_GROUPS))), default=-1) if masks else np.zeros(0, dtype=int)
-        lane = lane_of(ranked)
+        lane = ranking.lane
         customdata = np.column_stack(
-            [_texts(lane, LABEL_LIMIT), _texts(_citation(ranked), 120), _texts(ranked["message"], HOVER_MESSAGE_LIMIT)]
+            [_texts(lane, LABEL_LIMIT), _texts(ranking.citation, 120), _texts(ranked["message"], HOVER_MESSAGE_LIMIT)]
         )
         return cls(group, _ms(ranked["timestamp"]), lanes.y(lane), customdata)
 
