@@ -31,13 +31,15 @@ Plotly encodes them as compact typed arrays.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
+import gc
 import itertools
 import json
 import math
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
@@ -290,13 +292,30 @@ def figure_json(value: Any) -> str:
         # traces' texts are used as they are.
         return "[" + ",".join(v.text if isinstance(v, _Written) else figure_json(v) for v in value) + "]"
     plain = _typed_arrays(value)
-    try:
-        text = json.dumps(plain, separators=(",", ":"), allow_nan=False, default=_json_default)
-    except ValueError:  # a NaN or infinity outside the typed arrays: null, as plotly.py writes it
-        text = json.dumps(_finite(plain), separators=(",", ":"), default=_json_default)
+    with _collection_paused():
+        try:
+            text = json.dumps(plain, separators=(",", ":"), allow_nan=False, default=_json_default)
+        except ValueError:  # a NaN or infinity outside the typed arrays: null, as plotly.py writes it
+            text = json.dumps(_finite(plain), separators=(",", ":"), default=_json_default)
     for unsafe, safe in (("<", "\\u003c"), (">", "\\u003e"), ("/", "\\u002f")):
         text = text.replace(unsafe, safe)
     return text
+
+
+@contextlib.contextmanager
+def _collection_paused() -> Iterator[None]:
+    """Garbage collection paused while a figure is written. The hover texts become one small list
+    per point (the JSON encoder wants lists); those tens of thousands of allocations triggered a
+    full collection, which walks every object of the process (aggregates, pandas, numpy) and cost
+    as much as the writing. The lists hold only strings and numbers (no cycles) and are freed
+    right after, so nothing is left for the collector."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _typed_arrays(value: Any) -> Any:
