@@ -229,13 +229,27 @@ class SignalMasks:
         return np.asarray(masks[name], dtype=bool)
 
 
-def count_signals(events: pd.DataFrame, resolution: str, masks: SignalMasks | None = None) -> pd.DataFrame:
-    """The per-(bucket, service) signal counts of one chunk (:data:`pmtimeline.schema.COUNT_COLUMNS`)."""
+def service_codes(events: pd.DataFrame) -> tuple[np.ndarray, Any]:
+    """(codes, names) of the events' services, null as "", in order of first appearance: several
+    stages group a chunk by service, and code it once."""
+    return _code(events["service"].fillna(""))
+
+
+def count_signals(
+    events: pd.DataFrame,
+    resolution: str,
+    masks: SignalMasks | None = None,
+    services: tuple[np.ndarray, Any] | None = None,
+) -> pd.DataFrame:
+    """The per-(bucket, service) signal counts of one chunk (:data:`pmtimeline.schema.COUNT_COLUMNS`).
+
+    ``masks`` and ``services`` (:func:`service_codes`) are computed when not given.
+    """
     if events.empty:
         return empty_counts()
     masks = masks or SignalMasks.of(events)
     errors, request, failed, edge = masks.errors, masks.requests, masks.failed, masks.edge
-    codes, services = _sorted_codes(events["service"].fillna(""))
+    codes, names = _in_name_order(*(services or service_codes(events)))
     step = pd.Timedelta(resolution).value
     ns = floor_ns(events["timestamp"], resolution)
     origin = int(ns.min())
@@ -252,13 +266,17 @@ def count_signals(events: pd.DataFrame, resolution: str, masks: SignalMasks | No
             "failed_edge_requests": edge & failed,
         },
     )
-    return pd.DataFrame({"bucket": utc_times(origin + slot * step), "service": services.take(service), **sums})
+    return pd.DataFrame({"bucket": utc_times(origin + slot * step), "service": names.take(service), **sums})
 
 
 def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray]:
     """(integer codes, distinct values as a string array) with the codes in the order of the values
     (as ``pd.factorize(values, sort=True)`` gives them; ``values`` hold no nulls)."""
-    codes, names = _code(values.astype(STRING))
+    return _in_name_order(*_code(values.astype(STRING)))
+
+
+def _in_name_order(codes: np.ndarray, names: Any) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray]:
+    """Codes of distinct strings renumbered in the order of the strings."""
     order = np.asarray(names.argsort(), dtype="int64")
     rank = np.empty(len(order), dtype="int64")
     rank[order] = np.arange(len(order), dtype="int64")
@@ -401,15 +419,16 @@ class _LatencyHistograms:
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.rows = 0
 
-    def add(self, events: pd.DataFrame, resolution: str, edge: np.ndarray) -> None:
-        """Add the histograms of one chunk's events that have a duration."""
+    def add(self, events: pd.DataFrame, resolution: str, edge: np.ndarray, services: tuple[np.ndarray, Any]) -> None:
+        """Add the histograms of one chunk's events that have a duration (``services`` as
+        :func:`service_codes` gives them)."""
         has = _bool(events["duration_ms"].notna()) & _bool(events["duration_ms"] >= 0)
         if not has.any():
             return
         request = _is_in(events["kind"], ["request"])[has]
         other = np.where(request, _SCOPE_CODES["request"], _SCOPE_CODES["other"])
         scope = np.where(edge[has], _SCOPE_CODES["edge"], other)
-        codes, names = _code(events["service"].fillna(""))
+        codes, names = services
         ids = np.array([self.services.setdefault(n, len(self.services)) for n in names.tolist()], dtype="int64")
         step = pd.Timedelta(resolution).value
         ns = floor_ns(events["timestamp"], resolution)[has]
@@ -822,6 +841,7 @@ def _describe(
     worded: np.ndarray,
     templates: pd.Series,
     ids: pd.Series | None = None,
+    services: tuple[np.ndarray, Any] | None = None,
 ) -> EventDetails:
     """``events`` with a range index; ``templates`` of the ``worded`` events; ``ids`` the correlation
     ids of the ``notable`` events (computed when None).
@@ -832,7 +852,7 @@ def _describe(
     res = config.count_resolution
     errors = masks.errors
     ns = np.asarray(events["timestamp"].array.asi8, dtype="int64")
-    service = _code(events["service"].fillna(""))
+    service = services or service_codes(events)
     host = _code(events["host"])
 
     user_codes, user_names = _code(events["user"])
@@ -941,6 +961,7 @@ def bad_sample_mask(
     order: np.ndarray,
     masks: SignalMasks | None = None,
     per_side: int = BAD_EVENTS_PER_BUCKET,
+    services: tuple[np.ndarray, Any] | None = None,
 ) -> np.ndarray:
     """The bad events kept whole. For each signal of :data:`BAD_SIGNALS`, in time order (then
     line, then ``order``):
@@ -960,7 +981,7 @@ def bad_sample_mask(
     times = np.asarray(events["timestamp"].array.asi8, dtype="int64")
     # Bucket numbers from the first event, so that the group keys combine into one small integer.
     slot, second = (_slots(times, resolution) for resolution in (config.bucket, config.count_resolution))
-    service, _ = _code(events["service"].fillna(""))
+    service, _ = services or service_codes(events)
     source, _ = _code(events["source"].fillna(""))
     line = events["line"].to_numpy(dtype="float64", na_value=np.inf)
     masks = masks or SignalMasks.of(events)
@@ -1039,8 +1060,9 @@ class Aggregator:
         self._end = end if self._end is None else max(self._end, end)
 
         masks = SignalMasks.of(events)
+        services = service_codes(events)
         if not counted:
-            self._add_counts(count_signals(events, self.config.count_resolution, masks))
+            self._add_counts(count_signals(events, self.config.count_resolution, masks, services))
 
         bad, kept = notable_parts(events)
         notable = bad | kept
@@ -1049,16 +1071,16 @@ class Aggregator:
         worded = masks.errors | masks.warning_level
         templates = message_templates(events["message"].loc[worded]).fillna("")
         ids = correlation_ids(events[["trace_id", "request_id"]].loc[notable])
-        self._add_details(_describe(events, self.config, masks, notable, worded, templates, ids))
+        self._add_details(_describe(events, self.config, masks, notable, worded, templates, ids, services))
         if bad.any():
-            chosen = bad_sample_mask(events, self.config, order, masks)
+            chosen = bad_sample_mask(events, self.config, order, masks, services=services)
             self._add_bad(events.loc[chosen].assign(_row=order[chosen]))
         self._add_firsts(events, order, masks.errors[worded], templates)
         self._add_trail(events, order, masks.errors, ids)
         self._add_sample(events, order, np.flatnonzero(~notable))
-        self._add_edges(events, order)
+        self._add_edges(events, order, services)
 
-        self._latency.add(events, self.config.count_resolution, masks.edge)
+        self._latency.add(events, self.config.count_resolution, masks.edge, services)
 
         actors = _actors(events, self.config.bucket)
         if not actors.empty:
@@ -1183,23 +1205,23 @@ class Aggregator:
         for template, count in zip(templates[kept], counts.tolist(), strict=True):
             self._sample_counts[template] = self._sample_counts.get(template, 0) + count
 
-    def _add_edges(self, events: pd.DataFrame, order: np.ndarray) -> None:
+    def _add_edges(self, events: pd.DataFrame, order: np.ndarray, services: tuple[np.ndarray, Any]) -> None:
         """Keep the earliest and the latest event of every service (of equal times, the first
         added). The times and row numbers held are compared in a dict keyed by service; only the
         rows of the services whose ends a chunk moves are copied, and the rows no longer held are
         dropped as soon as none of a chunk's copies is held (and by :meth:`_edges`)."""
-        codes, services = _code(events["service"].fillna(""))
+        codes, names = services
         ns = np.asarray(events["timestamp"].array.asi8, dtype="int64")
         # The chunk's earliest and latest event of each service (the first of equal times): the
         # extreme time of each service in one pass, then the first row that has it.
         ends = []
         for extreme, start in ((np.minimum, np.iinfo("int64").max), (np.maximum, np.iinfo("int64").min)):
-            best = np.full(len(services), start, dtype="int64")
+            best = np.full(len(names), start, dtype="int64")
             extreme.at(best, codes, ns)
             at = np.flatnonzero(ns == best[codes])
             ends.append(at[np.unique(codes[at], return_index=True)[1]])
         moved: list[int] = []
-        for name, first, last in zip(np.asarray(services, dtype=object), *ends, strict=True):
+        for name, first, last in zip(np.asarray(names, dtype=object), *ends, strict=True):
             # Earlier chunks hold smaller row numbers: a tie keeps the end held.
             held = self._edge_ends.get(name)
             new_first = held is None or ns[first] < held[0][0]
