@@ -1026,7 +1026,10 @@ class Aggregator:
         self._bad_rows = 0
         self._trail = empty_events().assign(_row=pd.Series(dtype="int64"))
         self._trail_ids = np.array([], dtype=object)
-        self._firsts = empty_events().assign(_row=pd.Series(dtype="int64"), template=pd.Series(dtype=STRING))
+        # template -> (time, source, line, row) of its first error event; and (row numbers, rows) of
+        # the chunks' events that were a first when added
+        self._first_keys: dict[str, tuple[int, str, float, int]] = {}
+        self._first_rows: list[tuple[np.ndarray, pd.DataFrame]] = []
         self._details: list[EventDetails] = []
         self._detail_rows = 0
         self._latency = _LatencyHistograms()
@@ -1133,23 +1136,35 @@ class Aggregator:
         if not errors.any():
             return
         rows = templates.index[errors].to_numpy()
-        codes, names = pd.factorize(templates.loc[rows])
+        codes, names = _code(templates.loc[rows])
         times = np.asarray(events["timestamp"].array.asi8, dtype="int64")[rows]
         line = events["line"].to_numpy(dtype="float64", na_value=np.inf)[rows]
         # The chunk's first event of each template (by time, source, line, input order) before any row is copied.
-        source, _ = pd.factorize(events["source"].iloc[rows], sort=True)
+        source, sources = _in_name_order(*_code(events["source"].iloc[rows].fillna("")))
         ranked = np.lexsort((order[rows], line, source, times, codes))
         first = ranked[np.r_[True, codes[ranked][1:] != codes[ranked][:-1]]]
-        # Only templates not held yet, or seen earlier (or as early) here, can change the firsts.
-        held = pd.Series(self._firsts["timestamp"].array.asi8, index=self._firsts["template"].to_numpy(dtype=object))
-        before = pd.Series(np.asarray(names, dtype=object)[codes[first]]).map(held).to_numpy(dtype="float64")
-        first = first[np.isnan(before) | (times[first] <= before)]
-        if not first.size:
+        # Each template's first is the earliest by (time, source, line, row number): compared with
+        # the one held, template by template, so that only the rows that win are copied.
+        won = []
+        source_names = np.asarray(sources, dtype=object)
+        for at, template in zip(first.tolist(), np.asarray(names, dtype=object)[codes[first]], strict=True):
+            key = (int(times[at]), str(source_names[source[at]]), float(line[at]), int(order[rows[at]]))
+            held = self._first_keys.get(template)
+            if held is None or key < held:
+                self._first_keys[template] = key
+                won.append(rows[at])
+        if not won:
             return
-        found = events.iloc[rows[first]].assign(_row=order[rows[first]], template=np.asarray(names)[codes[first]])
-        joined = pd.concat([self._firsts, found], ignore_index=True)
-        joined = joined.sort_values(["timestamp", "source", "line", "_row"], kind="stable", na_position="last")
-        self._firsts = joined.drop_duplicates("template").reset_index(drop=True)
+        picked = np.asarray(won, dtype="int64")
+        live = np.array([key[3] for key in self._first_keys.values()], dtype="int64")
+        self._first_rows = [(r, part) for r, part in self._first_rows if np.isin(r, live).any()]
+        self._first_rows.append((order[picked], events.iloc[picked].assign(_row=order[picked])))
+
+    def _firsts(self) -> pd.DataFrame:
+        """The first error event of every message template (see :meth:`_add_firsts`)."""
+        live = np.array([key[3] for key in self._first_keys.values()], dtype="int64")
+        parts = [part.loc[np.isin(rows, live)] for rows, part in self._first_rows]
+        return pd.concat(parts, ignore_index=True) if parts else _empty_rows()
 
     def _add_trail(self, events: pd.DataFrame, order: np.ndarray, errors: np.ndarray, ids: pd.Series) -> None:
         """Keep every error event of the failing requests with the :data:`TRAIL_REQUESTS` smallest
@@ -1257,7 +1272,7 @@ class Aggregator:
             *self._kept,
             self._bad_sample(),
             self._trail,
-            self._firsts.drop(columns="template"),
+            self._firsts(),
             *self._sample,
             self._edges(),
         ]
