@@ -356,6 +356,11 @@ class _Facts:
         return bool(self.incident_alerts())
 
     def changes(self) -> pd.DataFrame:
+        return self._changes
+
+    @functools.cached_property
+    def _changes(self) -> pd.DataFrame:
+        # Three sections read the changes; selecting them from the notable events is made once.
         frame = self.notable
         if frame.empty or "kind" not in frame.columns:
             return frame.iloc[0:0]
