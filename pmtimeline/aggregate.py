@@ -1053,7 +1053,8 @@ class Aggregator:
         """
         if events.empty:
             return
-        events = events.reset_index(drop=True).loc[:, list(EVENT_COLUMNS)]
+        if list(events.columns) != list(EVENT_COLUMNS) or not events.index.equals(pd.RangeIndex(len(events))):
+            events = events.reset_index(drop=True).loc[:, list(EVENT_COLUMNS)]
         # A run-wide row number: events kept by several rules are kept once, and ties keep input order.
         order = np.arange(self._rows_seen, self._rows_seen + len(events), dtype="int64")
         self._rows_seen += len(events)
@@ -1072,7 +1073,7 @@ class Aggregator:
         if kept.any():
             self._kept.append(events.loc[kept].assign(_row=order[kept]))
         worded = masks.errors | masks.warning_level
-        templates = message_templates(events["message"].loc[worded]).fillna("")
+        templates = message_templates(events["message"].iloc[np.flatnonzero(worded)]).fillna("")
         ids = correlation_ids(events[["trace_id", "request_id"]].loc[notable])
         self._add_details(_describe(events, self.config, masks, notable, worded, templates, ids, services))
         if bad.any():
