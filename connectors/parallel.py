@@ -677,7 +677,8 @@ def _plan_file(
         return plan, bound
 
     assert fmt is not None
-    range_bytes = _range_bytes(path, size, range_bytes)
+    if split:
+        range_bytes = _range_bytes(path, size, range_bytes)
     splittable = (split or windowed) and size >= 2 * range_bytes and "csv" not in fmt.name
     ranges = iter_line_ranges(path, config, range_bytes) if splittable else [(0, size, 1)]
     if not ranges:
@@ -731,8 +732,9 @@ def _plan_file(
 
 
 def _range_bytes(path: str, size: int, most: int) -> int:
-    """Bytes per range of a file: about WORKER_CHUNK_LINES lines (from the line length at its head),
-    at most ``most``. A range is then one chunk of a worker, as large as its other chunks."""
+    """Bytes per range of a file parsed by workers: about WORKER_CHUNK_LINES lines (from the line
+    length at its head), at most ``most``. A range is then one chunk of a worker, as large as its
+    other chunks. (In this process, ranges only serve the window: the larger, the fewer probes.)"""
     with open(path, "rb") as fh:
         head = fh.read(min(size, 1 << 20))
     newlines = head.count(b"\n")

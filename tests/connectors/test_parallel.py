@@ -311,3 +311,22 @@ def test_a_run_that_stops_reading_early_exits_without_waiting_for_its_workers(co
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "100"
+
+
+def test_ranges_hold_about_a_workers_chunk_of_lines(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ranges are cut to about WORKER_CHUNK_LINES lines (from the line length at the file's head), so
+    # that each is one chunk of its worker: here 2,000 lines of the 15,000-line access log.
+    import pmtimeline.connectors.parallel as parallel
+
+    monkeypatch.setattr(parallel, "WORKER_CHUNK_LINES", 2_000)
+    config = TimelineConfig(workers=2)
+    path = str(corpus / "access.log")
+    planned = plan_sources(open_inputs([path], config), config)
+    source = planned[0]
+    assert isinstance(source, ParallelLogFile)
+    lines = [r.lines for r in source._plan.ranges]
+    assert sum(lines) == Path(path).read_bytes().count(b"\n")
+    assert all(1_500 <= n <= 2_500 for n in lines[:-1])
+    chunks = list(source.read())
+    assert len(chunks) == len(lines)
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), _run([path], TimelineConfig()).events)
