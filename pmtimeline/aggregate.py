@@ -1024,7 +1024,8 @@ class Aggregator:
         self._kept: list[pd.DataFrame] = []  # changes, alerts, data operations: every one
         self._bad: list[pd.DataFrame] = []  # candidates for the bad-event sample
         self._bad_rows = 0
-        self._trail = empty_events().assign(_row=pd.Series(dtype="int64"))
+        # (correlation ids, rows) of the error events of the sampled requests, and the sample's ids
+        self._trail: list[tuple[np.ndarray, pd.DataFrame]] = []
         self._trail_ids = np.array([], dtype=object)
         # template -> (time, source, line, row) of its first error event; and (row numbers, rows) of
         # the chunks' events that were a first when added
@@ -1171,26 +1172,27 @@ class Aggregator:
         """Keep every error event of the failing requests with the :data:`TRAIL_REQUESTS` smallest
         correlation ids (a sample independent of time and chunking): a request followed across
         services is cited with its errors in order, so they must all be there."""
-        ids = ids.dropna()
-        ids = ids.loc[errors[ids.index.to_numpy()]]
-        if ids.empty:
+        positions = ids.index.to_numpy()
+        keep = errors[positions] & _bool(ids.notna())
+        positions, cids = positions[keep], ids.to_numpy(dtype=object)[keep]
+        if not cids.size:
             return
-        cids = ids.to_numpy(dtype=object)
         if len(self._trail_ids) == TRAIL_REQUESTS:
             # A full sample takes only ids below its largest: most chunks add nothing to sort.
             below = cids < self._trail_ids[-1]
             if not below.any():
                 return
-            ids, cids = ids.loc[below], cids[below]
+            positions, cids = positions[below], cids[below]
         pool = np.union1d(self._trail_ids, np.unique(cids))[:TRAIL_REQUESTS]
         if len(self._trail_ids) and self._trail_ids[-1] > pool[-1]:
             # Smaller ids came: the requests that left the sample leave the kept events too.
-            held = correlation_ids(self._trail).to_numpy(dtype=object)
-            self._trail = self._trail.loc[np.isin(held, pool)].reset_index(drop=True)
+            held = [(c, part, np.isin(c, pool)) for c, part in self._trail]
+            self._trail = [(c[inside], part.loc[inside]) for c, part, inside in held if inside.any()]
         self._trail_ids = pool
-        rows = ids.index.to_numpy()[np.isin(cids, pool)]
-        if rows.size:
-            self._trail = pd.concat([self._trail, events.iloc[rows].assign(_row=order[rows])], ignore_index=True)
+        inside = np.isin(cids, pool)
+        if inside.any():
+            rows = positions[inside]
+            self._trail.append((cids[inside], events.iloc[rows].assign(_row=order[rows])))
 
     def _add_sample(self, events: pd.DataFrame, order: np.ndarray, ordinary: np.ndarray) -> None:
         """Keep the first :data:`SAMPLE_PER_TEMPLATE` scanned events of every message template, up
@@ -1272,7 +1274,7 @@ class Aggregator:
         parts = [
             *self._kept,
             self._bad_sample(),
-            self._trail,
+            *(part for _, part in self._trail),
             self._firsts(),
             *self._sample,
             self._edges(),
