@@ -109,14 +109,15 @@ class Aggregates:
 
 def _empty_of(columns: Mapping[str, object]) -> Callable[[], pd.DataFrame]:
     """A maker of empty frames with these columns and dtypes. The frame is built once, on first use
-    (pandas takes milliseconds to build one, and every chunk needs a few); callers get a copy."""
+    (pandas takes milliseconds to build one, and every chunk needs a few); callers get a shallow
+    copy (copy-on-write: changing it never changes the frame kept)."""
 
     @cache
     def blank() -> pd.DataFrame:
         return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})  # type: ignore[call-overload]
 
     def empty() -> pd.DataFrame:
-        return blank().copy()
+        return blank().copy(deep=False)
 
     return empty
 
@@ -625,7 +626,8 @@ def in_window(table: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> np
 
 
 def _empty_keyed(keys: tuple[str, ...], dtypes: Mapping[str, object]) -> pd.DataFrame:
-    return _empty_keyed_frame(keys, tuple(sorted((k, str(v)) for k, v in dtypes.items()))).copy()
+    # A shallow copy: with copy-on-write, changing it never changes the frame kept.
+    return _empty_keyed_frame(keys, tuple(sorted((k, str(v)) for k, v in dtypes.items()))).copy(deep=False)
 
 
 @cache
@@ -769,7 +771,9 @@ def _keyed(ns: np.ndarray, keys: Mapping[str, tuple[np.ndarray, Any]], resolutio
         if isinstance(unique, pd.api.extensions.ExtensionArray) and unique.dtype == dtype:
             out[name] = unique.take(key)  # string columns stay Arrow arrays: no Python objects
         else:
-            out[name] = pd.array(np.asarray(unique)[key], dtype=dtype)
+            # The distinct values converted once, then taken: not one Python object per row.
+            distinct: Any = np.asarray(unique)
+            out[name] = pd.array(distinct, dtype=dtype).take(key)
     out["count"] = counts.astype("int64")
     out["first"] = utc_times(np.minimum.reduceat(sorted_ns, starts))
     out["last"] = utc_times(np.maximum.reduceat(sorted_ns, starts))
@@ -817,6 +821,11 @@ def _unique_codes(values: pd.Series) -> tuple[np.ndarray, Any]:
     return np.asarray(codes, dtype="int64").reshape(-1), pd.Series(distinct, dtype=values.dtype).array
 
 
+def _repeated(text: str, n: int) -> pd.Series:
+    """``text`` ``n`` times, as strings (built by Arrow, not from ``n`` Python objects)."""
+    return pd.Series(pd.array(pa.repeat(pa.scalar(text, type=pa.large_string()), n), dtype=STRING))
+
+
 def _hash_text(values: pd.Series) -> np.ndarray:
     return np.asarray(pd.util.hash_array(values.astype(object).to_numpy()), dtype="uint64")
 
@@ -858,8 +867,11 @@ def _describe(
     user_codes, user_names = _code(events["user"])
     rows = np.flatnonzero(errors & (user_codes >= 0))
     # Users are kept as hashes of their names: counting them needs no name.
-    hashed = _hash_text(pd.Series(user_names, dtype=object))
-    users = _keyed(ns[rows], {"user_hash": (user_codes[rows], hashed)}, res)
+    if rows.size:
+        hashed = _hash_text(pd.Series(user_names, dtype=object))
+        users = _keyed(ns[rows], {"user_hash": (user_codes[rows], hashed)}, res)
+    else:
+        users = _empty_keyed(DETAIL_KEYS["users"], _KEY_DTYPES)
 
     failed = np.flatnonzero(masks.failed)
     url_codes, urls = _code(pd.Series(events["url_path"].array.take(failed)))
@@ -876,11 +888,11 @@ def _describe(
         if not rows.size:
             continue
         table = _keyed(ns[rows], {"service": (service[0][rows], service[1]), "host": (host[0][rows], host[1])}, res)
-        table.insert(1, "signal", pd.Series([signal] * len(table), dtype=STRING))
+        table.insert(1, "signal", _repeated(signal, len(table)))
         hosts.append(table)
         if signal.startswith("failed") and len(urls):
             table = _keyed(ns[rows], {"endpoint": (endpoint[0][rows], endpoint[1])}, res)
-            table.insert(1, "signal", pd.Series([signal] * len(table), dtype=STRING))
+            table.insert(1, "signal", _repeated(signal, len(table)))
             endpoints.append(table)
 
     rows = np.flatnonzero(worded)
