@@ -300,9 +300,12 @@ def _take(path: str) -> Any:
     """
     try:
         with open(path, "rb") as fh:
-            data: mmap.mmap | bytes = (
-                mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY) if os.name == "posix" else fh.read()
-            )
+            data: mmap.mmap | bytearray
+            if os.name == "posix":
+                data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
+            else:  # a mapped file cannot be removed there: read into writable memory
+                data = bytearray(os.fstat(fh.fileno()).st_size)
+                fh.readinto(data)
     finally:
         os.unlink(path)  # a mapping outlives its file's name
     view = memoryview(data)
