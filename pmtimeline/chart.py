@@ -171,6 +171,38 @@ def timeline_spec(
         config: ``bucket`` and ``chart_max_points`` are read from it.
         intervals: alert intervals; derived from the alert events of ``notable`` when None.
     """
+    return _plain(_figure(incident, notable, counts, config, intervals))
+
+
+def timeline_page(
+    incident: Incident,
+    notable: pd.DataFrame,
+    counts: pd.DataFrame,
+    config: TimelineConfig,
+    *,
+    intervals: pd.DataFrame | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The chart as :func:`figure_html`'s page and as :func:`timeline_spec`'s dictionary (for the
+    images), made together: the point traces are written once, when the byte budget measures them.
+    Arguments as for :func:`timeline_spec`."""
+    fig = _figure(incident, notable, counts, config, intervals)
+    return figure_html(fig), _plain(fig)
+
+
+def _plain(fig: dict[str, Any]) -> dict[str, Any]:
+    """``fig`` with its traces as plain dictionaries, free to change (the written ones carry the
+    text they were written as)."""
+    return {**fig, "data": [dict(t) for t in fig["data"]]}
+
+
+def _figure(
+    incident: Incident,
+    notable: pd.DataFrame,
+    counts: pd.DataFrame,
+    config: TimelineConfig,
+    intervals: pd.DataFrame | None,
+) -> dict[str, Any]:
+    """:func:`timeline_spec`, with the point traces as :class:`_Written` ones."""
     if intervals is None:
         intervals = alert_intervals(notable) if not notable.empty else None
     title = plotly_text(incident.title, 120)
@@ -269,8 +301,9 @@ def _joined_size(texts: list[str]) -> int:
 
 
 class _Written(dict[str, Any]):
-    """A trace made by this module with its JSON (what :func:`figure_json` writes of it), made
-    once to measure it; :func:`figure_json` writes that text. Never modified after it is made."""
+    """A trace with its JSON (what :func:`figure_json` writes of it), made once to measure it;
+    :func:`figure_json` writes that text. Only :func:`_figure` makes them, and they never leave
+    this module (:func:`_plain`), so none is changed after its text was made."""
 
     def __init__(self, trace: Trace, text: str) -> None:
         super().__init__(trace)

@@ -299,6 +299,13 @@ class Timeline:
             intervals=alert_intervals(notable) if intervals is None else intervals,
         )
 
+    def _chart_page(self, incident: Incident, intervals: pd.DataFrame) -> tuple[str, dict[str, Any]]:
+        """The chart's HTML page and figure dictionary (:func:`pmtimeline.chart.timeline_page`)."""
+        from pmtimeline.chart import timeline_page
+
+        notable = self.shared_events(self.aggregates.notable)
+        return timeline_page(incident, notable, self.aggregates.counts, self.config, intervals=intervals)
+
     def export(self, fmt: str) -> bytes:
         """The events in an export format (csv, jsonl, parquet, timesketch-jsonl, timesketch-csv)."""
         return export_events(self.shared_events(), fmt)
@@ -310,7 +317,7 @@ class Timeline:
         see ``load(keep_events=...)``), incident.json, postmortem.md,
         timeline.html, timeline.png/.svg (when a browser is available), incident.toml (a template for
         phase overrides) and data/ (the aggregates, so ``report`` and ``chart`` can regenerate)."""
-        from pmtimeline.chart import figure_html, figure_image
+        from pmtimeline.chart import figure_image
 
         out = Path(outdir)
         out.mkdir(parents=True, exist_ok=True)
@@ -353,8 +360,8 @@ class Timeline:
         if not (out / OVERRIDES_FILE).exists():
             write(OVERRIDES_FILE, overrides_template(self.incident))
 
-        fig = self._chart_spec(shared, intervals)
-        write(CHART_FILE, figure_html(fig))
+        page, fig = self._chart_page(shared, intervals)
+        write(CHART_FILE, page)
         chart_image: str | None = None
         if images:
             try:

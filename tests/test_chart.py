@@ -411,6 +411,21 @@ def test_html_page_is_plotly_to_html_with_the_bundle_inlined(monkeypatch: pytest
     assert len(figure_html(spec_of())) == len(page)
 
 
+@pytest.mark.parametrize("points", [20_000, 300])
+def test_timeline_page_is_the_page_of_the_spec(monkeypatch: pytest.MonkeyPatch, points: int) -> None:
+    # The page reuses the point traces' JSON that the byte budget made: the same bytes as writing
+    # the figure dictionary afresh; the dictionary handed out holds plain traces.
+    import uuid
+
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=3))
+    args = (sample_incident(), big_notable(3_000), sample_counts(), TimelineConfig(chart_max_points=points))
+    page, spec = chart.timeline_page(*args, intervals=sample_intervals())
+    assert page == figure_html(chart.timeline_spec(*args, intervals=sample_intervals()))
+    assert page == figure_html(spec)
+    assert all(type(t) is dict for t in spec["data"])
+    assert ("density" in [t["meta"] for t in spec["data"]]) == (points < 3_000)
+
+
 def test_html_inlines_the_vendored_basic_bundle_when_it_matches() -> None:
     from plotly.offline import get_plotlyjs_version
 
