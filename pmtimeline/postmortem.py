@@ -592,7 +592,7 @@ class _Facts:
             # Keep the changes nearest to onset: those are the ones a reader asks about.
             distance = (frame["timestamp"] - onset).abs()
             frame = frame.loc[distance.sort_values(kind="stable").index[:limit]].sort_values("timestamp", kind="stable")
-        return [_Row.of(r) for r in frame.head(limit).itertuples(index=False)]
+        return _Row.all_of(frame.head(limit))
 
     def _first_errors(self) -> list[_Row]:
         frame = self.notable
@@ -609,7 +609,7 @@ class _Facts:
         lane = errors["service"].fillna(errors["source"])
         first = errors.assign(_lane=lane).sort_values("timestamp", kind="stable").groupby("_lane", sort=False).head(1)
         picked = rows[first.index.to_numpy()[:_MAX_TIMELINE_ERROR_ROWS]]
-        return [_Row.of(r) for r in frame.iloc[picked].itertuples(index=False)]
+        return _Row.all_of(frame.iloc[picked])
 
     def root_causes(self) -> list[dict[str, Any]]:
         out = []
@@ -916,8 +916,19 @@ class _Row:
             change_type=str(change_type) if change_type is not None else None,
         )
 
+    @classmethod
+    def all_of(cls, frame: pd.DataFrame) -> list[_Row]:
+        """A row of each event of ``frame``, read from the columns a row holds only (the others'
+        values were copied out of every event for nothing)."""
+        used = [c for c in _ROW_COLUMNS if c in frame.columns]
+        return [cls.of(r) for r in frame[used].itertuples(index=False)]
+
     def citation(self) -> str:
         return Evidence(self.time, self.source, self.line, self.message).citation()
+
+
+#: The columns a :class:`_Row` is read from.
+_ROW_COLUMNS: Final = ("timestamp", "source", "line", "message", "service", "change_type")
 
 
 def _alerts_from_intervals(intervals: pd.DataFrame) -> list[_Alert]:
