@@ -579,9 +579,10 @@ def _merge_notes(notes: list[str], truncated: int, config: TimelineConfig) -> li
     """Notes of the ranges, once each; the per-range counts of cut long lines become one total."""
     from pmtimeline.connectors.logfile import _size
 
+    at = next((i for i, n in enumerate(notes) if _TRUNCATED_NOTE in n), 0)  # where a sequential read puts it
     kept = [n for n in notes if _TRUNCATED_NOTE not in n]
     if truncated:
-        kept.insert(0, f"{truncated} lines longer than {_size(config.max_line_bytes)} cut to that size")
+        kept.insert(at, f"{truncated} lines longer than {_size(config.max_line_bytes)} cut to that size")
     return kept
 
 

@@ -330,3 +330,18 @@ def test_ranges_hold_about_a_workers_chunk_of_lines(corpus: Path, monkeypatch: p
     chunks = list(source.read())
     assert len(chunks) == len(lines)
     pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), _run([path], TimelineConfig()).events)
+
+
+def test_a_file_parsed_whole_by_a_worker_keeps_its_note_of_cut_long_lines(corpus: Path, tmp_path: Path) -> None:
+    # A worker reports the long lines it cut for a whole file as for a range: the note survives.
+    lines = (corpus / "syslog").read_bytes().split(b"\n")[:300]
+    lines[100] = lines[100] + b" x" * 1_000
+    path = tmp_path / "syslog"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    config = TimelineConfig(max_line_bytes=1_024)
+    sequential = _run([str(path)], config)
+    assert any("lines longer than" in note for note in sequential.sources[0].notes)
+    parallel_config = dataclasses.replace(config, workers=2)
+    planned = plan_sources(open_inputs([str(path)], parallel_config), parallel_config)
+    assert isinstance(planned[0], ParallelLogFile)
+    _assert_same(sequential, ingest(planned, parallel_config))
