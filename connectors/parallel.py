@@ -49,6 +49,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import gc
 import mmap
 import multiprocessing
 import os
@@ -392,6 +393,9 @@ def _close_if_alive(scheduler: weakref.ref[_Scheduler]) -> None:
     alive = scheduler()
     if alive is not None:
         alive.close()
+        # The pool's queues and locks are in reference cycles: freed now, their named semaphores
+        # are released before the resource tracker looks for leaks at exit (and warns).
+        gc.collect()
 
 
 class _Scheduler:

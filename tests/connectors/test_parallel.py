@@ -311,6 +311,7 @@ def test_a_run_that_stops_reading_early_exits_without_waiting_for_its_workers(co
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "100"
+    assert "leaked" not in done.stderr  # the pool's semaphores are released, not left to the tracker
 
 
 def test_ranges_hold_about_a_workers_chunk_of_lines(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
