@@ -296,25 +296,29 @@ def _run_task_to_spool(task: _Task, index: int, spool: str) -> int:
 def _take(path: str) -> Any:
     """The value in a spool file (see :func:`_write_atomically`), which is removed.
 
-    Its arrays are the file's pages, mapped copy-on-write: no copy, no parse, and writable (pandas
-    may write into them) without changing the file. The memory goes when the last array does.
+    The file is mapped and each array buffer copied once from the mapping into memory of its own
+    (writable: pandas may write into it); the pickle is not parsed array by array, and the mapping
+    is closed before this returns. Buffers of their own matter: arrays that were views of one
+    mapping would keep all of it alive for as long as any of them lives, and a run keeps a few
+    rows of many chunks (notable events, first and last events, samples) in structures that may
+    share memory with the chunk (pandas copies on write, not on select): a 20 M-line build then
+    held every chunk it had read (3.6 GB instead of 1.6 GB).
     """
     try:
-        with open(path, "rb") as fh:
-            data: mmap.mmap | bytearray
-            if os.name == "posix":
-                data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
-            else:  # a mapped file cannot be removed there: read into writable memory
-                data = bytearray(os.fstat(fh.fileno()).st_size)
-                fh.readinto(data)
+        with (
+            open(path, "rb") as fh,
+            mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data,
+            memoryview(data) as view,
+        ):
+            length, count = _SPOOL_HEADER.unpack_from(view, 0)
+            layout = struct.unpack_from(f"<{2 * count}Q", view, _SPOOL_HEADER.size)
+            at = _SPOOL_HEADER.size + 16 * count
+            pairs = zip(layout[::2], layout[1::2], strict=True)
+            buffers = [bytearray(view[offset : offset + size]) for offset, size in pairs]
+            with view[at : at + length] as pickled:
+                return pickle.loads(pickled, buffers=buffers)
     finally:
-        os.unlink(path)  # a mapping outlives its file's name
-    view = memoryview(data)
-    length, count = _SPOOL_HEADER.unpack_from(view, 0)
-    layout = struct.unpack_from(f"<{2 * count}Q", view, _SPOOL_HEADER.size)
-    at = _SPOOL_HEADER.size + 16 * count
-    buffers = [view[offset : offset + size] for offset, size in zip(layout[::2], layout[1::2], strict=True)]
-    return pickle.loads(view[at : at + length], buffers=buffers)
+        os.unlink(path)
 
 
 def _start_fork_server(prepare: ChunkStage | None = None) -> None:

@@ -287,12 +287,26 @@ def test_a_spooled_chunk_comes_back_equal_and_writable(corpus: Path, tmp_path: P
     back = _take(path)
     assert not os.path.exists(path)
     pd.testing.assert_frame_equal(back, events)
-    # Its arrays map the file copy-on-write: pandas may write into them.
+    # Its arrays have memory of their own, which pandas may write into.
     assert all(block.values.flags.writeable for block in back._mgr.blocks if isinstance(block.values, np.ndarray))
     back.loc[0, "http_status"] = 599
     back.loc[0, "duration_ms"] = -1.0
     assert (back.loc[0, "http_status"], back.loc[0, "duration_ms"]) == (599, -1.0)
     assert events.loc[0, "http_status"] != 599
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc/self/maps (Linux)")
+def test_rows_kept_from_a_spooled_chunk_do_not_keep_its_file_mapped(corpus: Path, tmp_path: Path) -> None:
+    # A run keeps a few rows of many chunks: with arrays that were views of the file's mapping,
+    # every chunk read stayed in memory (a 20 M-line build held 3.6 GB).
+    from pmtimeline.connectors.parallel import _take, _write_atomically
+
+    events = _run([str(corpus / "access.log")], TimelineConfig()).events
+    path = str(tmp_path / "part")
+    _write_atomically(path, events)
+    kept = _take(path).iloc[:3]
+    assert len(kept) == 3
+    assert not [line for line in Path("/proc/self/maps").read_text().splitlines() if path in line]
 
 
 def test_a_run_that_stops_reading_early_exits_without_waiting_for_its_workers(corpus: Path, tmp_path: Path) -> None:
