@@ -106,6 +106,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=Path("bench/corpus"))
     parser.add_argument("--runs", type=int, default=2, help="runs of each command (the best is kept)")
+    parser.add_argument("--skip-lnav", action="store_true", help="time the floor alone")
     parser.add_argument("--child-steps", type=Path, help=argparse.SUPPRESS)  # run the floor, write its steps here
     args = parser.parse_args()
     if args.child_steps:
@@ -122,7 +123,7 @@ def main() -> int:
         print(f"{args.corpus} is not a benchmark corpus (missing {', '.join(missing)})", file=sys.stderr)
         return 2
     lines = count_lines(files)
-    lnav = ensure_lnav()
+    lnav = None if args.skip_lnav else ensure_lnav()
     print(f"corpus: {args.corpus} — {len(files)} files, {lines:,} lines; machine: {os.cpu_count()} cores")
     best: dict[str, tuple[float, float]] = {}
     steps: dict[str, float] = {}
