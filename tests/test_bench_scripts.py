@@ -72,13 +72,13 @@ def test_run_bench_times_ingest_and_build_and_reports_the_ratios(tiny_corpus: Pa
     assert incident["phases"]["onset"] is not None
 
 
+def _engine_floor(*args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, str(BENCH / "engine_floor.py"), *args, "--skip-lnav"]
+    return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+
 def test_engine_floor_reads_every_line_with_the_bare_engines(tiny_corpus: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "engine_floor.py"), "--corpus", str(tiny_corpus), "--runs", "1", "--skip-lnav"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = _engine_floor("--corpus", str(tiny_corpus), "--runs", "1")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "6,000 lines" in proc.stdout
     # One row per line: the floor parses every line of the corpus, stack-trace lines included.
@@ -89,11 +89,6 @@ def test_engine_floor_reads_every_line_with_the_bare_engines(tiny_corpus: Path) 
 
 def test_engine_floor_refuses_a_folder_that_is_not_a_corpus(tmp_path: Path) -> None:
     (tmp_path / "other.log").write_text("x\n")
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "engine_floor.py"), "--corpus", str(tmp_path), "--skip-lnav"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = _engine_floor("--corpus", str(tmp_path))
     assert proc.returncode == 2
     assert "is not a benchmark corpus" in proc.stderr

@@ -183,19 +183,24 @@ def test_ranges_read_in_several_steps_fold_traces_across_steps(corpus: Path, mon
     _assert_same(sequential, _run([path], config, 200 << 10))
 
 
+def _run_script(script: Path, body: str, *, timeout: int) -> subprocess.CompletedProcess[str]:
+    """Run ``body`` as a script of its own (a fresh interpreter, as a user's script is)."""
+    script.write_text(body, encoding="utf-8")
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=timeout, check=False)
+
+
 def test_a_script_without_a_main_guard_is_not_run_again_by_the_workers(corpus: Path, tmp_path: Path) -> None:
     # Workers are fresh processes; multiprocessing would re-run the caller's main script in each of
     # them, which breaks a script (or a notebook export) that has no `if __name__ == "__main__"`.
-    script = tmp_path / "unguarded.py"
     files = [str(corpus / "service.log"), str(corpus / "worker.log")]
-    script.write_text(
+    done = _run_script(
+        tmp_path / "unguarded.py",
         "import pmtimeline\n"
         "print('body', flush=True)\n"
         f"timeline = pmtimeline.load({files!r}, workers=2)\n"
         "print('events', len(timeline.events))\n",
-        encoding="utf-8",
+        timeout=300,
     )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     sequential = _run(files, TimelineConfig())
     assert done.stdout.splitlines() == ["body", f"events {len(sequential.events)}"]
@@ -312,17 +317,16 @@ def test_rows_kept_from_a_spooled_chunk_do_not_keep_its_file_mapped(corpus: Path
 def test_a_run_that_stops_reading_early_exits_without_waiting_for_its_workers(corpus: Path, tmp_path: Path) -> None:
     # The year-less syslog is one task of many small chunks: its worker waits for the reader, which
     # stops after one chunk. The process must still exit (the spool is removed before the pool waits).
-    script = tmp_path / "stops_early.py"
-    script.write_text(
+    done = _run_script(
+        tmp_path / "stops_early.py",
         "from pmtimeline.config import TimelineConfig\n"
         "from pmtimeline.connectors.inputs import open_inputs\n"
         "from pmtimeline.connectors.parallel import plan_sources\n"
         "config = TimelineConfig(workers=2, chunk_lines=100)\n"
         f"sources = plan_sources(open_inputs([{str(corpus / 'syslog')!r}], config), config)\n"
         "print(len(next(iter(sources[0].read()))))\n",
-        encoding="utf-8",
+        timeout=120,
     )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "100"
     assert "leaked" not in done.stderr  # the pool's semaphores are released, not left to the tracker
