@@ -247,7 +247,8 @@ _SPOOL_ALIGN: Final = 64
 
 def _write_atomically(path: str, value: object) -> None:
     """Write ``value`` as pickle protocol 5 with its array buffers out of band, laid out so that
-    :func:`_take` maps them instead of copying them (a chunk is tens of MB)."""
+    :func:`_take` copies each buffer straight from the file's mapping instead of unpickling arrays
+    (a chunk is tens of MB)."""
     buffers: list[pickle.PickleBuffer] = []
     stream = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
     views = [buffer.raw() for buffer in buffers]
