@@ -160,6 +160,14 @@ def open_sources(inputs: Input | Iterable[Input], config: TimelineConfig) -> lis
     return sources
 
 
+def planned_sources(sources: Sequence[Source], config: TimelineConfig) -> list[Source]:
+    """``sources`` planned as ``pmtimeline build`` plans them: log files parsed on ``config.workers``
+    processes (which also run the pipeline's :func:`~pmtimeline.pipeline.prepare_chunk`), and files
+    or byte ranges wholly outside the window skipped; the same events and accounting as a
+    sequential read."""
+    return plan_sources(sources, config, prepare=functools.partial(prepare_chunk, config=config))
+
+
 def make_config(
     config: TimelineConfig | None = None,
     *,
@@ -246,9 +254,7 @@ def load(
         >>> tl.incident.phases["onset"]
     """
     cfg = make_config(config, start=start, end=end, tz=tz, source_tz=source_tz, title=title, **options)
-    # As in `pmtimeline build`: log files parsed on `workers` processes, files and byte ranges
-    # wholly outside the window skipped (the same events and accounting as a sequential read).
-    sources = plan_sources(open_sources(inputs, cfg), cfg, prepare=functools.partial(prepare_chunk, config=cfg))
+    sources = planned_sources(open_sources(inputs, cfg), cfg)
     callback, close = _progress(progress)
     try:
         result = build(sources, cfg, keep_events=keep_events, progress=callback)
@@ -274,8 +280,7 @@ def read_events(
 ) -> pd.DataFrame:
     """Only the normalized, time-ordered event table (what ``pmtimeline ingest`` writes)."""
     cfg = make_config(config, start=start, end=end, **options)
-    sources = plan_sources(open_sources(inputs, cfg), cfg, prepare=functools.partial(prepare_chunk, config=cfg))
-    return ingest(sources, cfg).events
+    return ingest(planned_sources(open_sources(inputs, cfg), cfg), cfg).events
 
 
 def open_outputs(outdir: str | os.PathLike[str], config: TimelineConfig | None = None) -> Timeline:

@@ -178,18 +178,15 @@ def config_from_options(opts: dict[str, Any]) -> TimelineConfig:
 
 def sources_from_options(inputs: Sequence[str], opts: dict[str, Any], config: TimelineConfig) -> list[Any]:
     """Connector objects for the INPUT paths plus the cluster named by ``--es``."""
-    from pmtimeline.api import open_sources
+    from pmtimeline.api import open_sources, planned_sources
 
     if not inputs and not opts.get("es_url") and not opts.get("es_cloud_id"):
         raise click.UsageError("give at least one INPUT (file, directory or glob) or --es URL")
     sources = open_sources(list(inputs), config) if inputs else []
     if sources:
-        from pmtimeline.connectors.parallel import plan_sources
-        from pmtimeline.pipeline import prepare_chunk
-
         # --workers and --start/--end: log files parsed on several processes, what lies wholly
         # outside the window skipped (same events and accounting as a sequential run).
-        sources = plan_sources(sources, config, prepare=functools.partial(prepare_chunk, config=config))
+        sources = planned_sources(sources, config)
     if opts.get("es_url") or opts.get("es_cloud_id"):
         from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
 
