@@ -407,6 +407,26 @@ _SCOPES_SORTED: Final = tuple(sorted(_LATENCY_SCOPES))
 _SCOPE_CODES: Final = {name: code for code, name in enumerate(_SCOPES_SORTED)}
 
 
+class _HeldRows:
+    """Copies of chunks' rows kept while any of them is held, held rows named by their run-wide row
+    numbers: the first error of each template, the ends of each service. A rule that moves on to a
+    later row leaves its earlier copy behind, and a copy goes once none of its rows is held."""
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[np.ndarray, pd.DataFrame]] = []
+
+    def add(self, events: pd.DataFrame, rows: np.ndarray, order: np.ndarray, held: np.ndarray) -> None:
+        """Copy ``rows`` (positions) of a chunk whose row numbers are ``order``; ``held``: the row
+        numbers held now, these included."""
+        self._parts = [(numbers, part) for numbers, part in self._parts if np.isin(numbers, held).any()]
+        self._parts.append((order[rows], events.iloc[rows].assign(_row=order[rows])))
+
+    def frame(self, held: np.ndarray) -> pd.DataFrame:
+        """The rows held (``held``: their row numbers), with a ``_row`` column."""
+        parts = [part.loc[np.isin(numbers, held)] for numbers, part in self._parts]
+        return pd.concat(parts, ignore_index=True) if parts else _empty_rows()
+
+
 class _LatencyHistograms:
     """The latency histograms of the chunks added so far (see :attr:`Aggregates.latency`).
 
@@ -1039,10 +1059,10 @@ class Aggregator:
         # (correlation ids, rows) of the error events of the sampled requests, and the sample's ids
         self._trail: list[tuple[np.ndarray, pd.DataFrame]] = []
         self._trail_ids = np.array([], dtype=object)
-        # template -> (time, source, line, row) of its first error event; and (row numbers, rows) of
-        # the chunks' events that were a first when added
+        # template -> (time, source, line, row) of its first error event; and copies of the chunks'
+        # events that were a first when added
         self._first_keys: dict[str, tuple[int, str, float, int]] = {}
-        self._first_rows: list[tuple[np.ndarray, pd.DataFrame]] = []
+        self._first_rows = _HeldRows()
         self._details: list[EventDetails] = []
         self._detail_rows = 0
         self._latency = _LatencyHistograms()
@@ -1051,8 +1071,8 @@ class Aggregator:
         self._sample: list[pd.DataFrame] = []  # ordinary events kept as context, in the order kept
         self._sample_rows = 0
         self._sample_counts: dict[str, int] = {}  # events kept in the sample per message template
-        # (row numbers, rows) of the events that were an end of their service when added
-        self._edge_rows: list[tuple[np.ndarray, pd.DataFrame]] = []
+        # copies of the events that were an end of their service when added
+        self._edge_rows = _HeldRows()
         # service -> ((time, row) of its earliest event, (time, row) of its latest), int64 ns and row numbers
         self._edge_ends: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}
         self._rows_seen = 0
@@ -1169,16 +1189,14 @@ class Aggregator:
                 won.append(rows[at])
         if not won:
             return
-        picked = np.asarray(won, dtype="int64")
-        live = np.array([key[3] for key in self._first_keys.values()], dtype="int64")
-        self._first_rows = [(r, part) for r, part in self._first_rows if np.isin(r, live).any()]
-        self._first_rows.append((order[picked], events.iloc[picked].assign(_row=order[picked])))
+        self._first_rows.add(events, np.asarray(won, dtype="int64"), order, self._held_firsts())
+
+    def _held_firsts(self) -> np.ndarray:
+        return np.array([key[3] for key in self._first_keys.values()], dtype="int64")
 
     def _firsts(self) -> pd.DataFrame:
         """The first error event of every message template (see :meth:`_add_firsts`)."""
-        live = np.array([key[3] for key in self._first_keys.values()], dtype="int64")
-        parts = [part.loc[np.isin(rows, live)] for rows, part in self._first_rows]
-        return pd.concat(parts, ignore_index=True) if parts else _empty_rows()
+        return self._first_rows.frame(self._held_firsts())
 
     def _add_trail(self, events: pd.DataFrame, order: np.ndarray, errors: np.ndarray, ids: pd.Series) -> None:
         """Keep every error event of the failing requests with the :data:`TRAIL_REQUESTS` smallest
@@ -1265,20 +1283,15 @@ class Aggregator:
                 moved.extend([last] if new_last else [])
         if not moved:
             return
-        rows = np.unique(np.asarray(moved, dtype="int64"))
         # Copies of which no row is an end any more go (most are: every chunk moves the last events).
-        live = self._held_edges()
-        self._edge_rows = [(r, part) for r, part in self._edge_rows if np.isin(r, live).any()]
-        self._edge_rows.append((order[rows], events.iloc[rows].assign(_row=order[rows])))
+        self._edge_rows.add(events, np.unique(np.asarray(moved, dtype="int64")), order, self._held_edges())
 
     def _held_edges(self) -> np.ndarray:
         return np.array([row for ends in self._edge_ends.values() for _, row in ends], dtype="int64")
 
     def _edges(self) -> pd.DataFrame:
         """The earliest and the latest event of every service (see :meth:`_add_edges`)."""
-        held = self._held_edges()
-        parts = [part.loc[np.isin(rows, held)] for rows, part in self._edge_rows]
-        return pd.concat(parts, ignore_index=True) if parts else _empty_rows()
+        return self._edge_rows.frame(self._held_edges())
 
     def result(self) -> Aggregates:
         """The aggregates of every chunk added so far."""
