@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pmtimeline.schema import ERROR_LEVELS, STRING, TIMESTAMP
+from pmtimeline.templates import arrow_text
 
 LINK_DTYPES: Final[dict[str, object]] = {
     "correlation_id": STRING,
@@ -30,18 +31,13 @@ LINK_DTYPES: Final[dict[str, object]] = {
 
 def correlation_ids(events: pd.DataFrame) -> pd.Series:
     """Each event's correlation id: its trace id, else its request id (null when it has neither)."""
-    trace, request = (_arrow_text(events[column]) for column in ("trace_id", "request_id"))
+    trace, request = (arrow_text(events[column]) for column in ("trace_id", "request_id"))
     # Connectors leave absent ids null; an empty id is absent too. (Arrow kernels: a third of the
     # time of the same steps on pandas Series, once per chunk.)
     has_trace, has_request = (pc.fill_null(pc.not_equal(ids, ""), False) for ids in (trace, request))
     absent = pa.nulls(len(trace), type=trace.type)
     ids = pc.if_else(has_trace, trace, pc.if_else(has_request, request.cast(trace.type), absent))
     return pd.Series(pd.array(ids, dtype=STRING), index=events.index, name="correlation_id")
-
-
-def _arrow_text(values: pd.Series) -> pa.Array:
-    text = pa.array(values.astype(STRING).array)
-    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
 def _empty_links() -> pd.DataFrame:
