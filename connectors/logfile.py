@@ -293,7 +293,7 @@ class LogFileConnector:
             following = next(it, None)
             # Lookahead: a file held in one chunk needs no second pass to choose a year.
             whole_file = block.first_line == 1 and following is None
-            yield from self._block(block, state, whole_file=whole_file)
+            yield from self._block(block, state, whole_file=whole_file, last=following is None)
             block = following
         if state.pending is not None:
             yield from self._emit(self._close_pending(state))
@@ -324,7 +324,9 @@ class LogFileConnector:
 
     # -- one chunk of lines --------------------------------------------------------------------------
 
-    def _block(self, block: LineBlock, state: _FileState, *, whole_file: bool) -> Iterator[pd.DataFrame]:
+    def _block(
+        self, block: LineBlock, state: _FileState, *, whole_file: bool, last: bool = False
+    ) -> Iterator[pd.DataFrame]:
         acc = self._accounting
         n = len(block.lines)
         acc.lines_read += n
@@ -394,16 +396,21 @@ class LogFileConnector:
         with_text = cont[~continued[cont]]
         joined = _join_groups(lines, with_text, segment[with_text])
 
+        closed: pd.DataFrame | None = None
         if state.pending is not None:
             state.pending.event[_N_LINES] += int(counts[0])
             if 0 in joined.index:
                 state.pending.pieces.append(str(joined.loc[0]))
             if len(starts) == 0:
                 return  # the whole chunk continues the held-back event
-            yield from self._emit(self._close_pending(state))
+            # The held-back event leaves with this chunk's events: as a chunk of its own it would
+            # cost every later stage a chunk's fixed overhead (and events.parquet a one-row group).
+            closed = self._close_pending(state)
 
         events = self._events(parsed, lines, heads, times, state, block.first_line)
         if len(events) == 0:
+            if closed is not None:
+                yield from self._emit(closed)
             return
         head_segments = segment[heads]
         events[_N_LINES] = 1 + counts[head_segments]
@@ -414,10 +421,13 @@ class LogFileConnector:
             extra = folded.loc[head_segments[rows]].set_axis(rows)
             message = events["message"].iloc[rows].fillna("")
             events.loc[rows, "message"] = (message + "\n" + extra).str.rstrip("\n")
-        # Hold back the last event if nothing after it ended it: its continuation may go on.
-        if head_segments[-1] == len(starts):
+        # Hold back the last event if nothing after it ended it: its continuation may go on (in
+        # the next block; after the last block there is none).
+        if head_segments[-1] == len(starts) and not last:
             state.pending = _Pending(events.iloc[-1:].reset_index(drop=True))
             events = events.iloc[:-1]
+        if closed is not None:
+            events = pd.concat([closed, events], ignore_index=True)
         yield from self._emit(events)
 
     def _parse(self, fmt: LogFormat, lines: pd.Series) -> pd.DataFrame | None:

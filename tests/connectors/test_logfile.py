@@ -116,6 +116,25 @@ def test_java_stack_trace_folded_across_chunk_boundaries(tmp_path: Path, chunk_l
     assert acc.rejected_total == 0
 
 
+@pytest.mark.parametrize("chunk_lines", [2, 3, 5])
+def test_held_back_events_leave_with_the_next_block(tmp_path: Path, chunk_lines: int) -> None:
+    """The event held back at a block's end (its stack trace may go on in the next block) is
+    yielded with the next block's events, and the last block holds none back: no chunk is a lone
+    held-back event, so there are never more chunks than blocks."""
+    text = JAVA * 7
+    path = write(tmp_path, "app.log", text)
+    connector = LogFileConnector(path, dataclasses.replace(CONFIG, chunk_lines=chunk_lines))
+    frames = list(connector.read())
+    blocks = -(-count_lines(text) // chunk_lines)
+    assert len(frames) <= blocks
+    events = pd.concat(frames, ignore_index=True)
+    assert events["message"].tolist() == ["started", JAVA_TRACE, "slow"] * 7
+    assert events["line"].tolist() == [n + 9 * k for k in range(7) for n in (1, 2, 9)]
+    (acc,) = connector.accounting()
+    assert acc.continuation_lines == 6 * 7
+    assert acc.lines_read == acc.event_lines + acc.continuation_lines
+
+
 @pytest.mark.parametrize("chunk_lines", [3, 250_000])
 def test_python_traceback_folded(tmp_path: Path, chunk_lines: int) -> None:
     path = write(tmp_path, "worker.log", PYTHON)
