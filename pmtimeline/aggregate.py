@@ -61,8 +61,11 @@ LATENCY_BINS_PER_DECADE: Final = 20
 #: Ordinary events kept per message template (and templates kept in all) as context for the draft.
 SAMPLE_PER_TEMPLATE: Final = 3
 MAX_SAMPLE_TEMPLATES: Final = 2_000
-#: Ordinary events of a chunk whose templates are computed for the sample (a stride over the chunk).
+#: Ordinary events of a chunk whose templates are computed for the sample (a stride over the chunk);
+#: after a chunk whose scan found no template short of samples, the next chunk scans half as many,
+#: down to :data:`SAMPLE_SCAN_LEAST`, and a scan that finds one goes back to :data:`SAMPLE_SCAN`.
 SAMPLE_SCAN: Final = 5_000
+SAMPLE_SCAN_LEAST: Final = 500
 #: Actors kept per bucket (the most active ones): an attack is by definition among them.
 TOP_ACTORS_PER_BUCKET: Final = 200
 #: Bad events kept whole per (bucket, service, source) and signal, at each end (see :func:`bad_sample_mask`).
@@ -218,6 +221,11 @@ class SignalMasks:
             warning_level=warning_level,
             edge_format=edge_format,
         )
+
+    @property
+    def bad(self) -> np.ndarray:
+        """The events that count toward any of :data:`BAD_SIGNALS`."""
+        return np.asarray(self.errors | self.warnings | self.failed, dtype=bool)
 
     def signal(self, name: str) -> np.ndarray:
         """The mask of one of :data:`BAD_SIGNALS`."""
@@ -766,6 +774,15 @@ def _code(values: pd.Series) -> tuple[np.ndarray, Any]:
     return np.asarray(codes, dtype="int64"), names
 
 
+def _code_at(values: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, Any]:
+    """:func:`_code` of the values at the positions ``rows`` only, as codes for every row (-1
+    elsewhere): a key needed for a chunk's few notable rows is not hashed for all of its rows."""
+    codes = np.full(len(values), -1, dtype="int64")
+    at, names = _code(pd.Series(values.array.take(rows)))
+    codes[rows] = at
+    return codes, names
+
+
 def _keyed(ns: np.ndarray, keys: Mapping[str, tuple[np.ndarray, Any]], resolution: str) -> pd.DataFrame:
     """:func:`keyed_counts` of events given as times (int64 ns) and coded keys, all aligned.
 
@@ -882,9 +899,9 @@ def _describe(
     errors = masks.errors
     ns = np.asarray(events["timestamp"].array.asi8, dtype="int64")
     service = services or service_codes(events)
-    host = _code(events["host"])
+    host = _code_at(events["host"], np.flatnonzero(masks.bad))
 
-    user_codes, user_names = _code(events["user"])
+    user_codes, user_names = _code_at(events["user"], np.flatnonzero(errors | notable))
     rows = np.flatnonzero(errors & (user_codes >= 0))
     # Users are kept as hashes of their names: counting them needs no name.
     if rows.size:
@@ -936,7 +953,8 @@ def _describe(
         }
     )
     spans = []
-    for kind, (codes, names) in (("client_ip", _code(events["client_ip"])), ("user", (user_codes, user_names))):
+    client_ips = _code_at(events["client_ip"], np.flatnonzero(notable))
+    for kind, (codes, names) in (("client_ip", client_ips), ("user", (user_codes, user_names))):
         rows = np.flatnonzero(notable & (codes >= 0))
         if rows.size:
             span = _keyed(ns[rows], {"actor": (codes[rows], names)}, _WHOLE_WINDOW)
@@ -1014,9 +1032,9 @@ def bad_sample_mask(
     # Bucket numbers from the first event, so that the group keys combine into one small integer.
     slot, second = (_slots(times, resolution) for resolution in (config.bucket, config.count_resolution))
     service, _ = services or service_codes(events)
-    source, _ = _code(events["source"].fillna(""))
-    line = events["line"].to_numpy(dtype="float64", na_value=np.inf)
     masks = masks or SignalMasks.of(events)
+    source, _ = _code_at(events["source"].fillna(""), np.flatnonzero(masks.bad))
+    line = events["line"].to_numpy(dtype="float64", na_value=np.inf)
     for signal in BAD_SIGNALS:
         idx = np.flatnonzero(masks.signal(signal))
         if not idx.size:
@@ -1071,6 +1089,7 @@ class Aggregator:
         self._sample: list[pd.DataFrame] = []  # ordinary events kept as context, in the order kept
         self._sample_rows = 0
         self._sample_counts: dict[str, int] = {}  # events kept in the sample per message template
+        self._sample_scan = SAMPLE_SCAN  # ordinary events of the next chunk to scan
         # copies of the events that were an end of their service when added
         self._edge_rows = _HeldRows()
         # service -> ((time, row) of its earliest event, (time, row) of its latest), int64 ns and row numbers
@@ -1230,7 +1249,7 @@ class Aggregator:
         room = SAMPLE_PER_TEMPLATE * MAX_SAMPLE_TEMPLATES - self._sample_rows
         if ordinary.size == 0 or room <= 0:
             return
-        step = max(1, ordinary.size // SAMPLE_SCAN)
+        step = max(1, ordinary.size // self._sample_scan)
         rows = ordinary[::step]
         # Templates of the scanned messages first; whole rows only for templates still short of samples.
         codes, names = _code(message_templates(events["message"].iloc[rows]).fillna(""))
@@ -1243,6 +1262,9 @@ class Aggregator:
         templates = np.asarray(names, dtype=object)
         have = np.array([self._sample_counts.get(t, 0) for t in templates], dtype="int64")
         wanted = np.flatnonzero(rank + have[codes] < SAMPLE_PER_TEMPLATE)[:room]
+        # Templating is most of the cost of the sample: once the scans find only templates that
+        # have their samples (a log's kinds of lines are few and recur), they scan less.
+        self._sample_scan = SAMPLE_SCAN if wanted.size else max(SAMPLE_SCAN_LEAST, self._sample_scan // 2)
         if not wanted.size:
             return
         self._sample.append(events.iloc[rows[wanted]].assign(_row=order[rows[wanted]]))

@@ -243,6 +243,33 @@ def test_sample_is_bounded_per_template() -> None:
     assert notable["message"].iloc[-1] == "cache hit for key 49"
 
 
+def test_sample_finds_a_new_template_after_the_scans_have_slowed() -> None:
+    """Chunks whose scans find only templates that have their samples make the next scans
+    smaller; a template that appears later, in 2 % of a chunk's events, is still sampled."""
+
+    def chunk(first: int, n: int, every: int) -> pd.DataFrame:
+        rows = [
+            {
+                "time": f"2024-03-05T08:{(i // 600) % 60:02d}:{(i // 10) % 60:02d}Z",
+                "message": f"cache miss for key {i}" if every and i % every == 0 else f"cache hit for key {i}",
+                "service": "api",
+            }
+            for i in range(first, first + n)
+        ]
+        return make_events(rows)
+
+    aggregator = Aggregator(CONFIG)
+    for k in range(8):
+        aggregator.add(chunk(k * 4_000, 4_000, every=0))
+    aggregator.add(chunk(32_000, 4_000, every=50))
+    messages = aggregator.result().notable["message"]
+    misses = messages.loc[messages.str.startswith("cache miss")]
+    hits = messages.loc[messages.str.startswith("cache hit")]
+    assert len(misses) == SAMPLE_PER_TEMPLATE
+    # The hits' template keeps its first samples (plus the service's last event, a hit).
+    assert hits.tolist()[:SAMPLE_PER_TEMPLATE] == [f"cache hit for key {i}" for i in range(SAMPLE_PER_TEMPLATE)]
+
+
 def test_latency_histogram_is_within_six_percent() -> None:
     durations = np.random.default_rng(1).lognormal(4, 1, 10_000)
     representative = bin_value(latency_bins(durations))
