@@ -368,9 +368,10 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
     from pmtimeline.event_sink import EventSink
     from pmtimeline.pipeline import build as run_build
     from pmtimeline.redact import Redactor
-    from pmtimeline.timeline import EVENTS_FILE, Timeline
+    from pmtimeline.timeline import EVENTS_FILE, Timeline, preload_outputs
 
     config = config_from_options(opts)
+    preload_outputs()
     sources = sources_from_options(inputs, opts, config)
     # One redactor for events.parquet and the other outputs, so that their pseudonyms agree.
     redactor = Redactor()

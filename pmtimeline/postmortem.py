@@ -130,7 +130,7 @@ def render_postmortem(
     """
     context = postmortem_context(incident, notable, config, intervals=intervals, chart_image=chart_image)
     try:
-        template = _compile(template_text if template_text is not None else default_template())
+        template = compile_template(template_text if template_text is not None else default_template())
         text = template.render(**context)
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"postmortem template error at line {exc.lineno}: {_one_line(exc.message)}") from exc
@@ -144,7 +144,13 @@ def render_postmortem(
 
 
 @functools.lru_cache(maxsize=8)
-def _compile(text: str) -> jinja2.Template:
+def compile_template(text: str) -> jinja2.Template:
+    """A postmortem template compiled in the sandbox that :func:`render_postmortem` renders in
+    (compiled once per text and process).
+
+    Raises:
+        jinja2.TemplateSyntaxError: the template does not compile.
+    """
     env = SandboxedEnvironment(
         autoescape=False,
         undefined=jinja2.StrictUndefined,

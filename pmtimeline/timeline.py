@@ -15,8 +15,10 @@ import html
 import json
 import os
 import secrets
+import threading
 import tomllib
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -337,30 +339,17 @@ class Timeline:
         if self.events_frame is not None:
             events = self.events_frame if raw else self.shared_events(self.events_frame)
             write(EVENTS_FILE, export_events(events, "parquet"))
-        notable = self.aggregates.notable if raw else self.shared_events(self.aggregates.notable)
-        write(f"{DATA_DIR}/notable.parquet", export_events(notable, "parquet"))
-        write(f"{DATA_DIR}/counts.parquet", _frame_parquet(self.aggregates.counts))
-        write(f"{DATA_DIR}/latency.parquet", _frame_parquet(self.aggregates.latency))
-        write(
-            f"{DATA_DIR}/actors.parquet",
-            _frame_parquet(self.aggregates.actors if raw else self._redactor.redact_actors(self.aggregates.actors)),
-        )
-        details = self.aggregates.event_details(self.config)
-        for name, frame in details.frames().items():
-            write(
-                f"{DATA_DIR}/details_{name}.parquet",
-                _frame_parquet(frame if raw else self._shared_details(name, frame)),
-            )
-        write(f"{DATA_DIR}/settings.json", json.dumps(_settings_of(self.config), indent=2))
-        # The draft, the chart and incident.json share one redacted incident and one set of alert
-        # intervals: each costs as much to make again as to write.
-        shared = self.shared_incident()
-        intervals = alert_intervals(self.shared_events(self.aggregates.notable))
+        shared_notable = self.shared_events(self.aggregates.notable)
+        # The tables of data/ are encoded and written on a thread of their own while the chart and
+        # the draft are made (Parquet encoding releases the GIL): they need nothing of each other.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pmtimeline-save") as pool:
+            tables = pool.submit(self._data_tables, self.aggregates.notable if raw else shared_notable, raw)
+            shared, intervals, page, fig = self._shared_views(shared_notable)
+            for name, data in tables.result():
+                write(name, data)
         write(INCIDENT_FILE, json.dumps(shared.to_dict(), indent=2, ensure_ascii=False) + "\n")
         if not (out / OVERRIDES_FILE).exists():
             write(OVERRIDES_FILE, overrides_template(self.incident))
-
-        page, fig = self._chart_page(shared, intervals)
         write(CHART_FILE, page)
         chart_image: str | None = None
         if images:
@@ -372,6 +361,34 @@ class Timeline:
                 warnings.append(f"{exc} ({CHART_FILE} was still written)")
         write(POSTMORTEM_FILE, self._postmortem(shared, intervals, chart_image=chart_image))
         return SavedOutputs(out, tuple(written), tuple(warnings))
+
+    def _data_tables(self, notable: pd.DataFrame, raw: bool) -> list[tuple[str, bytes]]:
+        """The files of data/ (the aggregates, as shared outputs hold them unless ``raw``) as
+        (name, Parquet bytes); ``notable`` is the notable events as they are to be written."""
+        tables = [
+            (f"{DATA_DIR}/notable.parquet", export_events(notable, "parquet")),
+            (f"{DATA_DIR}/counts.parquet", _frame_parquet(self.aggregates.counts)),
+            (f"{DATA_DIR}/latency.parquet", _frame_parquet(self.aggregates.latency)),
+            (
+                f"{DATA_DIR}/actors.parquet",
+                _frame_parquet(self.aggregates.actors if raw else self._redactor.redact_actors(self.aggregates.actors)),
+            ),
+        ]
+        details = self.aggregates.event_details(self.config)
+        for name, frame in details.frames().items():
+            shared = frame if raw else self._shared_details(name, frame)
+            tables.append((f"{DATA_DIR}/details_{name}.parquet", _frame_parquet(shared)))
+        tables.append((f"{DATA_DIR}/settings.json", json.dumps(_settings_of(self.config), indent=2).encode("utf-8")))
+        return tables
+
+    def _shared_views(self, shared_notable: pd.DataFrame) -> tuple[Incident, pd.DataFrame, str, dict[str, Any]]:
+        """What incident.json, the chart and the draft share: one redacted incident and one set of
+        alert intervals (each costs as much to make again as to write), and the chart's page and
+        figure dictionary."""
+        shared = self.shared_incident()
+        intervals = alert_intervals(shared_notable)
+        page, fig = self._chart_page(shared, intervals)
+        return shared, intervals, page, fig
 
     @classmethod
     def open(cls, outdir: str | os.PathLike[str], config: TimelineConfig | None = None) -> Timeline:
@@ -518,6 +535,28 @@ _SETTINGS_KEYS: Final = (
 )
 
 
+def preload_outputs() -> threading.Thread:
+    """Start loading, on a thread, what :meth:`Timeline.save` needs the first time it writes the
+    draft and the chart: the template engine with the built-in template compiled, and plotly.js
+    (about 0.4 s in all). ``pmtimeline build`` calls it before it reads the logs, so that its
+    report does not wait for them after the analysis. Returns the (daemon) thread; a failure
+    here is left for :meth:`Timeline.save` to report."""
+
+    def load() -> None:
+        try:
+            from pmtimeline.chart import plotlyjs_bundle
+            from pmtimeline.postmortem import compile_template, default_template
+
+            compile_template(default_template())
+            plotlyjs_bundle()
+        except Exception:  # save() loads the same and reports what fails
+            pass
+
+    thread = threading.Thread(target=load, name="pmtimeline-preload", daemon=True)
+    thread.start()
+    return thread
+
+
 def _settings_of(config: TimelineConfig) -> dict[str, Any]:
     return {k: getattr(config, k) for k in _SETTINGS_KEYS}
 
@@ -541,4 +580,4 @@ def _read_text(path: str, what: str) -> str:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
 
 
-__all__ = ["EVENT_COLUMNS", "SavedOutputs", "Timeline", "overrides_template", "read_overrides"]
+__all__ = ["EVENT_COLUMNS", "SavedOutputs", "Timeline", "overrides_template", "preload_outputs", "read_overrides"]

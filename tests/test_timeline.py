@@ -24,6 +24,7 @@ from pmtimeline.timeline import (
     POSTMORTEM_FILE,
     SavedOutputs,
     Timeline,
+    preload_outputs,
 )
 
 # Every test works on the analyzed sample incident (loaded once per module).
@@ -349,3 +350,18 @@ def test_repr_is_one_line(timeline: Timeline) -> None:
     text = repr(timeline)
     assert "\n" not in text
     assert text.startswith("<Timeline")
+
+
+def test_preload_outputs_compiles_the_draft_template_and_loads_plotlyjs() -> None:
+    from pmtimeline.chart import plotlyjs_bundle
+    from pmtimeline.postmortem import compile_template, default_template
+
+    thread = preload_outputs()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert thread.daemon
+    # What save() asks for next is what the thread made: the same objects, not made again.
+    before = compile_template.cache_info().hits
+    assert compile_template(default_template()) is compile_template(default_template())
+    assert compile_template.cache_info().hits >= before + 2
+    assert "plotly" in plotlyjs_bundle()[:300].lower()
