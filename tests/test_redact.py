@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 import pytest
 
@@ -84,6 +86,18 @@ def test_pseudonyms_are_stable_within_a_report_and_differ_across(redactor: Redac
     other = Redactor().redact_text("from 203.0.113.7")
     assert other.split()[-1] != a.split()[-1]
     assert "key" not in repr(redactor).replace("key=<per-report", "")
+
+
+def test_pseudonyms_are_keyed_hashes_of_the_value_and_its_kind() -> None:
+    # Pseudonyms are keyed BLAKE2b of "kind\0value": computed here independently of the module.
+    key = b"k" * 32
+    expected = hashlib.blake2b(b"ip\x00203.0.113.7", key=key, digest_size=4).hexdigest()
+    assert Redactor(key=key).pseudonym("203.0.113.7", "ip") == f"ip_{expected}"
+    assert Redactor(key=key).pseudonym("203.0.113.7", "user") != f"user_{expected}"
+    # A key longer than BLAKE2b takes still works, and still keys the tokens.
+    long_a, long_b = Redactor(key=b"a" * 100), Redactor(key=b"b" * 100)
+    assert long_a.pseudonym("alice", "user") != long_b.pseudonym("alice", "user")
+    assert long_a.pseudonym("alice", "user") == Redactor(key=b"a" * 100).pseudonym("alice", "user")
 
 
 def test_redact_events_pseudonymizes_users_everywhere(redactor: Redactor) -> None:
