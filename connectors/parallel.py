@@ -112,11 +112,6 @@ def worker_count(config: TimelineConfig) -> int:
 #: A stage every chunk of a run goes through after its connector (the pipeline's prepare_chunk,
 #: bound to the run's configuration): run by the worker, so that the parent only collects.
 ChunkStage = Callable[[pd.DataFrame], pd.DataFrame]
-#: A summary of each prepared chunk that the run's consumer wants too (the aggregation's per-chunk
-#: work, :func:`pmtimeline.aggregate.summarize_chunk`): made by the worker beside its chunk.
-ChunkSummarizer = Callable[[pd.DataFrame], Any]
-#: What a task yields for each chunk: the chunk, or (chunk, its summary) with a summarizer.
-_Chunk = pd.DataFrame | tuple[pd.DataFrame, Any]
 
 
 @dataclass
@@ -125,12 +120,11 @@ class _Task:
     byte_range: tuple[int, int, int] | None  # None: the whole file, read as LogFileConnector.read does
     prepare: ChunkStage | None = None
     lines: int | None = None  # lines of the byte range (known from planning)
-    summarize: ChunkSummarizer | None = None
 
 
 @dataclass
 class _TaskResult:
-    frames: list[_Chunk]
+    frames: list[pd.DataFrame]
     accounting: SourceAccounting
     rejects: list[Reject]
     truncated: int = 0
@@ -139,7 +133,7 @@ class _TaskResult:
     first_time: pd.Timestamp | None = None  # of the events as parsed (before ``prepare``)
 
 
-def _run_task(task: _Task, sink: Callable[[_Chunk], None] | None = None) -> _TaskResult:
+def _run_task(task: _Task, sink: Callable[[pd.DataFrame], None] | None = None) -> _TaskResult:
     """Parse one task (in a worker, or in this process); never raises a SourceError.
 
     Frames go to ``sink`` as they are parsed (a worker's spool), else into the result.
@@ -154,7 +148,7 @@ def _run_task(task: _Task, sink: Callable[[_Chunk], None] | None = None) -> _Tas
         connector.config = dataclasses.replace(connector.config, chunk_lines=min(lines, connector.config.chunk_lines))
     # The run's event budget is kept by ParallelLogFile.read, in the parent, in source order.
     connector._budget = EventBudget(connector.config.max_events)
-    frames: list[_Chunk] = []
+    frames: list[pd.DataFrame] = []
     first_time: list[pd.Timestamp] = []
 
     def emit(frame: pd.DataFrame) -> None:
@@ -162,11 +156,10 @@ def _run_task(task: _Task, sink: Callable[[_Chunk], None] | None = None) -> _Tas
             first_time.append(frame["timestamp"].iloc[0])  # as parsed, before ``prepare``
         if task.prepare is not None:
             frame = task.prepare(frame)
-        item: _Chunk = frame if task.summarize is None else (frame, task.summarize(frame))
         if sink is not None:
-            sink(item)
+            sink(frame)
         else:
-            frames.append(item)
+            frames.append(frame)
 
     # Every chunk costs a pass of each stage after the parser, however few rows it has; a
     # multi-line format yields the event it held back at the end of a block as a frame of one row.
@@ -289,7 +282,7 @@ def _run_task_to_spool(task: _Task, index: int, spool: str) -> int:
     """
     parts = 0
 
-    def sink(frame: _Chunk) -> None:
+    def sink(frame: pd.DataFrame) -> None:
         nonlocal parts
         while parts >= PARTS_AHEAD and os.path.exists(_part_path(spool, index, parts - PARTS_AHEAD)):
             time.sleep(_POLL_SECONDS)
@@ -393,11 +386,11 @@ def _main_module_hidden() -> Iterator[None]:
 class _TaskStream:
     """The chunks of one task, in order, as its worker writes them; then its result."""
 
-    def __init__(self, frames: Iterator[_Chunk]) -> None:
+    def __init__(self, frames: Iterator[pd.DataFrame]) -> None:
         self._frames = frames
         self.result: _TaskResult | None = None
 
-    def __iter__(self) -> Iterator[_Chunk]:
+    def __iter__(self) -> Iterator[pd.DataFrame]:
         return self._frames
 
 
@@ -456,7 +449,7 @@ class _Scheduler:
                 )
                 self._submitted += 1
 
-    def _parts(self, index: int, stream: _TaskStream) -> Iterator[_Chunk]:
+    def _parts(self, index: int, stream: _TaskStream) -> Iterator[pd.DataFrame]:
         assert self._spool is not None
         spool = self._spool.name
         future = self._futures.pop(index)
@@ -537,9 +530,6 @@ class ParallelLogFile:
         self._scheduler = scheduler
         self._accounting = SourceAccounting(name=connector.path, path=connector.path)
         self._rejects: list[Reject] = []
-        #: The summary its worker made of the chunk just yielded (None without a summarizer, see
-        #: plan_sources); read it before asking for the next chunk.
-        self.chunk_summary: Any = None
 
     def accounting(self) -> list[SourceAccounting]:
         return [self._accounting]
@@ -567,11 +557,9 @@ class ParallelLogFile:
                 previous_last = None
                 continue
             stream = self._scheduler.run(plan.task)
-            for item in stream:
-                frame, self.chunk_summary = item if isinstance(item, tuple) else (item, None)
+            for frame in stream:
                 self._connector._budget.take(len(frame))
                 yield frame
-            self.chunk_summary = None
             result = stream.result
             assert result is not None
             part = result.accounting
@@ -616,16 +604,13 @@ def plan_sources(
     *,
     range_bytes: int = RANGE_BYTES,
     prepare: ChunkStage | None = None,
-    summarize: ChunkSummarizer | None = None,
 ) -> list[Source]:
     """The sources of a run, with log files planned for parallel parsing and window pruning.
 
     Returns ``sources`` unchanged when there is nothing to gain (one worker and no window). Other
     sources (alerts, Elasticsearch, frames) are kept as they are, in place. With ``prepare`` (a
     picklable function of a chunk), workers also run it on their chunks, and the planned files say
-    so with ``chunks_prepared``, so that the pipeline does not run it again. With ``summarize``
-    (a picklable function of a prepared chunk), workers also run it, and a planned file holds the
-    result for the chunk it just yielded in ``chunk_summary``; in one process, it is not run.
+    so with ``chunks_prepared``, so that the pipeline does not run it again.
     """
     workers = worker_count(config)
     windowed = config.start is not None or config.end is not None
@@ -658,8 +643,6 @@ def plan_sources(
         for planned in plan.ranges:
             if planned.task is not None:
                 tasks[planned.task].prepare = prepare
-                # One process gains nothing from summarizing here rather than in the consumer.
-                tasks[planned.task].summarize = summarize if workers > 1 else None
         out.append(ParallelLogFile(source, plan, scheduler, prepared=prepare is not None))
         # The workers start on the first tasks while the other files are planned.
         scheduler.submit_through(workers)

@@ -435,34 +435,6 @@ class _HeldRows:
         return pd.concat(parts, ignore_index=True) if parts else _empty_rows()
 
 
-#: One chunk's latency histograms: (bucket start in ns, service code of the chunk, scope code, bin,
-#: count), one row per combination.
-_LatencyPart = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-def latency_part(
-    events: pd.DataFrame, resolution: str, edge: np.ndarray, services: tuple[np.ndarray, Any]
-) -> _LatencyPart | None:
-    """The latency histograms of one chunk's events that have a duration (``services`` as
-    :func:`service_codes` gives them), or None when none has."""
-    has = _bool(events["duration_ms"].notna()) & _bool(events["duration_ms"] >= 0)
-    if not has.any():
-        return None
-    request = _is_in(events["kind"], ["request"])[has]
-    other = np.where(request, _SCOPE_CODES["request"], _SCOPE_CODES["other"])
-    scope = np.where(edge[has], _SCOPE_CODES["edge"], other)
-    codes, _ = services
-    step = pd.Timedelta(resolution).value
-    ns = floor_ns(events["timestamp"], resolution)[has]
-    origin = int(ns.min())
-    bins = latency_bins(events["duration_ms"].to_numpy(dtype="float64", na_value=np.nan)[has])
-    low = int(bins.min())
-    (slot, service, scope_code, shifted), sums = group_sum(
-        [(ns - origin) // step, codes[has], scope, bins - low], {"count": None}
-    )
-    return origin + slot * step, service, scope_code, shifted + low, sums["count"]
-
-
 class _LatencyHistograms:
     """The latency histograms of the chunks added so far (see :attr:`Aggregates.latency`).
 
@@ -476,15 +448,27 @@ class _LatencyHistograms:
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.rows = 0
 
-    def add(self, part: _LatencyPart | None, service_names: Any) -> None:
-        """Add the histograms of one chunk (:func:`latency_part`; ``service_names`` the names its
-        service codes stand for)."""
-        if part is None:
+    def add(self, events: pd.DataFrame, resolution: str, edge: np.ndarray, services: tuple[np.ndarray, Any]) -> None:
+        """Add the histograms of one chunk's events that have a duration (``services`` as
+        :func:`service_codes` gives them)."""
+        has = _bool(events["duration_ms"].notna()) & _bool(events["duration_ms"] >= 0)
+        if not has.any():
             return
-        bucket, codes, scope_code, bins, count = part
-        ids = np.array([self.services.setdefault(n, len(self.services)) for n in service_names.tolist()], dtype="int64")
-        self.parts.append((bucket, ids[codes], scope_code, bins, count))
-        self.rows += len(bucket)
+        request = _is_in(events["kind"], ["request"])[has]
+        other = np.where(request, _SCOPE_CODES["request"], _SCOPE_CODES["other"])
+        scope = np.where(edge[has], _SCOPE_CODES["edge"], other)
+        codes, names = services
+        ids = np.array([self.services.setdefault(n, len(self.services)) for n in names.tolist()], dtype="int64")
+        step = pd.Timedelta(resolution).value
+        ns = floor_ns(events["timestamp"], resolution)[has]
+        origin = int(ns.min())
+        bins = latency_bins(events["duration_ms"].to_numpy(dtype="float64", na_value=np.nan)[has])
+        low = int(bins.min())
+        (slot, service, scope_code, shifted), sums = group_sum(
+            [(ns - origin) // step, ids[codes[has]], scope, bins - low], {"count": None}
+        )
+        self.parts.append((origin + slot * step, service, scope_code, shifted + low, sums["count"]))
+        self.rows += len(slot)
         if self.rows > _COMPACT_ROWS and len(self.parts) > 1:
             self.parts = [self._merged()]
             self.rows = len(self.parts[0][0])
@@ -1070,74 +1054,6 @@ def bad_sample_mask(
     return keep
 
 
-def _positional(events: pd.DataFrame) -> pd.DataFrame:
-    """``events`` with the event schema's columns in order and a range index (positions are rows)."""
-    if list(events.columns) != list(EVENT_COLUMNS) or not events.index.equals(pd.RangeIndex(len(events))):
-        return events.reset_index(drop=True).loc[:, list(EVENT_COLUMNS)]
-    return events
-
-
-@dataclass(frozen=True)
-class ChunkSummary:
-    """What :meth:`Aggregator.add` computes of one chunk on its own, before it merges the chunk
-    with those before it: most of its work, made by :func:`summarize_chunk`. Picklable, so that a
-    parsing worker makes it next to its chunk and the main process only merges (see
-    :func:`pmtimeline.connectors.parallel.plan_sources`). Masks and positions are of the chunk's
-    rows in order."""
-
-    rows: int
-    start: pd.Timestamp
-    end: pd.Timestamp
-    masks: SignalMasks
-    services: tuple[np.ndarray, Any]  # as service_codes gives them
-    counts: pd.DataFrame  # count_signals
-    bad: np.ndarray  # notable_parts
-    kept: np.ndarray
-    worded: np.ndarray  # errors and events of level warning: the events whose templates are counted
-    templates: pd.Series  # message templates of the worded events (indexed by position)
-    ids: pd.Series  # correlation ids of the notable events (indexed by position)
-    details: EventDetails
-    chosen: np.ndarray  # bad_sample_mask
-    latency: _LatencyPart | None
-    actors: pd.DataFrame
-
-
-def summarize_chunk(events: pd.DataFrame, config: TimelineConfig) -> ChunkSummary:
-    """The :class:`ChunkSummary` of one chunk of events (event schema, through ``classify_changes``)."""
-    events = _positional(events)
-    times = events["timestamp"]
-    masks = SignalMasks.of(events)
-    services = service_codes(events)
-    bad, kept = notable_parts(events)
-    notable = bad | kept
-    worded = masks.errors | masks.warning_level
-    templates = message_templates(events["message"].iloc[np.flatnonzero(worded)]).fillna("")
-    ids = correlation_ids(events[["trace_id", "request_id"]].loc[notable])
-    # Ties keep input order: the chunk's own row order ranks as the run-wide numbers would.
-    chosen = (
-        bad_sample_mask(events, config, np.arange(len(events), dtype="int64"), masks, services=services)
-        if bad.any()
-        else np.zeros(len(events), dtype=bool)
-    )
-    return ChunkSummary(
-        rows=len(events),
-        start=times.min(),
-        end=times.max(),
-        masks=masks,
-        services=services,
-        counts=count_signals(events, config.count_resolution, masks, services),
-        bad=bad,
-        kept=kept,
-        worded=worded,
-        templates=templates,
-        ids=ids,
-        details=_describe(events, config, masks, notable, worded, templates, ids, services),
-        chosen=chosen,
-        latency=latency_part(events, config.count_resolution, masks.edge, services),
-        actors=_actors(events, config.bucket),
-    )
-
-
 class Aggregator:
     """Accumulates :class:`Aggregates` from event chunks (see the module docstring).
 
@@ -1182,41 +1098,50 @@ class Aggregator:
         self._start: pd.Timestamp | None = None
         self._end: pd.Timestamp | None = None
 
-    def add(self, events: pd.DataFrame, counted: bool = False, summary: ChunkSummary | None = None) -> None:
+    def add(self, events: pd.DataFrame, counted: bool = False) -> None:
         """Add one chunk of events (event schema, already through ``classify_changes``).
 
         ``counted``: the chunk's events are already in counts given to :meth:`add_counts`.
-        ``summary``: :func:`summarize_chunk` of this chunk when it was made elsewhere (a parsing
-        worker makes it next to the chunk); made here when None.
         """
         if events.empty:
             return
-        events = _positional(events)
-        if summary is None or summary.rows != len(events):
-            summary = summarize_chunk(events, self.config)
+        if list(events.columns) != list(EVENT_COLUMNS) or not events.index.equals(pd.RangeIndex(len(events))):
+            events = events.reset_index(drop=True).loc[:, list(EVENT_COLUMNS)]
         # A run-wide row number: events kept by several rules are kept once, and ties keep input order.
         order = np.arange(self._rows_seen, self._rows_seen + len(events), dtype="int64")
         self._rows_seen += len(events)
-        self._start = summary.start if self._start is None else min(self._start, summary.start)
-        self._end = summary.end if self._end is None else max(self._end, summary.end)
+        times = events["timestamp"]
+        start, end = times.min(), times.max()
+        self._start = start if self._start is None else min(self._start, start)
+        self._end = end if self._end is None else max(self._end, end)
 
-        masks = summary.masks
+        masks = SignalMasks.of(events)
+        services = service_codes(events)
         if not counted:
-            self._add_counts(summary.counts)
-        if summary.kept.any():
-            self._kept.append(events.loc[summary.kept].assign(_row=order[summary.kept]))
-        self._add_details(summary.details)
-        if summary.chosen.any():
-            self._add_bad(events.loc[summary.chosen].assign(_row=order[summary.chosen]))
-        self._add_firsts(events, order, masks.errors[summary.worded], summary.templates)
-        self._add_trail(events, order, masks.errors, summary.ids)
-        self._add_sample(events, order, np.flatnonzero(~(summary.bad | summary.kept)))
-        self._add_edges(events, order, summary.services)
-        self._latency.add(summary.latency, summary.services[1])
+            self._add_counts(count_signals(events, self.config.count_resolution, masks, services))
 
-        if not summary.actors.empty:
-            self._actors.append(summary.actors)
-            self._actor_rows += len(summary.actors)
+        bad, kept = notable_parts(events)
+        notable = bad | kept
+        if kept.any():
+            self._kept.append(events.loc[kept].assign(_row=order[kept]))
+        worded = masks.errors | masks.warning_level
+        templates = message_templates(events["message"].iloc[np.flatnonzero(worded)]).fillna("")
+        ids = correlation_ids(events[["trace_id", "request_id"]].loc[notable])
+        self._add_details(_describe(events, self.config, masks, notable, worded, templates, ids, services))
+        if bad.any():
+            chosen = bad_sample_mask(events, self.config, order, masks, services=services)
+            self._add_bad(events.loc[chosen].assign(_row=order[chosen]))
+        self._add_firsts(events, order, masks.errors[worded], templates)
+        self._add_trail(events, order, masks.errors, ids)
+        self._add_sample(events, order, np.flatnonzero(~notable))
+        self._add_edges(events, order, services)
+
+        self._latency.add(events, self.config.count_resolution, masks.edge, services)
+
+        actors = _actors(events, self.config.bucket)
+        if not actors.empty:
+            self._actors.append(actors)
+            self._actor_rows += len(actors)
             if self._actor_rows > _COMPACT_ROWS and len(self._actors) > 1:
                 self._actors = [bound_actors(pd.concat(self._actors, ignore_index=True))]
                 self._actor_rows = len(self._actors[0])

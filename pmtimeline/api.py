@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pmtimeline.aggregate import summarize_chunk
 from pmtimeline.config import TimelineConfig, check_zone, parse_time
 from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
 from pmtimeline.connectors.inputs import open_inputs
@@ -161,22 +160,12 @@ def open_sources(inputs: Input | Iterable[Input], config: TimelineConfig) -> lis
     return sources
 
 
-def planned_sources(sources: Sequence[Source], config: TimelineConfig, *, summarize: bool = False) -> list[Source]:
+def planned_sources(sources: Sequence[Source], config: TimelineConfig) -> list[Source]:
     """``sources`` planned as ``pmtimeline build`` plans them: log files parsed on ``config.workers``
     processes (which also run the pipeline's :func:`~pmtimeline.pipeline.prepare_chunk`), and files
     or byte ranges wholly outside the window skipped; the same events and accounting as a
-    sequential read.
-
-    ``summarize``: for :func:`pmtimeline.pipeline.build`, the workers also make each chunk's
-    :func:`~pmtimeline.aggregate.summarize_chunk`, most of the aggregation's work, which then
-    leaves the main process (the slowest part of a build on several workers).
-    """
-    return plan_sources(
-        sources,
-        config,
-        prepare=functools.partial(prepare_chunk, config=config),
-        summarize=functools.partial(summarize_chunk, config=config) if summarize else None,
-    )
+    sequential read."""
+    return plan_sources(sources, config, prepare=functools.partial(prepare_chunk, config=config))
 
 
 def make_config(
@@ -265,7 +254,7 @@ def load(
         >>> tl.incident.phases["onset"]
     """
     cfg = make_config(config, start=start, end=end, tz=tz, source_tz=source_tz, title=title, **options)
-    sources = planned_sources(open_sources(inputs, cfg), cfg, summarize=True)
+    sources = planned_sources(open_sources(inputs, cfg), cfg)
     callback, close = _progress(progress)
     try:
         result = build(sources, cfg, keep_events=keep_events, progress=callback)

@@ -176,11 +176,8 @@ def config_from_options(opts: dict[str, Any]) -> TimelineConfig:
     return TimelineConfig(**kwargs)
 
 
-def sources_from_options(
-    inputs: Sequence[str], opts: dict[str, Any], config: TimelineConfig, *, summarize: bool = False
-) -> list[Any]:
-    """Connector objects for the INPUT paths plus the cluster named by ``--es`` (``summarize``: for
-    a build, see :func:`pmtimeline.api.planned_sources`)."""
+def sources_from_options(inputs: Sequence[str], opts: dict[str, Any], config: TimelineConfig) -> list[Any]:
+    """Connector objects for the INPUT paths plus the cluster named by ``--es``."""
     from pmtimeline.api import open_sources, planned_sources
 
     if not inputs and not opts.get("es_url") and not opts.get("es_cloud_id"):
@@ -189,7 +186,7 @@ def sources_from_options(
     if sources:
         # --workers and --start/--end: log files parsed on several processes, what lies wholly
         # outside the window skipped (same events and accounting as a sequential run).
-        sources = planned_sources(sources, config, summarize=summarize)
+        sources = planned_sources(sources, config)
     if opts.get("es_url") or opts.get("es_cloud_id"):
         from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
 
@@ -375,7 +372,7 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
 
     config = config_from_options(opts)
     preload_outputs()
-    sources = sources_from_options(inputs, opts, config, summarize=True)
+    sources = sources_from_options(inputs, opts, config)
     # One redactor for events.parquet and the other outputs, so that their pseudonyms agree.
     redactor = Redactor()
     raw = not config.redact or config.keep_raw

@@ -362,10 +362,7 @@ def build(
     with contextlib.closing(stream):
         try:
             for source, chunk in stream:
-                # A parsing worker may have summarized the chunk for the aggregation (see
-                # api.planned_sources); a chunk that lost duplicates is no longer the one summarized.
-                summary = getattr(source, "chunk_summary", None) if duplicates is None else None
-                aggregating(chunk, counted=id(source) in pushdown, summary=summary)
+                aggregating(chunk, counted=id(source) in pushdown)
                 if keep_events:
                     kept.append(chunk)
         finally:

@@ -18,12 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pmtimeline.aggregate import ChunkSummary, summarize_chunk
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.inputs import open_inputs
 from pmtimeline.connectors.parallel import PARTS_AHEAD, ParallelLogFile, plan_sources, worker_count
-from pmtimeline.pipeline import IngestResult, build, ingest, prepare_chunk
-from pmtimeline.sources import Source
+from pmtimeline.pipeline import IngestResult, ingest, prepare_chunk
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL_RANGE = 48 << 10  # many range boundaries on a small corpus
@@ -227,60 +225,6 @@ def test_workers_that_prepare_their_chunks_give_the_sequential_events(corpus: Pa
     service = sequential.events["source"].str.endswith("service.log")
     raw = _run([str(corpus / "service.log")], TimelineConfig()).events
     assert sequential.events.loc[service, "timestamp"].min() == raw["timestamp"].min() - pd.Timedelta(seconds=90)
-
-
-def test_workers_that_summarize_their_chunks_give_the_sequential_build(corpus: Path) -> None:
-    # With the aggregation's per-chunk summary handed to plan_sources, workers make it beside each
-    # chunk and the build only merges: the aggregates and the incident are those of one process.
-    config = TimelineConfig()
-    sequential = build(open_inputs([str(corpus)], config), config)
-    parallel_config = dataclasses.replace(config, workers=2)
-
-    def planned() -> list[Source]:
-        return plan_sources(
-            open_inputs([str(corpus)], parallel_config),
-            parallel_config,
-            range_bytes=SMALL_RANGE,
-            prepare=functools.partial(prepare_chunk, config=parallel_config),
-            summarize=functools.partial(summarize_chunk, config=parallel_config),
-        )
-
-    service = next(s for s in planned() if s.name.endswith("service.log"))
-    assert isinstance(service, ParallelLogFile)
-    chunks = 0
-    for frame in service.read():
-        summary = service.chunk_summary
-        assert isinstance(summary, ChunkSummary)
-        assert summary.rows == len(frame)
-        assert summary.end == frame["timestamp"].max()
-        chunks += 1
-    assert chunks > 3
-    assert service.chunk_summary is None
-
-    parallel = build(planned(), parallel_config)
-    a, b = sequential.aggregates, parallel.aggregates
-    for name in ("counts", "latency", "actors"):
-        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True, obj=name)
-    assert a.details is not None
-    assert b.details is not None
-    for name, table in a.details.frames().items():
-        keys = [c for c in table.columns if c not in ("count", "first", "last")]
-        pd.testing.assert_frame_equal(
-            table.sort_values(keys, kind="stable").reset_index(drop=True),
-            b.details.frames()[name].sort_values(keys, kind="stable").reset_index(drop=True),
-            check_exact=True,
-            obj=name,
-        )
-    important = ["warning", "error", "critical", "fatal"]
-
-    def kept_whole(notable: pd.DataFrame) -> pd.DataFrame:
-        keep = notable["level"].isin(important).fillna(False) | notable["kind"].isin(["change", "alert"])
-        return notable.loc[keep.to_numpy(dtype=bool)].reset_index(drop=True)
-
-    pd.testing.assert_frame_equal(kept_whole(a.notable), kept_whole(b.notable), check_exact=True)
-    assert sequential.incident.phases == parallel.incident.phases
-    assert sequential.incident.metrics == parallel.incident.metrics
-    assert sequential.incident.phases["onset"] is not None
 
 
 def test_a_worker_waits_for_the_reader_instead_of_piling_up_chunks(corpus: Path) -> None:
