@@ -92,3 +92,46 @@ def test_engine_floor_refuses_a_folder_that_is_not_a_corpus(tmp_path: Path) -> N
     proc = _engine_floor("--corpus", str(tmp_path))
     assert proc.returncode == 2
     assert "is not a benchmark corpus" in proc.stderr
+
+
+def test_analysis_cost_times_ingest_against_ingest_plus_analysis(tiny_corpus: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "analysis_cost.py"), "--corpus", str(tiny_corpus), "--rounds", "2"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rounds = [line for line in proc.stdout.splitlines() if line.startswith("round ")]
+    assert len(rounds) == 2
+    for line in rounds:
+        ingest_s, analysis_s = (float(part.split()[-2]) for part in line.split(", ")[:2])
+        assert ingest_s > 0
+        assert analysis_s > 0
+    assert "medians (1 worker(s))" in proc.stdout
+    assert "the analysis adds" in proc.stdout.splitlines()[-1]
+    # The one-step mode writes what issue 4's build wrote: the event table and incident.json.
+    script = str(BENCH / "analysis_cost.py")
+    one = subprocess.run(
+        [sys.executable, script, "--corpus", str(tiny_corpus), "--one", "analysis", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert one.returncode == 0, one.stderr[-2000:]
+    import pandas as pd
+
+    assert 4000 < len(pd.read_parquet(tmp_path / "events.parquet")) <= 6000
+    assert json.loads((tmp_path / "incident.json").read_text())["phases"]["onset"] is not None
+
+
+def test_analysis_cost_refuses_a_missing_corpus(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "analysis_cost.py"), "--corpus", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "is not a folder" in proc.stderr
+    assert "Traceback" not in proc.stderr
