@@ -259,12 +259,10 @@ def count_signals(
     masks = masks or SignalMasks.of(events)
     errors, request, failed, edge = masks.errors, masks.requests, masks.failed, masks.edge
     codes, names = _in_name_order(*(services or service_codes(events)))
-    step = pd.Timedelta(resolution).value
-    ns = floor_ns(events["timestamp"], resolution)
-    origin = int(ns.min())
+    slots = _Slots.of(np.asarray(events["timestamp"].array.asi8, dtype="int64"), resolution)
     # The keys sort as the rows must: by bucket, then service name.
     (slot, service), sums = group_sum(
-        [(ns - origin) // step, codes],
+        [slots.numbers, codes],
         {
             "events": None,
             "errors": errors,
@@ -275,7 +273,7 @@ def count_signals(
             "failed_edge_requests": edge & failed,
         },
     )
-    return pd.DataFrame({"bucket": utc_times(origin + slot * step), "service": names.take(service), **sums})
+    return pd.DataFrame({"bucket": utc_times(slots.starts(slot)), "service": names.take(service), **sums})
 
 
 def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray]:
@@ -351,18 +349,25 @@ def _decoded(combined: np.ndarray, radices: list[int]) -> list[np.ndarray]:
     return decoded[::-1]
 
 
-def _slots(ns: np.ndarray, resolution: str) -> np.ndarray:
-    """The bucket of ``resolution`` of each time (int64 ns), numbered from the earliest one."""
-    step = pd.Timedelta(resolution).value
-    floored = ns - ns % step
-    return np.asarray((floored - floored.min()) // step, dtype="int64")
+@dataclass(frozen=True)
+class _Slots:
+    """Times (int64 ns) as the numbers of their buckets of one resolution, counted from the earliest
+    bucket: small non-negative integers that combine with other keys into one (see :func:`group_sum`)."""
 
+    numbers: np.ndarray
+    origin: int  # start of bucket 0, int64 ns
+    step: int  # the resolution, ns
 
-def floor_ns(times: pd.Series, resolution: str) -> np.ndarray:
-    """Times floored to ``resolution``, as int64 nanoseconds since the epoch."""
-    step = pd.Timedelta(resolution).value
-    ns = times.array.asi8
-    return np.asarray(ns - ns % step, dtype="int64")
+    @classmethod
+    def of(cls, ns: np.ndarray, resolution: str) -> _Slots:
+        step = pd.Timedelta(resolution).value
+        floored = ns - ns % step
+        origin = int(floored.min())
+        return cls(np.asarray((floored - origin) // step, dtype="int64"), origin, step)
+
+    def starts(self, numbers: np.ndarray) -> np.ndarray:
+        """The start (int64 ns) of the buckets numbered ``numbers``."""
+        return np.asarray(self.origin + numbers * self.step, dtype="int64")
 
 
 def _conform_counts(frame: pd.DataFrame) -> pd.DataFrame:
@@ -459,15 +464,13 @@ class _LatencyHistograms:
         scope = np.where(edge[has], _SCOPE_CODES["edge"], other)
         codes, names = services
         ids = np.array([self.services.setdefault(n, len(self.services)) for n in names.tolist()], dtype="int64")
-        step = pd.Timedelta(resolution).value
-        ns = floor_ns(events["timestamp"], resolution)[has]
-        origin = int(ns.min())
+        slots = _Slots.of(np.asarray(events["timestamp"].array.asi8, dtype="int64")[has], resolution)
         bins = latency_bins(events["duration_ms"].to_numpy(dtype="float64", na_value=np.nan)[has])
         low = int(bins.min())
         (slot, service, scope_code, shifted), sums = group_sum(
-            [(ns - origin) // step, ids[codes[has]], scope, bins - low], {"count": None}
+            [slots.numbers, ids[codes[has]], scope, bins - low], {"count": None}
         )
-        self.parts.append((origin + slot * step, service, scope_code, shifted + low, sums["count"]))
+        self.parts.append((slots.starts(slot), service, scope_code, shifted + low, sums["count"]))
         self.rows += len(slot)
         if self.rows > _COMPACT_ROWS and len(self.parts) > 1:
             self.parts = [self._merged()]
@@ -748,10 +751,6 @@ class EventDetails:
         return cls(**out)
 
 
-def _bucket_ns(times: pd.Series, resolution: str) -> np.ndarray:
-    return floor_ns(times, resolution)
-
-
 def keyed_counts(times: pd.Series, keys: Mapping[str, pd.Series], resolution: str) -> pd.DataFrame:
     """Events per (bucket of ``resolution``, keys), with the times of the first and last of them.
 
@@ -796,13 +795,11 @@ def _keyed(ns: np.ndarray, keys: Mapping[str, tuple[np.ndarray, Any]], resolutio
     if not valid.any():
         return _empty_keyed(tuple(names), _KEY_DTYPES)
     ns = ns[valid]
-    step = pd.Timedelta(resolution).value
-    bucket = ns - ns % step
-    origin = int(bucket.min())
-    order, starts, group_keys = _groups([(bucket - origin) // step, *(codes[valid] for codes, _ in keys.values())])
+    slots = _Slots.of(ns, resolution)
+    order, starts, group_keys = _groups([slots.numbers, *(codes[valid] for codes, _ in keys.values())])
     counts = np.diff(np.append(starts, len(order)))
     sorted_ns = ns[order]
-    out: dict[str, Any] = {"bucket": utc_times(origin + group_keys[0] * step)}
+    out: dict[str, Any] = {"bucket": utc_times(slots.starts(group_keys[0]))}
     for name, (_, unique), key in zip(names, keys.values(), group_keys[1:], strict=True):
         dtype = _KEY_DTYPES.get(name, STRING)
         if isinstance(unique, pd.api.extensions.ExtensionArray) and unique.dtype == dtype:
@@ -1030,7 +1027,7 @@ def bad_sample_mask(
         return keep
     times = np.asarray(events["timestamp"].array.asi8, dtype="int64")
     # Bucket numbers from the first event, so that the group keys combine into one small integer.
-    slot, second = (_slots(times, resolution) for resolution in (config.bucket, config.count_resolution))
+    slot, second = (_Slots.of(times, resolution).numbers for resolution in (config.bucket, config.count_resolution))
     service, _ = services or service_codes(events)
     masks = masks or SignalMasks.of(events)
     source, _ = _code_at(events["source"].fillna(""), np.flatnonzero(masks.bad))
