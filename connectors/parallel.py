@@ -72,7 +72,7 @@ import pandas as pd
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.log_formats import LogFormat
 from pmtimeline.connectors.logfile import EventBudget, LogFileConnector, zone_for
-from pmtimeline.connectors.rawio import READ_SIZE, LineBlock, LineReader, check_readable, iter_line_ranges
+from pmtimeline.connectors.rawio import READ_SIZE, LineReader, check_readable, iter_line_ranges
 from pmtimeline.errors import SourceError
 from pmtimeline.sources import Reject, Source, SourceAccounting
 
@@ -161,38 +161,6 @@ def _run_task(task: _Task, sink: Callable[[pd.DataFrame], None] | None = None) -
         else:
             frames.append(frame)
 
-    # Every chunk costs a pass of each stage after the parser, however few rows it has; a
-    # multi-line format yields the event it held back at the end of a block as a frame of one row.
-    # Small frames are merged: one before a block's frame is held and goes out with it, and the
-    # frames that follow the last block (its own and the held-back event) go out as one. No large
-    # frame is held while a block is parsed.
-    small = max(1, connector.config.chunk_lines // 16)
-    held: list[pd.DataFrame] = []
-    held_rows = 0
-    last_block_read = False
-
-    def collect(frame: pd.DataFrame) -> None:
-        nonlocal held_rows
-        if held_rows >= small and len(frame) >= small:
-            flush()
-        held.append(frame)
-        held_rows += len(frame)
-        if held_rows >= small and not last_block_read:
-            flush()
-
-    def flush() -> None:
-        nonlocal held_rows
-        if held:
-            emit(held[0] if len(held) == 1 else pd.concat(held, ignore_index=True))
-            held.clear()
-            held_rows = 0
-
-    def watched(blocks: Iterator[LineBlock]) -> Iterator[LineBlock]:
-        nonlocal last_block_read
-        yield from blocks
-        # LogFileConnector._run looks one block ahead: its frames from now on are the last ones.
-        last_block_read = True
-
     truncated = 0
     last_time = None
     error = None
@@ -204,13 +172,13 @@ def _run_task(task: _Task, sink: Callable[[pd.DataFrame], None] | None = None) -
         fmt, reason = connector.choose_format()
         state = connector._start(fmt, reason)
         reader = LineReader(connector.path, connector.config, byte_range=task.byte_range)
-        for frame in connector._run(watched(reader.blocks()), state):
-            collect(frame)
-        flush()
+        # The connector yields no one-event frames: the event it holds back at a block's end goes
+        # out with the next block's events, and the last block holds none back.
+        for frame in connector._run(reader.blocks(), state):
+            emit(frame)
         connector._finish(state, reader)
         truncated, last_time = state.truncated, state.last_time
     except SourceError as exc:
-        flush()
         error = str(exc)
     return _TaskResult(
         frames,

@@ -268,8 +268,8 @@ def _die(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_each_range_of_a_multi_line_file_comes_as_one_chunk(corpus: Path) -> None:
-    # A worker merges the event a multi-line format holds back at the end of its range (a frame of
-    # one row) into the range's chunk: every chunk costs a pass of each later stage.
+    # The event a multi-line format holds back at the end of a block is not a frame of its own
+    # (every chunk costs a pass of each later stage): a worker's range comes as one chunk.
     config = TimelineConfig(workers=2)
     path = str(corpus / "service.log")
     planned = plan_sources(open_inputs([path], config), config, range_bytes=SMALL_RANGE)
