@@ -285,21 +285,13 @@ class Timeline:
         """The interactive timeline as a Plotly Figure (``.show()`` in a notebook)."""
         import plotly.graph_objects as go
 
-        return go.Figure(self._chart_spec(self.shared_incident()))
-
-    def _chart_spec(self, incident: Incident, intervals: pd.DataFrame | None = None) -> dict[str, Any]:
-        """The chart of the shared ``incident`` as Plotly's figure dictionary (what :meth:`save`
-        writes, without building the validated Figure)."""
         from pmtimeline.chart import timeline_spec
 
         notable = self.shared_events(self.aggregates.notable)
-        return timeline_spec(
-            incident,
-            notable,
-            self.aggregates.counts,
-            self.config,
-            intervals=alert_intervals(notable) if intervals is None else intervals,
+        spec = timeline_spec(
+            self.shared_incident(), notable, self.aggregates.counts, self.config, intervals=alert_intervals(notable)
         )
+        return go.Figure(spec)
 
     def _chart_page(self, incident: Incident, intervals: pd.DataFrame) -> tuple[str, dict[str, Any]]:
         """The chart's HTML page and figure dictionary (:func:`pmtimeline.chart.timeline_page`)."""
