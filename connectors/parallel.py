@@ -650,7 +650,10 @@ def _plan_file(
         if windowed and timed and fmt is not None and compressed:
             first = _head_time(connector, fmt, zone)
             mtime = pd.Timestamp(os.stat(path).st_mtime_ns, unit="ns", tz="UTC")
-            if first is not None and _outside(first, mtime, config):
+            # A modification time earlier than the first line is no evidence of the last one (a file
+            # copied or restored with old times): then only the first line can prune, by the window's end.
+            last = mtime if first is not None and mtime >= first else _UNKNOWN_LAST
+            if first is not None and _outside(first, last, config):
                 plan.skipped_reason = _outside_reason(first, mtime, "modification time")
                 return plan, 0
         plan.ranges.append(_RangePlan(len(tasks), 0))
@@ -911,7 +914,15 @@ def _line_count(path: str, last_range: tuple[int, int, int]) -> int:
     return first_line - 1 + count + (0 if last_byte == b"\n" else 1)
 
 
+#: Stands for the last timestamp of a file when nothing bounds it.
+_UNKNOWN_LAST: Final = pd.Timestamp.max.tz_localize("UTC")
+
+
 def _outside(first: pd.Timestamp, last: pd.Timestamp, config: TimelineConfig) -> bool:
+    """True when [first, last] lies wholly outside the window. Times out of order (a last line
+    before the first: a clock reset) bound nothing, so such a file is never pruned."""
+    if last < first:
+        return False
     if config.end is not None and first >= config.end + PRUNE_MARGIN:
         return True
     return config.start is not None and last < config.start - PRUNE_MARGIN

@@ -162,6 +162,39 @@ def test_a_compressed_rotated_log_older_than_the_window_is_skipped_without_readi
     assert read.outside_window == read.lines_read
 
 
+def test_a_compressed_log_whose_modification_time_predates_its_content_is_read(corpus: Path, tmp_path: Path) -> None:
+    # A copy or an archive restored with old times: the modification time bounds nothing, so a file
+    # whose first line lies before the window's end is read, and its lines inside the window count.
+    copied = tmp_path / "app.jsonl.gz"
+    copied.write_bytes(gzip.compress((corpus / "app.jsonl").read_bytes()))
+    os.utime(copied, ns=(10**18, 10**18))  # 2001-09-09
+    config = TimelineConfig(start=pd.Timestamp("2024-03-12T09:00Z"), end=pd.Timestamp("2024-03-12T09:30Z"))
+    acc = _run([str(copied)], config, SMALL_RANGE).sources[0]
+    assert acc.skipped_reason is None
+    assert acc.lines_read == (corpus / "app.jsonl").read_bytes().count(b"\n")
+    assert 0 < acc.events < acc.lines_read
+    assert acc.balanced()
+    assert _run([str(copied)], config).sources[0].events == acc.events
+
+
+def test_a_file_whose_last_line_is_a_clock_reset_is_read_not_pruned(tmp_path: Path) -> None:
+    # Head in the window's past and tail in 1970: the times are out of order, so they bound nothing.
+    start = pd.Timestamp("2024-03-12T08:00Z")
+    lines = [
+        f'10.0.0.{i % 200} - - [{(start + pd.Timedelta(seconds=2 * i)):%d/%b/%Y:%H:%M:%S +0000}] "GET /x HTTP/1.1" 200 1 "-" "c"'
+        for i in range(3600)
+    ]
+    lines.append('10.0.0.1 - - [01/Jan/1970:00:00:00 +0000] "GET /x HTTP/1.1" 200 1 "-" "c"')
+    path = tmp_path / "access.log"
+    path.write_text("\n".join(lines) + "\n")
+    config = TimelineConfig(start=pd.Timestamp("2024-03-12T08:30Z"), end=pd.Timestamp("2024-03-12T09:30Z"))
+    acc = _run([str(path)], config, SMALL_RANGE).sources[0]
+    assert acc.skipped_reason is None
+    assert acc.events == 1800  # 08:30:00 .. 09:29:58 every 2 s
+    assert acc.lines_read == 3601
+    assert acc.balanced()
+
+
 def test_year_less_syslog_is_parsed_whole_and_still_equal(corpus: Path) -> None:
     config = TimelineConfig(workers=2)
     path = str(corpus / "syslog")
