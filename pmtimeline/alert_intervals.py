@@ -3,21 +3,32 @@
 The incident analysis reads detection and resolution from these intervals. Each row is one alert
 identity (``alert_id``) and one firing episode:
 
-============  =====================  ================================================================
-column        dtype                  meaning
-============  =====================  ================================================================
-alert_id      string                 the alert's stable identity (fingerprint, incident id, labels)
-alert_name    string                 the alert or incident name
-service       string                 the service it is about, where known
-severity      string                 the most severe level seen during the episode (schema levels)
-fired         datetime64[ns, UTC]    first firing event of the episode; NaT when only its
-                                     acknowledgement or resolution was captured
-acknowledged  datetime64[ns, UTC]    first acknowledgement in the episode, or NaT
-resolved      datetime64[ns, UTC]    first resolution in the episode, or NaT while still open
-source        string                 source of the firing event (else of the first event)
-line          Int64                  line of that event in its source
-summary       string                 the one-line summary of that event, without its state tag
-============  =====================  ================================================================
+===================  =====================  ========================================================================
+column               dtype                  meaning
+===================  =====================  ========================================================================
+alert_id             string                 the alert's stable identity (fingerprint, incident id, labels)
+alert_name           string                 the alert or incident name
+service              string                 the service it is about, where known
+severity             string                 the most severe level seen during the episode (schema levels)
+fired                datetime64[ns, UTC]    first firing event of the episode; NaT when only its
+                                            acknowledgement or resolution was captured
+acknowledged         datetime64[ns, UTC]    first acknowledgement in the episode, or NaT
+resolved             datetime64[ns, UTC]    first resolution in the episode, or NaT while still open
+source               string                 source of the firing event (else of the first event)
+line                 Int64                  line of that event in its source
+summary              string                 the one-line summary of that event, without its state tag
+fired_source         string                 source of the event that set ``fired``, or NA
+fired_line           Int64                  its line (where its payload or record starts), or NA
+acknowledged_source  string                 source of the event that set ``acknowledged``, or NA
+acknowledged_line    Int64                  its line, or NA
+resolved_source      string                 source of the event that set ``resolved``, or NA
+resolved_line        Int64                  its line, or NA
+===================  =====================  ========================================================================
+
+Each state change is cited where it was reported: the acknowledgement of a PagerDuty incident cites
+the delivery that acknowledged it, the resolution of an Alertmanager alert the notification that
+resolved it, never the line where the alert fired. A record that spans several lines (an element of
+a pretty-printed JSON array) is cited at the line where it starts, as a multi-line log event is.
 
 An episode starts at the first event of an alert and at every firing event that follows a
 resolution (a re-fire); acknowledgements and repeated firing or resolved notifications belong to
@@ -46,10 +57,18 @@ INTERVAL_DTYPES: Final[dict[str, object]] = {
     "source": STRING,
     "line": "Int64",
     "summary": STRING,
+    "fired_source": STRING,
+    "fired_line": "Int64",
+    "acknowledged_source": STRING,
+    "acknowledged_line": "Int64",
+    "resolved_source": STRING,
+    "resolved_line": "Int64",
 }
 INTERVAL_COLUMNS: Final[tuple[str, ...]] = tuple(INTERVAL_DTYPES)
 
 _STATE_RANK: Final = {"firing": 0, "acknowledged": 1, "resolved": 2}
+#: The interval column of the time each alert state sets.
+STATE_COLUMN: Final = {"firing": "fired", "acknowledged": "acknowledged", "resolved": "resolved"}
 _STATE_TAG_RE: Final = r"^\[[A-Z_ ]+\]\s*"
 
 
@@ -116,8 +135,16 @@ def alert_intervals(events: pd.DataFrame) -> pd.DataFrame:
     grouped = alerts.groupby("episode", sort=False)
     times = {
         column: alerts["timestamp"].where(alerts["alert_state"] == state).groupby(alerts["episode"]).min()
-        for column, state in (("fired", "firing"), ("acknowledged", "acknowledged"), ("resolved", "resolved"))
+        for state, column in STATE_COLUMN.items()
     }
+    # The event that set each state's time: rows are in time order (then state rank) within an
+    # alert, so the first row of each (episode, state) is the earliest, the one that time comes from.
+    setters = alerts.drop_duplicates(["episode", "alert_state"]).set_index("episode")
+    cited: dict[str, pd.Series] = {}
+    for state, column in STATE_COLUMN.items():
+        of_state = setters.loc[setters["alert_state"] == state]
+        cited[f"{column}_source"] = of_state["source"]
+        cited[f"{column}_line"] = of_state["line"]
     # The row that represents the episode: its first firing event, else its first event.
     representative = alerts.assign(is_firing=alerts["alert_state"] != "firing").sort_values(
         ["episode", "is_firing", "timestamp"], kind="stable"
@@ -140,6 +167,7 @@ def alert_intervals(events: pd.DataFrame) -> pd.DataFrame:
             "source": head["source"],
             "line": head["line"],
             "summary": _summaries(head),
+            **{name: values.reindex(head.index) for name, values in cited.items()},
         }
     )
     begin = out["fired"].fillna(grouped["timestamp"].min().reindex(head.index))

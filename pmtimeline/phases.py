@@ -73,11 +73,13 @@ def _rows(frame: pd.DataFrame, limit: int = EVIDENCE_PER_PHASE) -> tuple[Evidenc
     return tuple(Evidence.from_row(r) for r in frame.head(limit).itertuples(index=False))
 
 
-def _alert_evidence(row: pd.Series, time: pd.Timestamp) -> Evidence:
-    line = row["line"]
+def _alert_evidence(row: pd.Series, column: str) -> Evidence:
+    """The evidence of an alert episode's ``fired`` or ``resolved`` time: the event that reported it,
+    cited at its own line (a resolution is never cited where the alert fired)."""
+    source, line = row[f"{column}_source"], row[f"{column}_line"]
     return Evidence(
-        time=time,
-        source=str(row["source"]) if pd.notna(row["source"]) else "alerts",
+        time=pd.Timestamp(row[column]),
+        source=str(source) if pd.notna(source) else "alerts",
         line=int(line) if pd.notna(line) else None,
         message=str(row["summary"]) if pd.notna(row["summary"]) else str(row["alert_name"]),
         kind="alert",
@@ -201,7 +203,7 @@ def detect_phases(
             first = concerning.iloc[0]
             detecting = str(first["alert_id"])
             phases["detected"] = pd.Timestamp(first["fired"])
-            evidence["detected"] = (_alert_evidence(first, pd.Timestamp(first["fired"])),)
+            evidence["detected"] = (_alert_evidence(first, "fired"),)
             resolved = first["resolved"]
             if pd.isna(resolved):
                 done = concerning.loc[concerning["resolved"].notna()]
@@ -210,7 +212,7 @@ def detect_phases(
                     resolved = first["resolved"]
             if pd.notna(resolved):
                 phases["resolved"] = pd.Timestamp(resolved)
-                evidence["resolved"] = (_alert_evidence(first, pd.Timestamp(resolved)),)
+                evidence["resolved"] = (_alert_evidence(first, "resolved"),)
         mitigation_until = recovered + width if recovered is not None else window_end
         mitigations = _mitigation(notable, onset, mitigation_until, services)
         if not mitigations.empty:

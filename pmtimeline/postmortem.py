@@ -284,7 +284,10 @@ class _Alert:
     fired: pd.Timestamp | None
     acknowledged: pd.Timestamp | None
     resolved: pd.Timestamp | None
-    citation: str
+    citation: str  # where it fired (else its first event)
+    # Each state change is cited where it was reported, never where the alert fired.
+    acknowledged_citation: str = ""
+    resolved_citation: str = ""
 
 
 @dataclass
@@ -567,10 +570,9 @@ class _Facts:
         for alert in self.alerts[:_MAX_TIMELINE_ALERT_ROWS]:
             where = f" on {markdown_cell(alert.service, 60)}" if alert.service else ""
             name = markdown_cell(alert.name, 80)
-            cite = markdown_cell(alert.citation, 120)
-            add(alert.fired, 10, f"Alert {name}{where} fired", cite)
-            add(alert.acknowledged, 11, f"Alert {name} acknowledged", cite)
-            add(alert.resolved, 12, f"Alert {name} resolved", cite)
+            add(alert.fired, 10, f"Alert {name}{where} fired", markdown_cell(alert.citation, 120))
+            add(alert.acknowledged, 11, f"Alert {name} acknowledged", markdown_cell(alert.acknowledged_citation, 120))
+            add(alert.resolved, 12, f"Alert {name} resolved", markdown_cell(alert.resolved_citation, 120))
         for row in self._rows(self.changes(), _MAX_TIMELINE_CHANGE_ROWS):
             kind = markdown_cell(row.change_type or "change", 40)
             where = f" on {markdown_cell(row.service, 60)}" if row.service else ""
@@ -694,8 +696,9 @@ class _Facts:
                 a = acked[0]
                 assert a.acknowledged is not None
                 assert a.fired is not None
+                cite = markdown_code(a.acknowledged_citation, 120)
                 out.append(
-                    f"First acknowledgement: {_utc(a.acknowledged)} UTC ({markdown_code(a.citation, 120)}), "
+                    f"First acknowledgement: {_utc(a.acknowledged)} UTC ({cite}), "
                     f"{_duration((a.acknowledged - a.fired).total_seconds())} after the alert fired."
                 )
         else:
@@ -937,6 +940,14 @@ class _Row:
 _ROW_COLUMNS: Final = ("timestamp", "source", "line", "message", "service", "change_type")
 
 
+def _state_citation(row: Any, column: str, default_source: str) -> str:
+    """``source:line`` of the event that set an interval's ``column`` time; the source alone when
+    the intervals do not say which line (never the line of another state change)."""
+    line = _value(getattr(row, f"{column}_line", None))
+    source = str(_value(getattr(row, f"{column}_source", None)) or default_source)
+    return f"{source}:{int(line)}" if line is not None else source
+
+
 def _alerts_from_intervals(intervals: pd.DataFrame) -> list[_Alert]:
     out = []
     for row in intervals.itertuples(index=False):
@@ -951,6 +962,8 @@ def _alerts_from_intervals(intervals: pd.DataFrame) -> list[_Alert]:
                 acknowledged=_value(getattr(row, "acknowledged", None)),
                 resolved=_value(getattr(row, "resolved", None)),
                 citation=f"{source}:{int(line)}" if line is not None else source,
+                acknowledged_citation=_state_citation(row, "acknowledged", source),
+                resolved_citation=_state_citation(row, "resolved", source),
             )
         )
     out.sort(key=lambda a: a.fired if a.fired is not None else pd.Timestamp.max.tz_localize("UTC"))

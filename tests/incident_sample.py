@@ -243,6 +243,12 @@ def sample_intervals() -> pd.DataFrame:
             "source": ["alerts.json", "alerts.json"],
             "line": pd.array([3, 6], dtype="Int64"),
             "summary": ["acknowledged by Bob Jones", "db connections high"],
+            "fired_source": ["alerts.json", "alerts.json"],
+            "fired_line": pd.array([3, 6], dtype="Int64"),
+            "acknowledged_source": ["alerts.json", None],
+            "acknowledged_line": pd.array([4, None], dtype="Int64"),
+            "resolved_source": ["alerts.json", None],
+            "resolved_line": pd.array([9, None], dtype="Int64"),
         }
     )
 

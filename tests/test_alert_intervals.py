@@ -142,3 +142,60 @@ def test_alerts_without_identity_pair_by_name() -> None:
     assert _spans(alert_intervals(events)) == [("name:A", _at(0), None, _at(5))]
     events["alert_name"] = pd.Series([pd.NA, pd.NA], dtype=events["alert_name"].dtype)
     assert alert_intervals(events).empty
+
+
+def _cited(intervals: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """(fired, acknowledged, resolved) citations of each episode, as ``line`` numbers or None."""
+
+    def opt(value: Any) -> Any:
+        return None if pd.isna(value) else int(value)
+
+    return [
+        (opt(row.fired_line), opt(row.acknowledged_line), opt(row.resolved_line))
+        for row in intervals.itertuples(index=False)
+    ]
+
+
+def test_each_state_change_cites_the_event_that_reported_it() -> None:
+    # lines are 1..n in the order below; the resend (line 3) and the second resolution (line 5) lose
+    # to the first events of their state, and each episode of the re-firing alert has its own lines
+    events = _events(
+        [
+            {"minute": 0, "alert_id": "a", "alert_state": "firing"},
+            {"minute": 3, "alert_id": "a", "alert_state": "acknowledged"},
+            {"minute": 4, "alert_id": "a", "alert_state": "firing"},
+            {"minute": 9, "alert_id": "a", "alert_state": "resolved"},
+            {"minute": 10, "alert_id": "a", "alert_state": "resolved"},
+            {"minute": 20, "alert_id": "a", "alert_state": "firing"},
+            {"minute": 25, "alert_id": "a", "alert_state": "resolved"},
+            {"minute": 1, "alert_id": "b", "alert_state": "resolved"},  # its firing was not captured
+        ]
+    )
+    out = alert_intervals(events)
+    assert _spans(out) == [("a", _at(0), _at(3), _at(9)), ("b", None, None, _at(1)), ("a", _at(20), None, _at(25))]
+    assert _cited(out) == [(1, 2, 4), (None, None, 8), (6, None, 7)]
+    assert out["resolved_source"].tolist() == ["alerts.json"] * 3
+    assert out["acknowledged_source"].isna().tolist() == [False, True, True]
+
+
+def test_state_changes_in_files_cite_their_payloads() -> None:
+    """Real payload files: NDJSON lines, and a pretty-printed array whose records span many lines
+    (cited at the line where each record starts)."""
+    frames = [
+        next(AlertFileConnector(str(DATA / name), TimelineConfig()).read())
+        for name in ("pagerduty_incident.ndjson", "alertmanager_resends.ndjson", "grafana_array.json")
+    ]
+    out = alert_intervals(pd.concat(frames, ignore_index=True)).set_index(["alert_id", "fired"])
+    lines = {key: _cited(out.loc[[key]].reset_index())[0] for key in out.index}
+    # PagerDuty: triggered on line 1, acknowledged on 2 (a second acknowledgement on 4), resolved on
+    # 5, reopened on 6
+    assert lines["Q1CHK", pd.Timestamp("2024-03-01T10:05:00Z")] == (1, 2, 5)
+    assert lines["Q1CHK", pd.Timestamp("2024-03-01T10:45:00Z")] == (6, None, None)
+    # Alertmanager: fired in the group on line 1, resolved on 4, re-fired on 7
+    assert lines["aaaa000000000001", pd.Timestamp("2024-03-01T10:02:00.123456789Z")] == (1, None, 4)
+    assert lines["aaaa000000000001", pd.Timestamp("2024-03-01T10:40:00Z")] == (7, None, None)
+    # Grafana array: the firing payload starts on line 2, the resolved one on line 39
+    assert lines["g100000000000001", pd.Timestamp("2024-03-01T09:05:00.5Z")] == (2, None, 39)
+    text = (DATA / "grafana_array.json").read_text().splitlines()
+    assert text[38] == "  {"
+    assert '"status": "resolved"' in text[40]

@@ -184,3 +184,17 @@ def test_bad_events_of_some_columns_are_those_rows_of_all() -> None:
     pd.testing.assert_frame_equal(some, whole[list(EVIDENCE_COLUMNS)])
     assert set(whole["service"]) == {"payments"}
     assert len(whole) == 5
+
+
+def test_detected_and_resolved_cite_their_own_alert_events() -> None:
+    # make_events numbers the records' lines 1..n in this order
+    records = [
+        alert("09:02:30", "firing", "pay", "payments"),  # line 1
+        alert("09:03:00", "firing", "pay", "payments"),  # line 2: a resend
+        alert("09:14:00", "resolved", "pay", "payments"),  # line 3
+        *BASE,
+    ]
+    notable = make_events(records).sort_values("timestamp", kind="stable").reset_index(drop=True)
+    evidence = detect_phases(ANOMALY, notable, CONFIG, edge=False).evidence
+    assert [(e.time, e.citation()) for e in evidence["detected"]] == [(at("09:02:30"), "alerts.json:1")]
+    assert [(e.time, e.citation()) for e in evidence["resolved"]] == [(at("09:14:00"), "alerts.json:3")]

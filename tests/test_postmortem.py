@@ -142,7 +142,9 @@ def test_timeline_is_in_time_order_with_alerts_changes_and_first_errors() -> Non
 def test_alerts_are_derived_from_events_without_intervals() -> None:
     text = render_postmortem(sample_incident(), sample_notable(), TimelineConfig())
     assert "Alert `PaymentsHighErrorRate` on `payments` fired | `alerts.json:3`" in text
-    assert "Alert `PaymentsHighErrorRate` resolved | `alerts.json:3`" in text
+    # each state change cites the event that reported it, not the line where the alert fired
+    assert "Alert `PaymentsHighErrorRate` acknowledged | `alerts.json:4`" in text
+    assert "Alert `PaymentsHighErrorRate` resolved | `alerts.json:9`" in text
     assert "still firing at the end of the data: `DbConnectionsHigh`" in section(text, "Mitigation and recovery")
 
 
