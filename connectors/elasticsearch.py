@@ -908,7 +908,8 @@ class ElasticsearchConnector:
         if time_col in docs.columns:
             out["ts_raw"] = _as_text(docs[time_col])
             used[time_col] = docs[time_col].notna()
-        for column in ("host", "service", "trace_id", "request_id", "http_method", "url_path", "user", "client_ip"):
+        columns = ("host", "service", "logger", "trace_id", "request_id", "http_method", "url_path", "user", "client_ip")
+        for column in columns:
             out[column] = _as_text(pick(column))
         message = _as_text(pick("message"))
         too_long = (message.str.len() > self.config.max_line_bytes).fillna(False).astype(bool)

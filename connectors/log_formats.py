@@ -23,7 +23,7 @@ year_missing    bool                   no year was written; ``ts_naive`` uses th
 continued       bool                   (optional) the line's text is already part of the head's
                                        message (CRI partial lines): count it as a continuation
                                        line but do not append its text again
-event columns   schema dtypes          level (normalized), host, service, message, kind, http_*,
+event columns   schema dtypes          level (normalized), host, service, logger, message, kind, http_*,
                                        url_path, duration_ms, trace_id, request_id, user,
                                        client_ip, fields (JSON object text); as available
 ==============  =====================  ===========================================================
@@ -86,6 +86,7 @@ EVENT_FIELD_DTYPES: Final[Mapping[str, object]] = {
         "level",
         "host",
         "service",
+        "logger",
         "message",
         "kind",
         "http_status",
@@ -465,7 +466,8 @@ def _apache_error_time(text: pd.Series) -> ParsedTimes:
 
 def _apache_error_finish(groups: pd.DataFrame, columns: dict[str, pd.Series | str]) -> None:
     columns["level"] = normalize_levels(replace_regex(groups["level"], r"^trace\d$", "trace"))
-    columns["service"] = groups["module"]
+    # The module (core, ssl, proxy_fcgi) is the part of Apache that wrote the line, not the application.
+    columns["logger"] = groups["module"]
     columns["client_ip"] = replace_regex(groups["client"], r"^(\d+\.\d+\.\d+\.\d+):\d+$", r"\1")
 
 
@@ -860,20 +862,20 @@ _PY_LEVEL = r"(?P<level>DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|NOTSET)"
 _PY_TS = r"(?P<ts>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[,.]\d{1,9})?)"
 _PYTHON_PATTERNS: Final = (
     # %(asctime)s - %(name)s - %(levelname)s - %(message)s
-    rf"^{_PY_TS} - (?P<service>\S+) - {_PY_LEVEL} - (?P<message>.*)$",
+    rf"^{_PY_TS} - (?P<logger>\S+) - {_PY_LEVEL} - (?P<message>.*)$",
     # %(asctime)s %(levelname)s [%(name)s] %(message)s
-    rf"^{_PY_TS} {_PY_LEVEL} +\[(?P<service>[^\]\s]+)\] (?P<message>.*)$",
+    rf"^{_PY_TS} {_PY_LEVEL} +\[(?P<logger>[^\]\s]+)\] (?P<message>.*)$",
     # %(asctime)s %(levelname)s:%(name)s:%(message)s (basicConfig's layout with a time in front)
-    rf"^{_PY_TS} {_PY_LEVEL}:(?P<service>[^:\s]+):(?P<message>.*)$",
+    rf"^{_PY_TS} {_PY_LEVEL}:(?P<logger>[^:\s]+):(?P<message>.*)$",
     # %(asctime)s [%(levelname)s] %(name)s: %(message)s
-    rf"^{_PY_TS} \[{_PY_LEVEL}\] (?P<service>[^:\s]+): (?P<message>.*)$",
+    rf"^{_PY_TS} \[{_PY_LEVEL}\] (?P<logger>[^:\s]+): (?P<message>.*)$",
 )
 _J_LEVEL = r"(?P<level>TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|SEVERE)"
 _LOG4J_PATTERNS: Final = (
     # %d %p [%t] %c: %m  (Hadoop) and %d %-5p [%t] %c - %m
-    rf"^{_PY_TS} +{_J_LEVEL} +\[(?P<thread>[^\]]*)\] +(?P<service>[\w.$]+)(?::|\s-)\s?(?P<message>.*)$",
+    rf"^{_PY_TS} +{_J_LEVEL} +\[(?P<thread>[^\]]*)\] +(?P<logger>[\w.$]+)(?::|\s-)\s?(?P<message>.*)$",
     # %d [%t] %-5level %logger - %msg  (logback)
-    rf"^{_PY_TS} +\[(?P<thread>[^\]]*)\] +{_J_LEVEL} +(?P<service>[\w.$]+) - (?P<message>.*)$",
+    rf"^{_PY_TS} +\[(?P<thread>[^\]]*)\] +{_J_LEVEL} +(?P<logger>[\w.$]+) - (?P<message>.*)$",
 )
 _SPRING: Final = (
     r"^(?P<ts>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d{3,9}(?:Z|[+-]\d{2}:?\d{2})?) +"
@@ -885,9 +887,9 @@ _SPRING: Final = (
 )
 _ZOOKEEPER: Final = (
     r"^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) - (?P<level>[A-Z]+) +"
-    r"\[(?P<thread>.*):(?P<service>[\w$.]+)@(?P<line_no>\d+)\] - (?P<message>.*)$"
+    r"\[(?P<thread>.*):(?P<logger>[\w$.]+)@(?P<line_no>\d+)\] - (?P<message>.*)$"
 )
-_HDFS: Final = r"^(?P<ts>\d{6} \d{6}) (?P<pid>\d+) (?P<level>[A-Z]+) (?P<service>[^\s:]+): (?P<message>.*)$"
+_HDFS: Final = r"^(?P<ts>\d{6} \d{6}) (?P<pid>\d+) (?P<level>[A-Z]+) (?P<logger>[^\s:]+): (?P<message>.*)$"
 
 
 def _parse_python(lines: pd.Series) -> pd.DataFrame:
@@ -899,14 +901,16 @@ def _parse_log4j(lines: pd.Series) -> pd.DataFrame:
 
 
 def _spring_finish(groups: pd.DataFrame, columns: dict[str, pd.Series | str]) -> None:
-    # Spring Boot 3 writes the application name in its own brackets; it is the service when present.
+    # Spring Boot 3 writes the application name in its own brackets (Sleuth in Boot 2 in the first of
+    # [app,trace,span]); it is the service when present. The logger class is never the service: without
+    # an application name the service comes from the source (its path, or --service).
     app = groups["app"].str.strip()
     sleuth = groups["sleuth_app"].str.strip()
-    app = app.mask(app == "").fillna(sleuth.mask(sleuth == ""))
-    columns["service"] = app.fillna(groups["logger"])
+    columns["service"] = app.mask(app == "").fillna(sleuth.mask(sleuth == ""))
+    columns["logger"] = groups["logger"]
     trace = groups["trace_id"]
     columns["trace_id"] = trace.mask(trace == "")
-    columns["fields"] = _text_fields(groups, ("pid", "thread", "logger", "span_id"))
+    columns["fields"] = _text_fields(groups, ("pid", "thread", "span_id"))
 
 
 def _parse_spring(lines: pd.Series) -> pd.DataFrame:

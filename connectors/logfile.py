@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -131,6 +132,101 @@ def zone_for(path: str, config: TimelineConfig, fmt: LogFormat | None = None) ->
     return config.tz
 
 
+def service_for(path: str, config: TimelineConfig) -> str | None:
+    """The service of the events of ``path`` that name none themselves: the first matching
+    ``--service`` glob, else the name :func:`service_from_path` finds in the path (None: unknown)."""
+    for pattern, name in config.source_services:
+        if fnmatch.fnmatch(path, pattern):
+            return name
+    return service_from_path(path)
+
+
+#: Directory names that say nothing about the application (compared lower-cased); so does any name
+#: with ``log``/``logs`` as a word (``sample_logs``, ``log-archive``), a date or a number.
+GENERIC_DIRECTORIES: Final = frozenset(
+    {
+        *("", ".", "..", "var", "tmp", "temp", "home", "opt", "srv", "run", "data", "app", "apps", "application"),
+        *("current", "archive", "archived", "old", "rotated", "backup", "hosts", "host", "system", "sys", "out"),
+        *("output", "outputs", "containers", "pods", "services", "service", "workers", "incident", "incidents"),
+        *("input", "inputs", "dump", "dumps", "export", "exports", "raw", "files", "default", "prod", "production"),
+        *("staging", "stage", "dev", "test", "tests", "local", "users", "user", "root", "mnt", "volumes", "share"),
+    }
+)
+#: File stems that name a kind of log, not an application.
+GENERIC_STEMS: Final = frozenset(
+    {
+        *("log", "logs", "access", "error", "errors", "app", "application", "main", "server", "output", "out"),
+        *("stdout", "stderr", "console", "current", "messages", "syslog", "kern", "auth", "secure", "daemon"),
+        *("debug", "combined", "all", "service", "default", "audit", "trace", "events", "event", "info", "warn"),
+        *("std", "err", "cron", "user", "mail", "requests", "request", "other_vhosts_access", "ssl_access"),
+    }
+)
+#: Web servers and proxies: a name of the software, used only when the path has no better name
+#: (``edge/nginx_access.log`` is ``edge``; ``/var/log/nginx/access.log`` is ``nginx``).
+SERVER_SOFTWARE: Final = frozenset(
+    {"nginx", "apache", "apache2", "httpd", "haproxy", "envoy", "traefik", "caddy", "lighttpd", "varnish", "squid"}
+)
+# Rotation, compression and date suffixes, and log extensions: removed from a file name until none is
+# left (``checkout-api.log.2024-03-12.gz`` -> ``checkout-api``).
+_NAME_SUFFIX: Final = re.compile(
+    r"(?i)(?:\.(?:gz|bz2|xz|zst|lz4|zip|z)|[._-]\d{1,3}|[._-]?\d{4}-?\d{2}-?\d{2}(?:[T_-]?\d{2,6})?|"
+    r"\.(?:log|logs|txt|json|jsonl|ndjson|logfmt|csv|out|err))$"
+)
+# A role of the log after the application's name: ``nginx_access``, ``checkout.error``, ``api-stdout``.
+_ROLE_SUFFIX: Final = re.compile(r"(?i)[._-](?:access|error|errors|debug|stdout|stderr|out|err|console|audit|gc)$")
+# /var/log/containers/<pod>_<namespace>_<container>-<64 hex container id>.log
+_K8S_CONTAINER_LOG: Final = re.compile(r"^[^_/]+_[^_/]+_(?P<container>[^/]+)-[0-9a-f]{64}\.log(?:\..*)?$")
+# /var/log/pods/<namespace>_<pod>_<pod uid>/<container>/<restart count>.log
+_K8S_POD_DIR: Final = re.compile(r"^[^_/]+_[^_/]+_[0-9a-fA-F-]{8,}$")
+_K8S_POD_LOG: Final = re.compile(r"^\d+\.log(?:\..*)?$")
+_NUMBER: Final = re.compile(r"^[\d._-]*$")
+_LOGS_DIRECTORY: Final = re.compile(r"(?i)(?:^|[._-])logs?(?:$|[._-])")
+
+
+def service_from_path(path: str) -> str | None:
+    """A stable service name from a log file's path, or None when the path has none.
+
+    * Kubernetes log files name their container: ``/var/log/containers/<pod>_<namespace>_<container>-<id>.log``
+      and ``/var/log/pods/<namespace>_<pod>_<uid>/<container>/0.log`` give ``<container>``.
+    * Otherwise the file's stem, without rotation, compression and date suffixes, log extensions and a
+      role suffix (``logs/checkout-api.log.1`` and ``checkout-api-2024-03-12.log.gz`` give
+      ``checkout-api``, ``checkout.access.log`` gives ``checkout``), unless that stem names a kind of
+      log (:data:`GENERIC_STEMS`: ``app.log``, ``access.log``, ``syslog``); then the nearest directory
+      that is not generic (:data:`GENERIC_DIRECTORIES`, ``*logs*``, dates), looking up two levels
+      (``checkout/app.log`` and ``checkout/logs/current`` give ``checkout``).
+    * The name of web-server software (``nginx``) is taken only when nothing better is found.
+    """
+    parts = [p for p in path.replace("\\", "/").split("/") if p]
+    if not parts:
+        return None
+    name, dirs = parts[-1], parts[:-1]
+    container = _K8S_CONTAINER_LOG.match(name)
+    if container:
+        return container["container"]
+    if _K8S_POD_LOG.match(name) and len(dirs) >= 2 and _K8S_POD_DIR.match(dirs[-2]):
+        return dirs[-1]
+    stem = name
+    while True:
+        shorter = _NAME_SUFFIX.sub("", stem)
+        if shorter == stem or not shorter:
+            break
+        stem = shorter
+    stem = _ROLE_SUFFIX.sub("", stem) or stem
+    weak: str | None = None
+    if stem.lower() in SERVER_SOFTWARE:
+        weak = stem
+    elif stem.lower() not in GENERIC_STEMS and not _NUMBER.match(stem):
+        return stem
+    for directory in reversed(dirs[-2:]):
+        if directory.lower() in SERVER_SOFTWARE:
+            weak = weak or directory
+        elif not (
+            directory.lower() in GENERIC_DIRECTORIES or _NUMBER.match(directory) or _LOGS_DIRECTORY.search(directory)
+        ):
+            return directory
+    return weak
+
+
 @dataclass
 class _YearChoice:
     reference: pd.Timestamp
@@ -161,6 +257,7 @@ class _FileState:
     nonexistent: int = 0
     truncated: int = 0
     prescan: bool = True  # allowed to read the whole file once more to choose a year
+    service: str | None = None  # the service of events that name none (see service_for)
 
 
 class LogFileConnector:
@@ -284,7 +381,7 @@ class LogFileConnector:
         acc.format_reason = escape_terminal(reason, limit=300)
         zone = zone_for(self.path, self.config, fmt)
         acc.time_zone = zone
-        return _FileState(fmt=fmt, zone=zone)
+        return _FileState(fmt=fmt, zone=zone, service=service_for(self.path, self.config))
 
     def _run(self, blocks: Iterable[LineBlock], state: _FileState) -> Iterator[pd.DataFrame]:
         it = iter(blocks)
@@ -564,6 +661,9 @@ class LogFileConnector:
         frame["ts_raw"] = pick(_column(parsed, "ts_raw", dtype=STRING)).astype(STRING)
         frame["source"] = _constant_text(self.path, index)
         frame["format"] = _constant_text(state.fmt.name, index)
+        if state.service is not None:
+            # Lines that name their application keep it; the others belong to the source's service.
+            frame["service"] = _fill_text(frame["service"], state.service)
         frame["line"] = pd.Series(first_line + heads, index=index, dtype="Int64")
         return pd.DataFrame(frame, index=index)
 

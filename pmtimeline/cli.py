@@ -49,6 +49,13 @@ def window_options(func: F) -> F:
             metavar="GLOB=DURATION",
             help="Correct clock skew of sources matching GLOB (repeatable), e.g. 'hostb/*=-5min'.",
         ),
+        click.option(
+            "--service",
+            "source_service",
+            multiple=True,
+            metavar="GLOB=NAME",
+            help="Service of sources matching GLOB, for lines naming none (repeatable), e.g. 'edge/*=checkout'.",
+        ),
         click.option("--format", "format_name", help="Force this log format (see `pmtimeline formats`)."),
         click.option("--format-file", type=click.Path(dir_okay=False), help="TOML file of user-defined formats."),
         click.option("--rejects", type=click.Path(dir_okay=False), help="Write rejected lines (CSV) here."),
@@ -136,6 +143,7 @@ def config_from_options(opts: dict[str, Any]) -> TimelineConfig:
     tz = opts.get("tz") or "UTC"
     source_tz = _glob_pairs(opts.get("source_tz"), "--source-tz", "ZONE")
     source_offsets = _glob_pairs(opts.get("source_offset"), "--offset", "DURATION")
+    source_services = _glob_pairs(opts.get("source_service"), "--service", "NAME")
     overrides: dict[str, Any] = {}
     toml_path = opts.get("incident_toml")
     title = opts.get("title") or "Incident"
@@ -157,6 +165,7 @@ def config_from_options(opts: dict[str, Any]) -> TimelineConfig:
         "tz": tz,
         "source_tz": tuple(source_tz),
         "source_offsets": tuple(source_offsets),
+        "source_services": tuple(source_services),
         "year": opts.get("year"),
         "format_name": opts.get("format_name"),
         "format_file": opts.get("format_file"),
@@ -414,15 +423,22 @@ def incident_summary(timeline: Any) -> str:
         mark = " (set by hand)" if p in inc.phase_overridden else ""
         lines.append(f"  {p:<10} {iso_utc(inc.phase(p)) or '-'}{mark}")
     m = inc.metrics
-    facts = [
-        ("time to detect", m.time_to_detect_s, "s"),
-        ("time to mitigate", m.time_to_mitigate_s, "s"),
-        ("time to recover", m.time_to_recover_s, "s"),
-        ("requests failed", m.requests_failed, ""),
-        ("requests total", m.requests_total, ""),
-        ("affected users", m.affected_users, ""),
-    ]
-    lines.extend(f"  {name:<17} {'-' if v is None else f'{v:,.0f}{unit}'}" for name, v, unit in facts)
+    if all(inc.phase(p) is None for p in PHASES) and not inc.exposure:
+        lines.append("  no significant anomaly found in the window: no incident, so no impact metrics")
+    else:
+        facts = [
+            ("time to detect", "time_to_detect_s", "s"),
+            ("time to mitigate", "time_to_mitigate_s", "s"),
+            ("time to recover", "time_to_recover_s", "s"),
+            ("requests failed", "requests_failed", ""),
+            ("requests total", "requests_total", ""),
+            ("affected users", "affected_users", ""),
+        ]
+        for label, name, unit in facts:
+            value = getattr(m, name)
+            # A metric with nothing to count says why (never 0); a phase not found is a plain "-".
+            text = f"{value:,.0f}{unit}" if value is not None else escape_terminal(m.unknown_text(name), 80)
+            lines.append(f"  {label:<17} {text if value is not None or name in m.unknown_reasons else '-'}")
     if inc.root_cause_candidates:
         top = inc.root_cause_candidates[0]
         lines.append(f"  likely cause      {escape_terminal(top.summary, 120)}")

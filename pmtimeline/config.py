@@ -38,6 +38,9 @@ class TimelineConfig:
         source_offsets: ``(glob, duration)`` pairs correcting clock skew: the first glob matching a
             source adds the duration (e.g. ``-5min`` for a host whose clock runs 5 minutes ahead) to
             its timestamps, after the window was applied to the times as written.
+        source_services: ``(glob, name)`` pairs (``--service``); the first glob matching a log file's
+            path names the service of its events that name none themselves (a line's own app field
+            wins; this wins over the name guessed from the path).
         year: the year of year-less timestamps (syslog); None infers it (window, other sources,
             file modification time).
 
@@ -80,6 +83,7 @@ class TimelineConfig:
     tz: str = "UTC"
     source_tz: tuple[tuple[str, str], ...] = ()
     source_offsets: tuple[tuple[str, str], ...] = ()
+    source_services: tuple[tuple[str, str], ...] = ()
     year: int | None = None
 
     format_name: str | None = None

@@ -16,7 +16,9 @@ line                Int64                  1-based line of the event's first lin
                                            for non-file sources
 format              string                 name of the format that parsed it (``nginx_combined``, ...)
 host                string                 host name, as written
-service             string                 service / application / logger the event belongs to
+service             string                 the application the event belongs to (see below)
+logger              string                 the logger, class or component inside the application that
+                                           wrote the line (``c.e.bank.PoolStats``, ``search.handler``)
 level               string                 one of :data:`LEVELS`, or null where the source has none
 severity_number     Int64                  OpenTelemetry severity number 1-24 (null where no level)
 message             string                 the message; multi-line events keep all their lines
@@ -44,6 +46,13 @@ Per-bucket signal counts (see :data:`COUNT_COLUMNS`) are the aggregate form that
 ingestion and the Elasticsearch push-down both produce, and from which the analysis works. Request
 events of access logs (formats whose name starts with ``access``) are *edge* requests: when a window
 has any, requests are counted at the edge only, so a request logged by several layers counts once.
+
+``service`` is the application, taken from the first of these that exists: the line's own app field
+(ECS ``service.name``; JSON ``service``/``app``/``application``/``app_name``; syslog APP-NAME or
+program; Spring Boot's ``[app,trace,span]``; Kubernetes labels ``app.kubernetes.io/name``, ``app``,
+``k8s-app``, or the container name), then a ``--service GLOB=NAME`` naming the source, then a stable
+name from the source's path (see :func:`pmtimeline.connectors.logfile.service_from_path`). A logger or
+class name is never the service: it goes to ``logger``.
 """
 
 from __future__ import annotations
@@ -67,6 +76,7 @@ EVENT_DTYPES: Final[Mapping[str, object]] = {
     "format": STRING,
     "host": STRING,
     "service": STRING,
+    "logger": STRING,
     "level": STRING,
     "severity_number": "Int64",
     "message": STRING,
@@ -201,6 +211,7 @@ ECS_FIELD_MAP: Final[Mapping[str, str]] = {
     "log.level": "level",
     "log.syslog.severity.name": "level",
     "service.name": "service",
+    "log.logger": "logger",
     "host.name": "host",
     "host.hostname": "host",
     "trace.id": "trace_id",
@@ -240,9 +251,27 @@ FIELD_ALIASES: Final[Mapping[str, str]] = {
     "service": "service",
     "app": "service",
     "application": "service",
-    "logger": "service",
-    "logger_name": "service",
+    "app_name": "service",
+    "appname": "service",
+    "application_name": "service",
+    "service_name": "service",
     "component": "service",
+    # Kubernetes metadata added by log shippers (Fluent Bit, Filebeat, Vector; nested or dotted,
+    # with or without their dots replaced): the app labels first, the container name last.
+    "kubernetes.labels.app.kubernetes.io/name": "service",
+    "kubernetes.labels.app_kubernetes_io/name": "service",
+    "kubernetes.labels.app_kubernetes_io_name": "service",
+    "kubernetes.labels.app": "service",
+    "kubernetes.labels.k8s-app": "service",
+    "kubernetes.labels.k8s_app": "service",
+    "kubernetes.container_name": "service",
+    "kubernetes.container.name": "service",
+    "container.name": "service",
+    "container_name": "service",
+    "logger": "logger",
+    "logger_name": "logger",
+    "loggername": "logger",
+    "log.logger": "logger",
     "host": "host",
     "hostname": "host",
     "trace_id": "trace_id",
@@ -272,6 +301,16 @@ FIELD_ALIASES: Final[Mapping[str, str]] = {
     "client_ip": "client_ip",
     "remote_addr": "client_ip",
     "ip": "client_ip",
+    # Auth and audit logs name the account and the address in their own ways.
+    "account": "user",
+    "account_name": "user",
+    "login_name": "user",
+    "src_ip": "client_ip",
+    "source_ip": "client_ip",
+    "remote_ip": "client_ip",
+    "clientip": "client_ip",
+    "client_address": "client_ip",
+    "ip_address": "client_ip",
 }
 
 

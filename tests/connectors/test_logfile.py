@@ -96,7 +96,9 @@ def test_java_stack_trace_folded_across_chunk_boundaries(tmp_path: Path, chunk_l
     assert events["line"].tolist() == [1, 2, 9]
     assert events["message"].tolist() == ["started", JAVA_TRACE, "slow"]
     assert events["level"].tolist() == ["info", "error", "warning"]
-    assert events["service"].tolist() == ["com.example.App", "com.example.Db", "com.example.App"]
+    assert events["logger"].tolist() == ["com.example.App", "com.example.Db", "com.example.App"]
+    # app.log names no application: the service is the file's directory.
+    assert events["service"].tolist() == [tmp_path.name] * 3
     assert events["timestamp"].tolist() == [
         pd.Timestamp("2024-03-01T10:00:00.123Z"),
         pd.Timestamp("2024-03-01T10:00:01Z"),
