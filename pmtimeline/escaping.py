@@ -33,7 +33,6 @@ _CONTROL_RE2: Final = "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in _CO
 _CSV_CONTROL_RE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _MD_SPECIAL_RE: Final = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~@:])")
 _CSV_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r", "\x00")
-_URL_SCHEME_RE: Final = re.compile(r"\b(http|https|ftp)://", re.IGNORECASE)
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -68,14 +67,69 @@ def escape_terminal(text: object, limit: int | None = None) -> str:
     return shorten(out, limit) if limit else out
 
 
+#: Top-level labels that make a bare dotted token a host name (``fx-rates.example.net``). Curated, not
+#: the whole root zone: ccTLDs that are also words, file extensions or identifiers (``.py``, ``.sh``,
+#: ``.ms``, ``.id``, ``.is``, ``.to``, ``.in``, ``.it``, ``.es``, ``.pl``, ``.md``), and generic ones
+#: that name logger methods (``logger.info``) or types (``np.int``), would turn code into "hosts".
+_GENERIC_TLDS: Final = "com net org edu gov mil biz io co ai xyz onion tv ly"
+_COUNTRY_TLDS: Final = "uk eu de fr nl ch se dk fi ru cn jp kr au nz br mx za sg hk tw ie ua cz hu ro bg gr tr il ar cl"
+HOST_TLDS: Final = frozenset(f"{_GENERIC_TLDS} {_COUNTRY_TLDS}".split())
+#: Labels that make a host name only after two or more others (``api.payments.example``,
+#: ``db.corp.internal``): on their own (``config.example``) they are file names or attributes.
+_DEEP_HOST_TLDS: Final = frozenset({"example", "arpa", "internal", "localhost"})
+_URL_SCHEME_HOST_RE: Final = re.compile(
+    r"\b(?P<scheme>https?|ftp)://(?P<userinfo>[^\s/@`]*@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s/?#:@`'\"<>\[\]]+)",
+    re.IGNORECASE,
+)
+# A whole dotted token: never a piece of a longer one (java.net out of java.net.NoRouteToHostException).
+_DOTTED_TOKEN_RE: Final = re.compile(r"(?<![\w.\-\[])[A-Za-z0-9][\w-]*(?:\.[\w-]+)+")
+_MIXED_CASE_RE: Final = re.compile(r"[a-z][A-Z]|[A-Z][a-z]")
+
+
+def is_host_name(token: str) -> bool:
+    """True when a bare dotted token reads as a host name, not as code, a file or a version.
+
+    ``sftp.clearing.example.net``, ``www.example.org`` and ``evil.io`` are host names;
+    ``java.net.NoRouteToHostException``, ``org.apache.kafka.common``, ``c.b.x.idp.SomeClient``,
+    ``search.handler``, ``psycopg2.OperationalError``, ``worker.py``, ``logger.info``, ``System.IO``
+    and ``2.14.0`` are not. The last label must be one of :data:`HOST_TLDS` (``example``,
+    ``internal``, ``arpa`` and ``localhost`` after two other labels, ``*.svc.cluster.local``); no
+    label may hold ``_`` or mix cases the way class names do (``System``, ``NoRoute``).
+    """
+    labels = token.split(".")
+    if len(labels) < 2 or any(
+        not label or "_" in label or label[0] == "-" or label[-1] == "-" or _MIXED_CASE_RE.search(label)
+        for label in labels
+    ):
+        return False
+    tld = labels[-1].lower()
+    if tld in HOST_TLDS:
+        return True
+    if len(labels) >= 3 and (tld in _DEEP_HOST_TLDS or token.lower().endswith(".svc.cluster.local")):
+        return True
+    return labels[0].lower() == "www" and len(labels) >= 3 and tld.isalpha()
+
+
 def defang_urls(text: str) -> str:
-    """``https://evil.example`` -> ``hxxps://evil[.]example`` so no renderer autolinks it."""
+    """Defang URLs and host names so no renderer or chat tool turns them into live links.
 
-    def repl(m: re.Match[str]) -> str:
-        return m.group(1).lower().replace("t", "x", 2).replace("ftp", "fxp") + "://"
+    ``https://evil.example/login`` -> ``hxxps://evil[.]example/login`` (the scheme, and the dots of
+    the host only: the path keeps its words); a bare host name (:func:`is_host_name`) such as
+    ``sftp.clearing.example.net`` -> ``sftp[.]clearing[.]example[.]net``. Nothing else changes:
+    ``java.net.NoRouteToHostException``, ``worker.py``, ``2.14.0`` and IP addresses stay as written.
+    """
+    if "." not in text and "://" not in text:
+        return text  # fail fast: called for every quoted message of a report
 
-    out = _URL_SCHEME_RE.sub(repl, text)
-    return re.sub(r"(?<=\w)\.(?=\w+(?:[/:\s]|$))", "[.]", out) if out != text else out
+    def url(m: re.Match[str]) -> str:
+        scheme = m.group("scheme").lower().replace("t", "x", 2)
+        return f"{scheme}://{m.group('userinfo') or ''}{m.group('host').replace('.', '[.]')}"
+
+    def host(m: re.Match[str]) -> str:
+        token = m.group(0)
+        return token.replace(".", "[.]") if is_host_name(token) else token
+
+    return _DOTTED_TOKEN_RE.sub(host, _URL_SCHEME_HOST_RE.sub(url, text))
 
 
 def markdown_code(text: object, limit: int | None = 200) -> str:

@@ -81,6 +81,63 @@ def test_defang_urls() -> None:
     assert defang_urls("no url here. really.") == "no url here. really."
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the host of a URL, whatever its top-level label; the path and query keep their dots
+        (
+            "GET https://fx-rates.example.net/v2/report.pdf?x=1",
+            "GET hxxps://fx-rates[.]example[.]net/v2/report.pdf?x=1",
+        ),
+        ("HTTP://Internal.Corp.lan:8443/a", "hxxp://Internal[.]Corp[.]lan:8443/a"),
+        ("http://10.0.0.7:9200/_bulk", "hxxp://10[.]0[.]0[.]7:9200/_bulk"),
+        ("https://alice:[REDACTED]@db.example/x", "hxxps://alice:[REDACTED]@db[.]example/x"),
+        # bare host names: a known top-level label, also in e-mail addresses and at a sentence's end
+        ("upload to sftp.clearing.example.net failed", "upload to sftp[.]clearing[.]example[.]net failed"),
+        ("see www.example.org.", "see www[.]example[.]org."),
+        ("mail alice@example.com", "mail alice@example[.]com"),
+        ("evil.io, bit.ly/x", "evil[.]io, bit[.]ly/x"),
+        ("payments.default.svc.cluster.local:8080", "payments[.]default[.]svc[.]cluster[.]local:8080"),
+        ("db-1.corp.internal", "db-1[.]corp[.]internal"),
+        ("DB01.CORP.EXAMPLE.COM", "DB01[.]CORP[.]EXAMPLE[.]COM"),
+    ],
+)
+def test_defang_changes_urls_and_host_names(text: str, expected: str) -> None:
+    assert defang_urls(text) == expected
+    assert markdown_code(text, None) == f"`{expected}`"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Java, Kotlin and .NET classes and packages, also beside a URL in the same message
+        "java.net.NoRouteToHostException: No route to host",
+        "org.apache.kafka.common.errors.TimeoutException: Expiring 3 record(s)",
+        "c.b.x.idp.SomeClient : token refresh failed",
+        "at java.io.FileInputStream.open0(Native Method)",
+        "System.IO.IOException: disk full",
+        "System.IO",
+        # Python loggers, modules, exceptions, attributes and files
+        "search.handler",
+        "psycopg2.OperationalError: FATAL: sorry, too many clients already",
+        "logger.info",
+        "np.int",
+        'File "/app/settlement/worker.py", line 112, in run_batch',
+        "settings.py config.example .env.example request.timeout.ms user.id",
+        "config.settings.dev config.settings.local",
+        # versions, addresses, numbers, sentences, topics
+        "deploying v2.14.0 (build 2.14.0-rc.1)",
+        "from 10.1.2.3 and ::1",
+        "3.5 s elapsed. Done.",
+        "Failed to publish ledger event to topic ledger.postings",
+    ],
+)
+def test_defang_never_changes_words(text: str) -> None:
+    assert defang_urls(text) == text
+    url = "https://fx-rates.example.net/v2"
+    assert defang_urls(f"{text} calling {url}") == f"{text} calling hxxps://fx-rates[.]example[.]net/v2"
+
+
 # -- Markdown -------------------------------------------------------------------------------------
 
 
