@@ -31,6 +31,7 @@ from pmtimeline.correlate import correlation_ids
 from pmtimeline.incident import Evidence, RootCauseCandidate
 from pmtimeline.phases import EVIDENCE_COLUMNS, first_bad_per_service
 from pmtimeline.signals import uses_edge
+from pmtimeline.template_mining import template_clusters
 from pmtimeline.templates import message_templates
 
 CHANGE_TYPE_WEIGHT: Final[Mapping[str, float]] = {
@@ -187,6 +188,10 @@ def _template_candidates(
     table = aggregates.event_details(config).templates
     if table.empty:
         return []
+    # The aggregates key masked templates chunk by chunk; the miner merges those of one kind across
+    # the window (a user name or host in the message no longer makes each line a new template).
+    mined = template_clusters(table.groupby("template", observed=True)["count"].sum())
+    table = table.assign(template=table["template"].map(mined))
     is_error = (table["level"] == "error").to_numpy(dtype=bool, na_value=False)
     # Baseline templates include the warnings before onset: a message that was a warning yesterday
     # is not new today.
@@ -203,7 +208,8 @@ def _template_candidates(
         error_mask(notable) & ((t >= onset) & (t <= recovered)).to_numpy(dtype=bool, na_value=False),
         list(EVIDENCE_COLUMNS),
     ]
-    errors = errors.assign(template=message_templates(errors["message"]).fillna("").to_numpy())
+    masked = message_templates(errors["message"]).fillna("")
+    errors = errors.assign(template=masked.map(mined).fillna(masked).to_numpy())
     found = errors.loc[errors["template"].isin(list(counts.index))].drop_duplicates("template")
     # Reopened shared outputs hold redacted messages, whose templates can differ from the table's
     # (an IP becomes a token): the first error at the template's first time stands in for them.
