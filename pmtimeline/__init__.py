@@ -7,6 +7,7 @@ The notebook API is the library the CLI calls::
     tl.incident.phases          # onset, detected, mitigated, recovered, resolved (UTC)
     tl.chart()                  # interactive Plotly figure
     print(tl.postmortem())      # the Markdown draft
+    pmtimeline.mine_templates(tl.events["message"])   # one mined template per message
     tl.with_phases(onset="2024-03-01T10:02:00Z").save("out")
 
 Heavy modules (pandas, plotly, the connectors) load on first use, so ``pmtimeline --help`` is quick.
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from pmtimeline.api import load, open_outputs, read_events
     from pmtimeline.connectors.base import FrameSource
     from pmtimeline.incident import Incident
+    from pmtimeline.template_mining import mine_templates
     from pmtimeline.timeline import Timeline
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "Timeline",
     "TimelineConfig",
     "load",
+    "mine_templates",
     "open_outputs",
     "read_events",
 ]
@@ -46,6 +49,7 @@ _LAZY = {
     "Incident": "pmtimeline.incident",
     "Timeline": "pmtimeline.timeline",
     "load": "pmtimeline.api",
+    "mine_templates": "pmtimeline.template_mining",
     "open_outputs": "pmtimeline.api",
     "read_events": "pmtimeline.api",
 }
