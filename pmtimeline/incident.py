@@ -145,6 +145,12 @@ class Metrics:
 
     Durations are seconds measured from onset. Request counts are within [onset, recovered], each
     request counted once (at the edge when access logs exist).
+
+    A metric with nothing to count is None, never 0: without request events the request counts,
+    error rates, endpoints, latency and error budget are unknown; without user ids the affected
+    users are. ``unknown_reasons`` says why for each such metric (``{"requests_total": "no request
+    logs"}``), and :meth:`unknown_text` words it for outputs. A 0 is a real zero: requests were
+    logged and none failed.
     """
 
     time_to_detect_s: float | None = None
@@ -157,31 +163,46 @@ class Metrics:
     error_events: int | None = None
     affected_users: int | None = None
     affected_services: tuple[str, ...] = ()
-    affected_hosts: tuple[str, ...] = ()
-    affected_endpoints: tuple[tuple[str, int], ...] = ()  # (path, failed requests), most first
-    latency_ms: dict[str, dict[str, float | None]] = field(default_factory=dict)  # before/during -> p50/p95/p99
+    affected_hosts: tuple[str, ...] | None = None
+    affected_endpoints: tuple[tuple[str, int], ...] | None = None  # (path, failed requests), most first
+    latency_ms: dict[str, dict[str, float | None]] | None = None  # before/during -> p50/p95/p99
     error_budget_burn: float | None = None  # fraction of the window's error budget consumed
     estimated_cost: float | None = None  # an estimate, from the user's cost model
+    #: Why a metric is None (metric name -> reason, e.g. "no request logs").
+    unknown_reasons: dict[str, str] = field(default_factory=dict)
+    #: What the analysis looked at in the whole window: ``events``, ``error_events``,
+    #: ``warning_events``, ``requests`` and ``failed_requests`` (None without request logs).
+    window_totals: dict[str, int | None] = field(default_factory=dict)
+
+    def unknown_text(self, name: str) -> str:
+        """``unknown (no request logs)``: how outputs write a metric that is None."""
+        reason = self.unknown_reasons.get(name)
+        return f"unknown ({reason})" if reason else "unknown"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "affected_endpoints":
+            if f.name == "affected_endpoints" and value is not None:
                 value = [{"path": p, "failed_requests": n} for p, n in value]
             elif isinstance(value, tuple):
                 value = list(value)
+            elif isinstance(value, dict):
+                value = dict(value)
             out[f.name] = value
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Metrics:
         kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
-        kwargs["affected_services"] = tuple(data.get("affected_services", ()))
-        kwargs["affected_hosts"] = tuple(data.get("affected_hosts", ()))
-        kwargs["affected_endpoints"] = tuple(
-            (e["path"], int(e["failed_requests"])) for e in data.get("affected_endpoints", ())
+        kwargs["affected_services"] = tuple(data.get("affected_services") or ())
+        hosts, endpoints = data.get("affected_hosts"), data.get("affected_endpoints")
+        kwargs["affected_hosts"] = tuple(hosts) if hosts is not None else None
+        kwargs["affected_endpoints"] = (
+            tuple((e["path"], int(e["failed_requests"])) for e in endpoints) if endpoints is not None else None
         )
+        kwargs["unknown_reasons"] = dict(data.get("unknown_reasons") or {})
+        kwargs["window_totals"] = dict(data.get("window_totals") or {})
         return cls(**kwargs)
 
 
@@ -323,10 +344,21 @@ class Incident:
             ("time to mitigate", _duration_text(m.time_to_mitigate_s)),
             ("time to recover", _duration_text(m.time_to_recover_s)),
             ("time to resolve", _duration_text(m.time_to_resolve_s)),
-            ("requests failed / total", f"{_count_text(m.requests_failed)} / {_count_text(m.requests_total)}"),
-            ("peak error rate", "—" if m.error_rate_peak is None else f"{m.error_rate_peak:.1%}"),
+            (
+                "requests failed / total",
+                f"{_count_text(m.requests_failed)} / {_count_text(m.requests_total)}"
+                if m.requests_total is not None
+                else m.unknown_text("requests_total"),
+            ),
+            (
+                "peak error rate",
+                m.unknown_text("error_rate_peak") if m.error_rate_peak is None else f"{m.error_rate_peak:.1%}",
+            ),
             ("error events", _count_text(m.error_events)),
-            ("affected users", _count_text(m.affected_users)),
+            (
+                "affected users",
+                m.unknown_text("affected_users") if m.affected_users is None else f"{m.affected_users:,}",
+            ),
             ("affected services", ", ".join(m.affected_services) or "—"),
         ]
         fact_rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in facts)

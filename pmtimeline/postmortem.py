@@ -21,6 +21,10 @@ name                 value
 title                the incident title (escaped prose)
 summary              one paragraph of facts
 has_onset            bool: an anomaly was found
+quiet                bool: no phase and no breach: the built-in draft is then the short
+                     ``postmortem_quiet.md.j2``, which says what was looked at and infers nothing
+looked_at            list of bullet strings: window, sources, signals, alerts and changes examined
+                     (empty unless ``quiet``)
 impact               list of bullet strings (without the leading ``-``)
 endpoints            list of ``{path, failed}`` (most failed first, at most 10)
 latency              list of ``{period, p50, p95, p99}`` (milliseconds as text)
@@ -63,7 +67,7 @@ from pmtimeline.alert_intervals import alert_intervals
 from pmtimeline.config import PHASES, TimelineConfig, check_zone
 from pmtimeline.errors import ConfigError
 from pmtimeline.escaping import markdown_cell, markdown_code, markdown_text
-from pmtimeline.incident import Evidence, Incident, RootCauseCandidate
+from pmtimeline.incident import Evidence, Incident, Metrics, RootCauseCandidate
 from pmtimeline.schema import ERROR_LEVELS
 
 #: Detection slower than this suggests an alerting action item.
@@ -97,11 +101,13 @@ _CANDIDATE_KIND: Final = {
 }
 _LATENCY_PERIODS: Final = frozenset({"before", "during", "after"})
 TEMPLATE_NAME: Final = "postmortem.md.j2"
+#: The built-in draft of a window without an incident (no phase, no breach).
+QUIET_TEMPLATE_NAME: Final = "postmortem_quiet.md.j2"
 
 
-def default_template() -> str:
-    """The text of the built-in postmortem template."""
-    return resources.files("pmtimeline").joinpath("report_templates", TEMPLATE_NAME).read_text(encoding="utf-8")
+def default_template(name: str = TEMPLATE_NAME) -> str:
+    """The text of a built-in postmortem template (the incident draft by default)."""
+    return resources.files("pmtimeline").joinpath("report_templates", name).read_text(encoding="utf-8")
 
 
 def render_postmortem(
@@ -129,6 +135,9 @@ def render_postmortem(
         ConfigError: the template does not compile or fails while rendering.
     """
     context = postmortem_context(incident, notable, config, intervals=intervals, chart_image=chart_image)
+    if template_text is None and context["quiet"]:
+        # A window without an incident gets the short draft: no sections to fill with guesses.
+        template_text = default_template(QUIET_TEMPLATE_NAME)
     try:
         template = compile_template(template_text if template_text is not None else default_template())
         text = template.render(**context)
@@ -178,10 +187,12 @@ def postmortem_context(
         "title": markdown_text(incident.title, limit=200),
         "summary": facts.summary(),
         "has_onset": incident.phase("onset") is not None,
+        "quiet": facts.quiet(),
+        "looked_at": facts.looked_at() if facts.quiet() else [],
         "impact": facts.impact(),
         "endpoints": [
             {"path": markdown_cell(path, 120), "failed": f"{n:,}"}
-            for path, n in incident.metrics.affected_endpoints[:10]
+            for path, n in (incident.metrics.affected_endpoints or ())[:10]
         ],
         "latency": facts.latency(),
         "exposure": facts.exposure(),
@@ -243,6 +254,13 @@ def _percent(fraction: float | None) -> str:
 
 def _count(value: int | None) -> str:
     return "unknown" if value is None else f"{int(value):,}"
+
+
+def _unknown(metrics: Metrics, name: str) -> str:
+    """``unknown (no request logs)``: why a metric is None, as Markdown (a reason read from a
+    hand-edited incident.json is escaped)."""
+    text = metrics.unknown_text(name)
+    return text if re.fullmatch(r"[A-Za-z0-9 ,'()-]+", text) else markdown_text(text, limit=200)
 
 
 def _code_list(values: Sequence[str], limit: int = 5) -> str:
@@ -397,11 +415,7 @@ class _Facts:
         inc, m = self.incident, self.incident.metrics
         onset = inc.phase("onset")
         if onset is None:
-            window = f"{_utc(inc.window_start)} and {_utc(inc.window_end)} UTC" if inc.window_start else "the window"
-            text = f"No sustained anomaly was found in the events between {window}."
-            if m.error_events:
-                text += f" {_count(m.error_events)} error events were logged."
-            return text + " The phases below can be set by hand and the draft regenerated."
+            return self.quiet_summary()
         services = list(m.affected_services)
         who = _code_list(services, 3) if services else "the service"
         verb = "were" if len(services) > 1 else "was"
@@ -419,16 +433,7 @@ class _Facts:
                 f"From {_utc(onset)} UTC (onset {self.phase_citations('onset')}), {who} {verb} degraded and had "
                 f"not recovered{until}."
             )
-        if m.requests_total:
-            share = (m.requests_failed or 0) / m.requests_total
-            parts.append(
-                f"{_count(m.requests_failed)} of {_count(m.requests_total)} requests failed ({_percent(share)})"
-                + (f", with a peak error rate of {_percent(m.error_rate_peak)}." if m.error_rate_peak else ".")
-            )
-        elif m.error_events:
-            parts.append(f"{_count(m.error_events)} error events were logged.")
-        if m.affected_users is not None:
-            parts.append(f"{_count(m.affected_users)} users were affected.")
+        parts.extend(self.impact_sentences())
         if inc.exposure:
             parts.append(
                 f"A suspicious access pattern from {len(inc.exposure.actors)} actor(s) touched "
@@ -441,31 +446,168 @@ class _Facts:
             )
         return " ".join(parts)
 
+    # -- a window without an incident ----------------------------------------------------------
+
+    def quiet(self) -> bool:
+        """No phase, no breach: the window holds no incident, and the draft says only that."""
+        inc = self.incident
+        return all(inc.phase(p) is None for p in PHASES) and not inc.exposure
+
+    def window_text(self) -> str:
+        """``from 2024-03-12 08:00:00 to 2024-03-12 10:00:00 UTC (2 h 0 min)``, or "" when unknown."""
+        inc = self.incident
+        if inc.window_start is None or inc.window_end is None:
+            return ""
+        span = _duration((inc.window_end - inc.window_start).total_seconds())
+        return f"from {_utc(inc.window_start)} to {_utc(inc.window_end)} UTC ({span})"
+
+    def quiet_summary(self) -> str:
+        """The Summary of a window without an anomaly: what was looked at, and no invented incident."""
+        inc, totals = self.incident, self.incident.metrics.window_totals
+        window = f"the window {self.window_text()}".rstrip()
+        if totals and not totals.get("events"):
+            return f"No events were found in {window}: there is nothing to analyse; check the sources (Data quality)."
+        looked = ["error events", "warnings"]
+        if totals.get("requests") is not None:
+            looked.insert(1, "failed requests")
+        text = (
+            f"No significant anomaly was found in {window}: {', '.join(looked[:-1])} and {looked[-1]} stayed "
+            "within their own baselines, overall and per service."
+        )
+        if inc.exposure:
+            return (
+                f"{text} A suspicious access pattern was found, though: {len(inc.exposure.actors)} actor(s) touched "
+                f"{len(inc.exposure.accounts_touched)} account(s) (see Breach exposure)."
+            )
+        return (
+            f"{text} This draft therefore describes no incident: no impact, no root cause and no detection gap "
+            "are inferred. If an incident did happen in this window, set its phases by hand (`incident.toml`, "
+            "or `--onset` and the other phase options) and regenerate the draft."
+        )
+
+    def looked_at(self) -> list[str]:
+        """What the analysis of a quiet window examined: window, sources, signals, alerts, changes."""
+        inc, cfg, totals = self.incident, self.config, self.incident.metrics.window_totals
+        out = [f"Window: {self.window_text() or 'unknown (no event has a time)'}."]
+        sources = [s for s in inc.sources if not s.skipped_reason]
+        if sources:
+            shown = ", ".join(
+                f"{markdown_code(s.name, 80)} ({markdown_code(s.format, 40) if s.format else 'format unknown'}, "
+                f"{s.events:,} events)"
+                for s in sources[:10]
+            )
+            more = f" and {len(sources) - 10} more" if len(sources) > 10 else ""
+            out.append(f"Sources: {len(sources)}, {sum(s.events for s in sources):,} events: {shown}{more}.")
+        skipped = len(inc.sources) - len(sources)
+        if skipped:
+            out.append(f"{skipped} source(s) were skipped (see Data quality).")
+        if totals:
+            requests = totals.get("requests")
+            request_text = (
+                f"{_count(totals.get('failed_requests'))} failed of {_count(requests)} requests"
+                if requests is not None
+                else "requests: unknown (no request logs)"
+            )
+            out.append(
+                f"Signals: {_count(totals.get('error_events'))} error events, {request_text}, "
+                f"{_count(totals.get('warning_events'))} warnings in the window, counted per "
+                f"{markdown_text(cfg.bucket)} bucket overall and per service. None rose above its own baseline "
+                f"(by {cfg.anomaly_sigma:g} spreads, at least {cfg.anomaly_min_count} events per bucket) for "
+                f"{cfg.sustain_buckets} buckets in a row, which is what an incident takes here."
+            )
+        fired = [a for a in self.alerts if a.fired is not None]
+        if fired:
+            listed = "; ".join(
+                f"{markdown_code(a.name, 80)} fired at {_utc(a.fired)} UTC ({markdown_code(a.citation, 120)})"
+                + (f", resolved at {_utc(a.resolved)} UTC" if a.resolved is not None else ", still firing at its end")
+                for a in fired[:5]
+            )
+            more = f"; and {len(fired) - 5} more" if len(fired) > 5 else ""
+            out.append(f"Alerts: {len(fired)} fired in the window: {listed}{more}.")
+        else:
+            out.append("Alerts: none fired in the window.")
+        changes = _Row.all_of(self.changes().head(5)) if not self.changes().empty else []
+        if changes:
+            listed = "; ".join(
+                f"{markdown_code(r.change_type or 'change', 40)}"
+                f"{' on ' + markdown_code(r.service, 60) if r.service else ''} at {_utc(r.time)} UTC "
+                f"({markdown_code(r.citation(), 120)})"
+                for r in changes
+            )
+            total = len(self.changes())
+            more = f"; and {total - 5} more" if total > 5 else ""
+            out.append(f"Changes: {total} recorded in the window: {listed}{more}.")
+        else:
+            out.append("Changes: none recorded in the window.")
+        return out
+
+    def impact_sentences(self) -> list[str]:
+        """The Summary's impact: requests, error events and users, each a count or why it is unknown
+        (a metric with nothing to count is never written as 0)."""
+        m = self.incident.metrics
+        out: list[str] = []
+        errors = f"{_count(m.error_events)} error events were logged" if m.error_events is not None else ""
+        if m.requests_total:
+            share = (m.requests_failed or 0) / m.requests_total
+            out.append(
+                f"{_count(m.requests_failed)} of {_count(m.requests_total)} requests failed ({_percent(share)})"
+                + (f", with a peak error rate of {_percent(m.error_rate_peak)}." if m.error_rate_peak else ".")
+            )
+        elif m.requests_total == 0:
+            out.append("No request was logged during the incident" + (f"; {errors}." if errors else "."))
+        else:
+            out.append(f"Requests: {_unknown(m, 'requests_total')}" + (f"; {errors}." if errors else "."))
+        if m.affected_users is not None:
+            out.append(f"{_count(m.affected_users)} users were affected.")
+        else:
+            out.append(f"Users affected: {_unknown(m, 'affected_users')}.")
+        return out
+
     def impact(self) -> list[str]:
         m = self.incident.metrics
         out: list[str] = []
+        if self.incident.phase("onset") is None:
+            # No anomaly, no impact to measure: the metrics are unknown for want of an incident.
+            return [
+                "No sustained anomaly of errors, failed requests or warnings was found, so no impact is measured"
+                + (" beyond the breach exposure below." if self.incident.exposure else ".")
+            ]
         if m.affected_users is not None:
             out.append(
                 f"Users affected: **{_count(m.affected_users)}** "
-                "(distinct users with a failed request; counted, not named)."
+                "(distinct users with an error event; counted, not named)."
             )
+        else:
+            out.append(f"Users affected: {_unknown(m, 'affected_users')}.")
         if m.requests_total is not None:
             out.append(
                 f"Requests in the incident: {_count(m.requests_total)}; failed: **{_count(m.requests_failed)}**."
             )
+        else:
+            out.append(f"Requests in the incident: {_unknown(m, 'requests_total')}.")
         if m.error_rate_peak is not None:
             out.append(
                 f"Peak error rate: **{_percent(m.error_rate_peak)}** per {markdown_text(self.config.bucket)} bucket."
             )
+        else:
+            out.append(f"Peak error rate: {_unknown(m, 'error_rate_peak')}.")
         if m.error_events is not None:
             out.append(f"Error events logged: {_count(m.error_events)}.")
         if m.affected_services:
             out.append(f"Services affected: {_code_list(list(m.affected_services), 10)}.")
+        elif "affected_services" in m.unknown_reasons:
+            out.append(f"Services affected: {_unknown(m, 'affected_services')}.")
         if m.affected_hosts:
             out.append(f"Hosts affected: {len(m.affected_hosts)} ({_code_list(list(m.affected_hosts), 5)}).")
+        elif m.affected_hosts is None:
+            out.append(f"Hosts affected: {_unknown(m, 'affected_hosts')}.")
+        if m.affected_endpoints is None and m.requests_total is not None:
+            out.append(f"Endpoints with failed requests: {_unknown(m, 'affected_endpoints')}.")
         if m.error_budget_burn is not None:
             slo = f" (SLO {self.config.slo}%)" if self.config.slo is not None else ""
             out.append(f"Error budget consumed: {_percent(m.error_budget_burn)} of the window's budget{slo}.")
+        elif self.config.slo is not None:
+            out.append(f"Error budget consumed: {_unknown(m, 'error_budget_burn')}.")
         for phase_a, phase_b, label in (
             ("onset", "recovered", "Duration of impact"),
             ("onset", "resolved", "Until resolved"),
@@ -482,7 +624,7 @@ class _Facts:
 
     def latency(self) -> list[dict[str, str]]:
         rows = []
-        for period, values in self.incident.metrics.latency_ms.items():
+        for period, values in (self.incident.metrics.latency_ms or {}).items():
             rows.append(
                 {"period": period if period in _LATENCY_PERIODS else markdown_cell(period, 60)}
                 | {p: ("" if values.get(p) is None else f"{values[p]:,.0f}") for p in ("p50", "p95", "p99")}
@@ -529,6 +671,8 @@ class _Facts:
         m, cfg = self.incident.metrics, self.config
         if m.estimated_cost is not None:
             return m.estimated_cost
+        if cfg.cost_per_failed_request is not None and m.requests_failed is None:
+            return None  # a cost per failed request without a count of them: unknown, not 0
         outage = self.minutes("onset", "recovered") or self.minutes("onset", "resolved") or 0.0
         per_request = (cfg.cost_per_failed_request or 0.0) * (m.requests_failed or 0)
         return per_request + (cfg.revenue_per_minute or 0.0) * outage / 60
@@ -536,6 +680,8 @@ class _Facts:
     def cost(self) -> str | None:
         estimate = self.estimated_cost()
         if estimate is None:
+            if self.cost_model_given() and self.incident.phase("onset") is not None:
+                return f"Estimated financial impact: {_unknown(self.incident.metrics, 'estimated_cost')}."
             return None
         cfg = self.config
         model = []
@@ -684,6 +830,10 @@ class _Facts:
             out.append(f"The anomaly was found in the {markdown_text(inc.anomaly_signal.replace('_', ' '))} signal.")
         fired = self.incident_alerts()
         in_window = sum(a.fired is not None for a in self.alerts)
+        if inc.phase("onset") is None:
+            # Without an onset no alert can be tied to an incident, and there is no gap to speak of.
+            out.append("No onset is known" + (f"; {in_window} alert(s) fired in the window." if in_window else "."))
+            return out
         if fired:
             first = fired[0]
             out.append(
@@ -880,19 +1030,38 @@ class _Facts:
 
     def metrics_table(self) -> list[dict[str, str]]:
         m = self.incident.metrics
+
+        def known(name: str, text: str | None) -> str:
+            # A metric with nothing to count says why; one that was not asked for stays out.
+            if text is not None:
+                return text
+            return _unknown(m, name) if name in m.unknown_reasons and self.incident.phase("onset") is not None else ""
+
+        def size(values: tuple[Any, ...] | None) -> str | None:
+            return str(len(values)) if values else None
+
         rows = [
             ("Time to detect", _duration(m.time_to_detect_s) if m.time_to_detect_s is not None else ""),
             ("Time to mitigate", _duration(m.time_to_mitigate_s) if m.time_to_mitigate_s is not None else ""),
             ("Time to recover", _duration(m.time_to_recover_s) if m.time_to_recover_s is not None else ""),
             ("Time to resolve", _duration(m.time_to_resolve_s) if m.time_to_resolve_s is not None else ""),
-            ("Requests", _count(m.requests_total) if m.requests_total is not None else ""),
-            ("Failed requests", _count(m.requests_failed) if m.requests_failed is not None else ""),
-            ("Peak error rate", _percent(m.error_rate_peak) if m.error_rate_peak is not None else ""),
+            ("Requests", known("requests_total", None if m.requests_total is None else _count(m.requests_total))),
+            (
+                "Failed requests",
+                known("requests_failed", None if m.requests_failed is None else _count(m.requests_failed)),
+            ),
+            (
+                "Peak error rate",
+                known("error_rate_peak", None if m.error_rate_peak is None else _percent(m.error_rate_peak)),
+            ),
             ("Error events", _count(m.error_events) if m.error_events is not None else ""),
-            ("Users affected", _count(m.affected_users) if m.affected_users is not None else ""),
-            ("Services affected", str(len(m.affected_services)) if m.affected_services else ""),
-            ("Hosts affected", str(len(m.affected_hosts)) if m.affected_hosts else ""),
-            ("Error budget consumed", _percent(m.error_budget_burn) if m.error_budget_burn is not None else ""),
+            ("Users affected", known("affected_users", None if m.affected_users is None else _count(m.affected_users))),
+            ("Services affected", known("affected_services", size(m.affected_services))),
+            ("Hosts affected", known("affected_hosts", size(m.affected_hosts))),
+            (
+                "Error budget consumed",
+                known("error_budget_burn", None if m.error_budget_burn is None else _percent(m.error_budget_burn)),
+            ),
         ]
         estimate = self.estimated_cost()
         if estimate is not None:

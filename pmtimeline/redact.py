@@ -444,9 +444,10 @@ class Redactor:
             )
             for c in incident.root_cause_candidates
         )
+        endpoints = incident.metrics.affected_endpoints
         metrics: Metrics = dataclasses.replace(
             incident.metrics,
-            affected_endpoints=tuple((text(p), n) for p, n in incident.metrics.affected_endpoints),
+            affected_endpoints=tuple((text(p), n) for p, n in endpoints) if endpoints is not None else None,
         )
         return dataclasses.replace(
             incident,
@@ -599,6 +600,7 @@ def _retemplated(summary: str, cited: Iterable[Evidence], redact: Callable[[str]
     patterns (``https://alice%3Ahunter2%40db.example``); so the template is made again from the
     redacted message instead of redacting the template.
     """
+    from pmtimeline.template_mining import requoted
     from pmtimeline.templates import message_templates
 
     messages = [e.message for e in cited if e.message]
@@ -609,6 +611,9 @@ def _retemplated(summary: str, cited: Iterable[Evidence], redact: Callable[[str]
     for before, after in zip(raw, safe, strict=True):
         if isinstance(before, str) and before and before in summary:
             summary = summary.replace(before, str(after))
+        elif isinstance(before, str) and before and isinstance(after, str):
+            # The summary may quote the mined template (some words written <*>): made again alike.
+            summary = requoted(summary, before, after)
     return summary
 
 

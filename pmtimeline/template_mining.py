@@ -130,6 +130,23 @@ def regeneralized(mined: str, masked: str, other: str) -> str | None:
     return " ".join(out) if not rest else None
 
 
+def requoted(text: str, masked: str, other: str) -> str:
+    """``text`` with every quote of a template mined from ``masked`` (``masked`` with some of its words
+    written ``<*>``) replaced by the same template made from ``other``, another version of the
+    message's masked template (e.g. that of the redacted message). Quotes that do not line up stay.
+    """
+    _, groups = _tokens(masked)
+    if not groups:
+        return text
+    quote = re.compile(" ".join(f"(?:{re.escape(group)}|{re.escape(WILDCARD)})" for group in groups))
+
+    def swap(found: re.Match[str]) -> str:
+        again = regeneralized(found.group(0), masked, other)
+        return found.group(0) if again is None else again
+
+    return quote.sub(swap, text)
+
+
 def grouping_accuracy(truth: Sequence[object], parsed: Sequence[object]) -> float:
     """logpai's grouping accuracy (GA) of ``parsed`` templates against ``truth`` event ids.
 
@@ -153,15 +170,15 @@ def grouping_accuracy(truth: Sequence[object], parsed: Sequence[object]) -> floa
 def _tokens(template: str) -> tuple[tuple[str, ...], list[str]]:
     """The comparison keys of a masked template's tokens, and the original text of each."""
     words = template.split()
-    if len(template) >= MAX_TEMPLATE_CHARS and words:
-        # The template was cut: its last word may be cut too (``blk_<NUM> bl``).
-        words[-1] = WILDCARD
+    # A template cut at MAX_TEMPLATE_CHARS may end in a cut word (``blk_<NUM> bl``): it compares as a variable.
+    cut = len(words) - 1 if len(template) >= MAX_TEMPLATE_CHARS else -1
     keys: list[str] = []
     groups: list[str] = []
-    for word in words:
+    for position, word in enumerate(words):
         key = _MASK.sub(WILDCARD, word)
         if (
-            _DIGIT.search(key)
+            position == cut
+            or _DIGIT.search(key)
             or key.lower() in _DATE_WORDS
             or (WILDCARD in key and not key.replace(WILDCARD, "").strip(_PUNCTUATION))
         ):

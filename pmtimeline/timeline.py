@@ -37,7 +37,7 @@ from pmtimeline.incident import Incident, iso_utc
 from pmtimeline.redact import Redactor
 from pmtimeline.schema import COUNT_COLUMNS, ERROR_LEVELS, EVENT_COLUMNS, conform_events
 from pmtimeline.sources import Reject, SourceAccounting
-from pmtimeline.templates import message_templates
+from pmtimeline.template_mining import mine_templates
 
 #: Files a saved output directory holds (``pmtimeline build`` and :meth:`Timeline.save`).
 EVENTS_FILE: Final = "events.parquet"
@@ -134,7 +134,8 @@ class Timeline:
         return follow(self.events, correlation_id.strip())
 
     def templates(self) -> pd.DataFrame:
-        """Message templates (variable parts masked) with their counts before and during the incident.
+        """Message templates (mined: see :func:`pmtimeline.mine_templates`) with their counts before and
+        during the incident.
 
         Columns: ``template``, ``count``, ``before`` (events before onset), ``during`` (from onset
         to recovery), ``errors`` (error events), ``first_seen``, ``new``. ``new`` marks the *error*
@@ -145,7 +146,7 @@ class Timeline:
         columns = ["template", "count", "before", "during", "errors", "first_seen", "new"]
         if ev.empty:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-        tmpl = message_templates(ev["message"].fillna("")).fillna("")
+        tmpl = mine_templates(ev["message"].fillna("")).fillna("")
         onset = self.incident.phase("onset")
         end = self.incident.phase("recovered") or self.incident.window_end
         stamps = ev["timestamp"]

@@ -17,6 +17,7 @@ from pmtimeline.template_mining import (
     grouping_accuracy,
     mine_templates,
     regeneralized,
+    requoted,
     template_clusters,
 )
 from pmtimeline.templates import MAX_TEMPLATE_CHARS, message_templates
@@ -168,3 +169,15 @@ def test_mining_is_stable_under_shuffling_real_logs(shared_data: Path) -> None:
     content = frame["Content"].astype(STRING)
     shuffled = content.sample(frac=1.0, random_state=3)
     assert mine_templates(shuffled).sort_index().tolist() == mine_templates(content).tolist()
+
+
+def test_requoted_rewrites_a_quoted_mined_template_from_the_redacted_message() -> None:
+    masked = "upload to <URL> failed for alice%3Ahunter2%<HEX>db after <DUR>"
+    safe = "upload to <URL> failed for <redacted> after <DUR>"
+    mined = f"upload to <URL> failed for {WILDCARD} after <DUR>"
+    assert requoted(f"new error: {masked} (3 events)", masked, safe) == f"new error: {safe} (3 events)"
+    assert requoted(f"new error: {mined} (3 events)", masked, safe) == f"new error: {mined} (3 events)"
+    mined_other = f"upload to {WILDCARD} failed for alice%3Ahunter2%<HEX>db after <DUR>"
+    assert requoted(f"`{mined_other}`", masked, safe) == f"`upload to {WILDCARD} failed for <redacted> after <DUR>`"
+    # Text that quotes no version of the template is left as it is.
+    assert requoted("rollback of checkout", masked, safe) == "rollback of checkout"
