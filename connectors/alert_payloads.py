@@ -273,31 +273,41 @@ def _summary_line(text: str | None) -> str | None:
 # Prometheus Alertmanager and Grafana Alerting
 # --------------------------------------------------------------------------------------------------
 
-#: Labels that name the affected service, best first. ``job`` (the scrape job) comes after the
-#: workload labels because for exporters such as kube-state-metrics it names the exporter.
-SERVICE_LABELS: Final = (
-    "service",
-    "service_name",
-    "app",
-    "application",
-    "app_kubernetes_io_name",
-    "deployment",
-    "statefulset",
-    "daemonset",
-    "container",
-    "job",
-    "namespace",
-)
+#: Labels that name the service an alert is about, in three tiers, best first (docs/alerts.md):
+#: the application's own name, the Kubernetes workload, then what only hints at it (a pod's
+#: workload, its container). ``job`` (the scrape job) and ``app_kubernetes_io_name`` come late
+#: because on an alert of an exporter such as kube-state-metrics they name the exporter.
+DIRECT_SERVICE_LABELS: Final = ("service", "service_name", "app", "application", "k8s_app", "exported_service")
+WORKLOAD_LABELS: Final = ("deployment", "statefulset", "daemonset", "cronjob", "job_name")
+HINT_SERVICE_LABELS: Final = ("pod", "container", "app_kubernetes_io_name", "job", "exported_job", "namespace")
+SERVICE_LABELS: Final = DIRECT_SERVICE_LABELS + WORKLOAD_LABELS + HINT_SERVICE_LABELS
 HOST_LABELS: Final = ("host", "hostname", "nodename", "node", "instance")
 SUMMARY_KEYS: Final = ("summary", "description", "message")
 
+# The generated suffixes of a pod's name: a Deployment's pod template hash and pod id
+# (``payments-api-7d9f8b6c4-x2x9z``), a DaemonSet's or Job's pod id (``fluent-bit-x2x9z``), a
+# StatefulSet's ordinal (``postgres-0``). Kubernetes writes the random parts in an alphabet without
+# vowels (and without 0, 1, 3), so a name's own last word (``my-app-nginx``) is never taken for one.
+_K8S_RANDOM: Final = "[bcdfghjklmnpqrstvwxz2456789]"
+_POD_SUFFIX_RE: Final = re.compile(rf"(?:-{_K8S_RANDOM}{{6,10}})?-{_K8S_RANDOM}{{5}}$|-\d+$")
+
+
+def workload_of_pod(pod: str) -> str:
+    """The workload a pod belongs to, from its generated name: ``payments-api-7d9f8b6c4-x2x9z`` ->
+    ``payments-api``; a name without such a suffix is returned as it is."""
+    base = _POD_SUFFIX_RE.sub("", pod)
+    return base or pod
+
 
 def _label_service(labels: Mapping[str, Any]) -> str | None:
-    # app_kubernetes_io_name on a kube-state-metrics alert names the exporter, not the workload:
-    # prefer the workload labels when both are present.
-    workload = _first(labels, ("deployment", "statefulset", "daemonset"))
-    direct = _first(labels, ("service", "service_name", "app", "application"))
-    return direct or workload or _first(labels, SERVICE_LABELS)
+    found = _first(labels, DIRECT_SERVICE_LABELS) or _first(labels, WORKLOAD_LABELS)
+    if found:
+        return found
+    for key in HINT_SERVICE_LABELS:
+        value = _text(labels.get(key))
+        if value:
+            return workload_of_pod(value) if key == "pod" else value
+    return None
 
 
 def read_alertmanager(payload: Mapping[str, Any], tz: str = "UTC") -> list[AlertEvent]:
@@ -473,17 +483,34 @@ OPSGENIE_ACTION_STATES: Final[Mapping[str, str]] = {
     "acknowledge": ACKNOWLEDGED,
     "close": RESOLVED,
 }
-_TAG_SERVICE_KEYS: Final = ("service", "app", "application", "component")
+#: ``key:value`` tags (Datadog, Opsgenie) and Opsgenie ``details`` keys that name the service, best
+#: first: the application's own name, then Datadog's Kubernetes tags, the namespace last.
+TAG_SERVICE_KEYS: Final = (
+    "service",
+    "app",
+    "application",
+    "component",
+    "kube_deployment",
+    "kube_statefulset",
+    "kube_daemonset",
+    "kube_service",
+    "kube_app_name",
+    "kube_container_name",
+    "kube_namespace",
+)
 
 
 def _tag_value(tags: Iterable[str], keys: Iterable[str]) -> str | None:
-    """The value of the first ``key:value`` tag whose key is one of ``keys``."""
-    wanted = tuple(keys)
+    """The value of the ``key:value`` tag whose key comes first in ``keys`` (``key=value`` too)."""
+    found: dict[str, str] = {}
     for tag in tags:
         key, sep, value = tag.partition(":")
-        if sep and key.strip().lower() in wanted and value.strip():
-            return value.strip()
-    return None
+        if not sep:
+            key, sep, value = tag.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        if sep and value and key not in found:
+            found[key] = value
+    return next((found[key] for key in keys if key in found), None)
 
 
 def read_opsgenie(payload: Mapping[str, Any], tz: str = "UTC") -> list[AlertEvent]:
@@ -505,9 +532,11 @@ def read_opsgenie(payload: Mapping[str, Any], tz: str = "UTC") -> list[AlertEven
         raise PayloadRejectedError("no_timestamp", f"Opsgenie {action} without a usable updatedAt/createdAt")
     tags = [str(t) for t in alert.get("tags") or [] if isinstance(t, str | int)]
     source = _text(alert.get("source"))
+    details = {str(k).strip().lower(): v for k, v in _dict(alert.get("details")).items()}
     service = (
         _text(alert.get("entity"))
-        or _tag_value(tags, _TAG_SERVICE_KEYS)
+        or _tag_value(tags, TAG_SERVICE_KEYS)
+        or _first(details, TAG_SERVICE_KEYS)
         # a source with "@" is the user who created the alert by hand, not a system
         or (source if source and "@" not in source else None)
     )
@@ -639,7 +668,7 @@ def read_datadog(payload: Mapping[str, Any], tz: str = "UTC") -> list[AlertEvent
             alert_name=name,
             alert_state=state,
             level=level,
-            service=_tag_value(tags + scope_tags, _TAG_SERVICE_KEYS),
+            service=_tag_value(tags + scope_tags, TAG_SERVICE_KEYS),
             host=get("hostname", "host") or _tag_value(scope_tags + tags, ("host",)),
             summary=_summary_line(get("eventmsg", "body")),
             transition=(transition or "").lower(),
@@ -698,7 +727,16 @@ ALERT_ONLY_COLUMNS: Final = frozenset(
 )
 STATE_COLUMNS: Final = ("status", "state", "alert_state", "alertstate")
 SEVERITY_COLUMNS: Final = ("severity", "priority", "alert_severity", "urgency", "level")
-SERVICE_COLUMNS: Final = ("service", "app", "application", "component", "job")
+SERVICE_COLUMNS: Final = (
+    "service",
+    "service_name",
+    "app",
+    "application",
+    "component",
+    "deployment",
+    "job",
+    "namespace",
+)
 HOST_COLUMNS: Final = ("host", "hostname", "instance", "node")
 ID_COLUMNS: Final = ("alert_id", "alertid", "fingerprint", "incident_id", "id", "key", "dedup_key")
 SUMMARY_COLUMNS: Final = ("summary", "description", "message", "details")

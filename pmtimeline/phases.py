@@ -7,7 +7,8 @@ From the anomaly of :mod:`pmtimeline.signals`, the notable events and the alert 
 * ``detected``: the first alert episode that fires at or after onset (a lead of up to one bucket
   is tolerated: alerts evaluate on their own clock), is still open at onset, fires before the
   incident is over, and concerns the anomaly: its service is an affected one (names compared
-  loosely: ``payments`` matches ``payments-api``) or it has no service;
+  loosely by :func:`pmtimeline.service_names.service_matches`: ``payments`` and ``Payments API``
+  match ``payments-api``) or it has no service;
 * ``mitigated``: the first mitigating change from onset to recovery (a rollback, revert, restart,
   failover, reroute, scale-up, block, certificate, config change or feature flag); changes of
   affected services win over changes without a service, which win over changes elsewhere (a
@@ -35,6 +36,7 @@ from pmtimeline.alert_intervals import alert_intervals
 from pmtimeline.changes import MITIGATING_CHANGE_TYPES
 from pmtimeline.config import PHASES, TimelineConfig
 from pmtimeline.incident import Evidence
+from pmtimeline.service_names import service_matches
 from pmtimeline.signals import Anomaly, bad_event_mask
 
 #: Evidence events kept per phase.
@@ -53,20 +55,6 @@ class PhaseResult:
 
 def _service_key(values: pd.Series) -> pd.Series:
     return values.fillna("").astype(str)
-
-
-def service_matches(alert_service: str | None, services: Sequence[str]) -> bool:
-    """True when an alert's service concerns one of ``services`` (no service concerns all)."""
-    if not alert_service or not services:
-        return True
-    a = alert_service.strip().lower()
-    for name in services:
-        s = name.strip().lower()
-        if not s:
-            continue
-        if a == s or any(a.startswith(s + sep) or s.startswith(a + sep) for sep in "-_./:"):
-            return True
-    return False
 
 
 def _rows(frame: pd.DataFrame, limit: int = EVIDENCE_PER_PHASE) -> tuple[Evidence, ...]:
@@ -138,7 +126,8 @@ def _concerning(
     ok &= intervals["resolved"].isna() | (intervals["resolved"] >= onset)
     if until is not None:
         ok &= fired <= until
-    ok &= intervals["service"].map(lambda s: service_matches(None if pd.isna(s) else str(s), services)).astype(bool)
+    concerns = {s: service_matches(s, services) for s in intervals["service"].dropna().astype(str).unique()}
+    ok &= intervals["service"].map(concerns).fillna(True).astype(bool)  # an alert without a service concerns all
     return intervals.loc[ok.to_numpy(dtype=bool, na_value=False)].sort_values("fired", kind="stable")
 
 

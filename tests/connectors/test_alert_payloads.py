@@ -22,6 +22,7 @@ from pmtimeline.connectors.alert_payloads import (
     read_opsgenie,
     read_pagerduty,
     stable_id,
+    workload_of_pod,
 )
 
 
@@ -256,3 +257,51 @@ def test_malformed_shapes_are_rejected_not_raised() -> None:
         read_pagerduty({"event": {"event_type": "service.updated", "data": {"type": "service"}}})
     with pytest.raises(PayloadRejectedError, match="no_timestamp"):
         read_generic({"name": "x", "status": "firing"})
+
+
+# -- which key names the service -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pod", "workload"),
+    [
+        ("payments-api-7d9f8b6c4-x2x9z", "payments-api"),  # a Deployment's pod
+        ("fluent-bit-x2x9z", "fluent-bit"),  # a DaemonSet's pod
+        ("postgres-0", "postgres"),  # a StatefulSet's pod
+        ("my-app-nginx", "my-app-nginx"),  # "nginx" has vowels: not a generated suffix
+        ("payments-api", "payments-api"),
+    ],
+)
+def test_workload_of_pod(pod: str, workload: str) -> None:
+    assert workload_of_pod(pod) == workload
+
+
+def _am_service(labels: dict[str, str]) -> str | None:
+    payload = {"status": "firing", "alerts": [{"labels": labels, "startsAt": "2024-03-01T10:00:00Z"}]}
+    return read_alertmanager(payload)[0].service
+
+
+def test_alertmanager_labels_name_the_application_first() -> None:
+    exporter = {"job": "kube-state-metrics", "app_kubernetes_io_name": "kube-state-metrics", "namespace": "shop"}
+    assert _am_service({**exporter, "deployment": "checkout", "service": "checkout-api"}) == "checkout-api"
+    assert _am_service({**exporter, "deployment": "checkout"}) == "checkout"
+    assert _am_service({**exporter, "pod": "checkout-5c7b9d8f6-qwz2k", "container": "app"}) == "checkout"
+    assert _am_service({"app": "search", "job": "kubernetes-pods"}) == "search"
+    assert _am_service({"namespace": "payments"}) == "payments"
+    assert _am_service({"alertname": "Watchdog"}) is None
+
+
+def test_tags_name_the_service_by_key_priority_not_tag_order() -> None:
+    payload = {
+        "ALERT_TRANSITION": "Triggered",
+        "DATE": "1709287200000",
+        "EVENT_TITLE": "[Triggered] x",
+        "TAGS": "kube_namespace:shop,env:prod,kube_deployment:checkout,team:web",
+    }
+    assert read_datadog(payload)[0].service == "checkout"
+    assert read_datadog({**payload, "TAGS": "kube_namespace:shop,service:checkout-api"})[0].service == "checkout-api"
+    alert = {"alertId": "a", "message": "m", "createdAt": 1709287200000, "tags": ["prod", "env=prod"]}
+    assert read_opsgenie({"action": "Create", "alert": alert})[0].service is None
+    with_details = {**alert, "details": {"App": "ledger"}, "tags": ["component=ledger-db"]}
+    assert read_opsgenie({"action": "Create", "alert": with_details})[0].service == "ledger-db"
+    assert read_opsgenie({"action": "Create", "alert": {**alert, "details": {"App": "ledger"}}})[0].service == "ledger"

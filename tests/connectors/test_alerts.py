@@ -42,6 +42,9 @@ FIXTURE_FORMATS = {
     "datadog_monitor.ndjson": "datadog",
     "alerts_export.csv": "alert_csv",
     "alerts_export.json": "alert_json",
+    "alertmanager_kubernetes.ndjson": "alertmanager",
+    "datadog_kube_tags.ndjson": "datadog",
+    "opsgenie_details.json": "opsgenie",
 }
 
 
