@@ -53,6 +53,7 @@ from pmtimeline.schema import (
     empty_counts,
     empty_events,
 )
+from pmtimeline.signatures import signatures_of
 from pmtimeline.templates import message_templates, regex_mask
 
 #: Histogram bins per decade of milliseconds: bin ``i`` holds durations in [10**(i/20), 10**((i+1)/20)),
@@ -682,6 +683,7 @@ DETAIL_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "hosts": ("signal", "service", "host"),
     "endpoints": ("signal", "endpoint"),
     "templates": ("level", "template"),
+    "signatures": ("level", "signature"),
 }
 _KEY_DTYPES: Final[dict[str, object]] = {"user_hash": "uint64"}
 TRACED_COLUMNS: Final = ("timestamp", "cid", "service", "source", "line", "error", "edge")
@@ -716,7 +718,10 @@ class EventDetails:
     * ``endpoints``: failed requests per (``signal``, ``endpoint``), ``failed_requests`` and
       ``failed_edge_requests``, endpoints as :func:`pmtimeline.impact.endpoint_of` gives them;
     * ``templates``: error events (``level`` "error": level error or worse, or HTTP 5xx) and
-      events of level warning (``level`` "warning") per message template.
+      events of level warning (``level`` "warning") per message template;
+    * ``signatures``: the same events (alerts and changes aside) per failure signature of
+      :mod:`pmtimeline.signatures` (too many clients, certificate expired, ...), searched in the
+      whole text of each, stack traces and fields included.
 
     ``traced``: one row per notable event with a correlation id (``cid``, a 64-bit hash of the
     trace or request id), with its service, place, and whether it is an error and from an access
@@ -728,6 +733,7 @@ class EventDetails:
     hosts: pd.DataFrame
     endpoints: pd.DataFrame
     templates: pd.DataFrame
+    signatures: pd.DataFrame
     traced: pd.DataFrame
     actor_spans: pd.DataFrame
 
@@ -746,7 +752,7 @@ class EventDetails:
         empty = cls.empty()
         out: dict[str, pd.DataFrame] = {}
         for name, blank in empty.frames().items():
-            frame = frames[name]
+            frame = frames.get(name, blank)
             out[name] = frame.astype(blank.dtypes.to_dict()) if not frame.empty else blank
         return cls(**out)
 
@@ -864,6 +870,14 @@ def _hash_text(values: pd.Series) -> np.ndarray:
     return np.asarray(pd.util.hash_array(values.astype(object).to_numpy()), dtype="uint64")
 
 
+def _signatures(events: pd.DataFrame, worded: np.ndarray) -> pd.Series:
+    """The failure signature of the ``worded`` events that have one (alerts and changes aside),
+    indexed by row (``events`` has a range index)."""
+    rows = np.flatnonzero(worded & ~_is_in(events["kind"], ["alert", "change"]))
+    found = signatures_of(events.iloc[rows][["message", "fields"]])
+    return found.loc[found.notna().to_numpy(dtype=bool)]
+
+
 def event_details(events: pd.DataFrame, config: TimelineConfig) -> EventDetails:
     """The :class:`EventDetails` of one frame of events (a chunk, or saved notable events)."""
     if events.empty:
@@ -885,6 +899,7 @@ def _describe(
     templates: pd.Series,
     ids: pd.Series | None = None,
     services: tuple[np.ndarray, Any] | None = None,
+    signatures: pd.Series | None = None,
 ) -> EventDetails:
     """``events`` with a range index; ``templates`` of the ``worded`` events; ``ids`` the correlation
     ids of the ``notable`` events (computed when None).
@@ -933,6 +948,12 @@ def _describe(
     template_codes, template_names = _code(templates)
     level = (np.where(errors[rows], 0, 1).astype("int64"), np.array(["error", "warning"], dtype=object))
     keyed_templates = _keyed(ns[rows], {"level": level, "template": (template_codes, template_names)}, res)
+    if signatures is None:
+        signatures = _signatures(events, worded)
+    rows = signatures.index.to_numpy()
+    signature_codes, signature_names = _code(signatures)
+    level = (np.where(errors[rows], 0, 1).astype("int64"), np.array(["error", "warning"], dtype=object))
+    keyed_signatures = _keyed(ns[rows], {"level": level, "signature": (signature_codes, signature_names)}, res)
 
     if ids is None:
         ids = correlation_ids(events[["trace_id", "request_id"]].loc[notable])
@@ -966,6 +987,7 @@ def _describe(
             else _empty_keyed(DETAIL_KEYS["endpoints"], _KEY_DTYPES)
         ),
         templates=keyed_templates,
+        signatures=keyed_signatures,
         traced=traced,
         actor_spans=(
             pd.concat(spans, ignore_index=True).loc[:, list(SPAN_COLUMNS)].astype({"actor_kind": STRING})
@@ -1124,11 +1146,17 @@ class Aggregator:
         worded = masks.errors | masks.warning_level
         templates = message_templates(events["message"].iloc[np.flatnonzero(worded)]).fillna("")
         ids = correlation_ids(events[["trace_id", "request_id"]].loc[notable])
-        self._add_details(_describe(events, self.config, masks, notable, worded, templates, ids, services))
+        signatures = _signatures(events, worded)
+        self._add_details(
+            _describe(events, self.config, masks, notable, worded, templates, ids, services, signatures)
+        )
         if bad.any():
             chosen = bad_sample_mask(events, self.config, order, masks, services=services)
             self._add_bad(events.loc[chosen].assign(_row=order[chosen]))
         self._add_firsts(events, order, masks.errors[worded], templates)
+        # The first event of each failure signature too (the mechanism cites it); the keys cannot
+        # be templates, which hold no control character.
+        self._add_firsts(events, order, np.ones(len(signatures), dtype=bool), "\x1f" + signatures.astype(str))
         self._add_trail(events, order, masks.errors, ids)
         self._add_sample(events, order, np.flatnonzero(~notable))
         self._add_edges(events, order, services)

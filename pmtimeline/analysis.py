@@ -6,7 +6,9 @@
     phases    = phases.detect_phases(anomaly, notable)     # onset ... resolved, with evidence; overrides win
     metrics   = impact.compute_metrics(phases, aggregates) # a function of (phases, aggregates)
     exposure  = exposure.detect_exposure(aggregates, ...)  # breach actors, accounts, data operations
-    causes    = root_cause.rank_root_causes(aggregates, phases, ...)
+    mechanism = root_cause.find_mechanism(aggregates, phases)   # "too many clients", counted, first line
+    causes    = root_cause.rank_root_causes(aggregates, phases, ..., exposure, mechanism)  # trigger first
+    actions   = action_items.derive_action_items(incident)      # typed items, each from a fact
 
 Because metrics are a function of the phases and the aggregates, :func:`apply_overrides` can apply
 a user's phase overrides to a saved incident: with the aggregates (rebuilt from the saved events)
@@ -20,14 +22,16 @@ from dataclasses import replace
 
 import pandas as pd
 
+from pmtimeline.action_items import derive_action_items
 from pmtimeline.aggregate import Aggregates
+from pmtimeline.alert_intervals import alert_intervals
 from pmtimeline.config import PHASES, TimelineConfig
 from pmtimeline.errors import ConfigError
 from pmtimeline.exposure import detect_exposure
 from pmtimeline.impact import compute_metrics
 from pmtimeline.incident import Incident, Metrics
 from pmtimeline.phases import detect_phases
-from pmtimeline.root_cause import rank_root_causes
+from pmtimeline.root_cause import find_mechanism, rank_root_causes
 from pmtimeline.signals import find_anomaly, uses_edge
 from pmtimeline.sources import SourceAccounting
 
@@ -56,9 +60,10 @@ def _incident(
     metrics = compute_metrics(phases, aggregates, config, signal, known)
     services = known if known is not None else metrics.affected_services
     exposure = detect_exposure(aggregates, phases["onset"], phases["recovered"], config)
-    causes = rank_root_causes(aggregates, phases, signal, services, config)
+    mechanism = find_mechanism(aggregates, phases, config)
+    causes = rank_root_causes(aggregates, phases, signal, services, config, exposure=exposure, mechanism=mechanism)
     reasons = tuple(f"{s.name}: {s.partial_reason or 'incomplete'}" for s in sources if s.partial)
-    return Incident(
+    incident = Incident(
         title=title,
         window_start=aggregates.window_start,
         window_end=aggregates.window_end,
@@ -69,11 +74,13 @@ def _incident(
         metrics=metrics,
         exposure=exposure,
         root_cause_candidates=causes,
+        mechanism=mechanism,
         sources=sources,
         partial=bool(reasons),
         partial_reasons=reasons,
         redacted=config.redact,
     )
+    return replace(incident, action_items=derive_action_items(incident, alert_intervals(aggregates.notable)))
 
 
 def analyze(aggregates: Aggregates, sources: Sequence[SourceAccounting], config: TimelineConfig) -> Incident:
@@ -121,4 +128,7 @@ def apply_overrides(
     )
     evidence = {p: ev for p, ev in incident.phase_evidence.items() if p not in merged}
     overridden = tuple(p for p in PHASES if p in merged)
-    return replace(incident, phases=phases, phase_evidence=evidence, phase_overridden=overridden, metrics=metrics)
+    updated = replace(incident, phases=phases, phase_evidence=evidence, phase_overridden=overridden, metrics=metrics)
+    # The items follow the phases; without the aggregates there are no alert intervals, so the
+    # alert-based items (a monitoring gap, a flapping alert) are not derived again.
+    return replace(updated, action_items=derive_action_items(updated))

@@ -103,9 +103,74 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class NewError:
+    """An error template that first appeared after a trigger: ``count`` events, the first cited."""
+
+    template: str
+    count: int
+    evidence: Evidence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"template": self.template, "count": self.count, "evidence": self.evidence.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NewError:
+        return cls(template=data["template"], count=int(data["count"]), evidence=Evidence.from_dict(data["evidence"]))
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    """How the failure happened: the failure signature (see :mod:`pmtimeline.signatures`) of the
+    incident's errors that appeared first, e.g. ``FATAL: sorry, too many clients already``.
+
+    ``count`` events of the incident carry it (exact), ``before_onset`` events of the window carried
+    it before; ``first`` cites the line that names it (its message is that line's text) and is the
+    signature's first event of the incident when ``first_is_first`` (else an example of it).
+    """
+
+    signature: str
+    label: str
+    count: int
+    before_onset: int
+    first: Evidence
+    first_is_first: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "signature": self.signature,
+            "label": self.label,
+            "count": self.count,
+            "before_onset": self.before_onset,
+            "first": self.first.to_dict(),
+            "first_is_first": self.first_is_first,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Mechanism | None:
+        if not data:
+            return None
+        return cls(
+            signature=data["signature"],
+            label=data.get("label", data["signature"]),
+            count=int(data["count"]),
+            before_onset=int(data.get("before_onset", 0)),
+            first=Evidence.from_dict(data["first"]),
+            first_is_first=bool(data.get("first_is_first", True)),
+        )
+
+
+@dataclass(frozen=True)
 class RootCauseCandidate:
-    """A ranked explanation with its evidence. ``kind``: ``change``, ``new_error_template`` or
-    ``first_failing_service``."""
+    """A ranked explanation with its evidence.
+
+    ``kind``: ``change`` (a change before onset), ``external`` (an external trigger recognized from
+    the errors' words or the traffic: ``trigger`` says which), ``first_failing_service`` (where the
+    failure began: a place, not a cause) or ``new_error_template`` (a new error that no trigger
+    explains). ``why`` says why it ranks where it does (no log text in it); ``new_errors`` are the
+    errors that appeared after a trigger, its evidence. ``noise`` candidates were ruled out (changes
+    in services that did not fail, long before onset; routine restarts; those ranked below the
+    first :data:`MAX_SHOWN`): the draft lists them in its appendix.
+    """
 
     rank: int
     kind: str
@@ -114,6 +179,10 @@ class RootCauseCandidate:
     summary: str
     score: float
     evidence: tuple[Evidence, ...] = ()
+    why: str = ""
+    trigger: str | None = None
+    new_errors: tuple[NewError, ...] = ()
+    noise: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +193,10 @@ class RootCauseCandidate:
             "summary": self.summary,
             "score": round(float(self.score), 4),
             "evidence": [e.to_dict() for e in self.evidence],
+            "why": self.why,
+            "trigger": self.trigger,
+            "new_errors": [n.to_dict() for n in self.new_errors],
+            "noise": self.noise,
         }
 
     @classmethod
@@ -136,6 +209,53 @@ class RootCauseCandidate:
             summary=data.get("summary", ""),
             score=float(data.get("score", 0.0)),
             evidence=tuple(Evidence.from_dict(e) for e in data.get("evidence", [])),
+            why=data.get("why", ""),
+            trigger=data.get("trigger"),
+            new_errors=tuple(NewError.from_dict(n) for n in data.get("new_errors", [])),
+            noise=bool(data.get("noise", False)),
+        )
+
+
+#: Root-cause candidates the draft shows; the others are in its appendix.
+MAX_SHOWN: Final = 5
+#: Types of action item.
+ACTION_TYPES: Final = ("prevent", "detect", "mitigate", "process")
+
+
+@dataclass(frozen=True)
+class ActionItem:
+    """A follow-up derived from one fact of the analysis (see :mod:`pmtimeline.action_items`).
+
+    ``type`` is one of :data:`ACTION_TYPES`; ``priority`` ``P1`` (do first) to ``P3``; ``fact``
+    states what the analysis found and ``evidence`` cites it. Owners are left to the team.
+    """
+
+    type: str
+    priority: str
+    action: str
+    fact: str
+    evidence: tuple[Evidence, ...] = ()
+    owner: str = "TBD"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "priority": self.priority,
+            "action": self.action,
+            "fact": self.fact,
+            "evidence": [e.to_dict() for e in self.evidence],
+            "owner": self.owner,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ActionItem:
+        return cls(
+            type=data["type"],
+            priority=data["priority"],
+            action=data["action"],
+            fact=data.get("fact", ""),
+            evidence=tuple(Evidence.from_dict(e) for e in data.get("evidence", [])),
+            owner=data.get("owner", "TBD"),
         )
 
 
@@ -284,6 +404,8 @@ class Incident:
     metrics: Metrics = field(default_factory=Metrics)
     exposure: Exposure = field(default_factory=Exposure)
     root_cause_candidates: tuple[RootCauseCandidate, ...] = ()
+    mechanism: Mechanism | None = None
+    action_items: tuple[ActionItem, ...] = ()
     sources: tuple[SourceAccounting, ...] = ()
     partial: bool = False
     partial_reasons: tuple[str, ...] = ()
@@ -314,6 +436,8 @@ class Incident:
             "metrics": self.metrics.to_dict(),
             "exposure": self.exposure.to_dict(),
             "root_cause_candidates": [c.to_dict() for c in self.root_cause_candidates],
+            "mechanism": self.mechanism.to_dict() if self.mechanism is not None else None,
+            "action_items": [a.to_dict() for a in self.action_items],
             "sources": [s.to_dict() for s in self.sources],
             "partial": self.partial,
             "partial_reasons": list(self.partial_reasons),
@@ -366,7 +490,7 @@ class Incident:
             f"<li>{esc(c.kind)}: {esc(c.summary[:300])} <small>({esc(c.evidence[0].citation())})</small></li>"
             if c.evidence
             else f"<li>{esc(c.kind)}: {esc(c.summary[:300])}</li>"
-            for c in self.root_cause_candidates[:3]
+            for c in [c for c in self.root_cause_candidates if not c.noise][:3]
         )
         notes = []
         if self.partial:
@@ -401,6 +525,8 @@ class Incident:
                 root_cause_candidates=tuple(
                     RootCauseCandidate.from_dict(c) for c in data.get("root_cause_candidates", [])
                 ),
+                mechanism=Mechanism.from_dict(data.get("mechanism")),
+                action_items=tuple(ActionItem.from_dict(a) for a in data.get("action_items", [])),
                 sources=tuple(SourceAccounting.from_dict(s) for s in data.get("sources", [])),
                 partial=bool(data.get("partial", False)),
                 partial_reasons=tuple(data.get("partial_reasons", ())),

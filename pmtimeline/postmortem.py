@@ -32,11 +32,17 @@ exposure             list of bullet strings (empty unless a breach was found)
 cost                 the financial-impact sentence, or None when no cost model was given
 timeline             list of ``{utc, local, event, evidence}`` table cells, in time order
 display_tz           the second zone's name (escaped), or None
-root_causes          list of ``{rank, kind, summary, service, time, score, evidence: [str]}``
+root_causes          the candidates shown (at most 5, not noise), best first: list of ``{rank, kind,
+                     summary, service, time, score, why, evidence: [str], new_errors: [str], after}``
+conclusion           list of sentences for the Summary: trigger, mechanism, detection, mitigation
+                     (empty without an onset)
+mechanism            the mechanism sentence (failure signature, count, first line), or None
+noise                list of strings: the candidates ruled out, with why (for the appendix)
 open_questions       list of strings
 detection            list of bullet strings
 mitigation           list of bullet strings
-action_items         list of ``{type, item, owner, why}`` table cells (owner is ``TBD``)
+action_items         list of ``{priority, type, item, owner, why}`` table cells (owner is ``TBD``;
+                     ``why`` is the fact with its citations)
 lessons              ``{went_well, went_wrong, got_lucky}``: lists of prompt strings
 sources              list of ``{name, format, lines_read, events, continuation_lines, rejected,
                      outside_window, duplicates, zone, year_inferred, partial}`` table cells
@@ -63,6 +69,7 @@ import numpy as np
 import pandas as pd
 from jinja2.sandbox import SandboxedEnvironment
 
+from pmtimeline.action_items import derive_action_items
 from pmtimeline.alert_intervals import alert_intervals
 from pmtimeline.config import PHASES, TimelineConfig, check_zone
 from pmtimeline.errors import ConfigError
@@ -96,6 +103,7 @@ _PHASE_MEANING: Final = {
 }
 _CANDIDATE_KIND: Final = {
     "change": "Change shortly before onset",
+    "external": "External trigger",
     "new_error_template": "New error pattern",
     "first_failing_service": "First failing service",
 }
@@ -200,6 +208,9 @@ def postmortem_context(
         "timeline": facts.timeline(),
         "display_tz": _zone_label(config.display_tz) if config.display_tz else None,
         "root_causes": facts.root_causes(),
+        "conclusion": facts.conclusion(),
+        "mechanism": facts.mechanism(),
+        "noise": facts.noise(),
         "open_questions": facts.open_questions(),
         "detection": facts.detection(),
         "mitigation": facts.mitigation(),
@@ -316,6 +327,7 @@ class _Facts:
     alerts: list[_Alert]
     people: _PeopleFilter
     zone: Any
+    intervals: pd.DataFrame | None = None
 
     @classmethod
     def build(
@@ -332,7 +344,7 @@ class _Facts:
             intervals = alert_intervals(notable) if not notable.empty and "kind" in notable.columns else None
         alerts = _alerts_from_intervals(intervals) if intervals is not None else []
         zone = check_zone(config.display_tz) if config.display_tz else None
-        return cls(incident, notable, config, alerts, _PeopleFilter(names), zone)
+        return cls(incident, notable, config, alerts, _PeopleFilter(names), zone, intervals)
 
     # -- small pieces --------------------------------------------------------------------------
 
@@ -765,16 +777,27 @@ class _Facts:
         picked = rows[first.index.to_numpy()[:_MAX_TIMELINE_ERROR_ROWS]]
         return _Row.all_of(frame.iloc[picked])
 
+    def _evidence_lines(self, evidence: Sequence[Evidence], limit: int = 5) -> list[str]:
+        out = [
+            f"{_utc(e.time)} UTC, {markdown_code(e.citation(), 120)}: {self.quote(e.message)}" for e in evidence[:limit]
+        ]
+        if len(evidence) > limit:
+            out.append(f"and {len(evidence) - limit} more events")
+        return out
+
+    def shown_candidates(self) -> list[RootCauseCandidate]:
+        """The candidates the draft shows (the others are noise, in the appendix), best first."""
+        return sorted((c for c in self.incident.root_cause_candidates if not c.noise), key=lambda c: c.rank)
+
     def root_causes(self) -> list[dict[str, Any]]:
         out = []
-        for c in sorted(self.incident.root_cause_candidates, key=lambda c: c.rank):
-            evidence = [
-                f"{_utc(e.time)} UTC, {markdown_code(e.citation(), 120)}: {self.quote(e.message)}"
-                for e in c.evidence[:5]
+        for c in self.shown_candidates():
+            cite = markdown_code(c.evidence[0].citation(), 120) if c.evidence else "no evidence line"
+            new_errors = [
+                f"{self.quote(n.template, 160)} appeared {n.count:,} times, first at {_utc(n.evidence.time)} UTC "
+                f"({markdown_code(n.evidence.citation(), 120)})"
+                for n in c.new_errors
             ]
-            if len(c.evidence) > 5:
-                evidence.append(f"and {len(c.evidence) - 5} more events")
-            cite = markdown_code(c.evidence[0].citation(), 120) if c.evidence else "no evidence recorded"
             out.append(
                 {
                     "rank": c.rank,
@@ -783,9 +806,92 @@ class _Facts:
                     "service": markdown_code(c.service, 80) if c.service else "",
                     "time": f"{_utc(c.time)} UTC ({cite})" if c.time is not None else "",
                     "score": f"{c.score:.2f}",
-                    "evidence": evidence,
+                    "why": markdown_text(c.why, 400),
+                    "evidence": self._evidence_lines(c.evidence),
+                    "new_errors": new_errors,
+                    "after": markdown_text(c.trigger or "change", 40) if c.kind == "change" else "it",
                 }
             )
+        return out
+
+    def noise(self) -> list[str]:
+        """The candidates ruled out, for the appendix: each with why and its first evidence."""
+        out = []
+        for c in sorted(self.incident.root_cause_candidates, key=lambda c: c.rank):
+            if not c.noise:
+                continue
+            cite = f" ({markdown_code(c.evidence[0].citation(), 120)})" if c.evidence else ""
+            out.append(f"{self.quote(c.summary, 160)}{cite}: {markdown_text(c.why, 300)}")
+        return out
+
+    def mechanism(self) -> str | None:
+        """The mechanism sentence: the failure signature that appeared first, counted, its line cited."""
+        mech = self.incident.mechanism
+        if mech is None or self.incident.phase("onset") is None:
+            return None
+        first = "first" if mech.first_is_first else "for example"
+        before = (
+            "none before onset" if mech.before_onset == 0 else f"{mech.before_onset:,} before onset in the window"
+        )
+        return (
+            f"{self.quote(mech.first.message, 160)}: {markdown_text(mech.label)}, in {mech.count:,} error events of "
+            f"the incident ({before}); {first} at {_utc(mech.first.time)} UTC "
+            f"({markdown_code(mech.first.citation(), 120)})."
+        )
+
+    def conclusion(self) -> list[str]:
+        """The Summary's conclusion, to be confirmed: trigger, mechanism, detection and mitigation,
+        each sentence with its citations (empty without an onset)."""
+        inc = self.incident
+        onset = inc.phase("onset")
+        if onset is None:
+            return []
+        out = []
+        shown = self.shown_candidates()
+        top = shown[0] if shown else None
+        is_trigger = top is not None and top.kind in {"change", "external"}
+        if top is not None and is_trigger:
+            cite = f" ({markdown_code(top.evidence[0].citation(), 120)})" if top.evidence else ""
+            at = f" at {_utc(top.time)} UTC" if top.time is not None else ""
+            out.append(f"Most likely trigger (to confirm): {self.quote(top.summary, 160)}{at}{cite}.")
+        elif top is not None:
+            cite = f" ({markdown_code(top.evidence[0].citation(), 120)})" if top.evidence else ""
+            out.append(
+                "No trigger (change or external cause) was found in these logs; the strongest lead is "
+                f"{self.quote(top.summary, 160)}{cite}."
+            )
+        mech = inc.mechanism
+        if mech is not None:
+            out.append(
+                f"Mechanism: {self.quote(mech.first.message, 120)} ({markdown_text(mech.label)}), in "
+                f"{mech.count:,} error events from {_utc(mech.first.time)} UTC "
+                f"({markdown_code(mech.first.citation(), 120)})."
+            )
+        detected = inc.phase("detected")
+        if detected is not None:
+            alert = next((a for a in self.incident_alerts() if a.fired is not None and a.fired == detected), None)
+            by = f" by the alert {markdown_code(alert.name, 80)}" if alert is not None else ""
+            out.append(
+                f"It was detected{by} at {_utc(detected)} UTC, {_duration((detected - onset).total_seconds())} "
+                f"after onset ({self.phase_citations('detected')})."
+            )
+        else:
+            out.append("No detection was found in the events.")
+        mitigated = inc.phase("mitigated")
+        evidence = inc.phase_evidence.get("mitigated", ())
+        if mitigated is not None:
+            how = f" by {self.quote(evidence[0].message, 100)}" if evidence else ""
+            recovered = inc.phase("recovered")
+            then = (
+                f"; the last error of the incident came at {_utc(recovered)} UTC ({self.phase_citations('recovered')})"
+                if recovered is not None
+                else ""
+            )
+            out.append(
+                f"It was mitigated{how} at {_utc(mitigated)} UTC ({self.phase_citations('mitigated')}){then}."
+            )
+        else:
+            out.append("No mitigating action was found in the events.")
         return out
 
     def open_questions(self) -> list[str]:
@@ -893,72 +999,22 @@ class _Facts:
         return out
 
     def action_items(self) -> list[dict[str, str]]:
-        inc, m = self.incident, self.incident.metrics
-        items: list[dict[str, str]] = []
-
-        def add(kind: str, item: str, why: str) -> None:
-            items.append({"type": kind, "item": item, "owner": "TBD", "why": why})
-
-        lag = m.time_to_detect_s if m.time_to_detect_s is not None else self.minutes("onset", "detected")
-        if lag is not None and lag > DETECTION_LAG_ACTION_S:
-            add(
-                "detection",
-                "Alert on the signal that moved first, so detection takes under 5 minutes",
-                f"detection took {_duration(lag)} ({self.phase_citations('onset', True)} to "
-                f"{self.phase_citations('detected', True)})",
+        inc = self.incident
+        # An incident made without the analysis (by hand, or an older incident.json) gets its items here.
+        items = inc.action_items or derive_action_items(inc, self.intervals)
+        out = []
+        for a in items:
+            cites = ", ".join(markdown_cell(e.citation(), 120) for e in a.evidence[:3])
+            out.append(
+                {
+                    "priority": markdown_text(a.priority, 10),
+                    "type": markdown_text(a.type, 20),
+                    "item": markdown_text(a.action, 300).replace("|", "\\|"),
+                    "owner": markdown_text(a.owner, 40),
+                    "why": markdown_text(a.fact, 300).replace("|", "\\|") + (f" ({cites})" if cites else ""),
+                }
             )
-        # The analysis' best change candidate first; else the last change recorded before onset.
-        before = self.changes_before_onset()
-        if self.change_candidates():
-            c = self.change_candidates()[0]
-            cite = markdown_cell(c.evidence[0].citation(), 120) if c.evidence else "no evidence recorded"
-            add(
-                "change safety",
-                "Roll this kind of change out progressively (canary, automatic rollback on error rate)",
-                f"a change at {_utc(c.time)} UTC ({cite}) is root-cause candidate {c.rank}",
-            )
-        elif not before.empty:
-            row = _Row.of(next(before.tail(1).itertuples(index=False)))
-            add(
-                "change safety",
-                "Roll this kind of change out progressively (canary, automatic rollback on error rate)",
-                f"a {markdown_cell(row.change_type or 'change', 40)} at {_utc(row.time)} UTC "
-                f"({markdown_cell(row.citation(), 120)}) came shortly before onset",
-            )
-        if inc.phase("onset") is not None and not self.had_alerts():
-            add(
-                "monitoring gap",
-                "Add an alert that would have fired for this incident",
-                "no alert fired during the incident",
-            )
-        recovery = m.time_to_recover_s if m.time_to_recover_s is not None else self.minutes("onset", "recovered")
-        if recovery is not None and recovery > LONG_RECOVERY_S:
-            add(
-                "runbook",
-                "Write or update the runbook and make rollback a one-step operation",
-                f"recovery took {_duration(recovery)} ({self.phase_citations('recovered', True)})",
-            )
-        if inc.exposure:
-            add(
-                "credentials",
-                "Rotate the credentials of the accounts touched and invalidate their sessions",
-                f"{len(inc.exposure.accounts_touched):,} account(s) touched by suspicious actors",
-            )
-            add(
-                "rate limiting",
-                "Rate-limit and lock out repeated failed logins per client and per account",
-                f"{sum(a.failures for a in inc.exposure.actors):,} failed attempts "
-                f"from {len(inc.exposure.actors)} actor(s)",
-            )
-        if inc.partial:
-            add("observability", "Fix the log gaps that made this data partial", "partial sources (see Data quality)")
-        if any(s.rejected_total for s in inc.sources):
-            add(
-                "observability",
-                "Make the rejected log lines parseable (or fix their writers)",
-                "rejected lines (see Data quality)",
-            )
-        return items
+        return out
 
     def lessons(self) -> dict[str, list[str]]:
         m = self.incident.metrics

@@ -1,26 +1,50 @@
-"""Root-cause candidates, ranked by a score in [0, 1], each with its evidence.
+"""Root-cause candidates, ranked as a causal story: the trigger first, its consequences as its evidence.
 
-Three kinds of candidate:
+:func:`rank_root_causes` returns the candidates best first (``rank`` 1, 2, ...); at most
+:data:`~pmtimeline.incident.MAX_SHOWN` are shown, the rest are ``noise`` for the draft's appendix.
+Every candidate says ``why`` it ranks where it does.
+
+Triggers, which rank first:
 
 ``change``
     A change (deploy, config change, migration, ...) within ``change_lookback`` before onset. The
     score multiplies where it happened (an affected service 1.0; a service the affected ones
     depend on 0.8 — seen in the same traces or requests during the incident; a change without
     a service 0.6; elsewhere 0.25), what it was (a deploy or config change 1.0 ... a block 0.3)
-    and how close it is to onset (1.0 at onset, 0.25 at the lookback's edge).
-``new_error_template``
-    An error message template (see :mod:`pmtimeline.templates`) seen during the incident but never
-    before onset in the window: listed earliest first, scored by its share of the incident's errors.
+    and how close it is to onset (1.0 at onset, 0.25 at the lookback's edge). A change in, or aimed
+    at, an affected service or a dependency is a *trigger*: it outranks every symptom, and the new
+    error templates that appeared after it become its evidence (``new_errors``).
+``external``
+    A trigger from outside, recognized when the errors' words name it (:mod:`pmtimeline.signatures`:
+    an expired certificate, a quota, memory, disk or file descriptors exhausted, an unreachable
+    dependency) from near onset on and (nearly) never before, or from the traffic: requests far
+    above their rate before onset (``traffic_surge``), or a breach's failed logins from a few
+    sources (``attack``, from the exposure). An expired certificate or a quota outranks a deploy
+    (a deploy does not make a certificate expire) unless the change is itself a certificate or
+    configuration change; the other external triggers rank below a trigger change, which explains them.
+
+Symptoms, which never outrank a trigger:
+
 ``first_failing_service``
     The service where the failure began: the origin of most failing requests followed across
     services by trace or request id (the service of their earliest error), else the affected
-    service whose errors began first.
+    service whose errors began first. A place, not a cause.
+``new_error_template``
+    An error template (see :mod:`pmtimeline.templates`) seen during the incident but never before
+    onset, listed only when no trigger explains it.
+
+Noise: changes in services that did not fail and came long before onset (:data:`NOISE_AGE`), and
+restarts of services that did not fail.
+
+:func:`find_mechanism` names how the failure happened: the failure signature of the incident's
+errors that appeared first (the most specific one: "too many clients" before the pool timeouts it
+causes), with its exact count and the line that names it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import pandas as pd
@@ -28,9 +52,11 @@ import pandas as pd
 from pmtimeline.aggregate import Aggregates, error_mask, in_window, notable_mask
 from pmtimeline.config import TimelineConfig
 from pmtimeline.correlate import correlation_ids
-from pmtimeline.incident import Evidence, RootCauseCandidate
+from pmtimeline.incident import MAX_SHOWN, Evidence, Exposure, Mechanism, NewError, RootCauseCandidate
 from pmtimeline.phases import EVIDENCE_COLUMNS, first_bad_per_service
+from pmtimeline.schema import EDGE_FORMAT_PREFIX
 from pmtimeline.signals import uses_edge
+from pmtimeline.signatures import SIGNATURE_BY_NAME, SIGNATURES, matched_line, signatures_of
 from pmtimeline.template_mining import template_clusters
 from pmtimeline.templates import message_templates
 
@@ -48,8 +74,36 @@ CHANGE_TYPE_WEIGHT: Final[Mapping[str, float]] = {
     "block": 0.3,
 }
 RELATION_WEIGHT: Final[Mapping[str, float]] = {"affected": 1.0, "dependency": 0.8, "unknown": 0.6, "other": 0.25}
+#: Change types that can start an incident by themselves.
+TRIGGER_CHANGES: Final = frozenset({"deploy", "config", "migration", "feature_flag", "certificate", "scale"})
+#: A change in a service that did not fail, this long before onset, is noise.
+NOISE_AGE: Final = pd.Timedelta("10min")
+#: Score of an external trigger recognized from the errors' words, by trigger kind.
+EXTERNAL_SCORE: Final[Mapping[str, float]] = {
+    "certificate_expiry": 0.95,
+    "quota": 0.93,
+    "resource_exhaustion": 0.75,
+    "dependency_outage": 0.7,
+}
+#: Words of a trigger first seen later than this after onset are a consequence, not a trigger.
+TRIGGER_DELAY: Final = pd.Timedelta("5min")
+#: Requests per bucket at least this many times their median before onset make a traffic surge.
+SURGE_FACTOR: Final = 3.0
+#: New errors cited as a trigger's evidence.
+MAX_NEW_ERRORS: Final = 3
 MAX_CHANGES: Final = 5
 MAX_TEMPLATES: Final = 5
+ORIGIN_WHY: Final = "Where the failure began: a place to look, not a cause; it ranks below any trigger."
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A candidate before ranking, with what the ranking needs to know of it."""
+
+    score: float
+    candidate: RootCauseCandidate
+    change_type: str = ""
+    is_trigger: bool = False
 
 
 def _dependencies(linked: pd.DataFrame, services: tuple[str, ...]) -> set[str]:
@@ -112,12 +166,12 @@ def _change_candidates(
     services: tuple[str, ...],
     dependencies: set[str],
     config: TimelineConfig,
-) -> list[tuple[float, RootCauseCandidate]]:
+) -> list[_Found]:
     lookback = pd.Timedelta(config.change_lookback)
     t = notable["timestamp"]
     mask = (notable["kind"] == "change") & (t >= onset - lookback) & (t <= onset)
     changes = notable.loc[mask.to_numpy(dtype=bool, na_value=False)]
-    out: list[tuple[float, RootCauseCandidate, str]] = []
+    out: list[_Found] = []
     for row in changes.to_dict("records"):  # changes before onset: a handful
         service = _text(row["service"])
         if service is None:
@@ -128,58 +182,90 @@ def _change_candidates(
             relation = "dependency"
         else:
             relation = "other"
-        kind = _text(row["change_type"])
+        kind = _text(row["change_type"]) or ""
         at = pd.Timestamp(row["timestamp"])
         age = onset - at
         recency = 1.0 - 0.75 * min(1.0, age / lookback) if lookback > pd.Timedelta(0) else 1.0
-        score = RELATION_WEIGHT[relation] * CHANGE_TYPE_WEIGHT.get(kind or "", 0.5) * recency
+        score = RELATION_WEIGHT[relation] * CHANGE_TYPE_WEIGHT.get(kind, 0.5) * recency
         where = f" in {service}" if service else ""
         summary = f"{kind or 'change'}{where} {_human(age)} before onset"
+        trigger = relation != "other" and kind in TRIGGER_CHANGES
+        noise = relation == "other" and (age > NOISE_AGE or kind == "restart")
+        if trigger:
+            place = {
+                "affected": "in a service that failed",
+                "dependency": "in a service the failing ones call (seen in the same requests)",
+                "unknown": "that names no service",
+            }[relation]
+            why = (
+                f"A {kind} {place}, {_human(age)} before onset: the likeliest trigger; the errors that "
+                "appeared after it are its evidence, not causes of their own."
+            )
+            # A trigger outranks every symptom: its score starts above theirs.
+            score = 0.6 + 0.4 * score
+        elif noise:
+            why = (
+                "A routine restart of a service that did not fail."
+                if kind == "restart"
+                else f"A change in a service that did not fail, {_human(age)} before onset."
+            )
+        elif relation == "other":
+            why = f"A change in a service that did not fail, but only {_human(age)} before onset."
+        else:
+            why = f"A {kind or 'change'} {_human(age)} before onset, of a kind that seldom starts an incident."
         if relation == "dependency":
             summary += " (a service the failing ones call)"
-        out.append(
-            (
-                score,
-                RootCauseCandidate(
-                    rank=0,
-                    kind="change",
-                    time=at,
-                    service=service,
-                    summary=summary,
-                    score=score,
-                    evidence=(Evidence.from_row(pd.Series(row)),),
-                ),
-                kind or "",
-            )
+        candidate = RootCauseCandidate(
+            rank=0,
+            kind="change",
+            time=at,
+            service=service,
+            summary=summary,
+            score=score,
+            evidence=(Evidence.from_row(pd.Series(row)),),
+            why=why,
+            trigger=kind or None,
+            noise=noise,
         )
-    out.sort(key=lambda c: -c[0])
+        out.append(_Found(score, candidate, kind, trigger))
+    out.sort(key=lambda c: -c.score)
     return _merge_duplicates(out, pd.Timedelta(config.bucket))[:MAX_CHANGES]
 
 
-def _merge_duplicates(
-    found: list[tuple[float, RootCauseCandidate, str]], within: pd.Timedelta
-) -> list[tuple[float, RootCauseCandidate]]:
+def _merge_duplicates(found: list[_Found], within: pd.Timedelta) -> list[_Found]:
     """One candidate per change: the same deploy logged by the CD tool and by the service itself (or
     without a service) within one bucket is one change, with the evidence of both."""
-    merged: list[tuple[float, RootCauseCandidate, str]] = []
-    for score, candidate, change_type in found:  # best first
-        for i, (kept_score, kept, kept_type) in enumerate(merged):
-            same_kind = kept_type == change_type
-            close = kept.time is not None and candidate.time is not None and abs(kept.time - candidate.time) <= within
-            same_place = kept.service == candidate.service or candidate.service is None or kept.service is None
+    merged: list[_Found] = []
+    for item in found:  # best first
+        candidate = item.candidate
+        for i, kept in enumerate(merged):
+            same_kind = kept.change_type == item.change_type
+            close = (
+                kept.candidate.time is not None
+                and candidate.time is not None
+                and abs(kept.candidate.time - candidate.time) <= within
+            )
+            same_place = (
+                kept.candidate.service == candidate.service
+                or candidate.service is None
+                or kept.candidate.service is None
+            )
             if same_kind and close and same_place:
-                evidence = (*kept.evidence, *candidate.evidence)[:3]
-                merged[i] = (kept_score, replace(kept, evidence=evidence), kept_type)
+                # The earliest line first: the change began there (the CD tool's line, often).
+                evidence = tuple(sorted((*kept.candidate.evidence, *candidate.evidence), key=lambda e: e.time))[:3]
+                merged[i] = replace(kept, candidate=replace(kept.candidate, evidence=evidence, time=evidence[0].time))
                 break
         else:
-            merged.append((score, candidate, change_type))
-    return [(score, candidate) for score, candidate, _ in merged]
+            merged.append(item)
+    return merged
 
 
-def _template_candidates(
+def _new_templates(
     aggregates: Aggregates, onset: pd.Timestamp, recovered: pd.Timestamp, config: TimelineConfig
-) -> list[tuple[float, RootCauseCandidate]]:
-    """Error templates seen in [onset, recovered] and never before onset (as an error or a warning).
+) -> tuple[list[tuple[NewError, float, bool]], int]:
+    """Error templates seen in [onset, recovered] and never before onset (as an error or a warning),
+    earliest first, each with its share of the incident's errors and whether it is an access log's
+    (an edge request); and the incident's error count.
 
     Counts and first times come from the template table of the details, exact to
     ``count_resolution``; the cited event is the template's first error, which the notable events
@@ -187,7 +273,7 @@ def _template_candidates(
     """
     table = aggregates.event_details(config).templates
     if table.empty:
-        return []
+        return [], 0
     # The aggregates key masked templates chunk by chunk; the miner merges those of one kind across
     # the window (a user name or host in the message no longer makes each line a new template).
     mined = template_clusters(table.groupby("template", observed=True)["count"].sum())
@@ -200,16 +286,19 @@ def _template_candidates(
     total = int(incident["count"].sum())
     new = incident.loc[~incident["template"].isin(baseline).to_numpy(dtype=bool) & (incident["template"] != "")]
     if new.empty or total == 0:
-        return []
+        return [], total
     counts = new.groupby("template", observed=True)["count"].sum()
     notable = aggregates.notable
     t = notable["timestamp"]
     errors = notable.loc[
         error_mask(notable) & ((t >= onset) & (t <= recovered)).to_numpy(dtype=bool, na_value=False),
-        list(EVIDENCE_COLUMNS),
+        [*EVIDENCE_COLUMNS, "format"],
     ]
     masked = message_templates(errors["message"]).fillna("")
-    errors = errors.assign(template=masked.map(mined).fillna(masked).to_numpy())
+    errors = errors.assign(
+        template=masked.map(mined).fillna(masked).to_numpy(),
+        format=errors["format"].fillna("").str.startswith(EDGE_FORMAT_PREFIX).to_numpy(dtype=bool),
+    ).rename(columns={"format": "edge"})
     found = errors.loc[errors["template"].isin(list(counts.index))].drop_duplicates("template")
     # Reopened shared outputs hold redacted messages, whose templates can differ from the table's
     # (an IP becomes a token): the first error at the template's first time stands in for them.
@@ -223,30 +312,228 @@ def _template_candidates(
         )
         stand_ins = stand_ins.assign(template=stand_ins.pop("table_template"))
         found = pd.concat([found, stand_ins], ignore_index=True).sort_values("timestamp", kind="stable")
-    firsts = found.head(MAX_TEMPLATES)
     out = []
-    for position, row in enumerate(firsts.to_dict("records")):
+    for row in found.to_dict("records"):  # one row per new template
         template = str(row["template"])
         n = int(counts[template])
-        share = n / total
-        score = 0.35 + 0.3 * share + 0.1 * (1 - position / MAX_TEMPLATES)
-        service = _text(row["service"])
+        error = NewError(template, n, Evidence.from_row(pd.Series(row).drop(["template", "edge"])))
+        out.append((error, n / total, bool(row["edge"])))
+    return out, total
+
+
+def _template_candidates(new: list[tuple[NewError, float, bool]]) -> list[_Found]:
+    """New error templates as candidates of their own: only when no trigger explains them."""
+    out = []
+    for position, (error, share, _) in enumerate(new[:MAX_TEMPLATES]):
+        score = 0.3 + 0.2 * share + 0.05 * (1 - position / MAX_TEMPLATES)
+        service = error.evidence.service
         where = f" in {service}" if service else ""
         out.append(
-            (
+            _Found(
                 score,
                 RootCauseCandidate(
                     rank=0,
                     kind="new_error_template",
-                    time=pd.Timestamp(row["timestamp"]),
+                    time=error.evidence.time,
                     service=service,
-                    summary=f"new error{where}: {template} ({n} events, {share:.0%} of errors)",
+                    summary=f"new error{where}: {error.template} ({error.count} events, {share:.0%} of errors)",
                     score=score,
-                    evidence=(Evidence.from_row(pd.Series(row).drop("template")),),
+                    evidence=(error.evidence,),
+                    why="A new error with no change or external trigger found to explain it: a symptom at least.",
                 ),
             )
         )
     return out
+
+
+def _signature_counts(
+    aggregates: Aggregates, onset: pd.Timestamp, recovered: pd.Timestamp, config: TimelineConfig
+) -> pd.DataFrame:
+    """Per failure signature: ``count`` in [onset - one bucket, recovered], ``before`` (events
+    before that) and ``first`` (its first time in the incident), earliest first."""
+    table = aggregates.event_details(config).signatures
+    columns = ["signature", "count", "before", "first"]
+    if table.empty:
+        return pd.DataFrame(columns=columns)
+    start = onset - pd.Timedelta(config.bucket)
+    during = table.loc[in_window(table, start, recovered)]
+    if during.empty:
+        return pd.DataFrame(columns=columns)
+    before = table.loc[(table["last"] < start).to_numpy(dtype=bool, na_value=False)]
+    counts = during.groupby("signature", observed=True).agg(count=("count", "sum"), first=("first", "min"))
+    counts["before"] = before.groupby("signature", observed=True)["count"].sum().reindex(counts.index).fillna(0)
+    counts = counts.astype({"before": "int64"}).reset_index()
+    # New, or at least ten times as frequent as before onset: not the background.
+    counts = counts.loc[(counts["count"] >= 10 * counts["before"]).to_numpy(dtype=bool)]
+    order = {s.name: i for i, s in enumerate(SIGNATURES)}
+    counts = counts.assign(_order=counts["signature"].astype(str).map(order))
+    return counts.sort_values(["first", "_order"], kind="stable").loc[:, columns].reset_index(drop=True)
+
+
+def _signature_evidence(
+    notable: pd.DataFrame, signature: str, start: pd.Timestamp, end: pd.Timestamp
+) -> tuple[Evidence, ...]:
+    """The earliest kept events of ``signature`` in [start, end] (at most 3), each citing the line
+    that names it, with that line as its message."""
+    t = notable["timestamp"]
+    inside = ((t >= start) & (t <= end)).to_numpy(dtype=bool, na_value=False)
+    kinds = notable["kind"].isin(["alert", "change"]).to_numpy(dtype=bool, na_value=False)
+    worded = error_mask(notable) | (notable["level"] == "warning").to_numpy(dtype=bool, na_value=False)
+    rows = notable.loc[inside & worded & ~kinds]
+    if rows.empty:
+        return ()
+    rows = rows.loc[(signatures_of(rows[["message", "fields"]]) == signature).to_numpy(dtype=bool, na_value=False)]
+    rows = rows.sort_values(["timestamp", "source", "line"], kind="stable").head(3)
+    found = []
+    for row in rows.itertuples(index=False):  # at most three
+        evidence = Evidence.from_row(row)
+        hit = matched_line(evidence.message, SIGNATURE_BY_NAME[signature])
+        if hit is not None:
+            offset, text = hit
+            line = evidence.line + offset if evidence.line is not None else None
+            evidence = replace(evidence, line=line, message=text)
+        else:
+            hit = matched_line(str(_text(row.fields) or ""), SIGNATURE_BY_NAME[signature])
+            if hit is not None:
+                evidence = replace(evidence, message=hit[1])
+        found.append(evidence)
+    return tuple(found)
+
+
+def find_mechanism(
+    aggregates: Aggregates, phases: Mapping[str, pd.Timestamp | None], config: TimelineConfig
+) -> Mechanism | None:
+    """How the failure happened: the incident's first failure signature, the most specific first.
+
+    Signatures that start incidents by themselves or name an exhausted resource (too many clients,
+    too many open files, an expired certificate) come before the symptoms they cause (an exhausted
+    connection pool); among those, the earliest in the incident. None without an onset or without
+    any signature new to the incident.
+    """
+    onset = phases.get("onset")
+    if onset is None:
+        return None
+    recovered = phases.get("recovered") or aggregates.window_end or onset
+    counts = _signature_counts(aggregates, onset, recovered, config)
+    if counts.empty:
+        return None
+    specific = counts.loc[counts["signature"].astype(str).map(lambda n: SIGNATURE_BY_NAME[n].trigger is not None)]
+    chosen = (specific if not specific.empty else counts).iloc[0]
+    name = str(chosen["signature"])
+    first = pd.Timestamp(chosen["first"])
+    evidence = _signature_evidence(aggregates.notable, name, onset - pd.Timedelta(config.bucket), recovered)
+    if not evidence:
+        return None
+    return Mechanism(
+        signature=name,
+        label=SIGNATURE_BY_NAME[name].label,
+        count=int(chosen["count"]),
+        before_onset=int(chosen["before"]),
+        first=evidence[0],
+        # The table's first time is exact to count_resolution; the kept event is the first when it
+        # falls within that resolution of it.
+        first_is_first=abs(evidence[0].time - first) <= pd.Timedelta(config.count_resolution),
+    )
+
+
+def _external_candidates(
+    aggregates: Aggregates, onset: pd.Timestamp, recovered: pd.Timestamp, config: TimelineConfig
+) -> list[_Found]:
+    """External triggers named by the errors' words, from near onset on."""
+    counts = _signature_counts(aggregates, onset, recovered, config)
+    out: list[_Found] = []
+    for row in counts.to_dict("records"):  # one per signature: a handful
+        signature = SIGNATURE_BY_NAME[str(row["signature"])]
+        if signature.trigger is None:
+            continue
+        first = pd.Timestamp(row["first"])
+        evidence = _signature_evidence(
+            aggregates.notable, signature.name, onset - pd.Timedelta(config.bucket), recovered
+        )
+        if not evidence:
+            continue
+        late = first > onset + TRIGGER_DELAY
+        score = EXTERNAL_SCORE[signature.trigger] * (0.6 if late else 1.0)
+        before = int(row["before"])
+        seen = "none before onset" if before == 0 else f"{before} before onset"
+        timing = f"from {_human(first - onset)} after onset" if first >= onset else "from just before onset"
+        why = f"The errors name {signature.label}: {int(row['count'])} events {timing}, {seen}." + (
+            " First seen late in the incident, so more likely a consequence." if late else ""
+        )
+        summary = f"{signature.trigger.replace('_', ' ')}: {signature.label} ({int(row['count'])} events)"
+        out.append(
+            _Found(
+                score,
+                RootCauseCandidate(
+                    rank=0,
+                    kind="external",
+                    time=evidence[0].time,
+                    service=evidence[0].service,
+                    summary=summary,
+                    score=score,
+                    evidence=evidence,
+                    why=why,
+                    trigger=signature.trigger,
+                ),
+                is_trigger=not late,
+            )
+        )
+    return out
+
+
+def _surge_candidate(
+    aggregates: Aggregates, onset: pd.Timestamp, recovered: pd.Timestamp, config: TimelineConfig
+) -> list[_Found]:
+    """A traffic surge: requests per bucket during the incident far above their median before it."""
+    counts = aggregates.counts
+    if counts.empty:
+        return []
+    column = "edge_requests" if uses_edge(counts) else "requests"
+    width = pd.Timedelta(config.bucket)
+    per = counts.groupby(counts["bucket"].dt.floor(width))[column].sum()
+    before = per.loc[per.index < onset.floor(width)]
+    during = per.loc[(per.index >= onset.floor(width)) & (per.index <= recovered)]
+    # A median needs a baseline of some length, and a surge some volume.
+    if len(before) < 10 or during.empty or float(before.median()) <= 0:
+        return []
+    median = float(before.median())
+    peak_at: pd.Timestamp = during.index[int(during.to_numpy().argmax())]
+    peak = float(during.max())
+    if peak < SURGE_FACTOR * median or peak < 30:
+        return []
+    score = 0.8
+    summary = f"traffic surge: {peak:,.0f} requests per {config.bucket} at the peak, {peak / median:.1f}x the median"
+    why = (
+        f"Requests peaked at {peak / median:.1f} times their median per {config.bucket} before onset "
+        f"({median:,.0f}): more load than the service was sized for."
+    )
+    return [
+        _Found(
+            score,
+            RootCauseCandidate(0, "external", peak_at, None, summary, score, (), why, "traffic_surge"),
+            is_trigger=True,
+        )
+    ]
+
+
+def _attack_candidate(exposure: Exposure | None) -> list[_Found]:
+    """A breach: failed logins concentrated on a few sources, then successes (the exposure)."""
+    if not exposure:
+        return []
+    assert exposure is not None
+    failures = sum(a.failures for a in exposure.actors)
+    accounts = len(exposure.accounts_touched)
+    first = min((a.first_seen for a in exposure.actors if a.first_seen is not None), default=None)
+    summary = f"attack: {failures:,} failed logins from {len(exposure.actors)} actor(s), {accounts} account(s) touched"
+    why = "Failed logins concentrated on a few sources, then successful ones: an attack on the accounts, not a fault."
+    score = 0.97
+    return [
+        _Found(
+            score,
+            RootCauseCandidate(0, "external", first, None, summary, score, exposure.data_operations[:3], why, "attack"),
+            is_trigger=True,
+        )
+    ]
 
 
 def _origin_candidate(
@@ -339,8 +626,17 @@ def rank_root_causes(
     signal: str | None,
     services: tuple[str, ...],
     config: TimelineConfig,
+    *,
+    exposure: Exposure | None = None,
+    mechanism: Mechanism | None = None,
 ) -> tuple[RootCauseCandidate, ...]:
-    """The ranked root-cause candidates of the incident (none without an onset)."""
+    """The ranked root-cause candidates of the incident (none without an onset), triggers first.
+
+    The best trigger gets the new errors that appeared after it (``new_errors``) and the
+    ``mechanism`` (when given and later than it) as its evidence; the new errors are candidates of
+    their own only when no trigger was found. At most :data:`~pmtimeline.incident.MAX_SHOWN`
+    candidates are not ``noise``.
+    """
     onset = phases.get("onset")
     if onset is None:
         return ()
@@ -351,23 +647,56 @@ def rank_root_causes(
     traced = _traced(aggregates, config, onset - pd.Timedelta(config.bucket), recovered)
     since_onset = traced.loc[(traced["timestamp"] >= onset).to_numpy(dtype=bool, na_value=False)]
     dependencies = _dependencies(since_onset, services) if services else set()
-    found = [
-        *_change_candidates(notable, onset, services, dependencies, config),
-        *_template_candidates(aggregates, onset, recovered, config),
-        *_origin_candidate(
-            aggregates, onset, recovered, signal or "errors", services, uses_edge(aggregates.counts), config, traced
-        ),
+    changes = _change_candidates(notable, onset, services, dependencies, config)
+    externals = [
+        *_external_candidates(aggregates, onset, recovered, config),
+        *_surge_candidate(aggregates, onset, recovered, config),
+        *_attack_candidate(exposure),
     ]
-    found.sort(key=lambda c: (-c[0], c[1].time if c[1].time is not None else onset))
-    return tuple(
-        RootCauseCandidate(
-            rank=i + 1,
-            kind=c.kind,
-            time=c.time,
-            service=c.service,
-            summary=c.summary,
-            score=round(score, 4),
-            evidence=c.evidence,
+    trigger_changes = [c for c in changes if c.is_trigger]
+    if trigger_changes:
+        # A change explains the resource exhaustion, the outage of a dependency and the surge that
+        # follow it; not an expired certificate or a quota, unless it changed certificates or config.
+        best = trigger_changes[0]
+        overriding = best.change_type in {"certificate", "config"}
+        externals = [
+            e
+            if e.candidate.trigger in {"certificate_expiry", "quota", "attack"} and not overriding
+            else replace(
+                e,
+                score=min(e.score, 0.55),
+                is_trigger=False,
+                candidate=replace(e.candidate, why=e.candidate.why + " The change before it explains it better."),
+            )
+            for e in externals
+        ]
+    origin = [
+        # A place, not a cause: it ranks below every trigger.
+        _Found(min(score, 0.55), replace(candidate, why=ORIGIN_WHY))
+        for score, candidate in _origin_candidate(
+            aggregates, onset, recovered, signal or "errors", services, uses_edge(aggregates.counts), config, traced
         )
-        for i, (score, c) in enumerate(found)
-    )
+    ]
+    new, _ = _new_templates(aggregates, onset, recovered, config)
+    found = [*changes, *externals, *origin]
+    triggers = [f for f in found if f.is_trigger and not f.candidate.noise]
+    if not triggers:
+        found.extend(_template_candidates(new))
+    found.sort(key=lambda c: (c.candidate.noise, -c.score, c.candidate.time if c.candidate.time is not None else onset))
+    if triggers:
+        top = found[0]
+        at = top.candidate.time or onset
+        # Access-log request lines repeat the services' failures: the services' own errors tell more.
+        after = tuple(error for error, _, edge in new if error.evidence.time >= at and not edge)
+        top_errors = tuple(sorted(after, key=lambda e: -e.count)[:MAX_NEW_ERRORS])
+        evidence = top.candidate.evidence
+        if mechanism is not None and mechanism.first.time >= at and mechanism.first not in evidence:
+            evidence = (*evidence, mechanism.first)
+        found[0] = replace(top, candidate=replace(top.candidate, new_errors=top_errors, evidence=evidence))
+    out = []
+    for i, item in enumerate(found):
+        c = item.candidate
+        noise = c.noise or i >= MAX_SHOWN
+        why = c.why if c.noise or i < MAX_SHOWN else f"Ranked below the {MAX_SHOWN} shown. {c.why}"
+        out.append(replace(c, rank=i + 1, score=round(item.score, 4), noise=noise, why=why))
+    return tuple(out)
