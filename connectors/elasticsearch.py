@@ -908,8 +908,7 @@ class ElasticsearchConnector:
         if time_col in docs.columns:
             out["ts_raw"] = _as_text(docs[time_col])
             used[time_col] = docs[time_col].notna()
-        columns = ("host", "service", "logger", "trace_id", "request_id", "http_method", "url_path", "user", "client_ip")
-        for column in columns:
+        for column in _TEXT_COLUMNS:
             out[column] = _as_text(pick(column))
         message = _as_text(pick("message"))
         too_long = (message.str.len() > self.config.max_line_bytes).fillna(False).astype(bool)
@@ -955,6 +954,13 @@ _RETRY_LABELS: Final[Mapping[str, str]] = {
     "timeout": "timeout",
     "connection": "connection error",
 }
+
+
+#: Event columns taken from document fields as text.
+_TEXT_COLUMNS: Final = (
+    *("host", "service", "logger", "trace_id", "request_id"),
+    *("http_method", "url_path", "user", "client_ip"),
+)
 
 
 def _candidate_fields(user_mapping: Mapping[str, str] | None) -> dict[str, list[str]]:

@@ -16,10 +16,21 @@ What is *not* a change:
 Each change type is a case-insensitive regular expression (RE2 syntax, evaluated by Arrow over the
 whole column). When several types match, the most specific wins, in the order of
 :data:`CHANGE_PRIORITY` (a "rollback of deploy 42" is a rollback, not a deploy).
+
+The service a change changes
+    A deploy tool logs about other services: Jenkins writes "Deploying checkout-api version 3.2.0",
+    ``kubectl`` ``deployment.apps/checkout image updated``, Helm ``Release "checkout" has been
+    upgraded``. :func:`change_targets` reads the target (and the version, and who did it) from the
+    message and the structured fields, with the patterns of :data:`TARGET_PATTERNS`, and
+    :func:`classify_changes` files the change under its target: ``service`` becomes the target, and
+    ``fields`` gain ``change.target``, ``change.version``, ``change.actor`` (the person named, else the
+    tool) and ``change.tool`` (the service that logged the line, when it is not the target). A
+    service's own change ("payments-api: deploying v2.14.0") keeps its service.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Final
 
@@ -52,7 +63,13 @@ DEFAULT_CHANGE_VOCABULARY: Final[Mapping[str, str]] = {
         r"\b(block(ed|ing)? (ip|ips|user|users|address|addresses|client|clients|account|accounts|range|cidr|asn)|"
         r"(ip|user|address|client|account)s? \S+ (was |has been )?(blocked|banned|blacklisted|blocklisted)|"
         r"ban(ned|ning)? (ip|user|client)|waf rule|(add(ed)?|updat(ed|ing)) (to )?(the )?(deny|block|black) ?list|"
-        r"deny ?list(ed)?|block ?list(ed)?|blacklist(ed)?|rate[- ]limit(ing)? (enabled|applied|added|tightened))\b"
+        r"deny ?list(ed)?|block ?list(ed)?|blacklist(ed)?|rate[- ]limit(ing)? (enabled|applied|added|tightened)|"
+        # A breach's containment: credentials reset and sessions revoked by the responders (plural or
+        # "all": one user's logout revoking their own token is no change).
+        r"password resets? (forced|enforced|required)|forc(e|ed|ing) (a )?password resets?|"
+        r"(all )?(sessions|tokens|api keys|credentials|access keys) (were |have been )?revoked|"
+        r"revok(e|ed|ing) (all )?(active |the )?(sessions|tokens|api keys|credentials|access keys)|"
+        r"locked by (an? )?admin\w*|\] ban \S+)\b"
     ),
     "certificate": (
         r"\b(cert(ificate)?s? (install|renew|rotat|replac|updat|deploy|reissu)\w*|"
@@ -76,12 +93,16 @@ DEFAULT_CHANGE_VOCABULARY: Final[Mapping[str, str]] = {
     "config": (
         r"\b(config(uration)? (change|changed|update|updated|reload|reloaded|applied|push|pushed|deployed|rollout)|"
         r"(updat|chang|reload|appl|push)(e|ed|ing|ied|y) (the |new )?config(uration)?|"
-        r"kubectl (apply|patch|edit|set)|helm upgrade|terraform apply|sysctl -w)"
+        r"kubectl (apply|patch|edit|set (env|resources|selector|serviceaccount|subject))|terraform apply|"
+        r"sysctl -w)"
     ),
     "deploy": (
         r"\b(deploy(ed|ing|s)?|deployment (started|finished|complete|completed|succeeded|of)|"
         r"roll(ed|ing)?[ -]?out|rollout|releas(e|ed|ing) v?\d|new release|release (started|finished|complete)|"
-        r"version bump|bump(ed|ing)? (the )?version|upgrad(e|ed|ing) (\S+ )?to v?\d|now running v(ersion )?\d)\b"
+        r"version bump|bump(ed|ing)? (the )?version|upgrad(e|ed|ing) (\S+ )?to v?\d|now running v(ersion )?\d|"
+        # kubectl set image, a Deployment's image updated; Argo CD's sync; Helm's and Flux's upgrades.
+        r"set image|image (updated|changed|set)|helm (upgrade|install)|initiated (automated )?sync|sync operation to|"
+        r"has been (upgraded|installed)|(upgrade|install) (succeeded|completed|complete|successful))\b"
     ),
 }
 
@@ -176,4 +197,195 @@ def classify_changes(events: pd.DataFrame, vocabulary: Mapping[str, str] | None 
     type_values[rows] = types[found]
     out["kind"] = pd.Series(kind_values, index=out.index, dtype=STRING)
     out["change_type"] = pd.Series(type_values, index=out.index, dtype=STRING)
+    return _file_under_targets(out, rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# The service a change changes, its version and who made it
+
+_NAME: Final = r"[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]"
+_K8S_NAME: Final = r"[a-z0-9][a-z0-9-]*[a-z0-9]"
+_VERSION: Final = r"v\d+(?:[.+-][0-9A-Za-z]+)*|\d+\.\d+(?:[.+-][0-9A-Za-z]+)*"
+_DEPLOY_VERBS: Final = (
+    r"deploy(?:ing|ed|s)?|deployment of|redeploy(?:ing|ed)?|roll(?:ing|ed)?[ -]?out|rollout of|releas(?:ing|ed)|"
+    r"upgrad(?:ing|ed)|roll(?:ing|ed)?[ -]?back|rollback of|restart(?:ing|ed)?|reboot(?:ing|ed)?|"
+    r"scal(?:ing|ed) (?:up|down|out|in)"
+)
+#: Where a change line names the service it changes, most specific first (RE2, case-insensitive).
+#: Each has a ``target`` group and may have a ``version`` group.
+TARGET_PATTERNS: Final[tuple[str, ...]] = (
+    # kubectl and Kubernetes events: deployment.apps/checkout, deployment/checkout, statefulset/db;
+    # Flux: HelmRelease/checkout.prod, Kustomization/prod/checkout, Deployment/prod/checkout.
+    r"(?i)\b(?:deployments?|deploy|statefulsets?|sts|daemonsets?|ds|cronjobs?|helmreleases?|kustomizations?|"
+    rf"applications?)(?:\.[a-z.]+)?/(?:[a-z0-9-]+/)?(?P<target>{_K8S_NAME})",
+    rf'(?i)\b(?:deployment|statefulset|daemonset) "(?P<target>{_K8S_NAME})"',
+    # Helm: Release "checkout" has been upgraded; helm upgrade --install checkout ./chart --version 1.2.3;
+    # Flux's helm-controller: release prod/checkout.v5 with chart checkout@1.2.3.
+    rf'(?i)\brelease "(?P<target>{_NAME})"',
+    rf"(?i)\bhelm (?:upgrade|install|rollback|uninstall)(?: --install| -i)? (?P<target>{_K8S_NAME})",
+    rf"(?i)\brelease (?:[a-z0-9-]+/)?(?P<target>{_K8S_NAME})(?:\.v\d+)? with chart [\w.-]+@(?P<version>[\w.+-]+)",
+    # Spinnaker: server group checkout-prod-v042 (application-stack-detail-vNNN; the application has no dash).
+    r"(?i)\bserver ?group:? ['\"]?(?P<target>[a-z0-9]+)(?:-[\w]+)*-v\d{3}\b",
+    # Argo CD, Spinnaker, GitHub: app=checkout, application: checkout, application argocd/checkout.
+    rf"(?i)\b(?:app|application|repository|repo)[:=] ?['\"]?(?:[\w-]+/)?(?P<target>{_NAME})",
+    rf"(?i)\b(?:of|for) (?:the )?application ['\"]?(?:[\w-]+/)?(?P<target>{_NAME})",
+    # systemd units: fluent-bit.service: Scheduled restart job.
+    r"(?i)(?:^|[\s(\[:'\"])(?P<target>[A-Za-z][\w@-]*[A-Za-z0-9])\.service\b",
+    # GitHub deployments and others: checkout-api@v3.2.0.
+    rf"(?i)(?:^|[\s(\[:'\"])(?P<target>{_NAME})@(?P<version>v?\d[\w.+-]*[0-9A-Za-z])",
+    # Deploying checkout-api version 3.2.0; Deployed payments v2.4.0; rolled back payments to v2.3.9.
+    rf"(?i)\b(?:{_DEPLOY_VERBS})(?: of)?(?: (?:the|service|app|application|deployment|release))? ['\"]?"
+    rf"(?P<target>{_NAME})['\"]?(?: (?:to |version |to version |release )?(?P<version>{_VERSION}))?",
+)
+#: Words the patterns above may take for a name but that name no service.
+NOT_A_TARGET: Final = frozenset(
+    {
+        *("to", "the", "a", "an", "new", "version", "release", "build", "production", "prod", "staging", "stage"),
+        *("canary", "changes", "change", "config", "configuration", "complete", "completed", "started", "start"),
+        *("finished", "succeeded", "successful", "success", "in", "on", "of", "for", "from", "all", "pod", "pods"),
+        *("service", "services", "app", "apps", "application", "deployment", "deploy", "rollout", "image", "it"),
+        *("this", "now", "job", "jobs", "node", "nodes", "host", "hosts", "cluster", "replica", "replicas"),
+        *("instance", "instances", "container", "containers", "environment", "env", "stack", "pipeline", "sync"),
+        *("server", "servers", "system", "is", "was", "has", "and", "with", "after", "before", "by", "via"),
+        *("scheduled", "requested", "triggered", "initiated", "manual", "automatic", "automated", "latest"),
+    }
+)
+#: Where a change line names its version, after the target patterns' own (RE2, case-insensitive).
+VERSION_PATTERNS: Final[tuple[str, ...]] = (
+    rf"(?i)\b(?:version|ver|tag|revision|rev)[ :=]+['\"]?(?P<version>{_VERSION}|\d+)",
+    r"(?i)@(?P<version>v?\d+(?:\.\d+)+(?:[-+][\w.]+)?)",
+    r"(?i)[A-Za-z][\w./-]*:(?P<version>v?\d+(?:\.\d+)+(?:[-+][\w.]+)?)",  # an image tag
+    r"(?i)\b(?P<version>v\d+(?:\.\d+)+(?:[-+][\w.]+)?)",
+    # Structured fields (JSON text): Argo CD revision=, service.version, image.tag, GitHub ref.
+    r'"(?:revision|version|service\.version|app\.version|image\.tag|chart_version|chart\.version|'
+    r'target_revision|targetrevision|ref)":"(?P<version>(?:[^"\\]|\\.)+)"',
+)
+#: Where a change line names the person who made it (RE2, case-insensitive).
+ACTOR_PATTERNS: Final[tuple[str, ...]] = (
+    r'(?i)"(?:initiator|initiated_by|triggered_by|triggeredby|actor|author|deployer|requested_by|user\.name|'
+    r'user\.username|username|sender\.login)":"(?P<actor>(?:[^"\\]|\\.)+)"',
+    r"(?i)\b(?:by|initiator|deployer)[:= ]+['\"]?(?P<actor>[A-Za-z][\w.@-]*[A-Za-z0-9])",
+)
+_NOT_AN_ACTOR: Final = frozenset({"the", "a", "an", "user", "default", "system", "unknown"})
+
+
+def _first_match(text: pa.Array, patterns: tuple[str, ...], group: str) -> pa.Array:
+    """Per value of ``text``, the ``group`` of the first pattern that matches (null where none)."""
+    found: pa.Array = pa.nulls(len(text), pa.string())
+    for pattern in patterns:
+        if found.null_count == 0:
+            break
+        groups = pc.extract_regex(text, pattern)
+        value = pc.struct_field(groups, group)
+        found = pc.coalesce(found, pc.if_else(pc.equal(value, ""), pa.scalar(None, pa.string()), value))
+    return found
+
+
+def _strings(values: pa.Array) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowStringArray(pc.cast(values, pa.large_string())), dtype=STRING)
+
+
+def _json_unescaped(values: pa.Array) -> pa.Array:
+    """Values taken from inside JSON string literals, with their escapes decoded (a few change rows:
+    decoded one by one)."""
+    if values.null_count == len(values):
+        return values
+    decoded = [None if v is None else json.loads(f'"{v}"') for v in values.to_pylist()]
+    return pa.array(decoded, pa.string())
+
+
+def _json_text(values: pd.Series) -> pd.Series:
+    """Text as the inside of a JSON string literal (quotes, backslashes and control characters escaped)."""
+    escaped = values.astype(STRING).str.replace("\\", "\\\\", regex=False).str.replace('"', '\\"', regex=False)
+    return escaped.str.replace(r"[\x00-\x1f]", " ", regex=True)
+
+
+def change_targets(changes: pd.DataFrame) -> pd.DataFrame:
+    """The service each change line names as changed, its version and its actor, from the message
+    (and the JSON ``fields``); a frame with the index of ``changes`` and the string columns
+    ``target``, ``version`` and ``actor`` (null where the line names none). Vectorized: each pattern
+    is one regex pass over the column."""
+    message = arrow_text(changes["message"].fillna(""))
+    fields = arrow_text(changes["fields"].fillna(""))
+    target: pa.Array = pa.nulls(len(message), pa.string())
+    version: pa.Array = pa.nulls(len(message), pa.string())
+    for pattern in TARGET_PATTERNS:
+        groups = pc.extract_regex(message, pattern)
+        name = pc.struct_field(groups, "target")
+        lowered = pc.utf8_lower(name)
+        # A word that names no service ("deploying v2.14.0", "restart the job") is no target.
+        usable = pc.and_(
+            pc.invert(pc.is_in(lowered, pa.array(sorted(NOT_A_TARGET)))),
+            pc.invert(pc.match_substring_regex(lowered, r"^v?\d")),
+        )
+        usable = pc.and_(pc.fill_null(usable, False), pc.is_null(target))
+        target = pc.if_else(usable, name, target)
+        if "(?P<version>" in pattern:
+            own = pc.struct_field(groups, "version")
+            version = pc.if_else(pc.and_(usable, pc.is_null(version)), own, version)
+    version = pc.if_else(pc.equal(version, ""), pa.scalar(None, pa.string()), version)
+    from_fields = _json_unescaped(_first_match(fields, VERSION_PATTERNS[-1:], "version"))
+    version = pc.coalesce(version, _first_match(message, VERSION_PATTERNS[:-1], "version"), from_fields)
+    actor = pc.coalesce(
+        _json_unescaped(_first_match(fields, ACTOR_PATTERNS[:1], "actor")),
+        _first_match(message, ACTOR_PATTERNS[1:], "actor"),
+    )
+    nobody = pc.fill_null(pc.is_in(pc.utf8_lower(actor), pa.array(sorted(_NOT_AN_ACTOR))), False)
+    actor = pc.if_else(nobody, pa.scalar(None, pa.string()), actor)
+    frame = pd.DataFrame({"target": _strings(target), "version": _strings(version), "actor": _strings(actor)}).set_axis(
+        changes.index
+    )
+    if "user" in changes.columns:
+        # The user of a change line (an audit log's user.name) is the person who made it.
+        frame["actor"] = frame["actor"].fillna(changes["user"].astype(STRING))
+    return frame
+
+
+def _same_service(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Loose comparison of service names: equal ignoring case, or one a prefix of the other at a
+    word boundary (``payments`` is ``payments-api``)."""
+    x, y = a.fillna("").str.lower(), b.fillna("").str.lower()
+    same = (x == y) | pd.Series(
+        [bool(p) and bool(q) and (p.startswith(q + "-") or q.startswith(p + "-")) for p, q in zip(x, y, strict=True)],
+        index=a.index,
+    )
+    return same.to_numpy(dtype=bool, na_value=False)
+
+
+def _file_under_targets(events: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """File the change ``rows`` of ``events`` under the service each names (see the module doc)."""
+    if rows.size == 0:
+        return events
+    changes = events.iloc[rows]
+    found = change_targets(changes)
+    logged_by = changes["service"].astype(STRING)
+    # Argo CD and Flux name applications namespace/name; the service is the name.
+    named = logged_by.str.rsplit("/", n=1).str[-1].astype(STRING)
+    target = found["target"]
+    other = target.notna().to_numpy(dtype=bool) & ~_same_service(target, named)
+    service = named.where(~pd.Series(other, index=named.index), target)
+    tool = logged_by.where(pd.Series(other, index=named.index) & logged_by.notna())
+    actor = found["actor"].fillna(tool)
+    renamed = (named != logged_by).fillna(False).to_numpy(dtype=bool)
+    pieces = {
+        "change.target": target.where(pd.Series(other, index=target.index), named.where(target.notna() | renamed)),
+        "change.version": found["version"],
+        "change.actor": actor,
+        "change.tool": tool,
+    }
+    fragment = pd.Series("", index=changes.index, dtype=STRING)
+    for key, value in pieces.items():
+        fragment = fragment + ("," + f'"{key}":"' + _json_text(value) + '"').fillna("")
+    fragment = fragment.str.slice(1)
+    old = changes["fields"].astype(STRING)
+    body = old.str.strip().str.removesuffix("}").str.removeprefix("{").fillna("")
+    joined = ("{" + body + ("," + fragment).where(body != "", fragment) + "}").astype(STRING)
+    fields = old.where(fragment == "", joined)
+    out = events.copy()
+    service_values = out["service"].astype(object).to_numpy(copy=True)
+    service_values[rows] = service.astype(object).where(service.notna(), None).to_numpy()
+    field_values = out["fields"].astype(object).to_numpy(copy=True)
+    field_values[rows] = fields.astype(object).where(fields.notna(), None).to_numpy()
+    out["service"] = pd.Series(service_values, index=out.index, dtype=STRING)
+    out["fields"] = pd.Series(field_values, index=out.index, dtype=STRING)
     return out

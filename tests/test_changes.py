@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from synthetic_incidents import make_events
@@ -111,3 +113,145 @@ def test_bad_vocabulary_is_a_config_error(bad: dict[str, str]) -> None:
 def test_empty_frame_passes_through() -> None:
     empty = make_events([{"time": "2024-03-05T08:00:00Z", "message": "Deployed v2"}]).iloc[:0]
     assert classify_changes(empty).empty
+
+
+# --------------------------------------------------------------------------------------------------
+# The service a change changes, its version and who made it
+
+
+def _filed(message: str, service: str | None, fields: str | None = None, **extra: object) -> dict[str, object]:
+    frame = classify_changes(
+        make_events(
+            [{"time": "2024-03-05T08:00:00Z", "message": message, "service": service, "fields": fields, **extra}]
+        )
+    )
+    row = frame.iloc[0]
+    assert row["kind"] == "change", message
+    parsed = json.loads(row["fields"]) if pd.notna(row["fields"]) else {}
+    return {"service": row["service"], "type": row["change_type"], **parsed}
+
+
+@pytest.mark.parametrize(
+    ("tool", "message", "target", "change_type", "version"),
+    [
+        ("jenkins", "Deploying checkout-api version 3.2.0", "checkout-api", "deploy", "3.2.0"),
+        ("jenkins", "Finished: deployed orders v4.1.0 to production", "orders", "deploy", "v4.1.0"),
+        ("kubectl", "kubectl rollout restart deployment/checkout", "checkout", "restart", None),
+        ("kube-apiserver", "deployment.apps/checkout image updated", "checkout", "deploy", None),
+        (
+            "kubectl",
+            "kubectl set image deployment/checkout checkout=registry.example.com/shop/checkout:3.2.1",
+            "checkout",
+            "deploy",
+            "3.2.1",
+        ),
+        ("kubectl", 'deployment "search" successfully rolled out', "search", "deploy", None),
+        ("argocd", "Initiated automated sync to 'v1.4.0' application=argocd/checkout", "checkout", "deploy", "v1.4.0"),
+        ("argocd", "rollback of application checkout to revision 41 started", "checkout", "rollback", "41"),
+        ("helm", 'Release "checkout" has been upgraded. Happy Helming!', "checkout", "deploy", None),
+        ("helm", "helm upgrade --install checkout ./charts/checkout --version 1.4.2", "checkout", "deploy", "1.4.2"),
+        (
+            "helm-controller",
+            "Helm upgrade succeeded for release shop/checkout.v5 with chart checkout@1.4.2",
+            "checkout",
+            "deploy",
+            "1.4.2",
+        ),
+        ("flux", "HelmRelease/checkout.shop - upgrade succeeded", "checkout", "deploy", None),
+        ("kustomize-controller", "Deployment/shop/checkout configured; rollout started", "checkout", "deploy", None),
+        ("spinnaker", "Deploy of server group checkout-prod-v042 started", "checkout", "deploy", None),
+        ("spinnaker", "Rolling back server group checkout-prod-v043 to v042", "checkout", "rollback", None),
+        (
+            "github-actions",
+            "Created deployment of checkout-api@v3.2.0 to production",
+            "checkout-api",
+            "deploy",
+            "v3.2.0",
+        ),
+        (
+            "systemd",
+            "fluent-bit.service: Scheduled restart job, restart counter is at 1.",
+            "fluent-bit",
+            "restart",
+            None,
+        ),
+    ],
+)
+def test_a_deploy_tool_change_is_filed_under_the_service_it_changes(
+    tool: str, message: str, target: str, change_type: str, version: str | None
+) -> None:
+    filed = _filed(message, tool, level="info")
+    assert filed["service"] == target
+    assert filed["type"] == change_type
+    assert filed["change.target"] == target
+    assert filed.get("change.version") == version
+    assert filed["change.tool"] == tool
+    assert filed["change.actor"] == tool  # no person named: the tool made it
+
+
+def test_the_actor_is_the_person_named_and_kept_apart_from_the_service() -> None:
+    filed = _filed("Deploy of server group checkout-prod-v042 started by bob", "spinnaker", level="info")
+    assert (filed["service"], filed["change.actor"], filed["change.tool"]) == ("checkout", "bob", "spinnaker")
+    # Argo CD's logfmt: the app field is the service, the initiator the actor, the revision the version.
+    filed = _filed(
+        "sync started: deploying v2.14.0",
+        "payments-api",
+        '{"revision":"v2.14.0","initiator":"ci-pipeline"}',
+        level="info",
+    )
+    assert filed["service"] == "payments-api"
+    assert (filed["change.version"], filed["change.actor"]) == ("v2.14.0", "ci-pipeline")
+    assert "change.tool" not in filed
+    assert filed["revision"] == "v2.14.0"
+    # An audit log's user is the person who made the change.
+    filed = _filed("deployment.apps/ledger image updated", "kube-apiserver", user="alice@example.com", level="info")
+    assert (filed["service"], filed["change.actor"], filed["change.tool"]) == (
+        "ledger",
+        "alice@example.com",
+        "kube-apiserver",
+    )
+
+
+@pytest.mark.parametrize(
+    ("service", "message", "version"),
+    [
+        ("payments-api", "Deploying payments-api version 2.14.0", "2.14.0"),
+        ("payments-api", "sync started: deploying v2.14.0", "v2.14.0"),
+        ("payments", "Deployed payments-api v2.4.0 (build 8812)", "v2.4.0"),  # loosely the same service
+        ("ledger", "Released v1.8.2 to production", "v1.8.2"),
+        (None, "rollout of checkout v3 complete", "v3"),
+    ],
+)
+def test_a_service_s_own_change_keeps_its_service(service: str | None, message: str, version: str) -> None:
+    filed = _filed(message, service, level="info")
+    assert filed["service"] == (service or "checkout")
+    assert filed["change.version"] == version
+    assert "change.tool" not in filed
+
+
+def test_unsafe_names_stay_valid_json_and_lines_that_are_not_changes_are_untouched() -> None:
+    events = make_events(
+        [
+            {
+                "time": "2024-03-05T08:00:00Z",
+                "message": "Deployed cart v2.0.1",
+                "service": 'we"ird\\tool',
+                "level": "info",
+            },
+            {
+                "time": "2024-03-05T08:00:01Z",
+                "message": "deploy failed for cart",
+                "service": "jenkins",
+                "level": "info",
+            },
+            {"time": "2024-03-05T08:00:02Z", "message": "GET /", "service": "edge", "fields": '{"a":1}'},
+        ]
+    )
+    out = classify_changes(events)
+    assert json.loads(out["fields"].iloc[0])["change.tool"] == 'we"ird\\tool'
+    assert out["service"].tolist() == ["cart", "jenkins", "edge"]
+    assert pd.isna(out["fields"].iloc[1])
+    assert out["fields"].iloc[2] == '{"a":1}'
+    # Classifying again changes nothing (the fields are not extended twice).
+    again = classify_changes(out)
+    assert again["fields"].tolist() == out["fields"].tolist()

@@ -17,7 +17,7 @@ import pytest
 
 from pmtimeline.config import TimelineConfig, parse_time
 from pmtimeline.connectors.log_formats import LOG_FORMATS, get_format
-from pmtimeline.connectors.logfile import EventBudget, LogFileConnector, zone_for
+from pmtimeline.connectors.logfile import EventBudget, LogFileConnector, service_for, service_from_path, zone_for
 from pmtimeline.errors import SourceError, UnknownFormatError
 from pmtimeline.schema import EVENT_COLUMNS, validate_events
 
@@ -514,3 +514,145 @@ def test_user_format_file_is_detected_first_and_brings_its_zone(tmp_path: Path) 
     # --source-tz still wins over the format's own zone.
     pinned = LogFileConnector(path, dataclasses.replace(config, source_tz=(("*.txt", "UTC"),)))
     assert read_all(pinned)["timestamp"].iloc[0] == pd.Timestamp("2024-07-01T09:00:00Z")
+
+
+# --------------------------------------------------------------------------------------------------
+# Service identity: the application, never the logger
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("checkout/checkout.log", "checkout"),
+        ("logs/checkout-api.log", "checkout-api"),
+        ("logs/checkout-api.log.1", "checkout-api"),
+        ("/var/log/billing/billing-2024-03-12.log.gz", "billing"),
+        ("archive/search.log.20240312.gz", "search"),
+        ("checkout/app.log", "checkout"),
+        ("checkout/logs/current", "checkout"),
+        ("/srv/ledger/logs/app.log.3", "ledger"),
+        ("/var/log/nginx/checkout.access.log", "checkout"),
+        ("edge/nginx_access.log", "edge"),
+        ("/var/log/nginx/access.log", "nginx"),
+        ("/var/log/apache2/error.log.1", "apache2"),
+        ("workers/settlement-worker.log", "settlement-worker"),
+        ("C:\\logs\\billing\\app.log", "billing"),
+        (
+            "/var/log/containers/checkout-7d9f8b6c4d-x2x4z_shop_checkout-api-"
+            "0f5a1c2e9b8d7c6a5f4e3d2c1b0a99887766554433221100ffeeddccbbaa9988.log",
+            "checkout-api",
+        ),
+        (
+            "/var/log/pods/shop_checkout-7d9f8b6c4d-x2x4z_0f5a1c2e-1111-2222-3333-444455556666/checkout-api/0.log",
+            "checkout-api",
+        ),
+        (
+            "/var/log/pods/shop_search-5c4d_0f5a1c2e-1111-2222-3333-444455556666/indexer/2.log.20240312-101010.gz",
+            "indexer",
+        ),
+        # Nothing in these paths names an application: unknown, not guessed.
+        ("app.log", None),
+        ("sample_logs/hosts/syslog", None),
+        ("/var/log/messages", None),
+        ("incident-logs/2024-03-12/output.log", None),
+    ],
+)
+def test_service_from_path(path: str, expected: str | None) -> None:
+    assert service_from_path(path) == expected
+
+
+def _read_as(tmp_path: Path, relative: str, content: str, config: TimelineConfig = CONFIG) -> pd.DataFrame:
+    path = tmp_path / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content, encoding="utf-8")
+    return read_all(LogFileConnector(str(path), config))
+
+
+SPRING_NO_APP = """\
+2024-03-01T10:00:00.123Z  INFO 4711 --- [           main] c.b.x.idp.SomeClient          : started
+2024-03-01T10:00:01.456Z ERROR 4711 --- [nio-8080-exec-1] c.b.x.idp.TokenService        : token refresh failed
+"""
+SPRING_BOOT3_APP = """\
+2024-03-01T10:00:00.123Z  INFO 4711 --- [identity] [           main] c.b.x.idp.SomeClient : started
+"""
+
+
+def test_spring_boot_without_an_app_name_is_its_source_service_and_keeps_the_class_as_logger(tmp_path: Path) -> None:
+    events = _read_as(tmp_path, "idp/idp-gateway.log", SPRING_NO_APP)
+    assert events["service"].tolist() == ["idp-gateway", "idp-gateway"]
+    assert events["logger"].tolist() == ["c.b.x.idp.SomeClient", "c.b.x.idp.TokenService"]
+    # Spring Boot 3's own application name wins over the path.
+    named = _read_as(tmp_path, "idp/idp-gateway-2.log", SPRING_BOOT3_APP)
+    assert named["service"].tolist() == ["identity"]
+    assert named["logger"].tolist() == ["c.b.x.idp.SomeClient"]
+
+
+def test_log4j_and_python_logger_names_are_loggers_not_services(tmp_path: Path) -> None:
+    java = _read_as(tmp_path, "orders/logs/app.log", JAVA)
+    assert set(java["service"]) == {"orders"}
+    assert java["logger"].tolist() == ["com.example.App", "com.example.Db", "com.example.App"]
+    python = """\
+2024-03-01 10:00:00,123 - search.handler - INFO - query served
+2024-03-01 10:00:01,500 - search.index.shard - ERROR - shard 3 unavailable
+"""
+    events = _read_as(tmp_path, "logs/search-api.log.1", python)
+    assert events["service"].tolist() == ["search-api", "search-api"]
+    assert events["logger"].tolist() == ["search.handler", "search.index.shard"]
+
+
+def test_json_without_ecs_names_takes_its_app_field_and_logger(tmp_path: Path) -> None:
+    content = "\n".join(
+        [
+            '{"ts":"2024-03-01T10:00:00Z","app":"checkout","logger_name":"c.s.CartController","msg":"ok"}',
+            '{"ts":"2024-03-01T10:00:01Z","application":"checkout","logger":"c.s.Pay","msg":"slow"}',
+            '{"ts":"2024-03-01T10:00:02Z","app_name":"cart","msg":"cart saved"}',
+            '{"ts":"2024-03-01T10:00:03Z","msg":"no app field on this line"}',
+        ]
+    )
+    events = _read_as(tmp_path, "shop/shop-frontend.json", content + "\n")
+    assert events["service"].tolist() == ["checkout", "checkout", "cart", "shop-frontend"]
+    assert events["logger"].tolist()[:2] == ["c.s.CartController", "c.s.Pay"]
+    assert events["logger"].isna().tolist()[2:] == [True, True]
+
+
+def test_kubernetes_container_logs_are_named_by_label_or_container(tmp_path: Path) -> None:
+    container_id = "9" * 64
+    cri = (
+        '2024-03-01T10:00:00.000000001Z stdout F {"ts":"2024-03-01T10:00:00Z","msg":"login ok","logger":"auth.views"}\n'
+        '2024-03-01T10:00:01.000000001Z stderr F {"ts":"2024-03-01T10:00:01Z","msg":"db down","service":"auth-api"}\n'
+    )
+    events = _read_as(tmp_path, f"var/log/containers/auth-6f7d-abcde_prod_auth-{container_id}.log", cri)
+    assert events["service"].tolist() == ["auth", "auth-api"]  # the container; the line's own app field wins
+    assert events["logger"].tolist()[0] == "auth.views"
+    # A log shipper's copy carries the Kubernetes labels: app.kubernetes.io/name before the container.
+    shipped = "\n".join(
+        [
+            '{"time":"2024-03-01T10:00:00Z","log":"GET /","kubernetes":{"container_name":"nginx",'
+            '"labels":{"app.kubernetes.io/name":"storefront"}}}',
+            '{"time":"2024-03-01T10:00:01Z","log":"tick","kubernetes":{"container_name":"cron-sidecar",'
+            '"labels":{"k8s-app":"kube-dns"}}}',
+            '{"time":"2024-03-01T10:00:02Z","log":"x","kubernetes":{"container_name":"worker"}}',
+        ]
+    )
+    events = _read_as(tmp_path, "fluent-bit/out.json", shipped + "\n")
+    assert events["service"].tolist() == ["storefront", "kube-dns", "worker"]
+
+
+def test_syslog_program_is_the_service_and_a_line_without_one_stays_unknown(tmp_path: Path) -> None:
+    rfc3164 = "Mar  1 10:00:00 web-1 sshd[42]: Accepted publickey for deploy\nMar  1 10:00:01 web-1 kernel: oom\n"
+    rfc3164 += "Mar  1 10:00:02 web-1 no program here at all\n"
+    events = _read_as(tmp_path, "var/log/syslog", rfc3164, dataclasses.replace(CONFIG, year=2024))
+    assert events["service"].tolist()[:2] == ["sshd", "kernel"]
+    rfc5424 = "<165>1 2024-03-01T10:00:00Z web-1 billing 77 ID47 - invoice sent\n"
+    assert _read_as(tmp_path, "logs/messages", rfc5424)["service"].tolist() == ["billing"]
+
+
+def test_service_option_names_a_source_and_the_line_app_field_still_wins(tmp_path: Path) -> None:
+    config = dataclasses.replace(CONFIG, source_services=(("*/edge/*", "storefront-edge"), ("*", "never-used")))
+    access = '10.0.0.1 - - [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.1" 503 12 "-" "curl/8.0"\n'
+    events = _read_as(tmp_path, "edge/nginx_access.log", access, config)
+    assert events["service"].tolist() == ["storefront-edge"]
+    assert _read_as(tmp_path, "edge/nginx_access.log", access)["service"].tolist() == ["edge"]
+    json_line = '{"ts":"2024-03-01T10:00:00Z","service":"cart","msg":"saved"}\n'
+    assert _read_as(tmp_path, "edge/cart.json", json_line, config)["service"].tolist() == ["cart"]
+    assert service_for("x/edge/a.log", config) == "storefront-edge"
