@@ -40,7 +40,17 @@ import pyarrow.compute as pc
 
 from pmtimeline.config import TimelineConfig
 from pmtimeline.correlate import correlation_ids
-from pmtimeline.exposure import AUTH_MESSAGE, AUTH_PATH, DATA_OPERATION, FAILURE_MESSAGE, SUCCESS_MESSAGE
+from pmtimeline.exposure import (
+    AUTH_FIELD,
+    AUTH_MESSAGE,
+    AUTH_PATH,
+    DATA_OPERATION,
+    DATA_OPERATION_FIELD,
+    FAILURE_FIELD,
+    FAILURE_MESSAGE,
+    SUCCESS_FIELD,
+    SUCCESS_MESSAGE,
+)
 from pmtimeline.schema import (
     COUNT_COLUMNS,
     COUNT_DTYPES,
@@ -54,7 +64,7 @@ from pmtimeline.schema import (
     empty_events,
 )
 from pmtimeline.signatures import signatures_of
-from pmtimeline.templates import message_templates, regex_mask
+from pmtimeline.templates import arrow_text, message_templates, regex_mask
 
 #: Histogram bins per decade of milliseconds: bin ``i`` holds durations in [10**(i/20), 10**((i+1)/20)),
 #: so a percentile read from the histogram is within about 6% of the exact one.
@@ -525,36 +535,80 @@ def _matching(events: pd.DataFrame, rows: np.ndarray, patterns: Mapping[str, str
     return idx[found]
 
 
-def auth_outcomes(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(failure, success) masks of authentication-like events (logins, token and session requests)."""
+#: The client address in the text of auth daemons' messages (OpenSSH ``from 203.0.113.7 port 22``,
+#: PAM ``rhost=203.0.113.7``), and the account (``for invalid user admin from``, ``for root from``,
+#: ``user=root``), read where the event names neither (syslog lines have no such fields).
+_MESSAGE_ADDRESS: Final = r"(?:\bfrom\s+\[?|\brhost=)((?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]{2,})"
+_MESSAGE_ACCOUNT: Final = (
+    r"(?i)(?:\bfor (?:invalid |illegal )?(?:user )?|\binvalid user |\buser=)([^\s;,=]+)(?:\s+from\b|\s*$)"
+)
+
+
+def auth_identities(events: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(user, client_ip) of each event: its own columns, else read from the message where both are
+    missing and the message names a client address (``Failed password for root from 203.0.113.7``)."""
+    user, address = events["user"], events["client_ip"]
+    unnamed = _bool(user.isna()) & _bool(address.isna())
+    if not unnamed.any():
+        return user, address
+    rows = np.flatnonzero(unnamed)
+    text = arrow_text(pd.Series(events["message"].array.take(rows)))
+    # A substring test first (fast, no regex): most lines name no address.
+    hint = pc.fill_null(pc.or_(pc.match_substring(text, "from "), pc.match_substring(text, "rhost=")), False)
+    rows = rows[hint.to_numpy(zero_copy_only=False).astype(bool)]
+    if not rows.size:
+        return user, address
+    messages = pd.Series(events["message"].array.take(rows), dtype=STRING)
+    found_address = messages.str.extract(_MESSAGE_ADDRESS, expand=False).astype(STRING)
+    found_user = messages.str.extract(_MESSAGE_ACCOUNT, expand=False).astype(STRING)
+    found_user = found_user.where(found_address.notna())
+    user = user.copy()
+    address = address.copy()
+    user.iloc[rows] = found_user.to_numpy()
+    address.iloc[rows] = found_address.to_numpy()
+    return user, address
+
+
+def auth_outcomes(
+    events: pd.DataFrame, identities: tuple[pd.Series, pd.Series] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(failure, success) masks of authentication-like events (logins, token and session requests).
+
+    The outcome is read from the level, the HTTP status, the message's words, and the keys of
+    structured records (``"outcome":"failure"``, ``"result":"ok"``; see :mod:`pmtimeline.exposure`).
+    """
     n = len(events)
     failure = np.zeros(n, dtype=bool)
     success = np.zeros(n, dtype=bool)
-    identified = _bool(events["client_ip"].notna()) | _bool(events["user"].notna())
-    idx = _matching(events, identified, {"url_path": AUTH_PATH, "message": AUTH_MESSAGE})
+    user, address = identities if identities is not None else auth_identities(events)
+    identified = _bool(address.notna()) | _bool(user.notna())
+    idx = _matching(events, identified, {"url_path": AUTH_PATH, "message": AUTH_MESSAGE, "fields": AUTH_FIELD})
     if idx.size:
-        sub = events[["level", "http_status", "message"]].iloc[idx]
+        sub = events[["level", "http_status", "message", "fields"]].iloc[idx]
         status = sub["http_status"]
         failed = (
             _bool(sub["level"].isin(_WARNING_OR_WORSE))
             | _bool(status.isin(_AUTH_FAILURE_STATUS))
             | regex_mask(sub["message"], FAILURE_MESSAGE)
+            | regex_mask(sub["fields"], FAILURE_FIELD)
         )
-        succeeded = ~failed & (_bool(status < 400) | regex_mask(sub["message"], SUCCESS_MESSAGE))
+        succeeded = ~failed & (
+            _bool(status < 400) | regex_mask(sub["message"], SUCCESS_MESSAGE) | regex_mask(sub["fields"], SUCCESS_FIELD)
+        )
         failure[idx] = failed
         success[idx] = succeeded
     return failure, success
 
 
 def _actors(events: pd.DataFrame, bucket: str) -> pd.DataFrame:
-    failure, success = auth_outcomes(events)
+    identities = auth_identities(events)
+    failure, success = auth_outcomes(events, identities)
     keep = failure | success
     if not keep.any():
         return _empty_actors()
-    sub = events[["timestamp", "user", "client_ip"]].loc[keep]
-    times = sub["timestamp"].dt.floor(bucket).array
-    user = sub["user"].fillna("").to_numpy(dtype=object)
-    ip = sub["client_ip"].to_numpy(dtype=object, na_value=None)
+    times = events["timestamp"].loc[keep].dt.floor(bucket).array
+    user = identities[0].loc[keep].fillna("").to_numpy(dtype=object)
+    ip = identities[1].loc[keep].to_numpy(dtype=object, na_value=None)
     fails, oks = failure[keep].astype("int64"), success[keep].astype("int64")
     parts = []
     has_ip = ip != None  # noqa: E711 - elementwise comparison on an object array
@@ -633,7 +687,13 @@ def notable_parts(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     bad = _is_in(events["level"], _WARNING_OR_WORSE) | _bool(events["http_status"] >= 500)
     kept = _is_in(events["kind"], ["change", "alert"])
     identified = _bool(events["client_ip"].notna()) | _bool(events["user"].notna())
-    kept[_matching(events, identified, {"url_path": DATA_OPERATION, "message": DATA_OPERATION})] = True
+    kept[
+        _matching(
+            events,
+            identified,
+            {"url_path": DATA_OPERATION, "message": DATA_OPERATION, "fields": DATA_OPERATION_FIELD},
+        )
+    ] = True
     return np.asarray(bad & ~kept, dtype=bool), np.asarray(kept, dtype=bool)
 
 

@@ -331,12 +331,13 @@ class Actor:
     """A suspicious actor of a breach: a client IP or user whose pattern departs from the baseline."""
 
     actor: str
-    actor_kind: str  # "client_ip" or "user"
+    actor_kind: str  # "client_ip", "client_range" (a network of several addresses) or "user"
     failures: int
     successes: int
     accounts: tuple[str, ...] = ()
     first_seen: pd.Timestamp | None = None
     last_seen: pd.Timestamp | None = None
+    members: int | None = None  # a client_range: how many of its addresses took part
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -347,6 +348,7 @@ class Actor:
             "accounts": list(self.accounts),
             "first_seen": iso_utc(self.first_seen),
             "last_seen": iso_utc(self.last_seen),
+            "members": self.members,
         }
 
     @classmethod
@@ -359,6 +361,7 @@ class Actor:
             accounts=tuple(data.get("accounts", ())),
             first_seen=parse_utc(data.get("first_seen")),
             last_seen=parse_utc(data.get("last_seen")),
+            members=data.get("members"),
         )
 
 
@@ -368,7 +371,8 @@ class Exposure:
 
     actors: tuple[Actor, ...] = ()
     accounts_touched: tuple[str, ...] = ()
-    data_operations: tuple[Evidence, ...] = ()
+    data_operations: tuple[Evidence, ...] = ()  # the first ones, as evidence
+    operation_counts: tuple[tuple[str, int], ...] = ()  # all of them, by kind ("export", "transfer", ...)
 
     def __bool__(self) -> bool:
         return bool(self.actors)
@@ -378,6 +382,7 @@ class Exposure:
             "actors": [a.to_dict() for a in self.actors],
             "accounts_touched": list(self.accounts_touched),
             "data_operations": [e.to_dict() for e in self.data_operations],
+            "operation_counts": dict(self.operation_counts),
         }
 
     @classmethod
@@ -387,6 +392,7 @@ class Exposure:
             actors=tuple(Actor.from_dict(a) for a in data.get("actors", [])),
             accounts_touched=tuple(data.get("accounts_touched", ())),
             data_operations=tuple(Evidence.from_dict(e) for e in data.get("data_operations", [])),
+            operation_counts=tuple((str(k), int(n)) for k, n in (data.get("operation_counts") or {}).items()),
         )
 
 

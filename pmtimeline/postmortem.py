@@ -74,7 +74,8 @@ from pmtimeline.alert_intervals import alert_intervals
 from pmtimeline.config import PHASES, TimelineConfig, check_zone
 from pmtimeline.errors import ConfigError
 from pmtimeline.escaping import markdown_cell, markdown_code, markdown_text
-from pmtimeline.incident import Evidence, Incident, Metrics, RootCauseCandidate
+from pmtimeline.exposure import operation_kind
+from pmtimeline.incident import Actor, Evidence, Incident, Metrics, RootCauseCandidate
 from pmtimeline.schema import ERROR_LEVELS
 
 #: Detection slower than this suggests an alerting action item.
@@ -647,32 +648,68 @@ class _Facts:
         exposure = self.incident.exposure
         if not exposure:
             return []
-        ips = [a for a in exposure.actors if a.actor_kind == "client_ip"]
-        users = [a for a in exposure.actors if a.actor_kind != "client_ip"]
         out = []
+        ranges = [a for a in exposure.actors if a.actor_kind == "client_range"]
+        ips = [a for a in exposure.actors if a.actor_kind == "client_ip"]
+        users = [a for a in exposure.actors if a.actor_kind not in ("client_ip", "client_range")]
+
+        def attempts(actors: list[Actor]) -> str:
+            failed, succeeded = sum(a.failures for a in actors), sum(a.successes for a in actors)
+            return f"{failed:,} failed and {succeeded:,} successful logins"
+
+        if ranges:
+            listed = ", ".join(
+                f"{markdown_code(a.actor, 80)} ({a.members or 0} addresses, {attempts([a])})" for a in ranges[:10]
+            )
+            more = f" and {len(ranges) - 10} more" if len(ranges) > 10 else ""
+            noun = "address range" if len(ranges) == 1 else "address ranges"
+            out.append(f"{len(ranges)} {noun} departed from the baseline: {listed}{more}.")
         if ips:
             out.append(
                 f"{len(ips)} client address(es) departed from the baseline: {_code_list([a.actor for a in ips], 10)} "
-                f"({sum(a.failures for a in ips):,} failed and {sum(a.successes for a in ips):,} successful attempts)."
+                f"({attempts(ips)})."
             )
         if users:
-            out.append(
-                f"{len(users)} user identit(ies) departed from the baseline "
-                f"({sum(a.failures for a in users):,} failed and "
-                f"{sum(a.successes for a in users):,} successful attempts)."
-            )
+            out.append(f"{len(users)} user identit(ies) departed from the baseline ({attempts(users)}).")
         seen = [a for a in exposure.actors if a.first_seen is not None]
         if seen:
             first = min(a.first_seen for a in seen if a.first_seen is not None)
             last = max(a.last_seen or a.first_seen for a in seen if a.first_seen is not None)
             out.append(f"Suspicious activity seen from {_utc(first)} to {_utc(last)} UTC.")
-        out.append(f"Accounts touched: **{len(exposure.accounts_touched):,}** (counted, not named).")
-        if exposure.data_operations:
-            cites = ", ".join(markdown_code(e.citation(), 120) for e in exposure.data_operations[:5])
-            more = f" and {len(exposure.data_operations) - 5} more" if len(exposure.data_operations) > 5 else ""
+        compromised = sorted({acc for a in exposure.actors for acc in a.accounts})
+        successes = sum(a.successes for a in exposure.actors)
+        if compromised:
+            # Counted, not named here (people are never named in the draft): incident.json lists them.
             out.append(
-                f"Data operations after access: {len(exposure.data_operations):,}, e.g. "
-                f"{self.quote(exposure.data_operations[0].message, 120)} ({cites}{more})."
+                f"Accounts compromised: **{len(compromised):,}** (a successful login from a suspicious source after "
+                "its failures; listed in incident.json for the credential reset and the notifications)."
+            )
+        elif not exposure.accounts_touched:
+            out.append(
+                f"Accounts compromised: unknown (the logs name no account; {successes:,} successful logins "
+                "from the suspicious sources)."
+            )
+        else:
+            out.append("Accounts compromised: none seen (no successful login from the suspicious sources).")
+        if exposure.accounts_touched:
+            out.append(f"Accounts touched: **{len(exposure.accounts_touched):,}** (counted, not named).")
+        else:
+            out.append("Accounts touched: unknown (the logs name no account).")
+        by_kind: dict[str, list[Evidence]] = {}
+        kinds = operation_kind(pd.Series([e.message for e in exposure.data_operations], dtype=object))
+        for e, kind in zip(exposure.data_operations, kinds, strict=True):
+            by_kind.setdefault(str(kind), []).append(e)
+        # An incident.json written before the counts existed: count the evidence kept.
+        counts = exposure.operation_counts or tuple((kind, len(items)) for kind, items in by_kind.items())
+        if counts:
+            parts = []
+            for kind, n in counts:
+                # Citations whole: a shortened path would lose the line number it points at.
+                cites = ", ".join(markdown_code(e.citation(), 1000) for e in by_kind.get(kind, [])[:3])
+                parts.append(f"{markdown_text(kind)}: {n:,}" + (f" ({cites})" if cites else ""))
+            out.append(
+                "Data operations by them after the first compromise (an operation logged by several layers counts "
+                f"once): {'; '.join(parts)}."
             )
         return out
 

@@ -48,7 +48,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pmtimeline.incident import Actor, Evidence, Exposure, Incident, Metrics
+from pmtimeline.incident import Evidence, Exposure, Incident, Metrics
 from pmtimeline.schema import STRING
 
 REDACTED: Final = "[REDACTED]"
@@ -408,7 +408,7 @@ class Redactor:
         """A redacted copy of an incident: evidence messages, summaries, actors, accounts, endpoints."""
         known: dict[str, str] = {}
         for actor in incident.exposure.actors:
-            kind = "ip" if actor.actor_kind == "client_ip" else "user"
+            kind = {"client_ip": "ip", "client_range": "net"}.get(actor.actor_kind, "user")
             known[actor.actor] = self.pseudonym(actor.actor, kind)
             for account in actor.accounts:
                 known[account] = self.pseudonym(account, "user")
@@ -424,19 +424,14 @@ class Redactor:
 
         exposure = Exposure(
             actors=tuple(
-                Actor(
-                    actor=known.get(a.actor, a.actor),
-                    actor_kind=a.actor_kind,
-                    failures=a.failures,
-                    successes=a.successes,
-                    accounts=tuple(known.get(x, x) for x in a.accounts),
-                    first_seen=a.first_seen,
-                    last_seen=a.last_seen,
+                dataclasses.replace(
+                    a, actor=known.get(a.actor, a.actor), accounts=tuple(known.get(x, x) for x in a.accounts)
                 )
                 for a in incident.exposure.actors
             ),
             accounts_touched=tuple(known.get(x, x) for x in incident.exposure.accounts_touched),
             data_operations=evidence(incident.exposure.data_operations),
+            operation_counts=incident.exposure.operation_counts,
         )
         candidates = tuple(
             dataclasses.replace(

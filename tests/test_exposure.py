@@ -1,19 +1,39 @@
-"""Breach exposure: suspicious actors, accounts touched and taken over, data operations afterwards."""
+"""Breach exposure: suspicious actors, accounts touched and taken over, data operations afterwards.
+
+Besides the frame-level attack of :mod:`synthetic_incidents`, the breach is written here as the
+files a responder gets: Kubernetes container logs (CRI and Docker json-file lines holding JSON with
+non-ECS names), an auth service's JSON audit log and an nginx access log; an OpenSSH brute force in
+syslog; an access log alone; and a window with no breach at all (an office NAT that fails a little).
+The truth of each comes from the generator, never from the library.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+from click.testing import CliRunner
 from synthetic_incidents import Synthetic, credential_stuffing, make_events
 
-from pmtimeline.aggregate import Aggregates, Aggregator, aggregate, notable_mask
+import pmtimeline
+from pmtimeline.aggregate import Aggregates, Aggregator, aggregate, auth_identities, notable_mask
+from pmtimeline.cli import cli
 from pmtimeline.config import TimelineConfig
-from pmtimeline.exposure import detect_exposure
+from pmtimeline.exposure import address_range, detect_exposure, operation_kind
 from pmtimeline.templates import regex_mask
 
 CONFIG = TimelineConfig()
+
+
+def _range_of(address: str) -> str:
+    return str(ipaddress.ip_network(f"{address}/24", strict=False))
 
 
 @cache
@@ -27,13 +47,20 @@ def test_attackers_accounts_and_data_operations() -> None:
     truth = synthetic.truth
     exposure = detect_exposure(aggregates, truth.onset, truth.recovered, CONFIG)
     assert bool(exposure)
-    assert tuple(sorted(a.actor for a in exposure.actors)) == truth.attackers
-    assert all(a.actor_kind == "client_ip" for a in exposure.actors)
+    # Two attackers share a /24: one range actor; the third is alone.
+    ranges: dict[str, list[str]] = {}
+    for ip in truth.attackers:
+        ranges.setdefault(_range_of(ip), []).append(str(ip))
+    expected = sorted(r if len(ips) > 1 else ips[0] for r, ips in ranges.items())
+    assert sorted(a.actor for a in exposure.actors) == expected
     assert set(exposure.accounts_touched) == set(truth.accounts_attempted)
     assert {acc for a in exposure.actors for acc in a.accounts} == set(truth.accounts_compromised)
     events = synthetic.events
     for actor in exposure.actors:
-        own = events.loc[(events["client_ip"] == actor.actor) & (events["service"] == "auth")]
+        members = ranges[actor.actor] if actor.actor_kind == "client_range" else [actor.actor]
+        assert actor.actor_kind == ("client_range" if len(members) > 1 else "client_ip")
+        assert actor.members == (len(members) if len(members) > 1 else None)
+        own = events.loc[events["client_ip"].isin(members) & (events["service"] == "auth")]
         assert actor.failures == int((own["level"] == "warning").sum())
         assert actor.successes == int((own["level"] == "info").sum())
         assert actor.first_seen == own["timestamp"].min()
@@ -55,14 +82,18 @@ def test_ordinary_users_and_a_failing_office_nat_are_not_suspects() -> None:
     assert not early
 
 
-def test_no_onset_no_exposure() -> None:
-    _, aggregates = attack()
-    assert not detect_exposure(aggregates, None, None, CONFIG)
+def test_without_an_onset_the_burst_of_failures_is_the_window() -> None:
+    synthetic, aggregates = attack()
+    truth = synthetic.truth
+    found = detect_exposure(aggregates, None, None, CONFIG)
+    given = detect_exposure(aggregates, truth.onset, truth.recovered, CONFIG)
+    assert sorted(a.actor for a in found.actors) == sorted(a.actor for a in given.actors)
+    assert {acc for a in found.actors for acc in a.accounts} == set(truth.accounts_compromised)
     assert not detect_exposure(Aggregates.empty(), pd.Timestamp("2024-03-05T08:00:00Z"), None, CONFIG)
 
 
 def test_data_operation_vocabulary() -> None:
-    from pmtimeline.exposure import DATA_OPERATION
+    from pmtimeline.exposure import DATA_OPERATION, DATA_OPERATION_FIELD
 
     texts = pd.Series(
         [
@@ -72,15 +103,28 @@ def test_data_operation_vocabulary() -> None:
             "email changed for user1",
             "created API key ak_123",
             "/api/keys",
+            "transfer created",
             "payment processed",
             "GET /api/v1/accounts",
             "login succeeded for user1",
         ]
     )
-    assert regex_mask(texts, DATA_OPERATION).tolist() == [True, True, True, True, True, True, False, False, False]
+    expected = [True, True, True, True, True, True, True, False, False, False]
+    assert regex_mask(texts, DATA_OPERATION).tolist() == expected
+    fields = pd.Series(['{"action":"export","records":5000}', '{"action":"view"}', '{"user_agent":"export-bot"}'])
+    assert regex_mask(fields, DATA_OPERATION_FIELD).tolist() == [True, False, False]
+    kinds = operation_kind(pd.Series(["export GET /x/export", "email_change", "transfer created", "api key created"]))
+    assert kinds.tolist() == ["export", "contact change", "transfer", "credential change"]
 
 
-def test_auth_outcomes_from_http_status() -> None:
+def test_address_ranges() -> None:
+    assert address_range("203.0.113.7") == "203.0.113.0/24"
+    assert address_range("::ffff:203.0.113.7") == "203.0.113.0/24"
+    assert address_range("2001:db8:1:2::7") == "2001:db8:1:2::/64"
+    assert address_range("not-an-ip") is None
+
+
+def test_auth_outcomes_from_http_status_words_and_fields() -> None:
     from pmtimeline.aggregate import auth_outcomes
 
     events = make_events(
@@ -112,11 +156,66 @@ def test_auth_outcomes_from_http_status() -> None:
                 "client_ip": "1.2.3.4",
             },
             {"time": "2024-03-05T08:00:04Z", "message": "Accepted password for bob", "user": "bob"},
+            # Structured records at level info whose outcome is in a key of its own.
+            {
+                "time": "2024-03-05T08:00:05Z",
+                "level": "info",
+                "message": "auth attempt",
+                "user": "carol",
+                "fields": '{"event":"login","outcome":"failure"}',
+            },
+            {
+                "time": "2024-03-05T08:00:06Z",
+                "level": "info",
+                "message": "auth attempt",
+                "user": "carol",
+                "fields": '{"event":"login","result":"ok"}',
+            },
+            {
+                "time": "2024-03-05T08:00:07Z",
+                "level": "info",
+                "message": "balance viewed",
+                "user": "carol",
+                "fields": '{"action":"view","status":"failed"}',
+            },
+            # An OpenSSH line of a syslog file names neither column: they are read from its text.
+            {
+                "time": "2024-03-05T08:00:08Z",
+                "message": "Failed password for invalid user admin from 5.6.7.8 port 2 ssh2",
+            },
         ]
     )
     failure, success = auth_outcomes(events)
-    assert failure.tolist() == [True, False, False, True, False]
-    assert success.tolist() == [False, True, False, False, True]
+    assert failure.tolist() == [True, False, False, True, False, True, False, False, True]
+    assert success.tolist() == [False, True, False, False, True, False, True, False, False]
+
+
+def test_identities_read_from_auth_daemon_messages() -> None:
+    events = make_events(
+        [
+            {
+                "time": "2024-03-05T08:00:00Z",
+                "message": "Failed password for invalid user admin from 203.0.113.7 port 42 ssh2",
+            },
+            {"time": "2024-03-05T08:00:01Z", "message": "Accepted password for deploy from 203.0.113.8 port 22 ssh2"},
+            {
+                "time": "2024-03-05T08:00:02Z",
+                "message": "pam_unix(sshd:auth): authentication failure; logname= uid=0 "
+                "euid=0 tty=ssh ruser= rhost=198.51.100.4  user=root",
+            },
+            {"time": "2024-03-05T08:00:03Z", "message": "Invalid user oracle from 2001:db8::7 port 5555"},
+            {"time": "2024-03-05T08:00:04Z", "message": "received 3 rows from the cache"},
+            {"time": "2024-03-05T08:00:05Z", "message": "login failed from 10.1.2.3", "user": "dave"},
+        ]
+    )
+    user, address = auth_identities(events)
+    assert user.tolist()[:4] == ["admin", "deploy", "root", "oracle"]
+    assert pd.isna(user.iloc[4])
+    assert user.iloc[5] == "dave"
+    assert address.tolist()[:4] == ["203.0.113.7", "203.0.113.8", "198.51.100.4", "2001:db8::7"]
+    # The event's own columns are never overridden.
+    assert pd.isna(address.iloc[4])
+    assert pd.isna(address.iloc[5])
 
 
 def test_actor_spans_are_exact_when_few_of_their_events_are_kept_whole() -> None:
@@ -131,7 +230,574 @@ def test_actor_spans_are_exact_when_few_of_their_events_are_kept_whole() -> None
     assert exposure.actors
     notable = events.loc[notable_mask(events)]
     for actor in exposure.actors:
-        mine = notable.loc[(notable["client_ip"] == actor.actor).to_numpy(dtype=bool, na_value=False)]
-        kept = aggregates.notable["client_ip"] == actor.actor
+        members = [str(ip) for ip in truth.attackers if actor.actor in (ip, _range_of(str(ip)))]
+        mine = notable.loc[notable["client_ip"].isin(members).to_numpy(dtype=bool, na_value=False)]
+        kept = aggregates.notable["client_ip"].isin(members)
         assert int(kept.sum()) < len(mine)  # most of the attacker's failures are only counted
         assert (actor.first_seen, actor.last_seen) == (mine["timestamp"].min(), mine["timestamp"].max())
+
+
+# --------------------------------------------------------------------------------------------------
+# The breach as files
+
+
+BREACH_T0 = pd.Timestamp("2024-03-12T07:00:00Z")
+AUTH_CRI = "var/log/containers/auth-api-6d8f7b9c5-q7x2m_bank-prod_auth-api-" + "3f" * 32 + ".log"
+AUTH_DOCKER = "var/log/containers/auth-api-6d8f7b9c5-z9k3w_bank-prod_auth-api-" + "a1" * 32 + ".log"
+AUDIT = "auth-service/audit.json"
+ACCOUNTS = "var/log/containers/accounts-api-7c9d5f6b8-m4n8p_bank-prod_accounts-api-" + "5c" * 32 + ".log"
+WAF = "var/log/containers/edge-waf-84b6c7d9f-r2t5v_edge_waf-" + "e7" * 32 + ".log"
+ACCESS = "var/log/nginx/access.log"
+
+
+@dataclass
+class BreachFiles:
+    """What the generator wrote, and the truth of it."""
+
+    root: Path
+    onset: pd.Timestamp
+    mitigated: pd.Timestamp | None
+    ranges: dict[str, tuple[str, ...]]  # range -> its attacking addresses
+    failures: dict[str, int]  # range or address -> failed logins
+    attempted: tuple[str, ...]
+    compromised: tuple[str, ...]
+    operations: dict[str, int] = field(default_factory=dict)  # kind -> how many
+    citations: dict[str, set[str]] = field(default_factory=dict)  # account or address -> "path:line" of its ops
+    bystanders: tuple[str, ...] = ()  # addresses that must never be named
+
+
+def _iso(t: pd.Timestamp, digits: int = 3) -> str:
+    return (t.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000")[: 20 + digits] + "Z"
+
+
+def _cri(t: pd.Timestamp, record: dict[str, object]) -> str:
+    """A Kubernetes CRI line (``<RFC 3339 nanoseconds> stdout F <inner>``) holding a JSON record."""
+    return f"{_iso(t, 9)} stdout F " + json.dumps({"ts": _iso(t), **record}, separators=(",", ":"))
+
+
+def _docker(t: pd.Timestamp, record: dict[str, object]) -> str:
+    """A Docker json-file line whose ``log`` is a JSON record (what /var/log/containers holds on Docker nodes)."""
+    inner = json.dumps({"time": _iso(t), **record}, separators=(",", ":"))
+    return json.dumps({"log": inner + "\n", "stream": "stdout", "time": _iso(t, 9)}, separators=(",", ":"))
+
+
+def _access(t: pd.Timestamp, ip: str, method: str, path: str, status: int, size: int, user: str = "-") -> str:
+    stamp = t.strftime("%d/%b/%Y:%H:%M:%S +0000")
+    return f'{ip} - {user} [{stamp}] "{method} {path} HTTP/1.1" {status} {size} "-" "Mozilla/5.0 (X11; Linux x86_64)"'
+
+
+class _Writer:
+    """Lines per file, written sorted by time; remembers which lines cite what."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.lines: dict[str, list[tuple[pd.Timestamp, str, str]]] = {}
+
+    def add(self, path: str, t: pd.Timestamp, text: str, tag: str = "") -> None:
+        self.lines.setdefault(path, []).append((t, text, tag))
+
+    def times(self, start: pd.Timestamp, stop: pd.Timestamp, n: int) -> list[pd.Timestamp]:
+        span = int((stop - start) / pd.Timedelta(milliseconds=1))
+        return [start + pd.Timedelta(milliseconds=int(x)) for x in np.sort(self.rng.integers(0, span, n))]
+
+    def write(self, root: Path) -> dict[str, set[str]]:
+        cited: dict[str, set[str]] = {}
+        for path, rows in self.lines.items():
+            rows.sort(key=lambda r: r[0])
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text("".join(text + "\n" for _, text, _ in rows))
+            for number, (_, _, tag) in enumerate(rows, start=1):
+                if tag:
+                    cited.setdefault(tag, set()).add(f"{target}:{number}")
+        return cited
+
+
+def _public_addresses(rng: np.random.Generator, n: int) -> list[str]:
+    parts = rng.integers([24, 0, 0, 1], [90, 256, 256, 255], (n, 4))
+    return [".".join(str(int(x)) for x in row) for row in parts]
+
+
+def write_k8s_breach(root: Path, seed: int) -> BreachFiles:
+    """Credential stuffing at a bank on Kubernetes, as its log files.
+
+    Logins go to two auth-api pods (one on a CRI runtime writing ``msg``/``user``/``ip``, one on a
+    Docker node writing ``event``/``outcome``/``username``/``remote_addr`` at level INFO whatever
+    the outcome) and a legacy auth service (``event``/``result``/``account``/``src_ip``). Thousands
+    of failures come from two /24 ranges, a few dozen succeed, and those accounts export their data
+    (``"action":"export","records":5000`` in accounts-api, ``GET /api/v1/accounts/export`` at the
+    edge), change their e-mail and make transfers until the WAF blocks the ranges; passwords are
+    then reset and sessions revoked. Ordinary customers log in, mistype, view and export their own
+    statements all along; staff behind the office NAT fail now and then.
+    """
+    rng = np.random.default_rng(seed)
+    out = _Writer(rng)
+    end = BREACH_T0 + pd.Timedelta(hours=3)
+    customers = [f"cust{i:06d}" for i in rng.choice(1_000_000, size=3000, replace=False)]
+    active = customers[:400]
+    public = _public_addresses(rng, 500)
+    nat = "192.0.2.10"
+    staff = [f"staff{i:03d}" for i in range(40)]
+
+    def login(t: pd.Timestamp, account: str, ip: str, ok: bool) -> None:
+        where = int(rng.integers(0, 3))
+        if where == 0:
+            record: dict[str, object] = {
+                "level": "info" if ok else "warn",
+                "msg": "login succeeded" if ok else "login failed",
+                "user": account,
+                "ip": ip,
+            }
+            out.add(AUTH_CRI, t, _cri(t, record if ok else {**record, "reason": "invalid_password"}))
+        elif where == 1:
+            record = {
+                "severity": "INFO",
+                "event": "login",
+                "outcome": "success" if ok else "failure",
+                "username": account,
+                "remote_addr": ip,
+            }
+            out.add(AUTH_DOCKER, t, _docker(t, record))
+        else:
+            record = {
+                "timestamp": _iso(t),
+                "level": "INFO",
+                "event": "auth.login",
+                "result": "ok" if ok else "failed",
+                "account": account,
+                "src_ip": ip,
+                "user_agent": "Mozilla/5.0",
+            }
+            out.add(AUDIT, t, json.dumps(record, separators=(",", ":")))
+
+    for t in out.times(BREACH_T0, end, 1800):
+        login(
+            t, active[int(rng.integers(0, len(active)))], public[int(rng.integers(0, len(public)))], rng.random() > 0.04
+        )
+    for t in out.times(BREACH_T0, end, 2500):
+        account, ip = active[int(rng.integers(0, len(active)))], public[int(rng.integers(0, len(public)))]
+        out.add(
+            ACCOUNTS,
+            t,
+            _cri(t, {"level": "info", "msg": "account viewed", "action": "view", "user": account, "client_ip": ip}),
+        )
+        out.add(ACCESS, t, _access(t, ip, "GET", "/api/v1/accounts/summary", 200, 812))
+    for t in out.times(BREACH_T0, end, 6):  # customers export their own statements now and then
+        account, ip = active[int(rng.integers(0, len(active)))], public[int(rng.integers(0, len(public)))]
+        out.add(
+            ACCOUNTS,
+            t,
+            _cri(
+                t,
+                {
+                    "level": "info",
+                    "msg": "export completed",
+                    "action": "export",
+                    "records": 12,
+                    "user": account,
+                    "client_ip": ip,
+                },
+            ),
+        )
+    for t in out.times(BREACH_T0, end, 90):
+        login(t, staff[int(rng.integers(0, len(staff)))], nat, rng.random() > 0.15)
+
+    onset = (BREACH_T0 + pd.Timedelta(minutes=float(rng.uniform(55, 70)))).floor("1s")
+    blocked = onset + pd.Timedelta(minutes=int(rng.integers(30, 45)))
+    range_a = sorted(f"203.0.113.{i}" for i in rng.choice(np.arange(2, 250), 14, replace=False))
+    range_b = sorted(f"198.51.100.{i}" for i in rng.choice(np.arange(2, 250), 9, replace=False))
+    attackers = range_a + range_b
+    k = int(rng.integers(4000, 6000))
+    times = out.times(onset, blocked, k)
+    times[0] = onset
+    leaked = customers[50:] + [f"user{i:07d}" for i in rng.choice(10_000_000, 3000, replace=False)]
+    targets = [leaked[int(i)] for i in rng.integers(0, len(leaked), k)]
+    sources = [attackers[int(i)] for i in rng.integers(0, len(attackers), k)]
+    wins = set(rng.choice(np.arange(k // 3, k - 50), int(rng.integers(30, 42)), replace=False).tolist())
+    failures: dict[str, int] = {}
+    compromised: dict[str, tuple[pd.Timestamp, str]] = {}
+    for i, (t, account, ip) in enumerate(zip(times, targets, sources, strict=True)):
+        ok = i in wins and account.startswith("cust") and account not in compromised
+        login(t, account, ip, ok)
+        if ok:
+            compromised[account] = (t, ip)
+        else:
+            failures[_range_of(ip)] = failures.get(_range_of(ip), 0) + 1
+    operations = {"export": 0, "contact change": 0, "transfer": 0}
+    for account, (t, ip) in compromised.items():
+        at = t + pd.Timedelta(seconds=int(rng.integers(30, 240)))
+        if at >= blocked:
+            continue  # blocked before they got to it
+        out.add(
+            ACCESS,
+            at - pd.Timedelta(milliseconds=900),
+            _access(at, ip, "GET", "/api/v1/accounts/export?format=csv", 200, 1_843_221),
+            account,
+        )
+        out.add(
+            ACCOUNTS,
+            at,
+            _cri(
+                at,
+                {
+                    "level": "info",
+                    "msg": "export completed",
+                    "action": "export",
+                    "records": 5000,
+                    "user": account,
+                    "client_ip": ip,
+                },
+            ),
+            account,
+        )
+        operations["export"] += 1
+        if rng.random() < 0.5:
+            at2 = at + pd.Timedelta(seconds=int(rng.integers(5, 60)))
+            out.add(
+                ACCOUNTS,
+                at2,
+                _cri(
+                    at2,
+                    {
+                        "level": "info",
+                        "msg": "email changed",
+                        "action": "email_change",
+                        "user": account,
+                        "client_ip": ip,
+                    },
+                ),
+                account,
+            )
+            operations["contact change"] += 1
+        if rng.random() < 0.3:
+            at3 = at + pd.Timedelta(seconds=int(rng.integers(60, 120)))
+            out.add(
+                ACCOUNTS,
+                at3,
+                _cri(
+                    at3,
+                    {
+                        "level": "info",
+                        "msg": "transfer created",
+                        "action": "transfer",
+                        "amount": 9800,
+                        "user": account,
+                        "client_ip": ip,
+                    },
+                ),
+                account,
+            )
+            operations["transfer"] += 1
+    mitigated = blocked + pd.Timedelta(seconds=int(rng.integers(1, 20)))
+    out.add(
+        WAF,
+        mitigated,
+        _cri(
+            mitigated,
+            {"level": "info", "rule": 1001, "msg": "WAF rule 1001 added: deny 203.0.113.0/24, 198.51.100.0/24"},
+        ),
+    )
+    later = mitigated + pd.Timedelta(minutes=4)
+    for account in compromised:
+        out.add(
+            AUTH_CRI,
+            later,
+            _cri(later, {"level": "info", "msg": "password reset forced", "user": account, "admin": "secops"}),
+        )
+    later += pd.Timedelta(seconds=20)
+    out.add(AUTH_CRI, later, _cri(later, {"level": "info", "msg": "sessions revoked", "count": len(compromised)}))
+    cited = out.write(root)
+    return BreachFiles(
+        root=root,
+        onset=onset,
+        mitigated=mitigated,
+        ranges={"203.0.113.0/24": tuple(range_a), "198.51.100.0/24": tuple(range_b)},
+        failures=failures,
+        attempted=tuple(sorted(set(targets))),
+        compromised=tuple(sorted(compromised)),
+        operations={kind: n for kind, n in operations.items() if n},
+        citations=cited,
+        bystanders=(nat, *public),
+    )
+
+
+@pytest.fixture(scope="module")
+def k8s_breach(tmp_path_factory: pytest.TempPathFactory) -> tuple[BreachFiles, pmtimeline.Timeline]:
+    files = write_k8s_breach(tmp_path_factory.mktemp("k8s_breach"), seed=3)
+    return files, pmtimeline.load(files.root)
+
+
+def test_k8s_breach_names_the_ranges_the_accounts_and_what_they_did(
+    k8s_breach: tuple[BreachFiles, pmtimeline.Timeline],
+) -> None:
+    files, timeline = k8s_breach
+    exposure = timeline.incident.exposure
+    assert {a.actor: a.actor_kind for a in exposure.actors} == {r: "client_range" for r in files.ranges}
+    for actor in exposure.actors:
+        assert actor.members == len(files.ranges[actor.actor])
+        assert actor.failures == files.failures[actor.actor]
+        assert actor.first_seen is not None
+        assert actor.first_seen >= files.onset
+    assert sorted(acc for a in exposure.actors for acc in a.accounts) == list(files.compromised)
+    assert set(exposure.accounts_touched) == set(files.attempted)
+    assert dict(exposure.operation_counts) == files.operations
+    # Every operation cited is one of the compromised accounts' own lines.
+    theirs = set().union(*files.citations.values())
+    assert exposure.data_operations
+    assert {e.citation() for e in exposure.data_operations} <= theirs
+    # Staff behind the office NAT and ordinary customers are named nowhere.
+    named = {a.actor for a in exposure.actors}
+    assert not named & set(files.bystanders)
+
+
+def test_k8s_breach_block_is_the_mitigation(k8s_breach: tuple[BreachFiles, pmtimeline.Timeline]) -> None:
+    files, timeline = k8s_breach
+    phases = timeline.incident.phases
+    assert phases["mitigated"] is not None
+    assert abs(phases["mitigated"] - files.mitigated) < pd.Timedelta(seconds=1)
+    # The forced resets are the response, not an operation of the attackers.
+    assert not any("reset forced" in e.message for e in timeline.incident.exposure.data_operations)
+
+
+def test_k8s_breach_through_the_cli_is_redacted(tmp_path: Path) -> None:
+    files = write_k8s_breach(tmp_path / "logs", seed=5)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["build", str(files.root), "-o", str(out), "--no-images"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    incident = json.loads((out / "incident.json").read_text())
+    actors = incident["exposure"]["actors"]
+    assert sorted(a["members"] for a in actors) == sorted(len(m) for m in files.ranges.values())
+    assert sum(len(a["accounts"]) for a in actors) == len(files.compromised)
+    draft = (out / "postmortem.md").read_text()
+    # Pseudonymized: neither an attacker's range or address nor an account is written.
+    # (Only the exposure of incident.json: it is the part this module writes.)
+    for text in (json.dumps(incident["exposure"]), draft):
+        assert "203.0.113." not in text
+        assert "198.51.100." not in text
+        assert not any(account in text for account in files.compromised)
+    assert "2 address ranges" in draft
+    assert f"Accounts compromised: **{len(files.compromised)}**" in draft
+    for kind, n in files.operations.items():
+        assert f"{kind}: {n:,}" in draft
+    # The draft's citations of operations point at the compromised accounts' own lines.
+    section = draft.split("Accounts compromised", 1)[1]
+    cited = re.findall(r"`([^`]+:\d+)`", section.split("\n## ", 1)[0])
+    assert cited
+    assert set(cited) <= set().union(*files.citations.values())
+
+
+# --------------------------------------------------------------------------------------------------
+# Other shapes
+
+
+def _syslog(t: pd.Timestamp, host: str, program: str, message: str) -> str:
+    return f"{t.strftime('%Y-%m-%dT%H:%M:%S.%f')}+00:00 {host} {program}: {message}"
+
+
+def write_ssh_bruteforce(root: Path, seed: int) -> BreachFiles:
+    """An OpenSSH brute force in a syslog auth log (ISO timestamps, no levels): failures for many
+    user names from three addresses of one /24, then one password accepted; fail2ban bans them."""
+    rng = np.random.default_rng(seed)
+    out = _Writer(rng)
+    path = "bastion/auth.log"
+    end = BREACH_T0 + pd.Timedelta(hours=2)
+    admins = ["alice", "bob", "deploy"]
+    office = "192.0.2.10"
+    for t in out.times(BREACH_T0, end, 60):
+        user = admins[int(rng.integers(0, len(admins)))]
+        pid = int(rng.integers(2000, 30000))
+        if rng.random() < 0.1:
+            out.add(
+                path,
+                t,
+                _syslog(
+                    t,
+                    "bastion",
+                    f"sshd[{pid}]",
+                    f"Failed password for {user} from {office} port {int(rng.integers(30000, 60000))} ssh2",
+                ),
+            )
+        out.add(
+            path,
+            t + pd.Timedelta(seconds=3),
+            _syslog(
+                t + pd.Timedelta(seconds=3),
+                "bastion",
+                f"sshd[{pid}]",
+                f"Accepted publickey for {user} from {office} port 51000 ssh2",
+            ),
+        )
+    for t in out.times(BREACH_T0, end, 200):
+        out.add(path, t, _syslog(t, "bastion", "CRON[1200]", "pam_unix(cron:session): session opened for user root"))
+    onset = BREACH_T0 + pd.Timedelta(minutes=40)
+    stop = onset + pd.Timedelta(minutes=20)
+    attackers = ["203.0.113.21", "203.0.113.22", "203.0.113.23"]
+    names = ["root", "admin", "oracle", "test", "ubuntu", "postgres", "git", "backup", "pi", "user"]
+    times = out.times(onset, stop, 1500)
+    times[0] = onset
+    failures = 0
+    won_at = len(times) * 2 // 3
+    for i, t in enumerate(times):
+        ip = attackers[i % 3]
+        name = names[int(rng.integers(0, len(names)))]
+        pid = int(rng.integers(2000, 30000))
+        if i == won_at:
+            out.add(
+                path,
+                t,
+                _syslog(
+                    t,
+                    "bastion",
+                    f"sshd[{pid}]",
+                    f"Accepted password for backup from {ip} port {int(rng.integers(30000, 60000))} ssh2",
+                ),
+            )
+            continue
+        invalid = "" if name in ("root", "backup") else "invalid user "
+        out.add(
+            path,
+            t,
+            _syslog(
+                t,
+                "bastion",
+                f"sshd[{pid}]",
+                f"Failed password for {invalid}{name} from {ip} port {int(rng.integers(30000, 60000))} ssh2",
+            ),
+        )
+        failures += 1
+    banned = stop + pd.Timedelta(seconds=5)
+    for ip in attackers:
+        out.add(path, banned, _syslog(banned, "bastion", "fail2ban.actions[812]", f"NOTICE [sshd] Ban {ip}"))
+    out.write(root)
+    return BreachFiles(
+        root=root,
+        onset=onset,
+        mitigated=banned,
+        ranges={"203.0.113.0/24": tuple(attackers)},
+        failures={"203.0.113.0/24": failures},
+        attempted=tuple(sorted(set(names))),
+        compromised=("backup",),
+        bystanders=(office,),
+    )
+
+
+def test_ssh_brute_force_in_syslog(tmp_path: Path) -> None:
+    files = write_ssh_bruteforce(tmp_path, seed=11)
+    timeline = pmtimeline.load(tmp_path)
+    exposure = timeline.incident.exposure
+    assert [(a.actor, a.actor_kind, a.members) for a in exposure.actors] == [("203.0.113.0/24", "client_range", 3)]
+    actor = exposure.actors[0]
+    assert actor.failures == files.failures["203.0.113.0/24"]
+    assert actor.accounts == files.compromised
+    assert set(exposure.accounts_touched) == set(files.attempted)
+
+
+def write_access_log_stuffing(root: Path, seed: int) -> BreachFiles:
+    """An nginx access log alone: 401s on POST /login from a /24, some 200s, then exports from the
+    same addresses. The log names no account: which accounts were taken over is unknown."""
+    rng = np.random.default_rng(seed)
+    out = _Writer(rng)
+    end = BREACH_T0 + pd.Timedelta(hours=2)
+    public = _public_addresses(rng, 300)
+    for t in out.times(BREACH_T0, end, 3000):
+        ip = public[int(rng.integers(0, len(public)))]
+        if rng.random() < 0.2:
+            out.add(ACCESS, t, _access(t, ip, "POST", "/login", 401 if rng.random() < 0.05 else 200, 120))
+        else:
+            out.add(ACCESS, t, _access(t, ip, "GET", "/api/v1/accounts/summary", 200, 812))
+    onset = BREACH_T0 + pd.Timedelta(minutes=50)
+    stop = onset + pd.Timedelta(minutes=25)
+    attackers = [f"203.0.113.{i}" for i in (40, 41, 42, 43, 44, 45)]
+    times = out.times(onset, stop, 3000)
+    times[0] = onset
+    successes: dict[str, int] = {}
+    exports: dict[str, set[str]] = {}
+    failures = 0
+    for i, t in enumerate(times):
+        ip = attackers[int(rng.integers(0, len(attackers)))]
+        if i % 250 == 249:
+            out.add(ACCESS, t, _access(t, ip, "POST", "/login", 200, 120))
+            successes[ip] = successes.get(ip, 0) + 1
+            at = t + pd.Timedelta(seconds=20)
+            out.add(ACCESS, at, _access(at, ip, "GET", "/api/v1/accounts/export?format=csv", 200, 1_843_221), ip)
+        else:
+            out.add(ACCESS, t, _access(t, ip, "POST", "/login", 401, 64))
+            failures += 1
+    cited = out.write(root)
+    exports = {ip: lines for ip, lines in cited.items()}
+    return BreachFiles(
+        root=root,
+        onset=onset,
+        mitigated=None,
+        ranges={"203.0.113.0/24": tuple(attackers)},
+        failures={"203.0.113.0/24": failures},
+        attempted=(),
+        compromised=(),
+        operations={"export": sum(successes.values())},
+        citations=exports,
+        bystanders=tuple(public),
+    )
+
+
+def test_access_log_stuffing_without_account_names(tmp_path: Path) -> None:
+    files = write_access_log_stuffing(tmp_path / "logs", seed=2)
+    timeline = pmtimeline.load(tmp_path / "logs")
+    exposure = timeline.incident.exposure
+    assert [(a.actor, a.members) for a in exposure.actors] == [("203.0.113.0/24", 6)]
+    assert exposure.actors[0].failures == files.failures["203.0.113.0/24"]
+    assert exposure.accounts_touched == ()
+    assert exposure.actors[0].accounts == ()
+    assert dict(exposure.operation_counts) == files.operations
+    assert {e.citation() for e in exposure.data_operations} == set().union(*files.citations.values())
+    draft = timeline.postmortem()
+    assert "Accounts compromised: unknown" in draft
+    assert "Accounts touched: **0" not in draft
+
+
+def write_office_day(root: Path, seed: int) -> None:
+    """No breach: customers log in (a few typos), staff behind the office NAT fail more often."""
+    rng = np.random.default_rng(seed)
+    out = _Writer(rng)
+    end = BREACH_T0 + pd.Timedelta(hours=3)
+    public = _public_addresses(rng, 300)
+    customers = [f"cust{i:04d}" for i in range(300)]
+    for t in out.times(BREACH_T0, end, 2000):
+        ok = rng.random() > 0.04
+        out.add(
+            AUTH_CRI,
+            t,
+            _cri(
+                t,
+                {
+                    "level": "info" if ok else "warn",
+                    "msg": "login " + ("succeeded" if ok else "failed"),
+                    "user": customers[int(rng.integers(0, 300))],
+                    "ip": public[int(rng.integers(0, 300))],
+                },
+            ),
+        )
+    for t in out.times(BREACH_T0, end, 150):
+        ok = rng.random() > 0.2
+        out.add(
+            AUTH_CRI,
+            t,
+            _cri(
+                t,
+                {
+                    "level": "info" if ok else "warn",
+                    "msg": "login " + ("succeeded" if ok else "failed"),
+                    "user": f"staff{int(rng.integers(0, 40)):02d}",
+                    "ip": "192.0.2.10",
+                },
+            ),
+        )
+    out.write(root)
+
+
+def test_no_breach_is_claimed_for_an_office_nat(tmp_path: Path) -> None:
+    write_office_day(tmp_path, seed=4)
+    timeline = pmtimeline.load(tmp_path)
+    assert not timeline.incident.exposure
+    draft = timeline.postmortem()
+    assert "compromised" not in draft.lower()
+    assert "address range" not in draft
