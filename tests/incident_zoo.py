@@ -2,7 +2,7 @@
 
 Not a test module: ``tests/test_incident_zoo.py`` imports it, and it runs as a script::
 
-    python tests/incident_zoo.py OUTDIR        # write every incident to OUTDIR/<name>/ (+ truth.json)
+    python tests/incident_zoo.py OUTDIR        # write every incident to OUTDIR/<name>/logs/ and its truth.json
     python tests/incident_zoo.py --score       # build each one with pmtimeline and print the scoreboard
 
 Each incident is the *shape* of a published outage (see ``REFERENCE`` of each, and
@@ -167,6 +167,34 @@ class ZooTruth:
             "compressed": list(self.compressed),
             "notes": self.notes,
         }
+
+
+#: The registered format each file description is written in (the first prefix that matches).
+FORMAT_OF_DESCRIPTION: tuple[tuple[str, str], ...] = (
+    ("syslog RFC 3164", "syslog_rfc3164"),
+    ("syslog RFC 5424", "syslog_rfc5424"),
+    ("JSON lines", "json_lines"),
+    ("logfmt", "logfmt"),
+    ("log4j", "log4j"),
+    ("Spring Boot", "spring_boot"),
+    ("Python logging", "python_logging"),
+    ("Kubernetes CRI", "kubernetes_cri"),
+    ("nginx combined + request time", "access_combined_extra"),
+    ("Apache combined + request time", "access_combined_extra"),
+    ("nginx combined", "access_combined"),
+    ("PagerDuty", "pagerduty"),
+    ("Opsgenie", "opsgenie"),
+    ("Datadog", "datadog"),
+    ("Grafana", "grafana"),
+)
+
+
+def expected_format(description: str) -> str:
+    """The registered format name of a file of the zoo, from its description."""
+    for prefix, name in FORMAT_OF_DESCRIPTION:
+        if description.startswith(prefix):
+            return name
+    raise KeyError(description)
 
 
 def _iso(ts: pd.Timestamp | None) -> str | None:
@@ -835,7 +863,7 @@ def gitlab_2017(story: Story) -> Plan:
 
 def aws_s3_2017(story: Story) -> Plan:
     """AWS S3 us-east-1, 2017-02-28: a playbook's capacity removal with one input wrong took out the index subsystem."""
-    w0, w1 = _ts("2017-02-28T08:30:00-08:00"), _ts("2017-02-28T14:30:00-08:00")
+    w0, w1 = _ts("2017-02-28T09:00:00-08:00"), _ts("2017-02-28T14:30:00-08:00")
     trigger = _ts("2017-02-28T09:37:02-08:00")
     index_back = _ts("2017-02-28T12:26:00-08:00")
     placement_back = _ts("2017-02-28T13:54:00-08:00")
@@ -846,7 +874,7 @@ def aws_s3_2017(story: Story) -> Plan:
     )
     ec2 = story.file("ec2-api/application.log", "Spring Boot without an application name, naive UTC")
     dd = story.file("alerts/datadog.ndjson", "Datadog monitor webhooks, NDJSON; tag service:s3")
-    t = _ts("2017-02-28T08:41:13-08:00")
+    t = _ts("2017-02-28T09:05:13-08:00")
     story.put(
         audit,
         t,
@@ -953,7 +981,7 @@ def aws_s3_2017(story: Story) -> Plan:
         ("PUT", "/bucket-uploads/part-3"),
         ("DELETE", "/bucket-tmp/x"),
     )
-    edge_traffic(story, front, w0, w1, 6, endpoints, front_fail, offset="-0800")
+    edge_traffic(story, front, w0, w1, 9, endpoints, front_fail, offset="-0800")
     for t in story.times(2, w0, w1):
         down = trigger + pd.Timedelta("2s") <= t < index_back
         if down:
@@ -2542,7 +2570,7 @@ def memory_leak(story: Story) -> Plan:
         cause_evidence="helm upgrade recommender",
         mechanism=("OutOfMemoryError", "Out of memory"),
         affected=("recommender", "kernel", "gateway"),
-        detection=("Recommender containers OOMKilled", dd, "recommender"),
+        detection=("Recommender containers OOMKilled", dd, "kube_deployment:recommender"),
         notes="The deploy is 80 minutes before the first OOM kill: inside the default 2 h change look-back.",
     )
 
@@ -2976,14 +3004,15 @@ class ZooIncident:
 
 
 def build_incident(name: str, root: Path) -> ZooIncident:
-    """Write incident ``name`` to ``root/name`` (its logs and ``truth.json``) and return it."""
+    """Write incident ``name`` to ``root/name`` (its logs in ``logs/``, and ``truth.json``) and return it."""
     generate, seed = INCIDENTS[name]
     story = Story(name, seed)
     plan = generate(story)
-    folder = root / name
+    # The truth sits beside the logs, not among them: the analysis reads only logs/.
+    folder = root / name / "logs"
     tagged = story.write(folder)
     truth = _truth(name, plan, story, tagged)
-    (folder / "truth.json").write_text(json.dumps(truth.to_dict(), indent=2) + "\n", encoding="utf-8")
+    (root / name / "truth.json").write_text(json.dumps(truth.to_dict(), indent=2) + "\n", encoding="utf-8")
     return ZooIncident(name, folder, truth)
 
 
