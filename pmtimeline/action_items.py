@@ -99,7 +99,9 @@ def _duration(delta: pd.Timedelta) -> str:
     minutes, secs = divmod(rest, 60)
     if hours:
         return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
 
 
 def _evidence(incident: Incident, *phases: str) -> tuple[Evidence, ...]:
@@ -136,10 +138,9 @@ def _detection_items(incident: Incident, intervals: pd.DataFrame | None) -> list
     onset, detected = incident.phase("onset"), incident.phase("detected")
     if onset is None:
         return []
-    if detected is None:
-        # A gap is a fact only when the alerts are known and none fired during the incident.
-        if intervals is None or _alert_fired_during(incident, intervals):
-            return []
+    # A gap is a fact only when the alerts are known and none fired during the incident (a
+    # detection set by hand or by a customer's report is no alert).
+    if intervals is not None and not _alert_fired_during(incident, intervals):
         return [
             ActionItem(
                 "detect",
@@ -149,8 +150,7 @@ def _detection_items(incident: Incident, intervals: pd.DataFrame | None) -> list
                 _evidence(incident, "onset"),
             )
         ]
-    lag = detected - onset
-    if lag <= DETECTION_LAG:
+    if detected is None or detected - onset <= DETECTION_LAG:
         return []
     return [
         ActionItem(
@@ -158,7 +158,7 @@ def _detection_items(incident: Incident, intervals: pd.DataFrame | None) -> list
             "P2",
             f"Alert on {_first_signal(incident)}, which moved first, so that detection takes under "
             f"{_duration(DETECTION_LAG)}",
-            f"detection took {_duration(lag)} after onset",
+            f"detection took {_duration(detected - onset)} after onset",
             _evidence(incident, "onset", "detected"),
         )
     ]
@@ -213,7 +213,8 @@ def _trigger_items(incident: Incident) -> list[ActionItem]:
         return []
     top = shown[0]
     out = []
-    if top.kind == "change" and top.trigger in ROLLED_OUT and top.evidence:
+    # A candidate made without the analysis has no change type: it may be any change.
+    if top.kind == "change" and (top.trigger is None or top.trigger in ROLLED_OUT) and top.evidence:
         words = " ".join(e.message.lower() for e in top.evidence)
         if not any(w in words for w in PROGRESSIVE_WORDS):
             out.append(
@@ -222,8 +223,8 @@ def _trigger_items(incident: Incident) -> list[ActionItem]:
                     "P1",
                     "Roll out this kind of change progressively: a canary on a small share of traffic, with "
                     "automatic rollback on its error rate",
-                    f"the likeliest trigger is a {top.trigger} with no sign of a canary or progressive rollout "
-                    "in its change lines",
+                    f"the likeliest trigger is a {top.trigger or 'change'} with no sign of a canary or progressive "
+                    "rollout in its change lines",
                     top.evidence[:2],
                 )
             )
@@ -319,7 +320,7 @@ def _data_items(incident: Incident) -> list[ActionItem]:
                 "process",
                 "P3",
                 "Fix the log gaps that made this data partial",
-                "partial sources: " + "; ".join(incident.partial_reasons)[:200],
+                f"{len(incident.partial_reasons)} source(s) are partial (see Data quality)",
             )
         )
     rejected = [s.name for s in incident.sources if s.rejected_total]

@@ -1,17 +1,31 @@
-"""Root-cause candidates: recent changes in the failing service, new error templates, where failures began."""
+"""Root-cause candidates as a causal story: the trigger first (a change, or an external trigger named by
+the errors' words or the traffic), its new errors and the mechanism as its evidence, noise apart.
+
+The shapes here are unlike the bundled sample: an expired certificate with no change, a deploy logged
+by a deploy tool about another service, a quota, memory exhaustion, an unreachable dependency, a
+traffic surge, routine restarts; each generated with its truth. The sample itself is checked last.
+"""
 
 from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
 import pandas as pd
-from synthetic_incidents import Synthetic, make_events, outage
+import pytest
+from conftest import SAMPLE_LOGS
+from synthetic_incidents import T0, Synthetic, _frame, _seconds, _single, finish, make_events, outage
 
 from pmtimeline.aggregate import Aggregates, aggregate, error_mask
+from pmtimeline.analysis import analyze
+from pmtimeline.api import load
 from pmtimeline.changes import classify_changes
 from pmtimeline.config import TimelineConfig
 from pmtimeline.correlate import correlation_ids
-from pmtimeline.root_cause import rank_root_causes
+from pmtimeline.incident import MAX_SHOWN, Incident
+from pmtimeline.root_cause import find_mechanism, rank_root_causes
+from pmtimeline.signatures import SIGNATURE_BY_NAME, signatures_of
+from pmtimeline.sources import SourceAccounting
 from pmtimeline.templates import message_templates
 
 CONFIG = TimelineConfig()
@@ -23,28 +37,285 @@ def data() -> tuple[Synthetic, Aggregates]:
     return synthetic, aggregate(classify_changes(synthetic.events), CONFIG)
 
 
+# --------------------------------------------------------------------------------------------------
+# shapes unlike the sample
+
+
+def shape(
+    seed: int,
+    *,
+    service: str = "checkout",
+    errors: tuple[str, ...] = (),
+    stack: str | None = None,
+    changes: tuple[tuple[float, str | None, str, str], ...] = (),
+    surge: float = 1.0,
+    minutes: int = 60,
+    onset_minute: int = 35,
+    fail_minutes: int = 12,
+    rate: float = 40.0,
+) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """A window of one service's traffic (an access log at the edge, app errors in JSON logs).
+
+    From ``onset_minute`` on, for ``fail_minutes``, a third of the requests fail with 502 and the app
+    logs one of ``errors`` for each (with ``stack`` in its ``fields`` when given, as ECS writes
+    ``error.stack_trace``); ``surge`` multiplies the request rate then. ``changes`` are (minute, service,
+    source, message) lines. Background errors of another service run all along.
+    """
+    rng = np.random.default_rng(seed)
+    onset = T0 + pd.Timedelta(minutes=onset_minute)
+    end = T0 + pd.Timedelta(minutes=minutes)
+    fail_end = onset + pd.Timedelta(minutes=fail_minutes)
+    parts = []
+    for start, stop, per_min in ((T0, onset, rate), (onset, fail_end, rate * surge), (fail_end, end, rate)):
+        n = int(per_min * (stop - start).total_seconds() / 60)
+        times = _seconds(rng, start, stop, n)
+        failing = (start == onset) & (rng.random(n) < 0.35)
+        if start == onset:
+            failing[0] = True
+        trace = np.array([f"{seed:03x}{start.minute:02x}{i:08x}" for i in range(n)])
+        parts.append(
+            _frame(
+                n,
+                times,
+                source="edge/access.log",
+                format="access_combined",
+                host="lb-1",
+                service="edge",
+                kind="request",
+                message="request",
+                http_status=np.where(failing, 502, 200),
+                http_method="GET",
+                url_path="/api/cart",
+                level=np.where(failing, "error", "info"),
+                trace_id=trace,
+            )
+        )
+        if failing.any() and errors:
+            k = int(failing.sum())
+            messages = np.array(errors, dtype=object)[rng.integers(0, len(errors), k)]
+            fields = None if stack is None else '{"error.stack_trace":"' + stack.replace("\n", "\\n") + '"}'
+            parts.append(
+                _frame(
+                    k,
+                    times[failing],
+                    source=f"{service}/app.jsonl",
+                    format="json_lines",
+                    host=f"{service}-1",
+                    service=service,
+                    kind="log",
+                    level="error",
+                    message=messages,
+                    trace_id=trace[failing],
+                    fields=fields,
+                )
+            )
+    nb = minutes // 4
+    parts.append(
+        _frame(
+            nb,
+            _seconds(rng, T0, end, nb),
+            source="reports/worker.log",
+            format="logfmt",
+            host="reports-1",
+            service="reports",
+            level="error",
+            message="report job failed with code 7",
+        )
+    )
+    for minute, svc, source, message in changes:
+        parts.append(
+            _single(
+                T0 + pd.Timedelta(minutes=minute),
+                source=source,
+                format="logfmt",
+                service=svc,
+                level="info",
+                message=message,
+            )
+        )
+    events = finish(parts)
+    first = events.loc[error_mask(events) & (events["timestamp"] >= onset).to_numpy(), "timestamp"].min()
+    return classify_changes(events), first
+
+
+def incident_of(events: pd.DataFrame) -> Incident:
+    return analyze(aggregate(events, CONFIG), [SourceAccounting(name="test")], CONFIG)
+
+
+def shown(incident: Incident) -> list[str]:
+    return [f"{c.kind}:{c.trigger}" for c in incident.root_cause_candidates if not c.noise]
+
+
+def test_an_expired_certificate_without_a_change_is_the_trigger() -> None:
+    events, onset = shape(
+        3,
+        errors=("call to payments-gateway failed",),
+        stack="javax.net.ssl.SSLHandshakeException: PKIX path validation failed: "
+        "java.security.cert.CertPathValidatorException: validity check failed\n"
+        "Caused by: java.security.cert.CertificateExpiredException: NotAfter: Thu Feb 29 23:59:59 UTC 2024",
+        # A deploy of an unrelated service long before: noise, not a candidate.
+        changes=((5, "search", "deploy/ci.log", "Deployed search v1.8.0 to production"),),
+    )
+    incident = incident_of(events)
+    assert incident.phases["onset"] == onset
+    top = incident.root_cause_candidates[0]
+    assert (top.kind, top.trigger) == ("external", "certificate_expiry")
+    assert top.evidence
+    assert "PKIX path validation failed" in top.evidence[0].message
+    assert incident.mechanism is not None
+    assert incident.mechanism.signature == "certificate_expired"
+    failing = events.loc[error_mask(events) & (events["service"] == "checkout").to_numpy()]
+    assert incident.mechanism.count == len(failing)
+    search = next(c for c in incident.root_cause_candidates if c.service == "search")
+    assert search.noise
+    assert "did not fail" in search.why
+    actions = " ".join(a.action for a in incident.action_items)
+    assert "certificate expiry" in actions
+
+
+def test_a_deploy_logged_by_a_deploy_tool_about_the_failing_service_outranks_its_symptoms() -> None:
+    events, _ = shape(
+        5,
+        service="checkout-api",
+        errors=("could not obtain a database connection", "cart lookup failed: could not obtain a database connection"),
+        stack="org.springframework.jdbc.CannotGetJdbcConnectionException: Failed to obtain JDBC Connection\n"
+        "Caused by: org.postgresql.util.PSQLException: FATAL: remaining connection slots are reserved",
+        # The deploy tool logs it, naming the target: the change belongs to checkout-api.
+        changes=(
+            (33, "checkout-api", "deploy/spinnaker.log", "Deploying checkout-api version 3.2.0"),
+            (20, "fluent-bit", "hosts/syslog", "Restarted fluent-bit.service"),
+        ),
+    )
+    incident = incident_of(events)
+    top = incident.root_cause_candidates[0]
+    assert (top.kind, top.service, top.trigger) == ("change", "checkout-api", "deploy")
+    assert top.evidence[0].source == "deploy/spinnaker.log"
+    # The symptoms are its evidence, counted exactly, not candidates of their own.
+    assert top.new_errors
+    errors = events.loc[error_mask(events) & (events["service"] == "checkout-api").to_numpy(), "message"]
+    for new in top.new_errors:
+        assert new.count == int((errors == new.template).sum())
+    assert not any(c.kind == "new_error_template" for c in incident.root_cause_candidates)
+    assert incident.mechanism is not None
+    assert incident.mechanism.signature == "db_connections_exhausted"
+    assert incident.mechanism.count == len(errors)
+    assert "remaining connection slots are reserved" in incident.mechanism.first.message
+    assert incident.mechanism.first in top.evidence
+    restart = next(c for c in incident.root_cause_candidates if c.service == "fluent-bit")
+    assert restart.noise
+    types = {(a.type, a.priority) for a in incident.action_items}
+    assert ("prevent", "P1") in types  # pool sizing against max_connections, and a canary
+    assert any("max_connections" in a.action for a in incident.action_items)
+    assert any("canary" in a.action for a in incident.action_items)
+
+
+def test_a_change_that_names_no_service_still_outranks_the_symptoms() -> None:
+    events, _ = shape(
+        7,
+        errors=("Too many open files",),
+        changes=((32, None, "deploy/ansible.log", "Applied config change: worker_connections 4096"),),
+    )
+    incident = incident_of(events)
+    top = incident.root_cause_candidates[0]
+    assert (top.kind, top.service, top.trigger) == ("change", None, "config")
+    assert "names no service" in top.why
+    assert incident.mechanism is not None
+    assert incident.mechanism.signature == "file_descriptors"
+    assert any("file-descriptor limit" in a.action for a in incident.action_items)
+
+
+@pytest.mark.parametrize(
+    ("message", "trigger", "signature", "guard"),
+    [
+        ("upload failed: RequestLimitExceeded: Request limit exceeded.", "quota", "quota_exceeded", "quota"),
+        (
+            "worker crashed: java.lang.OutOfMemoryError: Java heap space",
+            "resource_exhaustion",
+            "memory_exhausted",
+            "memory",
+        ),
+        (
+            "GET inventory failed: dial tcp 10.1.2.3:5432: connect: connection refused",
+            "dependency_outage",
+            "dependency_unreachable",
+            "circuit breaker",
+        ),
+    ],
+)
+def test_external_triggers_are_recognized_by_their_words(
+    message: str, trigger: str, signature: str, guard: str
+) -> None:
+    events, _ = shape(11, service="ingest", errors=(message,))
+    incident = incident_of(events)
+    top = incident.root_cause_candidates[0]
+    assert (top.kind, top.trigger) == ("external", trigger)
+    assert incident.mechanism is not None
+    assert incident.mechanism.signature == signature
+    assert incident.mechanism.before_onset == 0
+    assert any(guard in a.action for a in incident.action_items)
+
+
+def test_a_traffic_surge_is_recognized_from_the_counts() -> None:
+    events, _ = shape(13, errors=("upstream timed out",), surge=6.0)
+    incident = incident_of(events)
+    surge = next(c for c in incident.root_cause_candidates if c.trigger == "traffic_surge")
+    assert surge.rank == 1
+    assert "x the median" in surge.summary
+
+
+def test_words_seen_before_onset_are_the_background() -> None:
+    # "connection refused" all along, at the same rate as during the incident: no trigger in it.
+    records = [
+        {"time": f"2024-03-05T08:{m:02d}:00Z", "service": "api", "level": "error", "message": "connection refused"}
+        for m in range(0, 59, 2)
+    ]
+    events = make_events(records)
+    aggregates = aggregate(events, CONFIG)
+    phases = {"onset": pd.Timestamp("2024-03-05T08:40:00Z"), "recovered": pd.Timestamp("2024-03-05T08:50:00Z")}
+    assert find_mechanism(aggregates, phases, CONFIG) is None
+    candidates = rank_root_causes(aggregates, phases, "errors", ("api",), CONFIG)
+    assert not any(c.kind == "external" for c in candidates)
+
+
+def test_at_most_five_are_shown_and_the_rest_are_noise() -> None:
+    changes = tuple((20 + i * 2, "checkout", "deploy/ci.log", f"Deployed checkout v1.{i}.0") for i in range(8))
+    events, _ = shape(17, errors=("payment failed",), changes=changes)
+    incident = incident_of(events)
+    candidates = incident.root_cause_candidates
+    assert [c.rank for c in candidates] == list(range(1, len(candidates) + 1))
+    assert len(shown(incident)) <= MAX_SHOWN
+    assert len(candidates) > MAX_SHOWN
+    assert all(c.why for c in candidates)
+    assert [c.noise for c in candidates] == sorted(c.noise for c in candidates)
+
+
+# --------------------------------------------------------------------------------------------------
+# the outage generator of synthetic_incidents
+
+
 def test_candidates_are_ranked_with_the_deploy_first() -> None:
     synthetic, aggregates = data()
     candidates = rank_root_causes(aggregates, synthetic.truth.phases(), "errors", ("payments", "edge"), CONFIG)
     assert [c.rank for c in candidates] == list(range(1, len(candidates) + 1))
-    assert [c.score for c in candidates] == sorted((c.score for c in candidates), reverse=True)
+    shown_scores = [c.score for c in candidates if not c.noise]
+    assert shown_scores == sorted(shown_scores, reverse=True)
     top = candidates[0]
     assert (top.kind, top.service, top.time) == ("change", "payments", synthetic.truth.cause_time)
     assert "Deployed payments" in top.evidence[0].message
     restart = next(c for c in candidates if c.kind == "change" and c.service == "reports")
+    assert restart.noise
     assert restart.score < 0.5 * top.score
 
 
-def test_new_error_templates_earliest_first() -> None:
+def test_new_errors_after_the_deploy_are_its_evidence() -> None:
     synthetic, aggregates = data()
     candidates = rank_root_causes(aggregates, synthetic.truth.phases(), "errors", ("payments", "edge"), CONFIG)
-    templates = [c for c in candidates if c.kind == "new_error_template"]
-    summaries = " ".join(c.summary for c in templates)
-    assert "Connection is not available" in summaries
-    assert "scheduled job reconcile failed" not in summaries  # background errors are not new
-    onset = synthetic.truth.onset
-    assert onset is not None
-    assert all(c.time is not None and c.time >= onset for c in templates)
+    top = candidates[0]
+    templates = " ".join(n.template for n in top.new_errors)
+    assert "Connection is not available" in templates
+    assert "scheduled job reconcile failed" not in templates  # background errors are not new
+    assert all(n.evidence.time >= top.evidence[0].time for n in top.new_errors)
+    assert not any(c.kind == "new_error_template" for c in candidates)
 
 
 def test_first_failing_service_follows_traces_past_the_edge() -> None:
@@ -53,14 +324,16 @@ def test_first_failing_service_follows_traces_past_the_edge() -> None:
     origin = next(c for c in candidates if c.kind == "first_failing_service")
     assert origin.service == "payments"
     assert {e.service for e in origin.evidence} >= {"payments"}
+    # A place, not a cause: below the trigger.
+    assert origin.rank > 1
 
 
-def test_propagation_order_without_traces() -> None:
+def test_without_a_trigger_new_errors_and_the_origin_are_the_leads() -> None:
     events = make_events(
         [
-            {"time": "2024-03-05T08:00:00Z", "service": "db", "level": "error", "message": "disk full"},
+            {"time": "2024-03-05T08:00:00Z", "service": "db", "level": "error", "message": "checkpoint stalled"},
             {"time": "2024-03-05T08:00:05Z", "service": "api", "level": "error", "message": "query failed"},
-            {"time": "2024-03-05T08:00:09Z", "service": "db", "level": "error", "message": "disk full"},
+            {"time": "2024-03-05T08:00:09Z", "service": "db", "level": "error", "message": "checkpoint stalled"},
         ]
     )
     aggregates = aggregate(events, CONFIG)
@@ -69,11 +342,13 @@ def test_propagation_order_without_traces() -> None:
     origin = next(c for c in candidates if c.kind == "first_failing_service")
     assert origin.service == "db"
     assert "db, api" in origin.summary
+    assert {c.kind for c in candidates} == {"first_failing_service", "new_error_template"}
 
 
 def test_no_onset_no_candidates() -> None:
     _, aggregates = data()
     assert rank_root_causes(aggregates, {"onset": None}, None, (), CONFIG) == ()
+    assert find_mechanism(aggregates, {"onset": None}, CONFIG) is None
 
 
 def test_counts_and_votes_stay_exact_when_few_errors_are_kept_whole() -> None:
@@ -88,18 +363,23 @@ def test_counts_and_votes_stay_exact_when_few_errors_are_kept_whole() -> None:
     onset, recovered = phases["onset"], phases["recovered"]
     assert onset is not None
     assert recovered is not None
-    candidates = rank_root_causes(aggregates, phases, "errors", ("payments", "edge"), CONFIG)
+    mechanism = find_mechanism(aggregates, phases, CONFIG)
+    candidates = rank_root_causes(aggregates, phases, "errors", ("payments", "edge"), CONFIG, mechanism=mechanism)
 
-    # New templates: counted over every error of the incident.
+    # The new errors after the deploy: counted over every error of the incident.
     t = errors["timestamp"]
-    templates = message_templates(errors["message"]).fillna("")
-    during = templates[((t >= onset) & (t <= recovered)).to_numpy()]
-    new = during[~during.isin(set(templates[(t < onset).to_numpy()]))].value_counts()
-    found = [c for c in candidates if c.kind == "new_error_template"]
-    assert found
-    for candidate in found:
-        template = next(name for name in new.index if f": {name} (" in candidate.summary)
-        assert f"({new[template]} events, {new[template] / len(during):.0%} of errors)" in candidate.summary
+    during = errors.loc[((t >= onset) & (t <= recovered)).to_numpy()]
+    top = candidates[0]
+    assert top.new_errors
+    templates = message_templates(during["message"])
+    for new in top.new_errors:
+        assert new.count == int((templates == new.template).sum())
+
+    # The mechanism (an exhausted pool, the only signature here): every error that names it.
+    assert mechanism is not None
+    assert mechanism.signature == "connection_pool_exhausted"
+    named = signatures_of(during[["message", "fields"]]) == "connection_pool_exhausted"
+    assert mechanism.count == int(named.sum())
 
     # First failing service: votes over every failing request followed across services.
     width = pd.Timedelta(CONFIG.bucket)
@@ -141,3 +421,65 @@ def test_one_selection_of_traced_events_serves_dependencies_and_origin() -> None
     for services in (("payments", "edge"), ("edge",)):
         assert _dependencies(since_onset, services) == _dependencies(narrow, services)
     assert _dependencies(narrow, ("edge",)) == {"payments"}
+
+
+def test_signatures_pick_the_first_of_message_and_fields() -> None:
+    events = make_events(
+        [
+            {"time": "2024-03-05T08:00:00Z", "message": "could not obtain a database connection"},
+            {
+                "time": "2024-03-05T08:00:01Z",
+                "message": "could not obtain a database connection",
+                "fields": '{"error.stack_trace":"x\\nCaused by: PSQLException: FATAL: sorry, too many clients"}',
+            },
+            {"time": "2024-03-05T08:00:02Z", "message": "all good"},
+        ]
+    )
+    found = signatures_of(events).fillna("none").tolist()
+    assert found == ["connection_pool_exhausted", "db_connections_exhausted", "none"]
+    assert all(s.pattern for s in SIGNATURE_BY_NAME.values())
+
+
+# --------------------------------------------------------------------------------------------------
+# the bundled sample
+
+
+@cache
+def sample() -> Incident:
+    return load(str(SAMPLE_LOGS), source_tz={"*ledger.log": "Europe/Amsterdam"}).incident
+
+
+def test_the_sample_deploy_is_candidate_one_with_the_mechanism_named() -> None:
+    incident = sample()
+    top = incident.root_cause_candidates[0]
+    assert (top.kind, top.service, top.trigger) == ("change", "payments-api", "deploy")
+    assert top.time == pd.Timestamp("2024-03-12T08:49:30Z")
+    assert [(e.source.rsplit("sample_logs/", 1)[-1], e.line) for e in top.evidence[:2]] == [
+        ("deploy/argocd.logfmt", 11),
+        ("payments/payments-api.jsonl", 681),
+    ]
+    assert len(shown(incident)) <= MAX_SHOWN
+    mechanism = incident.mechanism
+    assert mechanism is not None
+    # 305 lines of the sample name it: 104 in ledger.log, 173 in payments-api.jsonl, 28 in the worker's log.
+    assert (
+        mechanism.count
+        == sum(
+            path.read_text(encoding="utf-8").count("too many clients already")
+            for path in (
+                SAMPLE_LOGS / "ledger/ledger.log",
+                SAMPLE_LOGS / "payments/payments-api.jsonl",
+                SAMPLE_LOGS / "workers/settlement-worker.log",
+            )
+        )
+        == 305
+    )
+    # Its line is the one that says it.
+    lines = (SAMPLE_LOGS / mechanism.first.source.rsplit("sample_logs/", 1)[-1]).read_text().splitlines()
+    assert mechanism.first.line is not None
+    assert "FATAL: sorry, too many clients already" in lines[mechanism.first.line - 1]
+    assert mechanism.first_is_first
+    # The noise README names: the fluent-bit restart and the accounts-service deploy, in the appendix.
+    noise = {c.service for c in incident.root_cause_candidates if c.noise}
+    assert {"accounts-service"} <= noise
+    assert not any(c.service == "accounts-service" and not c.noise for c in incident.root_cause_candidates)
