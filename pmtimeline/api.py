@@ -179,7 +179,8 @@ def make_config(
 
     Friendlier forms are accepted where a notebook wants them: ``start``/``end`` and phase overrides
     as ISO 8601 text or datetimes (a time without zone is read in ``tz``), ``source_tz`` as a dict
-    ``{"*ledger.log": "Europe/Amsterdam"}`` or ``"GLOB=ZONE"`` strings.
+    ``{"*ledger.log": "Europe/Amsterdam"}`` or ``"GLOB=ZONE"`` strings, ``source_services`` likewise
+    (``{"edge/*": "storefront"}``).
 
     Raises:
         ConfigError: an unknown option (with the closest known name), or an invalid value.
@@ -203,6 +204,8 @@ def make_config(
         changes["end"] = parse_time(end, tz)
     if "source_tz" in changes:
         changes["source_tz"] = _source_zones(changes["source_tz"])
+    if "source_services" in changes:
+        changes["source_services"] = _source_zones(changes["source_services"], "source_services", "NAME")
     if "phase_overrides" in changes:
         changes["phase_overrides"] = {
             name: parse_time(value, tz) for name, value in dict(changes["phase_overrides"]).items()
@@ -288,20 +291,21 @@ def open_outputs(outdir: str | os.PathLike[str], config: TimelineConfig | None =
     return Timeline.open(Path(outdir), config)
 
 
-def _source_zones(value: SourceZones) -> tuple[tuple[str, str], ...]:
-    """``source_tz`` as ``(glob, zone)`` pairs, from a dict, pairs, or ``"GLOB=ZONE"`` strings."""
+def _source_zones(value: SourceZones, option: str = "source_tz", what: str = "ZONE") -> tuple[tuple[str, str], ...]:
+    """``source_tz`` (or ``source_services``) as ``(glob, value)`` pairs, from a dict, pairs, or
+    ``"GLOB=VALUE"`` strings."""
     items: Iterable[Any] = value.items() if isinstance(value, Mapping) else [value] if isinstance(value, str) else value
     pairs: list[tuple[str, str]] = []
     for item in items:
         if isinstance(item, str):
             glob, sep, zone = item.rpartition("=")
             if not sep or not glob or not zone:
-                raise ConfigError(f"source_tz takes GLOB=ZONE, got {item!r}")
+                raise ConfigError(f"{option} takes GLOB={what}, got {item!r}")
             pairs.append((glob, zone))
         elif isinstance(item, tuple | list) and len(item) == 2:
             pairs.append((str(item[0]), str(item[1])))
         else:
-            raise ConfigError(f"source_tz takes {{glob: zone}} or GLOB=ZONE strings, got {item!r}")
+            raise ConfigError(f"{option} takes {{glob: {what.lower()}}} or GLOB={what} strings, got {item!r}")
     return tuple(pairs)
 
 

@@ -86,3 +86,20 @@ def test_severity_numbers_follow_opentelemetry() -> None:
     assert SEVERITY_NUMBER["error"] == 17
     assert SEVERITY_NUMBER["warning"] == 13
     assert SEVERITY_NUMBER["info"] == 9
+
+
+def test_logger_is_its_own_column_and_no_logger_key_names_the_service() -> None:
+    from pmtimeline.schema import ECS_FIELD_MAP, EVENT_DTYPES, FIELD_ALIASES
+
+    assert EVENT_COLUMNS.index("logger") == EVENT_COLUMNS.index("service") + 1
+    assert str(EVENT_DTYPES["logger"]) == "string"
+    assert ECS_FIELD_MAP["log.logger"] == "logger"
+    assert ECS_FIELD_MAP["service.name"] == "service"
+    logger_keys = {key for key, column in {**ECS_FIELD_MAP, **FIELD_ALIASES}.items() if column == "logger"}
+    assert {"log.logger", "logger", "logger_name"} <= logger_keys
+    # An app field names the service; a logger's name never does.
+    assert all(FIELD_ALIASES[key] == "service" for key in ("service", "app", "application", "app_name"))
+    assert not any("logger" in key for key, column in FIELD_ALIASES.items() if column == "service")
+    out = conform_events(pd.DataFrame({"timestamp": ["2024-03-01T10:00:00Z"], "source": ["a"], "kind": ["log"]}))
+    assert pd.isna(out["logger"].iloc[0])
+    validate_events(out)

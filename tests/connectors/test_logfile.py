@@ -656,3 +656,23 @@ def test_service_option_names_a_source_and_the_line_app_field_still_wins(tmp_pat
     json_line = '{"ts":"2024-03-01T10:00:00Z","service":"cart","msg":"saved"}\n'
     assert _read_as(tmp_path, "edge/cart.json", json_line, config)["service"].tolist() == ["cart"]
     assert service_for("x/edge/a.log", config) == "storefront-edge"
+
+
+def test_service_option_from_the_command_line_and_the_library(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pmtimeline.api import make_config
+    from pmtimeline.cli import cli
+
+    log = tmp_path / "edge" / "access.log"
+    log.parent.mkdir()
+    log.write_text('10.0.0.1 - - [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "curl"\n', encoding="utf-8")
+    out = tmp_path / "events.parquet"
+    args = ["ingest", str(log), "-o", str(out), "--service", "*/edge/*=storefront"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(out)["service"].tolist() == ["storefront"]
+    bad = CliRunner().invoke(cli, ["ingest", str(log), "-o", str(out), "--service", "storefront"])
+    assert bad.exit_code != 0
+    assert "--service takes GLOB=NAME" in bad.output
+    assert make_config(source_services={"*/edge/*": "storefront"}).source_services == (("*/edge/*", "storefront"),)
