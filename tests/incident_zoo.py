@@ -964,6 +964,10 @@ def aws_s3_2017(story: Story) -> Plan:
         )
     for t in story.times(0.04, w0, w1):
         story.put(index, t, log4j(t, "WARN", "gc", "com.amazon.s3.index.Heap", "GC pause 612ms exceeds 500ms target"))
+    t = w0 + pd.Timedelta("12min")
+    story.put(index, t, log4j(t, "INFO", "main", "com.amazon.s3.index.Node", "index-node-14 restarted (kernel patch)"))
+    for t in story.times(0.05, w0, w1):
+        story.put(ec2, t, spring(t, "ERROR", "c.a.e.image.DescribeImagesHandler", "DescribeImages failed: Throttling"))
 
     def front_fail(t: pd.Timestamp, url: str) -> int | None:
         if trigger + pd.Timedelta("1s") <= t < index_back:
@@ -2148,6 +2152,8 @@ def leap_day_2012(story: Story) -> Plan:
         story.put(
             fc, t, log4j(t, "ERROR", "rdfe", "fabric.controller.Rdfe", "storage account throttled: 503 ServerBusy")
         )
+    t = w0 + pd.Timedelta("8min")
+    story.put(ha, t, syslog5424(t, "nd-12", "host-agent", 900, "host-agent restarted on nd-12 (routine update)"))
     a0, a1 = _ts("2012-02-28T23:20:00Z"), _ts("2012-02-28T23:34:00Z")
     story.put(
         gf,
@@ -2223,6 +2229,11 @@ def retry_storm(story: Story) -> Plan:
         "ingress/access.log", "nginx combined + request time (the mesh ingress; Envoy's layout is not supported)"
     )
     og = story.file("alerts/opsgenie.ndjson", "Opsgenie webhook actions, NDJSON; tags service:inventory-api")
+    nodes = story.file("nodes/syslog", "syslog RFC 3164 with priority (nodes, helm)")
+    hosts_syslog(story, nodes, w0, w1, ("node-a1", "node-a2"))
+    t = _ts("2023-05-16T13:10:30Z")
+    helm = "helm upgrade promotions charts/promotions --version 1.8.0 --namespace shop"
+    story.put(nodes, t, syslog3164(t, "node-a1", "helm", 4410, helm))
     t = _ts("2023-05-16T13:09:00Z")
     story.put(
         chk,
@@ -2620,6 +2631,8 @@ def credential_stuffing(story: Story) -> Plan:
             ),
         )
 
+    t = w0 + pd.Timedelta("7min")
+    story.put(auth, t, cri(t, jline(time=iso_z(t), level="info", msg="auth container restarted after node drain")))
     # Baseline: customers log in, a few mistype their password.
     for t in story.times(4, w0, w1):
         login(t, story.pick(users[:3000]), client_ip(story), story.rng.random() > 0.06, None)
