@@ -505,7 +505,7 @@ class _Facts:
         sources = [s for s in inc.sources if not s.skipped_reason]
         if sources:
             shown = ", ".join(
-                f"{markdown_code(s.name, 80)} ({markdown_code(s.format, 40) if s.format else 'format unknown'}, "
+                f"{markdown_code(s.name, 120)} ({markdown_code(s.format, 40) if s.format else 'format unknown'}, "
                 f"{s.events:,} events)"
                 for s in sources[:10]
             )
@@ -532,7 +532,12 @@ class _Facts:
         if fired:
             listed = "; ".join(
                 f"{markdown_code(a.name, 80)} fired at {_utc(a.fired)} UTC ({markdown_code(a.citation, 120)})"
-                + (f", resolved at {_utc(a.resolved)} UTC" if a.resolved is not None else ", still firing at its end")
+                + (
+                    f", resolved at {_utc(a.resolved)} UTC"
+                    + (f" ({markdown_code(a.resolved_citation, 120)})" if a.resolved_citation else "")
+                    if a.resolved is not None
+                    else ", still firing at its end"
+                )
                 for a in fired[:5]
             )
             more = f"; and {len(fired) - 5} more" if len(fired) > 5 else ""

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import replace
 from functools import cache
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_incidents import Synthetic, outage, truth_counts
+from click.testing import CliRunner
+from conftest import SHARED_DATA
+from synthetic_incidents import Synthetic, outage, quiet, truth_counts
 
 from pmtimeline.aggregate import Aggregates, aggregate, latency_bins
+from pmtimeline.analysis import analyze
 from pmtimeline.changes import classify_changes
+from pmtimeline.cli import cli
 from pmtimeline.config import TimelineConfig
 from pmtimeline.impact import compute_metrics, histogram_percentiles
+from pmtimeline.incident import Metrics
+from pmtimeline.postmortem import render_postmortem
+from pmtimeline.sources import SourceAccounting
 
 CONFIG = TimelineConfig()
 
@@ -135,3 +146,256 @@ def test_latency_reads_the_first_scope_present() -> None:
     own = latency_before_during(requests_only, onset, recovered, CONFIG.count_resolution)
     assert own != got
     assert set(own) == {"before", "during"}
+
+
+# -- unknown is not zero ---------------------------------------------------------------------------------------------
+# Shapes unlike the sample: a syslog with no request and no user, an edge whose requests all succeed
+# while the application behind it fails, a window with no incident at all, and real Loghub systems.
+# Each is built through the library and through `pmtimeline build`; the expected counts are taken
+# from the generated lines (or the Loghub ground truth), never from the library.
+
+BUILD_START = pd.Timestamp("2024-06-04T10:00:00Z")
+
+
+def _times(rng: np.random.Generator, start_min: float, end_min: float, n: int) -> list[pd.Timestamp]:
+    """``n`` whole-second times between two minutes after :data:`BUILD_START`, in order."""
+    offsets = np.sort(rng.integers(int(start_min * 60), int(end_min * 60), size=n))
+    return [BUILD_START + pd.Timedelta(seconds=int(s)) for s in offsets]
+
+
+def _syslog_lines(seed: int) -> tuple[list[str], list[pd.Timestamp]]:
+    """An RFC 5424 syslog of a database host over an hour: routine lines, a few background errors,
+    and from minute 30 to 40 a burst of disk errors. No requests, no users. Returns the lines and
+    the times of the error lines."""
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[pd.Timestamp, int, str, str]] = []
+    for t in _times(rng, 0, 60, 600):
+        rows.append((t, 134, "postgres", "checkpoint complete: wrote 12 buffers"))  # local0.info
+    for t in _times(rng, 0, 60, 4):
+        rows.append((t, 131, "postgres", "could not receive data from client: Connection reset by peer"))
+    for t in _times(rng, 30, 40, 250):
+        rows.append((t, 131, "postgres", "could not extend file base/16384/2619: No space left on device"))
+    rows.sort(key=lambda r: r[0])
+    lines = [
+        f"<{pri}>1 {t.strftime('%Y-%m-%dT%H:%M:%SZ')} db-01 {app} {1000 + i} - - {msg}"
+        for i, (t, pri, app, msg) in enumerate(rows)
+    ]
+    return lines, [t for t, pri, _, _ in rows if pri % 8 <= 3]
+
+
+def _access_line(t: pd.Timestamp, path: str, status: int, i: int) -> str:
+    return (
+        f'203.0.113.{i % 200 + 1} - - [{t.strftime("%d/%b/%Y:%H:%M:%S +0000")}] "GET {path}?page={i % 7} HTTP/1.1" '
+        f'{status} 512 "-" "curl/8.5.0"'
+    )
+
+
+def _shop_files(seed: int, directory: Path, *, incident: bool) -> dict[str, Any]:
+    """An edge access log whose requests all succeed (or, without an incident, fail rarely) and
+    the JSON log of the ``orders`` worker behind it, which from minute 30 to 40 fails to publish
+    orders for some users when ``incident``. Returns what the files hold."""
+    rng = np.random.default_rng(seed)
+    edge_times = _times(rng, 0, 60, 3000)
+    statuses = [200] * len(edge_times) if incident else [503 if rng.random() < 0.003 else 200 for _ in edge_times]
+    access = [_access_line(t, "/shop/cart", s, i) for i, (t, s) in enumerate(zip(edge_times, statuses, strict=True))]
+    records = [{"ts": t, "level": "info", "msg": "order published"} for t in _times(rng, 0, 60, 300)]
+    records += [{"ts": t, "level": "error", "msg": "stock check timed out"} for t in _times(rng, 0, 60, 3)]
+    if incident:
+        for t in _times(rng, 30, 40, 200):
+            user = f"customer-{int(rng.integers(0, 60))}"
+            message = "publishing order failed: broker unavailable"
+            records.append({"ts": t, "level": "error", "msg": message, "user": user})
+    records.sort(key=lambda r: r["ts"])
+    (directory / "edge").mkdir(parents=True, exist_ok=True)
+    (directory / "orders").mkdir(parents=True, exist_ok=True)
+    (directory / "edge" / "access.log").write_text("\n".join(access) + "\n", encoding="utf-8")
+    (directory / "orders" / "worker.jsonl").write_text(
+        "".join(json.dumps({**r, "ts": r["ts"].strftime("%Y-%m-%dT%H:%M:%SZ")}) + "\n" for r in records),
+        encoding="utf-8",
+    )
+    return {"edge": list(zip(edge_times, statuses, strict=True)), "records": records}
+
+
+def _build(paths: list[Path], out: Path) -> tuple[dict[str, Any], str, str]:
+    """`pmtimeline build` of ``paths``: (incident.json, postmortem.md, terminal output)."""
+    result = CliRunner().invoke(
+        cli, ["build", *map(str, paths), "-o", str(out), "--no-images"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    incident = json.loads((out / "incident.json").read_text(encoding="utf-8"))
+    return incident, (out / "postmortem.md").read_text(encoding="utf-8"), result.output
+
+
+def _section(text: str, title: str) -> str:
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _in_incident(times: list[pd.Timestamp], incident: dict[str, Any]) -> int:
+    """How many ``times`` fall in [onset, recovered], at the counts' one-second resolution."""
+    onset, recovered = (pd.Timestamp(incident["phases"][p]) for p in ("onset", "recovered"))
+    return sum(onset.floor("1s") <= t <= recovered for t in times)
+
+
+def test_syslog_without_requests_or_users_says_unknown_not_zero(tmp_path: Path) -> None:
+    lines, error_times = _syslog_lines(7)
+    log = tmp_path / "db" / "postgres.log"
+    log.parent.mkdir()
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    incident, draft, terminal = _build([log], tmp_path / "out")
+    onset = pd.Timestamp(incident["phases"]["onset"])
+    assert abs(onset - (BUILD_START + pd.Timedelta(minutes=30))) <= pd.Timedelta("1min")
+    metrics = incident["metrics"]
+    for name in ("requests_total", "requests_failed", "error_rate_peak", "affected_endpoints", "latency_ms"):
+        assert metrics[name] is None, name
+        assert metrics["unknown_reasons"][name] == "no request logs", name
+    assert metrics["affected_users"] is None
+    assert metrics["unknown_reasons"]["affected_users"] == "no user ids in the logs"
+    # What there is to count is counted: the error lines of the incident, on their host.
+    assert metrics["error_events"] == _in_incident(error_times, incident)
+    assert metrics["affected_hosts"] == ["db-01"]
+    assert metrics["window_totals"]["requests"] is None
+    assert metrics["window_totals"]["events"] == len(lines)
+    for section in ("Summary", "Impact"):
+        text = _section(draft, section)
+        assert "unknown (no request logs)" in text, section
+        assert "unknown (no user ids in the logs)" in text, section
+        assert not re.search(r"(Users affected|failed): \**0\b|\b0 users", text), section
+    assert re.search(r"requests failed +unknown \(no request logs\)", terminal)
+    assert re.search(r"affected users +unknown \(no user ids in the logs\)", terminal)
+
+
+def test_requests_that_all_succeeded_are_a_real_zero(tmp_path: Path) -> None:
+    truth = _shop_files(11, tmp_path / "logs", incident=True)
+    incident, draft, terminal = _build([tmp_path / "logs"], tmp_path / "out")
+    metrics = incident["metrics"]
+    assert abs(pd.Timestamp(incident["phases"]["onset"]) - (BUILD_START + pd.Timedelta(minutes=30))) <= pd.Timedelta(
+        "1min"
+    )
+    requests = _in_incident([t for t, _ in truth["edge"]], incident)
+    assert requests > 0
+    assert (metrics["requests_total"], metrics["requests_failed"]) == (requests, 0)
+    assert metrics["error_rate_peak"] == 0.0
+    assert metrics["affected_endpoints"] == []  # no failed request: none, not unknown
+    errors = [r for r in truth["records"] if r["level"] == "error"]
+    onset, recovered = (pd.Timestamp(incident["phases"][p]) for p in ("onset", "recovered"))
+    users = {r["user"] for r in errors if "user" in r and onset.floor("1s") <= r["ts"] <= recovered}
+    assert metrics["affected_users"] == len(users) > 0
+    assert metrics["latency_ms"] is None
+    assert metrics["unknown_reasons"] == {
+        "latency_ms": "no request durations in the logs",
+        "affected_hosts": "no host names in the logs",
+    }
+    assert f"0 of {requests:,} requests failed (0.0%)" in _section(draft, "Summary")
+    impact = _section(draft, "Impact")
+    assert f"Requests in the incident: {requests:,}; failed: **0**." in impact
+    assert "Peak error rate: **0.0%**" in impact
+    assert f"Users affected: **{len(users):,}**" in impact
+    assert re.search(r"requests failed +0\n", terminal)
+
+
+def test_a_quiet_window_gets_a_short_draft_through_the_cli(tmp_path: Path) -> None:
+    truth = _shop_files(5, tmp_path / "logs", incident=False)
+    incident, draft, terminal = _build([tmp_path / "logs"], tmp_path / "out")
+    assert all(v is None for v in incident["phases"].values())
+    metrics = incident["metrics"]
+    assert metrics["requests_total"] is None
+    assert metrics["unknown_reasons"]["requests_total"] == "no anomaly found"
+    failed = sum(s >= 500 for _, s in truth["edge"])
+    errors = sum(r["level"] == "error" for r in truth["records"])
+    assert metrics["window_totals"] == {
+        "events": len(truth["edge"]) + len(truth["records"]),
+        "error_events": errors + failed,
+        "warning_events": 0,
+        "requests": len(truth["edge"]),
+        "failed_requests": failed,
+    }
+    headings = re.findall(r"(?m)^## (.+)$", draft)
+    assert headings == ["Summary", "What was looked at", "Data quality"]
+    assert "monitoring gap" not in draft
+    looked = _section(draft, "What was looked at")
+    first = min([t for t, _ in truth["edge"]] + [r["ts"] for r in truth["records"]])
+    last = max([t for t, _ in truth["edge"]] + [r["ts"] for r in truth["records"]])
+    assert f"from {first:%Y-%m-%d %H:%M:%S} to {last:%Y-%m-%d %H:%M:%S} UTC" in looked
+    assert "access.log" in looked
+    assert "worker.jsonl" in looked
+    assert f"{errors + failed:,} error events, {failed:,} failed of {len(truth['edge']):,} requests" in looked
+    assert "Alerts: none fired in the window." in looked
+    assert "no significant anomaly found" in terminal
+
+
+def test_a_quiet_window_names_its_alert_and_infers_nothing() -> None:
+    synthetic = quiet(3)
+    aggregates = aggregate(classify_changes(synthetic.events), CONFIG)
+    sources = [SourceAccounting(name=s, events=int(n)) for s, n in synthetic.events["source"].value_counts().items()]
+    incident = analyze(aggregates, sources, CONFIG)
+    assert incident.metrics.window_totals["events"] == len(synthetic.events)
+    draft = render_postmortem(incident, aggregates.notable, CONFIG)
+    assert re.findall(r"(?m)^## (.+)$", draft) == ["Summary", "What was looked at", "Data quality"]
+    looked = _section(draft, "What was looked at")
+    fired = synthetic.events.loc[synthetic.events["alert_state"].eq("firing").fillna(False), "timestamp"].iloc[0]
+    assert f"Alerts: 1 fired in the window: `DiskLow` fired at {fired:%Y-%m-%d %H:%M:%S} UTC" in looked
+    resolved = synthetic.events.loc[synthetic.events["alert_state"].eq("resolved").fillna(False)].iloc[0]
+    where = f"alerts/am.json:{resolved['line']}" if pd.notna(resolved["line"]) else "alerts/am.json"
+    assert f"resolved at {resolved['timestamp']:%Y-%m-%d %H:%M:%S} UTC (`{where}`)" in looked
+    assert "monitoring gap" not in draft
+    assert "Root cause" not in draft
+    assert "Action items" not in draft
+
+
+def test_incident_json_keeps_unknown_apart_from_zero() -> None:
+    metrics = Metrics(
+        requests_total=None,
+        requests_failed=None,
+        error_events=0,
+        affected_users=0,
+        affected_hosts=None,
+        affected_endpoints=(),
+        unknown_reasons={"requests_total": "no request logs", "affected_hosts": "no host names in the logs"},
+    )
+    data = json.loads(json.dumps(metrics.to_dict()))
+    assert (data["requests_total"], data["affected_hosts"], data["affected_endpoints"]) == (None, None, [])
+    assert (data["error_events"], data["affected_users"]) == (0, 0)
+    again = Metrics.from_dict(data)
+    assert again == metrics
+    assert again.unknown_text("requests_total") == "unknown (no request logs)"
+    assert again.unknown_text("error_rate_peak") == "unknown"
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "loghub").is_dir(), reason="the shared Loghub samples are absent")
+def test_loghub_zookeeper_incident_counts_only_what_the_log_holds(tmp_path: Path) -> None:
+    # A real system with no requests, no users and no hosts: its errors are counted, the rest unknown.
+    log = SHARED_DATA / "loghub" / "Zookeeper" / "Zookeeper_2k.log"
+    truth = pd.read_csv(log.with_name(log.name + "_structured.csv"))
+    incident, draft, _ = _build([log], tmp_path / "out")
+    if incident["phases"]["onset"] is None:
+        pytest.skip("no anomaly found in this Zookeeper sample")
+    times = pd.to_datetime(truth["Date"] + " " + truth["Time"].str.replace(",", "."), utc=True)
+    error_times = list(times[truth["Level"].isin(["ERROR", "FATAL"])])
+    metrics = incident["metrics"]
+    assert metrics["error_events"] == _in_incident(error_times, incident)
+    assert metrics["requests_total"] is None
+    assert metrics["affected_users"] is None
+    assert metrics["affected_hosts"] is None
+    assert metrics["unknown_reasons"]["affected_hosts"] == "no host names in the logs"
+    impact = _section(draft, "Impact")
+    assert "Requests in the incident: unknown (no request logs)." in impact
+    assert "Users affected: unknown (no user ids in the logs)." in impact
+    assert "Hosts affected: unknown (no host names in the logs)." in impact
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "loghub").is_dir(), reason="the shared Loghub samples are absent")
+def test_loghub_hdfs_quiet_window_says_what_was_looked_at(tmp_path: Path) -> None:
+    log = SHARED_DATA / "loghub" / "HDFS" / "HDFS_2k.log"
+    truth = pd.read_csv(log.with_name(log.name + "_structured.csv"))
+    incident, draft, terminal = _build([log], tmp_path / "out")
+    if any(incident["phases"].values()) or incident["exposure"]["actors"]:
+        pytest.skip("this HDFS sample is not quiet for the analysis")
+    totals = incident["metrics"]["window_totals"]
+    assert totals["events"] == len(truth)
+    assert totals["warning_events"] == int(truth["Level"].eq("WARN").sum())
+    assert totals["error_events"] == int(truth["Level"].isin(["ERROR", "FATAL"]).sum())
+    assert totals["requests"] is None
+    assert re.findall(r"(?m)^## (.+)$", draft) == ["Summary", "What was looked at", "Data quality"]
+    assert "requests: unknown (no request logs)" in _section(draft, "What was looked at")
+    assert "monitoring gap" not in draft
+    assert "no significant anomaly found" in terminal
