@@ -36,11 +36,12 @@ from typing import Final
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pmtimeline.errors import ConfigError
-from pmtimeline.polars_regex import search_ignoring_case
+from pmtimeline.polars_regex import polars_strings, search_ignoring_case
 from pmtimeline.schema import CHANGE_TYPES, ERROR_LEVELS, STRING
 from pmtimeline.templates import arrow_text
 
@@ -286,11 +287,14 @@ def _strings(values: pa.Array) -> pd.Series:
 
 
 def _json_unescaped(values: pa.Array) -> pa.Array:
-    """Values taken from inside JSON string literals, with their escapes decoded (a few change rows:
-    decoded one by one)."""
-    if values.null_count == len(values):
-        return values
-    decoded = [None if v is None else json.loads(f'"{v}"') for v in values.to_pylist()]
+    """Values taken from inside JSON string literals, with their escapes decoded (the few values that
+    hold an escape are decoded one by one)."""
+    escaped = pc.fill_null(pc.match_substring(values, "\\"), False).to_numpy(zero_copy_only=False)
+    if not escaped.any():
+        return values  # most values hold no escape: they are their own text
+    rows = np.flatnonzero(escaped)
+    decoded = values.to_numpy(zero_copy_only=False).astype(object)
+    decoded[rows] = [json.loads(f'"{v}"') for v in decoded[rows]]
     return pa.array(decoded, pa.string())
 
 
@@ -341,15 +345,45 @@ def change_targets(changes: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+#: The keys :func:`classify_changes` adds to a change's ``fields`` (see the module docstring).
+CHANGE_FIELDS: Final[tuple[str, ...]] = ("change.target", "change.version", "change.actor", "change.tool")
+
+
+def change_details(changes: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`CHANGE_FIELDS` of change events, read back from their ``fields``: a frame with the
+    index of ``changes`` and the string columns ``target``, ``version``, ``actor`` and ``tool`` (null
+    where the change names none). One regex pass over the column per key."""
+    text = arrow_text(changes["fields"].fillna("")) if len(changes) else pa.array([], pa.string())
+    out: dict[str, pd.Series] = {}
+    for key in CHANGE_FIELDS:
+        pattern = '"' + key.replace(".", "\\.") + '":"(?P<value>(?:[^"\\\\]|\\\\.)*)"'
+        out[key.removeprefix("change.")] = _strings(_json_unescaped(_first_match(text, (pattern,), "value")))
+    return pd.DataFrame(out).set_axis(changes.index)
+
+
+def describe_change(change_type: object, service: object, version: object, actor: object) -> str:
+    """A change in words, for the timeline and the draft: ``deploy of payments-api v2.14.0 by ci-pipeline``
+    (the parts that are unknown, None or NA, are left out)."""
+    change_type, service, version, actor = (
+        v if isinstance(v, str) and v else None for v in (change_type, service, version, actor)
+    )
+    text = change_type or "change"
+    if service:
+        text += f" of {service}"
+    if version:
+        text += f" {version}" if version[:1] in "vV" or not version[:1].isdigit() else f" v{version}"
+    if actor and actor != service:
+        text += f" by {actor}"
+    return text
+
+
 def _same_service(a: pd.Series, b: pd.Series) -> np.ndarray:
     """Loose comparison of service names: equal ignoring case, or one a prefix of the other at a
     word boundary (``payments`` is ``payments-api``)."""
-    x, y = a.fillna("").str.lower(), b.fillna("").str.lower()
-    same = (x == y) | pd.Series(
-        [bool(p) and bool(q) and (p.startswith(q + "-") or q.startswith(p + "-")) for p, q in zip(x, y, strict=True)],
-        index=a.index,
-    )
-    return same.to_numpy(dtype=bool, na_value=False)
+    frame = pl.DataFrame({"x": polars_strings(arrow_text(a)), "y": polars_strings(arrow_text(b))})
+    x, y = pl.col("x").str.to_lowercase(), pl.col("y").str.to_lowercase()
+    same = (x == y) | x.str.starts_with(y + "-") | y.str.starts_with(x + "-")
+    return np.asarray(frame.select(same.fill_null(False).alias("same"))["same"].to_numpy(), dtype=bool)
 
 
 def _file_under_targets(events: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:

@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 from synthetic_incidents import make_events
 
-from pmtimeline.changes import DEFAULT_CHANGE_VOCABULARY, change_vocabulary, classify_changes
+from pmtimeline.changes import (
+    DEFAULT_CHANGE_VOCABULARY,
+    change_details,
+    change_vocabulary,
+    classify_changes,
+    describe_change,
+)
 from pmtimeline.errors import ConfigError
 from pmtimeline.schema import CHANGE_TYPES
 
@@ -255,3 +261,34 @@ def test_unsafe_names_stay_valid_json_and_lines_that_are_not_changes_are_untouch
     # Classifying again changes nothing (the fields are not extended twice).
     again = classify_changes(out)
     assert again["fields"].tolist() == out["fields"].tolist()
+
+
+def test_change_details_read_back_and_describe_the_change() -> None:
+    events = classify_changes(
+        make_events(
+            [
+                {
+                    "time": "2024-03-05T08:00:00Z",
+                    "message": "Deploying checkout-api version 3.2.0",
+                    "service": "jenkins",
+                },
+                {"time": "2024-03-05T08:00:01Z", "message": "all good", "service": "checkout-api"},
+                {
+                    "time": "2024-03-05T08:00:02Z",
+                    "message": "kubectl rollout restart deployment/cart",
+                    "service": "ops",
+                },
+            ]
+        )
+    )
+    details = change_details(events)
+    assert details.index.equals(events.index)
+    assert details.loc[0].tolist() == ["checkout-api", "3.2.0", "jenkins", "jenkins"]
+    assert details.loc[1].isna().all()
+    assert details.loc[2, "target"] == "cart"
+    assert pd.isna(details.loc[2, "version"])
+    texts = [
+        describe_change(row.change_type, row.service, version, actor)
+        for row, version, actor in zip(events.itertuples(), details["version"], details["actor"], strict=True)
+    ]
+    assert texts == ["deploy of checkout-api v3.2.0 by jenkins", "change of checkout-api", "restart of cart by ops"]
