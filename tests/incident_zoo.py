@@ -504,8 +504,12 @@ USER_AGENTS = (
 )
 
 
+#: Customers' networks: documentation and shared address space only (RFC 5737, RFC 6598), never real ones.
+CLIENT_NETS = ("192.0.2", "198.51.100", "203.0.113", "100.64.12", "100.72.40", "100.96.3")
+
+
 def client_ip(story: Story) -> str:
-    return f"{story.pick((198, 203, 192))}.{story.ms(0, 255)}.{story.ms(0, 255)}.{story.ms(1, 254)}"
+    return f"{story.pick(CLIENT_NETS)}.{story.ms(1, 254)}"
 
 
 def edge_traffic(
@@ -1844,7 +1848,7 @@ def github_2018(story: Story) -> Plan:
 
 def slack_2021(story: Story) -> Plan:
     """Slack, 2021-01-04: Transit Gateway packet loss; provision-service hits its open-files limit and a quota."""
-    w0, w1 = _ts("2021-01-04T05:30:00-08:00"), _ts("2021-01-04T09:30:00-08:00")
+    w0, w1 = _ts("2021-01-04T05:35:00-08:00"), _ts("2021-01-04T09:00:00-08:00")
     loss = _ts("2021-01-04T06:00:14-08:00")
     fix = _ts("2021-01-04T07:22:40-08:00")
     scaled = _ts("2021-01-04T07:41:00-08:00")
@@ -1896,7 +1900,7 @@ def slack_2021(story: Story) -> Plan:
         web,
         w0,
         w1,
-        12,
+        20,
         (
             ("POST", "/api/chat.postMessage"),
             ("GET", "/api/conversations.history"),
@@ -2601,7 +2605,7 @@ def credential_stuffing(story: Story) -> Plan:
     ing = story.file("ingress/access.log.1", "nginx combined + request time, rotated and gzip-compressed", gz=True)
     pdf = story.file("alerts/pagerduty.ndjson", "PagerDuty v3 webhooks, NDJSON; service 'auth-service'")
     users = [f"u{100000 + k}" for k in range(4000)]
-    ranges = ("185.220.101", "45.155.205", "193.32.162")
+    ranges = ("198.18.7", "198.18.44", "198.19.201")  # benchmarking space (RFC 2544), never real networks
     attackers = [f"{r}.{h}" for r in ranges for h in (11, 23, 37, 52, 68, 91)]
     ua_bot = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/117.0 Safari/537.36"
 
@@ -2657,7 +2661,7 @@ def credential_stuffing(story: Story) -> Plan:
             jline(
                 time=iso_z(block),
                 level="info",
-                msg="blocked IP ranges 185.220.101.0/24, 45.155.205.0/24, 193.32.162.0/24 at the WAF",
+                msg="blocked IP ranges 198.18.7.0/24, 198.18.44.0/24, 198.19.201.0/24 at the WAF",
             ),
         ),
         "mitigate",
@@ -3016,10 +3020,10 @@ class ZooIncident:
     truth: ZooTruth
 
 
-def build_incident(name: str, root: Path) -> ZooIncident:
+def build_incident(name: str, root: Path, reseed: int = 0) -> ZooIncident:
     """Write incident ``name`` to ``root/name`` (its logs in ``logs/``, and ``truth.json``) and return it."""
     generate, seed = INCIDENTS[name]
-    story = Story(name, seed)
+    story = Story(name, seed + reseed)
     plan = generate(story)
     # The truth sits beside the logs, not among them: the analysis reads only logs/.
     folder = root / name / "logs"
@@ -3029,9 +3033,10 @@ def build_incident(name: str, root: Path) -> ZooIncident:
     return ZooIncident(name, folder, truth)
 
 
-def build_zoo(root: Path, names: Iterable[str] | None = None) -> list[ZooIncident]:
-    """Write every incident (or those named) under ``root``."""
-    return [build_incident(n, root) for n in (names or INCIDENTS)]
+def build_zoo(root: Path, names: Iterable[str] | None = None, reseed: int = 0) -> list[ZooIncident]:
+    """Write every incident (or those named) under ``root``. ``reseed`` shifts every seed: the same shapes
+    with other random noise, to check that a result does not hang on one draw."""
+    return [build_incident(n, root, reseed) for n in (names or INCIDENTS)]
 
 
 def _truth(name: str, plan: Plan, story: Story, tagged: dict[str, list[Citation]]) -> ZooTruth:
@@ -3275,6 +3280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--score", action="store_true", help="build each incident with pmtimeline and print the scoreboard"
     )
     parser.add_argument("--only", action="append", choices=sorted(INCIDENTS), help="only this incident (repeatable)")
+    parser.add_argument("--reseed", type=int, default=0, help="shift every seed (other noise, same shapes)")
     args = parser.parse_args(argv)
     if not args.outdir and not args.score:
         parser.error("give OUTDIR, --score, or both")
@@ -3282,7 +3288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="pmtimeline-zoo-") as tmp:
         root = Path(args.outdir or tmp)
-        incidents = build_zoo(root, args.only)
+        incidents = build_zoo(root, args.only, args.reseed)
         if not args.score:
             for inc in incidents:
                 print(f"{inc.folder}: {len(inc.truth.files)} files")
