@@ -55,6 +55,7 @@ from pmtimeline.errors import OutputError
 from pmtimeline.escaping import plotly_text, plotly_texts, shorten
 from pmtimeline.incident import Incident
 from pmtimeline.schema import STRING
+from pmtimeline.service_names import matching_services
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -546,8 +547,9 @@ class _Lanes:
             names = lane_of(notable).value_counts(sort=True)
         order = list(names.index.astype(str))
         if intervals is not None and not intervals.empty:
+            # An alert joins the lane of the service it names, however its labels spell it.
             alert_lanes = intervals["service"].dropna().astype(str).unique()
-            order.extend(s for s in alert_lanes if s not in order)
+            order.extend(s for s in alert_lanes if s not in order and not matching_services(s, order))
             if intervals["service"].isna().any():
                 order.append("alerts")
         if not order:
@@ -560,6 +562,16 @@ class _Lanes:
         position = {name: len(order) - 1 - i for i, name in enumerate(order)}
         labels = [plotly_text(name, LABEL_LIMIT) for name in reversed(order)]
         return cls(position, labels, other)
+
+    def alert_lanes(self, services: pd.Series) -> pd.Series:
+        """The lane of each alert: the first lane whose service its service names (loosely), else
+        its own; ``alerts`` for an alert without a service."""
+        names = [n for n in self.position if n != self.other]
+        lane = {
+            s: s if s in self.position else next(iter(matching_services(s, names)), s)
+            for s in services.dropna().unique()
+        }
+        return services.map(lane).astype("string").fillna("alerts")
 
     def y(self, names: pd.Series) -> np.ndarray:
         """The lane position of each name (the "other" lane for names without a lane of their own)."""
@@ -780,7 +792,7 @@ def _add_alerts(fig: dict[str, Any], intervals: pd.DataFrame, lanes: _Lanes, spa
     if span_end is not None:
         end = end.fillna(max(span_end, start.max()))
     end = end.fillna(start)
-    lane_names = frame["service"].astype("string").fillna("alerts")
+    lane_names = lanes.alert_lanes(frame["service"].astype("string"))
     # Just above the lane's events, so the span does not hide them; alerts sharing a lane are
     # stacked (the k-th one a little higher, up to three levels) so that they don't hide each other.
     base = lanes.y(lane_names)
@@ -790,6 +802,12 @@ def _add_alerts(fig: dict[str, Any], intervals: pd.DataFrame, lanes: _Lanes, spa
     line = frame["line"].astype("Int64").astype("string")
     cite = _texts((frame["source"].astype("string") + ":" + line).fillna(frame["source"].astype("string")), 120)
     open_ = frame["resolved"].isna().to_numpy()
+    end_cite = cite
+    if "resolved_line" in frame.columns:
+        # A span's end cites the notification that resolved it, not the one that fired it.
+        end_source = frame["resolved_source"].astype("string")
+        resolved_cite = (end_source + ":" + frame["resolved_line"].astype("Int64").astype("string")).fillna(end_source)
+        end_cite = np.where(open_ | resolved_cite.isna().to_numpy(), cite, _texts(resolved_cite.fillna(""), 120))
     n = len(frame)
     # Each span: start point, end point, gap (None) so one trace draws every span.
     xs = np.full(3 * n, np.nan)
@@ -800,10 +818,10 @@ def _add_alerts(fig: dict[str, Any], intervals: pd.DataFrame, lanes: _Lanes, spa
     states[:, 0] = "fired"
     states[:, 1] = np.where(open_, "still firing at", "resolved")
     customdata = np.empty((3 * n, 3), dtype=object)
-    for k in range(2):  # start and end point of each span
+    for k, point_cite in enumerate((cite, end_cite)):  # start and end point of each span
         customdata[k::3, 0] = name
         customdata[k::3, 1] = states[:, k]
-        customdata[k::3, 2] = cite
+        customdata[k::3, 2] = point_cite
     customdata[2::3] = ""
     spans = {
         "connectgaps": False,
@@ -853,9 +871,11 @@ def _signals(counts: pd.DataFrame, bucket: str) -> pd.DataFrame:
         total, failed, what = sums["requests"], sums["failed_requests"], "failed requests"
     else:
         total, failed, what = sums["events"], sums["errors"], "error events"
-    rate = (failed / total.where(total > 0)).fillna(0.0) * 100
+    # A bucket with nothing to divide by has no rate (a gap in the line), not a rate of 0 %.
+    rate = (failed / total.where(total > 0)).astype("float64") * 100
     out = pd.DataFrame({"failed": failed.astype("int64"), "rate": rate.round(2)}, index=sums.index)
     out.attrs["what"] = what
+    out.attrs["rate"] = "error rate (%)" if what == "failed requests" else "error events (% of events)"
     out.attrs["width"] = width
     return out
 
@@ -880,7 +900,7 @@ def _add_signals(fig: dict[str, Any], counts: pd.DataFrame, bucket: str) -> None
         "line": {"color": "#222222", "width": 1.8},
         "meta": "signals",
         "mode": "lines",
-        "name": "error rate (%)",
+        "name": signals.attrs["rate"],
         "x": x,
         "y": signals["rate"].to_numpy(),
         "type": "scatter",

@@ -85,6 +85,9 @@ def test_alert_spans_run_from_firing_to_resolution(figure: go.Figure) -> None:
     assert y[3] == pytest.approx(lane_y(figure, "db") + chart.ALERT_OFFSET)
     assert alerts.customdata[4][1] == "still firing at"
     assert alerts.customdata[0][2] == "alerts.json:3"
+    # each end of a span cites the notification that reported it; an open span's end, its firing
+    assert alerts.customdata[1][2] == "alerts.json:9"
+    assert alerts.customdata[4][2] == "alerts.json:6"
 
 
 def test_phases_are_shaded_labelled_regions_and_lines(figure: go.Figure) -> None:
@@ -542,3 +545,14 @@ def test_timeline_html_renders_in_headless_chromium() -> None:
     assert report.dialogs == []
     assert report.blocked_requests == []
     assert (ARTIFACTS / "timeline-chromium.png").stat().st_size > 10_000
+
+
+def test_an_alert_joins_the_lane_of_the_service_it_names_loosely() -> None:
+    # PagerDuty calls the service "Payments API", the logs "payments": one lane, not two
+    intervals = sample_intervals().assign(service=["Payments API", "ledger-service"])
+    fig = timeline_figure(sample_incident(), sample_notable(), sample_counts(), TimelineConfig(), intervals=intervals)
+    ticks = list(fig.layout.yaxis.ticktext)
+    assert "Payments API" not in ticks
+    assert "ledger-service" in ticks  # a service without events keeps a lane of its own
+    alerts = next(t for t in fig.data if t.name == "alerts (firing → resolved)")
+    assert alerts.y[0] == pytest.approx(lane_y(fig, "payments") + chart.ALERT_OFFSET)
