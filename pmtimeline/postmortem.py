@@ -136,7 +136,8 @@ def render_postmortem(
             alerts, a sample of the rest); already redacted when redaction is on.
         config: title, ``display_tz`` and the cost model are read from it.
         intervals: alert intervals (``alert_id, alert_name, service, severity, fired, acknowledged,
-            resolved, source, line, summary``); derived from the alert events of ``notable`` when None.
+            resolved, source, line, summary`` and each state's ``*_source``/``*_line``, see
+            :mod:`pmtimeline.alert_intervals`); derived from the alert events of ``notable`` when None.
         chart_image: a relative path or URL of the chart image to link in the appendix.
         template_text: a Jinja2 template replacing the built-in one (read by the caller).
 

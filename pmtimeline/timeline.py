@@ -98,7 +98,8 @@ class Timeline:
     @property
     def intervals(self) -> pd.DataFrame:
         """Alert intervals: one row per alert and firing episode (alert_id, alert_name, service,
-        severity, fired, acknowledged, resolved, source, line, summary)."""
+        severity, fired, acknowledged, resolved, source, line, summary, and the source and line of
+        each state change: fired_source, fired_line, ...; see :mod:`pmtimeline.alert_intervals`)."""
         return alert_intervals(self.aggregates.notable)
 
     def around(self, time: TimeLike, minutes: float = 5) -> pd.DataFrame:
