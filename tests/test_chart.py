@@ -120,6 +120,24 @@ def test_unrecovered_incident_shades_to_the_end_of_data() -> None:
     assert pd.Timestamp(regions[-1].x1, tz="UTC") == ts("11:00:00")
 
 
+def test_signals_without_requests_plot_no_invented_rate() -> None:
+    # A syslog-like window: no request at all, and a silent half hour. The rate is the share of
+    # error events, named so, and a bucket with no event has no rate (a gap), not 0 %.
+    counts = sample_counts().assign(requests=0, failed_requests=0, edge_requests=0, failed_edge_requests=0)
+    silent = (counts["bucket"] >= ts("10:30:00")).to_numpy()
+    counts.loc[silent, ["events", "errors"]] = 0
+    fig = timeline_figure(sample_incident(), sample_notable(), counts, TimelineConfig())
+    names = {t.name for t in fig.data}
+    assert "error rate (%)" not in names
+    rate = trace(fig, "error events (% of events)")
+    x, y = as_times(rate.x), np.asarray(rate.y, dtype="float64")
+    during = int(np.flatnonzero(x == ts("10:05:30"))[0])
+    share = counts.loc[counts["bucket"].dt.floor("1min") == ts("10:05:00"), ["errors", "events"]].sum()
+    assert y[during] == pytest.approx(100 * share["errors"] / share["events"], abs=0.01)
+    assert np.isnan(y[x >= ts("10:30:00")]).all()
+    assert (y[x < ts("10:30:00")] >= 0).all()
+
+
 def test_signals_roll_up_counts_to_the_bucket(figure: go.Figure) -> None:
     bars = trace(figure, "failed requests per 1 min")
     rate = trace(figure, "error rate (%)")
