@@ -41,6 +41,7 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 import pandas as pd
+import polars as pl
 
 from pmtimeline.schema import STRING
 from pmtimeline.templates import MAX_TEMPLATE_CHARS, message_templates
@@ -86,25 +87,26 @@ def template_clusters(counts: pd.Series) -> pd.Series:
     """
     if counts.empty:
         return pd.Series([], index=counts.index, dtype=STRING)
+    labels: list[str] = counts.index.astype(str).tolist()
     weights: dict[str, int] = {}
-    for template, count in zip(counts.index.astype(str), counts.to_numpy(dtype="int64"), strict=True):
-        weights[template] = weights.get(template, 0) + int(count)
+    for template, count in zip(labels, counts.to_numpy(dtype="int64").tolist(), strict=True):
+        weights[template] = weights.get(template, 0) + count
     distinct = sorted(weights)
-    tokens = [_tokens(t) for t in distinct]
+    keys, groups = _token_lists(distinct)
     # Messages equal once compared token by token are one message for the clustering.
     members: dict[tuple[str, ...], list[int]] = defaultdict(list)
-    for i, (keys, _) in enumerate(tokens):
-        members[keys].append(i)
+    for i, shape in enumerate(keys):
+        members[shape].append(i)
     shapes = sorted(members)
     shape_weights = [sum(weights[distinct[i]] for i in members[s]) for s in shapes]
     mined: dict[str, str] = {}
     for cluster in _clusters(shapes, shape_weights):
         rows = [i for s in cluster for i in members[shapes[s]]]
-        columns = zip(*(tokens[i][1] for i in rows), strict=True)
+        columns = zip(*(groups[i] for i in rows), strict=True)
         template = " ".join(c[0] if len(set(c)) == 1 else WILDCARD for c in columns)
         for i in rows:
             mined[distinct[i]] = template
-    return pd.Series(pd.array([mined[str(t)] for t in counts.index], dtype=STRING), index=counts.index)
+    return pd.Series(pd.array([mined[t] for t in labels], dtype=STRING), index=counts.index)
 
 
 def regeneralized(mined: str, masked: str, other: str) -> str | None:
@@ -168,31 +170,69 @@ def grouping_accuracy(truth: Sequence[object], parsed: Sequence[object]) -> floa
 
 
 def _tokens(template: str) -> tuple[tuple[str, ...], list[str]]:
-    """The comparison keys of a masked template's tokens, and the original text of each."""
-    words = template.split()
-    # A template cut at MAX_TEMPLATE_CHARS may end in a cut word (``blk_<NUM> bl``): it compares as a variable.
-    cut = len(words) - 1 if len(template) >= MAX_TEMPLATE_CHARS else -1
-    keys: list[str] = []
-    groups: list[str] = []
-    for position, word in enumerate(words):
-        key = _MASK.sub(WILDCARD, word)
-        if (
-            position == cut
-            or _DIGIT.search(key)
-            or key.lower() in _DATE_WORDS
-            or (WILDCARD in key and not key.replace(WILDCARD, "").strip(_PUNCTUATION))
-        ):
-            key = WILDCARD
-        if keys and key == keys[-1] and key != WILDCARD and WILDCARD in key:
-            groups[-1] = f"{groups[-1]} {word}"
+    """The comparison keys of one masked template's tokens, and the original text of each."""
+    keys, groups = _token_lists([template])
+    return keys[0], groups[0]
+
+
+def _token_lists(templates: Sequence[str]) -> tuple[list[tuple[str, ...]], list[list[str]]]:
+    """For each masked template, the comparison keys of its tokens and the original text of each
+    (see the module docstring), computed word by word in one polars pass over all of them."""
+    words = (
+        pl.DataFrame({"text": list(templates)}, schema={"text": pl.String})
+        .with_row_index("row")
+        .select(
+            "row",
+            cut=pl.col("text").str.len_chars() >= MAX_TEMPLATE_CHARS,
+            word=pl.col("text").str.extract_all(r"\S+"),
+        )
+        .explode("word")
+        .drop_nulls("word")
+    )
+    # The words of a template are contiguous rows: its last word is followed by another row's.
+    row = pl.col("row")
+    masked = pl.col("word").str.replace_all(_MASK.pattern, WILDCARD)
+    holds_wildcard = masked.str.contains(WILDCARD, literal=True)
+    variable = (
+        # A template cut at MAX_TEMPLATE_CHARS may end in a cut word (``blk_<NUM> bl``).
+        (pl.col("cut") & (row != row.shift(-1)).fill_null(True))
+        | masked.str.contains(_DIGIT.pattern)
+        | masked.str.to_lowercase().is_in(sorted(_DATE_WORDS))
+        | (holds_wildcard & (masked.str.replace_all(WILDCARD, "", literal=True).str.strip_chars(_PUNCTUATION) == ""))
+    )
+    words = words.with_columns(key=pl.when(variable).then(pl.lit(WILDCARD)).otherwise(masked))
+    # A run of equal keys holding <*> (``blk_<*> blk_<*>``), but not bare <*>, is one token.
+    key = pl.col("key")
+    joined = (
+        (row == row.shift(1)) & (key == key.shift(1)) & (key != WILDCARD) & key.str.contains(WILDCARD, literal=True)
+    )
+    per_row = (
+        words.with_columns(joined=joined.fill_null(False))
+        .group_by("row", maintain_order=True)
+        .agg("key", "word", "joined")
+    )
+    keys: list[tuple[str, ...]] = [()] * len(templates)
+    groups: list[list[str]] = [[] for _ in templates]
+    columns = (per_row[name].to_list() for name in ("row", "key", "word", "joined"))
+    for index, row_keys, row_words, row_joined in zip(*columns, strict=True):
+        if any(row_joined):
+            merged_keys: list[str] = []
+            merged: list[str] = []
+            for k, word, join in zip(row_keys, row_words, row_joined, strict=True):
+                if join:
+                    merged[-1] = f"{merged[-1]} {word}"
+                else:
+                    merged_keys.append(k)
+                    merged.append(word)
+            row_keys, row_words = merged_keys, merged
+        if all(k == WILDCARD for k in row_keys):
+            # Nothing constant to cluster on (a number, a JSON blob, a redacted template's token): the
+            # template stays its own kind rather than joining every other such one as a bare "<*>".
+            template = templates[index]
+            keys[index], groups[index] = ("\x00" + template.replace(WILDCARD, "\x01"),), [template]
         else:
-            keys.append(key)
-            groups.append(word)
-    if keys and all(key == WILDCARD for key in keys):
-        # Nothing constant to cluster on (a number, a JSON blob, a redacted template's token): the
-        # template stays its own kind rather than joining every other such one as a bare "<*>".
-        return ("\x00" + template.replace(WILDCARD, "\x01"),), [template]
-    return tuple(keys), groups
+            keys[index], groups[index] = tuple(row_keys), row_words
+    return keys, groups
 
 
 def _clusters(shapes: Sequence[tuple[str, ...]], weights: Sequence[int]) -> list[list[int]]:
