@@ -101,6 +101,8 @@ DEFAULT_CHANGE_VOCABULARY: Final[Mapping[str, str]] = {
         r"\b(deploy(ed|ing|s)?|deployment (started|finished|complete|completed|succeeded|of)|"
         r"roll(ed|ing)?[ -]?out|rollout|releas(e|ed|ing) v?\d|new release|release (started|finished|complete)|"
         r"version bump|bump(ed|ing)? (the )?version|upgrad(e|ed|ing) (\S+ )?to v?\d|now running v(ersion )?\d|"
+        r"upgrad(e|ed|ing) \S+ from \S+ to|(created|creating) deployment|"
+        r"deployment \d* ?(created|succeeded|successful)|"
         # kubectl set image, a Deployment's image updated; Argo CD's sync; Helm's and Flux's upgrades.
         r"set image|image (updated|changed|set)|helm (upgrade|install)|initiated (automated )?sync|sync operation to|"
         r"has been (upgraded|installed)|(upgrade|install) (succeeded|completed|complete|successful))\b"
@@ -228,15 +230,24 @@ TARGET_PATTERNS: Final[tuple[str, ...]] = (
     # Spinnaker: server group checkout-prod-v042 (application-stack-detail-vNNN; the application has no dash).
     r"(?i)\bserver ?group:? ['\"]?(?P<target>[a-z0-9]+)(?:-[\w]+)*-v\d{3}\b",
     # Argo CD, Spinnaker, GitHub: app=checkout, application: checkout, application argocd/checkout.
-    rf"(?i)\b(?:app|application|repository|repo)[:=] ?['\"]?(?:[\w-]+/)?(?P<target>{_NAME})",
+    rf"(?i)\b(?:app|application)[:=] ?['\"]?(?:[\w-]+/)?(?P<target>{_NAME})",
+    rf"(?i)\b(?:repository|repo)[:= ] ?['\"]?(?:[\w-]+/)?(?P<target>{_NAME})",
     rf"(?i)\b(?:of|for) (?:the )?application ['\"]?(?:[\w-]+/)?(?P<target>{_NAME})",
+    # Deploying version 3.2.0 of checkout-api.
+    rf"(?i)\b(?:{_DEPLOY_VERBS}) (?:version )?(?P<version>{_VERSION}) (?:of|for) (?P<target>{_NAME})",
     # systemd units: fluent-bit.service: Scheduled restart job.
     r"(?i)(?:^|[\s(\[:'\"])(?P<target>[A-Za-z][\w@-]*[A-Za-z0-9])\.service\b",
     # GitHub deployments and others: checkout-api@v3.2.0.
-    rf"(?i)(?:^|[\s(\[:'\"])(?P<target>{_NAME})@(?P<version>v?\d[\w.+-]*[0-9A-Za-z])",
+    rf"(?i)(?:^|[\s(\[:'\"/])(?P<target>{_NAME})@(?P<version>v?\d[\w.+-]*[0-9A-Za-z])",
     # Deploying checkout-api version 3.2.0; Deployed payments v2.4.0; rolled back payments to v2.3.9.
     rf"(?i)\b(?:{_DEPLOY_VERBS})(?: of)?(?: (?:the|service|app|application|deployment|release))? ['\"]?"
     rf"(?P<target>{_NAME})['\"]?(?: (?:to |version |to version |release )?(?P<version>{_VERSION}))?",
+)
+#: Where a change's structured fields name the object changed (JSON text; Flux's ``HelmRelease.name``,
+#: a GitHub deployment's ``repository.name``), when its message names none.
+FIELD_TARGET_PATTERNS: Final[tuple[str, ...]] = (
+    r'(?i)"(?:helmrelease|kustomization|application|app|deployment|release|repository|objectref)\.name":'
+    r'"(?:[\w-]+/)?(?P<target>[A-Za-z][\w.-]*[A-Za-z0-9])"',
 )
 #: Words the patterns above may take for a name but that name no service.
 NOT_A_TARGET: Final = frozenset(
@@ -253,6 +264,8 @@ NOT_A_TARGET: Final = frozenset(
 )
 #: Where a change line names its version, after the target patterns' own (RE2, case-insensitive).
 VERSION_PATTERNS: Final[tuple[str, ...]] = (
+    # upgrading checkout from 3.1.0 to 3.2.0: the version after "to" is the one deployed.
+    r"(?i)\bto (?:version |v)?(?P<version>v?\d+(?:\.\d+)+(?:[-+][\w.]+)?)",
     rf"(?i)\b(?:version|ver|tag|revision|rev)[ :=]+['\"]?(?P<version>{_VERSION}|\d+)",
     r"(?i)@(?P<version>v?\d+(?:\.\d+)+(?:[-+][\w.]+)?)",
     r"(?i)[A-Za-z][\w./-]*:(?P<version>v?\d+(?:\.\d+)+(?:[-+][\w.]+)?)",  # an image tag
@@ -313,8 +326,10 @@ def change_targets(changes: pd.DataFrame) -> pd.DataFrame:
     fields = arrow_text(changes["fields"].fillna(""))
     target: pa.Array = pa.nulls(len(message), pa.string())
     version: pa.Array = pa.nulls(len(message), pa.string())
-    for pattern in TARGET_PATTERNS:
-        groups = pc.extract_regex(message, pattern)
+    searches = [(message, pattern) for pattern in TARGET_PATTERNS]
+    searches += [(fields, pattern) for pattern in FIELD_TARGET_PATTERNS]
+    for text, pattern in searches:
+        groups = pc.extract_regex(text, pattern)
         name = pc.struct_field(groups, "target")
         lowered = pc.utf8_lower(name)
         # A word that names no service ("deploying v2.14.0", "restart the job") is no target.

@@ -152,6 +152,16 @@ def _filed(message: str, service: str | None, fields: str | None = None, **extra
             "3.2.1",
         ),
         ("kubectl", 'deployment "search" successfully rolled out', "search", "deploy", None),
+        ("jenkins", "Deploying version 3.2.0 of checkout-api", "checkout-api", "deploy", "3.2.0"),
+        ("jenkins", "Upgrading checkout from 3.1.0 to 3.2.0", "checkout", "deploy", "3.2.0"),
+        ("jenkins", "deployed checkout-api:3.2.0 to production", "checkout-api", "deploy", "3.2.0"),
+        (
+            "argocd-application-controller",
+            "Initiated automated sync to 'v2.14.0' application=argocd/payments-api dest-namespace=payments",
+            "payments-api",
+            "deploy",
+            "v2.14.0",
+        ),
         ("argocd", "Initiated automated sync to 'v1.4.0' application=argocd/checkout", "checkout", "deploy", "v1.4.0"),
         ("argocd", "rollback of application checkout to revision 41 started", "checkout", "rollback", "41"),
         ("helm", 'Release "checkout" has been upgraded. Happy Helming!', "checkout", "deploy", None),
@@ -167,6 +177,13 @@ def _filed(message: str, service: str | None, fields: str | None = None, **extra
         ("kustomize-controller", "Deployment/shop/checkout configured; rollout started", "checkout", "deploy", None),
         ("spinnaker", "Deploy of server group checkout-prod-v042 started", "checkout", "deploy", None),
         ("spinnaker", "Rolling back server group checkout-prod-v043 to v042", "checkout", "rollback", None),
+        (
+            "github-actions",
+            "Created deployment 81234 for acme/checkout-api@v3.2.0 in environment production",
+            "checkout-api",
+            "deploy",
+            "v3.2.0",
+        ),
         (
             "github-actions",
             "Created deployment of checkout-api@v3.2.0 to production",
@@ -193,6 +210,12 @@ def test_a_deploy_tool_change_is_filed_under_the_service_it_changes(
     assert filed.get("change.version") == version
     assert filed["change.tool"] == tool
     assert filed["change.actor"] == tool  # no person named: the tool made it
+
+
+def test_a_flux_line_names_its_target_in_its_fields() -> None:
+    fields = '{"controller":"helmrelease","HelmRelease.name":"checkout","HelmRelease.namespace":"shop"}'
+    filed = _filed("Helm upgrade succeeded", "helm-controller", fields, level="info")
+    assert (filed["service"], filed["type"], filed["change.tool"]) == ("checkout", "deploy", "helm-controller")
 
 
 def test_the_actor_is_the_person_named_and_kept_apart_from_the_service() -> None:
