@@ -35,6 +35,7 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -51,6 +52,7 @@ from pmtimeline.exposure import (
     SUCCESS_FIELD,
     SUCCESS_MESSAGE,
 )
+from pmtimeline.polars_regex import polars_pattern
 from pmtimeline.schema import (
     COUNT_COLUMNS,
     COUNT_DTYPES,
@@ -546,24 +548,28 @@ _MESSAGE_ACCOUNT: Final = (
 
 def auth_identities(events: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """(user, client_ip) of each event: its own columns, else read from the message where both are
-    missing and the message names a client address (``Failed password for root from 203.0.113.7``)."""
+    missing and the message is an authentication message naming a client address (``Failed
+    password for root from 203.0.113.7``)."""
     user, address = events["user"], events["client_ip"]
-    unnamed = _bool(user.isna()) & _bool(address.isna())
-    if not unnamed.any():
-        return user, address
-    rows = np.flatnonzero(unnamed)
-    text = arrow_text(pd.Series(events["message"].array.take(rows)))
-    # A substring test first (fast, no regex): most lines name no address.
-    hint = pc.fill_null(pc.or_(pc.match_substring(text, "from "), pc.match_substring(text, "rhost=")), False)
-    rows = rows[hint.to_numpy(zero_copy_only=False).astype(bool)]
+    rows = np.flatnonzero(_bool(user.isna()) & _bool(address.isna()))
     if not rows.size:
         return user, address
-    messages = pd.Series(events["message"].array.take(rows), dtype=STRING)
-    found_address = messages.str.extract(_MESSAGE_ADDRESS, expand=False).astype(STRING)
-    found_user = messages.str.extract(_MESSAGE_ACCOUNT, expand=False).astype(STRING)
-    found_user = found_user.where(found_address.notna())
-    user = user.copy()
-    address = address.copy()
+    # Literal searches first (polars: several times faster than a regex): most lines name no address.
+    text = pl.from_arrow(arrow_text(events["message"]).take(pa.array(rows)))
+    assert isinstance(text, pl.Series)
+    hint = (text.str.contains("from ", literal=True) | text.str.contains("rhost=", literal=True)).fill_null(False)
+    rows = rows[hint.to_numpy()]
+    if rows.size:
+        rows = rows[regex_mask(pd.Series(events["message"].array.take(rows)), AUTH_MESSAGE)]
+    if not rows.size:
+        return user, address
+    messages = pl.from_arrow(arrow_text(events["message"]).take(pa.array(rows)))
+    assert isinstance(messages, pl.Series)
+    found_address = messages.str.extract(polars_pattern(_MESSAGE_ADDRESS), 1)
+    found_user = pl.select(
+        pl.when(found_address.is_not_null()).then(messages.str.extract(polars_pattern(_MESSAGE_ACCOUNT), 1))
+    ).to_series()
+    user, address = user.copy(), address.copy()
     user.iloc[rows] = found_user.to_numpy()
     address.iloc[rows] = found_address.to_numpy()
     return user, address

@@ -203,7 +203,10 @@ def test_identities_read_from_auth_daemon_messages() -> None:
                 "message": "pam_unix(sshd:auth): authentication failure; logname= uid=0 "
                 "euid=0 tty=ssh ruser= rhost=198.51.100.4  user=root",
             },
-            {"time": "2024-03-05T08:00:03Z", "message": "Invalid user oracle from 2001:db8::7 port 5555"},
+            {
+                "time": "2024-03-05T08:00:03Z",
+                "message": "Failed password for invalid user oracle from 2001:db8::7 port 5555 ssh2",
+            },
             {"time": "2024-03-05T08:00:04Z", "message": "received 3 rows from the cache"},
             {"time": "2024-03-05T08:00:05Z", "message": "login failed from 10.1.2.3", "user": "dave"},
         ]
