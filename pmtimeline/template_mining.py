@@ -11,7 +11,9 @@ The clustering (our own code, in the spirit of Brain's frequency idea):
 1. *Tokens.* A masked message is split on white space. For comparison, a token holding a mask
    (``<NUM>``, ``blk_<ID>``) has its masks written ``<*>``; a token holding a digit, a weekday or a
    month name is ``<*>`` whole; a run of equal tokens holding ``<*>`` (``blk_<*> blk_<*> ...``) counts
-   as one, so lists of any length compare equal. The original tokens stay for the output.
+   as one, so lists of any length compare equal, and so does the last word of a template cut at
+   :data:`~pmtimeline.templates.MAX_TEMPLATE_CHARS` with the token before it. The original tokens
+   stay for the output.
 2. *Roots.* Messages of equal token count are compared; every (position, token) gets its
    frequency: the events that have it, summed over the messages. The constant words of one kind of
    line occur in all of its events, so they share one frequency, while its variables are spread
@@ -193,9 +195,11 @@ def _token_lists(templates: Sequence[str]) -> tuple[list[tuple[str, ...]], list[
     row = pl.col("row")
     masked = pl.col("word").str.replace_all(_MASK.pattern, WILDCARD)
     holds_wildcard = masked.str.contains(WILDCARD, literal=True)
+    # A template cut at MAX_TEMPLATE_CHARS may end in a cut word (``blk_<NUM> bl``): a variable,
+    # part of the token before it, so that cut and whole lists of one kind compare equal.
+    cut_word = pl.col("cut") & (row != row.shift(-1)).fill_null(True) & (row == row.shift(1)).fill_null(False)
     variable = (
-        # A template cut at MAX_TEMPLATE_CHARS may end in a cut word (``blk_<NUM> bl``).
-        (pl.col("cut") & (row != row.shift(-1)).fill_null(True))
+        cut_word
         | masked.str.contains(_DIGIT.pattern)
         | masked.str.to_lowercase().is_in(sorted(_DATE_WORDS))
         | (holds_wildcard & (masked.str.replace_all(WILDCARD, "", literal=True).str.strip_chars(_PUNCTUATION) == ""))
@@ -205,7 +209,7 @@ def _token_lists(templates: Sequence[str]) -> tuple[list[tuple[str, ...]], list[
     key = pl.col("key")
     joined = (
         (row == row.shift(1)) & (key == key.shift(1)) & (key != WILDCARD) & key.str.contains(WILDCARD, literal=True)
-    )
+    ) | cut_word
     per_row = (
         words.with_columns(joined=joined.fill_null(False))
         .group_by("row", maintain_order=True)

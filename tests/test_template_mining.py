@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import random
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -181,3 +183,21 @@ def test_requoted_rewrites_a_quoted_mined_template_from_the_redacted_message() -
     assert requoted(f"`{mined_other}`", masked, safe) == f"`upload to {WILDCARD} failed for <redacted> after <DUR>`"
     # Text that quotes no version of the template is left as it is.
     assert requoted("rollback of checkout", masked, safe) == "rollback of checkout"
+
+
+def test_the_bench_script_prints_the_table(shared_data: Path) -> None:
+    script = Path(__file__).resolve().parents[1] / "bench" / "template_accuracy.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--data", str(shared_data / "loghub")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    cells = [
+        [c.strip(" *") for c in line.split("|")[1:-1]] for line in proc.stdout.splitlines() if line.startswith("| ")
+    ]
+    header, rows = cells[0], {row[0]: row for row in cells[1:]}
+    assert set(rows) == {*SYSTEMS, "mean"}
+    mined = header.index("GA mined")
+    assert float(rows["mean"][mined]) >= MEAN_TARGET
+    assert min(float(rows[system][mined]) for system in SYSTEMS) >= SYSTEM_TARGET
