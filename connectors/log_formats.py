@@ -601,6 +601,8 @@ def map_record_columns(records: pd.DataFrame, index: pd.Index) -> dict[str, pd.S
     """
     by_target: dict[str, list[tuple[int, str]]] = {}
     rest: list[str] = []
+    # Words under a numeric key ("status": "failed") are kept in ``fields``, not dropped.
+    worded: dict[str, pd.Series] = {}
     for name in records.columns:
         mapping = _KEY_TARGETS.get(str(name).lower())
         if mapping is None:
@@ -618,7 +620,11 @@ def map_record_columns(records: pd.DataFrame, index: pd.Index) -> dict[str, pd.S
                     # Already numbers (the JSON reader typed them): no round trip through text.
                     text = column.astype("float64").set_axis(index)
                 else:
-                    text = pd.to_numeric(_as_key_text(column), errors="coerce").astype("float64").set_axis(index)
+                    raw = _as_key_text(column).set_axis(index)
+                    text = pd.to_numeric(raw, errors="coerce").astype("float64").set_axis(index)
+                    words = raw.where(text.isna() & raw.notna())
+                    if bool(words.notna().any()):
+                        worded[key] = json_quote(words)
                 if target == "duration_ms" and key.lower() == "event.duration":
                     text = text / 1e6  # ECS: nanoseconds
             else:
@@ -637,7 +643,7 @@ def map_record_columns(records: pd.DataFrame, index: pd.Index) -> dict[str, pd.S
         numeric = raw_level.map(_PINO_LEVELS).astype(STRING)
         out["level"] = numeric.fillna(normalize_levels(raw_level))
     encoded = {key: _json_value(records[key]).set_axis(index) for key in rest}
-    out["fields"] = fields_json(encoded, index)
+    out["fields"] = fields_json({**encoded, **worded}, index)
     return out
 
 

@@ -804,3 +804,38 @@ def test_no_breach_is_claimed_for_an_office_nat(tmp_path: Path) -> None:
     draft = timeline.postmortem()
     assert "compromised" not in draft.lower()
     assert "address range" not in draft
+
+
+def test_outcome_words_under_a_status_key_survive_parsing(tmp_path: Path) -> None:
+    from pmtimeline.aggregate import auth_outcomes
+
+    path = tmp_path / "auth.jsonl"
+    records = [
+        {
+            "ts": "2024-03-12T08:00:00Z",
+            "msg": "login attempt",
+            "user": "a",
+            "client_ip": "203.0.113.9",
+            "status": "failed",
+        },
+        {
+            "ts": "2024-03-12T08:00:01Z",
+            "msg": "login attempt",
+            "user": "b",
+            "client_ip": "203.0.113.9",
+            "status": "success",
+        },
+        {
+            "ts": "2024-03-12T08:00:02Z",
+            "msg": "GET /login",
+            "client_ip": "203.0.113.9",
+            "path": "/login",
+            "status": 401,
+        },
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    events = pmtimeline.read_events(path)
+    assert events["http_status"].tolist()[2] == 401
+    failure, success = auth_outcomes(events)
+    assert failure.tolist() == [True, False, True]
+    assert success.tolist() == [False, True, False]
