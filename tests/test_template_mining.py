@@ -201,3 +201,37 @@ def test_the_bench_script_prints_the_table(shared_data: Path) -> None:
     mined = header.index("GA mined")
     assert float(rows["mean"][mined]) >= MEAN_TARGET
     assert min(float(rows[system][mined]) for system in SYSTEMS) >= SYSTEM_TARGET
+
+
+def test_root_cause_new_errors_compare_mined_templates() -> None:
+    # Before onset, failed logins of some users; during the incident, of other users, and one error
+    # truly new. With masks alone every user made a "new error"; mined, only the new one is new.
+    from synthetic_incidents import make_events
+
+    from pmtimeline.aggregate import aggregate
+    from pmtimeline.changes import classify_changes
+    from pmtimeline.config import TimelineConfig
+    from pmtimeline.root_cause import _new_templates
+
+    before = ["alice", "bob", "carol", "dave", "erin"]
+    during = ["frank", "grace", "heidi", "ivan", "judy"]
+    records: list[dict[str, object]] = [
+        {"time": f"2024-05-01T10:0{i}:00Z", "level": "error", "service": "auth", "message": f"login failed for {u}"}
+        for i, u in enumerate(before)
+    ]
+    records += [
+        {"time": f"2024-05-01T10:3{i}:00Z", "level": "error", "service": "auth", "message": f"login failed for {u}"}
+        for i, u in enumerate(during)
+    ]
+    records.append(
+        {"time": "2024-05-01T10:31:30Z", "level": "error", "service": "auth", "message": "token store unreachable"}
+    )
+    config = TimelineConfig()
+    aggregates = aggregate(classify_changes(make_events(records)), config)
+    onset, recovered = pd.Timestamp("2024-05-01T10:30:00Z"), pd.Timestamp("2024-05-01T10:40:00Z")
+    new, total = _new_templates(aggregates, onset, recovered, config)
+    assert total == len(during) + 1
+    # (each item: the NewError first, then what root_cause ranks it by)
+    assert [item[0].template for item in new] == ["token store unreachable"]
+    assert new[0][0].count == 1
+    assert new[0][0].evidence.line == len(records)
