@@ -6,7 +6,10 @@ message (the exception line of a stack trace) is used, cut to :data:`MAX_TEMPLAT
 
 Drain3 mines templates line by line with a parse tree, which suits an online miner but not a
 vectorized stage; a fixed chain of masks (RE2 syntax, run by polars) over the whole column is fast
-and predictable, and that is all the analysis needs (comparing the templates of two windows).
+and predictable, and it is what the streaming aggregation keys its templates by, chunk by chunk.
+Masks alone split one kind of line wherever a variable has no shape they know (a user or host
+name): :mod:`pmtimeline.template_mining` clusters the distinct masked templates afterwards, and
+the analysis compares those mined templates.
 """
 
 from __future__ import annotations
