@@ -405,7 +405,8 @@ class Redactor:
         return out
 
     def redact_incident(self, incident: Incident) -> Incident:
-        """A redacted copy of an incident: evidence messages, summaries, actors, accounts, endpoints."""
+        """A redacted copy of an incident: evidence messages, summaries, the mechanism, action items,
+        actors, accounts, endpoints."""
         known: dict[str, str] = {}
         for actor in incident.exposure.actors:
             kind = {"client_ip": "ip", "client_range": "net"}.get(actor.actor_kind, "user")
@@ -435,9 +436,29 @@ class Redactor:
         )
         candidates = tuple(
             dataclasses.replace(
-                c, summary=text(_retemplated(c.summary, c.evidence, text)), evidence=evidence(c.evidence)
+                c,
+                summary=text(_retemplated(c.summary, c.evidence, text)),
+                evidence=evidence(c.evidence),
+                why=text(c.why),
+                new_errors=tuple(
+                    dataclasses.replace(n, template=text(n.template), evidence=evidence((n.evidence,))[0])
+                    for n in c.new_errors
+                ),
             )
             for c in incident.root_cause_candidates
+        )
+        # The mechanism and the action items quote log lines too (a signature, the facts' evidence).
+        mechanism = incident.mechanism
+        if mechanism is not None:
+            mechanism = dataclasses.replace(
+                mechanism,
+                signature=text(mechanism.signature),
+                label=text(mechanism.label),
+                first=evidence((mechanism.first,))[0],
+            )
+        action_items = tuple(
+            dataclasses.replace(a, action=text(a.action), fact=text(a.fact), evidence=evidence(a.evidence))
+            for a in incident.action_items
         )
         endpoints = incident.metrics.affected_endpoints
         metrics: Metrics = dataclasses.replace(
@@ -448,6 +469,8 @@ class Redactor:
             incident,
             phase_evidence={p: evidence(ev) for p, ev in incident.phase_evidence.items()},
             root_cause_candidates=candidates,
+            mechanism=mechanism,
+            action_items=action_items,
             exposure=exposure,
             metrics=metrics,
             redacted=True,

@@ -152,6 +152,36 @@ def test_redact_incident_covers_evidence_and_exposure(redactor: Redactor) -> Non
     assert out.redacted
 
 
+def test_redact_incident_covers_the_mechanism_action_items_and_new_errors(redactor: Redactor) -> None:
+    from pmtimeline.incident import ActionItem, Mechanism, NewError, RootCauseCandidate
+
+    t = pd.Timestamp("2024-03-01T10:00:00Z")
+    ev = Evidence(time=t, source="a.log", line=3, message="iban DE89370400440532013000 from 203.0.113.9")
+    candidate = RootCauseCandidate(
+        1,
+        "change",
+        t,
+        "api",
+        "deploy in api",
+        0.9,
+        (ev,),
+        why="it came right before the card 4111111111111111 errors",
+        new_errors=(NewError(template="card declined password=hunter2", count=3, evidence=ev),),
+    )
+    incident = Incident(
+        title="t",
+        window_start=t,
+        window_end=t,
+        phases={},
+        root_cause_candidates=(candidate,),
+        mechanism=Mechanism(signature="auth failed for token=abc", label="x", count=3, before_onset=0, first=ev),
+        action_items=(ActionItem("detect", "P1", "alert on password=hunter2", "seen from 203.0.113.9", (ev,)),),
+    )
+    text = str(redactor.redact_incident(incident).to_dict())
+    for secret in ("DE89370400440532013000", "203.0.113.9", "4111111111111111", "hunter2", "token=abc"):
+        assert secret not in text, secret
+
+
 def test_every_redacted_value_passes_the_prefilter(redactor: Redactor) -> None:
     import pyarrow as pa
 
