@@ -80,12 +80,14 @@ DEFAULT_CHANGE_VOCABULARY: Final[Mapping[str, str]] = {
     "scale": (
         r"\b(scal(e|ed|ing)[ -]?(up|out|down|in|to)|autoscal\w*|"
         r"(replicas?|instances?|nodes?|capacity) (set|increased|decreased|changed|raised) (to|from)|"
-        r"add(ed|ing)? \d+ (more )?(nodes|instances|replicas|pods|workers))\b"
+        r"add(ed|ing)? \d+ (more )?(nodes|instances|replicas|pods|workers)|"
+        # Kubernetes audit events (see connectors.log_formats): a write to the scale subresource.
+        r"(update|patch) \S+/\S+ scale)\b"
     ),
     "restart": (
         r"\b(restart(ed|ing|s)?|reboot(ed|ing|s)?|respawn(ed|ing)?|bounc(e|ed|ing) (the )?"
         r"(service|pod|process|server|app|node)s?|(service|process|server|daemon|application|app|pod|container)s? "
-        r"(was |were |has been )?re-?started)\b"
+        r"(was |were |has been )?re-?started|delete pods/)\b"
     ),
     "feature_flag": (
         r"\b(feature[ -]?flag|feature toggle|kill ?switch|flag \S+ (enabled|disabled|turned|set|flipped|toggled)|"
@@ -95,7 +97,8 @@ DEFAULT_CHANGE_VOCABULARY: Final[Mapping[str, str]] = {
         r"\b(config(uration)? (change|changed|update|updated|reload|reloaded|applied|push|pushed|deployed|rollout)|"
         r"(updat|chang|reload|appl|push)(e|ed|ing|ied|y) (the |new )?config(uration)?|"
         r"kubectl (apply|patch|edit|set (env|resources|selector|serviceaccount|subject))|terraform apply|"
-        r"sysctl -w)"
+        r"sysctl -w|"
+        r"(create|update|patch) (configmaps|secrets|services|ingresses|horizontalpodautoscalers)(\.[a-z.]+)?/)"
     ),
     "deploy": (
         r"\b(deploy(ed|ing|s)?|deployment (started|finished|complete|completed|succeeded|of)|"
@@ -104,6 +107,7 @@ DEFAULT_CHANGE_VOCABULARY: Final[Mapping[str, str]] = {
         r"upgrad(e|ed|ing) \S+ from \S+ to|(created|creating) deployment|"
         r"deployment \d* ?(created|succeeded|successful)|"
         # kubectl set image, a Deployment's image updated; Argo CD's sync; Helm's and Flux's upgrades.
+        r"(create|update|patch) (deployments|statefulsets|daemonsets)(\.apps)?/|"
         r"set image|image (updated|changed|set)|helm (upgrade|install)|initiated (automated )?sync|sync operation to|"
         r"has been (upgraded|installed)|(upgrade|install) (succeeded|completed|complete|successful))\b"
     ),
@@ -222,6 +226,8 @@ TARGET_PATTERNS: Final[tuple[str, ...]] = (
     r"(?i)\b(?:deployments?|deploy|statefulsets?|sts|daemonsets?|ds|cronjobs?|helmreleases?|kustomizations?|"
     rf"applications?)(?:\.[a-z.]+)?/(?:[a-z0-9-]+/)?(?P<target>{_K8S_NAME})",
     rf'(?i)\b(?:deployment|statefulset|daemonset) "(?P<target>{_K8S_NAME})"',
+    # A pod of a Deployment: <deployment>-<replica set hash>-<5 characters>.
+    r"(?i)\bpods?/(?P<target>[a-z0-9][a-z0-9-]*?)-[a-z0-9]{6,10}-[a-z0-9]{5}\b",
     # Helm: Release "checkout" has been upgraded; helm upgrade --install checkout ./chart --version 1.2.3;
     # Flux's helm-controller: release prod/checkout.v5 with chart checkout@1.2.3.
     rf'(?i)\brelease "(?P<target>{_NAME})"',
@@ -239,9 +245,21 @@ TARGET_PATTERNS: Final[tuple[str, ...]] = (
     r"(?i)(?:^|[\s(\[:'\"])(?P<target>[A-Za-z][\w@-]*[A-Za-z0-9])\.service\b",
     # GitHub deployments and others: checkout-api@v3.2.0.
     rf"(?i)(?:^|[\s(\[:'\"/])(?P<target>{_NAME})@(?P<version>v?\d[\w.+-]*[0-9A-Za-z])",
-    # Deploying checkout-api version 3.2.0; Deployed payments v2.4.0; rolled back payments to v2.3.9.
+)
+#: The least specific place: the word after a deploy verb ("Deploying checkout-api version 3.2.0",
+#: "Deployed payments v2.4.0", "rolled back payments to v2.3.9"). An application says "Restarting
+#: consumer" of a part of itself, so this target is believed only when the line's service is unknown,
+#: is a deploy tool (:data:`DEPLOY_TOOLS`), or the target is a service of the same events.
+VERB_TARGET_PATTERN: Final = (
     rf"(?i)\b(?:{_DEPLOY_VERBS})(?: of)?(?: (?:the|service|app|application|deployment|release))? ['\"]?"
-    rf"(?P<target>{_NAME})['\"]?(?: (?:to |version |to version |release )?(?P<version>{_VERSION}))?",
+    rf"(?P<target>{_NAME})['\"]?(?: (?:to |version |to version |release )?(?P<version>{_VERSION}))?"
+)
+#: Services that deploy, restart or configure others (RE2, case-insensitive, searched in the name).
+DEPLOY_TOOLS: Final = (
+    r"(?i)jenkins|argo|spinnaker|github|gitlab|bitbucket|flux|helm|kube|k8s|systemd|ansible|terraform|pulumi|"
+    r"octopus|circleci|buildkite|teamcity|bamboo|codedeploy|harness|tekton|drone|concourse|azure-?devops|"
+    r"chef|puppet|salt|nomad|cloudformation|capistrano|deploy|release|pipeline|rollout|operator|controller|"
+    r"(?:^|[^a-z])c[id](?:$|[^a-z])"
 )
 #: Where a change's structured fields name the object changed (JSON text; Flux's ``HelmRelease.name``,
 #: a GitHub deployment's ``repository.name``), when its message names none.
@@ -320,14 +338,17 @@ def _json_text(values: pd.Series) -> pd.Series:
 def change_targets(changes: pd.DataFrame) -> pd.DataFrame:
     """The service each change line names as changed, its version and its actor, from the message
     (and the JSON ``fields``); a frame with the index of ``changes`` and the string columns
-    ``target``, ``version`` and ``actor`` (null where the line names none). Vectorized: each pattern
-    is one regex pass over the column."""
+    ``target``, ``version`` and ``actor`` (null where the line names none), and the boolean
+    ``by_verb`` (the target is only the word after a deploy verb: see :data:`VERB_TARGET_PATTERN`).
+    Vectorized: each pattern is one regex pass over the column."""
     message = arrow_text(changes["message"].fillna(""))
     fields = arrow_text(changes["fields"].fillna(""))
     target: pa.Array = pa.nulls(len(message), pa.string())
     version: pa.Array = pa.nulls(len(message), pa.string())
     searches = [(message, pattern) for pattern in TARGET_PATTERNS]
     searches += [(fields, pattern) for pattern in FIELD_TARGET_PATTERNS]
+    searches.append((message, VERB_TARGET_PATTERN))
+    by_verb: pa.Array = pa.repeat(pa.scalar(False), len(message))
     for text, pattern in searches:
         groups = pc.extract_regex(text, pattern)
         name = pc.struct_field(groups, "target")
@@ -339,6 +360,8 @@ def change_targets(changes: pd.DataFrame) -> pd.DataFrame:
         )
         usable = pc.and_(pc.fill_null(usable, False), pc.is_null(target))
         target = pc.if_else(usable, name, target)
+        if pattern is VERB_TARGET_PATTERN:
+            by_verb = usable
         if "(?P<version>" in pattern:
             own = pc.struct_field(groups, "version")
             version = pc.if_else(pc.and_(usable, pc.is_null(version)), own, version)
@@ -354,6 +377,7 @@ def change_targets(changes: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame({"target": _strings(target), "version": _strings(version), "actor": _strings(actor)}).set_axis(
         changes.index
     )
+    frame["by_verb"] = np.asarray(by_verb.to_numpy(zero_copy_only=False), dtype=bool)
     if "user" in changes.columns:
         # The user of a change line (an audit log's user.name) is the person who made it.
         frame["actor"] = frame["actor"].fillna(changes["user"].astype(STRING))
@@ -410,7 +434,16 @@ def _file_under_targets(events: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     logged_by = changes["service"].astype(STRING)
     # Argo CD and Flux name applications namespace/name; the service is the name.
     named = logged_by.str.rsplit("/", n=1).str[-1].astype(STRING)
-    target = found["target"]
+    # The word after a deploy verb names a service only when a tool (or nobody known) logged the line,
+    # or when it is a service of these events: "orders: Restarting consumer" restarts part of orders.
+    seen = pd.Series(events["service"].dropna().unique()).astype(STRING).str.lower()
+    trusted = (
+        ~found["by_verb"].to_numpy(dtype=bool)
+        | logged_by.isna().to_numpy(dtype=bool)
+        | search_ignoring_case(arrow_text(logged_by), DEPLOY_TOOLS)
+        | found["target"].str.lower().isin(list(seen)).to_numpy(dtype=bool, na_value=False)
+    )
+    target = found["target"].where(pd.Series(trusted, index=found.index))
     other = target.notna().to_numpy(dtype=bool) & ~_same_service(target, named)
     service = named.where(~pd.Series(other, index=named.index), target)
     tool = logged_by.where(pd.Series(other, index=named.index) & logged_by.notna())

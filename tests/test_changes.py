@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,8 +16,12 @@ from pmtimeline.changes import (
     classify_changes,
     describe_change,
 )
+from pmtimeline.config import TimelineConfig
+from pmtimeline.connectors.logfile import LogFileConnector
 from pmtimeline.errors import ConfigError
 from pmtimeline.schema import CHANGE_TYPES
+
+FORMATS_DIR = Path(__file__).parent / "data" / "formats"
 
 
 def _classify(message: str, **fields: object) -> tuple[str, str | None]:
@@ -264,7 +269,7 @@ def test_unsafe_names_stay_valid_json_and_lines_that_are_not_changes_are_untouch
             {
                 "time": "2024-03-05T08:00:00Z",
                 "message": "Deployed cart v2.0.1",
-                "service": 'we"ird\\tool',
+                "service": 'deploy"er\\bot',
                 "level": "info",
             },
             {
@@ -277,7 +282,7 @@ def test_unsafe_names_stay_valid_json_and_lines_that_are_not_changes_are_untouch
         ]
     )
     out = classify_changes(events)
-    assert json.loads(out["fields"].iloc[0])["change.tool"] == 'we"ird\\tool'
+    assert json.loads(out["fields"].iloc[0])["change.tool"] == 'deploy"er\\bot'
     assert out["service"].tolist() == ["cart", "jenkins", "edge"]
     assert pd.isna(out["fields"].iloc[1])
     assert out["fields"].iloc[2] == '{"a":1}'
@@ -315,3 +320,53 @@ def test_change_details_read_back_and_describe_the_change() -> None:
         for row, version, actor in zip(events.itertuples(), details["version"], details["actor"], strict=True)
     ]
     assert texts == ["deploy of checkout-api v3.2.0 by jenkins", "change of checkout-api", "restart of cart by ops"]
+
+
+def test_kubernetes_audit_writes_are_changes_of_the_object_s_service(tmp_path: Path) -> None:
+    """A Kubernetes audit log (kube-apiserver's JSON events) read from a file: writes to a Deployment
+    are changes filed under it, the user is the actor; reads and refused writes are not changes."""
+    log = tmp_path / "kube-apiserver" / "audit.log"
+    log.parent.mkdir()
+    log.write_text((FORMATS_DIR / "kubernetes_audit.log").read_text(encoding="utf-8"), encoding="utf-8")
+    scale = json.loads((FORMATS_DIR / "kubernetes_audit.log").read_text(encoding="utf-8").splitlines()[1])
+    scale["objectRef"]["subresource"] = "scale"
+    scale["objectRef"]["name"] = "search"
+    scale["user"] = {"username": "carol@example.com"}
+    with log.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(scale) + "\n")
+    events = pd.concat(list(LogFileConnector(str(log), TimelineConfig()).read()), ignore_index=True)
+    assert set(events["format"]) == {"kubernetes_audit"}
+    out = classify_changes(events)
+    assert out["kind"].tolist() == ["log", "change", "log", "change"]  # a read, a patch, a refused delete, a scale
+    assert out["change_type"].tolist()[1::2] == ["deploy", "scale"]
+    assert out["service"].tolist() == ["kube-apiserver", "checkout", "kube-apiserver", "search"]
+    details = change_details(out)
+    assert details["actor"].tolist()[1::2] == ["alice@example.com", "carol@example.com"]
+    assert details["tool"].tolist()[1::2] == ["kube-apiserver", "kube-apiserver"]
+
+
+@pytest.mark.parametrize(
+    ("service", "message"),
+    [
+        ("orders", "Restarting consumer after rebalance"),
+        ("search-api", "Restarted scheduler thread"),
+        ("payments", "Restarted reports worker after memory limit"),
+    ],
+)
+def test_an_application_restarting_a_part_of_itself_keeps_its_service(service: str, message: str) -> None:
+    filed = _filed(message, service, level="info")
+    assert filed["service"] == service
+    assert "change.target" not in filed
+    assert "change.tool" not in filed
+
+
+def test_a_named_service_of_the_same_events_is_believed_after_a_deploy_verb() -> None:
+    events = make_events(
+        [
+            {"time": "2024-03-05T08:00:00Z", "message": "Restarted reports after memory limit", "service": "ops-bot"},
+            {"time": "2024-03-05T08:00:01Z", "message": "report 42 built", "service": "reports"},
+        ]
+    )
+    out = classify_changes(events)
+    assert out["service"].tolist() == ["reports", "reports"]
+    assert change_details(out)["tool"].iloc[0] == "ops-bot"
