@@ -363,6 +363,14 @@ def test_alert_state_changes_cite_the_payload_that_reported_them(draft: str) -> 
     assert [_show(c) for c in checks.phases["resolved"]] == ["sample_logs/alerts/alertmanager.json:5"]
 
 
+def test_each_phase_cites_the_line_the_truth_names(draft: str) -> None:
+    """truth.json names the line that shows each phase (the resolution: the notification that
+    resolved the detecting alert); the timeline's phase rows cite it first."""
+    phases = read_claims(draft).phases
+    for phase, truth in TRUTH["phase_evidence"].items():
+        assert phases[phase][0] == (str(SAMPLE_LOGS / truth["file"]), truth["line"]), phase
+
+
 @pytest.mark.parametrize(
     ("right", "wrong", "expected"),
     [
