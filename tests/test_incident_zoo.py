@@ -225,6 +225,28 @@ def test_mechanism_is_named(analyses: _Analyses, name: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_every_citation_points_at_its_own_line(analyses: _Analyses, name: str) -> None:
+    """Issue 15, item 6, beyond the sample: each phase's, candidate's and data operation's ``source:line``
+    is a line that says what the evidence says (alert state changes included)."""
+    incident = analyses.timeline(name).incident
+    evidence = [
+        *(e for ev in incident.phase_evidence.values() for e in ev),
+        *(e for c in incident.root_cause_candidates for e in c.evidence),
+        *incident.exposure.data_operations,
+    ]
+    files: dict[str, list[str]] = {}
+    for ev in evidence:
+        if ev.line is None:
+            continue
+        if ev.source not in files:
+            files[ev.source] = _lines(Path(ev.source))
+        line = files[ev.source][ev.line - 1]
+        head = ev.message.split("\n", 1)[0][:60]
+        assert head in line or json.dumps(head)[1:-1] in line, (ev.citation(), head, line[:200])
+
+
+@pytest.mark.slow
 def test_breach_exposure(analyses: _Analyses) -> None:
     name = "credential_stuffing_breach"
     s = analyses.score(name)
