@@ -277,11 +277,6 @@ def compute_metrics(
     per_service = aggregates.counts.groupby("service")[["events", "edge_requests"]].sum()
     edges = set(per_service.index[(per_service["events"] == per_service["edge_requests"]).to_numpy()].astype(str))
     named = tuple(s for s in named if s not in edges) or named
-    # An edge whose events are all access-log requests passes on the failures of the services behind
-    # it: it is an affected service of its own only when none behind it is.
-    per_service = aggregates.counts.groupby("service")[["events", "edge_requests"]].sum()
-    edges = set(per_service.index[(per_service["events"] == per_service["edge_requests"]).to_numpy()].astype(str))
-    named = tuple(s for s in named if s not in edges) or named
     if not named:
         unknown["affected_services"] = NO_SERVICES
     bad_signal = "failed_edge_requests" if signal == "failed_requests" and edge else signal
