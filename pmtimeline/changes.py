@@ -25,7 +25,8 @@ The service a change changes
     :func:`classify_changes` files the change under its target: ``service`` becomes the target, and
     ``fields`` gain ``change.target``, ``change.version``, ``change.actor`` (the person named, else the
     tool) and ``change.tool`` (the service that logged the line, when it is not the target). A
-    service's own change ("payments-api: deploying v2.14.0") keeps its service.
+    service's own change ("payments-api: deploying v2.14.0") keeps its service; names are compared with
+    the one loose rule of :mod:`pmtimeline.service_names` (``payments`` is ``payments-api``).
 """
 
 from __future__ import annotations
@@ -36,13 +37,13 @@ from typing import Final
 
 import numpy as np
 import pandas as pd
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pmtimeline.errors import ConfigError
-from pmtimeline.polars_regex import polars_strings, search_ignoring_case
+from pmtimeline.polars_regex import search_ignoring_case
 from pmtimeline.schema import CHANGE_TYPES, ERROR_LEVELS, STRING
+from pmtimeline.service_names import same_service_mask
 from pmtimeline.templates import arrow_text
 
 #: Change type -> case-insensitive regex (RE2) over the message. Configurable with
@@ -416,15 +417,6 @@ def describe_change(change_type: object, service: object, version: object, actor
     return text
 
 
-def _same_service(a: pd.Series, b: pd.Series) -> np.ndarray:
-    """Loose comparison of service names: equal ignoring case, or one a prefix of the other at a
-    word boundary (``payments`` is ``payments-api``)."""
-    frame = pl.DataFrame({"x": polars_strings(arrow_text(a)), "y": polars_strings(arrow_text(b))})
-    x, y = pl.col("x").str.to_lowercase(), pl.col("y").str.to_lowercase()
-    same = (x == y) | x.str.starts_with(y + "-") | y.str.starts_with(x + "-")
-    return np.asarray(frame.select(same.fill_null(False).alias("same"))["same"].to_numpy(), dtype=bool)
-
-
 def _file_under_targets(events: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     """File the change ``rows`` of ``events`` under the service each names (see the module doc)."""
     if rows.size == 0:
@@ -444,7 +436,7 @@ def _file_under_targets(events: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
         | found["target"].str.lower().isin(list(seen)).to_numpy(dtype=bool, na_value=False)
     )
     target = found["target"].where(pd.Series(trusted, index=found.index))
-    other = target.notna().to_numpy(dtype=bool) & ~_same_service(target, named)
+    other = target.notna().to_numpy(dtype=bool) & ~same_service_mask(target, named)
     service = named.where(~pd.Series(other, index=named.index), target)
     tool = logged_by.where(pd.Series(other, index=named.index) & logged_by.notna())
     actor = found["actor"].fillna(tool)
