@@ -3114,9 +3114,17 @@ class Score:
         return all(self.phase_ok.values())
 
 
+#: Candidate kinds that describe symptoms: where errors began, which errors are new. Their evidence can
+#: hold the trigger's line (an expiry is its own first error), but they do not name a trigger.
+SYMPTOM_KINDS = frozenset({"first_failing_service", "new_error_template"})
+
+
 def candidate_is_cause(candidate: Any, cause: Cause) -> bool:
-    """The candidate names the trigger: close in time, the trigger's line among its evidence (or in its
-    summary), and a service that is the trigger's (loosely)."""
+    """The candidate names the trigger: a trigger (a change, or an external cause), not a symptom; close in
+    time; the trigger's line among its evidence (or in its summary); a service that is the trigger's
+    (loosely; an external cause may have none)."""
+    if candidate.kind in SYMPTOM_KINDS:
+        return False
     texts = [e.message for e in candidate.evidence] + [candidate.summary]
     times = [e.time for e in candidate.evidence] + ([candidate.time] if candidate.time is not None else [])
     near = any(abs(pd.Timestamp(t) - cause.at.time) <= CAUSE_TOLERANCE for t in times)

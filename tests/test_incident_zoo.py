@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -280,8 +281,9 @@ def test_draft_carries_action_items(analyses: _Analyses, name: str) -> None:
     rows = [ln for ln in section.splitlines() if ln.startswith("|") and not set(ln) <= set("|-: ")][1:]
     assert rows, f"{name}: no action item\n{section}"
     for row in rows:
-        cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[-1], f"{name}: an action item without the fact it comes from: {row}"
+        fact = row.rstrip().rstrip("|").rsplit("|", 1)[-1]
+        # The fact it comes from, with that fact's evidence: at least one `source:line`.
+        assert re.search(r"`[^`]+:\d+`", fact), f"{name}: an action item without the fact it comes from: {row}"
 
 
 @pytest.mark.slow
