@@ -159,6 +159,7 @@ GENERIC_STEMS: Final = frozenset(
         *("stdout", "stderr", "console", "current", "messages", "syslog", "kern", "auth", "secure", "daemon"),
         *("debug", "combined", "all", "service", "default", "audit", "trace", "events", "event", "info", "warn"),
         *("std", "err", "cron", "user", "mail", "requests", "request", "other_vhosts_access", "ssl_access"),
+        *("production", "prod", "staging", "development", "dev", "test", "api", "worker", "web", "www"),
     }
 )
 #: Web servers and proxies: a name of the software, used only when the path has no better name
@@ -175,12 +176,25 @@ _NAME_SUFFIX: Final = re.compile(
 # A role of the log after the application's name: ``nginx_access``, ``checkout.error``, ``api-stdout``.
 _ROLE_SUFFIX: Final = re.compile(r"(?i)[._-](?:access|error|errors|debug|stdout|stderr|out|err|console|audit|gc)$")
 # /var/log/containers/<pod>_<namespace>_<container>-<64 hex container id>.log
-_K8S_CONTAINER_LOG: Final = re.compile(r"^[^_/]+_[^_/]+_(?P<container>[^/]+)-[0-9a-f]{64}\.log(?:\..*)?$")
+# (the container id is 64 hex digits; some tools shorten it to 12)
+_K8S_CONTAINER_LOG: Final = re.compile(r"^[^_/]+_[^_/]+_(?P<container>[^/]+)-[0-9a-f]{12,64}\.log(?:\..*)?$")
 # /var/log/pods/<namespace>_<pod>_<pod uid>/<container>/<restart count>.log
 _K8S_POD_DIR: Final = re.compile(r"^[^_/]+_[^_/]+_[0-9a-fA-F-]{8,}$")
 _K8S_POD_LOG: Final = re.compile(r"^\d+\.log(?:\..*)?$")
 _NUMBER: Final = re.compile(r"^[\d._-]*$")
 _LOGS_DIRECTORY: Final = re.compile(r"(?i)(?:^|[._-])logs?(?:$|[._-])")
+
+
+def _words(name: str) -> list[str]:
+    return [w for w in re.split(r"[^0-9a-z]+", name.lower()) if w]
+
+
+def _longer_name_of(longer: str, name: str) -> bool:
+    """``longer`` holds every word of ``name``, and more (``provision-service`` of ``provision``)."""
+    outer, inner = _words(longer), _words(name)
+    if not inner or len(outer) <= len(inner):
+        return False
+    return any(outer[i : i + len(inner)] == inner for i in range(len(outer) - len(inner) + 1))
 
 
 def service_from_path(path: str) -> str | None:
@@ -191,9 +205,11 @@ def service_from_path(path: str) -> str | None:
     * Otherwise the file's stem, without rotation, compression and date suffixes, log extensions and a
       role suffix (``logs/checkout-api.log.1`` and ``checkout-api-2024-03-12.log.gz`` give
       ``checkout-api``, ``checkout.access.log`` gives ``checkout``), unless that stem names a kind of
-      log (:data:`GENERIC_STEMS`: ``app.log``, ``access.log``, ``syslog``); then the nearest directory
+      log (:data:`GENERIC_STEMS`: ``app.log``, ``access.log``, ``syslog``, ``api.jsonl``); then the nearest directory
       that is not generic (:data:`GENERIC_DIRECTORIES`, ``*logs*``, dates), looking up two levels
-      (``checkout/app.log`` and ``checkout/logs/current`` give ``checkout``).
+      (``checkout/app.log`` and ``checkout/logs/current`` give ``checkout``). A directory that names the
+      stem more fully is taken instead (``s3-index/index.log`` and ``guest-agent/agent.log`` give the
+      directory; ``payments/payments-api.log`` gives ``payments-api``).
     * The name of web-server software (``nginx``) is taken only when nothing better is found.
     """
     parts = [p for p in path.replace("\\", "/").split("/") if p]
@@ -216,7 +232,9 @@ def service_from_path(path: str) -> str | None:
     if stem.lower() in SERVER_SOFTWARE:
         weak = stem
     elif stem.lower() not in GENERIC_STEMS and not _NUMBER.match(stem):
-        return stem
+        # A directory that names the same thing more fully wins: s3-index/index.log is s3-index.
+        parent = dirs[-1] if dirs else ""
+        return parent if _longer_name_of(parent, stem) else stem
     for directory in reversed(dirs[-2:]):
         if directory.lower() in SERVER_SOFTWARE:
             weak = weak or directory

@@ -536,6 +536,12 @@ def test_user_format_file_is_detected_first_and_brings_its_zone(tmp_path: Path) 
         ("/var/log/nginx/access.log", "nginx"),
         ("/var/log/apache2/error.log.1", "apache2"),
         ("workers/settlement-worker.log", "settlement-worker"),
+        ("s3-index/index.log", "s3-index"),  # the directory names the stem more fully
+        ("provision-service/provision.log", "provision-service"),
+        ("hookshot/worker.log", "hookshot"),  # a role, not a name
+        ("config-api/api.jsonl", "config-api"),
+        ("rails/production.json", "rails"),  # an environment, not a name
+        ("containers/inventory-6d5f8b7c9-x2lq4_shop_inventory-3b1f9a7c2d4e.log", "inventory"),  # a short id
         ("C:\\logs\\billing\\app.log", "billing"),
         (
             "/var/log/containers/checkout-7d9f8b6c4d-x2x4z_shop_checkout-api-"
