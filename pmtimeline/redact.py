@@ -131,7 +131,9 @@ _EMAIL_RE: Final = re.compile(r"\b([A-Za-z0-9._%+-]+)(?:@|\\u0040|%40|&#64;)([A-
 _CARD_RE: Final = re.compile(r"(?<![\d-])(?=[2-6])(?:\d[ -]?){12,18}\d(?![\d-])")
 _IBAN_RE: Final = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 _IPV4_RE: Final = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
-_IPV6_RE: Final = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
+# Never inside a word: "::" and "d::" are valid IPv6 addresses, and Ruby's and C++'s ``Mysql2::Error``,
+# ``ActiveRecord::StatementInvalid`` and ``std::vector`` are words to keep as written.
+_IPV6_RE: Final = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 # Cookie values hold no space, quote, comma, semicolon or backslash (RFC 6265), except quoted ones;
 # stopping there keeps a cookie header inside a JSON string from eating the string's end.
 _COOKIE_PAIR_RE: Final = re.compile(r"([^=;,\s\"]+)=(\"[^\"\r\n]*\"|[^;,\s\"\\]*)")

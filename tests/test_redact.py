@@ -45,6 +45,8 @@ SECRET_CASES: list[tuple[str, str]] = [
     ("json alice\\u0040bank.example", "alice\\u0040bank.example"),
     ("from 203.0.113.7 port 22", "203.0.113.7"),
     ("from 2001:db8::1 port 22", "2001:db8::1"),
+    ("listening on [fe80::1]:8080", "fe80::1"),
+    ("peer=2001:db8::7,", "2001:db8::7"),
     ("login password\u00a0=hunter2 ok", "hunter2"),  # a no-break space: Python's \\s, not RE2's
 ]
 
@@ -66,6 +68,11 @@ def test_secrets_are_redacted(redactor: Redactor, text: str, secret: str) -> Non
         "version 1.2.3.4000 released",  # not an IP
         "check pass; user unknown",
         "Invalid password for user admin",
+        # "::" and "d::" are valid IPv6 addresses, but inside words they are Ruby and C++ names
+        "Faraday::TimeoutError: api.gravatar.com timed out",
+        "Mysql2::Error: Lock wait timeout exceeded",
+        "ActiveRecord::StatementInvalid: write timed out",
+        "std::vector<int> grew",
     ],
 )
 def test_look_alikes_are_kept(redactor: Redactor, text: str) -> None:
