@@ -22,7 +22,8 @@ The clustering (our own code, in the spirit of Brain's frequency idea):
    root form a group.
 3. *Splits.* Within a group, a position whose words differ is split on (each word its own
    sub-group) when it holds at most :data:`MAX_SPLIT_WORDS` distinct words, or only upper-case
-   names (states such as ``NEW``, ``RUNNING``); otherwise it is a variable. A position where every
+   names (states such as ``NEW``, ``RUNNING``), or when fewer than :data:`MIN_CONSTANT_WORDS` words
+   of the group are constant; otherwise it is a variable. A position where every
    word holds ``<*>`` is never split on. Splitting repeats within each sub-group.
 
 It works on distinct masked messages, never line by line, and its result depends only on the set
@@ -54,6 +55,9 @@ WILDCARD: Final = "<*>"
 #: two or three words there name different kinds of line ("connection refused" / "connection reset"),
 #: more are values (user names, host names).
 MAX_SPLIT_WORDS: Final = 3
+#: ... unless fewer words than this would stay constant: then any number of words there are kinds
+#: ("connection refused", "connection reset", "connection aborted", ... never become "connection <*>").
+MIN_CONSTANT_WORDS: Final = 2
 
 _MASK = re.compile(r"<[A-Z]+>")
 _DIGIT = re.compile(r"\d")
@@ -267,13 +271,21 @@ def _split(rows: list[int], shapes: Sequence[tuple[str, ...]]) -> Iterable[list[
     if len(rows) == 1:
         return [rows]
     best: tuple[tuple[int, int], dict[str, list[int]]] | None = None
+    columns: list[dict[str, list[int]]] = []
     for position in range(len(shapes[rows[0]])):
         parts: dict[str, list[int]] = defaultdict(list)
         for i in rows:
             parts[shapes[i][position]].append(i)
+        columns.append(parts)
+    constant = sum(1 for parts in columns if len(parts) == 1 and WILDCARD not in next(iter(parts)))
+    for position, parts in enumerate(columns):
         if len(parts) == 1 or all(WILDCARD in word for word in parts):
             continue
-        if len(parts) > MAX_SPLIT_WORDS and not all(_UPPER_NAME.fullmatch(word) for word in parts):
+        if (
+            len(parts) > MAX_SPLIT_WORDS
+            and not all(_UPPER_NAME.fullmatch(word) for word in parts)
+            and constant >= MIN_CONSTANT_WORDS
+        ):
             continue
         rank = (len(parts), position)
         if best is None or rank < best[0]:

@@ -15,6 +15,7 @@ import pytest
 from pmtimeline.schema import STRING
 from pmtimeline.template_mining import (
     MAX_SPLIT_WORDS,
+    MIN_CONSTANT_WORDS,
     WILDCARD,
     grouping_accuracy,
     mine_templates,
@@ -50,6 +51,13 @@ def test_a_few_words_in_one_place_name_different_kinds() -> None:
     mined = _mined(messages)
     assert mined == messages
     assert MAX_SPLIT_WORDS >= 3
+    # Many words where almost nothing else stays constant are kinds too; with enough constant words
+    # around them, they are values.
+    outcomes = ["refused", "reset", "closed", "aborted", "lost"]
+    assert _mined([f"connection {w}" for w in outcomes]) == [f"connection {w}" for w in outcomes]
+    names = ["alice", "bob", "carol", "dave", "erin"]
+    assert set(_mined([f"unknown user {n}" for n in names])) == {f"unknown user {WILDCARD}"}
+    assert MIN_CONSTANT_WORDS == 2
 
 
 def test_upper_case_states_are_kinds_even_when_many() -> None:
