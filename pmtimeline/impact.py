@@ -317,7 +317,7 @@ def compute_metrics(
         if requests_failed is not None and budget > 0:
             burn = round(requests_failed / budget, 4)
         else:
-            unknown["error_budget_burn"] = NO_REQUESTS
+            unknown["error_budget_burn"] = NO_REQUESTS  # with requests, 0 < slo < 100 leaves a budget
     cost = None
     if config.cost_per_failed_request is not None and requests_failed is None:
         # A cost per failed request applied to no count of failed requests would be an invented zero.

@@ -22,7 +22,7 @@ from pmtimeline.changes import classify_changes
 from pmtimeline.cli import cli
 from pmtimeline.config import TimelineConfig
 from pmtimeline.impact import compute_metrics, histogram_percentiles
-from pmtimeline.incident import Metrics
+from pmtimeline.incident import Incident, Metrics
 from pmtimeline.postmortem import render_postmortem
 from pmtimeline.sources import SourceAccounting
 
@@ -340,6 +340,29 @@ def test_a_quiet_window_names_its_alert_and_infers_nothing() -> None:
     assert "monitoring gap" not in draft
     assert "Root cause" not in draft
     assert "Action items" not in draft
+
+
+def test_a_cost_model_or_slo_without_request_logs_is_unknown() -> None:
+    # The outage's aggregates with every request count taken away: as if only application logs were read.
+    _, aggregates = data()
+    no_requests = {c: 0 for c in ("requests", "failed_requests", "edge_requests", "failed_edge_requests")}
+    blind = replace(aggregates, counts=aggregates.counts.assign(**no_requests))
+    phases = truth_phases()
+    config = replace(CONFIG, slo=99.9, cost_per_failed_request=0.5, revenue_per_minute=100.0)
+    metrics = compute_metrics(phases, blind, config)
+    assert (metrics.requests_failed, metrics.error_budget_burn, metrics.estimated_cost) == (None, None, None)
+    assert {metrics.unknown_reasons[k] for k in ("requests_failed", "error_budget_burn", "estimated_cost")} == {
+        "no request logs"
+    }
+    assert metrics.error_events == compute_metrics(phases, aggregates, config).error_events
+    incident = Incident(title="t", window_start=None, window_end=None, phases=phases, metrics=metrics)
+    impact = _section(render_postmortem(incident, blind.notable, config), "Impact")
+    assert "Estimated financial impact: unknown (no request logs)." in impact
+    assert "Error budget consumed: unknown (no request logs)." in impact
+    # A model that does not count requests still applies.
+    revenue_only = compute_metrics(phases, blind, replace(CONFIG, revenue_per_minute=100.0))
+    assert metrics.time_to_recover_s is not None
+    assert revenue_only.estimated_cost == pytest.approx(100.0 * metrics.time_to_recover_s / 60, abs=0.01)
 
 
 def test_incident_json_keeps_unknown_apart_from_zero() -> None:
