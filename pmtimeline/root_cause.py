@@ -43,13 +43,16 @@ causes), with its exact count and the line that names it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
-from pmtimeline.aggregate import Aggregates, error_mask, in_window, notable_mask
+from pmtimeline.aggregate import Aggregates, auth_outcomes, error_mask, in_window, notable_mask
 from pmtimeline.config import TimelineConfig
 from pmtimeline.correlate import correlation_ids
 from pmtimeline.incident import MAX_SHOWN, Evidence, Exposure, Mechanism, NewError, RootCauseCandidate
@@ -73,9 +76,30 @@ CHANGE_TYPE_WEIGHT: Final[Mapping[str, float]] = {
     "restart": 0.4,
     "block": 0.3,
 }
-RELATION_WEIGHT: Final[Mapping[str, float]] = {"affected": 1.0, "dependency": 0.8, "unknown": 0.6, "other": 0.25}
+RELATION_WEIGHT: Final[Mapping[str, float]] = {
+    "affected": 1.0,
+    "aimed": 0.9,
+    "dependency": 0.8,
+    "unknown": 0.6,
+    "other": 0.25,
+}
+_WORD: Final = re.compile(r"[a-z][a-z0-9_.-]*[a-z0-9]")
+_SERVICE_PARTS: Final = re.compile(r"[-_./ ]+")
+#: Words too common in logs to link a change to a failure.
+_COMMON_WORDS: Final = frozenset(
+    """about after again against all also and api app applied apply are before being build change changed changes
+    check client cluster code complete completed config configuration connect connection connections could data
+    debug default deploy deployed deploying deployment disabled done down enabled error errors event failed
+    failing failure for from get got has have host hosts http https info instance instances into level max message
+    min more new node nodes none not null only out over port process production push pushed put ready release
+    released request requests response restart restarted restarting rollout run running server servers service
+    services set started starting status succeeded success sync than that the then this time timed timeout update
+    updated user users value version via was were when which while will with worker workers""".split()  # noqa: SIM905 (128 words: one per line reads worse)
+)
 #: Change types that can start an incident by themselves.
 TRIGGER_CHANGES: Final = frozenset({"deploy", "config", "migration", "feature_flag", "certificate", "scale"})
+#: A change that names what failed is aimed at it when it came at most this long before onset.
+AIMED_WITHIN: Final = pd.Timedelta("15min")
 #: A change in a service that did not fail, this long before onset, is noise.
 NOISE_AGE: Final = pd.Timedelta("10min")
 #: Score of an external trigger recognized from the errors' words, by trigger kind.
@@ -83,8 +107,11 @@ EXTERNAL_SCORE: Final[Mapping[str, float]] = {
     "certificate_expiry": 0.95,
     "quota": 0.93,
     "resource_exhaustion": 0.75,
+    "network": 0.72,
     "dependency_outage": 0.7,
 }
+#: Words of an external trigger this long before onset still count (a link fails, then requests do).
+TRIGGER_LEAD: Final = pd.Timedelta("5min")
 #: Words of a trigger first seen later than this after onset are a consequence, not a trigger.
 TRIGGER_DELAY: Final = pd.Timedelta("5min")
 #: Requests per bucket at least this many times their median before onset make a traffic surge.
@@ -160,13 +187,40 @@ def _human(delta: pd.Timedelta) -> str:
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
+def _words(text: str, shortest: int = 4) -> set[str]:
+    """The distinctive words of a text: identifiers and names, not the vocabulary every log shares."""
+    return {w for w in _WORD.findall(text.lower()) if len(w) >= shortest and not w.isdigit() and w not in _COMMON_WORDS}
+
+
+def _service_words(name: str) -> set[str]:
+    """A service's name and its parts, as a change aimed at it would write them (``waf``, ``checkout``)."""
+    parts = {p for p in _SERVICE_PARTS.split(name.lower()) if len(p) >= 3 and p not in _COMMON_WORDS}
+    return {name.lower(), *parts}
+
+
+def _same_service(name: str, others: Iterable[str]) -> bool:
+    """Loose service identity: ``WAF`` is ``waf``, ``s3-index`` is ``index``, ``payments`` is ``payments-api``
+    (the words of one are among the other's)."""
+    mine = set(_SERVICE_PARTS.split(name.lower())) - {""}
+    for other in others:
+        theirs = set(_SERVICE_PARTS.split(other.lower())) - {""}
+        if mine and theirs and (mine <= theirs or theirs <= mine):
+            return True
+    return False
+
+
 def _change_candidates(
     notable: pd.DataFrame,
     onset: pd.Timestamp,
     services: tuple[str, ...],
     dependencies: set[str],
     config: TimelineConfig,
+    failure_words: set[str],
+    failing_services: Mapping[str, str],
 ) -> list[_Found]:
+    """Changes before onset; ``failure_words``: the distinctive words of the incident's first new
+    errors and failing services, which a change aimed at them names too (``failing_services``: the
+    service each of a failing service's words names)."""
     lookback = pd.Timedelta(config.change_lookback)
     t = notable["timestamp"]
     mask = (notable["kind"] == "change") & (t >= onset - lookback) & (t <= onset)
@@ -174,27 +228,40 @@ def _change_candidates(
     out: list[_Found] = []
     for row in changes.to_dict("records"):  # changes before onset: a handful
         service = _text(row["service"])
-        if service is None:
-            relation = "unknown"
-        elif service in services:
+        at = pd.Timestamp(row["timestamp"])
+        age = onset - at
+        shared = sorted(_words(str(row["message"] or ""), shortest=3) & failure_words)
+        target: str | None = None
+        logged_by = ""
+        if service is not None and (service in services or _same_service(service, services)):
             relation = "affected"
-        elif service in dependencies:
+        elif service is not None and (service in dependencies or _same_service(service, dependencies)):
             relation = "dependency"
+        elif shared and age <= AIMED_WITHIN:
+            relation = "aimed"
+            # A change logged by a tool about a failing service it names is that service's change.
+            target = next((failing_services[w] for w in shared if w in failing_services), None)
+            if target is not None and target != service:
+                logged_by = f" (logged by {service})" if service else ""
+                service = target
+        elif service is None:
+            relation = "unknown"
         else:
             relation = "other"
         kind = _text(row["change_type"]) or ""
-        at = pd.Timestamp(row["timestamp"])
-        age = onset - at
         recency = 1.0 - 0.75 * min(1.0, age / lookback) if lookback > pd.Timedelta(0) else 1.0
         score = RELATION_WEIGHT[relation] * CHANGE_TYPE_WEIGHT.get(kind, 0.5) * recency
         where = f" in {service}" if service else ""
         summary = f"{kind or 'change'}{where} {_human(age)} before onset"
+        if relation == "aimed" and target is not None and target == service:
+            summary += logged_by
         trigger = relation != "other" and kind in TRIGGER_CHANGES
         noise = relation == "other" and (age > NOISE_AGE or kind == "restart")
         if trigger:
             place = {
                 "affected": "in a service that failed",
                 "dependency": "in a service the failing ones call (seen in the same requests)",
+                "aimed": f"aimed at what failed (it names {', '.join(shared[:3])}, as the failures do)",
                 "unknown": "that names no service",
             }[relation]
             why = (
@@ -347,15 +414,14 @@ def _template_candidates(new: list[tuple[NewError, float, bool]]) -> list[_Found
 
 
 def _signature_counts(
-    aggregates: Aggregates, onset: pd.Timestamp, recovered: pd.Timestamp, config: TimelineConfig
+    aggregates: Aggregates, start: pd.Timestamp, recovered: pd.Timestamp, config: TimelineConfig
 ) -> pd.DataFrame:
-    """Per failure signature: ``count`` in [onset - one bucket, recovered], ``before`` (events
-    before that) and ``first`` (its first time in the incident), earliest first."""
+    """Per failure signature: ``count`` in [start, recovered], ``before`` (events before that) and
+    ``first`` (its first time in the incident), earliest first."""
     table = aggregates.event_details(config).signatures
     columns = ["signature", "count", "before", "first"]
     if table.empty:
         return pd.DataFrame(columns=columns)
-    start = onset - pd.Timedelta(config.bucket)
     during = table.loc[in_window(table, start, recovered)]
     if during.empty:
         return pd.DataFrame(columns=columns)
@@ -414,7 +480,7 @@ def find_mechanism(
     if onset is None:
         return None
     recovered = phases.get("recovered") or aggregates.window_end or onset
-    counts = _signature_counts(aggregates, onset, recovered, config)
+    counts = _signature_counts(aggregates, onset - pd.Timedelta(config.bucket), recovered, config)
     if counts.empty:
         return None
     specific = counts.loc[counts["signature"].astype(str).map(lambda n: SIGNATURE_BY_NAME[n].trigger is not None)]
@@ -439,21 +505,20 @@ def find_mechanism(
 def _external_candidates(
     aggregates: Aggregates, onset: pd.Timestamp, recovered: pd.Timestamp, config: TimelineConfig
 ) -> list[_Found]:
-    """External triggers named by the errors' words, from near onset on."""
-    counts = _signature_counts(aggregates, onset, recovered, config)
+    """External triggers named by the errors' words, from shortly before onset (:data:`TRIGGER_LEAD`) on."""
+    counts = _signature_counts(aggregates, onset - TRIGGER_LEAD, recovered, config)
     out: list[_Found] = []
     for row in counts.to_dict("records"):  # one per signature: a handful
         signature = SIGNATURE_BY_NAME[str(row["signature"])]
         if signature.trigger is None:
             continue
         first = pd.Timestamp(row["first"])
-        evidence = _signature_evidence(
-            aggregates.notable, signature.name, onset - pd.Timedelta(config.bucket), recovered
-        )
+        evidence = _signature_evidence(aggregates.notable, signature.name, onset - TRIGGER_LEAD, recovered)
         if not evidence:
             continue
         late = first > onset + TRIGGER_DELAY
-        score = EXTERNAL_SCORE[signature.trigger] * (0.6 if late else 1.0)
+        # Words first seen late are a consequence: below the symptoms that came first.
+        score = EXTERNAL_SCORE[signature.trigger] * (0.4 if late else 1.0)
         before = int(row["before"])
         seen = "none before onset" if before == 0 else f"{before} before onset"
         timing = f"from {_human(first - onset)} after onset" if first >= onset else "from just before onset"
@@ -516,13 +581,45 @@ def _surge_candidate(
     ]
 
 
-def _attack_candidate(exposure: Exposure | None) -> list[_Found]:
+def _attack_evidence(notable: pd.DataFrame, exposure: Exposure) -> tuple[Evidence, ...]:
+    """The attackers' first failed and first successful login among the kept events (where their
+    address or user is written), then their first data operation."""
+    names = {a.actor for a in exposure.actors}
+    ips, users = notable["client_ip"], notable["user"]
+    # Address ranges (a.b.c.0/24) hold their addresses: each distinct address is checked once.
+    ranges = []
+    for actor in exposure.actors:
+        if actor.actor_kind == "client_range":
+            try:
+                ranges.append(ipaddress.ip_network(actor.actor, strict=False))
+            except ValueError:
+                continue
+    for address in ips.dropna().unique() if ranges else ():
+        try:
+            ip = ipaddress.ip_address(str(address))
+        except ValueError:
+            continue
+        if any(ip.version == net.version and ip in net for net in ranges):
+            names.add(str(address))
+    mine = (ips.isin(list(names)) | users.isin(list(names))).to_numpy(dtype=bool, na_value=False)
+    rows = notable.loc[mine].sort_values(["timestamp", "source", "line"], kind="stable")
+    found: list[Evidence] = []
+    if not rows.empty:
+        failure, success = auth_outcomes(rows)
+        for mask in (failure, success):
+            if mask.any():
+                found.append(Evidence.from_row(rows.iloc[int(np.flatnonzero(mask)[0])]))
+    return (*found, *exposure.data_operations[:1])
+
+
+def _attack_candidate(notable: pd.DataFrame, exposure: Exposure | None) -> list[_Found]:
     """A breach: failed logins concentrated on a few sources, then successes (the exposure)."""
     if not exposure:
         return []
     assert exposure is not None
     failures = sum(a.failures for a in exposure.actors)
     accounts = len(exposure.accounts_touched)
+    evidence = _attack_evidence(notable, exposure)
     first = min((a.first_seen for a in exposure.actors if a.first_seen is not None), default=None)
     summary = f"attack: {failures:,} failed logins from {len(exposure.actors)} actor(s), {accounts} account(s) touched"
     why = "Failed logins concentrated on a few sources, then successful ones: an attack on the accounts, not a fault."
@@ -530,7 +627,7 @@ def _attack_candidate(exposure: Exposure | None) -> list[_Found]:
     return [
         _Found(
             score,
-            RootCauseCandidate(0, "external", first, None, summary, score, exposure.data_operations[:3], why, "attack"),
+            RootCauseCandidate(0, "external", first, None, summary, score, evidence, why, "attack"),
             is_trigger=True,
         )
     ]
@@ -647,12 +744,29 @@ def rank_root_causes(
     traced = _traced(aggregates, config, onset - pd.Timedelta(config.bucket), recovered)
     since_onset = traced.loc[(traced["timestamp"] >= onset).to_numpy(dtype=bool, na_value=False)]
     dependencies = _dependencies(since_onset, services) if services else set()
-    changes = _change_candidates(notable, onset, services, dependencies, config)
+    new, _ = _new_templates(aggregates, onset, recovered, config)
+    # What a change aimed at the failure would name: the first new errors' words and the failing services.
+    failure_words: set[str] = set()
+    for error, _, edge in new[:10]:
+        if not edge:
+            failure_words |= _words(error.evidence.message.split("\n", 1)[0])
+    failing_services: dict[str, str] = {}
+    for name in sorted({*services, *(e.evidence.service for e, _, _ in new[:10] if e.evidence.service)}):
+        for word in _service_words(name):
+            failing_services.setdefault(word, name)
+    failure_words |= set(failing_services)
+    changes = _change_candidates(notable, onset, services, dependencies, config, failure_words, failing_services)
     externals = [
         *_external_candidates(aggregates, onset, recovered, config),
         *_surge_candidate(aggregates, onset, recovered, config),
-        *_attack_candidate(exposure),
+        *_attack_candidate(notable, exposure),
     ]
+    if exposure:
+        # An attack's requests are its surge: the surge is not a trigger of its own.
+        externals = [
+            replace(e, score=min(e.score, 0.5), is_trigger=False) if e.candidate.trigger == "traffic_surge" else e
+            for e in externals
+        ]
     trigger_changes = [c for c in changes if c.is_trigger]
     if trigger_changes:
         # A change explains the resource exhaustion, the outage of a dependency and the surge that
@@ -677,7 +791,6 @@ def rank_root_causes(
             aggregates, onset, recovered, signal or "errors", services, uses_edge(aggregates.counts), config, traced
         )
     ]
-    new, _ = _new_templates(aggregates, onset, recovered, config)
     found = [*changes, *externals, *origin]
     triggers = [f for f in found if f.is_trigger and not f.candidate.noise]
     if not triggers:

@@ -24,6 +24,7 @@ disk_full                  resource_exhaustion             No space left on devi
 file_descriptors           resource_exhaustion             Too many open files
 db_connections_exhausted   resource_exhaustion             too many clients, too many connections
 connection_pool_exhausted  (a symptom)                     Connection is not available, pool exhausted
+network_partition          network                         changed state to down, packet loss
 dependency_unreachable     dependency_outage               Connection refused, No route to host,
                                                            connect timed out, no healthy upstream
 =========================  ==============================  ===================================
@@ -85,9 +86,7 @@ SIGNATURES: Final[tuple[Signature, ...]] = (
         r"|\bMemoryError\b|memory limit exceeded",
     ),
     Signature("disk_full", "resource_exhaustion", "a full disk", r"No space left on device|ENOSPC|disk (is )?full"),
-    Signature(
-        "file_descriptors", "resource_exhaustion", "file descriptor exhaustion", r"Too many open files|EMFILE"
-    ),
+    Signature("file_descriptors", "resource_exhaustion", "file descriptor exhaustion", r"Too many open files|EMFILE"),
     Signature(
         "db_connections_exhausted",
         "resource_exhaustion",
@@ -101,6 +100,13 @@ SIGNATURES: Final[tuple[Signature, ...]] = (
         "an exhausted connection pool",
         r"Connection is not available, request timed out|pool (is )?exhausted|could not obtain a (database )?connection"
         r"|Timeout waiting for connection from pool|QueuePool limit",
+    ),
+    Signature(
+        "network_partition",
+        "network",
+        "a network failure (a link down, packet loss)",
+        r"changed state to down|%LINK-\d-UPDOWN|link (is )?down|carrier lost|packet loss|packets? dropped"
+        r"|network (is )?unreachable|network partition|split[- ]brain",
     ),
     Signature(
         "dependency_unreachable",

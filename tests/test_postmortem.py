@@ -403,3 +403,36 @@ def test_alerts_long_before_onset_did_not_detect_the_incident() -> None:
     during = section(draft(), "Detection")
     assert "First alert of the incident: `PaymentsHighErrorRate` fired at 2024-03-01 10:09:00 UTC" in during
     assert "2 alert(s) fired during the incident, 2 in the whole window" in during
+
+
+def test_the_sample_draft_concludes_trigger_first() -> None:
+    # The bundled sample, built as a user would: the Summary names trigger, mechanism, detection and
+    # mitigation with their lines; at most five candidates, the deploy first; the noise in the appendix.
+    from conftest import SAMPLE_LOGS
+
+    from pmtimeline.api import load
+
+    text = load(str(SAMPLE_LOGS), source_tz={"*ledger.log": "Europe/Amsterdam"}).postmortem()
+    summary = section(text, "Summary")
+    assert "Most likely trigger (to confirm): `deploy in payments-api" in summary
+    assert "deploy/argocd.logfmt:11`)" in summary
+    assert "FATAL: sorry, too many clients already" in summary
+    assert "in 305 error events" in summary
+    assert "ledger/ledger.log:70`)" in summary
+    assert "detected by the alert `HighErrorRate`" in summary
+    assert "mitigated by `rollback to v2.13.4 started`" in summary
+    assert "deploy/argocd.logfmt:17`)" in summary
+    causes = section(text, "Root cause analysis")
+    candidates = [c for tag, c in headings(text) if tag == "h3" and c.startswith("Candidate ")]
+    assert 1 <= len(candidates) <= 5
+    assert candidates[0] == "Candidate 1: Change shortly before onset"
+    assert "Why it ranks here:" in causes
+    mechanism = "`Caused by: org.postgresql.util.PSQLException: FATAL: sorry, too many clients already`"
+    assert f"**Mechanism:** {mechanism}" in causes
+    appendix = section(text, "Appendix")
+    assert "deploy in accounts-service" in appendix
+    assert "hosts/syslog.1.gz:14`" in appendix  # the fluent-bit restart
+    assert "accounts-service" not in causes
+    actions = section(text, "Action items")
+    assert "max\\_connections" in actions
+    assert "canary" in actions
