@@ -213,12 +213,12 @@ def classify_changes(events: pd.DataFrame, vocabulary: Mapping[str, str] | None 
 
 _NAME: Final = r"[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]"
 _K8S_NAME: Final = r"[a-z0-9][a-z0-9-]*[a-z0-9]"
-_VERSION: Final = r"v\d+(?:[.+-][0-9A-Za-z]+)*|\d+\.\d+(?:[.+-][0-9A-Za-z]+)*"
+_VERSION: Final = r"v\d+(?:[.+-][0-9A-Za-z]+)*|\d+\.\d+(?:[.+-][0-9A-Za-z]+)*|\d{4}-\d{2}-\d{2}(?:[.+-][0-9A-Za-z]+)*"
 _DEPLOY_VERBS: Final = (
     r"deploy(?:ing|ed|s)?|deployment of|redeploy(?:ing|ed)?|roll(?:ing|ed)?[ -]?out|rollout of|releas(?:ing|ed)|"
-    r"upgrad(?:ing|ed)|roll(?:ing|ed)?[ -]?back|rollback of|restart(?:ing|ed)?|reboot(?:ing|ed)?|"
-    r"scal(?:ing|ed) (?:up|down|out|in)"
+    r"upgrad(?:ing|ed)|roll(?:ing|ed)?[ -]?back|rollback of"
 )
+_RESTART_VERBS: Final = r"restart(?:ing|ed)?|reboot(?:ing|ed)?|scal(?:ing|ed) (?:up|down|out|in)"
 #: Where a change line names the service it changes, most specific first (RE2, case-insensitive).
 #: Each has a ``target`` group and may have a ``version`` group.
 TARGET_PATTERNS: Final[tuple[str, ...]] = (
@@ -247,13 +247,18 @@ TARGET_PATTERNS: Final[tuple[str, ...]] = (
     # GitHub deployments and others: checkout-api@v3.2.0.
     rf"(?i)(?:^|[\s(\[:'\"/])(?P<target>{_NAME})@(?P<version>v?\d[\w.+-]*[0-9A-Za-z])",
 )
-#: The least specific place: the word after a deploy verb ("Deploying checkout-api version 3.2.0",
-#: "Deployed payments v2.4.0", "rolled back payments to v2.3.9"). An application says "Restarting
-#: consumer" of a part of itself, so this target is believed only when the line's service is unknown,
-#: is a deploy tool (:data:`DEPLOY_TOOLS`), or the target is a service of the same events.
-VERB_TARGET_PATTERN: Final = (
+#: The least specific places: the word after a verb. After a deploy verb ("Deploying checkout-api
+#: version 3.2.0", "Deployed payments v2.4.0", "rolled back payments to v2.3.9") it is taken as the
+#: target (an application does not deploy parts of itself); see :data:`VERB_TARGET_PATTERN`.
+DEPLOY_VERB_TARGET_PATTERN: Final = (
     rf"(?i)\b(?:{_DEPLOY_VERBS})(?: of)?(?: (?:the|service|app|application|deployment|release))? ['\"]?"
     rf"(?P<target>{_NAME})['\"]?(?: (?:to |version |to version |release )?(?P<version>{_VERSION}))?"
+)
+#: After a restart or scale verb, the word is believed only when the line's service is unknown, is a
+#: deploy tool (:data:`DEPLOY_TOOLS`), or the target is a service of the same events: an application
+#: says "Restarting consumer" of a part of itself.
+VERB_TARGET_PATTERN: Final = (
+    rf"(?i)\b(?:{_RESTART_VERBS})(?: (?:the|service|app|application|deployment))? ['\"]?(?P<target>{_NAME})"
 )
 #: Services that deploy, restart or configure others (RE2, case-insensitive, searched in the name).
 DEPLOY_TOOLS: Final = (
@@ -279,13 +284,14 @@ NOT_A_TARGET: Final = frozenset(
         *("instance", "instances", "container", "containers", "environment", "env", "stack", "pipeline", "sync"),
         *("server", "servers", "system", "is", "was", "has", "and", "with", "after", "before", "by", "via"),
         *("scheduled", "requested", "triggered", "initiated", "manual", "automatic", "automated", "latest"),
+        *("web", "webapp", "war", "archive", "directory", "descriptor", "context", "bundle", "module", "plugin"),
     }
 )
 #: Where a change line names its version, after the target patterns' own (RE2, case-insensitive).
 VERSION_PATTERNS: Final[tuple[str, ...]] = (
     # upgrading checkout from 3.1.0 to 3.2.0: the version after "to" is the one deployed.
     r"(?i)\bto (?:version |v)?(?P<version>v?\d+(?:\.\d+)+(?:[-+][\w.]+)?)",
-    rf"(?i)\b(?:version|ver|tag|revision|rev)[ :=]+['\"]?(?P<version>{_VERSION}|\d+)",
+    rf"(?i)\b(?:version|ver|tag|revision|rev|release)[ :=]+['\"]?(?P<version>{_VERSION}|\d+)",
     r"(?i)@(?P<version>v?\d+(?:\.\d+)+(?:[-+][\w.]+)?)",
     r"(?i)[A-Za-z][\w./-]*:(?P<version>v?\d+(?:\.\d+)+(?:[-+][\w.]+)?)",  # an image tag
     r"(?i)\b(?P<version>v\d+(?:\.\d+)+(?:[-+][\w.]+)?)",
@@ -340,7 +346,7 @@ def change_targets(changes: pd.DataFrame) -> pd.DataFrame:
     """The service each change line names as changed, its version and its actor, from the message
     (and the JSON ``fields``); a frame with the index of ``changes`` and the string columns
     ``target``, ``version`` and ``actor`` (null where the line names none), and the boolean
-    ``by_verb`` (the target is only the word after a deploy verb: see :data:`VERB_TARGET_PATTERN`).
+    ``by_verb`` (the target is only the word after a restart verb: see :data:`VERB_TARGET_PATTERN`).
     Vectorized: each pattern is one regex pass over the column."""
     message = arrow_text(changes["message"].fillna(""))
     fields = arrow_text(changes["fields"].fillna(""))
@@ -348,7 +354,7 @@ def change_targets(changes: pd.DataFrame) -> pd.DataFrame:
     version: pa.Array = pa.nulls(len(message), pa.string())
     searches = [(message, pattern) for pattern in TARGET_PATTERNS]
     searches += [(fields, pattern) for pattern in FIELD_TARGET_PATTERNS]
-    searches.append((message, VERB_TARGET_PATTERN))
+    searches += [(message, DEPLOY_VERB_TARGET_PATTERN), (message, VERB_TARGET_PATTERN)]
     by_verb: pa.Array = pa.repeat(pa.scalar(False), len(message))
     for text, pattern in searches:
         groups = pc.extract_regex(text, pattern)

@@ -370,3 +370,24 @@ def test_a_named_service_of_the_same_events_is_believed_after_a_deploy_verb() ->
     out = classify_changes(events)
     assert out["service"].tolist() == ["reports", "reports"]
     assert change_details(out)["tool"].iloc[0] == "ops-bot"
+
+
+@pytest.mark.parametrize(
+    ("tool", "message", "target", "version"),
+    [
+        # A deploy system the patterns do not know by name still deploys what it names.
+        ("quicksilver", "deployed dns-resolver release 2019.07.02-1 to canary PoPs", "dns-resolver", "2019.07.02-1"),
+        ("quicksilver", "deployed edge-lb 2021.10.04-2 to 14 PoPs", "edge-lb", "2021.10.04-2"),
+        ("shipper", "deployed WAF managed rules release 2019-07-02.1 to all PoPs", "WAF", "2019-07-02.1"),
+        ("deployer", "deployed search-indexer v2021.01.03 to production", "search-indexer", "v2021.01.03"),
+    ],
+)
+def test_a_deploy_verb_names_its_target_whoever_logs_it(tool: str, message: str, target: str, version: str) -> None:
+    filed = _filed(message, tool, level="info")
+    assert (filed["service"], filed["change.version"], filed["change.tool"]) == (target, version, tool)
+
+
+def test_an_application_server_deploying_its_web_application_keeps_its_service() -> None:
+    filed = _filed("Deploying web application archive [/opt/tomcat/webapps/ROOT.war]", "tomcat", level="info")
+    assert filed["service"] == "tomcat"
+    assert "change.tool" not in filed
