@@ -17,14 +17,15 @@ The clustering (our own code, in the spirit of Brain's frequency idea):
 2. *Roots.* Messages of equal token count are compared; every (position, token) gets its
    frequency: the events that have it, summed over the messages. The constant words of one kind of
    line occur in all of its events, so they share one frequency, while its variables are spread
-   thinner and words common to several kinds are more frequent. A message's root is its words with
-   the frequency that most of its words share (the larger one on a tie); messages with the same
-   root form a group.
+   thinner and words common to several kinds are more frequent. A message's root is its words
+   (tokens without ``<*>``) with the frequency that most of them share (the larger one on a tie);
+   messages with the same root form a group.
 3. *Splits.* Within a group, a position whose words differ is split on (each word its own
    sub-group) when it holds at most :data:`MAX_SPLIT_WORDS` distinct words, or only upper-case
    names (states such as ``NEW``, ``RUNNING``), or when fewer than :data:`MIN_CONSTANT_WORDS` words
-   of the group are constant; otherwise it is a variable. A position where every
-   word holds ``<*>`` is never split on. Splitting repeats within each sub-group.
+   of the group are constant; otherwise it is a variable. A position where every word holds ``<*>``
+   is never split on. Splitting repeats within each sub-group, the position with the fewest
+   distinct words first.
 
 It works on distinct masked messages, never line by line, and its result depends only on the set
 of distinct messages and their counts, not on their order. Where counts come from matters little:
