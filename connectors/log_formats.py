@@ -632,6 +632,9 @@ def map_record_columns(records: pd.DataFrame, index: pd.Index) -> dict[str, pd.S
             combined = text if combined is None else combined.fillna(text)
         assert combined is not None
         out[target] = combined
+    if "service" in out:
+        # Docker's log drivers write the container name as "/name".
+        out["service"] = out["service"].str.removeprefix("/").astype(STRING)
     if "http_status" in out:
         out["http_status"] = pd.to_numeric(out["http_status"], errors="coerce").round().astype("Int64")
     if "duration_ms" in out:

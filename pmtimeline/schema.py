@@ -241,6 +241,7 @@ FIELD_ALIASES: Final[Mapping[str, str]] = {
     "@m": "message",
     "@mt": "message",
     "text": "message",
+    "log": "message",  # Fluentd's and Fluent Bit's copies of container logs
     "level": "level",
     "severity": "level",
     "lvl": "level",
@@ -271,6 +272,7 @@ FIELD_ALIASES: Final[Mapping[str, str]] = {
     "logger": "logger",
     "logger_name": "logger",
     "loggername": "logger",
+    "sourcecontext": "logger",  # Serilog
     "log.logger": "logger",
     "host": "host",
     "hostname": "host",

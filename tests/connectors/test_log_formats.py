@@ -787,3 +787,23 @@ def test_plain_access_log_lines_never_reach_the_regex() -> None:
     assert groups["request"].fillna("<none>").tolist() == ["GET /a b HTTP/1.1", "<none>"]
     assert groups["ts"].tolist() == ["12/Mar/2024:09:00:00 +0100", "12/Mar/2024:09:00:01 +0100"]
     assert groups["extra"].tolist() == ["0.250 rid=x", "1.5"]
+
+
+def test_app_fields_and_logger_keys_of_common_json_loggers() -> None:
+    frame = _json(
+        [
+            # Serilog: Application property, SourceContext logger
+            '{"@t":"2024-03-01T10:00:00Z","@mt":"cart saved","Application":"cart","SourceContext":"Shop.Cart.Api"}',
+            # zap: logger key; the service from an app_name field
+            '{"ts":1709287201,"level":"warn","logger":"orders.sync","msg":"slow","app_name":"orders"}',
+            # Docker's fluentd driver: the container name with its leading slash, the line in "log"
+            '{"time":"2024-03-01T10:00:02Z","container_name":"/checkout-1","log":"GET / 200","source":"stdout"}',
+            # a logger only: no service on the line (the source names it later)
+            '{"time":"2024-03-01T10:00:03Z","logger_name":"c.b.x.idp.SomeClient","message":"token refreshed"}',
+        ]
+    )
+    assert frame["service"].tolist()[:3] == ["cart", "orders", "checkout-1"]
+    assert pd.isna(frame["service"].iloc[3])
+    assert frame["logger"].tolist()[:2] == ["Shop.Cart.Api", "orders.sync"]
+    assert frame["logger"].iloc[3] == "c.b.x.idp.SomeClient"
+    assert frame["message"].tolist() == ["cart saved", "slow", "GET / 200", "token refreshed"]
