@@ -20,7 +20,8 @@ events (services, hosts, users, endpoints, message templates), never with their 
 * ``latency``: a log-spaced histogram of durations per (second, service, scope), so p50/p95/p99
   before and during the incident need no per-request storage;
 * ``actors``: failures and successes of authentication-like events per (bucket, actor, account),
-  bounded to the most active actors of each bucket, for breach detection.
+  with the times of the first and last of them, bounded to the most active actors of each bucket,
+  for breach detection.
 
 An outage multiplies the errors, often with long stack traces: keeping them all whole was what made
 memory grow with a window's size (1.1 M events, most of the memory of a 20 M-line build).
@@ -92,7 +93,7 @@ _COMPACT_SAMPLE_ROWS: Final = 20_000
 _COMPACT_PARTS: Final = 64
 
 LATENCY_COLUMNS: Final = ("bucket", "service", "scope", "bin", "count")
-ACTOR_COLUMNS: Final = ("bucket", "actor_kind", "actor", "account", "failures", "successes")
+ACTOR_COLUMNS: Final = ("bucket", "actor_kind", "actor", "account", "failures", "successes", "first", "last")
 _WARNING_OR_WORSE: Final = ["warning", *sorted(ERROR_LEVELS)]
 _AUTH_FAILURE_STATUS: Final = [401, 403, 429]
 _LATENCY_SCOPES: Final = ("edge", "request", "other")
@@ -148,6 +149,8 @@ _empty_actors = _empty_of(
         "account": STRING,
         "failures": "int64",
         "successes": "int64",
+        "first": TIMESTAMP,
+        "last": TIMESTAMP,
     }
 )
 
@@ -612,7 +615,10 @@ def _actors(events: pd.DataFrame, bucket: str) -> pd.DataFrame:
     keep = failure | success
     if not keep.any():
         return _empty_actors()
-    times = events["timestamp"].loc[keep].dt.floor(bucket).array
+    stamps = events["timestamp"].loc[keep]
+    times = stamps.dt.floor(bucket).array
+    # The exact times too: an actor's first and last attempt are phases of a breach.
+    exact = stamps.array
     user = identities[0].loc[keep].fillna("").to_numpy(dtype=object)
     ip = identities[1].loc[keep].to_numpy(dtype=object, na_value=None)
     fails, oks = failure[keep].astype("int64"), success[keep].astype("int64")
@@ -628,6 +634,8 @@ def _actors(events: pd.DataFrame, bucket: str) -> pd.DataFrame:
                     "account": user[has_ip],
                     "failures": fails[has_ip],
                     "successes": oks[has_ip],
+                    "first": exact[has_ip],
+                    "last": exact[has_ip],
                 }
             )
         )
@@ -642,6 +650,8 @@ def _actors(events: pd.DataFrame, bucket: str) -> pd.DataFrame:
                     "account": user[has_user],
                     "failures": fails[has_user],
                     "successes": oks[has_user],
+                    "first": exact[has_user],
+                    "last": exact[has_user],
                 }
             )
         )
@@ -649,7 +659,8 @@ def _actors(events: pd.DataFrame, bucket: str) -> pd.DataFrame:
 
 
 def bound_actors(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sum per (bucket, actor, account) and keep the :data:`TOP_ACTORS_PER_BUCKET` most active actors."""
+    """Sum per (bucket, actor, account), with the first and last attempt, and keep the
+    :data:`TOP_ACTORS_PER_BUCKET` most active actors."""
     if frame.empty:
         return _empty_actors()
     # Integer keys: grouping on codes is much faster than on strings.
@@ -664,9 +675,13 @@ def bound_actors(frame: pd.DataFrame) -> pd.DataFrame:
             "c": account_codes,
             "failures": frame["failures"].to_numpy(dtype="int64"),
             "successes": frame["successes"].to_numpy(dtype="int64"),
+            "first": pd.to_datetime(frame["first"], utc=True).to_numpy(dtype="datetime64[ns]").view("int64"),
+            "last": pd.to_datetime(frame["last"], utc=True).to_numpy(dtype="datetime64[ns]").view("int64"),
         }
     )
-    summed = keyed.groupby(["b", "k", "a", "c"], as_index=False, sort=True)[["failures", "successes"]].sum()
+    summed = keyed.groupby(["b", "k", "a", "c"], as_index=False, sort=True).agg(
+        failures=("failures", "sum"), successes=("successes", "sum"), first=("first", "min"), last=("last", "max")
+    )
     actor_keys = ["b", "k", "a"]
     per_actor = summed.groupby(actor_keys, as_index=False, sort=False)[["failures", "successes"]].sum()
     if int(per_actor.groupby(["b", "k"]).size().max()) > TOP_ACTORS_PER_BUCKET:
@@ -682,6 +697,8 @@ def bound_actors(frame: pd.DataFrame) -> pd.DataFrame:
             "account": pd.array(np.asarray(account_names, dtype=object)[summed["c"].to_numpy()], dtype=STRING),
             "failures": summed["failures"].to_numpy(dtype="int64"),
             "successes": summed["successes"].to_numpy(dtype="int64"),
+            "first": pd.to_datetime(summed["first"].to_numpy(dtype="int64"), utc=True),
+            "last": pd.to_datetime(summed["last"].to_numpy(dtype="int64"), utc=True),
         }
     )
 

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Final, cast
 import numpy as np
 import pandas as pd
 
+from pmtimeline.config import PHASES
 from pmtimeline.incident import Actor, Evidence, Exposure
 from pmtimeline.templates import regex_mask
 
@@ -290,7 +291,9 @@ def detect_exposure(
                 own_spans["last"],
             ]
         )
-        rows = since_onset.loc[since_onset["unit"] == unit, "bucket"]
+        rows = since_onset.loc[since_onset["unit"] == unit]
+        if "first" in rows.columns:  # the exact attempts (an actor table saved before they were kept has none)
+            own = pd.concat([own, rows["first"].dropna(), rows["last"].dropna()])
         won = taken.loc[(taken["unit"] == unit) & (taken["account"] != ""), "account"]
         result_actors.append(
             Actor(
@@ -299,8 +302,8 @@ def detect_exposure(
                 failures=int(row["failures"]),
                 successes=int(row["successes"]),
                 accounts=tuple(sorted(set(won.astype(str)))),
-                first_seen=pd.Timestamp(own.min() if not own.empty else rows.min()),
-                last_seen=pd.Timestamp(own.max() if not own.empty else rows.max()),
+                first_seen=pd.Timestamp(own.min() if not own.empty else rows["bucket"].min()),
+                last_seen=pd.Timestamp(own.max() if not own.empty else rows["bucket"].max()),
                 members=len(names) if kind == "client_range" else None,
             )
         )
@@ -335,3 +338,47 @@ def detect_exposure(
         data_operations=operations,
         operation_counts=tuple((str(k), int(n)) for k, n in counts.sort_values(ascending=False, kind="stable").items()),
     )
+
+
+def breach_phases(
+    exposure: Exposure, notable: pd.DataFrame, window_end: pd.Timestamp | None
+) -> tuple[dict[str, pd.Timestamp | None], dict[str, tuple[Evidence, ...]]]:
+    """The phases of a breach that raised no anomaly, from its exposure: ``onset`` the actors' first
+    failed login, ``recovered`` their last one, ``mitigated`` the first containment (a ``block``
+    change: an address or range blocked, passwords reset, sessions or tokens revoked, an account
+    locked by an admin) from onset to the window's end, since a breach is contained when the
+    access is cut, which may come after the attempts stopped. ``detected`` and ``resolved`` stay
+    None (no alert concerned it). Evidence is cited where a kept event is the one that time comes from.
+    """
+    phases: dict[str, pd.Timestamp | None] = dict.fromkeys(PHASES)
+    evidence: dict[str, tuple[Evidence, ...]] = {}
+    seen = [a for a in exposure.actors if a.first_seen is not None]
+    if not seen:
+        return phases, evidence
+    onset = min(cast(pd.Timestamp, a.first_seen) for a in seen)
+    recovered = max(cast(pd.Timestamp, a.last_seen or a.first_seen) for a in seen)
+    phases["onset"], phases["recovered"] = onset, recovered
+    addresses = {a.actor for a in seen if a.actor_kind != "user"}
+    accounts = {a.actor for a in seen if a.actor_kind == "user"}
+    for phase, at in (("onset", onset), ("recovered", recovered)):
+        rows = notable.loc[(notable["timestamp"] == at).to_numpy(dtype=bool)]
+        # A handful of rows at one instant: which of them is the actors' own (by address or range).
+        mine = [
+            r
+            for r in rows.itertuples(index=False)
+            if (isinstance(r.client_ip, str) and (r.client_ip in addresses or address_range(r.client_ip) in addresses))
+            or (isinstance(r.user, str) and r.user in accounts)
+        ]
+        if mine:
+            evidence[phase] = (Evidence.from_row(mine[0]),)
+    changes = notable.loc[
+        (notable["kind"] == "change").to_numpy(dtype=bool, na_value=False)
+        & (notable["change_type"] == "block").to_numpy(dtype=bool, na_value=False)
+        & (notable["timestamp"] >= onset).to_numpy(dtype=bool)
+        & ((notable["timestamp"] <= window_end).to_numpy(dtype=bool) if window_end is not None else True)
+    ].sort_values("timestamp", kind="stable")
+    if not changes.empty:
+        containment = Evidence.from_row(next(changes.itertuples(index=False)))
+        phases["mitigated"] = containment.time
+        evidence["mitigated"] = (containment,)
+    return phases, evidence

@@ -693,6 +693,16 @@ def test_ssh_brute_force_in_syslog(tmp_path: Path) -> None:
     assert actor.failures == files.failures["203.0.113.0/24"]
     assert actor.accounts == files.compromised
     assert set(exposure.accounts_touched) == set(files.attempted)
+    # No level, no error: no anomaly. The breach gives the phases, fail2ban's ban its mitigation.
+    phases = timeline.incident.phases
+    assert phases["onset"] == files.onset
+    assert phases["recovered"] == actor.last_seen
+    assert phases["mitigated"] == files.mitigated
+    (ban,) = timeline.incident.phase_evidence["mitigated"]
+    lines = (tmp_path / "bastion" / "auth.log").read_text().splitlines()
+    assert ban.line is not None
+    assert "Ban 203.0.113.21" in lines[ban.line - 1]
+    assert phases["detected"] is None
 
 
 def write_access_log_stuffing(root: Path, seed: int) -> BreachFiles:
@@ -752,6 +762,9 @@ def test_access_log_stuffing_without_account_names(tmp_path: Path) -> None:
     assert exposure.actors[0].accounts == ()
     assert dict(exposure.operation_counts) == files.operations
     assert {e.citation() for e in exposure.data_operations} == set().union(*files.citations.values())
+    # 401s are no server errors: the breach itself gives the onset, its first failed login.
+    assert timeline.incident.phases["onset"] == files.onset
+    assert timeline.incident.phases["mitigated"] is None  # nothing was done about it
     draft = timeline.postmortem()
     assert "Accounts compromised: unknown" in draft
     assert "Accounts touched: **0" not in draft
@@ -801,6 +814,7 @@ def test_no_breach_is_claimed_for_an_office_nat(tmp_path: Path) -> None:
     write_office_day(tmp_path, seed=4)
     timeline = pmtimeline.load(tmp_path)
     assert not timeline.incident.exposure
+    assert all(at is None for at in timeline.incident.phases.values())
     draft = timeline.postmortem()
     assert "compromised" not in draft.lower()
     assert "address range" not in draft
