@@ -136,6 +136,11 @@ FAILURE_WORDS: Final = (
     r"timed? ?out|refused|denied|aborted|aborting|panic|crash(ed|ing)?|unsuccessful|invalid|will retry|retrying)\b"
 )
 _FAILED_OVER: Final = r"(?i)\bfail(ed|ing)?[ -]?over\b"
+#: Authentication lines: never a change, whatever the user is called ("Accepted publickey for deploy").
+LOGIN_LINES: Final = (
+    r"\b(accepted|failed) (password|publickey|keyboard-interactive\S*|hostbased|none) for\b|"
+    r"\bsession (opened|closed) for user\b|\bpam_unix\(|\blog ?in (succeeded|successful|failed) for\b"
+)
 
 #: Change types that can mitigate an incident (``phases`` uses them for ``mitigated``). A plain
 #: deploy after onset also counts when it lands in an affected service (a fix forward).
@@ -190,7 +195,7 @@ def classify_changes(events: pd.DataFrame, vocabulary: Mapping[str, str] | None 
         return events
     todo, messages = todo[hit], messages.filter(pa.array(hit))
     cleaned = pc.replace_substring_regex(messages, _FAILED_OVER, "failover")
-    ok = ~search_ignoring_case(cleaned, FAILURE_WORDS)
+    ok = ~search_ignoring_case(cleaned, FAILURE_WORDS) & ~search_ignoring_case(cleaned, LOGIN_LINES)
     todo, messages = todo[ok], messages.filter(pa.array(ok))
     if todo.size == 0:
         return events

@@ -703,6 +703,9 @@ def test_ssh_brute_force_in_syslog(tmp_path: Path) -> None:
     assert ban.line is not None
     assert "Ban 203.0.113.21" in lines[ban.line - 1]
     assert phases["detected"] is None
+    # Logins of a user named "deploy" are no deploys.
+    changes = timeline.events.loc[timeline.events["kind"] == "change", "change_type"]
+    assert set(changes) == {"block"}
 
 
 def write_access_log_stuffing(root: Path, seed: int) -> BreachFiles:
