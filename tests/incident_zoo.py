@@ -3103,6 +3103,9 @@ class Score:
     cause_rank: int | None  # 1-based rank of the first candidate that is the trigger
     candidates: tuple[str, ...]  # the first candidates, for the report
     mechanism_named: bool
+    summary: (
+        str  # what the draft's Summary holds: T = the trigger's line cited, M = a mechanism word, F = the fix cited
+    )
     detection_ok: bool | None  # None when the truth has no detecting alert
     exposure_ok: bool | None  # None when there is no breach
     exposure_detail: str
@@ -3185,6 +3188,7 @@ def score(incident: ZooIncident, timeline: Any, seconds: float = 0.0) -> Score:
         got = found.phases.get(phase)
         errors[phase] = None if got is None else (pd.Timestamp(got) - want).total_seconds()
         ok[phase] = got is not None and abs(pd.Timestamp(got) - want) <= truth.tolerance[phase]
+    draft = timeline.postmortem()
     rank = None
     for i, cand in enumerate(found.root_cause_candidates, start=1):
         if candidate_is_cause(cand, truth.cause):
@@ -3216,11 +3220,30 @@ def score(incident: ZooIncident, timeline: Any, seconds: float = 0.0) -> Score:
         cause_rank=rank,
         candidates=tuple(f"{c.kind}:{c.service}" for c in found.root_cause_candidates[:5]),
         mechanism_named=mechanism,
+        summary=summary_contents(draft, truth),
         detection_ok=detection_ok,
         exposure_ok=exposure_ok,
         exposure_detail=detail,
-        action_items=action_item_count(timeline.postmortem()),
+        action_items=action_item_count(draft),
         seconds=seconds,
+    )
+
+
+def summary_contents(draft: str, truth: ZooTruth) -> str:
+    """Which of the trigger (its line cited), the mechanism (a word of it) and the mitigation (its line
+    cited) the draft's Summary states: ``TMF`` when all three, ``-`` for each missing."""
+    start = draft.find("## Summary")
+    if start < 0:
+        return "---"
+    end = draft.find("\n## ", start + 5)
+    text = draft[start : end if end > 0 else None]
+    mitigation = truth.phase_evidence.get("mitigated")
+    return "".join(
+        (
+            "T" if f"{truth.cause.at.file}:{truth.cause.at.line}`" in text else "-",
+            "M" if any(w.lower() in text.lower() for w in truth.mechanism) else "-",
+            "F" if mitigation is not None and f"{mitigation.file}:{mitigation.line}`" in text else "-",
+        )
     )
 
 
@@ -3241,7 +3264,7 @@ def _fmt_error(seconds: float | None, good: bool) -> str:
 
 def scoreboard(scores: Sequence[Score]) -> str:
     """The per-incident table that ``--score`` prints."""
-    head = ["incident", *PHASES, "cause rank", "mechanism", "detection", "exposure", "actions", "secs"]
+    head = ["incident", *PHASES, "cause rank", "mechanism", "summary", "detection", "exposure", "actions", "secs"]
     rows = []
     for s in scores:
         cells = [s.name]
@@ -3249,6 +3272,7 @@ def scoreboard(scores: Sequence[Score]) -> str:
             cells.append(_fmt_error(s.phase_errors[p], s.phase_ok[p]) if p in s.phase_errors else "n/a")
         cells.append(str(s.cause_rank) if s.cause_rank else "-")
         cells.append("yes" if s.mechanism_named else "no")
+        cells.append(s.summary)
         cells.append({None: "n/a", True: "ok", False: "WRONG"}[s.detection_ok])
         cells.append({None: "n/a", True: "ok", False: "WRONG"}[s.exposure_ok])
         cells.append(str(s.action_items))
@@ -3273,6 +3297,10 @@ def scoreboard(scores: Sequence[Score]) -> str:
             lines.append(f"{s.name} exposure: {s.exposure_detail}")
         if s.cause_rank != 1:
             lines.append(f"{s.name} candidates: {', '.join(s.candidates) or '(none)'}")
+    lines.append(
+        "(summary: T = the trigger's line cited, M = the mechanism named, F = the mitigation cited; "
+        "mechanism: named among the first 5 candidates)"
+    )
     lines.append(
         "(phase errors are found - true; ! = outside tolerance; tolerances: "
         + ", ".join(f"{p} {int(t.total_seconds())}s" for p, t in TOLERANCE.items())

@@ -248,6 +248,20 @@ def test_every_citation_points_at_its_own_line(analyses: _Analyses, name: str) -
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_is_not_zero(analyses: _Analyses, name: str) -> None:
+    """Issue 15, item 5: without request logs the request counts are unknown (null), never 0; no draft
+    writes "Users affected: 0"."""
+    truth = analyses.zoo[name].truth
+    timeline = analyses.timeline(name)
+    metrics = timeline.incident.metrics
+    if not any(expected_format(d).startswith("access_") for d in truth.files.values()):
+        assert metrics.requests_total is None, metrics.requests_total
+        assert metrics.requests_failed is None, metrics.requests_failed
+    assert "Users affected: 0" not in timeline.postmortem()
+
+
+@pytest.mark.slow
 def test_breach_exposure(analyses: _Analyses) -> None:
     name = "credential_stuffing_breach"
     s = analyses.score(name)
