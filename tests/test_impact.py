@@ -218,9 +218,7 @@ def _shop_files(seed: int, directory: Path, *, incident: bool) -> dict[str, Any]
 
 def _build(paths: list[Path], out: Path) -> tuple[dict[str, Any], str, str]:
     """`pmtimeline build` of ``paths``: (incident.json, postmortem.md, terminal output)."""
-    result = CliRunner().invoke(
-        cli, ["build", *map(str, paths), "-o", str(out), "--no-images"], catch_exceptions=False
-    )
+    result = CliRunner().invoke(cli, ["build", *map(str, paths), "-o", str(out), "--no-images"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     incident = json.loads((out / "incident.json").read_text(encoding="utf-8"))
     return incident, (out / "postmortem.md").read_text(encoding="utf-8"), result.output
