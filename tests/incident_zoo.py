@@ -225,6 +225,7 @@ class Story:
         self.files: dict[str, list[_Record]] = {}
         self.formats: dict[str, str] = {}
         self.gzip: set[str] = set()
+        self.paraphrases: tuple[tuple[str, str], ...] = ()
         self._order = 0
 
     def file(self, path: str, description: str, *, gz: bool = False) -> str:
@@ -268,6 +269,8 @@ class Story:
             records.sort(key=lambda r: (r.time.value, r.order))
             lines: list[str] = []
             for rec in records:
+                for old, new in self.paraphrases:
+                    rec.text = rec.text.replace(old, new)
                 for tag in rec.tag.split(",") if rec.tag else ():
                     shown = path + (".gz" if path in self.gzip else "")
                     first = rec.text.split("\n", 1)[0]
@@ -2994,6 +2997,121 @@ def bad_deploy_pool(story: Story) -> Plan:
     )
 
 
+#: Variant 1 of each incident: its trigger line as other tools and people word it (old -> new text), the
+#: trigger's evidence substring in that wording, and the mechanism's words when they change too.
+PARAPHRASES: dict[str, tuple[tuple[tuple[str, str], ...], str, tuple[str, ...] | None]] = {
+    "gitlab_2017_db_deletion": (
+        (
+            (
+                "COMMAND=/bin/rm -rf /var/opt/gitlab/postgresql/data",
+                "COMMAND=/usr/bin/rm -r -f /var/opt/gitlab/postgresql/data/",
+            ),
+        ),
+        "rm -r -f /var/opt/gitlab/postgresql/data/",
+        None,
+    ),
+    "aws_s3_2017_capacity_command": (
+        (
+            (
+                "capacity decreased from 2400 to 620 hosts (remove-capacity --subsystem index --count 1780)",
+                "playbook remove-capacity: 1780 of 2400 index hosts taken out of service",
+            ),
+        ),
+        "1780 of 2400 index hosts taken out of service",
+        None,
+    ),
+    "cloudflare_2019_waf_regex": (
+        (
+            (
+                "deployed WAF managed rules release 2019-07-02.1 (simulate) to all PoPs",
+                "published managed ruleset 2019-07-02.1 for the WAF to every PoP (mode=simulate)",
+            ),
+        ),
+        "published managed ruleset",
+        None,
+    ),
+    "fastly_2021_config_push": (
+        (
+            (
+                "config pushed for customer service svc-7Xy2 version 42 to all POPs",
+                "customer cust-4471 activated version 42 of service svc-7Xy2 (global)",
+            ),
+        ),
+        "activated version 42 of service svc-7Xy2",
+        None,
+    ),
+    "facebook_2021_bgp_withdrawal": (
+        (
+            (
+                "configuration pushed to 96 backbone routers: assess global backbone capacity",
+                "maintenance command applied on 96 backbone routers: assess global backbone capacity",
+            ),
+        ),
+        "maintenance command applied on 96 backbone routers",
+        None,
+    ),
+    "github_2018_partition": (
+        (
+            (
+                "%LINK-3-UPDOWN: Interface Ethernet49/1, changed state to down",
+                "Ethernet49/1 is down, line protocol is down (notconnect)",
+            ),
+        ),
+        "Ethernet49/1 is down",
+        None,
+    ),
+    "slack_2021_capacity": (
+        (
+            (
+                "transit gateway tgw-0a1b packet loss 3.8% on web->backend paths",
+                "tgw-0a1b: 3.8% of packets dropped between web and backend subnets",
+            ),
+        ),
+        "3.8% of packets dropped",
+        None,
+    ),
+    "azure_2012_leap_day_certificate": (
+        ((CERT_FAILURE, "cannot create transfer certificate: 2013-02-29 is not a valid date (valid-from year + 1)"),),
+        "2013-02-29 is not a valid date",
+        ("transfer certificate", "not a valid date"),
+    ),
+    "retry_storm": (
+        (
+            (
+                "config reloaded: cache ttl changed from 300s to 5s (configmap inventory-cache)",
+                "applied configmap inventory-cache: ttl 300s -> 5s",
+            ),
+        ),
+        "ttl 300s -> 5s",
+        None,
+    ),
+    "memory_leak_oom": (
+        (
+            (
+                "helm upgrade recommender charts/recommender --version 5.2.0 --namespace ml",
+                "kubectl set image deployment/recommender recommender=registry.example.net/ml/recommender:5.2.0 -n ml",
+            ),
+        ),
+        "kubectl set image deployment/recommender",
+        None,
+    ),
+    "credential_stuffing_breach": (
+        (("login failed: invalid password", "authentication failed: bad credentials"),),
+        "authentication failed",
+        ("authentication failed", "bad credentials"),
+    ),
+    "bad_deploy_pool_exhaustion": (
+        (
+            (
+                "Deploying orders-api version 3.2.0 to prod-eu (pipeline orders-cd #512)",
+                "Starting deployment of orders-api 3.2.0 to prod-eu (pipeline orders-cd #512)",
+            ),
+        ),
+        "deployment of orders-api 3.2.0",
+        None,
+    ),
+}
+
 #: The zoo, by name: generator and seed.
 INCIDENTS: dict[str, tuple[Callable[[Story], Plan], int]] = {
     "gitlab_2017_db_deletion": (gitlab_2017, 2017_01_31),
@@ -3020,11 +3138,14 @@ class ZooIncident:
     truth: ZooTruth
 
 
-def build_incident(name: str, root: Path, reseed: int = 0) -> ZooIncident:
+def build_incident(name: str, root: Path, reseed: int = 0, variant: int = 0) -> ZooIncident:
     """Write incident ``name`` to ``root/name`` (its logs in ``logs/``, and ``truth.json``) and return it."""
     generate, seed = INCIDENTS[name]
     story = Story(name, seed + reseed)
     plan = generate(story)
+    if variant:
+        story.paraphrases, plan.cause_evidence, mechanism = PARAPHRASES[name]
+        plan.mechanism = mechanism or plan.mechanism
     # The truth sits beside the logs, not among them: the analysis reads only logs/.
     folder = root / name / "logs"
     tagged = story.write(folder)
@@ -3033,10 +3154,12 @@ def build_incident(name: str, root: Path, reseed: int = 0) -> ZooIncident:
     return ZooIncident(name, folder, truth)
 
 
-def build_zoo(root: Path, names: Iterable[str] | None = None, reseed: int = 0) -> list[ZooIncident]:
+def build_zoo(root: Path, names: Iterable[str] | None = None, reseed: int = 0, variant: int = 0) -> list[ZooIncident]:
     """Write every incident (or those named) under ``root``. ``reseed`` shifts every seed: the same shapes
-    with other random noise, to check that a result does not hang on one draw."""
-    return [build_incident(n, root, reseed) for n in (names or INCIDENTS)]
+    with other random noise, to check that a result does not hang on one draw. ``variant=1`` words each
+    trigger as other tools and people write it (:data:`PARAPHRASES`): a held-out check that the analysis
+    was not fitted to the zoo's own wording."""
+    return [build_incident(n, root, reseed, variant) for n in (names or INCIDENTS)]
 
 
 def _truth(name: str, plan: Plan, story: Story, tagged: dict[str, list[Citation]]) -> ZooTruth:
@@ -3317,6 +3440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--only", action="append", choices=sorted(INCIDENTS), help="only this incident (repeatable)")
     parser.add_argument("--reseed", type=int, default=0, help="shift every seed (other noise, same shapes)")
+    parser.add_argument("--variant", type=int, choices=(0, 1), default=0, help="1: the triggers worded otherwise")
     args = parser.parse_args(argv)
     if not args.outdir and not args.score:
         parser.error("give OUTDIR, --score, or both")
@@ -3324,7 +3448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="pmtimeline-zoo-") as tmp:
         root = Path(args.outdir or tmp)
-        incidents = build_zoo(root, args.only, args.reseed)
+        incidents = build_zoo(root, args.only, args.reseed, args.variant)
         if not args.score:
             for inc in incidents:
                 print(f"{inc.folder}: {len(inc.truth.files)} files")
