@@ -190,21 +190,25 @@ def _access_line(t: pd.Timestamp, path: str, status: int, i: int) -> str:
     )
 
 
-def _shop_files(seed: int, directory: Path, *, incident: bool) -> dict[str, Any]:
+def _shop_files(seed: int, directory: Path, *, incident: bool, users_on_errors: bool = True) -> dict[str, Any]:
     """An edge access log whose requests all succeed (or, without an incident, fail rarely) and
     the JSON log of the ``orders`` worker behind it, which from minute 30 to 40 fails to publish
-    orders for some users when ``incident``. Returns what the files hold."""
+    orders for some users when ``incident`` (naming them unless not ``users_on_errors``; its
+    routine lines always name theirs). Returns what the files hold."""
     rng = np.random.default_rng(seed)
     edge_times = _times(rng, 0, 60, 3000)
     statuses = [200] * len(edge_times) if incident else [503 if rng.random() < 0.003 else 200 for _ in edge_times]
     access = [_access_line(t, "/shop/cart", s, i) for i, (t, s) in enumerate(zip(edge_times, statuses, strict=True))]
-    records = [{"ts": t, "level": "info", "msg": "order published"} for t in _times(rng, 0, 60, 300)]
+    records = [
+        {"ts": t, "level": "info", "msg": "order published", "user": f"customer-{i % 40}"}
+        for i, t in enumerate(_times(rng, 0, 60, 300))
+    ]
     records += [{"ts": t, "level": "error", "msg": "stock check timed out"} for t in _times(rng, 0, 60, 3)]
     if incident:
         for t in _times(rng, 30, 40, 200):
             user = f"customer-{int(rng.integers(0, 60))}"
             message = "publishing order failed: broker unavailable"
-            records.append({"ts": t, "level": "error", "msg": message, "user": user})
+            records.append({"ts": t, "level": "error", "msg": message, **({"user": user} if users_on_errors else {})})
     records.sort(key=lambda r: r["ts"])
     (directory / "edge").mkdir(parents=True, exist_ok=True)
     (directory / "orders").mkdir(parents=True, exist_ok=True)
@@ -289,6 +293,18 @@ def test_requests_that_all_succeeded_are_a_real_zero(tmp_path: Path) -> None:
     assert "Peak error rate: **0.0%**" in impact
     assert f"Users affected: **{len(users):,}**" in impact
     assert re.search(r"requests failed +0\n", terminal)
+
+
+def test_errors_that_name_no_user_leave_the_affected_users_unknown(tmp_path: Path) -> None:
+    # The worker's routine lines name users, its failures do not: who was hit is not in the logs.
+    _shop_files(11, tmp_path / "logs", incident=True, users_on_errors=False)
+    incident, draft, terminal = _build([tmp_path / "logs"], tmp_path / "out")
+    assert incident["phases"]["onset"] is not None
+    metrics = incident["metrics"]
+    assert metrics["affected_users"] is None
+    assert metrics["unknown_reasons"]["affected_users"] == "no user ids on the incident's error events"
+    assert "Users affected: unknown (no user ids on the incident's error events)." in _section(draft, "Impact")
+    assert re.search(r"affected users +unknown \(no user ids on the incident's error events\)", terminal)
 
 
 def test_a_quiet_window_gets_a_short_draft_through_the_cli(tmp_path: Path) -> None:
