@@ -113,6 +113,16 @@ def test_every_truth_citation_is_the_line_it_claims(zoo: dict[str, ZooIncident])
         assert truth.cause.evidence in truth.cause.at.text
 
 
+def test_held_out_wording_changes_only_the_trigger_lines(zoo: dict[str, ZooIncident], tmp_path: Path) -> None:
+    """``variant=1`` words each trigger otherwise (for ``--score --variant 1``); the rest is the same zoo."""
+    for inc in build_zoo(tmp_path, variant=1):
+        base = zoo[inc.name].truth
+        assert inc.truth.cause.evidence in inc.truth.cause.at.text
+        assert inc.truth.cause.evidence not in base.cause.at.text, inc.name
+        assert (inc.truth.cause.at.file, inc.truth.cause.at.line) == (base.cause.at.file, base.cause.at.line)
+        assert inc.truth.phases == base.phases, inc.name
+
+
 def test_truth_phases_are_ordered_and_inside_the_window(zoo: dict[str, ZooIncident]) -> None:
     for inc in zoo.values():
         p = inc.truth.phases
