@@ -25,6 +25,12 @@ events (services, hosts, users, endpoints, message templates), never with their 
 
 An outage multiplies the errors, often with long stack traces: keeping them all whole was what made
 memory grow with a window's size (1.1 M events, most of the memory of a 20 M-line build).
+
+Message templates here are the masked ones (:func:`pmtimeline.templates.message_templates`), the
+same for a message in whichever chunk it comes: a clustering needs every distinct template of the
+window, so it cannot run per chunk. The analysis clusters the distinct templates the aggregates
+hold (:func:`pmtimeline.template_mining.template_clusters`) and merges their counts and firsts by
+kind when it compares templates (see :mod:`pmtimeline.root_cause`).
 """
 
 from __future__ import annotations
