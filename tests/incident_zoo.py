@@ -4,6 +4,8 @@ Not a test module: ``tests/test_incident_zoo.py`` imports it, and it runs as a s
 
     python tests/incident_zoo.py OUTDIR        # write every incident to OUTDIR/<name>/logs/ and its truth.json
     python tests/incident_zoo.py --score       # build each one with pmtimeline and print the scoreboard
+    python tests/incident_zoo.py --score --reseed 1    # the same shapes with other random noise
+    python tests/incident_zoo.py --score --variant 1   # held out: every trigger worded otherwise
 
 Each incident is the *shape* of a published outage (see ``REFERENCE`` of each, and
 ``../shared/reference/postmortems.md``): its trigger, its mechanism, how it was detected and mitigated,
@@ -38,7 +40,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +149,8 @@ class ZooTruth:
     files: dict[str, str]  # path -> format description
     compressed: tuple[str, ...]
     notes: str = ""
+    seed: int = 0
+    variant: int = 0
     tolerance: dict[str, pd.Timedelta] = field(default_factory=lambda: dict(TOLERANCE))
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,6 +170,8 @@ class ZooTruth:
             "files": self.files,
             "compressed": list(self.compressed),
             "notes": self.notes,
+            "seed": self.seed,
+            "variant": self.variant,
         }
 
 
@@ -3149,7 +3155,7 @@ def build_incident(name: str, root: Path, reseed: int = 0, variant: int = 0) -> 
     # The truth sits beside the logs, not among them: the analysis reads only logs/.
     folder = root / name / "logs"
     tagged = story.write(folder)
-    truth = _truth(name, plan, story, tagged)
+    truth = replace(_truth(name, plan, story, tagged), seed=seed + reseed, variant=variant)
     (root / name / "truth.json").write_text(json.dumps(truth.to_dict(), indent=2) + "\n", encoding="utf-8")
     return ZooIncident(name, folder, truth)
 
