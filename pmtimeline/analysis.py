@@ -29,7 +29,7 @@ from pmtimeline.config import PHASES, TimelineConfig
 from pmtimeline.errors import ConfigError
 from pmtimeline.exposure import breach_phases, detect_exposure
 from pmtimeline.impact import compute_metrics
-from pmtimeline.incident import Exposure, Incident, Metrics
+from pmtimeline.incident import Incident, Metrics
 from pmtimeline.phases import detect_phases
 from pmtimeline.root_cause import find_mechanism, rank_root_causes
 from pmtimeline.signals import find_anomaly, uses_edge
@@ -53,21 +53,33 @@ def _incident(
     anomaly = find_anomaly(aggregates.counts, config, aggregates.window_start, aggregates.window_end)
     edge = uses_edge(aggregates.counts)
     result = detect_phases(anomaly, aggregates.notable, config, edge, overrides, aggregates.window_end)
-    breach: Exposure | None = None
     if all(result.phases[p] is None for p in PHASES) and not overrides:
         # A breach need raise no anomaly (failed logins at level info, 401s are no server errors):
         # then its burst of failed logins gives the phases.
-        breach = detect_exposure(aggregates, None, None, config)
-        if breach:
-            found, evidence = breach_phases(breach, aggregates.notable, aggregates.window_end)
+        exposure = detect_exposure(aggregates, None, None, config)
+        if exposure:
+            found, evidence = breach_phases(exposure, aggregates.notable, aggregates.window_end)
             result = replace(result, phases=found, evidence=evidence)
+    else:
+        exposure = detect_exposure(aggregates, result.phases["onset"], result.phases["recovered"], config)
+        onset = result.phases["onset"]
+        if exposure and onset is not None and result.phases["mitigated"] is None and "mitigated" not in overrides:
+            # A breach is contained when the access is cut (ranges blocked, passwords reset, sessions
+            # revoked), which may come well after the failed logins, and so after "recovered".
+            found, evidence = breach_phases(exposure, aggregates.notable, aggregates.window_end)
+            contained = found["mitigated"]
+            if contained is not None and contained >= onset:
+                result = replace(
+                    result,
+                    phases={**result.phases, "mitigated": contained},
+                    evidence={**result.evidence, "mitigated": evidence["mitigated"]},
+                )
     phases = result.phases
     signal = anomaly.signal if anomaly is not None else None
     # The anomaly's services stand while its onset and recovery do; overridden bounds recompute them.
     known = anomaly.services if anomaly is not None and not {"onset", "recovered"} & set(overrides) else None
     metrics = compute_metrics(phases, aggregates, config, signal, known)
     services = known if known is not None else metrics.affected_services
-    exposure = breach or detect_exposure(aggregates, phases["onset"], phases["recovered"], config)
     mechanism = find_mechanism(aggregates, phases, config)
     causes = rank_root_causes(aggregates, phases, signal, services, config, exposure=exposure, mechanism=mechanism)
     reasons = tuple(f"{s.name}: {s.partial_reason or 'incomplete'}" for s in sources if s.partial)

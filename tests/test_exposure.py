@@ -321,7 +321,7 @@ def _public_addresses(rng: np.random.Generator, n: int) -> list[str]:
     return [".".join(str(int(x)) for x in row) for row in parts]
 
 
-def write_k8s_breach(root: Path, seed: int) -> BreachFiles:
+def write_k8s_breach(root: Path, seed: int, respond_after: pd.Timedelta | None = None) -> BreachFiles:
     """Credential stuffing at a bank on Kubernetes, as its log files.
 
     Logins go to two auth-api pods (one on a CRI runtime writing ``msg``/``user``/``ip``, one on a
@@ -331,7 +331,9 @@ def write_k8s_breach(root: Path, seed: int) -> BreachFiles:
     (``"action":"export","records":5000`` in accounts-api, ``GET /api/v1/accounts/export`` at the
     edge), change their e-mail and make transfers until the WAF blocks the ranges; passwords are
     then reset and sessions revoked. Ordinary customers log in, mistype, view and export their own
-    statements all along; staff behind the office NAT fail now and then.
+    statements all along; staff behind the office NAT fail now and then. With ``respond_after``,
+    nobody blocks the ranges: the attackers stop on their own, and the response (passwords reset,
+    sessions revoked) comes that long after.
     """
     rng = np.random.default_rng(seed)
     out = _Writer(rng)
@@ -491,16 +493,19 @@ def write_k8s_breach(root: Path, seed: int) -> BreachFiles:
                 account,
             )
             operations["transfer"] += 1
-    mitigated = blocked + pd.Timedelta(seconds=int(rng.integers(1, 20)))
-    out.add(
-        WAF,
-        mitigated,
-        _cri(
+    if respond_after is None:
+        mitigated = blocked + pd.Timedelta(seconds=int(rng.integers(1, 20)))
+        out.add(
+            WAF,
             mitigated,
-            {"level": "info", "rule": 1001, "msg": "WAF rule 1001 added: deny 203.0.113.0/24, 198.51.100.0/24"},
-        ),
-    )
-    later = mitigated + pd.Timedelta(minutes=4)
+            _cri(
+                mitigated,
+                {"level": "info", "rule": 1001, "msg": "WAF rule 1001 added: deny 203.0.113.0/24, 198.51.100.0/24"},
+            ),
+        )
+        later = mitigated + pd.Timedelta(minutes=4)
+    else:
+        mitigated = later = (blocked + respond_after).floor("1s")
     for account in compromised:
         out.add(
             AUTH_CRI,
@@ -560,6 +565,19 @@ def test_k8s_breach_block_is_the_mitigation(k8s_breach: tuple[BreachFiles, pmtim
     assert abs(phases["mitigated"] - files.mitigated) < pd.Timedelta(seconds=1)
     # The forced resets are the response, not an operation of the attackers.
     assert not any("reset forced" in e.message for e in timeline.incident.exposure.data_operations)
+
+
+def test_k8s_breach_contained_long_after_the_attempts_stopped(tmp_path: Path) -> None:
+    files = write_k8s_breach(tmp_path, seed=7, respond_after=pd.Timedelta(minutes=25))
+    timeline = pmtimeline.load(tmp_path)
+    phases = timeline.incident.phases
+    assert phases["recovered"] is not None
+    assert phases["recovered"] < files.mitigated
+    # The forced password resets are the containment, although the failures had stopped.
+    assert phases["mitigated"] == files.mitigated
+    (reset,) = timeline.incident.phase_evidence["mitigated"]
+    assert "password reset forced" in reset.message
+    assert {a.actor for a in timeline.incident.exposure.actors} == set(files.ranges)
 
 
 def test_k8s_breach_through_the_cli_is_redacted(tmp_path: Path) -> None:
