@@ -857,3 +857,19 @@ def test_sample_incident_through_bulk_equals_the_files(mode: str) -> None:
         # push-down counts every document in the cluster; the request and user counts come out the same
         for key in ("requests_total", "requests_failed", "affected_users", "error_rate_peak"):
             assert cluster["metrics"][key] == files["metrics"][key], key
+
+
+def test_ecs_logger_goes_to_the_logger_column_not_the_service() -> None:
+    source = {
+        "@timestamp": "2024-03-01T10:00:05Z",
+        "message": "pool exhausted",
+        "log": {"level": "ERROR", "logger": "com.zaxxer.hikari.pool.HikariPool"},
+        "service": {"name": "ledger-service"},
+    }
+    with EsStub() as server:
+        server.add_documents("ecs", [source], ids=["e1"])
+        events = read_all(ElasticsearchConnector(settings(server.url, index="ecs"), WINDOW))
+    row = events.iloc[0]
+    assert (row["service"], row["level"]) == ("ledger-service", "error")
+    assert row["logger"] == "com.zaxxer.hikari.pool.HikariPool"
+    assert "log.logger" not in json.loads(row["fields"])
