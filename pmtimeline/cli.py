@@ -425,6 +425,17 @@ def incident_summary(timeline: Any) -> str:
     m = inc.metrics
     if all(inc.phase(p) is None for p in PHASES) and not inc.exposure:
         lines.append("  no significant anomaly found in the window: no incident, so no impact metrics")
+        totals = {k: v for k, v in m.window_totals.items() if v is not None}
+        if totals:
+            requests = (
+                f"{totals['requests']:,} requests, {totals.get('failed_requests', 0):,} failed"
+                if "requests" in totals
+                else "requests unknown (no request logs)"
+            )
+            lines.append(
+                f"  looked at         {totals.get('events', 0):,} events: {totals.get('error_events', 0):,} errors, "
+                f"{totals.get('warning_events', 0):,} warnings, {requests}"
+            )
     else:
         facts = [
             ("time to detect", "time_to_detect_s", "s"),

@@ -335,6 +335,12 @@ def test_a_quiet_window_gets_a_short_draft_through_the_cli(tmp_path: Path) -> No
     assert f"{errors + failed:,} error events, {failed:,} failed of {len(truth['edge']):,} requests" in looked
     assert "Alerts: none fired in the window." in looked
     assert "no significant anomaly found" in terminal
+    events = len(truth["edge"]) + len(truth["records"])
+    assert re.search(
+        rf"looked at +{events:,} events: {errors + failed:,} errors, 0 warnings, "
+        rf"{len(truth['edge']):,} requests, {failed:,} failed",
+        terminal,
+    )
 
 
 def test_a_quiet_window_names_its_alert_and_infers_nothing() -> None:
@@ -436,3 +442,7 @@ def test_loghub_hdfs_quiet_window_says_what_was_looked_at(tmp_path: Path) -> Non
     assert "requests: unknown (no request logs)" in _section(draft, "What was looked at")
     assert "monitoring gap" not in draft
     assert "no significant anomaly found" in terminal
+    assert (
+        f"looked at         {len(truth):,} events: {totals['error_events']:,} errors, "
+        f"{totals['warning_events']:,} warnings, requests unknown (no request logs)"
+    ) in terminal
