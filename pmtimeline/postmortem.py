@@ -526,8 +526,9 @@ class _Facts:
                 f"Signals: {_count(totals.get('error_events'))} error events, {request_text}, "
                 f"{_count(totals.get('warning_events'))} warnings in the window, counted per "
                 f"{markdown_text(cfg.bucket)} bucket overall and per service. None rose above its own baseline "
-                f"(by {cfg.anomaly_sigma:g} spreads, at least {cfg.anomaly_min_count} events per bucket) for "
-                f"{cfg.sustain_buckets} buckets in a row, which is what an incident takes here."
+                f"(by more than {cfg.anomaly_sigma:g} times its usual spread, to at least {cfg.anomaly_min_count} "
+                f"events per bucket) for {cfg.sustain_buckets} buckets in a row, which is what the analysis takes "
+                "for an incident."
             )
         fired = [a for a in self.alerts if a.fired is not None]
         if fired:
