@@ -232,6 +232,8 @@ TARGET_PATTERNS: Final[tuple[str, ...]] = (
     r"(?i)\b(?:deployments?|deploy|statefulsets?|sts|daemonsets?|ds|cronjobs?|helmreleases?|kustomizations?|"
     rf"applications?)(?:\.[a-z.]+)?/(?:[a-z0-9-]+/)?(?P<target>{_K8S_NAME})",
     rf'(?i)\b(?:deployment|statefulset|daemonset) "(?P<target>{_K8S_NAME})"',
+    # The Deployment controller's events: Scaled up replica set checkout-7d9f8b6c4d to 3.
+    r"(?i)\breplica ?sets? \"?(?P<target>[a-z0-9][a-z0-9-]*?)-[a-z0-9]{6,10}\"?(?:\s|$)",
     # A pod of a Deployment: <deployment>-<replica set hash>-<5 characters>.
     r"(?i)\bpods?/(?P<target>[a-z0-9][a-z0-9-]*?)-[a-z0-9]{6,10}-[a-z0-9]{5}\b",
     # Helm: Release "checkout" has been upgraded; helm upgrade --install checkout ./chart --version 1.2.3;

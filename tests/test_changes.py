@@ -157,6 +157,7 @@ def _filed(message: str, service: str | None, fields: str | None = None, **extra
             "3.2.1",
         ),
         ("kubectl", 'deployment "search" successfully rolled out', "search", "deploy", None),
+        ("deployment-controller", "Scaled up replica set checkout-7d9f8b6c4d to 3", "checkout", "scale", None),
         ("jenkins", "Deploying version 3.2.0 of checkout-api", "checkout-api", "deploy", "3.2.0"),
         ("jenkins", "Upgrading checkout from 3.1.0 to 3.2.0", "checkout", "deploy", "3.2.0"),
         ("jenkins", "deployed checkout-api:3.2.0 to production", "checkout-api", "deploy", "3.2.0"),
