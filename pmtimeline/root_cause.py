@@ -296,10 +296,26 @@ def _change_candidates(
         )
         out.append(_Found(score, candidate, kind, trigger))
     out.sort(key=lambda c: -c.score)
-    return _merge_duplicates(out, pd.Timedelta(config.bucket))[:MAX_CHANGES]
+    return _merge_duplicates(out, pd.Timedelta(config.bucket), onset)[:MAX_CHANGES]
 
 
-def _merge_duplicates(found: list[_Found], within: pd.Timedelta) -> list[_Found]:
+def _retimed(candidate: RootCauseCandidate, evidence: tuple[Evidence, ...], onset: pd.Timestamp) -> RootCauseCandidate:
+    """A merged change begins at its earliest line: its time, and the age its words state, from there
+    (the draft cites that line beside "N min before onset", which must hold for it)."""
+    if candidate.time is None:
+        return replace(candidate, evidence=evidence, time=evidence[0].time)
+    said = f"{_human(onset - candidate.time)} before onset"
+    now = f"{_human(onset - evidence[0].time)} before onset"
+    return replace(
+        candidate,
+        evidence=evidence,
+        time=evidence[0].time,
+        summary=candidate.summary.replace(said, now),
+        why=candidate.why.replace(said, now),
+    )
+
+
+def _merge_duplicates(found: list[_Found], within: pd.Timedelta, onset: pd.Timestamp) -> list[_Found]:
     """One candidate per change: the same deploy logged by the CD tool and by the service itself (or
     without a service) within one bucket is one change, with the evidence of both."""
     merged: list[_Found] = []
@@ -320,7 +336,7 @@ def _merge_duplicates(found: list[_Found], within: pd.Timedelta) -> list[_Found]
             if same_kind and close and same_place:
                 # The earliest line first: the change began there (the CD tool's line, often).
                 evidence = tuple(sorted((*kept.candidate.evidence, *candidate.evidence), key=lambda e: e.time))[:3]
-                merged[i] = replace(kept, candidate=replace(kept.candidate, evidence=evidence, time=evidence[0].time))
+                merged[i] = replace(kept, candidate=_retimed(kept.candidate, evidence, onset))
                 break
         else:
             merged.append(item)
