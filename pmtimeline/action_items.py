@@ -13,7 +13,8 @@ time to detect over 5 minutes           detect     alert on the signal that move
 over 15 minutes from detection to the   mitigate   rollback automation (the mitigation was a rollback) or a
 first mitigating change                            runbook
 the mechanism (see                      prevent /  its specific guard: pool sizing against max_connections,
-:mod:`pmtimeline.signatures`)           detect     fd limits, certificate expiry monitoring, quota alarms ...
+:mod:`pmtimeline.signatures`)           detect /   fd limits, certificate expiry monitoring, quota alarms, date
+                                        mitigate   tests, link redundancy ...
 a traffic surge                         prevent    load test and autoscaling for the surge seen
 the trigger is a change with no sign    prevent    canary (progressive rollout with automatic rollback)
 of a progressive rollout
@@ -83,6 +84,17 @@ MECHANISM_GUARDS: Final[Mapping[str, tuple[str, str, str]]] = {
         "detect",
         "P1",
         "Alert on disk usage well before full, and rotate or clean up what fills it",
+    ),
+    "date_edge": (
+        "prevent",
+        "P1",
+        "Test date arithmetic across leap days, year ends and daylight-saving changes (validity periods, "
+        "expiries, schedules)",
+    ),
+    "network_partition": (
+        "mitigate",
+        "P2",
+        "Give the failing path redundancy and alert on link state and packet loss before it becomes an outage",
     ),
     "dependency_unreachable": (
         "mitigate",
@@ -280,14 +292,13 @@ def _breach_items(incident: Incident) -> list[ActionItem]:
     if not exposure:
         return []
     failures = sum(a.failures for a in exposure.actors)
-    accounts = len(exposure.accounts_touched)
     evidence = exposure.data_operations[:3]
     out = [
         ActionItem(
             "mitigate",
             "P1",
             "Reset the credentials of the accounts touched, revoke their sessions and tokens",
-            f"{accounts:,} account(s) touched by suspicious actors",
+            f"{exposure.accounts_phrase()} touched by suspicious actors",
             evidence,
         ),
         ActionItem(
@@ -305,7 +316,9 @@ def _breach_items(incident: Incident) -> list[ActionItem]:
                 "process",
                 "P1",
                 "Review what the accounts touched read or changed, and notify whom the law and the contracts require",
-                f"{len(exposure.data_operations):,} data operation(s) by the accounts after access",
+                # All of them by kind (the evidence keeps only the first ones).
+                f"{sum(n for _, n in exposure.operation_counts) or len(exposure.data_operations):,} data operation(s) "
+                "by the accounts after access",
                 evidence,
             ),
         )

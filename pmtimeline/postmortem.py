@@ -911,6 +911,19 @@ class _Facts:
                 f"{mech.count:,} error events from {_utc(mech.first.time)} UTC "
                 f"({markdown_code(mech.first.citation(), 120)})."
             )
+        elif top is not None and top.new_errors:
+            # No failure signature named it: the first new error after the trigger is how it showed.
+            first = min(top.new_errors, key=lambda n: n.evidence.time)
+            out.append(
+                f"The first new error after it: {self.quote(first.template, 120)}, {first.count:,} times from "
+                f"{_utc(first.evidence.time)} UTC ({markdown_code(first.evidence.citation(), 120)})."
+            )
+        elif top is not None and top.kind == "external" and top.evidence:
+            first_line = top.evidence[0]
+            out.append(
+                f"It shows first as {self.quote(first_line.message, 120)} at {_utc(first_line.time)} UTC "
+                f"({markdown_code(first_line.citation(), 120)})."
+            )
         detected = inc.phase("detected")
         if detected is not None:
             alert = next((a for a in self.incident_alerts() if a.fired is not None and a.fired == detected), None)

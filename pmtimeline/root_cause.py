@@ -16,8 +16,9 @@ Triggers, which rank first:
     error templates that appeared after it become its evidence (``new_errors``).
 ``external``
     A trigger from outside, recognized when the errors' words name it (:mod:`pmtimeline.signatures`:
-    an expired certificate, a quota, memory, disk or file descriptors exhausted, an unreachable
-    dependency) from near onset on and (nearly) never before, or from the traffic: requests far
+    an expired certificate, a quota, a calendar edge, memory, disk or file descriptors exhausted, a
+    network failure, an unreachable dependency) from near onset on and (nearly) never before, or from
+    the traffic: requests far
     above their rate before onset (``traffic_surge``), or a breach's failed logins from a few
     sources (``attack``, from the exposure). An expired certificate or a quota outranks a deploy
     (a deploy does not make a certificate expire) unless the change is itself a certificate or
@@ -106,6 +107,7 @@ NOISE_AGE: Final = pd.Timedelta("10min")
 EXTERNAL_SCORE: Final[Mapping[str, float]] = {
     "certificate_expiry": 0.95,
     "quota": 0.93,
+    "calendar": 0.9,
     "resource_exhaustion": 0.75,
     "network": 0.72,
     "dependency_outage": 0.7,
@@ -634,10 +636,11 @@ def _attack_candidate(notable: pd.DataFrame, exposure: Exposure | None) -> list[
         return []
     assert exposure is not None
     failures = sum(a.failures for a in exposure.actors)
-    accounts = len(exposure.accounts_touched)
     evidence = _attack_evidence(notable, exposure)
     first = min((a.first_seen for a in exposure.actors if a.first_seen is not None), default=None)
-    summary = f"attack: {failures:,} failed logins from {len(exposure.actors)} actor(s), {accounts} account(s) touched"
+    summary = (
+        f"attack: {failures:,} failed logins from {len(exposure.actors)} actor(s), {exposure.accounts_phrase()} touched"
+    )
     why = "Failed logins concentrated on a few sources, then successful ones: an attack on the accounts, not a fault."
     score = 0.97
     return [
@@ -791,7 +794,7 @@ def rank_root_causes(
         overriding = best.change_type in {"certificate", "config"}
         externals = [
             e
-            if e.candidate.trigger in {"certificate_expiry", "quota", "attack"} and not overriding
+            if e.candidate.trigger in {"certificate_expiry", "quota", "calendar", "attack"} and not overriding
             else replace(
                 e,
                 score=min(e.score, 0.55),

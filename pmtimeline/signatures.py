@@ -17,6 +17,7 @@ signature                  trigger                         typical words
 =========================  ==============================  ===================================
 certificate_expired        certificate_expiry              certificate has expired, PKIX path
                                                            validation failed, CERTIFICATE_VERIFY_FAILED
+date_edge                  calendar                        invalid date, day is out of range for month
 quota_exceeded             quota                           RequestLimitExceeded, quota exceeded,
                                                            rate limit, 429 Too Many Requests
 memory_exhausted           resource_exhaustion             OutOfMemoryError, OOMKilled, Killed process
@@ -69,7 +70,15 @@ SIGNATURES: Final[tuple[Signature, ...]] = (
         "an expired or not yet valid TLS certificate",
         r"certificate (has )?expired|certificate is not yet valid|x509: certificate has expired"
         r"|PKIX path validation failed|CERTIFICATE_VERIFY_FAILED|CertificateExpiredException"
-        r"|certificate verify failed: certificate has expired",
+        r"|certificate verify failed: certificate has expired"
+        r"|certificate (creation|generation|issuance|renewal|validation) failed",
+    ),
+    Signature(
+        "date_edge",
+        "calendar",
+        "a calendar edge (a leap day or second, a new year, a daylight-saving change)",
+        r"invalid date|not a valid date|day is out of range for month|date out of range|leap (day|second)"
+        r"|year \d+ is out of range",
     ),
     Signature(
         "quota_exceeded",
@@ -123,10 +132,9 @@ _ANY: Final = "|".join(f"(?:{s.pattern})" for s in SIGNATURES)
 
 
 def _distinct_signatures(text: pa.Array) -> np.ndarray:
-    """The signature index (into :data:`SIGNATURES`, -1 for none) of each of distinct texts."""
+    """The signature index (into :data:`SIGNATURES`) of each of distinct texts that match one."""
     out = np.full(len(text), -1, dtype="int64")
-    # Most error texts match nothing: one pass with every pattern leaves the few that need a name.
-    left = np.flatnonzero(search_ignoring_case(text, _ANY))
+    left = np.arange(len(text))
     for index, signature in enumerate(SIGNATURES):
         if not left.size:
             break
@@ -137,12 +145,18 @@ def _distinct_signatures(text: pa.Array) -> np.ndarray:
 
 
 def _codes(values: pd.Series) -> np.ndarray:
-    """The signature index of each value's text (-1 for none), each distinct text searched once."""
-    encoded = pc.dictionary_encode(arrow_text(values))
-    found = _distinct_signatures(encoded.dictionary)
-    indices = np.asarray(pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False), dtype="int64")
-    valid = np.asarray(encoded.indices.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    return np.where(valid, found[indices] if len(found) else -1, -1)
+    """The signature index of each value's text (-1 for none)."""
+    text = arrow_text(values)
+    out = np.full(len(text), -1, dtype="int64")
+    # Most error texts match nothing: one pass of every pattern at once over the column (a DFA in
+    # polars, cheaper than finding the distinct texts first) leaves the few that need a name, and
+    # each distinct one of those is named once.
+    hit = np.flatnonzero(search_ignoring_case(text, _ANY))
+    if hit.size:
+        encoded = pc.dictionary_encode(text.take(pa.array(hit)))
+        found = _distinct_signatures(encoded.dictionary)
+        out[hit] = found[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype="int64")]
+    return out
 
 
 def signatures_of(events: pd.DataFrame) -> pd.Series:
@@ -159,8 +173,10 @@ def signatures_of(events: pd.DataFrame) -> pd.Series:
         # trace (in the fields) names "too many clients" is a "too many clients".
         more = _codes(events["fields"])
         codes = np.where((more >= 0) & ((codes < 0) | (more < codes)), more, codes)
-    names = np.array([s.name for s in SIGNATURES] + [None], dtype=object)
-    return pd.Series(pd.array(names[codes], dtype=STRING), index=events.index, name="signature")
+    # Built by Arrow from the codes, not from one Python object per event.
+    names = pa.array([s.name for s in SIGNATURES], type=pa.large_string())
+    taken = names.take(pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.array(taken, dtype=STRING), index=events.index, name="signature")
 
 
 def matched_line(text: str, signature: Signature) -> tuple[int, str] | None:
