@@ -377,6 +377,12 @@ class Exposure:
     def __bool__(self) -> bool:
         return bool(self.actors)
 
+    def accounts_phrase(self) -> str:
+        """``"1,427 account(s)"`` touched, or an unknown number when the logs name no account (an
+        access log alone): never an invented 0."""
+        n = len(self.accounts_touched)
+        return f"{n:,} account(s)" if n else "an unknown number of accounts (the logs name none)"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "actors": [a.to_dict() for a in self.actors],

@@ -451,7 +451,7 @@ class _Facts:
         if inc.exposure:
             parts.append(
                 f"A suspicious access pattern from {len(inc.exposure.actors)} actor(s) touched "
-                f"{len(inc.exposure.accounts_touched)} account(s)."
+                f"{inc.exposure.accounts_phrase()}."
             )
         if inc.phase("detected") is not None:
             parts.append(
@@ -491,7 +491,7 @@ class _Facts:
         if inc.exposure:
             return (
                 f"{text} A suspicious access pattern was found, though: {len(inc.exposure.actors)} actor(s) touched "
-                f"{len(inc.exposure.accounts_touched)} account(s) (see Breach exposure)."
+                f"{inc.exposure.accounts_phrase()} (see Breach exposure)."
             )
         return (
             f"{text} This draft therefore describes no incident: no impact, no root cause and no detection gap "

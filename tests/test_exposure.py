@@ -789,6 +789,8 @@ def test_access_log_stuffing_without_account_names(tmp_path: Path) -> None:
     draft = timeline.postmortem()
     assert "Accounts compromised: unknown" in draft
     assert "Accounts touched: **0" not in draft
+    assert "0 account(s)" not in draft
+    assert "touched an unknown number of accounts" in draft
 
 
 def write_office_day(root: Path, seed: int) -> None:
@@ -874,3 +876,12 @@ def test_outcome_words_under_a_status_key_survive_parsing(tmp_path: Path) -> Non
     failure, success = auth_outcomes(events)
     assert failure.tolist() == [True, False, True]
     assert success.tolist() == [False, True, False]
+
+
+def test_accounts_unknown_are_never_written_as_zero() -> None:
+    from pmtimeline.incident import Actor, Exposure
+
+    unnamed = Exposure(actors=(Actor("203.0.113.0/24", "client_range", 2_988, 12, members=6),))
+    assert unnamed.accounts_phrase() == "an unknown number of accounts (the logs name none)"
+    named = Exposure(actors=unnamed.actors, accounts_touched=("a", "b"))
+    assert named.accounts_phrase() == "2 account(s)"
