@@ -341,6 +341,11 @@ def test_a_quiet_window_gets_a_short_draft_through_the_cli(tmp_path: Path) -> No
         rf"{len(truth['edge']):,} requests, {failed:,} failed",
         terminal,
     )
+    # `pmtimeline report` regenerates the same short draft from what build saved.
+    again = CliRunner().invoke(cli, ["report", str(tmp_path / "out"), "--no-images"], catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "out" / "postmortem.md").read_text(encoding="utf-8") == draft
+    assert json.loads((tmp_path / "out" / "incident.json").read_text(encoding="utf-8"))["metrics"] == metrics
 
 
 def test_a_quiet_window_names_its_alert_and_infers_nothing() -> None:
