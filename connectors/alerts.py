@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import bisect
 import csv
-import fnmatch
 import json
 import re
 from collections import Counter
@@ -38,7 +37,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from pmtimeline.config import TimelineConfig
+from pmtimeline.config import TimelineConfig, match_source
 from pmtimeline.connectors.alert_payloads import (
     ALERT_NAME_COLUMNS,
     ALERT_ONLY_COLUMNS,
@@ -379,10 +378,8 @@ class AlertFileConnector:
         return list(self._rejects)
 
     def _zone(self) -> str:
-        for pattern, zone in self._config.source_tz:
-            if fnmatch.fnmatch(self._path, pattern):
-                return zone
-        return self._config.tz
+        zone = match_source(self._config.source_tz, self._path, self._config.input_roots)
+        return zone if zone is not None else self._config.tz
 
     def _read_lines(self) -> list[str]:
         """The file's lines as :mod:`~pmtimeline.connectors.rawio` decodes them (compression, BOM,

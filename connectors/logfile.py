@@ -30,7 +30,6 @@ What becomes of each line (the accounting invariant
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -42,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pmtimeline.config import TimelineConfig
+from pmtimeline.config import TimelineConfig, match_source
 from pmtimeline.connectors.log_formats import EVENT_FIELD_DTYPES, LOG_FORMATS, LogFormat, detect_log_format, get_format
 from pmtimeline.connectors.rawio import (
     REJECT_SIZE_CAP,
@@ -122,11 +121,11 @@ def format_registry(config: TimelineConfig, formats: Mapping[str, LogFormat] | N
 
 
 def zone_for(path: str, config: TimelineConfig, fmt: LogFormat | None = None) -> str:
-    """The zone of naive timestamps of ``path``: the first matching ``--source-tz`` glob, else the
-    format's own zone (user formats), else ``--tz``."""
-    for pattern, zone in config.source_tz:
-        if fnmatch.fnmatch(path, pattern):
-            return zone
+    """The zone of naive timestamps of ``path``: the first matching ``--source-tz`` glob
+    (:func:`~pmtimeline.config.match_source`), else the format's own zone (user formats), else ``--tz``."""
+    zone = match_source(config.source_tz, path, config.input_roots)
+    if zone is not None:
+        return zone
     if fmt is not None and fmt.timezone:
         return fmt.timezone
     return config.tz
@@ -135,10 +134,8 @@ def zone_for(path: str, config: TimelineConfig, fmt: LogFormat | None = None) ->
 def service_for(path: str, config: TimelineConfig) -> str | None:
     """The service of the events of ``path`` that name none themselves: the first matching
     ``--service`` glob, else the name :func:`service_from_path` finds in the path (None: unknown)."""
-    for pattern, name in config.source_services:
-        if fnmatch.fnmatch(path, pattern):
-            return name
-    return service_from_path(path)
+    name = match_source(config.source_services, path, config.input_roots)
+    return name if name is not None else service_from_path(path)
 
 
 #: Directory names that say nothing about the application (compared lower-cased); so does any name

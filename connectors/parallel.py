@@ -641,7 +641,7 @@ def _plan_file(
         bound = min(config.max_decompressed_bytes, max(config.max_compression_ratio * size, 64 << 20)) + 1
     else:
         bound = size + 1
-    zone = zone_for(path, config, fmt)
+    zone = zone_for(path, connector.config, fmt)  # the connector's config knows the run's input roots
     timed = fmt is not None and _times_are_placeable(connector, fmt, zone)
     windowed = config.start is not None or config.end is not None
 

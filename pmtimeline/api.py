@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pmtimeline.config import TimelineConfig, check_zone, parse_time
+from pmtimeline.config import TimelineConfig, check_source_globs, check_zone, input_roots, parse_time
 from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
-from pmtimeline.connectors.inputs import open_inputs
+from pmtimeline.connectors.inputs import UnreadableSource, open_inputs
 from pmtimeline.connectors.parallel import plan_sources
 from pmtimeline.errors import ConfigError
 from pmtimeline.pipeline import ProgressCallback, build, ingest, prepare_chunk
@@ -35,7 +35,9 @@ from pmtimeline.timeline import Timeline
 
 #: A time given by a user: ISO 8601 text, or a datetime/Timestamp (naive = in ``tz``).
 TimeLike = str | dt.datetime | pd.Timestamp
-#: Zones of single sources: ``{"*ledger.log": "Europe/Amsterdam"}``, pairs, or ``"GLOB=ZONE"`` strings.
+#: Zones (offsets, services) of single sources: ``{"ledger/*": "Europe/Amsterdam"}``, ``(glob, value)``
+#: pairs, or ``"GLOB=VALUE"`` strings. A glob matches a source's path as given, its path relative to
+#: the input it was found under, or its file name (:func:`pmtimeline.config.match_source`).
 SourceZones = Mapping[str, str] | Sequence[tuple[str, str]] | Sequence[str] | str
 
 #: What :func:`load` reads: a path (file, directory, glob), an in-memory frame, Elasticsearch
@@ -121,8 +123,13 @@ def open_sources(inputs: Input | Iterable[Input], config: TimelineConfig) -> lis
     """Connector objects for a mix of paths (files, directories, globs), frames, Elasticsearch
     settings and connector objects, in the order given.
 
+    The connectors read with ``config`` plus the folders of the path inputs
+    (:attr:`TimelineConfig.input_roots`), so ``--source-tz``/``--service`` globs match paths
+    relative to them; pass the same to the pipeline (``with_inputs``) so that ``--offset`` does too.
+
     Raises:
-        ConfigError: a path that does not exist or a glob that matches nothing; an input of
+        ConfigError: a path that does not exist or a glob that matches nothing; a ``source_tz``,
+            ``source_offsets`` or ``source_services`` glob that matches no source; an input of
             another type; no input at all.
     """
     items: list[Any]
@@ -135,6 +142,7 @@ def open_sources(inputs: Input | Iterable[Input], config: TimelineConfig) -> lis
     if not items:
         raise ConfigError("no inputs: give files, directories, globs, DataFrames or connector objects")
     frames = sum(isinstance(item, pd.DataFrame) for item in items)
+    config = with_inputs(config, items)
     sources: list[Source] = []
     paths: list[str] = []
 
@@ -157,7 +165,19 @@ def open_sources(inputs: Input | Iterable[Input], config: TimelineConfig) -> lis
         else:
             raise ConfigError(f"cannot read {type(item).__name__}: give paths, DataFrames or connector objects")
     flush()
+    check_source_globs(config, [source.name for source in sources if not isinstance(source, UnreadableSource)])
     return sources
+
+
+def with_inputs(config: TimelineConfig, inputs: Input | Sequence[Input]) -> TimelineConfig:
+    """``config`` with the folders of the path inputs added to its ``input_roots``, so that source
+    globs also match paths relative to them (what :func:`load` and the CLI do)."""
+    items: Sequence[Any] = [inputs] if isinstance(inputs, str | os.PathLike) else []
+    if isinstance(inputs, Sequence) and not isinstance(inputs, str):
+        items = inputs
+    paths = [item for item in items if isinstance(item, str | os.PathLike)]
+    roots = tuple(root for root in input_roots(paths) if root not in config.input_roots)
+    return dataclasses.replace(config, input_roots=config.input_roots + roots) if roots else config
 
 
 def planned_sources(sources: Sequence[Source], config: TimelineConfig) -> list[Source]:
@@ -178,9 +198,10 @@ def make_config(
     """A :class:`TimelineConfig` from keyword options (any of its fields), on top of ``config``.
 
     Friendlier forms are accepted where a notebook wants them: ``start``/``end`` and phase overrides
-    as ISO 8601 text or datetimes (a time without zone is read in ``tz``), ``source_tz`` as a dict
-    ``{"*ledger.log": "Europe/Amsterdam"}`` or ``"GLOB=ZONE"`` strings, ``source_services`` likewise
-    (``{"edge/*": "storefront"}``).
+    as ISO 8601 text (:func:`~pmtimeline.config.parse_time`) or datetimes (a time without zone is
+    read in ``tz``), ``source_tz`` as a dict ``{"ledger/*": "Europe/Amsterdam"}`` or ``"GLOB=ZONE"``
+    strings, ``source_offsets`` (``{"hosts/*": "-5min"}``) and ``source_services``
+    (``{"edge/*": "storefront"}``) likewise.
 
     Raises:
         ConfigError: an unknown option (with the closest known name), or an invalid value.
@@ -199,16 +220,16 @@ def make_config(
     tz = changes.get("tz", base.tz)
     check_zone(tz)
     if start is not None:
-        changes["start"] = parse_time(start, tz)
+        changes["start"] = parse_time(start, tz, "--start")
     if end is not None:
-        changes["end"] = parse_time(end, tz)
-    if "source_tz" in changes:
-        changes["source_tz"] = _source_zones(changes["source_tz"])
-    if "source_services" in changes:
-        changes["source_services"] = _source_zones(changes["source_services"], "source_services", "NAME")
+        changes["end"] = parse_time(end, tz, "--end")
+    globs = (("source_tz", "--source-tz", "ZONE"), ("source_offsets", "--offset", "DURATION"))
+    for name, option, what in (*globs, ("source_services", "--service", "NAME")):
+        if name in changes:
+            changes[name] = _glob_pairs(changes[name], option, what)
     if "phase_overrides" in changes:
         changes["phase_overrides"] = {
-            name: parse_time(value, tz) for name, value in dict(changes["phase_overrides"]).items()
+            name: parse_time(value, tz, f"--{name}") for name, value in dict(changes["phase_overrides"]).items()
         }
     try:
         return dataclasses.replace(base, **changes) if changes else base
@@ -237,7 +258,10 @@ def load(
         start, end: the window ``[start, end)`` (ISO 8601 or datetime; a time without zone is read
             in ``tz``). None reads everything.
         tz: zone of timestamps written without one ("UTC" by default).
-        source_tz: zones of single sources, ``{"*ledger.log": "Europe/Amsterdam"}``.
+        source_tz: zones of single sources, ``{"ledger/*": "Europe/Amsterdam"}``: a glob matches a
+            source's path as given, relative to the input it was found under, or its file name;
+            one that matches no source is an error. ``source_offsets`` and ``source_services``
+            (in ``options``) match the same way.
         title: the incident title.
         config: a base configuration; ``tz``, ``source_tz``, ``title`` and ``options`` (any other
             :class:`TimelineConfig` field, e.g. ``bucket="30s"``, ``slo=99.9``) override it.
@@ -257,6 +281,7 @@ def load(
         >>> tl.incident.phases["onset"]
     """
     cfg = make_config(config, start=start, end=end, tz=tz, source_tz=source_tz, title=title, **options)
+    cfg = with_inputs(cfg, inputs)
     sources = planned_sources(open_sources(inputs, cfg), cfg)
     callback, close = _progress(progress)
     try:
@@ -282,7 +307,7 @@ def read_events(
     **options: Any,
 ) -> pd.DataFrame:
     """Only the normalized, time-ordered event table (what ``pmtimeline ingest`` writes)."""
-    cfg = make_config(config, start=start, end=end, **options)
+    cfg = with_inputs(make_config(config, start=start, end=end, **options), inputs)
     return ingest(planned_sources(open_sources(inputs, cfg), cfg), cfg).events
 
 
@@ -291,9 +316,9 @@ def open_outputs(outdir: str | os.PathLike[str], config: TimelineConfig | None =
     return Timeline.open(Path(outdir), config)
 
 
-def _source_zones(value: SourceZones, option: str = "source_tz", what: str = "ZONE") -> tuple[tuple[str, str], ...]:
-    """``source_tz`` (or ``source_services``) as ``(glob, value)`` pairs, from a dict, pairs, or
-    ``"GLOB=VALUE"`` strings."""
+def _glob_pairs(value: SourceZones, option: str, what: str) -> tuple[tuple[str, str], ...]:
+    """``source_tz``, ``source_offsets`` or ``source_services`` as ``(glob, value)`` pairs, from a
+    dict, pairs, or ``"GLOB=VALUE"`` strings (the last ``=`` splits them)."""
     items: Iterable[Any] = value.items() if isinstance(value, Mapping) else [value] if isinstance(value, str) else value
     pairs: list[tuple[str, str]] = []
     for item in items:

@@ -8,7 +8,11 @@ the fields it needs. Use :func:`dataclasses.replace` to derive a changed copy.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import fnmatch
+import glob
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,13 +38,18 @@ class TimelineConfig:
     Window and time:
         start, end: keep only events in ``[start, end)``; tz-aware UTC timestamps or None.
         tz: IANA zone for naive timestamps of every source without a ``source_tz`` match ("UTC").
-        source_tz: ``(glob, zone)`` pairs; the first glob matching a source's path sets its zone.
+        source_tz: ``(glob, zone)`` pairs; the first glob matching a source sets its zone.
         source_offsets: ``(glob, duration)`` pairs correcting clock skew: the first glob matching a
             source adds the duration (e.g. ``-5min`` for a host whose clock runs 5 minutes ahead) to
             its timestamps, after the window was applied to the times as written.
-        source_services: ``(glob, name)`` pairs (``--service``); the first glob matching a log file's
-            path names the service of its events that name none themselves (a line's own app field
+        source_services: ``(glob, name)`` pairs (``--service``); the first glob matching a log file
+            names the service of its events that name none themselves (a line's own app field
             wins; this wins over the name guessed from the path).
+        input_roots: the folders of the inputs a run was given (see :func:`input_roots`), so that
+            the globs above also match a source's path relative to its input; set by
+            :func:`pmtimeline.api.load` and the CLI. A glob matches a source when it matches the
+            path as given, the path relative to one of these folders, or the file name
+            (:func:`match_source`).
         year: the year of year-less timestamps (syslog); None infers it (window, other sources,
             file modification time).
 
@@ -84,6 +93,7 @@ class TimelineConfig:
     source_tz: tuple[tuple[str, str], ...] = ()
     source_offsets: tuple[tuple[str, str], ...] = ()
     source_services: tuple[tuple[str, str], ...] = ()
+    input_roots: tuple[str, ...] = ()
     year: int | None = None
 
     format_name: str | None = None
@@ -170,18 +180,146 @@ def check_zone(name: str) -> ZoneInfo | dt.timezone:
         ) from exc
 
 
-def parse_time(value: str | dt.datetime | pd.Timestamp, tz: str = "UTC") -> pd.Timestamp:
-    """A time given by a user (ISO 8601 text or a datetime) as UTC; a time without zone is read in ``tz``.
+#: The forms ``--start``/``--end``, phase options and incident.toml accept, as said in their errors.
+ISO_TIME_FORM: Final = "YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|+HH:MM] (ISO 8601; 'T' or a space)"
+_ISO_TIME_RE: Final = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[Tt ](?P<time>\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)(?P<zone>[Zz]|[+-]\d{2}(?::?\d{2})?)?)?"
+)
+
+
+def parse_time(value: str | dt.datetime | pd.Timestamp, tz: str = "UTC", option: str | None = None) -> pd.Timestamp:
+    """A time given by a user, as UTC: ISO 8601 text (``2024-03-12T08:00:00Z``, ``2024-03-12 08:00``,
+    ``2024-03-12T08:00:00.250+01:00``, ``2024-03-12``) or a datetime. A time without zone is read
+    in ``tz``; :func:`is_naive_time` tells whether it had none.
+
+    Nothing else is guessed: ``12/03/2024`` (3 December or 12 March?), ``Mar 12 08:00`` (which
+    year?) and ``yesterday`` are refused. ``option`` names the option in the error (``--start``).
 
     Raises:
-        ConfigError: when ``value`` is not a time.
+        ConfigError: when ``value`` is not such a time, or names a local time that does not exist
+            or happens twice in ``tz`` (a DST change): give its offset then.
     """
+    where = f"{option}: " if option else ""
+    if isinstance(value, str):
+        text = value.strip()
+        if _ISO_TIME_RE.fullmatch(text) is None:
+            example = "e.g. 2024-03-12T08:00:00Z"
+            raise ConfigError(f"{where}{value!r} is not an ISO 8601 time; use {ISO_TIME_FORM}, {example}")
+        value = text.replace(",", ".")
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"not an ISO 8601 time: {value!r}") from exc
+        raise ConfigError(f"{where}{value!r} is not an ISO 8601 time ({exc}); use {ISO_TIME_FORM}") from exc
     if pd.isna(ts):
-        raise ConfigError(f"not an ISO 8601 time: {value!r}")
+        raise ConfigError(f"{where}{value!r} is not an ISO 8601 time; use {ISO_TIME_FORM}")
     if ts.tzinfo is None:
-        ts = ts.tz_localize(check_zone(tz), ambiguous="raise", nonexistent="raise")
+        try:
+            ts = ts.tz_localize(check_zone(tz), ambiguous="raise", nonexistent="raise")
+        except (ValueError, TypeError) as exc:  # pytz/pandas raise ValueError subclasses for DST gaps and folds
+            raise ConfigError(
+                f"{where}{value!s} does not name one instant in {tz} (a daylight-saving change): add its offset"
+            ) from exc
     return ts.tz_convert("UTC")
+
+
+def is_naive_time(value: object) -> bool:
+    """Whether a user's time (text or datetime) has no zone, so that it is read in ``--tz``."""
+    if isinstance(value, str):
+        match = _ISO_TIME_RE.fullmatch(value.strip())
+        return match is None or match["zone"] is None
+    return isinstance(value, dt.datetime) and value.tzinfo is None
+
+
+# -- source globs (--source-tz, --offset, --service) ----------------------------------------------
+
+
+def input_roots(inputs: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
+    """The folders of a run's inputs, absolute, against which source globs match relative paths:
+    a folder itself, a file's folder, a glob's folder before its first wildcard."""
+    roots: list[str] = []
+    for item in inputs:
+        text = os.fspath(item)
+        if glob.has_magic(text):
+            parts = []
+            for part in text.split(os.sep):
+                if glob.has_magic(part):
+                    break
+                parts.append(part)
+            root = os.sep.join(parts) or "."
+        elif os.path.isdir(text):
+            root = text
+        else:
+            root = os.path.dirname(text) or "."
+        absolute = os.path.abspath(root)
+        if absolute not in roots:
+            roots.append(absolute)
+    return tuple(roots)
+
+
+def source_names(path: str, roots: Sequence[str] = ()) -> tuple[str, ...]:
+    """What a source glob is matched against: the path as given (and normalized), the path relative
+    to each of ``roots`` that holds it, and the file name; ``/``-separated, each once."""
+    names = [path, os.path.normpath(path)]
+    absolute = os.path.abspath(path)
+    for root in roots:
+        prefix = root.rstrip(os.sep) + os.sep
+        if absolute.startswith(prefix):
+            names.append(absolute[len(prefix) :])
+    names.append(os.path.basename(path))
+    if os.sep != "/":
+        names = [name.replace(os.sep, "/") for name in names]
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def match_source(pairs: Iterable[tuple[str, str]], path: str, roots: Sequence[str] = ()) -> str | None:
+    """The value of the first ``(glob, value)`` pair whose glob matches the source ``path`` (see
+    :func:`source_names`; ``*`` also matches ``/``), or None. The one rule of ``--source-tz``,
+    ``--offset`` and ``--service``."""
+    names = source_names(path, roots)
+    for pattern, value in pairs:
+        if any(fnmatch.fnmatchcase(name, pattern) for name in names):
+            return value
+    return None
+
+
+#: Sources listed by name in the error about a glob that matches none.
+MAX_LISTED_SOURCES: Final = 20
+
+
+def check_source_globs(config: TimelineConfig, paths: Sequence[str]) -> None:
+    """Refuse a ``--source-tz``, ``--offset`` or ``--service`` glob that matches none of the sources
+    ``paths``: its zone, offset or service would silently never apply.
+
+    Raises:
+        ConfigError: naming the glob and listing the sources as it could have matched them
+            (relative to their input), at most :data:`MAX_LISTED_SOURCES`.
+    """
+    options = (
+        ("--source-tz", config.source_tz),
+        ("--offset", config.source_offsets),
+        ("--service", config.source_services),
+    )
+    missed: list[str] = []
+    for option, pairs in options:
+        for pattern, value in pairs:
+            if not any(match_source([(pattern, value)], path, config.input_roots) for path in paths):
+                missed.append(f"{option} {pattern!r}")
+    if not missed:
+        return
+    shown = [_relative_name(path, config.input_roots) for path in paths]
+    listed = ", ".join(shown[:MAX_LISTED_SOURCES])
+    if len(shown) > MAX_LISTED_SOURCES:
+        listed += f" and {len(shown) - MAX_LISTED_SOURCES} more"
+    verb = "matches" if len(missed) == 1 else "match"
+    raise ConfigError(
+        f"{' and '.join(missed)} {verb} no source (a glob matches a path as given, relative to an input, "
+        f"or a file name); the sources are: {listed or 'none'}"
+    )
+
+
+def _relative_name(path: str, roots: Sequence[str]) -> str:
+    """``path`` relative to the innermost of ``roots`` holding it (as given when none does)."""
+    absolute = os.path.abspath(path)
+    relative = [absolute[len(r.rstrip(os.sep)) + 1 :] for r in roots if absolute.startswith(r.rstrip(os.sep) + os.sep)]
+    return min(relative, key=len) if relative else path

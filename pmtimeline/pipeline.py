@@ -12,7 +12,6 @@ Nothing here writes files: the CLI and :meth:`pmtimeline.timeline.Timeline.save`
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +24,7 @@ import pandas as pd
 from pmtimeline.aggregate import Aggregates, Aggregator
 from pmtimeline.analysis import analyze
 from pmtimeline.changes import classify_changes
-from pmtimeline.config import TimelineConfig
+from pmtimeline.config import TimelineConfig, match_source
 from pmtimeline.errors import PmtimelineError, SourceError
 from pmtimeline.incident import Incident
 from pmtimeline.schema import EVENT_COLUMNS, STRING, conform_events, empty_events, validate_events
@@ -77,24 +76,26 @@ def prepare_chunk(chunk: pd.DataFrame, config: TimelineConfig) -> pd.DataFrame:
     return (
         chunk.pipe(conform_events)
         .pipe(validate_events)
-        .pipe(correct_clock_skew, config.source_offsets)
+        .pipe(correct_clock_skew, config.source_offsets, config.input_roots)
         .pipe(classify_changes, config.change_vocabulary)
     )
 
 
-def correct_clock_skew(events: pd.DataFrame, offsets: Sequence[tuple[str, str]]) -> pd.DataFrame:
+def correct_clock_skew(
+    events: pd.DataFrame, offsets: Sequence[tuple[str, str]], roots: Sequence[str] = ()
+) -> pd.DataFrame:
     """Shift the timestamps of sources whose path matches a glob by its duration (``--offset``).
 
-    The first matching glob wins, as with ``--source-tz``; other sources are unchanged.
+    The first matching glob wins, matched as ``--source-tz`` is (:func:`~pmtimeline.config.match_source`,
+    with ``roots`` the run's ``input_roots``); other sources are unchanged.
     """
     if not offsets or events.empty:
         return events
     shift = pd.Series(pd.Timedelta(0), index=events.index)
     for source in events["source"].dropna().unique():
-        for glob, offset in offsets:
-            if fnmatch.fnmatch(str(source), glob):
-                shift[events["source"] == source] = pd.Timedelta(offset)
-                break
+        offset = match_source(offsets, str(source), roots)
+        if offset is not None:
+            shift[events["source"] == source] = pd.Timedelta(offset)
     if not bool((shift != pd.Timedelta(0)).any()):
         return events
     return events.assign(timestamp=events["timestamp"] + shift)
