@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -682,3 +683,23 @@ def test_service_option_from_the_command_line_and_the_library(tmp_path: Path) ->
     assert bad.exit_code != 0
     assert "--service takes GLOB=NAME" in bad.output
     assert make_config(source_services={"*/edge/*": "storefront"}).source_services == (("*/edge/*", "storefront"),)
+
+
+def test_the_sample_files_name_their_services_as_its_readme_says() -> None:
+    """sample_logs/README.md's "service named by" column: service.name, Sleuth's app, the worker's
+    name (now from its file, its logger kept apart), syslog programs, Argo CD's app=, and the edge."""
+    sample = Path(__file__).resolve().parents[2] / "sample_logs"
+
+    def services(relative: str) -> pd.Series:
+        config = dataclasses.replace(CONFIG, year=2024)
+        return read_all(LogFileConnector(str(sample / relative), config))["service"]
+
+    assert set(services("payments/payments-api.jsonl")) == {"payments-api"}
+    assert set(services("ledger/ledger.log")) == {"ledger-service"}
+    worker = read_all(LogFileConnector(str(sample / "workers/settlement-worker.log"), CONFIG))
+    assert set(worker["service"]) == {"settlement-worker"}
+    assert set(worker["logger"]) == {"settlement-worker"}
+    assert set(services("deploy/argocd.logfmt")) == {"payments-api", "accounts-service"}
+    assert set(services("edge/nginx_access.log")) == {"edge"}
+    programs = re.findall(r"^\w{3} [ \d]\d [\d:]{8} \S+ ([^\s\[:]+)", (sample / "hosts/syslog").read_text(), re.M)
+    assert set(services("hosts/syslog")) == set(programs) >= {"sshd", "CRON", "kubelet"}
