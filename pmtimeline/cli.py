@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 import click
 
-from pmtimeline.config import PHASES, TimelineConfig, parse_time
-from pmtimeline.errors import ConfigError, PmtimelineError
+from pmtimeline.config import ISO_TIME_FORM, PHASES, TimelineConfig, check_source_globs, is_naive_time
+from pmtimeline.errors import PmtimelineError
 from pmtimeline.escaping import escape_terminal
 from pmtimeline.sources import Reject, SourceAccounting
 
@@ -32,14 +32,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 def window_options(func: F) -> F:
     """Options of every command that reads logs: window, zones, years, formats, limits."""
     options = [
-        click.option("--start", help="Keep events at or after this time (ISO 8601; no zone = --tz)."),
-        click.option("--end", help="Keep events before this time (ISO 8601; no zone = --tz)."),
+        click.option(
+            "--start", metavar="TIME", help=f"Keep events at or after this time: {ISO_TIME_FORM}; no zone = --tz."
+        ),
+        click.option("--end", metavar="TIME", help="Keep events before this time (as --start)."),
         click.option("--tz", default="UTC", show_default=True, help="Zone of timestamps written without one."),
         click.option(
             "--source-tz",
             multiple=True,
             metavar="GLOB=ZONE",
-            help="Zone of naive timestamps for sources matching GLOB (repeatable), e.g. 'ledger/*=Europe/Amsterdam'.",
+            help="Zone of naive timestamps for sources matching GLOB (repeatable), e.g. 'ledger/*=Europe/Amsterdam'. "
+            "A GLOB matches a path as given, relative to an INPUT, or a file name; one matching nothing is an error.",
         ),
         click.option("--year", type=int, help="Year of year-less timestamps (syslog); inferred when omitted."),
         click.option(
@@ -47,14 +50,14 @@ def window_options(func: F) -> F:
             "source_offset",
             multiple=True,
             metavar="GLOB=DURATION",
-            help="Correct clock skew of sources matching GLOB (repeatable), e.g. 'hostb/*=-5min'.",
+            help="Correct clock skew of sources matching GLOB (repeatable, as --source-tz), e.g. 'hosts/*=-5min'.",
         ),
         click.option(
             "--service",
             "source_service",
             multiple=True,
             metavar="GLOB=NAME",
-            help="Service of sources matching GLOB, for lines naming none (repeatable), e.g. 'edge/*=checkout'.",
+            help="Service of sources matching GLOB (as --source-tz), for lines naming none, e.g. 'edge/*=checkout'.",
         ),
         click.option("--format", "format_name", help="Force this log format (see `pmtimeline formats`)."),
         click.option("--format-file", type=click.Path(dir_okay=False), help="TOML file of user-defined formats."),
@@ -96,10 +99,14 @@ def analysis_options(func: F) -> F:
         click.option("--title", default="Incident", show_default=True, help="Title of the incident."),
         click.option("--bucket", default="1min", show_default=True, help="Signal bucket width (e.g. 30s, 5min)."),
         *[
-            click.option(f"--{p}", f"phase_{p}", metavar="TIME", help=f"Set the {p} phase by hand (ISO 8601).")
+            click.option(f"--{p}", f"phase_{p}", metavar="TIME", help=f"Set the {p} phase by hand (as --start).")
             for p in PHASES
         ],
-        click.option("--incident-toml", type=click.Path(dir_okay=False), help="Title and phase overrides (TOML)."),
+        click.option(
+            "--incident-toml",
+            type=click.Path(dir_okay=False),
+            help="Title and phase overrides (TOML); times without zone are read in its tz key, else --tz.",
+        ),
         click.option("--slo", type=float, help="Availability objective in percent, e.g. 99.9, for budget burn."),
         click.option("--cost-per-failed-request", type=float, help="Cost model: money per failed request."),
         click.option("--revenue-per-minute", type=float, help="Cost model: revenue lost per minute of impact."),
@@ -127,96 +134,87 @@ def translate_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _glob_pairs(items: Sequence[str] | None, option: str, value: str) -> list[tuple[str, str]]:
-    """``GLOB=VALUE`` option values as (glob, value) pairs; the last ``=`` splits them."""
-    pairs: list[tuple[str, str]] = []
-    for item in items or ():
-        glob, sep, text = item.rpartition("=")
-        if not sep or not glob or not text:
-            raise ConfigError(f"{option} takes GLOB={value}, got {item!r}")
-        pairs.append((glob, text))
-    return pairs
+def config_from_options(opts: dict[str, Any], inputs: Sequence[str] = ()) -> TimelineConfig:
+    """The :class:`TimelineConfig` of a command's options and INPUT paths, built by
+    :func:`pmtimeline.api.make_config` as a notebook's is. Says on stderr which times given without
+    zone were read in ``--tz``."""
+    from pmtimeline.api import make_config, with_inputs
 
-
-def config_from_options(opts: dict[str, Any]) -> TimelineConfig:
-    """The :class:`TimelineConfig` of a command's options."""
     tz = opts.get("tz") or "UTC"
-    source_tz = _glob_pairs(opts.get("source_tz"), "--source-tz", "ZONE")
-    source_offsets = _glob_pairs(opts.get("source_offset"), "--offset", "DURATION")
-    source_services = _glob_pairs(opts.get("source_service"), "--service", "NAME")
+    title = opts.get("title") or "Incident"
     overrides: dict[str, Any] = {}
     toml_path = opts.get("incident_toml")
-    title = opts.get("title") or "Incident"
     if toml_path:
         from pmtimeline.timeline import read_overrides
 
-        from_file = read_overrides(toml_path)
-        if "title" in from_file and title == "Incident":
-            title = from_file.pop("title")
-        from_file.pop("title", None)
+        from_file = read_overrides(toml_path, tz)
+        file_title = from_file.pop("title", None)
+        if file_title and title == "Incident":
+            title = file_title
         overrides.update(from_file)
-    for p in PHASES:
-        value = opts.get(f"phase_{p}")
-        if value:
-            overrides[p] = parse_time(value, tz)
-    kwargs: dict[str, Any] = {
-        "start": parse_time(opts["start"], tz) if opts.get("start") else None,
-        "end": parse_time(opts["end"], tz) if opts.get("end") else None,
-        "tz": tz,
-        "source_tz": tuple(source_tz),
-        "source_offsets": tuple(source_offsets),
-        "source_services": tuple(source_services),
-        "year": opts.get("year"),
-        "format_name": opts.get("format_name"),
-        "format_file": opts.get("format_file"),
-        "workers": opts.get("workers") if opts.get("workers") is not None else 1,
-        "title": title,
-        "phase_overrides": overrides,
-    }
-    if opts.get("max_events"):
-        kwargs["max_events"] = opts["max_events"]
-    for name in ("bucket", "slo", "cost_per_failed_request", "revenue_per_minute", "display_tz", "template"):
-        if opts.get(name) is not None:
-            kwargs[name] = opts[name]
-    if opts.get("no_redact"):
-        kwargs["redact"] = False
-    if opts.get("keep_raw"):
-        kwargs["keep_raw"] = True
-    return TimelineConfig(**kwargs)
+    given = {f"--{p}": opts.get(f"phase_{p}") for p in PHASES}
+    overrides.update({name[2:]: value for name, value in given.items() if value})
+    config = make_config(
+        start=opts.get("start") or None,
+        end=opts.get("end") or None,
+        tz=tz,
+        source_tz=opts.get("source_tz") or None,
+        source_offsets=opts.get("source_offset") or None,
+        source_services=opts.get("source_service") or None,
+        year=opts.get("year"),
+        format_name=opts.get("format_name"),
+        format_file=opts.get("format_file"),
+        workers=opts.get("workers"),
+        max_events=opts.get("max_events") or None,
+        title=title,
+        phase_overrides=overrides or None,
+        bucket=opts.get("bucket"),
+        slo=opts.get("slo"),
+        cost_per_failed_request=opts.get("cost_per_failed_request"),
+        revenue_per_minute=opts.get("revenue_per_minute"),
+        display_tz=opts.get("display_tz"),
+        template=opts.get("template"),
+        redact=False if opts.get("no_redact") else None,
+        keep_raw=True if opts.get("keep_raw") else None,
+    )
+    for option, value in {"--start": opts.get("start"), "--end": opts.get("end"), **given}.items():
+        if value and is_naive_time(value):
+            click.echo(f"{option} {escape_terminal(str(value), 80)} read in {escape_terminal(tz)} (--tz)", err=True)
+    return with_inputs(config, inputs)
 
 
 def sources_from_options(inputs: Sequence[str], opts: dict[str, Any], config: TimelineConfig) -> list[Any]:
-    """Connector objects for the INPUT paths plus the cluster named by ``--es``."""
+    """Connector objects for the INPUT paths plus the cluster named by ``--es``; a source glob
+    matching none of them is an error (:func:`pmtimeline.api.open_sources`)."""
     from pmtimeline.api import open_sources, planned_sources
 
     if not inputs and not opts.get("es_url") and not opts.get("es_cloud_id"):
         raise click.UsageError("give at least one INPUT (file, directory or glob) or --es URL")
-    sources = open_sources(list(inputs), config) if inputs else []
-    if sources:
-        # --workers and --start/--end: log files parsed on several processes, what lies wholly
-        # outside the window skipped (same events and accounting as a sequential run).
-        sources = planned_sources(sources, config)
+    items: list[Any] = list(inputs)
     if opts.get("es_url") or opts.get("es_cloud_id"):
-        from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
+        from pmtimeline.connectors.elasticsearch import EsSettings
 
-        settings = EsSettings(
-            url=opts.get("es_url"),
-            cloud_id=opts.get("es_cloud_id"),
-            index=opts["es_index"],
-            query=opts.get("es_query"),
-            time_field=opts["es_time_field"],
-            page_size=opts["es_page_size"],
-            max_events=opts["es_max_events"],
-            mode=opts["es_mode"],
-            api_key=opts.get("es_api_key"),
-            username=opts.get("es_username"),
-            password=opts.get("es_password"),
-            bearer=opts.get("es_bearer"),
-            ca_file=opts.get("es_ca_file"),
-            verify_certs=not opts.get("es_insecure"),
+        items.append(
+            EsSettings(
+                url=opts.get("es_url"),
+                cloud_id=opts.get("es_cloud_id"),
+                index=opts["es_index"],
+                query=opts.get("es_query"),
+                time_field=opts["es_time_field"],
+                page_size=opts["es_page_size"],
+                max_events=opts["es_max_events"],
+                mode=opts["es_mode"],
+                api_key=opts.get("es_api_key"),
+                username=opts.get("es_username"),
+                password=opts.get("es_password"),
+                bearer=opts.get("es_bearer"),
+                ca_file=opts.get("es_ca_file"),
+                verify_certs=not opts.get("es_insecure"),
+            )
         )
-        sources.append(ElasticsearchConnector(settings, config))
-    return sources
+    # --workers and --start/--end: log files parsed on several processes, what lies wholly outside
+    # the window skipped (same events and accounting as a sequential run); the cluster is kept as is.
+    return planned_sources(open_sources(items, config), config)
 
 
 # -- output helpers ------------------------------------------------------------------------------
@@ -331,7 +329,7 @@ def ingest(inputs: tuple[str, ...], output: str, **opts: Any) -> None:
 
     Example:
 
-        pmtimeline ingest sample_logs --source-tz 'sample_logs/ledger/*=Europe/Amsterdam' -o events.parquet
+        pmtimeline ingest sample_logs --source-tz 'ledger/*=Europe/Amsterdam' -o events.parquet
     """
     from pmtimeline.event_sink import EventSink
     from pmtimeline.export import export_format_for_path
@@ -339,7 +337,7 @@ def ingest(inputs: tuple[str, ...], output: str, **opts: Any) -> None:
     from pmtimeline.redact import Redactor
 
     fmt = export_format_for_path(output)
-    config = config_from_options(opts)
+    config = config_from_options(opts, inputs)
     sources = sources_from_options(inputs, opts, config)
     # Parquet is the working table (raw, like the logs it came from); text exports are for sharing.
     redactor = Redactor() if fmt != "parquet" and not opts.get("no_redact") else None
@@ -372,14 +370,14 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
 
     Example:
 
-        pmtimeline build sample_logs --source-tz '*ledger*=Europe/Amsterdam' --title "Payments outage" -o out
+        pmtimeline build sample_logs --source-tz 'ledger/*=Europe/Amsterdam' --title "Payments outage" -o out
     """
     from pmtimeline.event_sink import EventSink
     from pmtimeline.pipeline import build as run_build
     from pmtimeline.redact import Redactor
     from pmtimeline.timeline import EVENTS_FILE, Timeline, preload_outputs
 
-    config = config_from_options(opts)
+    config = config_from_options(opts, inputs)
     preload_outputs()
     sources = sources_from_options(inputs, opts, config)
     # One redactor for events.parquet and the other outputs, so that their pseudonyms agree.
@@ -606,7 +604,8 @@ def sniff(file: str, rows: int, **opts: Any) -> None:
 
     from pmtimeline.connectors.inputs import sniff as run_sniff
 
-    config = config_from_options(opts)
+    config = config_from_options(opts, [file])
+    check_source_globs(config, [file])
     result = run_sniff(file, config)
     click.echo(f"format: {escape_terminal(result.format)}")
     click.echo(f"why:    {escape_terminal(result.reason)}")

@@ -29,7 +29,7 @@ import pandas as pd
 from pmtimeline.aggregate import Aggregates, EventDetails
 from pmtimeline.alert_intervals import alert_intervals
 from pmtimeline.analysis import apply_overrides
-from pmtimeline.config import PHASES, TimelineConfig, parse_time
+from pmtimeline.config import PHASES, TimelineConfig, check_zone, parse_time
 from pmtimeline.correlate import follow, link_requests
 from pmtimeline.errors import ConfigError, OutputError
 from pmtimeline.export import export_events
@@ -343,7 +343,7 @@ class Timeline:
                 write(name, data)
         write(INCIDENT_FILE, json.dumps(shared.to_dict(), indent=2, ensure_ascii=False) + "\n")
         if not (out / OVERRIDES_FILE).exists():
-            write(OVERRIDES_FILE, overrides_template(self.incident))
+            write(OVERRIDES_FILE, overrides_template(self.incident, self.config.tz))
         write(CHART_FILE, page)
         chart_image: str | None = None
         if images:
@@ -417,7 +417,7 @@ class Timeline:
         if (out / EVENTS_FILE).exists():
             events = conform_events(pd.read_parquet(out / EVENTS_FILE))
         base = config or TimelineConfig(**_config_kwargs(settings))
-        file_overrides = read_overrides(out / OVERRIDES_FILE)
+        file_overrides = read_overrides(out / OVERRIDES_FILE, base.tz)
         title = file_overrides.pop("title", None) or (base.title if config else incident.title)
         phases = {k: v for k, v in file_overrides.items() if k in PHASES}
         base = dataclasses.replace(base, title=str(title), phase_overrides={**base.phase_overrides, **phases})
@@ -468,12 +468,14 @@ class Timeline:
         return f"<Timeline {self.incident.title!r}: {len(self.events)} events, onset {onset}>"
 
 
-def overrides_template(incident: Incident) -> str:
-    """The ``incident.toml`` written beside a build: the detected phases, commented out, to edit."""
+def overrides_template(incident: Incident, tz: str = "UTC") -> str:
+    """The ``incident.toml`` written beside a build: the detected phases, commented out, to edit,
+    and the zone ``tz`` (the run's ``--tz``) that a phase time written without zone is read in."""
     lines = [
         "# Edit and run `pmtimeline report OUTDIR` (and `pmtimeline chart OUTDIR`) to regenerate.",
-        "# Uncomment a phase to override the detected time (ISO 8601; a time without zone is UTC).",
+        "# Uncomment a phase to override the detected time (ISO 8601; a time without zone is read in tz).",
         f"title = {json.dumps(incident.title)}",
+        f"tz = {json.dumps(tz)}",
         "",
         "[phases]",
     ]
@@ -482,8 +484,11 @@ def overrides_template(incident: Incident) -> str:
     return "\n".join(lines) + "\n"
 
 
-def read_overrides(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_overrides(path: str | os.PathLike[str], tz: str = "UTC") -> dict[str, Any]:
     """Read an ``incident.toml``: ``title`` and ``[phases]`` (onset, detected, ...) as UTC times.
+
+    A phase time without zone is read in the file's ``tz`` key, else in ``tz`` (the run's ``--tz``),
+    as ``--onset`` is.
 
     Raises:
         ConfigError: for invalid TOML, unknown keys or times that do not parse.
@@ -496,9 +501,11 @@ def read_overrides(path: str | os.PathLike[str]) -> dict[str, Any]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
     out: dict[str, Any] = {}
-    unknown = set(data) - {"title", "phases"}
+    unknown = set(data) - {"title", "tz", "phases"}
     if unknown:
-        raise ConfigError(f"{p}: unknown key(s) {', '.join(sorted(unknown))}; expected title and [phases]")
+        raise ConfigError(f"{p}: unknown key(s) {', '.join(sorted(unknown))}; expected title, tz and [phases]")
+    zone = str(data.get("tz") or tz)
+    check_zone(zone)
     if "title" in data:
         out["title"] = str(data["title"])
     phases = data.get("phases", {})
@@ -510,7 +517,7 @@ def read_overrides(path: str | os.PathLike[str]) -> dict[str, Any]:
     for name, value in phases.items():
         if value in ("", None):
             continue
-        out[name] = parse_time(str(value))
+        out[name] = parse_time(value if isinstance(value, dt.datetime) else str(value), zone, f"{p} [phases] {name}")
     return out
 
 
