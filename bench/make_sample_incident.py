@@ -75,7 +75,7 @@ FILES: Final[dict[str, tuple[str, str, str]]] = {
     NGINX: (
         "nginx combined + request time + request id",
         "explicit offset +0100",
-        "none (the edge; requests counted here)",
+        "its directory, edge (requests counted here)",
     ),
     PAYMENTS: ("ECS JSON lines (ecs-logging-java)", "UTC (`Z`)", "`service.name` payments-api"),
     LEDGER: (
@@ -83,7 +83,7 @@ FILES: Final[dict[str, tuple[str, str, str]]] = {
         "naive local time, Europe/Amsterdam (+01:00)",
         "`[ledger-service,traceId,spanId]`",
     ),
-    WORKER: ("Python logging, tracebacks", "naive, UTC", "logger name settlement-worker"),
+    WORKER: ("Python logging, tracebacks", "naive, UTC", "file name settlement-worker (its logger has the same name)"),
     SYSLOG: ("syslog RFC 3164 (no year), several hosts", "naive, UTC", "program (sshd, CRON, systemd, kubelet)"),
     SYSLOG_OLD: ("same, rotated part, gzip", "naive, UTC", "program"),
     ARGOCD: ("logfmt (Argo CD)", "UTC (`Z`)", "`app=`"),
