@@ -2,8 +2,7 @@
 
 :func:`classify_changes` is a pure stage applied to every chunk of events before aggregation. A log
 line whose message matches the change vocabulary becomes ``kind="change"`` with a ``change_type``
-from :data:`pmtimeline.schema.CHANGE_TYPES`; its service is kept, so the change is attributed to the
-service that logged it.
+from :data:`pmtimeline.schema.CHANGE_TYPES`, and is filed under the service it changes (below).
 
 What is *not* a change:
 
@@ -21,12 +20,15 @@ The service a change changes
     A deploy tool logs about other services: Jenkins writes "Deploying checkout-api version 3.2.0",
     ``kubectl`` ``deployment.apps/checkout image updated``, Helm ``Release "checkout" has been
     upgraded``. :func:`change_targets` reads the target (and the version, and who did it) from the
-    message and the structured fields, with the patterns of :data:`TARGET_PATTERNS`, and
+    message and the structured fields, with the patterns of :data:`TARGET_PATTERNS` (then
+    :data:`FIELD_TARGET_PATTERNS`, :data:`DEPLOY_VERB_TARGET_PATTERN`, :data:`VERB_TARGET_PATTERN`), and
     :func:`classify_changes` files the change under its target: ``service`` becomes the target, and
     ``fields`` gain ``change.target``, ``change.version``, ``change.actor`` (the person named, else the
     tool) and ``change.tool`` (the service that logged the line, when it is not the target). A
     service's own change ("payments-api: deploying v2.14.0") keeps its service; names are compared with
     the one loose rule of :mod:`pmtimeline.service_names` (``payments`` is ``payments-api``).
+    :func:`change_details` reads these keys back; :func:`describe_change` words a change with them
+    (``deploy of checkout-api v3.2.0 by jenkins``).
 """
 
 from __future__ import annotations
