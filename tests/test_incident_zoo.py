@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from citation_check import Corpus, problems_of, read_claims
 from click.testing import CliRunner
 from incident_zoo import (
     INCIDENTS,
@@ -272,6 +273,18 @@ def test_unknown_is_not_zero(analyses: _Analyses, name: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_every_citation_of_the_draft_holds_what_it_says(analyses: _Analyses, name: str) -> None:
+    """Issue 15, item 6, on formats unlike the sample's: each source:line of the draft holds the time,
+    words, alert state or age the draft gives it (tests/citation_check.py states the checks)."""
+    checks = read_claims(analyses.timeline(name).postmortem())
+    window = analyses.zoo[name].truth.window
+    problems = problems_of(checks, Corpus((window[0].to_pydatetime(), window[1].to_pydatetime())))
+    assert checks.seen
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
 def test_breach_exposure(analyses: _Analyses) -> None:
     name = "credential_stuffing_breach"
     s = analyses.score(name)
@@ -321,7 +334,8 @@ def test_cli_builds_a_zoo_incident(zoo: dict[str, ZooIncident], tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert (out / "postmortem.md").is_file()
     data = json.loads((out / "incident.json").read_text(encoding="utf-8"))
-    onset = pd.Timestamp(data["phases"]["onset"])
-    assert abs(onset - inc.truth.phases["onset"]) <= inc.truth.tolerance["onset"]
+    onset, want = pd.Timestamp(data["phases"]["onset"]), inc.truth.phases["onset"]
+    assert want is not None
+    assert abs(onset - want) <= inc.truth.tolerance["onset"]
     read = {Path(s["path"]).name for s in data["sources"] if s.get("path")}
     assert {Path(f).name for f in inc.truth.files} <= read
