@@ -308,16 +308,21 @@ def detect_exposure(
             )
         )
     touched = sorted(set(since_onset.loc[since_onset["account"] != "", "account"].astype(str)))
-    compromised = sorted({a for actor in result_actors for a in actor.accounts})
     if taken.empty:
         return Exposure(actors=tuple(result_actors), accounts_touched=tuple(touched))
     since = taken["bucket"].min()
-    users = compromised + [a.actor for a in result_actors if a.actor_kind == "user"]
     after = notable.loc[(notable["timestamp"] >= since).to_numpy(dtype=bool)]
-    after = after.loc[
-        after["client_ip"].isin(ips).to_numpy(dtype=bool, na_value=False)
-        | after["user"].isin(users).to_numpy(dtype=bool, na_value=False)
-    ]
+    # An account's operations count from its own compromise on (before it, they are its owner's); a
+    # user actor's and a suspicious address's from the first compromise on.
+    compromised_at = taken.loc[taken["account"] != ""].groupby("account")["bucket"].min()
+    for a in result_actors:
+        if a.actor_kind == "user":
+            compromised_at[a.actor] = since
+    by_account = np.zeros(len(after), dtype=bool)
+    if not compromised_at.empty:
+        user_since = pd.to_datetime(after["user"].astype(object).map(compromised_at.to_dict()), utc=True)
+        by_account = (after["timestamp"] >= user_since).to_numpy(dtype=bool, na_value=False)
+    after = after.loc[after["client_ip"].isin(ips).to_numpy(dtype=bool, na_value=False) | by_account]
     after = after.loc[(after["kind"] != "change").to_numpy(dtype=bool, na_value=True)]
     what = after["fields"].fillna("").str.extract(_WHAT_KEYS + r':"([^"]*)"', expand=False).fillna("")
     is_op = (

@@ -885,3 +885,30 @@ def test_accounts_unknown_are_never_written_as_zero() -> None:
     assert unnamed.accounts_phrase() == "an unknown number of accounts (the logs name none)"
     named = Exposure(actors=unnamed.actors, accounts_touched=("a", "b"))
     assert named.accounts_phrase() == "2 account(s)"
+
+
+def test_an_accounts_operations_count_from_its_own_compromise() -> None:
+    t0 = pd.Timestamp("2024-03-05T08:00:00Z")
+    records: list[dict[str, object]] = []
+
+    def at(seconds: float) -> str:
+        return (t0 + pd.Timedelta(seconds=seconds)).isoformat()
+
+    for i in range(120):  # the attack: 120 failures over 10 minutes from two addresses of one /24
+        ip = "203.0.113.5" if i % 2 else "203.0.113.6"
+        records.append(
+            {"time": at(i * 5), "level": "warning", "message": "login failed", "user": f"u{i}", "client_ip": ip}
+        )
+    records += [
+        {"time": at(61), "level": "info", "message": "login succeeded", "user": "bob", "client_ip": "203.0.113.5"},
+        {"time": at(241), "level": "info", "message": "login succeeded", "user": "alice", "client_ip": "203.0.113.6"},
+        # Alice exports her own statement from home before her account is taken: hers, not the attackers'.
+        {"time": at(150), "level": "info", "message": "export completed", "user": "alice", "client_ip": "198.18.0.1"},
+        {"time": at(160), "level": "info", "message": "export completed", "user": "bob", "client_ip": "203.0.113.5"},
+        {"time": at(300), "level": "info", "message": "export completed", "user": "alice", "client_ip": "203.0.113.6"},
+    ]
+    events = make_events(sorted(records, key=lambda r: str(r["time"])))
+    exposure = detect_exposure(aggregate(events, CONFIG), t0, t0 + pd.Timedelta(minutes=10), CONFIG)
+    assert [(a.actor, a.members, a.accounts) for a in exposure.actors] == [("203.0.113.0/24", 2, ("alice", "bob"))]
+    assert [e.time for e in exposure.data_operations] == [t0 + pd.Timedelta(seconds=s) for s in (160, 300)]
+    assert exposure.operation_counts == (("export", 2),)
