@@ -28,8 +28,9 @@ a breach may raise no anomaly), the window is the burst of authentication failur
 ``Actor.accounts`` lists the accounts *compromised* by the actor: a successful login from it at or
 after its first failure. ``Exposure.accounts_touched`` lists every account the suspicious actors
 tried; ``Exposure.data_operations`` the data operations (not changes: a forced password reset is the
-response, not the attack) by the suspicious addresses or the compromised accounts from the first
-compromise on, and ``Exposure.operation_counts`` how many of each kind (:data:`OPERATION_KINDS`; an
+response, not the attack) by the suspicious addresses from the first compromise on, or by a
+compromised account from its own compromise on (before it, they are its owner's), and
+``Exposure.operation_counts`` how many of each kind (:data:`OPERATION_KINDS`; an
 operation logged by several layers, the edge and the application, counts once: each kind counts as
 many as the source that logged most of them).
 """
