@@ -183,11 +183,18 @@ def test_auth_outcomes_from_http_status_words_and_fields() -> None:
                 "time": "2024-03-05T08:00:08Z",
                 "message": "Failed password for invalid user admin from 5.6.7.8 port 2 ssh2",
             },
+            # ECS names: event.action and event.outcome stay in fields, dotted.
+            {
+                "time": "2024-03-05T08:00:09Z",
+                "message": "",
+                "client_ip": "2001:db8::7",
+                "fields": '{"event.action":"user-login","event.outcome":"failure"}',
+            },
         ]
     )
     failure, success = auth_outcomes(events)
-    assert failure.tolist() == [True, False, False, True, False, True, False, False, True]
-    assert success.tolist() == [False, True, False, False, True, False, True, False, False]
+    assert failure.tolist() == [True, False, False, True, False, True, False, False, True, True]
+    assert success.tolist() == [False, True, False, False, True, False, True, False, False, False]
 
 
 def test_identities_read_from_auth_daemon_messages() -> None:
