@@ -13,16 +13,20 @@ Triggers, which rank first:
     a service 0.6; elsewhere 0.25), what it was (a deploy or config change 1.0 ... a block 0.3)
     and how close it is to onset (1.0 at onset, 0.25 at the lookback's edge). A change in, or aimed
     at, an affected service or a dependency is a *trigger*: it outranks every symptom, and the new
-    error templates that appeared after it become its evidence (``new_errors``).
+    error templates that appeared after it become its evidence (``new_errors``). Services match
+    loosely (``WAF`` is ``waf``, ``payments`` is ``payments-api``); a change is *aimed at* the failure when,
+    within :data:`AIMED_WITHIN` of onset, its message names a failing service or a distinctive word
+    of the first new errors (a config push for ``svc-7Xy2`` before errors compiling ``svc-7Xy2``),
+    and it is then that service's change, whoever logged it.
 ``external``
     A trigger from outside, recognized when the errors' words name it (:mod:`pmtimeline.signatures`:
     an expired certificate, a quota, a calendar edge, memory, disk or file descriptors exhausted, a
-    network failure, an unreachable dependency) from near onset on and (nearly) never before, or from
-    the traffic: requests far
-    above their rate before onset (``traffic_surge``), or a breach's failed logins from a few
-    sources (``attack``, from the exposure). An expired certificate or a quota outranks a deploy
-    (a deploy does not make a certificate expire) unless the change is itself a certificate or
-    configuration change; the other external triggers rank below a trigger change, which explains them.
+    network failure, an unreachable dependency) from shortly before onset on and (nearly) never
+    before, or from the traffic: requests far above their rate before onset (``traffic_surge``), or
+    a breach's failed logins from a few sources (``attack``, from the exposure). An expired
+    certificate, a quota or a calendar edge outranks a deploy (a deploy does not make a certificate
+    expire) unless the change is itself a certificate or configuration change; the other external
+    triggers rank below a trigger change, which explains them.
 
 Symptoms, which never outrank a trigger:
 
@@ -59,6 +63,7 @@ from pmtimeline.correlate import correlation_ids
 from pmtimeline.incident import MAX_SHOWN, Evidence, Exposure, Mechanism, NewError, RootCauseCandidate
 from pmtimeline.phases import EVIDENCE_COLUMNS, first_bad_per_service
 from pmtimeline.schema import EDGE_FORMAT_PREFIX
+from pmtimeline.service_names import same_service
 from pmtimeline.signals import uses_edge
 from pmtimeline.signatures import SIGNATURE_BY_NAME, SIGNATURES, matched_line, signatures_of
 from pmtimeline.template_mining import template_clusters
@@ -201,14 +206,9 @@ def _service_words(name: str) -> set[str]:
 
 
 def _same_service(name: str, others: Iterable[str]) -> bool:
-    """Loose service identity: ``WAF`` is ``waf``, ``s3-index`` is ``index``, ``payments`` is ``payments-api``
-    (the words of one are among the other's)."""
-    mine = set(_SERVICE_PARTS.split(name.lower())) - {""}
-    for other in others:
-        theirs = set(_SERVICE_PARTS.split(other.lower())) - {""}
-        if mine and theirs and (mine <= theirs or theirs <= mine):
-            return True
-    return False
+    """Loose service identity, the project's one rule (:func:`pmtimeline.service_names.same_service`):
+    ``WAF`` is ``waf``, ``payments`` is ``payments-api``."""
+    return any(same_service(name, other) for other in others)
 
 
 def _change_candidates(
