@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pmtimeline.config import TimelineConfig, check_source_globs, check_zone, input_roots, parse_time
+from pmtimeline.config import TimelineConfig, check_source_globs, check_zone, input_roots, match_source, parse_time
 from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
 from pmtimeline.connectors.inputs import UnreadableSource, open_inputs
 from pmtimeline.connectors.parallel import plan_sources
@@ -125,7 +125,8 @@ def open_sources(inputs: Input | Iterable[Input], config: TimelineConfig) -> lis
 
     The connectors read with ``config`` plus the folders of the path inputs
     (:attr:`TimelineConfig.input_roots`), so ``--source-tz``/``--service`` globs match paths
-    relative to them; pass the same to the pipeline (``with_inputs``) so that ``--offset`` does too.
+    relative to them. The pipeline applies ``--offset`` with the config it is given: give it
+    :func:`with_inputs` ``(config, inputs)`` (an offset glob it would miss is refused here).
 
     Raises:
         ConfigError: a path that does not exist or a glob that matches nothing; a ``source_tz``,
@@ -142,7 +143,7 @@ def open_sources(inputs: Input | Iterable[Input], config: TimelineConfig) -> lis
     if not items:
         raise ConfigError("no inputs: give files, directories, globs, DataFrames or connector objects")
     frames = sum(isinstance(item, pd.DataFrame) for item in items)
-    config = with_inputs(config, items)
+    given, config = config, with_inputs(config, items)
     sources: list[Source] = []
     paths: list[str] = []
 
@@ -165,7 +166,15 @@ def open_sources(inputs: Input | Iterable[Input], config: TimelineConfig) -> lis
         else:
             raise ConfigError(f"cannot read {type(item).__name__}: give paths, DataFrames or connector objects")
     flush()
-    check_source_globs(config, [source.name for source in sources if not isinstance(source, UnreadableSource)])
+    names = [source.name for source in sources if not isinstance(source, UnreadableSource)]
+    check_source_globs(config, names)
+    # The pipeline applies --offset with the config it is given: refuse a glob it would miss there.
+    for pattern, offset in given.source_offsets if config is not given else ():
+        if not any(match_source([(pattern, offset)], name, given.input_roots) for name in names):
+            raise ConfigError(
+                f"--offset {pattern!r} matches sources only relative to their input: give the pipeline "
+                "pmtimeline.api.with_inputs(config, inputs), as load() does, so that it applies"
+            )
     return sources
 
 

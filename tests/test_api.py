@@ -253,3 +253,60 @@ def test_log_text_in_the_notebook_summary_is_escaped() -> None:
     assert "<img" not in markup
     assert "<b>api</b>" not in markup
     assert "&lt;b&gt;api&lt;/b&gt;" in markup
+
+
+# -- source globs and times (issue 16) --------------------------------------------------------------------
+
+
+def test_source_globs_match_relative_to_each_input_in_the_library_too() -> None:
+    inputs = [SAMPLE_LOGS / "ledger", SAMPLE_LOGS / "hosts"]
+    as_utc = pmtimeline.read_events(inputs).sort_values(["source", "line"], ignore_index=True)
+    # Given these folders, a source's path relative to its input is its file name.
+    by_name = pmtimeline.read_events(
+        inputs, source_tz={"ledger.log": "Europe/Amsterdam"}, source_offsets=["syslog*=-5min"]
+    ).sort_values(["source", "line"], ignore_index=True)
+    shift = (by_name["timestamp"] - as_utc["timestamp"]).groupby(by_name["source"].map(lambda s: Path(s).name))
+    assert {name: set(values) for name, values in shift} == {
+        "ledger.log": {pd.Timedelta(hours=-1)},
+        "syslog": {pd.Timedelta(minutes=-5)},
+        "syslog.1.gz": {pd.Timedelta(minutes=-5)},
+    }
+    # Given their parent, the folder names are part of it: the same events.
+    by_folder = pmtimeline.read_events(
+        SAMPLE_LOGS, source_tz=["ledger/*=Europe/Amsterdam"], source_offsets={"hosts/*": "-5min"}
+    )
+    mine = by_folder[by_folder["source"].str.contains("/ledger/|/hosts/")].sort_values(["source", "line"])
+    pd.testing.assert_frame_equal(mine.reset_index(drop=True), by_name)
+    # ... and 'ledger/*' given the ledger folder itself matches nothing: an error, not a silent UTC.
+    with pytest.raises(ConfigError, match=r"--source-tz 'ledger/\*' matches no source.*: ledger\.log, syslog"):
+        pmtimeline.read_events(inputs, source_tz={"ledger/*": "Europe/Amsterdam"})
+
+
+def test_open_sources_refuses_globs_that_match_nothing_or_that_the_pipeline_would_miss() -> None:
+    from pmtimeline.api import with_inputs
+    from pmtimeline.pipeline import ingest
+
+    with pytest.raises(ConfigError, match=r"--service 'checkout/\*' matches no source.*deploy/argocd\.logfmt"):
+        open_sources([SAMPLE_LOGS], make_config(source_services={"checkout/*": "checkout"}))
+    # 'deploy/*' matches deploy/argocd.logfmt only relative to the folder given.
+    config = make_config(source_offsets={"deploy/*": "+2s"})
+    with pytest.raises(ConfigError, match="with_inputs"):
+        open_sources([SAMPLE_LOGS], config)
+    # With the inputs in the config, the pipeline applies the offset that open_sources matched.
+    config = with_inputs(config, [SAMPLE_LOGS])
+    events = ingest(open_sources([SAMPLE_LOGS], config), config).events
+    shifted = events[events["source"].str.endswith("argocd.logfmt")].sort_values("line", ignore_index=True)
+    plain = pmtimeline.read_events(SAMPLE_LOGS / "deploy").sort_values("line", ignore_index=True)
+    assert len(shifted) == len(plain) > 0
+    assert set(shifted["timestamp"] - plain["timestamp"]) == {pd.Timedelta(seconds=2)}
+
+
+def test_times_are_iso_8601_only_and_naive_ones_are_read_in_tz() -> None:
+    for bad in ("12/03/2024", "Mar 12 08:00", "yesterday"):
+        with pytest.raises(ConfigError, match=f"--start: '{bad}' is not an ISO 8601 time"):
+            make_config(start=bad)
+        with pytest.raises(ConfigError, match=f"--onset: '{bad}' is not an ISO 8601 time"):
+            make_config(phase_overrides={"onset": bad})
+    config = make_config(start="2024-03-12 09:50", phase_overrides={"onset": "2024-03-12T09:51:12"}, tz="+01:00")
+    assert config.start == pd.Timestamp("2024-03-12T08:50:00Z")
+    assert config.phase_overrides == {"onset": pd.Timestamp("2024-03-12T08:51:12Z")}
