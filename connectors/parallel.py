@@ -652,8 +652,8 @@ def _plan_file(
             mtime = pd.Timestamp(os.stat(path).st_mtime_ns, unit="ns", tz="UTC")
             # A modification time earlier than the first line is no evidence of the last one (a file
             # copied or restored with old times): then only the first line can prune, by the window's end.
-            upper = mtime if first is not None and mtime >= first else _UNKNOWN_LAST
-            if first is not None and _outside(first, upper, config):
+            bounded = mtime if first is not None and mtime >= first else _UNKNOWN_LAST
+            if first is not None and _outside(first, bounded, config):
                 plan.skipped_reason = _outside_reason(first, mtime, "modification time")
                 return plan, 0
         plan.ranges.append(_RangePlan(len(tasks), 0))
