@@ -143,6 +143,11 @@ LOGIN_LINES: Final = (
     r"\b(accepted|failed) (password|publickey|keyboard-interactive\S*|hostbased|none) for\b|"
     r"\bsession (opened|closed) for user\b|\bpam_unix\(|\blog ?in (succeeded|successful|failed) for\b"
 )
+#: A freeze of changes is a decision about changes, not a change ("deploys locked by incident commander").
+FREEZE_LINES: Final = (
+    r"\b(deploys?|deployments?|releases?|rollouts?|changes?|merges?) (are |were |is |was |have been |has been |now )?"
+    r"(locked|frozen|paused|halted|suspended|on hold)\b|\b(deploy|deployment|change|release|code) (freeze|lock)\b"
+)
 
 #: Change types that can mitigate an incident (``phases`` uses them for ``mitigated``). A plain
 #: deploy after onset also counts when it lands in an affected service (a fix forward).
@@ -198,6 +203,7 @@ def classify_changes(events: pd.DataFrame, vocabulary: Mapping[str, str] | None 
     todo, messages = todo[hit], messages.filter(pa.array(hit))
     cleaned = pc.replace_substring_regex(messages, _FAILED_OVER, "failover")
     ok = ~search_ignoring_case(cleaned, FAILURE_WORDS) & ~search_ignoring_case(cleaned, LOGIN_LINES)
+    ok &= ~search_ignoring_case(cleaned, FREEZE_LINES)
     todo, messages = todo[ok], messages.filter(pa.array(ok))
     if todo.size == 0:
         return events
@@ -222,7 +228,7 @@ _NAME: Final = r"[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]"
 _K8S_NAME: Final = r"[a-z0-9][a-z0-9-]*[a-z0-9]"
 _VERSION: Final = r"v\d+(?:[.+-][0-9A-Za-z]+)*|\d+\.\d+(?:[.+-][0-9A-Za-z]+)*|\d{4}-\d{2}-\d{2}(?:[.+-][0-9A-Za-z]+)*"
 _DEPLOY_VERBS: Final = (
-    r"deploy(?:ing|ed|s)?|deployment of|redeploy(?:ing|ed)?|roll(?:ing|ed)?[ -]?out|rollout of|releas(?:ing|ed)|"
+    r"deploy(?:ing|ed)?|deployment of|redeploy(?:ing|ed)?|roll(?:ing|ed)?[ -]?out|rollout of|releas(?:ing|ed)|"
     r"upgrad(?:ing|ed)|roll(?:ing|ed)?[ -]?back|rollback of"
 )
 _RESTART_VERBS: Final = r"restart(?:ing|ed)?|reboot(?:ing|ed)?|scal(?:ing|ed) (?:up|down|out|in)"
@@ -294,6 +300,7 @@ NOT_A_TARGET: Final = frozenset(
         *("server", "servers", "system", "is", "was", "has", "and", "with", "after", "before", "by", "via"),
         *("scheduled", "requested", "triggered", "initiated", "manual", "automatic", "automated", "latest"),
         *("web", "webapp", "war", "archive", "directory", "descriptor", "context", "bundle", "module", "plugin"),
+        *("locked", "unlocked", "frozen", "paused", "resumed", "blocked", "enabled", "disabled", "done"),
     }
 )
 #: Where a change line names its version, after the target patterns' own (RE2, case-insensitive).

@@ -77,6 +77,9 @@ def test_changes_are_recognized_with_their_type(message: str, expected: str) -> 
         "restarting the request timed out",
         "payment processed for release of funds",
         "GET /api/v1/deployments 200",
+        "deploys locked by incident commander",
+        "Deployments are frozen until the incident is resolved",
+        "code freeze starts at 18:00",
     ],
 )
 def test_failures_and_lookalikes_are_not_changes(message: str) -> None:
