@@ -143,7 +143,7 @@ LOGIN_LINES: Final = (
     r"\b(accepted|failed) (password|publickey|keyboard-interactive\S*|hostbased|none) for\b|"
     r"\bsession (opened|closed) for user\b|\bpam_unix\(|\blog ?in (succeeded|successful|failed) for\b|"
     # systemd and systemd-logind: "Started Session 12 of User deploy.", "New session 3 of user deploy."
-    r"\bsession \S+ of user\b"
+    r"\bsession (\S+ )?of user\b"
 )
 #: A freeze of changes is a decision about changes, not a change ("deploys locked by incident commander").
 FREEZE_LINES: Final = (

@@ -80,6 +80,7 @@ def test_changes_are_recognized_with_their_type(message: str, expected: str) -> 
         "deploys locked by incident commander",
         "Started Session 12 of User deploy.",
         "New session 3 of user deploy.",
+        "Started Session of user deploy.",
         "Deployments are frozen until the incident is resolved",
         "code freeze starts at 18:00",
     ],
