@@ -1236,9 +1236,7 @@ class Aggregator:
         templates = message_templates(events["message"].iloc[np.flatnonzero(worded)]).fillna("")
         ids = correlation_ids(events[["trace_id", "request_id"]].loc[notable])
         signatures = _signatures(events, worded)
-        self._add_details(
-            _describe(events, self.config, masks, notable, worded, templates, ids, services, signatures)
-        )
+        self._add_details(_describe(events, self.config, masks, notable, worded, templates, ids, services, signatures))
         if bad.any():
             chosen = bad_sample_mask(events, self.config, order, masks, services=services)
             self._add_bad(events.loc[chosen].assign(_row=order[chosen]))
