@@ -10,7 +10,9 @@ What is *not* a change:
 * an event of level error or worse ("deploy failed", "failed to restart") is an error, not a change:
   the action did not happen, and the line already counts as an error signal;
 * a message that reports a failure or refusal of the action ("could not restart", "rollback aborted",
-  "migration error") at any level.
+  "migration error") at any level;
+* a login whatever the user is called ("Accepted publickey for deploy", "Started Session of user
+  deploy"), and a freeze of changes ("deploys locked by incident commander", "code freeze").
 
 Each change type is a case-insensitive regular expression (RE2 syntax, evaluated by Arrow over the
 whole column). When several types match, the most specific wins, in the order of
