@@ -132,14 +132,17 @@ def defang_urls(text: str) -> str:
     return _DOTTED_TOKEN_RE.sub(host, _URL_SCHEME_HOST_RE.sub(url, text))
 
 
-def markdown_code(text: object, limit: int | None = 200) -> str:
+def markdown_code(text: object, limit: int | None = 200, defang: bool = True) -> str:
     """Untrusted text as an inline Markdown code span: rendered literally, never as markup.
 
     The fence is one backtick longer than the longest backtick run inside; the content is padded
     with a space on each side only where CommonMark needs it (content starting or ending with a
-    backtick or a space); newlines become ``⏎``; control characters are escaped; URLs are defanged.
+    backtick or a space); newlines become ``⏎``; control characters are escaped; URLs and host
+    names are defanged unless ``defang`` is False (a ``source:line`` citation must stay the path it
+    cites, also under a directory named after a host).
     """
-    value = defang_urls(strip_controls(str(text)))
+    value = strip_controls(str(text))
+    value = defang_urls(value) if defang else value
     if limit:
         value = shorten(value, limit)
     if not value:
@@ -151,13 +154,13 @@ def markdown_code(text: object, limit: int | None = 200) -> str:
     return f"{fence}{pad}{value}{pad}{fence}"
 
 
-def markdown_cell(text: object, limit: int | None = 200) -> str:
+def markdown_cell(text: object, limit: int | None = 200, defang: bool = True) -> str:
     """Untrusted text as a code span inside a GFM table cell.
 
     GFM splits table rows on ``|`` before it parses code spans, so a pipe inside the span must be
     written ``\\|`` to stay in its cell (the table parser removes the backslash again).
     """
-    return markdown_code(text, limit).replace("|", "\\|")
+    return markdown_code(text, limit, defang).replace("|", "\\|")
 
 
 def markdown_text(text: object, limit: int | None = 200) -> str:

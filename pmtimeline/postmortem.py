@@ -91,8 +91,8 @@ MITIGATING_CHANGES: Final = frozenset(
     {"rollback", "restart", "failover", "reroute", "scale", "block", "feature_flag", "config"}
 )
 _MESSAGE_LIMIT: Final = 160
-#: A citation is never shortened (a cut path cites nothing; Kubernetes' container log paths pass 120
-#: characters); this bounds only an absurd source name.
+#: A citation is never shortened nor defanged (a cut path cites nothing, and Kubernetes' container log
+#: paths pass 120 characters; a directory may be named after a host); this bounds an absurd name only.
 _CITATION_LIMIT: Final = 1024
 _MAX_TIMELINE_ALERT_ROWS: Final = 30
 _MAX_TIMELINE_CHANGE_ROWS: Final = 15
@@ -243,6 +243,12 @@ def _one_line(text: str | None) -> str:
     return " ".join((text or "unknown error").split())
 
 
+def _cite(citation: str, cell: bool = False) -> str:
+    """A ``source:line`` citation as a code span (in a table cell when ``cell``): whole and as
+    written, so that it opens the line it names."""
+    return (markdown_cell if cell else markdown_code)(citation, _CITATION_LIMIT, defang=False)
+
+
 def _utc(ts: pd.Timestamp | None) -> str:
     if ts is None or pd.isna(ts):
         return ""
@@ -365,8 +371,7 @@ class _Facts:
         evidence = self.incident.phase_evidence.get(phase, ())
         if not evidence:
             return "no evidence recorded"
-        escape = markdown_cell if cell else markdown_code
-        return ", ".join(escape(e.citation(), _CITATION_LIMIT) for e in evidence[:2])
+        return ", ".join(_cite(e.citation(), cell) for e in evidence[:2])
 
     def at(self, phase: str) -> str:
         """``2024-03-01 10:05:00 UTC (`app.log:42`)`` for a phase."""
@@ -537,10 +542,10 @@ class _Facts:
         if fired:
             listed = "; ".join(
                 f"{markdown_code(a.name, 80)} fired at {_utc(a.fired)} UTC "
-                f"({markdown_code(a.citation, _CITATION_LIMIT)})"
+                f"({_cite(a.citation)})"
                 + (
                     f", resolved at {_utc(a.resolved)} UTC"
-                    + (f" ({markdown_code(a.resolved_citation, _CITATION_LIMIT)})" if a.resolved_citation else "")
+                    + (f" ({_cite(a.resolved_citation)})" if a.resolved_citation else "")
                     if a.resolved is not None
                     else ", still firing at its end"
                 )
@@ -555,7 +560,7 @@ class _Facts:
             listed = "; ".join(
                 f"{markdown_code(r.change_type or 'change', 40)}"
                 f"{' on ' + markdown_code(r.service, 60) if r.service else ''} at {_utc(r.time)} UTC "
-                f"({markdown_code(r.citation(), _CITATION_LIMIT)})"
+                f"({_cite(r.citation())})"
                 for r in changes
             )
             total = len(self.changes())
@@ -716,7 +721,7 @@ class _Facts:
             parts = []
             for kind, n in counts:
                 # Citations whole: a shortened path would lose the line number it points at.
-                cites = ", ".join(markdown_code(e.citation(), 1000) for e in by_kind.get(kind, [])[:3])
+                cites = ", ".join(_cite(e.citation()) for e in by_kind.get(kind, [])[:3])
                 parts.append(f"{markdown_text(kind)}: {n:,}" + (f" ({cites})" if cites else ""))
             out.append(
                 "Data operations by them after the first compromise (an operation logged by several layers counts "
@@ -781,7 +786,7 @@ class _Facts:
                 (alert.acknowledged, 11, " acknowledged", alert.acknowledged_citation),
                 (alert.resolved, 12, " resolved", alert.resolved_citation),
             ):
-                add(when, order, f"Alert {name}{state}", markdown_cell(cited, _CITATION_LIMIT))
+                add(when, order, f"Alert {name}{state}", _cite(cited, cell=True))
         for row in self._rows(self.changes(), _MAX_TIMELINE_CHANGE_ROWS):
             kind = markdown_cell(row.change_type or "change", 40)
             where = f" on {markdown_cell(row.service, 60)}" if row.service else ""
@@ -789,14 +794,14 @@ class _Facts:
                 row.time,
                 20,
                 f"Change ({kind}){where}: {self.quote_cell(row.message, 100)}",
-                markdown_cell(row.citation(), _CITATION_LIMIT),
+                _cite(row.citation(), cell=True),
             )
         for row in self._first_errors():
             add(
                 row.time,
                 30,
                 f"First error on {markdown_cell(row.service or row.source, 60)}: {self.quote_cell(row.message, 100)}",
-                markdown_cell(row.citation(), _CITATION_LIMIT),
+                _cite(row.citation(), cell=True),
             )
         rows.sort(key=lambda r: (r[0], r[1]))
         return [r[2] for r in rows]
@@ -829,10 +834,7 @@ class _Facts:
         return _Row.all_of(frame.iloc[picked])
 
     def _evidence_lines(self, evidence: Sequence[Evidence], limit: int = 5) -> list[str]:
-        out = [
-            f"{_utc(e.time)} UTC, {markdown_code(e.citation(), _CITATION_LIMIT)}: {self.quote(e.message)}"
-            for e in evidence[:limit]
-        ]
+        out = [f"{_utc(e.time)} UTC, {_cite(e.citation())}: {self.quote(e.message)}" for e in evidence[:limit]]
         if len(evidence) > limit:
             out.append(f"and {len(evidence) - limit} more events")
         return out
@@ -844,10 +846,10 @@ class _Facts:
     def root_causes(self) -> list[dict[str, Any]]:
         out = []
         for c in self.shown_candidates():
-            cite = markdown_code(c.evidence[0].citation(), _CITATION_LIMIT) if c.evidence else "no evidence line"
+            cite = _cite(c.evidence[0].citation()) if c.evidence else "no evidence line"
             new_errors = [
                 f"{self.quote(n.template, 160)} appeared {n.count:,} times, first at {_utc(n.evidence.time)} UTC "
-                f"({markdown_code(n.evidence.citation(), _CITATION_LIMIT)})"
+                f"({_cite(n.evidence.citation())})"
                 for n in c.new_errors
             ]
             out.append(
@@ -872,7 +874,7 @@ class _Facts:
         for c in sorted(self.incident.root_cause_candidates, key=lambda c: c.rank):
             if not c.noise:
                 continue
-            cite = f" ({markdown_code(c.evidence[0].citation(), _CITATION_LIMIT)})" if c.evidence else ""
+            cite = f" ({_cite(c.evidence[0].citation())})" if c.evidence else ""
             out.append(f"{self.quote(c.summary, 160)}{cite}: {markdown_text(c.why, 300)}")
         return out
 
@@ -888,7 +890,7 @@ class _Facts:
         return (
             f"{self.quote(mech.first.message, 160)}: {markdown_text(mech.label)}, in {mech.count:,} error events of "
             f"the incident ({before}); {first} at {_utc(mech.first.time)} UTC "
-            f"({markdown_code(mech.first.citation(), _CITATION_LIMIT)})."
+            f"({_cite(mech.first.citation())})."
         )
 
     def conclusion(self) -> list[str]:
@@ -903,11 +905,11 @@ class _Facts:
         top = shown[0] if shown else None
         is_trigger = top is not None and top.kind in {"change", "external"}
         if top is not None and is_trigger:
-            cite = f" ({markdown_code(top.evidence[0].citation(), _CITATION_LIMIT)})" if top.evidence else ""
+            cite = f" ({_cite(top.evidence[0].citation())})" if top.evidence else ""
             at = f" at {_utc(top.time)} UTC" if top.time is not None else ""
             out.append(f"Most likely trigger (to confirm): {self.quote(top.summary, 160)}{at}{cite}.")
         elif top is not None:
-            cite = f" ({markdown_code(top.evidence[0].citation(), _CITATION_LIMIT)})" if top.evidence else ""
+            cite = f" ({_cite(top.evidence[0].citation())})" if top.evidence else ""
             out.append(
                 "No trigger (change or external cause) was found in these logs; the strongest lead is "
                 f"{self.quote(top.summary, 160)}{cite}."
@@ -917,20 +919,20 @@ class _Facts:
             out.append(
                 f"Mechanism: {self.quote(mech.first.message, 120)} ({markdown_text(mech.label)}), in "
                 f"{mech.count:,} error events from {_utc(mech.first.time)} UTC "
-                f"({markdown_code(mech.first.citation(), _CITATION_LIMIT)})."
+                f"({_cite(mech.first.citation())})."
             )
         elif top is not None and top.new_errors:
             # No failure signature named it: the first new error after the trigger is how it showed.
             first = min(top.new_errors, key=lambda n: n.evidence.time)
             out.append(
                 f"The first new error after it: {self.quote(first.template, 120)}, {first.count:,} times from "
-                f"{_utc(first.evidence.time)} UTC ({markdown_code(first.evidence.citation(), _CITATION_LIMIT)})."
+                f"{_utc(first.evidence.time)} UTC ({_cite(first.evidence.citation())})."
             )
         elif top is not None and top.kind == "external" and top.evidence:
             first_line = top.evidence[0]
             out.append(
                 f"It shows first as {self.quote(first_line.message, 120)} at {_utc(first_line.time)} UTC "
-                f"({markdown_code(first_line.citation(), _CITATION_LIMIT)})."
+                f"({_cite(first_line.citation())})."
             )
         detected = inc.phase("detected")
         if detected is not None:
@@ -973,7 +975,7 @@ class _Facts:
                 "(deploys, configuration, traffic, dependencies) that these logs don't record?"
             )
         for c in self.change_candidates()[:1]:
-            cite = markdown_code(c.evidence[0].citation(), _CITATION_LIMIT) if c.evidence else "no evidence recorded"
+            cite = _cite(c.evidence[0].citation()) if c.evidence else "no evidence recorded"
             out.append(
                 f"How was the change at {_utc(c.time)} UTC ({cite}) tested and rolled out, "
                 "and what would have caught it earlier?"
@@ -1009,7 +1011,7 @@ class _Facts:
             first = fired[0]
             out.append(
                 f"First alert of the incident: {markdown_code(first.name, 80)} fired at {_utc(first.fired)} UTC "
-                f"({markdown_code(first.citation, _CITATION_LIMIT)}); {len(fired)} alert(s) fired during the incident, "
+                f"({_cite(first.citation)}); {len(fired)} alert(s) fired during the incident, "
                 f"{in_window} in the whole window."
             )
             acked = [a for a in fired if a.acknowledged is not None and a.fired is not None]
@@ -1017,7 +1019,7 @@ class _Facts:
                 a = acked[0]
                 assert a.acknowledged is not None
                 assert a.fired is not None
-                cite = markdown_code(a.acknowledged_citation, _CITATION_LIMIT)
+                cite = _cite(a.acknowledged_citation)
                 out.append(
                     f"First acknowledgement: {_utc(a.acknowledged)} UTC ({cite}), "
                     f"{_duration((a.acknowledged - a.fired).total_seconds())} after the alert fired."
@@ -1053,7 +1055,7 @@ class _Facts:
                 out.append(
                     f"{_utc(row.time)} UTC: {markdown_code(row.change_type or 'change', 40)}"
                     f"{' on ' + markdown_code(row.service, 60) if row.service else ''}: {self.quote(row.message, 100)} "
-                    f"({markdown_code(row.citation(), _CITATION_LIMIT)})."
+                    f"({_cite(row.citation())})."
                 )
         still_open = [a for a in self.alerts if a.fired is not None and a.resolved is None]
         if still_open:
@@ -1069,7 +1071,7 @@ class _Facts:
         items = inc.action_items or derive_action_items(inc, self.intervals)
         out = []
         for a in items:
-            cites = ", ".join(markdown_cell(e.citation(), _CITATION_LIMIT) for e in a.evidence[:3])
+            cites = ", ".join(_cite(e.citation(), cell=True) for e in a.evidence[:3])
             out.append(
                 {
                     "priority": markdown_text(a.priority, 10),

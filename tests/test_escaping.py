@@ -313,3 +313,10 @@ def test_csv_column_shows_terminal_controls_escaped_but_keeps_newlines() -> None
     assert out.iloc[2] == "line1\nline2\tx"
     assert out.iloc[3] == "'=1+1"
     assert pd.isna(out.iloc[4])
+
+
+def test_a_citation_may_skip_defanging() -> None:
+    path = "/var/log/remote/web-01.example.com/syslog:12"
+    assert markdown_code(path) == "`/var/log/remote/web-01[.]example[.]com/syslog:12`"
+    assert markdown_code(path, None, defang=False) == f"`{path}`"
+    assert markdown_cell("a|b.example.com", None, defang=False) == "`a\\|b.example.com`"

@@ -436,3 +436,29 @@ def test_the_sample_draft_concludes_trigger_first() -> None:
     actions = section(text, "Action items")
     assert "max\\_connections" in actions
     assert "canary" in actions
+
+
+def test_citations_are_whole_and_never_defanged() -> None:
+    # A Kubernetes container log path passes 120 characters, and remote syslog directories are named
+    # after hosts: the citation must still open that file at that line.
+    pod = "checkout-api-7d9f8b6c4-x2x9z_shop_checkout-api-" + "0123456789abcdef" * 4
+    long_path = f"/var/log/containers/{pod}.log"
+    host_path = "/var/log/remote/web-01.example.com/syslog"
+    incident = sample_incident()
+    phase_evidence = {
+        **incident.phase_evidence,
+        "onset": (
+            Evidence(incident.phases["onset"], long_path, 4211, "ERROR pool exhausted at https://db.example.com"),
+        ),
+        "mitigated": (Evidence(incident.phases["mitigated"], host_path, 17, "rollback to v1"),),
+    }
+    text = render_postmortem(
+        dataclasses.replace(incident, phase_evidence=phase_evidence),
+        sample_notable(),
+        TimelineConfig(),
+        intervals=sample_intervals(),  # type: ignore[arg-type]
+    )
+    assert len(long_path) > 120
+    assert f"`{long_path}:4211`" in section(text, "Timeline")
+    assert f"`{host_path}:17`" in section(text, "Mitigation and recovery")
+    assert "hxxps://db[.]example[.]com" in section(text, "Timeline")  # the message is still defanged
