@@ -4,8 +4,8 @@ Each system's ``<System>_2k.log_structured.csv`` holds the messages (``Content``
 event ids (``EventId``). The script mines the templates of the messages, scores them with logpai's
 grouping accuracy (:func:`pmtimeline.template_mining.grouping_accuracy`), and does the same for the
 masks alone (:func:`pmtimeline.templates.message_templates`, what the analysis used before the
-miner). Drain's and Brain's columns are their published GA on the same Loghub-2k sets (from the
-Brain paper's table; see bench/README.md), not runs of ours.
+miner). Drain's and Brain's columns are their published GA on the same Loghub-2k sets (as gathered
+in the shared reference notes, ``template-mining.md``; see bench/README.md), not runs of ours.
 
 Usage::
 
