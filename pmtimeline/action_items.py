@@ -240,7 +240,8 @@ def _trigger_items(incident: Incident) -> list[ActionItem]:
                     top.evidence[:2],
                 )
             )
-    surge = next((c for c in shown if c.trigger == "traffic_surge"), None)
+    # A surge is a fact to act on when it is the likeliest trigger, not the load an attack brought.
+    surge = top if top.trigger == "traffic_surge" and top.evidence else None
     if surge is not None:
         out.append(
             ActionItem(

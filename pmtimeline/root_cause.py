@@ -585,6 +585,17 @@ def _surge_candidate(
     if peak < SURGE_FACTOR * median or peak < 30:
         return []
     score = 0.8
+    # The counts hold no lines: the first kept request of the peak bucket is cited as an example of it.
+    notable = aggregates.notable
+    t = notable["timestamp"]
+    requests = notable.loc[
+        (notable["kind"] == "request").to_numpy(dtype=bool, na_value=False)
+        & ((t >= peak_at) & (t < peak_at + width)).to_numpy(dtype=bool, na_value=False)
+    ]
+    if column == "edge_requests":
+        requests = requests.loc[requests["format"].fillna("").str.startswith(EDGE_FORMAT_PREFIX).to_numpy(dtype=bool)]
+    requests = requests.sort_values(["timestamp", "source", "line"], kind="stable")
+    evidence = (Evidence.from_row(requests.iloc[0]),) if not requests.empty else ()
     summary = f"traffic surge: {peak:,.0f} requests per {config.bucket} at the peak, {peak / median:.1f}x the median"
     why = (
         f"Requests peaked at {peak / median:.1f} times their median per {config.bucket} before onset "
@@ -593,7 +604,7 @@ def _surge_candidate(
     return [
         _Found(
             score,
-            RootCauseCandidate(0, "external", peak_at, None, summary, score, (), why, "traffic_surge"),
+            RootCauseCandidate(0, "external", peak_at, None, summary, score, evidence, why, "traffic_surge"),
             is_trigger=True,
         )
     ]

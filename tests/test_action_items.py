@@ -144,3 +144,17 @@ def test_a_breach_asks_for_credentials_and_access_follow_ups() -> None:
     assert "lock out repeated failed logins" in actions
     assert all(a.evidence == exposure.data_operations[:3] for a in items)
     assert any(f"{sum(a.failures for a in exposure.actors):,} failed attempts" in a.fact for a in items)
+
+
+def test_a_surge_is_acted_on_only_as_the_trigger() -> None:
+    request = evidence("10:01:00", "edge.log", 5, "GET /")
+    surge = RootCauseCandidate(
+        1, "external", request.time, None, "traffic surge", 0.8, (request,), trigger="traffic_surge"
+    )
+    (item,) = derive_action_items(bare(root_cause_candidates=(surge,)))
+    assert (item.type, item.priority, item.evidence) == ("prevent", "P2", (request,))
+    # Behind an attack (the attack's own load), or without a line to cite: no item.
+    attack = dataclasses.replace(surge, trigger="attack", summary="attack", evidence=())
+    behind = (attack, dataclasses.replace(surge, rank=2))
+    assert not [a for a in derive_action_items(bare(root_cause_candidates=behind)) if "Load-test" in a.action]
+    assert derive_action_items(bare(root_cause_candidates=(dataclasses.replace(surge, evidence=()),))) == ()

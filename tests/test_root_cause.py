@@ -261,6 +261,13 @@ def test_a_traffic_surge_is_recognized_from_the_counts() -> None:
     surge = next(c for c in incident.root_cause_candidates if c.trigger == "traffic_surge")
     assert surge.rank == 1
     assert "x the median" in surge.summary
+    # Its example line is a request of the peak minute; the item it brings cites it.
+    (example,) = surge.evidence
+    assert example.kind == "request"
+    assert surge.time is not None
+    assert surge.time <= example.time < surge.time + pd.Timedelta(CONFIG.bucket)
+    (item,) = [a for a in incident.action_items if "Load-test" in a.action]
+    assert item.evidence == (example,)
 
 
 def test_words_seen_before_onset_are_the_background() -> None:
