@@ -462,3 +462,44 @@ def test_citations_are_whole_and_never_defanged() -> None:
     assert f"`{long_path}:4211`" in section(text, "Timeline")
     assert f"`{host_path}:17`" in section(text, "Mitigation and recovery")
     assert "hxxps://db[.]example[.]com" in section(text, "Timeline")  # the message is still defanged
+
+
+def test_each_episode_of_a_flapping_alert_cites_its_own_notifications() -> None:
+    from pmtimeline.alert_intervals import alert_intervals
+    from pmtimeline.schema import conform_events
+
+    def note(time: str, line: int, state: str) -> dict[str, object]:
+        return {
+            "timestamp": ts(time),
+            "source": "alerts/am.ndjson",
+            "line": line,
+            "kind": "alert",
+            "alert_id": "flap",
+            "alert_name": "CheckoutLatency",
+            "alert_state": state,
+            "service": "payments",
+            "message": f"[{state.upper()}] CheckoutLatency",
+        }
+
+    flapping = conform_events(
+        pd.DataFrame(
+            [
+                note("10:03:00", 11, "firing"),
+                note("10:04:00", 12, "firing"),  # a resend
+                note("10:06:00", 13, "resolved"),
+                note("10:08:00", 14, "firing"),
+                note("10:09:30", 15, "acknowledged"),
+                note("10:12:00", 16, "resolved"),
+            ]
+        )
+    )
+    text = render_postmortem(sample_incident(), sample_notable(), TimelineConfig(), intervals=alert_intervals(flapping))
+    timeline = section(text, "Timeline")
+    for time, state, line in [
+        ("10:03:00", "on `payments` fired", 11),
+        ("10:06:00", "resolved", 13),
+        ("10:08:00", "on `payments` fired", 14),
+        ("10:09:30", "acknowledged", 15),
+        ("10:12:00", "resolved", 16),
+    ]:
+        assert f"| 2024-03-01 {time} | Alert `CheckoutLatency` {state} | `alerts/am.ndjson:{line}` |" in timeline
