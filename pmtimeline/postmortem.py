@@ -884,9 +884,7 @@ class _Facts:
         if mech is None or self.incident.phase("onset") is None:
             return None
         first = "first" if mech.first_is_first else "for example"
-        before = (
-            "none before onset" if mech.before_onset == 0 else f"{mech.before_onset:,} before onset in the window"
-        )
+        before = "none before onset" if mech.before_onset == 0 else f"{mech.before_onset:,} before onset in the window"
         return (
             f"{self.quote(mech.first.message, 160)}: {markdown_text(mech.label)}, in {mech.count:,} error events of "
             f"the incident ({before}); {first} at {_utc(mech.first.time)} UTC "
@@ -954,9 +952,7 @@ class _Facts:
                 if recovered is not None
                 else ""
             )
-            out.append(
-                f"It was mitigated{how} at {_utc(mitigated)} UTC ({self.phase_citations('mitigated')}){then}."
-            )
+            out.append(f"It was mitigated{how} at {_utc(mitigated)} UTC ({self.phase_citations('mitigated')}){then}.")
         else:
             out.append("No mitigating action was found in the events.")
         return out
