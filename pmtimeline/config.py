@@ -258,10 +258,10 @@ def input_roots(inputs: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
 
 
 def source_names(path: str, roots: Sequence[str] = ()) -> tuple[str, ...]:
-    """What a source glob is matched against: the path as given (also normalized and absolute), the
-    path relative to each of ``roots`` that holds it, and the file name; ``/``-separated, each once."""
+    """What a source glob is matched against: the path as given (and normalized), the path relative
+    to each of ``roots`` that holds it, and the file name; ``/``-separated, each once."""
+    names = [path, os.path.normpath(path)]
     absolute = os.path.abspath(path)
-    names = [path, os.path.normpath(path), absolute]
     for root in roots:
         prefix = root.rstrip(os.sep) + os.sep
         if absolute.startswith(prefix):
