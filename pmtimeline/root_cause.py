@@ -138,6 +138,7 @@ class _Found:
     candidate: RootCauseCandidate
     change_type: str = ""
     is_trigger: bool = False
+    signature: str = ""
 
 
 def _dependencies(linked: pd.DataFrame, services: tuple[str, ...]) -> set[str]:
@@ -559,6 +560,7 @@ def _external_candidates(
                     trigger=signature.trigger,
                 ),
                 is_trigger=not late,
+                signature=signature.name,
             )
         )
     return out
@@ -814,6 +816,10 @@ def rank_root_causes(
             )
             for e in externals
         ]
+        # The words that name the mechanism the change set off are the mechanism (named beside the
+        # change, and in its evidence), not a second explanation.
+        if mechanism is not None:
+            externals = [e for e in externals if e.is_trigger or e.signature != mechanism.signature]
     origin = [
         # A place, not a cause: it ranks below every trigger.
         _Found(min(score, 0.55), replace(candidate, why=ORIGIN_WHY))
