@@ -426,7 +426,8 @@ class _Facts:
         return changes[(times <= onset) & (times >= onset - window)]
 
     def change_candidates(self) -> list[RootCauseCandidate]:
-        return [c for c in self.incident.root_cause_candidates if c.kind == "change"]
+        """The changes among the candidates shown (not those ruled out as noise)."""
+        return [c for c in self.shown_candidates() if c.kind == "change"]
 
     def cost_model_given(self) -> bool:
         return self.config.cost_per_failed_request is not None or self.config.revenue_per_minute is not None
@@ -960,8 +961,8 @@ class _Facts:
     def open_questions(self) -> list[str]:
         inc = self.incident
         out: list[str] = []
-        candidates = sorted(inc.root_cause_candidates, key=lambda c: c.rank)
-        if candidates:
+        candidates = self.shown_candidates()
+        if candidates and candidates[0].kind in {"change", "external"}:
             top = candidates[0]
             owner = f" with the owners of {markdown_code(top.service, 80)}" if top.service else ""
             out.append(f"Is candidate 1 the trigger, or a symptom of something earlier? Confirm{owner}.")

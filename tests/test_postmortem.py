@@ -503,3 +503,41 @@ def test_each_episode_of_a_flapping_alert_cites_its_own_notifications() -> None:
         ("10:12:00", "resolved", 16),
     ]:
         assert f"| 2024-03-01 {time} | Alert `CheckoutLatency` {state} | `alerts/am.ndjson:{line}` |" in timeline
+
+
+def test_noise_goes_to_the_appendix_and_raises_no_question() -> None:
+    restart = Evidence(ts("09:20:00"), "syslog", 14, "fluent-bit.service: Scheduled restart job")
+    origin_ev = Evidence(ts("10:00:30"), "payments.log", 1042, "ERROR connection pool exhausted (5/5 in use)")
+    candidates = (
+        RootCauseCandidate(
+            1,
+            "first_failing_service",
+            origin_ev.time,
+            "payments",
+            "errors began first in payments",
+            0.55,
+            (origin_ev,),
+            why="Where the failure began.",
+        ),
+        RootCauseCandidate(
+            2,
+            "change",
+            restart.time,
+            "fluent-bit",
+            "restart in fluent-bit 40 min 30 s before onset",
+            0.05,
+            (restart,),
+            why="A routine restart of a service that did not fail.",
+            noise=True,
+        ),
+    )
+    text = render_postmortem(sample_incident(root_cause_candidates=candidates), sample_notable(), TimelineConfig())
+    causes = section(text, "Root cause analysis")
+    assert "### Candidate 1: First failing service" in causes
+    assert "Candidate 2" not in causes
+    assert "The events show no clear trigger" in causes
+    assert "`syslog:14`" not in causes  # no question about the restart
+    appendix = section(text, "Appendix")
+    assert "`restart in fluent-bit 40 min 30 s before onset` (`syslog:14`): A routine restart" in appendix
+    # Without a trigger, the Summary says so and names the strongest lead.
+    assert "No trigger (change or external cause) was found in these logs" in section(text, "Summary")
