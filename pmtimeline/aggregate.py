@@ -56,6 +56,8 @@ from pmtimeline.exposure import (
     DATA_OPERATION_FIELD,
     FAILURE_FIELD,
     FAILURE_MESSAGE,
+    MESSAGE_ACCOUNT,
+    MESSAGE_ADDRESS,
     SUCCESS_FIELD,
     SUCCESS_MESSAGE,
 )
@@ -546,15 +548,6 @@ def _matching(events: pd.DataFrame, rows: np.ndarray, patterns: Mapping[str, str
     return idx[found]
 
 
-#: The client address in the text of auth daemons' messages (OpenSSH ``from 203.0.113.7 port 22``,
-#: PAM ``rhost=203.0.113.7``), and the account (``for invalid user admin from``, ``for root from``,
-#: ``user=root``), read where the event names neither (syslog lines have no such fields).
-_MESSAGE_ADDRESS: Final = r"(?:\bfrom\s+\[?|\brhost=)((?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]{2,})"
-_MESSAGE_ACCOUNT: Final = (
-    r"(?i)(?:\bfor (?:invalid |illegal )?(?:user )?|\binvalid user |\buser=)([^\s;,=]+)(?:\s+from\b|\s*$)"
-)
-
-
 def auth_identities(events: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """(user, client_ip) of each event: its own columns, else read from the message where both are
     missing and the message is an authentication message naming a client address (``Failed
@@ -574,9 +567,9 @@ def auth_identities(events: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
         return user, address
     messages = pl.from_arrow(arrow_text(events["message"]).take(pa.array(rows)))
     assert isinstance(messages, pl.Series)
-    found_address = messages.str.extract(polars_pattern(_MESSAGE_ADDRESS), 1)
+    found_address = messages.str.extract(polars_pattern(MESSAGE_ADDRESS), 1)
     found_user = pl.select(
-        pl.when(found_address.is_not_null()).then(messages.str.extract(polars_pattern(_MESSAGE_ACCOUNT), 1))
+        pl.when(found_address.is_not_null()).then(messages.str.extract(polars_pattern(MESSAGE_ACCOUNT), 1))
     ).to_series()
     user, address = user.copy(), address.copy()
     user.iloc[rows] = found_user.to_numpy()

@@ -38,7 +38,8 @@ many as the source that logged most of them).
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Final, cast
+import re
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import numpy as np
 import pandas as pd
@@ -89,6 +90,13 @@ SUCCESS_FIELD: Final = (
     + r':"(success\w*|succeeded|ok|allowed|granted|true|authenticated)"|'
     + _WHAT_KEYS
     + r':"[^"]*(success|succeeded)'
+)
+#: The client address in the text of auth daemons' messages (OpenSSH ``from 203.0.113.7 port 22``,
+#: PAM ``rhost=203.0.113.7``), and the account (``for invalid user admin from``, ``for root from``,
+#: ``user=root``), read where the event names neither (syslog lines have no such fields).
+MESSAGE_ADDRESS: Final = r"(?:\bfrom\s+\[?|\brhost=)((?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]{2,})"
+MESSAGE_ACCOUNT: Final = (
+    r"(?i)(?:\bfor (?:invalid |illegal )?(?:user )?|\binvalid user |\buser=)([^\s;,=]+)(?:\s+from\b|\s*$)"
 )
 #: Data operations worth listing after an account take-over: exports, bulk reads, downloads,
 #: transfers, credential, e-mail and payee changes, API keys and personal tokens (message or path).
@@ -346,6 +354,19 @@ def detect_exposure(
     )
 
 
+def _names_actor(row: Any, addresses: set[str], accounts: set[str]) -> bool:
+    """Whether an event row is one of the actors' own: by its address (or that address's range),
+    its user, or, where it names neither, the address and account in its text (sshd lines)."""
+    ip, user = row.client_ip, row.user
+    if not isinstance(ip, str) and not isinstance(user, str) and isinstance(row.message, str):
+        found = re.search(MESSAGE_ADDRESS, row.message)
+        ip = found.group(1) if found else None
+        named = re.search(MESSAGE_ACCOUNT, row.message) if found else None
+        user = named.group(1) if named else None
+    by_address = isinstance(ip, str) and (ip in addresses or address_range(ip) in addresses)
+    return by_address or (isinstance(user, str) and user in accounts)
+
+
 def breach_phases(
     exposure: Exposure, notable: pd.DataFrame, window_end: pd.Timestamp | None
 ) -> tuple[dict[str, pd.Timestamp | None], dict[str, tuple[Evidence, ...]]]:
@@ -369,12 +390,7 @@ def breach_phases(
     for phase, at in (("onset", onset), ("recovered", recovered)):
         rows = notable.loc[(notable["timestamp"] == at).to_numpy(dtype=bool)]
         # A handful of rows at one instant: which of them is the actors' own (by address or range).
-        mine = [
-            r
-            for r in rows.itertuples(index=False)
-            if (isinstance(r.client_ip, str) and (r.client_ip in addresses or address_range(r.client_ip) in addresses))
-            or (isinstance(r.user, str) and r.user in accounts)
-        ]
+        mine = [r for r in rows.itertuples(index=False) if _names_actor(r, addresses, accounts)]
         if mine:
             evidence[phase] = (Evidence.from_row(mine[0]),)
     changes = notable.loc[

@@ -728,6 +728,12 @@ def test_ssh_brute_force_in_syslog(tmp_path: Path) -> None:
     assert ban.line is not None
     assert "Ban 203.0.113.21" in lines[ban.line - 1]
     assert phases["detected"] is None
+    # The first failure, kept as a sample of its kind of line, is the onset's evidence.
+    (first,) = timeline.incident.phase_evidence["onset"]
+    assert first.line is not None
+    assert "Failed password" in lines[first.line - 1]
+    assert "from 203.0.113.2" in lines[first.line - 1]
+    assert first.time == files.onset
     # Logins of a user named "deploy" are no deploys.
     changes = timeline.events.loc[timeline.events["kind"] == "change", "change_type"]
     assert set(changes) == {"block"}
