@@ -490,3 +490,31 @@ def test_the_sample_deploy_is_candidate_one_with_the_mechanism_named() -> None:
     noise = {c.service for c in incident.root_cause_candidates if c.noise}
     assert {"accounts-service"} <= noise
     assert not any(c.service == "accounts-service" and not c.noise for c in incident.root_cause_candidates)
+
+
+def test_a_change_logged_by_a_tool_that_names_the_failing_service_is_that_service_s_change() -> None:
+    # The tool logs under its own name; the line names the service it changes, which then fails.
+    # (A "Deploying X version V" line gets X as its service from the change classification already.)
+    message = "applied config bundle 77 (checkout-api pricing rules) on all nodes"
+    events, _ = shape(
+        19,
+        service="checkout-api",
+        errors=("order rejected: pricing rules missing",),
+        changes=((31, "spinnaker", "deploy/spinnaker.log", message),),
+    )
+    incident = incident_of(events)
+    top = incident.root_cause_candidates[0]
+    assert (top.kind, top.service, top.trigger) == ("change", "checkout-api", "config")
+    assert "(logged by spinnaker)" in top.summary
+    assert "aimed at what failed" in top.why
+    assert top.evidence[0].service == "spinnaker"  # the line is cited as written
+    # Long before onset, naming it is no longer enough: a change elsewhere, ruled out.
+    events, _ = shape(
+        19,
+        service="checkout-api",
+        errors=("order rejected: pricing rules missing",),
+        changes=((5, "spinnaker", "deploy/spinnaker.log", message),),
+    )
+    (change,) = [c for c in incident_of(events).root_cause_candidates if c.kind == "change"]
+    assert change.service == "spinnaker"
+    assert change.noise
