@@ -177,10 +177,13 @@ def epoch_to_timestamp(value: float | int | str) -> pd.Timestamp | None:
         unit = "ns"
     try:
         if isinstance(value, str) and "." not in value:
-            return pd.Timestamp(int(value), unit=unit, tz="UTC")  # int keeps the ns digits exact
-        return pd.Timestamp(number, unit=unit, tz="UTC")
+            ts = pd.Timestamp(int(value), unit=unit, tz="UTC")  # int keeps the ns digits exact
+        else:
+            ts = pd.Timestamp(number, unit=unit, tz="UTC")
     except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
         return None
+    # 99999999999999 ms is the year 5138: a Timestamp, but none the event table (ns) can hold
+    return _in_ns_range(ts)
 
 
 def parse_alert_time(value: object, tz: str = "UTC") -> tuple[pd.Timestamp, str, str | None] | None:

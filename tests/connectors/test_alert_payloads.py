@@ -85,6 +85,12 @@ def test_epoch_unit_follows_the_magnitude(value: int | str, expected: str) -> No
     assert epoch_to_timestamp(value) == pd.Timestamp(expected)
 
 
+def test_an_epoch_beyond_the_event_table_is_no_time() -> None:
+    # 99999999999999 ms is the year 5138: pandas holds it (in microseconds), the event table cannot
+    assert epoch_to_timestamp(99999999999999) is None
+    assert parse_alert_time("99999999999999") is None
+
+
 def test_parse_alert_time_traps() -> None:
     nine = parse_alert_time("2019-09-27T16:27:56.612666101Z")
     assert nine is not None
