@@ -74,7 +74,15 @@ from pmtimeline.connectors.timeformats import (
 )
 from pmtimeline.errors import UnknownFormatError
 from pmtimeline.polars_regex import polars_pattern
-from pmtimeline.schema import ECS_FIELD_MAP, EVENT_DTYPES, FIELD_ALIASES, STRING, TIMESTAMP, normalize_levels
+from pmtimeline.schema import (
+    ECS_FIELD_MAP,
+    EVENT_DTYPES,
+    FIELD_ALIASES,
+    KUBERNETES_FIELD_MAP,
+    STRING,
+    TIMESTAMP,
+    normalize_levels,
+)
 
 #: How many non-empty lines of a file detection looks at.
 SAMPLE_LINES: Final = 64
@@ -537,8 +545,13 @@ def _parse_rfc5424(lines: pd.Series) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------------
 # Structured records (JSON lines, CSV, logfmt): one column per key, mapped onto the event columns
 
-#: Lower-cased alias -> (priority, column): ECS dotted names first, then the common aliases.
+#: Lower-cased alias -> (priority, column): ECS dotted names first, then the common aliases, then the
+#: Kubernetes metadata of log shippers.
 _KEY_TARGETS: Final[dict[str, tuple[int, str]]] = {
+    **{
+        key.lower(): (i, col)
+        for i, (key, col) in enumerate(KUBERNETES_FIELD_MAP.items(), start=len(ECS_FIELD_MAP) + len(FIELD_ALIASES))
+    },
     **{key.lower(): (i, col) for i, (key, col) in enumerate(FIELD_ALIASES.items(), start=len(ECS_FIELD_MAP))},
     **{key.lower(): (i, col) for i, (key, col) in enumerate(ECS_FIELD_MAP.items())},
 }

@@ -257,18 +257,6 @@ FIELD_ALIASES: Final[Mapping[str, str]] = {
     "application_name": "service",
     "service_name": "service",
     "component": "service",
-    # Kubernetes metadata added by log shippers (Fluent Bit, Filebeat, Vector; nested or dotted,
-    # with or without their dots replaced): the app labels first, the container name last.
-    "kubernetes.labels.app.kubernetes.io/name": "service",
-    "kubernetes.labels.app_kubernetes_io/name": "service",
-    "kubernetes.labels.app_kubernetes_io_name": "service",
-    "kubernetes.labels.app": "service",
-    "kubernetes.labels.k8s-app": "service",
-    "kubernetes.labels.k8s_app": "service",
-    "kubernetes.container_name": "service",
-    "kubernetes.container.name": "service",
-    "container.name": "service",
-    "container_name": "service",
     "logger": "logger",
     "logger_name": "logger",
     "loggername": "logger",
@@ -313,6 +301,23 @@ FIELD_ALIASES: Final[Mapping[str, str]] = {
     "clientip": "client_ip",
     "client_address": "client_ip",
     "ip_address": "client_ip",
+}
+
+#: Kubernetes metadata that log shippers (Fluent Bit, Filebeat, Vector) add to a container's lines,
+#: nested or dotted, with or without their dots replaced, and the event column each maps to: the app
+#: labels first, the container name last. Read from log files after :data:`FIELD_ALIASES` (a line's
+#: own app field wins); not used by the Elasticsearch connector (give ``--es`` a field mapping).
+KUBERNETES_FIELD_MAP: Final[Mapping[str, str]] = {
+    "kubernetes.labels.app.kubernetes.io/name": "service",
+    "kubernetes.labels.app_kubernetes_io/name": "service",
+    "kubernetes.labels.app_kubernetes_io_name": "service",
+    "kubernetes.labels.app": "service",
+    "kubernetes.labels.k8s-app": "service",
+    "kubernetes.labels.k8s_app": "service",
+    "kubernetes.container_name": "service",
+    "kubernetes.container.name": "service",
+    "container.name": "service",
+    "container_name": "service",
 }
 
 
