@@ -216,12 +216,8 @@ def classify_changes(events: pd.DataFrame, vocabulary: Mapping[str, str] | None 
     found = types != ""
     out = events.copy()
     rows = todo[found]
-    kind_values = out["kind"].astype(object).to_numpy(copy=True)
-    kind_values[rows] = "change"
-    type_values = out["change_type"].astype(object).to_numpy(copy=True)
-    type_values[rows] = types[found]
-    out["kind"] = pd.Series(kind_values, index=out.index, dtype=STRING)
-    out["change_type"] = pd.Series(type_values, index=out.index, dtype=STRING)
+    out["kind"] = _replace_rows(out["kind"], rows, pa.array(np.full(rows.size, "change"), pa.large_string()))
+    out["change_type"] = _replace_rows(out["change_type"], rows, pa.array(types[found], pa.large_string()))
     return _file_under_targets(out, rows)
 
 
@@ -443,6 +439,16 @@ def describe_change(change_type: object, service: object, version: object, actor
     return text
 
 
+def _replace_rows(column: pd.Series, rows: np.ndarray, values: pa.Array) -> pd.Series:
+    """``column`` (text) with the values at positions ``rows`` (ascending) replaced by ``values``, in
+    Arrow: a few rows of a long column are replaced without a Python object per row."""
+    mask = np.zeros(len(column), dtype=bool)
+    mask[rows] = True
+    base = pa.array(column.array, type=pa.large_string())
+    replaced = pc.replace_with_mask(base, pa.array(mask), values)
+    return pd.Series(pd.arrays.ArrowStringArray(replaced), index=column.index, dtype=STRING)
+
+
 def _file_under_targets(events: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     """File the change ``rows`` of ``events`` under the service each names (see the module doc)."""
     if rows.size == 0:
@@ -482,10 +488,6 @@ def _file_under_targets(events: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     joined = ("{" + body + ("," + fragment).where(body != "", fragment) + "}").astype(STRING)
     fields = old.where(fragment == "", joined)
     out = events.copy()
-    service_values = out["service"].astype(object).to_numpy(copy=True)
-    service_values[rows] = service.astype(object).where(service.notna(), None).to_numpy()
-    field_values = out["fields"].astype(object).to_numpy(copy=True)
-    field_values[rows] = fields.astype(object).where(fields.notna(), None).to_numpy()
-    out["service"] = pd.Series(service_values, index=out.index, dtype=STRING)
-    out["fields"] = pd.Series(field_values, index=out.index, dtype=STRING)
+    out["service"] = _replace_rows(out["service"], rows, pa.array(service.array, pa.large_string()))
+    out["fields"] = _replace_rows(out["fields"], rows, pa.array(fields.array, pa.large_string()))
     return out
