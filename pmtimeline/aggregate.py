@@ -36,7 +36,7 @@ kind when it compares templates (see :mod:`pmtimeline.root_cause`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from typing import Any, Final
 
@@ -99,6 +99,24 @@ _COMPACT_ROWS: Final = 500_000
 _WHOLE_WINDOW: Final = "36500D"
 _COMPACT_SAMPLE_ROWS: Final = 20_000
 _COMPACT_PARTS: Final = 64
+#: Signal buckets per analysis at most: a span wider than this many ``config.bucket`` gets the
+#: narrowest of :data:`BUCKET_WIDTHS` that fits it (:func:`adapted_bucket`), so the cost of the
+#: analysis does not grow with the years the data covers.
+MAX_BUCKETS: Final = 2_000
+BUCKET_WIDTHS: Final = (
+    "1s", "5s", "10s", "15s", "30s", "1min", "2min", "5min", "10min", "15min", "30min", "1h", "2h", "3h", "6h",
+    "12h", "1D", "2D", "7D", "14D", "28D", "91D", "182D", "364D",
+)  # fmt: skip
+#: Outlier timestamps (:func:`dense_span`): the core of the data is what lies between the
+#: :data:`CORE_QUANTILE` and 1 - :data:`CORE_QUANTILE` quantiles of its events' times; an event more
+#: than :data:`OUTLIER_SPANS` core widths (at least :data:`MIN_CORE_WIDTH`) outside the core is an outlier.
+CORE_QUANTILE: Final = 0.05
+OUTLIER_SPANS: Final = 10
+MIN_CORE_WIDTH: Final = "1D"
+#: The earliest and the latest events of the data kept whole (the outliers are among them).
+EXTREME_EVENTS: Final = 100
+#: Data spanning more than this many times its densest half is said to (a --start/--end is suggested).
+SPREAD_FACTOR: Final = 20
 
 LATENCY_COLUMNS: Final = ("bucket", "service", "scope", "bin", "count")
 ACTOR_COLUMNS: Final = ("bucket", "actor_kind", "actor", "account", "failures", "successes", "first", "last")
@@ -120,6 +138,8 @@ class Aggregates:
     #: None when the aggregates were reopened without them (older outputs): then they are
     #: derived from ``notable`` by :meth:`event_details`.
     details: EventDetails | None = field(default=None, repr=False)
+    #: How the data's time span was handled (:class:`TimeSpan`); None when reopened from outputs.
+    span: TimeSpan | None = None
 
     @classmethod
     def empty(cls) -> Aggregates:
@@ -130,6 +150,125 @@ class Aggregates:
         if self.details is None:
             self.details = event_details(self.notable, config)
         return self.details
+
+
+@dataclass(frozen=True)
+class TimeSpan:
+    """The data's time span as the analysis saw it (see :func:`dense_span` and :func:`adapted_bucket`).
+
+    ``outliers``: the events set aside as far from the dense span, kept whole (at most
+    :data:`EXTREME_EVENTS` at each end); ``outlier_events`` counts all of them. They are in none of
+    the other tables of :class:`Aggregates`. ``bucket`` is the signal bucket width the analysis uses;
+    ``densest_start``/``densest_end`` bound the shortest stretch holding half of the other events.
+    """
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    bucket: str
+    densest_start: pd.Timestamp
+    densest_end: pd.Timestamp
+    outlier_events: int = 0
+    outliers: pd.DataFrame = field(default_factory=lambda: empty_events(), repr=False)
+
+    @property
+    def spread(self) -> bool:
+        """True when the data spans far more than its densest half (:data:`SPREAD_FACTOR` times, and
+        more than :data:`MAX_BUCKETS` buckets of one minute)."""
+        span = self.end - self.start
+        dense = max(self.densest_end - self.densest_start, pd.Timedelta("1min"))
+        return bool(span > SPREAD_FACTOR * dense and span > MAX_BUCKETS * pd.Timedelta("1min"))
+
+    def notes(self, configured: str) -> list[str]:
+        """What to say on stderr: outliers set aside, coarser buckets, a --start/--end to paste."""
+        out = []
+        if self.outlier_events:
+            shown = ", ".join(_iso(t) for t in pd.unique(self.outliers["timestamp"])[:3])
+            out.append(
+                f"{self.outlier_events} event(s) lie far outside the data's dense span ({shown}): kept and listed "
+                "as outliers (incident.json time_span, Data quality), left out of the signals"
+            )
+        if self.bucket != configured or self.spread:
+            start, end = self.densest_start.floor("1min"), self.densest_end.ceil("1min")
+            out.append(
+                f"the data spans {_iso(self.start)} to {_iso(self.end)}, far more than its densest activity "
+                f"(half of the events lie within {_iso(self.densest_start)} to {_iso(self.densest_end)}); "
+                f"signals use {self.bucket} buckets. To analyse that part alone: --start {_iso(start)} --end "
+                f"{_iso(end + pd.Timedelta('1min'))}"
+            )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``time_span`` of incident.json: the times are the data's; outliers are cited, not quoted."""
+        listed = self.outliers
+        return {
+            "start": _iso(self.start),
+            "end": _iso(self.end),
+            "bucket": self.bucket,
+            "densest_half": {"start": _iso(self.densest_start), "end": _iso(self.densest_end)},
+            "outlier_events": self.outlier_events,
+            "outliers": [
+                {
+                    "timestamp": _iso(t),
+                    "source": None if pd.isna(src) else str(src),
+                    "line": None if pd.isna(ln) else int(ln),
+                }
+                for t, src, ln in zip(listed["timestamp"], listed["source"], listed["line"], strict=True)
+            ],
+        }
+
+
+def span_config(config: TimelineConfig, aggregates: Aggregates) -> TimelineConfig:
+    """``config`` with the bucket width the analysis of ``aggregates`` uses (:func:`adapted_bucket` of
+    their window): the analysis, the draft and the chart then speak of the same buckets."""
+    if aggregates.window_start is None or aggregates.window_end is None:
+        return config
+    bucket = adapted_bucket(config.bucket, aggregates.window_end - aggregates.window_start)
+    return config if bucket == config.bucket else replace(config, bucket=bucket)
+
+
+def _iso(at: pd.Timestamp) -> str:
+    return pd.Timestamp(at).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def adapted_bucket(configured: str, span: pd.Timedelta) -> str:
+    """``configured`` when ``span`` holds at most :data:`MAX_BUCKETS` of it; else the narrowest of
+    :data:`BUCKET_WIDTHS` that does (the widest when none does)."""
+    if span <= MAX_BUCKETS * pd.Timedelta(configured):
+        return configured
+    wide = [w for w in BUCKET_WIDTHS if pd.Timedelta(w) > pd.Timedelta(configured)]
+    return next((w for w in wide if span <= MAX_BUCKETS * pd.Timedelta(w)), BUCKET_WIDTHS[-1])
+
+
+def dense_span(ns: np.ndarray, weights: np.ndarray) -> tuple[int, int]:
+    """The bounds (int64 ns, inclusive) outside which a time is an outlier, for events at times
+    ``ns`` (sorted) counted by ``weights``.
+
+    The core is between the :data:`CORE_QUANTILE` and 1 - :data:`CORE_QUANTILE` weighted quantiles of
+    the times; its width ``w`` is at least :data:`MIN_CORE_WIDTH`; the bounds are ``w *``
+    :data:`OUTLIER_SPANS` before and after it. A clock reset to 1970 or a year 2200 beside a day of
+    logs is far outside; six systems logged years apart, each a sixth of the data, are all inside.
+    Up to :data:`CORE_QUANTILE` of the events can be outliers this way.
+    """
+    cumulative = np.cumsum(weights, dtype="float64")
+    total = cumulative[-1]
+    low = ns[min(int(np.searchsorted(cumulative, CORE_QUANTILE * total, side="left")), len(ns) - 1)]
+    high = ns[min(int(np.searchsorted(cumulative, (1 - CORE_QUANTILE) * total, side="left")), len(ns) - 1)]
+    width = max(int(high) - int(low), pd.Timedelta(MIN_CORE_WIDTH).value)
+    bound = np.iinfo("int64")
+    return max(int(low) - OUTLIER_SPANS * width, bound.min + 1), min(int(high) + OUTLIER_SPANS * width, bound.max)
+
+
+def densest_half(ns: np.ndarray, weights: np.ndarray) -> tuple[int, int]:
+    """The shortest stretch (int64 ns bounds) of sorted times ``ns`` holding half of their ``weights``."""
+    cumulative = np.cumsum(weights, dtype="float64")
+    before = cumulative - weights
+    # For each first time, the first time by which half of the events have come.
+    last = np.searchsorted(cumulative, before + cumulative[-1] / 2, side="left")
+    valid = last < len(ns)
+    first = np.flatnonzero(valid)
+    widths = ns[last[first]] - ns[first]
+    best = int(first[int(np.argmin(widths))])
+    return int(ns[best]), int(ns[last[best]])
 
 
 def _empty_of(columns: Mapping[str, object]) -> Callable[[], pd.DataFrame]:
@@ -1196,6 +1335,7 @@ class Aggregator:
         # service -> ((time, row) of its earliest event, (time, row) of its latest), int64 ns and row numbers
         self._edge_ends: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}
         self._rows_seen = 0
+        self._extremes = _empty_rows()  # the earliest and the latest events (the outliers are among them)
         self._start: pd.Timestamp | None = None
         self._end: pd.Timestamp | None = None
 
@@ -1240,6 +1380,7 @@ class Aggregator:
         self._add_trail(events, order, masks.errors, ids)
         self._add_sample(events, order, np.flatnonzero(~notable))
         self._add_edges(events, order, services)
+        self._add_extremes(events, order)
 
         self._latency.add(events, self.config.count_resolution, masks.edge, services)
 
@@ -1413,6 +1554,53 @@ class Aggregator:
         # Copies of which no row is an end any more go (most are: every chunk moves the last events).
         self._edge_rows.add(events, np.unique(np.asarray(moved, dtype="int64")), order, self._held_edges())
 
+    def _add_extremes(self, events: pd.DataFrame, order: np.ndarray) -> None:
+        """Keep the :data:`EXTREME_EVENTS` earliest and latest events (of equal times, the first added):
+        whatever the final span, its outliers lie at its ends, so they are among these."""
+        ns = np.asarray(events["timestamp"].array.asi8, dtype="int64")
+        n, k = len(ns), EXTREME_EVENTS
+        rows = np.arange(n) if n <= 2 * k else np.unique(np.argpartition(ns, (k - 1, n - k))[np.r_[0:k, n - k : n]])
+        added = events.iloc[rows].assign(_row=order[rows])
+        held = pd.concat([self._extremes, added], ignore_index=True) if len(self._extremes) else added
+        held = held.sort_values(["timestamp", "_row"], kind="stable")
+        self._extremes = held if len(held) <= 2 * k else pd.concat([held.iloc[:k], held.iloc[-k:]])
+
+    def _span(self, counts: pd.DataFrame) -> tuple[TimeSpan, int, int] | None:
+        """The :class:`TimeSpan` of the counts and the bounds (int64 ns, inclusive) of its dense span."""
+        if counts.empty:
+            return None
+        res = pd.Timedelta(self.config.count_resolution).value
+        ns = _times_ns(counts["bucket"])
+        weights = counts["events"].to_numpy(dtype="float64")
+        order = np.argsort(ns, kind="stable")
+        ns, weights = ns[order], weights[order]
+        low, high = dense_span(ns, weights)
+        # Whole count buckets: an event is an outlier when its bucket is.
+        low = low - low % res
+        high = high - high % res + res - 1
+        inside = (ns >= low) & (ns <= high)
+        if not inside.any():
+            return None
+        first, last = densest_half(ns[inside], weights[inside])
+        times = np.asarray(self._extremes["timestamp"].array.asi8, dtype="int64")
+        out = (times < low) | (times > high)
+        kept = self._extremes.loc[~out, "timestamp"]
+        # The exact first and last kept times when the extremes hold them, else their count buckets.
+        start = kept.iloc[0] if len(kept) and times[~out][0] <= ns[inside][0] + res else utc_times(ns[inside][:1])[0]
+        end_ns = int(ns[inside][-1])
+        end = kept.iloc[-1] if len(kept) and times[~out][-1] >= end_ns else utc_times(np.array([end_ns]))[0]
+        outliers = self._extremes.loc[out, list(EVENT_COLUMNS)].reset_index(drop=True)
+        span = TimeSpan(
+            start=start,
+            end=end,
+            bucket=adapted_bucket(self.config.bucket, end - start),
+            densest_start=utc_times(np.array([first]))[0],
+            densest_end=utc_times(np.array([last]))[0],
+            outlier_events=int(weights[~inside].sum()),
+            outliers=outliers,
+        )
+        return span, low, high
+
     def _held_edges(self) -> np.ndarray:
         return np.array([row for ends in self._edge_ends.values() for _, row in ends], dtype="int64")
 
@@ -1441,7 +1629,32 @@ class Aggregator:
         latency = self._latency.frame()
         actors = bound_actors(pd.concat(self._actors, ignore_index=True)) if self._actors else _empty_actors()
         details = merge_details(self._details)
-        return Aggregates(counts, notable, latency, actors, self._start, self._end, details)
+        found = self._span(counts)
+        if found is None:
+            return Aggregates(counts, notable, latency, actors, self._start, self._end, details)
+        span, low, high = found
+        if span.outlier_events:
+            # The outliers leave every table: the signals, the citations and the numbers are those of the rest.
+            counts = _between(counts, "bucket", low, high)
+            notable = _between(notable, "timestamp", low, high)
+            latency = _between(latency, "bucket", low, high)
+            actors = actors.loc[_ns_of(actors["last"]) >= low].loc[lambda a: _ns_of(a["first"]) <= high]
+            actors = actors.reset_index(drop=True)
+            keyed = {name: _between(getattr(details, name), "bucket", low, high) for name in DETAIL_KEYS}
+            details = EventDetails(
+                **keyed, traced=_between(details.traced, "timestamp", low, high), actor_spans=details.actor_spans
+            )
+        return Aggregates(counts, notable, latency, actors, span.start, span.end, details, span)
+
+
+def _ns_of(times: pd.Series) -> np.ndarray:
+    return np.asarray(pd.DatetimeIndex(pd.to_datetime(times, utc=True)).asi8, dtype="int64")
+
+
+def _between(frame: pd.DataFrame, column: str, low: int, high: int) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``column`` (times) lies in [low, high] (int64 ns)."""
+    ns = _ns_of(frame[column])
+    return frame.loc[(ns >= low) & (ns <= high)].reset_index(drop=True)
 
 
 def aggregate(events: pd.DataFrame, config: TimelineConfig) -> Aggregates:

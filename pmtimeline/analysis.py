@@ -23,7 +23,7 @@ from dataclasses import replace
 import pandas as pd
 
 from pmtimeline.action_items import derive_action_items
-from pmtimeline.aggregate import Aggregates
+from pmtimeline.aggregate import Aggregates, span_config
 from pmtimeline.alert_intervals import alert_intervals
 from pmtimeline.config import PHASES, TimelineConfig
 from pmtimeline.errors import ConfigError
@@ -50,6 +50,8 @@ def _incident(
     sources: tuple[SourceAccounting, ...],
 ) -> Incident:
     _check(overrides)
+    # Buckets wide enough that the signals stay a few thousand long, whatever the span.
+    config = span_config(config, aggregates)
     anomaly = find_anomaly(aggregates.counts, config, aggregates.window_start, aggregates.window_end)
     edge = uses_edge(aggregates.counts)
     result = detect_phases(anomaly, aggregates.notable, config, edge, overrides, aggregates.window_end)
@@ -99,6 +101,7 @@ def _incident(
         partial=bool(reasons),
         partial_reasons=reasons,
         redacted=config.redact,
+        time_span=aggregates.span.to_dict() if aggregates.span is not None else {},
     )
     return replace(incident, action_items=derive_action_items(incident, alert_intervals(aggregates.notable)))
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pmtimeline.aggregate import span_config
 from pmtimeline.config import TimelineConfig, check_source_globs, check_zone, input_roots, match_source, parse_time
 from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettings
 from pmtimeline.connectors.inputs import UnreadableSource, open_inputs
@@ -300,7 +301,7 @@ def load(
     return Timeline(
         incident=result.incident,
         aggregates=result.aggregates,
-        config=cfg,
+        config=span_config(cfg, result.aggregates),
         accounting=tuple(result.sources),
         rejected=tuple(result.rejects),
         events_frame=result.events,

@@ -1078,6 +1078,7 @@ def _layout(fig: dict[str, Any], incident: Incident, title: str, lanes: _Lanes, 
             "y": 1.02,
         },
     )
+    _default_view(layout, incident)
     if not has_counts:
         layout.setdefault("annotations", []).append(
             {
@@ -1088,6 +1089,51 @@ def _layout(fig: dict[str, Any], incident: Incident, title: str, lanes: _Lanes, 
                 "xref": "x2 domain",
                 "y": 0.5,
                 "yref": "y2 domain",
+            }
+        )
+
+
+def default_view(incident: Incident) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The x range the chart opens on when the data spans far more than what matters: the incident
+    (onset to its last phase, with a quarter of its length on each side), or without one the densest
+    half of the data (incident.json ``time_span``); None to show the whole window."""
+    if incident.window_start is None or incident.window_end is None:
+        return None
+    found = [t for p in PHASES if (t := incident.phase(p)) is not None]
+    if found:
+        low, high = min(found), max(found)
+    else:
+        dense = incident.time_span.get("densest_half") or {}
+        if not dense.get("start") or not dense.get("end"):
+            return None
+        low, high = pd.Timestamp(dense["start"]), pd.Timestamp(dense["end"])
+    pad = max((high - low) / 4, pd.Timedelta("5min"))
+    low, high = max(low - pad, incident.window_start), min(high + pad, incident.window_end)
+    # A view that is most of the window is the window.
+    return (low, high) if (high - low) * 3 < incident.window_end - incident.window_start else None
+
+
+def _default_view(layout: dict[str, Any], incident: Incident) -> None:
+    """Open on :func:`default_view` ("all" in the range selector shows the whole window), and list the
+    outlier timestamps left off the axis (they are in no trace: a 1970 line would squash the rest)."""
+    view = default_view(incident)
+    if view is not None:
+        layout["xaxis2"].update(range=[_iso(view[0]), _iso(view[1])], autorange=False)
+    outliers = int(incident.time_span.get("outlier_events") or 0)
+    if outliers:
+        listed = [str(o.get("timestamp")) for o in incident.time_span.get("outliers") or [] if isinstance(o, dict)]
+        shown = ", ".join(dict.fromkeys(listed[:3]))
+        layout.setdefault("annotations", []).append(
+            {
+                "font": {"color": "#a33", "size": 11},
+                "showarrow": False,
+                "text": plotly_text(f"{outliers} outlier event(s) off the axis: {shown} (see Data quality)", 160),
+                "x": 1.0,
+                "xanchor": "right",
+                "xref": "paper",
+                "y": 1.0,
+                "yanchor": "bottom",
+                "yref": "paper",
             }
         )
 

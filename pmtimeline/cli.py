@@ -372,6 +372,7 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
 
         pmtimeline build sample_logs --source-tz 'ledger/*=Europe/Amsterdam' --title "Payments outage" -o out
     """
+    from pmtimeline.aggregate import span_config
     from pmtimeline.event_sink import EventSink
     from pmtimeline.pipeline import build as run_build
     from pmtimeline.redact import Redactor
@@ -393,10 +394,13 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
     finally:
         close()
     click.echo(summary_table(result.sources))
+    if result.aggregates.span is not None:
+        for note in result.aggregates.span.notes(config.bucket):
+            click.echo(f"warning: {escape_terminal(note)}", err=True)
     timeline = Timeline(
         incident=result.incident,
         aggregates=result.aggregates,
-        config=config,
+        config=span_config(config, result.aggregates),
         accounting=tuple(result.sources),
         rejected=tuple(result.rejects),
         _redactor=redactor,

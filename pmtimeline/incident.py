@@ -423,6 +423,8 @@ class Incident:
     partial_reasons: tuple[str, ...] = ()
     redacted: bool = True
     schema_version: int = SCHEMA_VERSION
+    #: The data's span, signal bucket width and outlier timestamps (pmtimeline.aggregate.TimeSpan.to_dict).
+    time_span: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = set(self.phases) - set(PHASES)
@@ -454,6 +456,7 @@ class Incident:
             "partial": self.partial,
             "partial_reasons": list(self.partial_reasons),
             "redacted": self.redacted,
+            "time_span": dict(self.time_span),
         }
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -543,6 +546,7 @@ class Incident:
                 partial=bool(data.get("partial", False)),
                 partial_reasons=tuple(data.get("partial_reasons", ())),
                 redacted=bool(data.get("redacted", True)),
+                time_span=dict(data.get("time_span") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"incident.json is not valid: {exc}") from exc

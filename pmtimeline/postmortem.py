@@ -70,6 +70,7 @@ import pandas as pd
 from jinja2.sandbox import SandboxedEnvironment
 
 from pmtimeline.action_items import derive_action_items
+from pmtimeline.aggregate import MAX_BUCKETS, SPREAD_FACTOR
 from pmtimeline.alert_intervals import alert_intervals
 from pmtimeline.config import PHASES, TimelineConfig, check_zone
 from pmtimeline.errors import ConfigError
@@ -1144,6 +1145,7 @@ class _Facts:
         inferred = [s.name for s in inc.sources if s.year_inferred]
         if inferred:
             out.append(f"The year was inferred for {len(inferred)} source(s) whose timestamps omit it.")
+        out.extend(_time_span_notes(inc))
         if inc.phase_overridden:
             out.append(f"Phases set by hand: {', '.join(markdown_text(p) for p in inc.phase_overridden)}.")
         return out
@@ -1257,3 +1259,41 @@ def _alerts_from_intervals(intervals: pd.DataFrame) -> list[_Alert]:
         )
     out.sort(key=lambda a: a.fired if a.fired is not None else pd.Timestamp.max.tz_localize("UTC"))
     return out
+
+def _time_span_notes(inc: Incident) -> list[str]:
+    """Outlier timestamps set aside, and a span far wider than its densest activity (incident.json ``time_span``)."""
+    span = inc.time_span
+    out = []
+    outliers = int(span.get("outlier_events") or 0)
+    if outliers:
+        listed = [o for o in span.get("outliers") or [] if isinstance(o, dict)][:5]
+        cited = "; ".join(
+            markdown_code(str(o.get("timestamp")), 40)
+            + (f" at {_cite(str(o['source']) + ':' + str(o.get('line')))}" if o.get("source") else "")
+            for o in listed
+        )
+        more = f" and {outliers - len(listed)} more" if outliers > len(listed) else ""
+        out.append(
+            f"{outliers} event(s) lie far outside the data's dense span (a clock reset or a wrong year?) and were "
+            f"left out of the signals, the metrics and the timeline: {cited}{more}."
+        )
+    if _spread(span):
+        dense = span["densest_half"]
+        out.append(
+            f"The data spans {markdown_code(str(span['start']), 40)} to {markdown_code(str(span['end']), 40)}, "
+            f"far more than its densest activity (half of the events lie within "
+            f"{markdown_code(str(dense['start']), 40)} to {markdown_code(str(dense['end']), 40)}): signals were "
+            f"counted per {markdown_text(str(span.get('bucket')))} bucket; --start/--end can narrow the window."
+        )
+    return out
+
+
+def _spread(span: dict[str, Any]) -> bool:
+    """As :attr:`pmtimeline.aggregate.TimeSpan.spread`, from incident.json's ``time_span``."""
+    try:
+        start, end = pd.Timestamp(span["start"]), pd.Timestamp(span["end"])
+        dense = span["densest_half"]
+        width = max(pd.Timestamp(dense["end"]) - pd.Timestamp(dense["start"]), pd.Timedelta("1min"))
+    except (KeyError, TypeError, ValueError):
+        return False
+    return bool(end - start > SPREAD_FACTOR * width and end - start > MAX_BUCKETS * pd.Timedelta("1min"))
