@@ -16,7 +16,7 @@ import functools
 import os
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,17 @@ from pmtimeline.connectors.elasticsearch import ElasticsearchConnector, EsSettin
 from pmtimeline.connectors.inputs import UnreadableSource, open_inputs
 from pmtimeline.connectors.parallel import plan_sources
 from pmtimeline.errors import ConfigError
-from pmtimeline.pipeline import ProgressCallback, build, ingest, prepare_chunk
+from pmtimeline.pipeline import AnalysisResult, ProgressCallback, build, ingest, prepare_chunk
 from pmtimeline.schema import conform_events, normalize_levels
 from pmtimeline.sources import Reject, Source, SourceAccounting
+from pmtimeline.time_inference import (
+    TimeEvidence,
+    account_times,
+    apply_estimates,
+    estimate_offsets,
+    inference_dict,
+    needs_rerun,
+)
 from pmtimeline.timeline import Timeline
 
 #: A time given by a user: ISO 8601 text, or a datetime/Timestamp (naive = in ``tz``).
@@ -292,10 +300,14 @@ def load(
     """
     cfg = make_config(config, start=start, end=end, tz=tz, source_tz=source_tz, title=title, **options)
     cfg = with_inputs(cfg, inputs)
-    sources = planned_sources(open_sources(inputs, cfg), cfg)
     callback, close = _progress(progress)
+
+    def run(run_config: TimelineConfig, on_chunk: Callable[[pd.DataFrame], None]) -> AnalysisResult:
+        sources = planned_sources(open_sources(inputs, run_config), run_config)
+        return build(sources, run_config, keep_events=keep_events, on_chunk=on_chunk, progress=callback)
+
     try:
-        result = build(sources, cfg, keep_events=keep_events, progress=callback)
+        result, cfg = build_with_time_inference(run, cfg)
     finally:
         close()
     return Timeline(
@@ -306,6 +318,34 @@ def load(
         rejected=tuple(result.rejects),
         events_frame=result.events,
     )
+
+
+def build_with_time_inference(
+    run: Callable[[TimelineConfig, Callable[[pd.DataFrame], None]], AnalysisResult], config: TimelineConfig
+) -> tuple[AnalysisResult, TimelineConfig]:
+    """Run a build, find zone and clock-skew offsets between its sources from the evidence they share
+    (:mod:`pmtimeline.time_inference`), and with ``config.auto_time`` run it again with them applied.
+
+    ``run(config, on_chunk)`` builds from freshly opened sources and gives every chunk to
+    ``on_chunk``. Returns the result (its incident's ``time_inference`` set, its sources' time
+    accounting filled in) and the config it was built with (the applied one with ``auto_time``).
+    A second run costs what the first did: the sources are read again.
+    """
+    evidence = TimeEvidence()
+    result = run(config, evidence.add)
+    estimates = estimate_offsets(evidence, config)
+    found: tuple[tuple[str, str], ...] = ()
+    if config.auto_time and needs_rerun(estimates):
+        applied, estimates = apply_estimates(config, estimates)
+        found = applied.source_tz[: len(applied.source_tz) - len(config.source_tz)]
+        evidence = TimeEvidence()
+        result = run(applied, evidence.add)
+        config = applied
+    account_times(result.sources, evidence, config, found=found)
+    result.incident = dataclasses.replace(
+        result.incident, time_inference=inference_dict(estimates, auto_time=config.auto_time)
+    )
+    return result, config
 
 
 def read_events(

@@ -8,6 +8,7 @@ becomes ``Error: ...`` and exit code 1; log-derived text is escaped before it re
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import io
 import os
@@ -361,6 +362,11 @@ def ingest(inputs: tuple[str, ...], output: str, **opts: Any) -> None:
 @click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @window_options
 @analysis_options
+@click.option(
+    "--auto-time",
+    is_flag=True,
+    help="Apply the zone and clock-skew offsets found from requests shared between sources (reads them twice).",
+)
 @translate_errors
 def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
     """Ingest, analyze and write the postmortem draft, the chart and the data behind them.
@@ -372,13 +378,18 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
 
         pmtimeline build sample_logs --source-tz 'ledger/*=Europe/Amsterdam' --title "Payments outage" -o out
     """
+    import pandas as pd
+
     from pmtimeline.aggregate import span_config
+    from pmtimeline.api import build_with_time_inference
     from pmtimeline.event_sink import EventSink
     from pmtimeline.pipeline import build as run_build
     from pmtimeline.redact import Redactor
     from pmtimeline.timeline import EVENTS_FILE, Timeline, preload_outputs
 
     config = config_from_options(opts, inputs)
+    if opts.get("auto_time"):
+        config = dataclasses.replace(config, auto_time=True)
     preload_outputs()
     sources = sources_from_options(inputs, opts, config)
     # One redactor for events.parquet and the other outputs, so that their pseudonyms agree.
@@ -386,14 +397,27 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
     raw = not config.redact or config.keep_raw
     Path(outdir).mkdir(parents=True, exist_ok=True)
     update, close = progress_bar()
-    try:
+
+    def run(run_config: TimelineConfig, evidence: Callable[[pd.DataFrame], None]) -> Any:
+        # The first run reads the sources opened above; a second (--auto-time) opens them anew.
+        opened = sources if run_config is config else sources_from_options(inputs, opts, run_config)
         # events.parquet is written chunk by chunk; the analysis works from the aggregates, so
         # memory does not grow with the number of ordinary events.
         with EventSink(Path(outdir) / EVENTS_FILE, "parquet", redactor=None if raw else redactor) as sink:
-            result = run_build(sources, config, keep_events=False, on_chunk=sink, progress=update)
+
+            def on_chunk(chunk: pd.DataFrame) -> None:
+                sink(chunk)
+                evidence(chunk)
+
+            return run_build(opened, run_config, keep_events=False, on_chunk=on_chunk, progress=update)
+
+    try:
+        result, config = build_with_time_inference(run, config)
     finally:
         close()
     click.echo(summary_table(result.sources))
+    for line in time_inference_lines(result.incident.time_inference):
+        click.echo(f"time: {escape_terminal(line, 600)}", err=True)
     if result.aggregates.span is not None:
         for note in result.aggregates.span.notes(config.bucket):
             click.echo(f"warning: {escape_terminal(note)}", err=True)
@@ -413,6 +437,19 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
     if opts.get("rejects"):
         write_rejects(opts["rejects"], result.rejects, redact=config.redact)
     finish(result.sources, opts.get("strict", False))
+
+
+def time_inference_lines(info: dict[str, Any]) -> list[str]:
+    """The zone and clock-skew findings worth a line on stderr, with what --auto-time applied."""
+    out = []
+    for est in info.get("estimates", []):
+        if est.get("kind") == "agrees":
+            continue
+        line = str(est.get("message", ""))
+        if est.get("applied"):
+            line += f" [applied: {est['applied']}]"
+        out.append(line)
+    return out
 
 
 def incident_summary(timeline: Any) -> str:

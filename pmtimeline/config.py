@@ -45,6 +45,9 @@ class TimelineConfig:
         source_services: ``(glob, name)`` pairs (``--service``); the first glob matching a log file
             names the service of its events that name none themselves (a line's own app field
             wins; this wins over the name guessed from the path).
+        auto_time: apply the zone and clock-skew offsets found from evidence shared between sources
+            (:mod:`pmtimeline.time_inference`; ``--auto-time``): the sources are read a second time
+            with them. False (the default) only reports them.
         input_roots: the folders of the inputs a run was given (see :func:`input_roots`), so that
             the globs above also match a source's path relative to its input; set by
             :func:`pmtimeline.api.load` and the CLI. A glob matches a source when it matches the
@@ -95,6 +98,7 @@ class TimelineConfig:
     source_services: tuple[tuple[str, str], ...] = ()
     input_roots: tuple[str, ...] = ()
     year: int | None = None
+    auto_time: bool = False
 
     format_name: str | None = None
     format_file: str | None = None

@@ -423,6 +423,8 @@ class Incident:
     partial_reasons: tuple[str, ...] = ()
     redacted: bool = True
     schema_version: int = SCHEMA_VERSION
+    #: Zone and clock-skew estimates between sources (pmtimeline.time_inference.inference_dict).
+    time_inference: dict[str, Any] = field(default_factory=dict)
     #: The data's span, signal bucket width and outlier timestamps (pmtimeline.aggregate.TimeSpan.to_dict).
     time_span: dict[str, Any] = field(default_factory=dict)
 
@@ -456,6 +458,7 @@ class Incident:
             "partial": self.partial,
             "partial_reasons": list(self.partial_reasons),
             "redacted": self.redacted,
+            "time_inference": dict(self.time_inference),
             "time_span": dict(self.time_span),
         }
 
@@ -546,6 +549,7 @@ class Incident:
                 partial=bool(data.get("partial", False)),
                 partial_reasons=tuple(data.get("partial_reasons", ())),
                 redacted=bool(data.get("redacted", True)),
+                time_inference=dict(data.get("time_inference") or {}),
                 time_span=dict(data.get("time_span") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -1116,8 +1116,8 @@ class _Facts:
                     "rejected": f"{s.rejected_total:,}" + (f" ({reasons})" if reasons else ""),
                     "outside_window": f"{s.outside_window:,}",
                     "duplicates": f"{s.duplicates:,}",
-                    "zone": f"{markdown_cell(s.time_zone, 40)} (assumed)" if s.time_zone else "from the timestamps",
-                    "year_inferred": "yes" if s.year_inferred else "no",
+                    "zone": _zone_cell(s),
+                    "year_inferred": markdown_cell(s.year_origin, 120) if s.year_origin else "no",
                     "partial": partial,
                 }
             )
@@ -1139,12 +1139,26 @@ class _Facts:
             out.append(
                 f"Line accounting does not balance for {_code_list(unbalanced, 5)}: some lines are unaccounted for."
             )
-        assumed = [s.name for s in inc.sources if s.time_zone]
+        # Counted over the events: a source whose lines carry their offset assumed nothing.
+        assumed = [s.name for s in inc.sources if s.times_in_zone and s.zone_origin != "--source-tz"]
         if assumed:
-            out.append(f"Time zones were assumed for {len(assumed)} source(s) whose timestamps carry no offset.")
-        inferred = [s.name for s in inc.sources if s.year_inferred]
+            out.append(
+                f"Time zones were assumed for {len(assumed)} source(s) whose timestamps carry no offset: "
+                f"{_code_list(assumed, 5)}."
+            )
+        given = [s.name for s in inc.sources if s.times_in_zone and s.zone_origin == "--source-tz"]
+        if given:
+            out.append(f"Time zones were given (--source-tz) for {_code_list(given, 5)}.")
+        inferred = [s for s in inc.sources if s.year_inferred or s.year_origin]
         if inferred:
-            out.append(f"The year was inferred for {len(inferred)} source(s) whose timestamps omit it.")
+            out.append(
+                f"The year was not written in {len(inferred)} source(s): "
+                + "; ".join(
+                    f"{markdown_code(s.name, 80)}: {markdown_text(s.year_origin or 'inferred')}" for s in inferred[:5]
+                )
+                + "."
+            )
+        out.extend(_time_inference_notes(inc))
         out.extend(_time_span_notes(inc))
         if inc.phase_overridden:
             out.append(f"Phases set by hand: {', '.join(markdown_text(p) for p in inc.phase_overridden)}.")
@@ -1259,6 +1273,32 @@ def _alerts_from_intervals(intervals: pd.DataFrame) -> list[_Alert]:
         )
     out.sort(key=lambda a: a.fired if a.fired is not None else pd.Timestamp.max.tz_localize("UTC"))
     return out
+
+
+def _zone_cell(source: Any) -> str:
+    """Where a source's times came from (the Data quality table's zone cell)."""
+    account = [line for line in source.time_account() if not line.startswith(("year ", "nothing:"))]
+    if account:
+        return markdown_cell("; ".join(account), 200)
+    if source.time_zone:
+        # An incident.json written before the times were counted: the zone naive times would be read in.
+        return f"naive times read in {markdown_cell(source.time_zone, 40)} (not counted)"
+    return "none"
+
+
+def _time_inference_notes(inc: Incident) -> list[str]:
+    """The zone and clock-skew estimates, each with its evidence, and what --auto-time applied."""
+    info = inc.time_inference or {}
+    out = []
+    for est in info.get("estimates", []):
+        if est.get("kind") == "agrees":
+            continue
+        line = markdown_text(str(est.get("message", "")))
+        if est.get("applied"):
+            line += f" **Applied (--auto-time):** {markdown_text(str(est['applied']))}."
+        out.append(line)
+    return out
+
 
 def _time_span_notes(inc: Incident) -> list[str]:
     """Outlier timestamps set aside, and a span far wider than its densest activity (incident.json ``time_span``)."""

@@ -65,6 +65,12 @@ class SourceAccounting:
     truncated_lines: int = 0  # lines longer than the cap, cut to it (kept, so not rejects)
     time_zone: str | None = None
     year_inferred: bool = False
+    # Where the times came from, counted over the events (see pmtimeline.time_inference.account_times):
+    times_with_offset: int = 0  # events whose text carried its own offset or Z
+    times_in_zone: dict[str, int] = field(default_factory=dict)  # zone -> events read in it (naive)
+    times_year_inferred: int = 0  # events whose year was not written
+    zone_origin: str | None = None  # "--source-tz", "--auto-time", "format" or "--tz", for the naive ones
+    year_origin: str | None = None  # "year 2024 inferred from ...", "nothing: year 2024 assumed"
     partial: bool = False
     partial_reason: str | None = None
     skipped_reason: str | None = None  # set when the whole source was skipped (e.g. outside the window)
@@ -95,6 +101,10 @@ class SourceAccounting:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rejected.update(other.rejected)
         self.year_inferred = self.year_inferred or other.year_inferred
+        self.times_with_offset += other.times_with_offset
+        self.times_year_inferred += other.times_year_inferred
+        for zone, n in other.times_in_zone.items():
+            self.times_in_zone[zone] = self.times_in_zone.get(zone, 0) + n
         if other.partial:
             self.partial = True
             self.partial_reason = self.partial_reason or other.partial_reason
@@ -120,11 +130,46 @@ class SourceAccounting:
             "truncated_lines": self.truncated_lines,
             "time_zone": self.time_zone,
             "year_inferred": self.year_inferred,
+            "times_with_offset": self.times_with_offset,
+            "times_in_zone": dict(self.times_in_zone),
+            "times_year_inferred": self.times_year_inferred,
+            "zone_origin": self.zone_origin,
+            "year_origin": self.year_origin,
+            "time_account": self.time_account(),
             "partial": self.partial,
             "partial_reason": self.partial_reason,
             "skipped_reason": self.skipped_reason,
             "notes": list(self.notes),
         }
+
+    def time_account(self) -> list[str]:
+        """Where this source's times came from, one phrase per origin, with counts when it mixes:
+        ``offset in the data``, ``zone given (--source-tz)``, ``zone assumed (--tz default UTC)``,
+        ``zone of the format``, and where a year came from. Empty when no event was counted."""
+        out: list[str] = []
+        mixed = bool(self.times_with_offset) + len(self.times_in_zone) > 1
+
+        def counted(text: str, n: int) -> str:
+            return f"{text}: {n:,} events" if mixed else text
+
+        if self.times_with_offset:
+            out.append(counted("offset in the data", self.times_with_offset))
+        for zone, n in sorted(self.times_in_zone.items()):
+            if self.zone_origin == "--source-tz":
+                text = f"zone given (--source-tz): {zone}"
+            elif self.zone_origin == "--auto-time":
+                text = f"zone found from shared evidence (--auto-time): fixed offset {zone}"
+            elif self.zone_origin == "format":
+                text = f"zone of the format: {zone}"
+            else:
+                text = f"zone assumed (--tz {'default ' if zone == 'UTC' else ''}{zone})"
+            out.append(counted(text, n))
+        if self.year_origin:
+            year = self.year_origin
+            if self.times_year_inferred and (self.times_year_inferred < self.events or mixed):
+                year += f" ({self.times_year_inferred:,} events)"
+            out.append(year)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceAccounting:
