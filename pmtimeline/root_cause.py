@@ -734,7 +734,7 @@ def _origin_candidate(
 
 def _request_trail(window: pd.DataFrame, cids: pd.Series) -> tuple[Evidence, ...]:
     """The errors (at most 4, in time order) of one failing request that starts in the origin: the
-    one with the smallest correlation id among those whose errors the notable events hold (all of
+    earliest among those whose errors the notable events hold (all of
     them on a small window; a sample of :data:`pmtimeline.aggregate.TRAIL_REQUESTS` otherwise)."""
     errors = window.loc[error_mask(window) & window["service"].notna().to_numpy(dtype=bool)]
     if errors.empty:
@@ -743,7 +743,10 @@ def _request_trail(window: pd.DataFrame, cids: pd.Series) -> tuple[Evidence, ...
     mine = (_cid_hashes(errors).isin(set(cids.tolist())) & ids.notna()).to_numpy(dtype=bool, na_value=False)
     if not mine.any():
         return ()
-    example = min(ids[mine].astype(str))
+    # The earliest of them (ties by id): the candidate is timed at its first error, so it must be the
+    # first failing request seen, not an arbitrary one.
+    starts = pd.DataFrame({"id": ids[mine].astype(str).to_numpy(), "t": errors["timestamp"].to_numpy()[mine]})
+    example = starts.sort_values(["t", "id"], kind="stable")["id"].iloc[0]
     trail = errors.loc[(ids == example).to_numpy(dtype=bool, na_value=False)]
     trail = trail.sort_values("timestamp", kind="stable").head(4)
     return tuple(Evidence.from_row(r) for r in trail.itertuples(index=False))
