@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,15 +14,20 @@ from synthetic_incidents import credential_stuffing, make_events, outage
 
 from pmtimeline.aggregate import (
     BAD_EVENTS_PER_BUCKET,
+    BUCKET_WIDTHS,
     DETAIL_KEYS,
+    MAX_BUCKETS,
     SAMPLE_PER_TEMPLATE,
     TRAIL_REQUESTS,
     Aggregates,
     Aggregator,
     EventDetails,
+    adapted_bucket,
     aggregate,
     bin_value,
     count_signals,
+    dense_span,
+    densest_half,
     endpoint_of,
     error_mask,
     in_window,
@@ -416,3 +422,150 @@ def test_real_logs_aggregate_to_what_direct_counts_give() -> None:
     assert int(templates.loc[templates["level"] == "error", "count"].sum()) == int(errors.sum())
     warned = (events["level"] == "warning").fillna(False).to_numpy(dtype=bool) & ~errors
     assert int(templates.loc[templates["level"] == "warning", "count"].sum()) == int(warned.sum())
+
+
+# --- Any time span in bounded cost (issue 16 item 4, issue 17 item 3) ---------------------------------
+
+
+def _incident_lines(day: str = "2024-03-12") -> list[str]:
+    """50 lines: 20 quiet minutes, five minutes of errors, 5 quiet minutes (an incident to analyse)."""
+    lines = [f"{day}T08:{m:02d}:10Z INFO checkout-api handled request in 12 ms" for m in range(20)]
+    lines += [f"{day}T08:{20 + i // 5:02d}:{10 * (i % 5):02d}Z ERROR checkout-api database timeout" for i in range(25)]
+    lines += [f"{day}T08:{m:02d}:10Z INFO checkout-api handled request in 11 ms" for m in range(25, 30)]
+    return lines
+
+
+def _build(tmp_path: Path, name: str, lines: list[str], *args: str) -> tuple[dict[str, Any], str, Path]:
+    """Build ``lines`` as one log file through the CLI: (incident.json, stderr, outdir)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from pmtimeline.cli import cli
+
+    (tmp_path / name / "checkout").mkdir(parents=True, exist_ok=True)
+    log = tmp_path / name / "checkout" / "app.log"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / f"{name}-out"
+    result = CliRunner().invoke(cli, ["build", str(log), "-o", str(out), "--no-images", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "incident.json").read_text(encoding="utf-8")), result.stderr, out
+
+
+#: What the analysis found: unchanged by an outlier line.
+_ANALYSIS_KEYS = ("window", "phases", "phase_evidence", "anomaly_signal", "metrics", "root_cause_candidates")
+
+
+@pytest.mark.parametrize("year", ["1970", "1900", "2200", "2262"])
+def test_an_outlier_timestamp_is_kept_flagged_and_changes_nothing(tmp_path: Path, year: str) -> None:
+    normal = _incident_lines()
+    base, base_err, _ = _build(tmp_path, "normal", normal)
+    odd = f"{year}-01-01T00:00:00Z ERROR checkout-api clock reset, cannot reach the time server"
+    found, stderr, out = _build(tmp_path, "odd", [*normal, odd])
+    assert base["phases"]["onset"] is not None
+    for key in _ANALYSIS_KEYS:
+        assert json_of(found[key]).replace("/odd/", "/") == json_of(base[key]).replace("/normal/", "/"), key
+    # Kept and flagged: listed with its citation, counted, said on stderr and in the draft.
+    span = found["time_span"]
+    assert span["outlier_events"] == 1
+    assert span["outliers"] == [
+        {"timestamp": f"{year}-01-01T00:00:00Z", "source": str(tmp_path / "odd" / "checkout" / "app.log"), "line": 51}
+    ]
+    assert base["time_span"]["outlier_events"] == 0
+    assert f"{year}-01-01T00:00:00Z" in stderr
+    assert "outside the data's dense span" in stderr
+    assert "outside the data's dense span" not in base_err
+    draft = (out / "postmortem.md").read_text(encoding="utf-8")
+    assert f"`{year}-01-01T00:00:00Z` at `{tmp_path / 'odd' / 'checkout' / 'app.log'}:51`" in draft
+    # The line is still in the event table: kept, not dropped.
+    events = pd.read_parquet(out / "events.parquet")
+    assert len(events) == len(normal) + 1
+    assert int((events["timestamp"].dt.year == int(year)).sum()) == 1
+
+
+def test_a_timestamp_pandas_cannot_hold_is_a_counted_reject(tmp_path: Path) -> None:
+    # Before 1677-09-21 a nanosecond timestamp cannot exist: the reader rejects the line with its reason.
+    normal = _incident_lines()
+    base, _, _ = _build(tmp_path, "normal", normal)
+    found, _, _ = _build(tmp_path, "odd", [*normal, "1677-01-01T00:00:00Z ERROR checkout-api clock reset"])
+    for key in _ANALYSIS_KEYS:
+        assert json_of(found[key]).replace("/odd/", "/") == json_of(base[key]).replace("/normal/", "/"), key
+    (source,) = found["sources"]
+    assert source["lines_read"] == len(normal) + 1
+    assert source["events"] == len(normal)
+    assert source["reject_reasons"] == {"timestamp_out_of_range": 1}
+
+
+def json_of(value: object) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def test_a_multi_year_input_gets_coarse_buckets_and_a_window_to_paste(tmp_path: Path) -> None:
+    # Six systems a year or more apart, each with a burst of activity: no outlier, a span of years.
+    lines = []
+    for year in (2009, 2011, 2012, 2014, 2015, 2016):
+        lines += [
+            f"{year}-0{year % 9 + 1}-1{year % 7}T{h:02d}:{m:02d}:00Z INFO sys{year} tick"
+            for h in range(2)
+            for m in range(0, 60, 5)
+        ]
+    # The densest: a day of many lines in 2015.
+    lines += [f"2015-06-01T10:{m:02d}:{s:02d}Z WARN sys2015 retry" for m in range(60) for s in range(0, 60, 10)]
+    found, stderr, out = _build(tmp_path, "years", lines)
+    span = found["time_span"]
+    assert span["outlier_events"] == 0
+    width = pd.Timedelta(span["bucket"])
+    assert width > pd.Timedelta("1D")
+    covered = pd.Timestamp(span["end"]) - pd.Timestamp(span["start"])
+    assert covered > pd.Timedelta(days=365 * 6)
+    assert covered / width <= MAX_BUCKETS
+    assert f"signals use {span['bucket']} buckets" in stderr
+    # The suggested window is ISO text that --start/--end accept, around the densest activity.
+    start = stderr.split("--start ")[1].split()[0]
+    end = stderr.split("--end ")[1].split()[0]
+    hour = pd.Timestamp("2015-06-01T10:00:00Z")
+    assert hour - pd.Timedelta("1min") <= pd.Timestamp(start) < pd.Timestamp(end) <= hour + pd.Timedelta("61min")
+    narrowed, narrow_err, _ = _build(tmp_path, "narrow", lines, "--start", start, "--end", end)
+    assert narrowed["time_span"]["bucket"] == "1min"
+    assert "signals use" not in narrow_err
+    # The chart says the same: settings and draft speak of the widened buckets.
+    assert f"per {span['bucket']} bucket" in (out / "postmortem.md").read_text(encoding="utf-8")
+
+
+def test_adapted_bucket_keeps_the_count_bounded() -> None:
+    assert adapted_bucket("1min", pd.Timedelta("1D")) == "1min"
+    for years in (1, 10, 100, 500):
+        span = pd.Timedelta(days=365 * years)
+        width = pd.Timedelta(adapted_bucket("1min", span))
+        assert span / width <= MAX_BUCKETS
+        # The narrowest that fits: the next narrower one would not.
+        narrower = [w for w in BUCKET_WIDTHS if pd.Timedelta(w) < width]
+        assert not narrower or span / pd.Timedelta(narrower[-1]) > MAX_BUCKETS
+
+
+def test_dense_span_sets_apart_the_far_and_keeps_systems_years_apart() -> None:
+    day = pd.Timestamp("2024-03-12T08:00:00Z").value
+    minute = pd.Timedelta("1min").value
+    times = np.sort(np.r_[pd.Timestamp("1970-01-01T00:00:00Z").value, day + minute * np.arange(200)])
+    low, high = dense_span(times, np.ones(len(times)))
+    assert low > times[0]
+    assert high > times[-1]
+    assert low < times[1]
+    # Six clusters years apart, a sixth of the data each: all inside.
+    clusters = np.sort(
+        np.concatenate(
+            [pd.Timestamp(f"{y}-01-01", tz="UTC").value + minute * np.arange(100) for y in range(2005, 2017, 2)]
+        )
+    )
+    low, high = dense_span(clusters, np.ones(len(clusters)))
+    assert low <= clusters[0]
+    assert high >= clusters[-1]
+
+
+def test_densest_half_is_the_shortest_stretch_with_half_the_events() -> None:
+    minute = pd.Timedelta("1min").value
+    times = np.r_[minute * np.arange(0, 1000, 100), minute * 2000 + np.arange(20)]
+    first, last = densest_half(times, np.ones(len(times)))
+    assert (first, last) == (int(minute * 2000), int(minute * 2000 + 14))
