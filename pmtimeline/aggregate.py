@@ -514,22 +514,34 @@ def _decoded(combined: np.ndarray, radices: list[int]) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class _Slots:
-    """Times (int64 ns) as the numbers of their buckets of one resolution, counted from the earliest
-    bucket: small non-negative integers that combine with other keys into one (see :func:`group_sum`)."""
+    """Times (int64 ns) as the numbers of their buckets of one resolution: small non-negative integers
+    that combine with other keys into one (see :func:`group_sum`).
+
+    Counted from the earliest bucket; or, when a chunk spans far more buckets than it has events (a
+    line dated 1970 beside today's, or centuries, whose offsets would not even fit in int64), the
+    ranks of its distinct buckets, so that no key grows with the span.
+    """
 
     numbers: np.ndarray
     origin: int  # start of bucket 0, int64 ns
     step: int  # the resolution, ns
+    table: np.ndarray | None = None  # the start of each numbered bucket, when numbered by rank
 
     @classmethod
     def of(cls, ns: np.ndarray, resolution: str) -> _Slots:
         step = pd.Timedelta(resolution).value
         floored = ns - ns % step
-        origin = int(floored.min())
-        return cls(np.asarray((floored - origin) // step, dtype="int64"), origin, step)
+        low, high = (int(floored.min()), int(floored.max())) if len(floored) else (0, 0)
+        # Python integers: the difference of two int64 times can overflow int64.
+        if (high - low) // step <= 4 * len(ns) + 4096:
+            return cls(np.asarray((floored - low) // step, dtype="int64"), low, step)
+        table, numbers = np.unique(floored, return_inverse=True)
+        return cls(np.asarray(numbers, dtype="int64").reshape(-1), 0, step, np.asarray(table, dtype="int64"))
 
     def starts(self, numbers: np.ndarray) -> np.ndarray:
         """The start (int64 ns) of the buckets numbered ``numbers``."""
+        if self.table is not None:
+            return np.asarray(self.table[numbers], dtype="int64")
         return np.asarray(self.origin + numbers * self.step, dtype="int64")
 
 
