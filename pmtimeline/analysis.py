@@ -134,7 +134,12 @@ def apply_overrides(
     merged.update(overrides)
     if aggregates is not None:
         redone = _incident(aggregates, config, merged, incident.title, incident.sources)
-        return replace(redone, partial=incident.partial, partial_reasons=incident.partial_reasons)
+        return replace(
+            redone,
+            partial=incident.partial,
+            partial_reasons=incident.partial_reasons,
+            time_inference=incident.time_inference,  # found while reading the logs, not from the aggregates
+        )
     phases = {**incident.phases, **merged}
     onset = phases.get("onset")
 

@@ -248,7 +248,7 @@ def summary_table(sources: Sequence[SourceAccounting]) -> str:
                 f"{acc.continuation_lines:,}",
                 f"{acc.rejected_total:,}" + (f" ({reasons})" if reasons else ""),
                 f"{acc.outside_window:,}",
-                escape_terminal(acc.time_zone or "-"),
+                escape_terminal(_zone_summary(acc)),
                 "inferred" if acc.year_inferred else "-",
             )
         )
@@ -268,6 +268,15 @@ def summary_table(sources: Sequence[SourceAccounting]) -> str:
     rejected = sum(a.rejected_total for a in sources)
     lines.append(f"total: {total:,} lines read, {events:,} events, {rejected:,} rejected")
     return "\n".join(lines + notes)
+
+
+def _zone_summary(acc: SourceAccounting) -> str:
+    """The zone column: ``in data`` for times that carried their offset, else the zone naive times
+    were read in (both when a source mixes); the zone alone when the events were not counted."""
+    if not acc.times_with_offset and not acc.times_in_zone:
+        return acc.time_zone or "-"
+    parts = (["in data"] if acc.times_with_offset else []) + sorted(acc.times_in_zone)
+    return ", ".join(parts)
 
 
 def write_rejects(path: str, rejects: Sequence[Reject], redact: bool) -> None:

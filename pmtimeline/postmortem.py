@@ -1117,7 +1117,9 @@ class _Facts:
                     "outside_window": f"{s.outside_window:,}",
                     "duplicates": f"{s.duplicates:,}",
                     "zone": _zone_cell(s),
-                    "year_inferred": markdown_cell(s.year_origin, 120) if s.year_origin else "no",
+                    "year_inferred": (
+                        markdown_cell(s.year_origin, 120) if s.year_origin else "yes" if s.year_inferred else "no"
+                    ),
                     "partial": partial,
                 }
             )
@@ -1293,9 +1295,9 @@ def _time_inference_notes(inc: Incident) -> list[str]:
     for est in info.get("estimates", []):
         if est.get("kind") == "agrees":
             continue
-        line = markdown_text(str(est.get("message", "")))
+        line = markdown_text(str(est.get("message", "")), 800)
         if est.get("applied"):
-            line += f" **Applied (--auto-time):** {markdown_text(str(est['applied']))}."
+            line += f" **Applied (--auto-time):** {markdown_text(str(est['applied']), 300)}."
         out.append(line)
     return out
 

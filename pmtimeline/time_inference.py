@@ -401,7 +401,7 @@ def estimate_offsets(evidence: TimeEvidence, config: TimelineConfig | None = Non
             seconds, peak, events = lag
             kind, zone, skew = _classify(np.array([seconds]), np.zeros(1))
             estimate = OffsetEstimate(source, "rate curves", events, seconds, None, None, kind, zone, skew, glob, peak)
-        out.append(_with_zone(estimate, str(zones.get(source, cfg.tz)), counts, source))
+        out.append(_with_zone(estimate, str(zones.get(source, cfg.tz)), _first_second(_one(merged.curves), source)))
     return out
 
 
@@ -416,9 +416,18 @@ def _zone_offset(zone: str, when: pd.Timestamp | None) -> int:
     return int(delta.total_seconds()) if delta is not None else 0
 
 
-def _with_zone(estimate: OffsetEstimate, read_in: str, counts: pd.DataFrame, source: str) -> OffsetEstimate:
-    """Turn the offset into the zone the source looks written in, and the message saying so."""
-    del counts  # the zone's offset is taken at a fixed reference below; DST is not modelled
+def _first_second(curves: pd.DataFrame | None, source: str) -> pd.Timestamp | None:
+    """The time of a source's first naive event (where the zone it was read in is taken)."""
+    if curves is None:
+        return None
+    seconds = curves.loc[(curves["source"] == source) & curves["naive"].astype(bool), "second"]
+    return pd.Timestamp(int(seconds.min()), unit="s") if len(seconds) else None
+
+
+def _with_zone(estimate: OffsetEstimate, read_in: str, when: pd.Timestamp | None) -> OffsetEstimate:
+    """Turn the offset into the zone the source looks written in, and the message saying so; the
+    offset of the zone it was read in is taken at its first event (a change of it later is not modelled)."""
+    source = estimate.source
     spread = (
         f", IQR {duration_text(estimate.q1_s)} to {duration_text(estimate.q3_s)}"
         if estimate.q1_s is not None and estimate.q3_s is not None
@@ -432,7 +441,7 @@ def _with_zone(estimate: OffsetEstimate, read_in: str, counts: pd.DataFrame, sou
     basis = f"({estimate.evidence:,} {what}, median offset {duration_text(estimate.offset_s)}{spread})"
     name = source
     if estimate.kind == "zone" and estimate.zone_offset_s is not None:
-        zone = _zone_offset(read_in, None) + estimate.zone_offset_s
+        zone = _zone_offset(read_in, when) + estimate.zone_offset_s
         fixed = fixed_zone(zone)
         text = (
             f"{name} looks like local time {utc_offset_text(zone)} {basis}: rerun with "
@@ -494,7 +503,10 @@ def apply_estimates(
         # Only a clock behind is certain: a line before the request began elsewhere cannot be work on it.
         if est.kind in ("zone", "skew") and est.skew_s is not None and est.skew_s < 0:
             seconds = -round(est.skew_s, 3)
-            shifts.append((est.glob, f"{seconds}s"))
+            # The estimate was made on times already shifted by an --offset of the user: add to it.
+            given = match_source(config.source_offsets, est.source, config.input_roots)
+            total = pd.Timedelta(given or 0) + pd.Timedelta(seconds=seconds)
+            shifts.append((est.glob, f"{total.total_seconds()}s"))
             applied.append(f"shifted by {duration_text(seconds)} (clock skew)")
         out.append(dataclasses.replace(est, applied="; ".join(applied) or None))
     if not zones and not shifts:
