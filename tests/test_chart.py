@@ -574,3 +574,45 @@ def test_an_alert_joins_the_lane_of_the_service_it_names_loosely() -> None:
     assert "ledger-service" in ticks  # a service without events keeps a lane of its own
     alerts = next(t for t in fig.data if t.name == "alerts (firing → resolved)")
     assert alerts.y[0] == pytest.approx(lane_y(fig, "payments") + chart.ALERT_OFFSET)
+
+
+def test_a_long_window_opens_on_the_incident_with_the_whole_one_click_away(figure: go.Figure) -> None:
+    # The sample's incident is most of its window: the chart shows the whole window.
+    assert figure.layout.xaxis2.range is None
+    assert chart.default_view(sample_incident()) is None
+    outlier = {"timestamp": "1970-01-01T00:00:00Z", "source": "payments.log", "line": 7}
+    incident = sample_incident(
+        window_start=ts("10:00:00") - pd.Timedelta(days=400),
+        time_span={"outlier_events": 2, "outliers": [outlier]},
+    )
+    fig = timeline_figure(incident, sample_notable(), sample_counts(), TimelineConfig(), intervals=sample_intervals())
+    low, high = (pd.Timestamp(t, tz="UTC") for t in fig.layout.xaxis2.range)
+    phases = [t for t in incident.phases.values() if t is not None]
+    # Every phase in view, with some margin, and far less than the window.
+    assert low < min(phases) <= max(phases) < high
+    assert high - low < pd.Timedelta(hours=2)
+    assert {"label": "all", "step": "all"}.items() <= fig.layout.xaxis2.rangeselector.buttons[
+        -1
+    ].to_plotly_json().items()
+    # The outliers are listed, not plotted.
+    notes = [a.text for a in fig.layout.annotations if "outlier" in (a.text or "")]
+    assert notes == ["2 outlier event(s) off the axis: 1970-01-01T00:00:00Z (see Data quality)"]
+    for data in fig.data:
+        if data.x is not None and len(data.x):
+            assert as_times(data.x).min() > pd.Timestamp("2000-01-01", tz="UTC")
+
+
+def test_without_phases_the_chart_opens_on_the_densest_half() -> None:
+    dense = {"start": "2024-06-01T10:00:00Z", "end": "2024-06-01T11:00:00Z"}
+    incident = sample_incident(
+        window_start=pd.Timestamp("2020-01-01", tz="UTC"),
+        window_end=pd.Timestamp("2025-01-01", tz="UTC"),
+        phases=dict.fromkeys(("onset", "detected", "mitigated", "recovered", "resolved")),
+        phase_evidence={},
+        time_span={"densest_half": dense, "outlier_events": 0},
+    )
+    view = chart.default_view(incident)
+    assert view is not None
+    low, high = view
+    assert low <= pd.Timestamp(dense["start"]) < pd.Timestamp(dense["end"]) <= high
+    assert high - low <= pd.Timedelta(hours=2)
