@@ -572,3 +572,38 @@ def test_densest_half_is_the_shortest_stretch_with_half_the_events() -> None:
     times = np.r_[minute * np.arange(0, 1000, 100), minute * 2000 + np.arange(20)]
     first, last = densest_half(times, np.ones(len(times)))
     assert (first, last) == (int(minute * 2000), int(minute * 2000 + 14))
+
+
+def test_a_stray_line_years_away_leaves_the_sample_incident_as_it_was(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+    from conftest import SAMPLE_LOGS
+
+    from pmtimeline.cli import cli
+
+    copy = tmp_path / "sample_logs"
+    shutil.copytree(SAMPLE_LOGS, copy)
+    worker = copy / "workers" / "settlement-worker.log"
+    lines = worker.read_text(encoding="utf-8").count("\n")
+    with worker.open("a", encoding="utf-8") as f:
+        f.write("2022-01-01 00:00:00,000 - settlement-worker - ERROR - Settlement batch 1 failed: clock reset\n")
+    found = {}
+    for name, logs in (("base", SAMPLE_LOGS), ("stray", copy)):
+        out = tmp_path / name
+        zone = "--source-tz=ledger/*=Europe/Amsterdam"
+        result = CliRunner().invoke(
+            cli, ["build", str(logs), zone, "-o", str(out), "--no-images"], catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.output
+        text = (out / "incident.json").read_text(encoding="utf-8").replace(str(logs), "LOGS")
+        found[name] = json.loads(text)
+    base, stray = found["base"], found["stray"]
+    for key in base:
+        if key not in ("sources", "time_span"):
+            assert base[key] == stray[key], key
+    assert stray["time_span"]["outliers"] == [
+        {"timestamp": "2022-01-01T00:00:00Z", "source": "LOGS/workers/settlement-worker.log", "line": lines + 1}
+    ]
+    assert stray["time_span"]["bucket"] == base["time_span"]["bucket"] == "1min"
