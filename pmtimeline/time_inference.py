@@ -63,27 +63,35 @@ MIN_CORRELATION: Final = 0.5
 PEAK_MARGIN: Final = 0.8
 
 _QUARTER: Final = 900  # seconds
+_COLUMNS: Final = ("timestamp", "source", "tz_assumed", "year_inferred", "trace_id", "request_id", "user")
+_COLUMNS_MORE: Final = ("client_ip", "level", "http_status")
 
 
-def _hash(values: pd.Series) -> np.ndarray:
-    return np.asarray(pd.util.hash_array(values.astype(str).to_numpy(dtype=object)), dtype=np.uint64)
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (-1 for null) and the distinct values as text; a chunk usually holds one source
+    and one zone, which a comparison finds faster than a factorization."""
+    first = values.iloc[0]
+    if first is not pd.NA and bool((values == first).all()):
+        return np.zeros(len(values), dtype=np.int64), np.array([str(first)], dtype=object)
+    if first is pd.NA and bool(values.isna().all()):
+        return np.full(len(values), -1, dtype=np.int64), np.array([], dtype=object)
+    codes, uniques = pd.factorize(values)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniques.astype(str), dtype=object)
 
 
-def _first_times(source: pd.Series, keys: pd.Series, ns: np.ndarray, naive: np.ndarray) -> pd.DataFrame:
-    """One row per (source, naive, key): its first and last time (ns since the epoch)."""
+def _first_times(group: np.ndarray, names: np.ndarray, keys: pd.Series, ns: np.ndarray, salt: int = 0) -> pd.DataFrame:
+    """One row per (source, naive, key) of the rows with a key: its first and last time (ns since the
+    epoch). ``group`` codes (source, naive) as ``2 * source code + naive``; ``names`` the sources."""
     keep = keys.notna().to_numpy()
     if not keep.any():
         return pd.DataFrame({"source": [], "naive": [], "key": [], "ns": [], "last": []})
-    frame = pd.DataFrame(
-        {
-            "source": source.to_numpy(dtype=object)[keep],
-            "naive": naive[keep],
-            "key": _hash(keys[keep]),
-            "ns": ns[keep],
-            "last": ns[keep],
-        }
-    )
-    return frame.groupby(["source", "naive", "key"], as_index=False, sort=False).agg({"ns": "min", "last": "max"})
+    hashed = pd.util.hash_pandas_object(keys[keep], index=False).to_numpy(dtype=np.uint64) ^ np.uint64(salt)
+    frame = pd.DataFrame({"group": group[keep], "key": hashed, "ns": ns[keep], "last": ns[keep]})
+    out = frame.groupby(["group", "key"], as_index=False, sort=False).agg({"ns": "min", "last": "max"})
+    codes = out.pop("group").to_numpy()
+    out.insert(0, "naive", (codes % 2).astype(bool))
+    out.insert(0, "source", names[codes // 2])
+    return out
 
 
 @dataclass
@@ -96,33 +104,60 @@ class TimeEvidence:
     curves: list[pd.DataFrame] = field(default_factory=list)
 
     def add(self, chunk: pd.DataFrame) -> None:
-        """Take what is needed from one event chunk (schema columns)."""
-        chunk = chunk[chunk["timestamp"].notna()]
+        """Take what is needed from one event chunk (schema columns); integer codes and numpy
+        throughout (about 2 µs an event)."""
+        placed = chunk["timestamp"].notna()
+        if not bool(placed.all()):
+            # Only the columns used: filtering a whole chunk copies its texts.
+            chunk = chunk.loc[placed, [*_COLUMNS, *_COLUMNS_MORE]]
         if chunk.empty:
             return
-        source = chunk["source"].astype(str)
-        naive = chunk["tz_assumed"].notna().to_numpy()
+        source_codes, names = _codes(chunk["source"])
+        zone_codes, zone_names = _codes(chunk["tz_assumed"])  # -1: the text carried its offset
+        naive = zone_codes >= 0
+        group = 2 * source_codes.astype(np.int64) + naive
         ns = chunk["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        year = chunk["year_inferred"].fillna(False).to_numpy(dtype=bool)
-        zone = chunk["tz_assumed"].astype(object).where(chunk["tz_assumed"].notna(), "")
-        counts = pd.DataFrame({"source": source.to_numpy(dtype=object), "zone": zone.to_numpy(), "year": year})
+        year = chunk["year_inferred"].to_numpy(dtype=bool, na_value=False)
+        zones = np.append(zone_names, "")
+        cells = source_codes.astype(np.int64) * (len(zones)) + np.where(naive, zone_codes, len(zones) - 1)
+        cell, inverse, events = np.unique(cells, return_inverse=True, return_counts=True)
         self.counts.append(
-            counts.groupby(["source", "zone"], as_index=False).agg(events=("year", "size"), year=("year", "sum"))
+            pd.DataFrame(
+                {
+                    "source": names[cell // len(zones)],
+                    "zone": zones[cell % len(zones)],
+                    "events": events,
+                    "year": np.bincount(inverse, weights=year, minlength=len(cell)).astype(np.int64),
+                }
+            )
         )
-        self.ids.append(_first_times(source, correlation_ids(chunk), ns, naive))
-        actor = ("u:" + chunk["user"].astype(str)).where(chunk["user"].notna(), "c:" + chunk["client_ip"].astype(str))
-        actor = actor.where(chunk["user"].notna() | chunk["client_ip"].notna())
-        self.actors.append(_first_times(source, actor, ns, naive))
-        errors = np.asarray(chunk["level"].isin(list(ERROR_LEVELS)).fillna(False).to_numpy(dtype=bool)) | np.asarray(
-            (chunk["http_status"] >= 500).fillna(False).to_numpy(dtype=bool)
-        )
+        has_id = (chunk["trace_id"].notna() | chunk["request_id"].notna()).to_numpy()
+        if has_id.any():
+            rows = np.flatnonzero(has_id)
+            ids = correlation_ids(chunk[["trace_id", "request_id"]].iloc[rows])
+            self.ids.append(_first_times(group[rows], names, ids, ns[rows]))
+        users, clients = chunk["user"], chunk["client_ip"]
+        if bool(users.notna().any()):
+            self.actors.append(_first_times(group, names, users, ns, salt=1))
+        only_client = clients.where(users.isna())
+        if bool(only_client.notna().any()):
+            self.actors.append(_first_times(group, names, only_client, ns, salt=2))
+        errors = chunk["level"].isin(list(ERROR_LEVELS)).to_numpy(dtype=bool, na_value=False)
+        errors = errors | (chunk["http_status"] >= 500).to_numpy(dtype=bool, na_value=False)
         second = ns // 1_000_000_000
-        curve = pd.DataFrame(
-            {"source": source.to_numpy(dtype=object), "naive": naive, "second": second, "errors": errors}
-        )
+        low = int(second.min())
+        cells = group * (1 << 40) + (second - low)
+        cell, inverse, events = np.unique(cells, return_inverse=True, return_counts=True)
+        codes = cell >> 40
         self.curves.append(
-            curve.groupby(["source", "naive", "second"], as_index=False).agg(
-                events=("errors", "size"), errors=("errors", "sum")
+            pd.DataFrame(
+                {
+                    "source": names[codes // 2],
+                    "naive": (codes % 2).astype(bool),
+                    "second": (cell & ((1 << 40) - 1)) + low,
+                    "events": events,
+                    "errors": np.bincount(inverse, weights=errors, minlength=len(cell)).astype(np.int64),
+                }
             )
         )
 
