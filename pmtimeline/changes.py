@@ -53,6 +53,16 @@ from pmtimeline.templates import arrow_text
 #: Change type -> case-insensitive regex (RE2) over the message. Configurable with
 #: ``TimelineConfig.change_vocabulary`` (a partial mapping replaces the named types only).
 DEFAULT_CHANGE_VOCABULARY: Final[Mapping[str, str]] = {
+    # Commands that destroy data or capacity, whoever typed them (a sudo or shell audit line, a
+    # runbook's log): a recursive rm, dropped or truncated tables, a DELETE without WHERE, terminated
+    # instances, kubectl/helm deletes, a destroyed stack. A change of its own kind: it starts incidents.
+    "destructive": (
+        r"\brm\s+(?:-[a-z-]+\s+)*(?:-[a-z]*r[a-z]*|--recursive)\s|"
+        r"\bdrop\s+(?:table|database|schema|keyspace|collection)\b|\btruncate\s+table\b|\bdropdb\s|"
+        r"\bdelete\s+from\s+[\w.\"`]+\s*;?\s*(?:$|[\"'])|\bterminate-instances\b|\bkubectl\s+(?:\S+\s+){0,3}delete\s|"
+        r"\bhelm\s+(?:uninstall|delete)\s|\bterraform\s+destroy\b|\bdelete-(?:bucket|db-instance|db-cluster|stack|table)\b|"
+        r"\bmkfs(?:\.\w+)?\s|\bflush(?:all|db)\b|\bgit\s+push\s+(?:-f|--force)\b"
+    ),
     "rollback": (
         r"\b(roll(ed|ing)?[ -]?back|rollback|revert(ed|ing|s)?|downgrad(e|ed|ing)|undo(ing)? (the )?(deploy|release))\b"
     ),
@@ -116,10 +126,30 @@ DEFAULT_CHANGE_VOCABULARY: Final[Mapping[str, str]] = {
         r"set image|image (updated|changed|set)|helm (upgrade|install)|initiated (automated )?sync|sync operation to|"
         r"has been (upgraded|installed)|(upgrade|install) (succeeded|completed|complete|successful))\b"
     ),
+    # An operator's action on an object (a version activated, a ruleset published, a command applied
+    # on routers, hosts taken out of service), believed only on a line of an operational source
+    # (:data:`OPERATIONAL_SOURCES`): an application "published" messages and "applied" discounts.
+    "operation": (
+        r"\b(activat(e|ed|ing)|publish(ed|ing)?|appl(y|ied|ying)|push(ed|ing)?|enabl(e|ed|ing)|disabl(e|ed|ing)|"
+        r"remov(e|ed|ing)|drain(ed|ing)?|decommission(ed|ing)?|withdr(ew|awn|awing)|cordon(ed|ing)?|"
+        r"execut(e|ed|ing)|invok(e|ed|ing)) (the |a |an |new |version |on )?[\w.-]*[a-z0-9]|"
+        r"\S \b(taken|put|placed|pulled|set|brought) (out of (service|rotation)|offline|off ?line|down|"
+        r"in(to)? maintenance)\b"
+    ),
 }
+
+#: Where an ``operation`` is believed (RE2, case-insensitive, searched in the line's service, its
+#: source path and the names of its structured fields): deploy and configuration tools, audit and
+#: shell logs, automation and runbooks, network operations, or a line that names its actor.
+OPERATIONAL_SOURCES: Final = (
+    r"jenkins|argo|spinnaker|github|gitlab|flux|helm|kube|ansible|terraform|pulumi|chef|puppet"
+    r"|deploy|release|pipeline|rollout|config|audit|sudo|shell|automation|playbook|runbook|admin|console|netops|"
+    r"devops|orchestr|maint|(?:^|[^a-z])(?:ops|cli|cd|ci|sre)(?:$|[^a-z])|\"(?:actor|initiator|operator|tool)\":"
+)
 
 #: The order in which types win when several match: the most specific first.
 CHANGE_PRIORITY: Final[tuple[str, ...]] = (
+    "destructive",
     "rollback",
     "failover",
     "reroute",
@@ -131,6 +161,7 @@ CHANGE_PRIORITY: Final[tuple[str, ...]] = (
     "restart",
     "config",
     "deploy",
+    "operation",
 )
 
 #: Words that report the failure or refusal of an action: such a message is not a change. RE2 has no
@@ -212,6 +243,17 @@ def classify_changes(events: pd.DataFrame, vocabulary: Mapping[str, str] | None 
     if todo.size == 0:
         return events
     masks = [search_ignoring_case(messages, vocab[name]) for name in CHANGE_PRIORITY]
+    # An operator's action counts on an operational source only (see OPERATIONAL_SOURCES).
+    where = events.iloc[todo]
+    place = (
+        where["service"].fillna("").astype(str)
+        + " "
+        # The source's folder and file name: the folders above it are the user's, not the log's.
+        + where["source"].fillna("").astype(str).str.extract(r"([^/\\]*[/\\]?[^/\\]*)$", expand=False).fillna("")
+        + " "
+        + where["fields"].fillna("").astype(str).str.replace(r':"(?:[^"\\]|\\.)*"', ":", regex=True)
+    )
+    masks[CHANGE_PRIORITY.index("operation")] &= search_ignoring_case(arrow_text(place), OPERATIONAL_SOURCES)
     types = np.select(masks, list(CHANGE_PRIORITY), default="")
     found = types != ""
     out = events.copy()

@@ -184,6 +184,8 @@ CHANGE_TYPES: Final[tuple[str, ...]] = (
     "block",
     "certificate",
     "feature_flag",
+    "destructive",
+    "operation",
 )
 
 #: Prefix of the names of access-log formats, whose request events are edge requests.

@@ -89,6 +89,72 @@ def test_failures_and_lookalikes_are_not_changes(message: str) -> None:
     assert _classify(message, level="info")[0] == "log"
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "sudo:    admin : TTY=pts/0 ; PWD=/srv ; USER=root ; COMMAND=/bin/rm -fr /srv/mysql/datadir",
+        "COMMAND=/usr/bin/rm --recursive --force /data/kafka",
+        "executing: rm -v -R /var/lib/elasticsearch/nodes ",
+        "statement: DROP TABLE ledger_entries;",
+        "psql -c 'TRUNCATE TABLE payments'",
+        "query: DELETE FROM sessions;",
+        "aws ec2 terminate-instances --instance-ids i-0abc123 i-0def456",
+        "kubectl -n prod delete deployment checkout",
+        "terraform destroy -auto-approve -target=module.db",
+        "redis-cli FLUSHALL",
+    ],
+)
+def test_destructive_commands_are_changes_of_their_own_type(message: str) -> None:
+    """Issue 15: a command that destroys data or capacity is a change, whatever program logged it
+    (the GitLab deletion was a notice-level sudo line); none of these is a zoo incident's wording."""
+    assert _classify(message, level="notice", service="sudo") == ("change", "destructive")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "rm -f /tmp/app.lock",
+        "DELETE FROM sessions WHERE expires_at < now()",
+        "dropped 3 frames while rendering",
+        "message truncated to 1024 bytes",
+        "deleted 12 expired sessions",
+    ],
+)
+def test_ordinary_deletes_are_not_destructive_changes(message: str) -> None:
+    assert _classify(message, level="info", service="app") == ("log", None)
+
+
+@pytest.mark.parametrize(
+    ("message", "where"),
+    [
+        ("ruleset edge-core v7 published to all regions", {"source": "deploy/console.jsonl", "service": "console"}),
+        ("tenant t-93 enabled strict routing mode", {"source": "cfg/tenants.log", "service": "config-service"}),
+        ("disabled health checks on lb-3", {"source": "netops/automation.log", "service": "netops"}),
+        ("40 of 120 workers pulled out of rotation", {"source": "ops/audit.log", "service": "batch"}),
+        ("withdrew prefix 203.0.113.0/24 from peers", {"source": "net/router.log", "actor": "jdoe"}),
+    ],
+)
+def test_operator_actions_on_operational_sources_are_changes(message: str, where: dict[str, str]) -> None:
+    """An operator's action on an object counts on an operational source (deploy or config tool,
+    audit log, automation, network operations, or a line that names its actor)."""
+    fields = {"fields": json.dumps({"actor": where.pop("actor")})} if "actor" in where else {}
+    assert _classify(message, level="info", **where, **fields) == ("change", "operation")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "published event OrderCreated to topic orders",
+        "applied coupon SAVE10 to cart 991",
+        "removed item sku-12 from cart",
+        "enabled gzip for response",
+    ],
+)
+def test_application_verbs_are_not_operations(message: str) -> None:
+    """The same verbs in an application's own log describe its work, not an operator's change."""
+    assert _classify(message, level="info", source="orders/app.log", service="orders") == ("log", None)
+
+
 def test_error_events_mentioning_a_change_stay_errors() -> None:
     assert _classify("Restarted payments", level="error") == ("log", None)
 
