@@ -70,10 +70,12 @@ from pmtimeline.template_mining import template_clusters
 from pmtimeline.templates import message_templates
 
 CHANGE_TYPE_WEIGHT: Final[Mapping[str, float]] = {
+    "destructive": 1.0,
     "deploy": 1.0,
     "config": 1.0,
     "migration": 0.9,
     "feature_flag": 0.9,
+    "operation": 0.9,
     "certificate": 0.7,
     "rollback": 0.6,
     "failover": 0.5,
@@ -103,7 +105,11 @@ _COMMON_WORDS: Final = frozenset(
     updated user users value version via was were when which while will with worker workers""".split()  # noqa: SIM905 (128 words: one per line reads worse)
 )
 #: Change types that can start an incident by themselves.
-TRIGGER_CHANGES: Final = frozenset({"deploy", "config", "migration", "feature_flag", "certificate", "scale"})
+TRIGGER_CHANGES: Final = frozenset(
+    {"deploy", "config", "migration", "feature_flag", "certificate", "scale", "destructive", "operation"}
+)
+#: Changes that an operator's command on a host makes: aimed at the service failing on that host.
+HOST_COMMANDS: Final = frozenset({"destructive", "operation", "config"})
 #: A change that names what failed is aimed at it when it came at most this long before onset.
 AIMED_WITHIN: Final = pd.Timedelta("15min")
 #: A change in a service that did not fail, this long before onset, is noise.
@@ -212,6 +218,24 @@ def _same_service(name: str, others: Iterable[str]) -> bool:
     return any(same_service(name, other) for other in others)
 
 
+def _failing_hosts(
+    notable: pd.DataFrame, onset: pd.Timestamp, services: tuple[str, ...], width: pd.Timedelta
+) -> dict[str, str]:
+    """The hosts where the affected services' errors of the first bucket from onset were written,
+    each with its service (the first to fail there)."""
+    if "host" not in notable.columns or not services:
+        return {}
+    t = notable["timestamp"]
+    first = notable.loc[
+        error_mask(notable)
+        & ((t >= onset) & (t < onset + width)).to_numpy(dtype=bool, na_value=False)
+        & notable["service"].isin(list(services)).to_numpy(dtype=bool, na_value=False)
+        & notable["host"].notna().to_numpy(dtype=bool)
+    ]
+    first = first.sort_values("timestamp", kind="stable").drop_duplicates("host")
+    return dict(zip(first["host"].astype(str), first["service"].astype(str), strict=True))
+
+
 def _change_candidates(
     notable: pd.DataFrame,
     onset: pd.Timestamp,
@@ -220,10 +244,13 @@ def _change_candidates(
     config: TimelineConfig,
     failure_words: set[str],
     failing_services: Mapping[str, str],
+    failing_hosts: Mapping[str, str] | None = None,
 ) -> list[_Found]:
     """Changes before onset; ``failure_words``: the distinctive words of the incident's first new
     errors and failing services, which a change aimed at them names too (``failing_services``: the
-    service each of a failing service's words names)."""
+    service each of a failing service's words names; ``failing_hosts``: the failing service of each
+    host where the incident's first errors were written)."""
+    failing_hosts = failing_hosts or {}
     lookback = pd.Timedelta(config.change_lookback)
     t = notable["timestamp"]
     mask = (notable["kind"] == "change") & (t >= onset - lookback) & (t <= onset)
@@ -240,6 +267,19 @@ def _change_candidates(
             relation = "affected"
         elif service is not None and (service in dependencies or _same_service(service, dependencies)):
             relation = "dependency"
+        elif (
+            _text(row.get("host")) in failing_hosts
+            and age <= AIMED_WITHIN
+            and _text(row["change_type"]) in HOST_COMMANDS
+        ):
+            # An operator's command on the machine where the failure began (a sudo rm -rf on the
+            # database host) is aimed at the service failing there, whatever program logged it.
+            relation = "aimed"
+            target = failing_hosts[str(row["host"])]
+            shared = [f"host {row['host']}"]
+            if target != service:
+                logged_by = f" (logged by {service})" if service else ""
+                service = target
         elif shared and age <= AIMED_WITHIN:
             relation = "aimed"
             # A change logged by a tool about a failing service it names is that service's change.
@@ -790,7 +830,16 @@ def rank_root_causes(
         for word in _service_words(name):
             failing_services.setdefault(word, name)
     failure_words |= set(failing_services)
-    changes = _change_candidates(notable, onset, services, dependencies, config, failure_words, failing_services)
+    changes = _change_candidates(
+        notable,
+        onset,
+        services,
+        dependencies,
+        config,
+        failure_words,
+        failing_services,
+        _failing_hosts(notable, onset, services, pd.Timedelta(config.bucket)),
+    )
     externals = [
         *_external_candidates(aggregates, onset, recovered, config),
         *_surge_candidate(aggregates, onset, recovered, config),

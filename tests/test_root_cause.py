@@ -53,6 +53,7 @@ def shape(
     onset_minute: int = 35,
     fail_minutes: int = 12,
     rate: float = 40.0,
+    change_host: str | None = None,
 ) -> tuple[pd.DataFrame, pd.Timestamp]:
     """A window of one service's traffic (an access log at the edge, app errors in JSON logs).
 
@@ -131,6 +132,7 @@ def shape(
                 service=svc,
                 level="info",
                 message=message,
+                host=change_host,
             )
         )
     events = finish(parts)
@@ -207,6 +209,33 @@ def test_a_deploy_logged_by_a_deploy_tool_about_the_failing_service_outranks_its
     assert ("prevent", "P1") in types  # pool sizing against max_connections, and a canary
     assert any("max_connections" in a.action for a in incident.action_items)
     assert any("canary" in a.action for a in incident.action_items)
+
+
+@pytest.mark.parametrize(("host", "aimed"), [("orders-1", True), ("batch-7", False)])
+def test_a_destructive_command_on_the_failing_host_is_the_trigger(host: str, aimed: bool) -> None:
+    """Issue 15: a recursive rm typed through sudo on the host where the failure begins is that
+    service's change, and the trigger; the same command on another host is not aimed at it."""
+    events, _ = shape(
+        17,
+        service="orders",
+        errors=('PANIC: could not open file "global/pg_control": No such file or directory',),
+        changes=(
+            (34.5, "sudo", "db/auth.log", "ops : TTY=pts/1 ; USER=root ; COMMAND=/bin/rm -fr /srv/pgdata/base"),
+            (10, "search", "deploy/ci.log", "Deployed search v2.0.0 to production"),
+        ),
+        change_host=host,
+    )
+    incident = incident_of(events)
+    command = next(c for c in incident.root_cause_candidates if c.trigger == "destructive")
+    assert command.evidence[0].source == "db/auth.log"
+    if aimed:
+        assert command.rank == 1
+        assert command.service == "orders"
+        assert f"host {host}" in command.why
+        assert "logged by sudo" in command.summary
+    else:
+        assert command.rank > 1
+        assert command.service == "sudo"
 
 
 def test_a_change_that_names_no_service_still_outranks_the_symptoms() -> None:
