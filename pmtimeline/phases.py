@@ -3,7 +3,9 @@
 From the anomaly of :mod:`pmtimeline.signals`, the notable events and the alert intervals:
 
 * ``onset``: the first bad event (of the anomaly's signal) of an affected service in the first
-  anomalous bucket;
+  anomalous bucket, walked back (at most ``WALK_BACK`` buckets, never before the last change before
+  it) to the first event of the new error templates of that bucket when the failure started slowly;
+  its evidence is the events of that very second (a later line is never cited for it);
 * ``detected``: the first alert episode that fires at or after onset (a lead of up to one bucket
   is tolerated: alerts evaluate on their own clock), is still open at onset, fires before the
   incident is over, and concerns the anomaly: its service is an affected one (names compared
@@ -38,9 +40,15 @@ from pmtimeline.config import PHASES, TimelineConfig
 from pmtimeline.incident import Evidence
 from pmtimeline.service_names import service_matches
 from pmtimeline.signals import Anomaly, bad_event_mask
+from pmtimeline.templates import message_templates
 
 #: Evidence events kept per phase.
 EVIDENCE_PER_PHASE: Final = 3
+#: Onset is walked back at most this many buckets to the first event of the incident's new errors,
+#: and errors of a template seen earlier than that are the baseline's (see ``_walk_back``).
+WALK_BACK: Final = 5
+#: The walk back stops at a gap of more than this many buckets between two of those events.
+WALK_GAP: Final = 2
 
 
 @dataclass(frozen=True)
@@ -92,25 +100,86 @@ def bad_events(
     return bad
 
 
+def _same_second(rows: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
+    """The rows of ``rows`` in the same second as ``at``: a phase's evidence holds the phase's time as
+    the draft writes it (to the second), never a later line cited beside it."""
+    second = rows["timestamp"].dt.floor("s")
+    same: pd.DataFrame = rows.loc[(second == at.floor("s")).to_numpy(dtype=bool, na_value=False)]
+    return same
+
+
+def _walk_back(
+    bad: pd.DataFrame, notable: pd.DataFrame, onset: pd.Timestamp, early: pd.DataFrame, width: pd.Timedelta
+) -> pd.DataFrame:
+    """The bad log events before ``onset`` that begin the incident's new errors (empty when none).
+
+    A failure can start slowly (a few OOM kills a minute) before its buckets rise above the
+    threshold: the incident began at the first event of the error templates of its ``early`` bad
+    events (its first :data:`WALK_BACK` anomalous buckets) that are new, i.e. absent from the errors
+    more than :data:`WALK_BACK` buckets before onset. The walk is
+    bounded: at most that far back, not across a gap of more than :data:`WALK_GAP` buckets between
+    two of those events, and never before the last change before onset (what came before a
+    change is not what it set off).
+    """
+    logs = early.loc[(early["kind"] != "request").to_numpy(dtype=bool, na_value=False)]
+    if logs.empty:
+        return bad.iloc[:0]
+    horizon = onset - WALK_BACK * width
+    times = bad["timestamp"]
+    changes = notable.loc[(notable["kind"] == "change").to_numpy(dtype=bool, na_value=False), "timestamp"]
+    changes = changes.loc[((changes >= horizon) & (changes < onset)).to_numpy(dtype=bool, na_value=False)]
+    if not changes.empty:
+        horizon = max(horizon, pd.Timestamp(changes.max()))
+    earlier = bad.loc[
+        (times < onset).to_numpy(dtype=bool, na_value=False)
+        & (bad["kind"] != "request").to_numpy(dtype=bool, na_value=False)
+    ]
+    if earlier.empty:
+        return bad.iloc[:0]
+    templates = message_templates(earlier["message"]).fillna("")
+    incident = set(message_templates(logs["message"]).dropna())
+    baseline = set(templates.loc[(earlier["timestamp"] < onset - WALK_BACK * width).to_numpy(dtype=bool)])
+    new = incident - baseline - {""}
+    mine = earlier.loc[
+        templates.isin(list(new)).to_numpy(dtype=bool) & (earlier["timestamp"] >= horizon).to_numpy(dtype=bool)
+    ]
+    if mine.empty:
+        return bad.iloc[:0]
+    # Walk back from onset through the chain of these events while they stay close to each other.
+    stamps = np.append(mine["timestamp"].array.asi8, onset.value)
+    gaps = np.diff(stamps) > (WALK_GAP * width).value
+    start = int(np.flatnonzero(gaps)[-1]) + 1 if gaps.any() else 0
+    return mine.iloc[start:]
+
+
 def detect_onset_recovery(
     anomaly: Anomaly, notable: pd.DataFrame, edge: bool, config: TimelineConfig
 ) -> tuple[tuple[pd.Timestamp, tuple[Evidence, ...]], tuple[pd.Timestamp | None, tuple[Evidence, ...]]]:
-    """(onset, evidence), (recovered, evidence) of an anomaly."""
+    """(onset, evidence), (recovered, evidence) of an anomaly; onset walked back to the first event
+    of the incident's new errors (see :func:`_walk_back`)."""
     width = pd.Timedelta(config.bucket)
     bad = bad_events(notable, anomaly, edge, EVIDENCE_COLUMNS)
+    bad = bad.iloc[np.argsort(bad["timestamp"].array.asi8, kind="stable")]
     times = bad["timestamp"]
     first = bad.loc[(times >= anomaly.start) & (times < anomaly.start + width)]
     if first.empty:
         first = bad.loc[(times >= anomaly.start) & (times < anomaly.end + width)]
-    onset_time = first["timestamp"].iloc[0] if not first.empty else anomaly.start
-    onset = (pd.Timestamp(onset_time), _rows(first))
+    onset_time = pd.Timestamp(first["timestamp"].iloc[0]) if not first.empty else anomaly.start
+    if not first.empty:
+        # The incident's early errors name its templates (its first bucket may hold requests only).
+        early = bad.loc[(times >= anomaly.start) & (times < anomaly.start + WALK_BACK * width)]
+        before = _walk_back(bad, notable, onset_time, early, width)
+        if not before.empty:
+            first = before
+            onset_time = pd.Timestamp(before["timestamp"].iloc[0])
+    onset = (onset_time, _rows(_same_second(first, onset_time)))
     if anomaly.ongoing:
         return onset, (None, ())
     last = bad.loc[(times >= anomaly.end) & (times < anomaly.end + width)]
     if last.empty:
         last = bad.loc[(times >= anomaly.start) & (times < anomaly.end + width)]
-    recovered_time = last["timestamp"].iloc[-1] if not last.empty else anomaly.end + width
-    return onset, (pd.Timestamp(recovered_time), _rows(last.iloc[::-1]))
+    recovered_time = pd.Timestamp(last["timestamp"].iloc[-1]) if not last.empty else anomaly.end + width
+    return onset, (recovered_time, _rows(_same_second(last.iloc[::-1], recovered_time)))
 
 
 def _concerning(

@@ -200,3 +200,63 @@ def test_detected_and_resolved_cite_their_own_alert_events() -> None:
     evidence = detect_phases(ANOMALY, notable, CONFIG, edge=False).evidence
     assert [(e.time, e.citation()) for e in evidence["detected"]] == [(at("09:02:30"), "alerts.json:1")]
     assert [(e.time, e.citation()) for e in evidence["resolved"]] == [(at("09:14:00"), "alerts.json:3")]
+
+
+def test_onset_evidence_holds_the_onset_second_only() -> None:
+    """Issue 15: each line cited for onset and recovery holds the time the draft writes for it. A
+    second bad event seconds later (an access log's 503 at 09:00:27 in the zoo's retry storm) is not
+    cited beside the onset at 09:00:21."""
+    records = [
+        *errors("payments", ["09:00:21.500", "09:00:21.900", "09:00:27", "09:05:00", "09:10:40", "09:10:50"]),
+    ]
+    result = detect_phases(ANOMALY, make_events(records), CONFIG, edge=False)
+    assert result.phases["onset"] == at("09:00:21.500")
+    assert [e.time for e in result.evidence["onset"]] == [at("09:00:21.500"), at("09:00:21.900")]
+    assert [e.time for e in result.evidence["recovered"]] == [at("09:10:50")]
+
+
+def _slow_start(background: list[str], change_at: str | None) -> list[dict[str, object]]:
+    """A leak: OOM errors of payments every 40 s to 80 s before the anomaly's first bucket (09:00), then
+    dense; ``background``: times of an old error of its own (the baseline)."""
+    oom = "request failed: java.lang.OutOfMemoryError: Java heap space"
+    slow = ["08:57:31", "08:58:40", "08:59:20"]
+    dense = [f"09:0{m}:{s:02d}" for m in range(0, 4) for s in range(5, 60, 6)]
+    records: list[dict[str, object]] = [
+        {"time": f"2024-03-05T{t}Z", "service": "payments", "level": "error", "message": oom} for t in (*slow, *dense)
+    ]
+    records += [
+        {"time": f"2024-03-05T{t}Z", "service": "payments", "level": "error", "message": "cache miss storm on key 7"}
+        for t in background
+    ]
+    if change_at is not None:
+        records.append(change(change_at, "Deployed payments v9.1.0", "deploy", "payments"))
+    return records
+
+
+def test_a_slow_start_walks_onset_back_to_the_first_new_error() -> None:
+    """Issue 15, item 4: the OOM kills start at ~1 a minute, below the anomaly threshold; onset is the
+    first of them, not the first event of the first anomalous bucket."""
+    result = detect_phases(ANOMALY, make_events(_slow_start([], None)), CONFIG, edge=False)
+    assert result.phases["onset"] == at("08:57:31")
+    assert [e.time for e in result.evidence["onset"]] == [at("08:57:31")]
+
+
+def test_the_walk_back_stops_at_a_change_a_gap_and_the_baseline() -> None:
+    # Not before the change that set the leak off.
+    result = detect_phases(ANOMALY, make_events(_slow_start([], "08:58:00")), CONFIG, edge=False)
+    assert result.phases["onset"] == at("08:58:40")
+    # An error of a template already seen long before onset is the baseline: no walk on it.
+    records = [
+        {"time": f"2024-03-05T{t}Z", "service": "payments", "level": "error", "message": "pool exhausted"}
+        for t in ("08:40:00", "08:59:10")
+    ]
+    result = detect_phases(
+        ANOMALY, make_events([*records, *errors("payments", ["09:00:21", "09:00:30"])]), CONFIG, edge=False
+    )
+    assert result.phases["onset"] == at("09:00:21")
+    # A lone error of the new template far earlier (a gap of more than two buckets) is not the start.
+    lone = [{"time": "2024-03-05T08:56:00Z", "service": "payments", "level": "error", "message": "pool exhausted"}]
+    result = detect_phases(
+        ANOMALY, make_events([*lone, *errors("payments", ["09:00:21", "09:00:30"])]), CONFIG, edge=False
+    )
+    assert result.phases["onset"] == at("09:00:21")
