@@ -211,6 +211,33 @@ def _without_ids(app: Path) -> None:
     app.write_text("".join(line.split(" request_id=")[0] + "\n" for line in app.read_text().splitlines()))
 
 
+def test_shared_clients_alone_find_a_zone(tmp_path: Path) -> None:
+    # No id anywhere: the edge and the app name the same clients, the app in local time UTC+2.
+    rng = np.random.default_rng(3)
+    times = pd.Timestamp("2024-06-01T10:00:00Z") + pd.to_timedelta(np.sort(rng.uniform(0, 7200, 60)), unit="s")
+    clients = [f"198.51.100.{i}" for i in range(60)]
+    edge = [
+        json.dumps({"@timestamp": t.isoformat().replace("+00:00", "Z"), "message": "GET /", "client.ip": c})
+        for t, c in zip(times, clients, strict=True)
+    ]
+    (tmp_path / "edge.jsonl").write_text("\n".join(edge) + "\n")
+    local = (times + pd.Timedelta("2h") + pd.Timedelta("300ms")).tz_localize(None)
+    app = [
+        f'time="{t:%Y-%m-%dT%H:%M:%S}" level=info msg="hello" client_ip={c}'
+        for t, c in zip(local, clients, strict=True)
+    ]
+    (tmp_path / "app.log").write_text("\n".join(app) + "\n")
+    incident, _, err = _build([str(tmp_path)], tmp_path / "out")
+    (estimate,) = incident["time_inference"]["estimates"]
+    assert (estimate["method"], estimate["kind"], estimate["zone_offset_s"]) == (
+        "shared users or clients",
+        "zone",
+        7200,
+    )
+    assert estimate["evidence"] == 60
+    assert "app.log looks like local time UTC+2 (60 shared users or clients" in err
+
+
 def test_rate_curves_alone_find_a_zone(tmp_path: Path) -> None:
     # No id in the app's lines, but the same bursts of events three hours apart.
     _edge_and_app(tmp_path, app_shift=pd.Timedelta(0), app_zone="Etc/GMT-3")
