@@ -1,7 +1,11 @@
 """Per-bucket signals and the detection of the incident's sustained anomaly.
 
 Signals, per bucket of ``config.bucket`` (1 minute by default), overall and per service, all read
-from the per-second counts of :class:`pmtimeline.aggregate.Aggregates`:
+from the per-second counts of :class:`pmtimeline.aggregate.Aggregates`. The analysis widens the
+bucket for a long window (:func:`pmtimeline.aggregate.span_config`: at most
+:data:`pmtimeline.aggregate.MAX_BUCKETS` buckets), and the aggregates hold no outlier timestamps
+(:func:`pmtimeline.aggregate.dense_span`), so a signal's length, and the cost of its detection, do not
+grow with the years the data covers:
 
 * ``errors``: error events (level error or worse, or HTTP status >= 500; alerts are not errors);
 * ``failed_requests``: requests with HTTP status >= 500, counted at the edge (access logs) when the

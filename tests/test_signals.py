@@ -176,3 +176,28 @@ def test_signal_frames_are_each_column_per_bucket_and_service() -> None:
     expected = pivot.reindex(part, fill_value=0).astype("float64")
     pd.testing.assert_frame_equal(signal_frames(unnamed, ["errors"], part, "1min")["errors"], expected)
     assert signal_frames(empty_counts(), ["errors"], buckets, "5min")["errors"].shape == (len(buckets), 0)
+
+
+def test_years_of_counts_give_a_bounded_signal_and_still_find_the_rise() -> None:
+    from pmtimeline.aggregate import MAX_BUCKETS, Aggregates, span_config
+    from pmtimeline.signals import bucket_range
+
+    # A day's worth of background errors every month for eight years, then a month of many errors.
+    days = pd.date_range("2010-01-01", "2017-12-01", freq="MS", tz="UTC")
+    burst = pd.date_range("2018-01-01", "2018-01-28", freq="D", tz="UTC")
+    rows = [(t, 1) for t in days] + [(t, 200) for t in burst]
+    counts = empty_counts().reindex(range(len(rows)))
+    counts["bucket"] = pd.to_datetime([t for t, _ in rows], utc=True)
+    counts["service"] = "batch"
+    for column in COUNT_COLUMNS[2:]:
+        counts[column] = 0
+    counts["events"] = counts["errors"] = [n for _, n in rows]
+    aggregates = Aggregates(counts, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), rows[0][0], rows[-1][0])
+    config = span_config(TimelineConfig(), aggregates)
+    assert pd.Timedelta(config.bucket) > pd.Timedelta("1D")
+    assert len(bucket_range(rows[0][0], rows[-1][0], config.bucket)) <= MAX_BUCKETS
+    anomaly = find_anomaly(counts, config, rows[0][0], rows[-1][0])
+    assert anomaly is not None
+    assert anomaly.signal == "errors"
+    assert pd.Timestamp("2017-12-01", tz="UTC") < anomaly.start <= pd.Timestamp("2018-01-03", tz="UTC")
+    assert anomaly.services == ("batch",)
