@@ -244,8 +244,9 @@ class OffsetEstimate:
     written in another zone), ``skew`` (a clock behind by less: its lines come before the requests
     began elsewhere), ``late`` (its lines come after the requests ended elsewhere: work that went on,
     or a clock ahead; the ids cannot tell which, so nothing is applied), ``dst`` (two whole-hour offsets an hour
-    apart: local time across a daylight-saving change), ``agrees`` or ``unclear`` (evidence spread too
-    wide). ``zone_offset_s`` is the zone the source's naive times look written in (for ``zone``).
+    apart: local time across a daylight-saving change), ``far`` (more than 14 h: a wrong year or date,
+    not a zone), ``agrees`` or ``unclear`` (evidence spread too wide). ``zone_offset_s`` is the zone
+    the source's naive times look written in (for ``zone``).
     """
 
     source: str
@@ -387,6 +388,9 @@ def _classify(offsets: np.ndarray, lengths: np.ndarray) -> tuple[str, int | None
         if two[1] - two[0] == 3600 and len(big):
             return "dst", None, None
     zone = round(median / _QUARTER) * _QUARTER
+    if abs(median) > MAX_LAG.total_seconds():
+        # Beyond any zone (UTC-12 to UTC+14): a wrong year or date, not a zone; nothing applied.
+        return "far", None, None
     if zone != 0 and abs(median - zone) <= ZONE_TOLERANCE.total_seconds():
         rest = _outside(offsets, lengths, zone)
         return "zone", int(zone), (rest if abs(rest) >= SKEW_THRESHOLD.total_seconds() else None)
@@ -511,6 +515,12 @@ def _with_zone(estimate: OffsetEstimate, read_in: str, when: pd.Timestamp | None
             f"{name} sits whole hours from the others, by two offsets an hour apart {basis}: it looks like local "
             f"time across a daylight-saving change; give its zone by name with --source-tz '{estimate.glob}=ZONE' "
             "(--auto-time applies no fixed offset here)"
+        )
+        return dataclasses.replace(estimate, message=text)
+    if estimate.kind == "far":
+        text = (
+            f"{name} sits {duration_text(estimate.offset_s)} from the sources that carry offsets {basis}: more than "
+            "any zone; a wrong year or date? (--year, or a window); not applied"
         )
         return dataclasses.replace(estimate, message=text)
     if estimate.kind == "unclear":

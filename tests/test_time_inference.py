@@ -197,6 +197,15 @@ def test_a_host_90_s_ahead_is_reported_but_not_applied(tmp_path: Path) -> None:
     assert "the shared requests cannot tell" in err
 
 
+def test_a_source_a_year_away_is_no_zone(tmp_path: Path) -> None:
+    _edge_and_app(tmp_path, app_shift=pd.Timedelta(days=366))
+    incident, _, err = _build([str(tmp_path), "--auto-time"], tmp_path / "out")
+    (estimate,) = incident["time_inference"]["estimates"]
+    assert estimate["kind"] == "far"
+    assert estimate["applied"] is None
+    assert "more than any zone; a wrong year or date?" in err
+
+
 def test_local_time_half_hour_zone_is_named(tmp_path: Path) -> None:
     _edge_and_app(tmp_path, app_shift=pd.Timedelta(0), app_zone="Asia/Kolkata")
     incident, _, err = _build([str(tmp_path)], tmp_path / "out")
