@@ -139,6 +139,8 @@ def apply_overrides(
             partial=incident.partial,
             partial_reasons=incident.partial_reasons,
             time_inference=incident.time_inference,  # found while reading the logs, not from the aggregates
+            # Aggregates reopened from saved outputs hold no outliers any more: the saved listing stands.
+            time_span=redone.time_span or incident.time_span,
         )
     phases = {**incident.phases, **merged}
     onset = phases.get("onset")

@@ -607,3 +607,26 @@ def test_a_stray_line_years_away_leaves_the_sample_incident_as_it_was(tmp_path: 
         {"timestamp": "2022-01-01T00:00:00Z", "source": "LOGS/workers/settlement-worker.log", "line": lines + 1}
     ]
     assert stray["time_span"]["bucket"] == base["time_span"]["bucket"] == "1min"
+
+
+def test_outliers_stay_listed_when_phases_are_set_by_hand(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from pmtimeline.cli import cli
+
+    odd = "1970-01-01T00:00:00Z ERROR checkout-api clock reset"
+    found, _, out = _build(tmp_path, "odd", [*_incident_lines(), odd])
+    toml = out / "incident.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert '# onset = "2024-03-12T08:20:00Z"' in text
+    toml.write_text(
+        text.replace('# onset = "2024-03-12T08:20:00Z"', 'onset = "2024-03-12T08:19:00Z"'), encoding="utf-8"
+    )
+    result = CliRunner().invoke(cli, ["report", str(out), "--no-images"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    again = json.loads((out / "incident.json").read_text(encoding="utf-8"))
+    assert again["phases"]["onset"] == "2024-03-12T08:19:00Z"
+    assert again["time_span"]["outliers"] == found["time_span"]["outliers"]
+    assert "`1970-01-01T00:00:00Z`" in (out / "postmortem.md").read_text(encoding="utf-8")
