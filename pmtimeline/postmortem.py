@@ -445,23 +445,25 @@ class _Facts:
         verb = "were" if len(services) > 1 else "was"
         end_phase = "recovered" if inc.phase("recovered") is not None else "resolved"
         end = inc.phase(end_phase)
+        # A breach is an attack on accounts, not a service running slow: the Summary says so.
+        state = "under a credential attack" if inc.exposure else "degraded"
         parts: list[str] = []
         if end is not None:
             parts.append(
                 f"From {_utc(onset)} to {_utc(end)} UTC ({_duration((end - onset).total_seconds())}), {who} {verb} "
-                f"degraded (onset {self.phase_citations('onset')}, {end_phase} {self.phase_citations(end_phase)})."
+                f"{state} (onset {self.phase_citations('onset')}, {end_phase} {self.phase_citations(end_phase)})."
             )
         else:
             until = f" by the end of the data at {_utc(inc.window_end)} UTC" if inc.window_end is not None else ""
             parts.append(
-                f"From {_utc(onset)} UTC (onset {self.phase_citations('onset')}), {who} {verb} degraded and had "
-                f"not recovered{until}."
+                f"From {_utc(onset)} UTC (onset {self.phase_citations('onset')}), {who} {verb} {state} and had "
+                f"not {'stopped' if inc.exposure else 'recovered'}{until}."
             )
         parts.extend(self.impact_sentences())
         if inc.exposure:
             parts.append(
-                f"A suspicious access pattern from {len(inc.exposure.actors)} actor(s) touched "
-                f"{inc.exposure.accounts_phrase()}."
+                f"Failed and successful logins from {len(inc.exposure.actors)} suspicious actor(s) touched "
+                f"{inc.exposure.accounts_phrase()}{self.breach_outcome()}."
             )
         if inc.phase("detected") is not None:
             parts.append(
@@ -572,6 +574,21 @@ class _Facts:
             out.append("Changes: none recorded in the window.")
         return out
 
+    def compromised_accounts(self) -> int:
+        """How many accounts the breach's actors took over (0 without a breach or none seen)."""
+        exposure = self.incident.exposure
+        return len({acc for a in exposure.actors for acc in a.accounts}) if exposure else 0
+
+    def breach_outcome(self) -> str:
+        """``: 40 accounts compromised, then export 40 by them`` (empty when none was compromised):
+        the breach's outcome in the Summary's words, each count as the exposure holds it."""
+        exposure, taken = self.incident.exposure, self.compromised_accounts()
+        if not exposure or not taken:
+            return ""
+        counts = exposure.operation_counts
+        ops = "; ".join(f"{markdown_text(kind)} {n:,}" for kind, n in counts)
+        return f": {taken:,} account(s) compromised" + (f", then data operations by them: {ops}" if ops else "")
+
     def impact_sentences(self) -> list[str]:
         """The Summary's impact: requests, error events and users, each a count or why it is unknown
         (a metric with nothing to count is never written as 0)."""
@@ -590,7 +607,7 @@ class _Facts:
             out.append(f"Requests: {_unknown(m, 'requests_total')}" + (f"; {errors}." if errors else "."))
         if m.affected_users is not None:
             out.append(f"{_count(m.affected_users)} users were affected.")
-        else:
+        elif not self.compromised_accounts():  # a breach's compromised accounts are said beside its actors
             out.append(f"Users affected: {_unknown(m, 'affected_users')}.")
         return out
 
@@ -607,6 +624,11 @@ class _Facts:
             out.append(
                 f"Users affected: **{_count(m.affected_users)}** "
                 "(distinct users with an error event; counted, not named)."
+            )
+        elif self.compromised_accounts():
+            out.append(
+                f"Users affected: **{self.compromised_accounts():,}** whose accounts were compromised (see the breach "
+                "exposure; the error events name no user)."
             )
         else:
             out.append(f"Users affected: {_unknown(m, 'affected_users')}.")
@@ -1193,7 +1215,17 @@ class _Facts:
                 known("error_rate_peak", None if m.error_rate_peak is None else _percent(m.error_rate_peak)),
             ),
             ("Error events", _count(m.error_events) if m.error_events is not None else ""),
-            ("Users affected", known("affected_users", None if m.affected_users is None else _count(m.affected_users))),
+            (
+                "Users affected",
+                known(
+                    "affected_users",
+                    _count(m.affected_users)
+                    if m.affected_users is not None
+                    else f"{self.compromised_accounts():,} (accounts compromised)"
+                    if self.compromised_accounts()
+                    else None,
+                ),
+            ),
             ("Services affected", known("affected_services", size(m.affected_services))),
             ("Hosts affected", known("affected_hosts", size(m.affected_hosts))),
             (

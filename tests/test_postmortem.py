@@ -189,6 +189,34 @@ def test_breach_exposure_and_its_action_items() -> None:
     assert "4,020 failed attempts from 2 actor\\(s\\)" in actions
 
 
+def test_a_breach_draft_speaks_of_compromised_accounts_and_their_data_operations() -> None:
+    """Issue 15: a breach is accounts taken over and what was done with them, not "the service was
+    degraded" and "Users affected: unknown" while the exposure knows the accounts."""
+    exposure = dataclasses.replace(breach_exposure(), operation_counts=(("export", 7), ("contact change", 2)))
+    metrics = dataclasses.replace(
+        sample_incident().metrics,
+        affected_users=None,
+        unknown_reasons={**sample_incident().metrics.unknown_reasons, "affected_users": "no user ids"},
+    )
+    incident = sample_incident(exposure=exposure, metrics=metrics)
+    text = render_postmortem(incident, sample_notable(), TimelineConfig(), intervals=sample_intervals())
+    summary = section(text, "Summary")
+    assert "under a credential attack" in summary
+    assert "degraded" not in summary
+    # carol99 and erin from 203.0.113.7: two accounts, counted, never named.
+    assert "2 account(s) compromised, then data operations by them: export 7; contact change 2" in summary
+    impact = section(text, "Impact")
+    assert "Users affected: **2** whose accounts were compromised" in impact
+    assert "Users affected: unknown" not in text
+    assert "| Users affected | 2 (accounts compromised) |" in text
+    # Without a breach the rule of the other helpers holds: unknown, with its reason.
+    plain = render_postmortem(
+        sample_incident(metrics=metrics), sample_notable(), TimelineConfig(), intervals=sample_intervals()
+    )
+    assert "Users affected: unknown (no user ids)" in plain
+    assert "degraded" in section(plain, "Summary")
+
+
 def test_action_items_follow_the_evidence() -> None:
     actions = section(draft(), "Action items")
     rows = [line for line in actions.splitlines() if line.startswith("| ") and "TBD" in line]
