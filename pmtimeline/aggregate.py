@@ -187,13 +187,18 @@ class TimeSpan:
                 f"{self.outlier_events} event(s) lie far outside the data's dense span ({shown}): kept and listed "
                 "as outliers (incident.json time_span, Data quality), left out of the signals"
             )
-        if self.bucket != configured or self.spread:
+        if self.spread:
             start, end = self.densest_start.floor("1min"), self.densest_end.ceil("1min")
             out.append(
                 f"the data spans {_iso(self.start)} to {_iso(self.end)}, far more than its densest activity "
                 f"(half of the events lie within {_iso(self.densest_start)} to {_iso(self.densest_end)}); "
                 f"signals use {self.bucket} buckets. To analyse that part alone: --start {_iso(start)} --end "
                 f"{_iso(end + pd.Timedelta('1min'))}"
+            )
+        elif self.bucket != configured:
+            out.append(
+                f"the data spans {_iso(self.start)} to {_iso(self.end)}: signals use {self.bucket} buckets "
+                f"(at most {MAX_BUCKETS:,}); --start/--end narrow the window for finer ones"
             )
         return out
 

@@ -630,3 +630,15 @@ def test_outliers_stay_listed_when_phases_are_set_by_hand(tmp_path: Path) -> Non
     assert again["phases"]["onset"] == "2024-03-12T08:19:00Z"
     assert again["time_span"]["outliers"] == found["time_span"]["outliers"]
     assert "`1970-01-01T00:00:00Z`" in (out / "postmortem.md").read_text(encoding="utf-8")
+
+
+def test_years_of_even_activity_get_coarse_buckets_and_no_claim_of_a_denser_part(tmp_path: Path) -> None:
+    days = pd.date_range("2018-01-01T06:00:00Z", "2023-12-31T06:00:00Z", freq="D")
+    found, stderr, _ = _build(tmp_path, "even", [f"{t:%Y-%m-%dT%H:%M:%SZ} INFO nightly backup done" for t in days])
+    span = found["time_span"]
+    assert span["outlier_events"] == 0
+    covered = pd.Timestamp(span["end"]) - pd.Timestamp(span["start"])
+    assert pd.Timedelta(span["bucket"]) > pd.Timedelta("1D")
+    assert covered / pd.Timedelta(span["bucket"]) <= MAX_BUCKETS
+    assert f"signals use {span['bucket']} buckets" in stderr
+    assert "densest" not in stderr
