@@ -116,10 +116,10 @@ def _walk_back(
     A failure can start slowly (a few OOM kills a minute) before its buckets rise above the
     threshold: the incident began at the first event of the error templates of its ``early`` bad
     events (its first :data:`WALK_BACK` anomalous buckets) that are new, i.e. absent from the errors
-    more than :data:`WALK_BACK` buckets before onset. The walk is
-    bounded: at most that far back, not across a gap of more than :data:`WALK_GAP` buckets between
-    two of those events, and never before the last change before onset (what came before a
-    change is not what it set off).
+    more than :data:`WALK_BACK` buckets before onset. The walk is bounded: at most that far back, not
+    across a gap of more than :data:`WALK_GAP` buckets between two of those events (or failed
+    requests), and never before the last change before onset (what came before a change is not what
+    it set off).
     """
     logs = early.loc[(early["kind"] != "request").to_numpy(dtype=bool, na_value=False)]
     if logs.empty:
@@ -145,11 +145,20 @@ def _walk_back(
     ]
     if mine.empty:
         return bad.iloc[:0]
-    # Walk back from onset through the chain of these events while they stay close to each other.
-    stamps = np.append(mine["timestamp"].array.asi8, onset.value)
+    # Walk back from onset through the chain of these events while they stay close to each other;
+    # the failed requests between them (the edge's 503s while the service dies slowly) bridge gaps
+    # but never begin the incident by themselves.
+    requests = bad.loc[
+        (times < onset).to_numpy(dtype=bool, na_value=False)
+        & (times >= horizon).to_numpy(dtype=bool, na_value=False)
+        & (bad["kind"] == "request").to_numpy(dtype=bool, na_value=False),
+        "timestamp",
+    ]
+    stamps = np.sort(np.concatenate([mine["timestamp"].array.asi8, requests.array.asi8, [onset.value]]))
     gaps = np.diff(stamps) > (WALK_GAP * width).value
-    start = int(np.flatnonzero(gaps)[-1]) + 1 if gaps.any() else 0
-    return mine.iloc[start:]
+    reached = stamps[int(np.flatnonzero(gaps)[-1]) + 1] if gaps.any() else stamps[0]
+    walked: pd.DataFrame = mine.loc[mine["timestamp"].array.asi8 >= reached]
+    return walked
 
 
 def detect_onset_recovery(

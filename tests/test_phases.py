@@ -260,3 +260,30 @@ def test_the_walk_back_stops_at_a_change_a_gap_and_the_baseline() -> None:
         ANOMALY, make_events([*lone, *errors("payments", ["09:00:21", "09:00:30"])]), CONFIG, edge=False
     )
     assert result.phases["onset"] == at("09:00:21")
+
+
+def test_failed_requests_bridge_the_walk_back_but_never_begin_it() -> None:
+    """The zoo's memory leak with other noise: two OOM errors, then only the edge's 503s for over two
+    minutes before the errors are dense. The 503s keep the chain unbroken; onset is the first OOM error."""
+    oom = "request failed: java.lang.OutOfMemoryError: Java heap space"
+    records: list[dict[str, object]] = [
+        {"time": f"2024-03-05T{t}Z", "service": "payments", "level": "error", "message": oom}
+        for t in ("08:57:47", "08:57:49", *(f"09:00:{s:02d}" for s in range(5, 60, 6)))
+    ]
+    records += [
+        {
+            "time": f"2024-03-05T{t}Z",
+            "service": "payments",
+            "kind": "request",
+            "message": "GET /api/recs HTTP/1.1",
+            "http_status": 503,
+            "level": "error",
+        }
+        for t in ("08:57:30", "08:58:09", "08:58:36", "08:59:09", "08:59:35")
+    ]
+    result = detect_phases(ANOMALY, make_events(records), CONFIG, edge=False)
+    assert result.phases["onset"] == at("08:57:47")
+    # Without the requests, the gap of more than two buckets stops the walk.
+    logs_only = [r for r in records if r.get("kind") != "request"]
+    result = detect_phases(ANOMALY, make_events(logs_only), CONFIG, edge=False)
+    assert result.phases["onset"] == at("09:00:05")
