@@ -114,11 +114,11 @@ SIGNATURES: Final[tuple[Signature, ...]] = (
         "network_partition",
         "network",
         "a network failure (a link down, packet loss)",
-        r"changed state to down|%LINK-\d-UPDOWN|link (is )?down|carrier lost|packet loss|packets? dropped"
+        r"changed state to down|%LINK-\d-UPDOWN|\blink\b[^.;]{0,24}\bdown\b|carrier lost|packet loss|packets? dropped"
         # An interface, port or line protocol going down, as network devices word it (Cisco, Arista,
         # Juniper, Linux), and a routing adjacency lost (a BGP or OSPF neighbour down).
         r"|\b(interface|port|line protocol|(ethernet|eth|xe-|ge-|et-|te|gi|swp|bond|port-channel)[\d/.:-]*)"
-        r"( \S+)?,? (is|went|goes|changed state to) (administratively )?down\b"
+        r"\b[^.;]{0,40}\b(is|went|goes|changed state to) (administratively )?down\b"
         r"|\b(bgp|ospf|isis)\b.{0,60}\b(neighbou?r|peer|session|adjacency)\b.{0,40}\b(down|lost|closed|reset)\b"
         r"|%BGP-\d-ADJCHANGE.{0,80}\bdown\b"
         r"|network (is )?unreachable|network partition|split[- ]brain",

@@ -547,3 +547,23 @@ def test_a_change_logged_by_a_tool_that_names_the_failing_service_is_that_servic
     (change,) = [c for c in incident_of(events).root_cause_candidates if c.kind == "change"]
     assert change.service == "spinnaker"
     assert change.noise
+
+
+@pytest.mark.parametrize(
+    ("text", "network"),
+    [
+        ("%LINK-3-UPDOWN: Interface GigabitEthernet0/1, changed state to down", True),
+        ("xe-0/0/3 is down, line protocol is down", True),
+        ("Interface swp12 (uplink to spine-2) went down", True),
+        ("bond0: link status definitely down for interface eth1, disabling it", True),
+        ("%BGP-5-ADJCHANGE: neighbor 192.0.2.1 Down BGP Notification sent", True),
+        ("BGP peer 198.51.100.7 session closed: hold timer expired", True),
+        ("report generation is down to 3s", False),
+        ("the download is done", False),
+    ],
+)
+def test_network_state_changes_are_the_network_signature(text: str, network: bool) -> None:
+    """Issue 15: an interface, line protocol or routing adjacency going down, as devices word it,
+    is a network trigger's word (not only the one wording of the zoo's switch)."""
+    found = signatures_of(make_events([{"time": "2024-03-05T08:00:00Z", "message": text, "level": "error"}]))
+    assert (str(found.iloc[0]) == "network_partition") is network
