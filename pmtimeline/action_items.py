@@ -43,7 +43,7 @@ ALERT_LEAD: Final = pd.Timedelta("5min")
 #: An alert that fired this many times in the window flaps.
 FLAPPING_FIRES: Final = 3
 #: Change types a canary protects against.
-ROLLED_OUT: Final = frozenset({"deploy", "config", "feature_flag", "migration"})
+ROLLED_OUT: Final = frozenset({"deploy", "config", "feature_flag", "migration", "operation"})
 #: Words that show a change was rolled out progressively.
 PROGRESSIVE_WORDS: Final = ("canary", "progressive", "blue/green", "blue-green", "rollout step", "setweight", "% of")
 
@@ -240,6 +240,19 @@ def _trigger_items(incident: Incident) -> list[ActionItem]:
                     top.evidence[:2],
                 )
             )
+    # A destructive command (rm -rf, DROP TABLE, terminate-instances) is guarded, and its data restorable.
+    if top.kind == "change" and top.trigger == "destructive" and top.evidence:
+        out.append(
+            ActionItem(
+                "prevent",
+                "P1",
+                "Guard destructive commands on production: a second person or a dry run before they run, a "
+                "prompt naming the host, and a restore from backup tested on a schedule",
+                # The command's words stay in its cited line: a fact here is not redacted like a message.
+                f"the likeliest trigger is a destructive command ({top.summary})",
+                top.evidence[:1],
+            )
+        )
     # A surge is a fact to act on when it is the likeliest trigger, not the load an attack brought.
     surge = top if top.trigger == "traffic_surge" and top.evidence else None
     if surge is not None:

@@ -158,3 +158,23 @@ def test_a_surge_is_acted_on_only_as_the_trigger() -> None:
     behind = (attack, dataclasses.replace(surge, rank=2))
     assert not [a for a in derive_action_items(bare(root_cause_candidates=behind)) if "Load-test" in a.action]
     assert derive_action_items(bare(root_cause_candidates=(dataclasses.replace(surge, evidence=()),))) == ()
+
+
+def test_a_destructive_command_asks_for_a_guard_and_an_operation_for_a_canary() -> None:
+    """Issue 15: the GitLab shape (rm -rf through sudo) gets a guard on destructive commands citing the
+    command; an operator's action pushed everywhere (an ``operation``) gets the progressive rollout item."""
+    command = evidence("10:00:01", "db/syslog", 71, "ops : USER=root ; COMMAND=/bin/rm -rf /srv/pgdata")
+    summary = "destructive in postgres 3 s before onset (logged by sudo)"
+    candidate = RootCauseCandidate(1, "change", command.time, "postgres", summary, 0.99, (command,))
+    (item,) = derive_action_items(bare(root_cause_candidates=(dataclasses.replace(candidate, trigger="destructive"),)))
+    assert (item.type, item.priority, item.evidence) == ("prevent", "P1", (command,))
+    assert "Guard destructive commands" in item.action
+    assert item.fact == f"the likeliest trigger is a destructive command ({summary})"
+    assert "rm -rf" not in item.fact  # the command's words stay in its cited line
+    push = evidence("10:00:01", "config-api/api.jsonl", 75, "customer c-1 activated version 42 of service svc-9")
+    operation = RootCauseCandidate(1, "change", push.time, "cache", "operation", 0.9, (push,), trigger="operation")
+    (item,) = derive_action_items(bare(root_cause_candidates=(operation,)))
+    assert "canary" in item.action
+    # Noise is no fact to act on.
+    noise = dataclasses.replace(candidate, trigger="destructive", noise=True)
+    assert derive_action_items(bare(root_cause_candidates=(noise,))) == ()
