@@ -32,7 +32,7 @@ from typing import Final
 
 import pandas as pd
 
-from pmtimeline.incident import ActionItem, Evidence, Incident, Mechanism, RootCauseCandidate
+from pmtimeline.incident import ActionItem, Evidence, Incident, Mechanism, RootCauseCandidate, duration_words
 
 #: Detection slower than this gives an alerting item.
 DETECTION_LAG: Final = pd.Timedelta("5min")
@@ -106,14 +106,7 @@ MECHANISM_GUARDS: Final[Mapping[str, tuple[str, str, str]]] = {
 
 
 def _duration(delta: pd.Timedelta) -> str:
-    seconds = round(abs(delta.total_seconds()))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    return f"{secs} s"
+    return duration_words(abs(delta.total_seconds()))
 
 
 def _evidence(incident: Incident, *phases: str) -> tuple[Evidence, ...]:

@@ -40,6 +40,23 @@ def parse_utc(text: str | None) -> pd.Timestamp | None:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+def duration_words(seconds: float | None) -> str:
+    """A duration as the draft writes it: ``45 s``, ``1 min 42 s``, ``3 min``, ``2 h 5 min``; "unknown"
+    for None. A negative duration gets a leading minus."""
+    if seconds is None or pd.isna(seconds):
+        return "unknown"
+    total = round(float(seconds))
+    if total < 0:
+        return f"-{duration_words(-total)}"
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One event cited as evidence: where it is written and what it says (message is raw text;

@@ -76,7 +76,7 @@ from pmtimeline.config import PHASES, TimelineConfig, check_zone
 from pmtimeline.errors import ConfigError
 from pmtimeline.escaping import markdown_cell, markdown_code, markdown_text
 from pmtimeline.exposure import operation_kind
-from pmtimeline.incident import Actor, Evidence, Incident, Metrics, RootCauseCandidate
+from pmtimeline.incident import Actor, Evidence, Incident, Metrics, RootCauseCandidate, duration_words
 from pmtimeline.schema import ERROR_LEVELS
 
 #: Detection slower than this suggests an alerting action item.
@@ -254,21 +254,6 @@ def _utc(ts: pd.Timestamp | None) -> str:
     if ts is None or pd.isna(ts):
         return ""
     return pd.Timestamp(ts).tz_convert("UTC").strftime(_TIME_FORMAT)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None or pd.isna(seconds):
-        return "unknown"
-    total = round(float(seconds))
-    if total < 0:
-        return f"-{_duration(-total)}"
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    return f"{secs} s"
 
 
 def _percent(fraction: float | None) -> str:
@@ -450,7 +435,8 @@ class _Facts:
         parts: list[str] = []
         if end is not None:
             parts.append(
-                f"From {_utc(onset)} to {_utc(end)} UTC ({_duration((end - onset).total_seconds())}), {who} {verb} "
+                f"From {_utc(onset)} to {_utc(end)} UTC ({duration_words((end - onset).total_seconds())}), "
+                f"{who} {verb} "
                 f"{state} (onset {self.phase_citations('onset')}, {end_phase} {self.phase_citations(end_phase)})."
             )
         else:
@@ -467,7 +453,7 @@ class _Facts:
             )
         if inc.phase("detected") is not None:
             parts.append(
-                f"The incident was detected {_duration(m.time_to_detect_s or self.minutes('onset', 'detected'))} "
+                f"The incident was detected {duration_words(m.time_to_detect_s or self.minutes('onset', 'detected'))} "
                 f"after onset ({self.phase_citations('detected')})."
             )
         return " ".join(parts)
@@ -484,7 +470,7 @@ class _Facts:
         inc = self.incident
         if inc.window_start is None or inc.window_end is None:
             return ""
-        span = _duration((inc.window_end - inc.window_start).total_seconds())
+        span = duration_words((inc.window_end - inc.window_start).total_seconds())
         return f"from {_utc(inc.window_start)} to {_utc(inc.window_end)} UTC ({span})"
 
     def quiet_summary(self) -> str:
@@ -668,7 +654,7 @@ class _Facts:
             seconds = self.minutes(phase_a, phase_b)
             if seconds is not None:
                 out.append(
-                    f"{label}: {_duration(seconds)} ({phase_a} {self.phase_citations(phase_a)}, "
+                    f"{label}: {duration_words(seconds)} ({phase_a} {self.phase_citations(phase_a)}, "
                     f"{phase_b} {self.phase_citations(phase_b)})."
                 )
         if self.incident.partial:
@@ -961,7 +947,7 @@ class _Facts:
             alert = next((a for a in self.incident_alerts() if a.fired is not None and a.fired == detected), None)
             by = f" by the alert {markdown_code(alert.name, 80)}" if alert is not None else ""
             out.append(
-                f"It was detected{by} at {_utc(detected)} UTC, {_duration((detected - onset).total_seconds())} "
+                f"It was detected{by} at {_utc(detected)} UTC, {duration_words((detected - onset).total_seconds())} "
                 f"after onset ({self.phase_citations('detected')})."
             )
         else:
@@ -1016,7 +1002,7 @@ class _Facts:
         out = [f"Onset: {self.at('onset')}."]
         if inc.phase("detected") is not None:
             lag = m.time_to_detect_s if m.time_to_detect_s is not None else self.minutes("onset", "detected")
-            out.append(f"Detected: {self.at('detected')}, {_duration(lag)} after onset.")
+            out.append(f"Detected: {self.at('detected')}, {duration_words(lag)} after onset.")
         else:
             out.append("Detection: not determined from the events; set the `detected` phase by hand if known.")
         if inc.anomaly_signal:
@@ -1042,7 +1028,7 @@ class _Facts:
                 cite = _cite(a.acknowledged_citation)
                 out.append(
                     f"First acknowledgement: {_utc(a.acknowledged)} UTC ({cite}), "
-                    f"{_duration((a.acknowledged - a.fired).total_seconds())} after the alert fired."
+                    f"{duration_words((a.acknowledged - a.fired).total_seconds())} after the alert fired."
                 )
         else:
             out.append(
@@ -1061,7 +1047,7 @@ class _Facts:
         ):
             if inc.phase(phase) is not None:
                 secs = seconds if seconds is not None else self.minutes("onset", phase)
-                since = f", {_duration(secs)} after onset" if secs is not None else ""
+                since = f", {duration_words(secs)} after onset" if secs is not None else ""
                 out.append(f"{phase.capitalize()}: {self.at(phase)}{since}.")
             else:
                 out.append(f"{phase.capitalize()}: not determined from the events.")
@@ -1110,11 +1096,11 @@ class _Facts:
         got_lucky = ["What could have made this much worse (time of day, traffic, who was on call)?"]
         lag = m.time_to_detect_s
         if lag is not None and lag <= DETECTION_LAG_ACTION_S:
-            went_well.append(f"Detection took {_duration(lag)}: which signal made that possible?")
+            went_well.append(f"Detection took {duration_words(lag)}: which signal made that possible?")
         elif lag is not None:
-            went_wrong.append(f"Detection took {_duration(lag)}: why did it take that long?")
+            went_wrong.append(f"Detection took {duration_words(lag)}: why did it take that long?")
         if m.time_to_mitigate_s is not None:
-            went_well.append(f"Mitigation came {_duration(m.time_to_mitigate_s)} after onset: what made it work?")
+            went_well.append(f"Mitigation came {duration_words(m.time_to_mitigate_s)} after onset: what made it work?")
         if not self.had_alerts() and self.incident.phase("onset") is not None:
             went_wrong.append("No alert fired: how was the incident noticed?")
         return {"went_well": went_well, "went_wrong": went_wrong, "got_lucky": got_lucky}
@@ -1201,10 +1187,10 @@ class _Facts:
             return str(len(values)) if values else None
 
         rows = [
-            ("Time to detect", _duration(m.time_to_detect_s) if m.time_to_detect_s is not None else ""),
-            ("Time to mitigate", _duration(m.time_to_mitigate_s) if m.time_to_mitigate_s is not None else ""),
-            ("Time to recover", _duration(m.time_to_recover_s) if m.time_to_recover_s is not None else ""),
-            ("Time to resolve", _duration(m.time_to_resolve_s) if m.time_to_resolve_s is not None else ""),
+            ("Time to detect", duration_words(m.time_to_detect_s) if m.time_to_detect_s is not None else ""),
+            ("Time to mitigate", duration_words(m.time_to_mitigate_s) if m.time_to_mitigate_s is not None else ""),
+            ("Time to recover", duration_words(m.time_to_recover_s) if m.time_to_recover_s is not None else ""),
+            ("Time to resolve", duration_words(m.time_to_resolve_s) if m.time_to_resolve_s is not None else ""),
             ("Requests", known("requests_total", None if m.requests_total is None else _count(m.requests_total))),
             (
                 "Failed requests",
