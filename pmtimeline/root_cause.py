@@ -17,7 +17,9 @@ Triggers, which rank first:
     loosely (``WAF`` is ``waf``, ``payments`` is ``payments-api``); a change is *aimed at* the failure when,
     within :data:`AIMED_WITHIN` of onset, its message names a failing service or a distinctive word
     of the first new errors (a config push for ``svc-7Xy2`` before errors compiling ``svc-7Xy2``),
-    and it is then that service's change, whoever logged it.
+    and it is then that service's change, whoever logged it. An operator's command (a ``destructive``
+    one such as ``rm -rf``, an ``operation``, a ``config`` change) is also aimed at the failure when
+    it ran on the host where the incident's first errors were written (:data:`HOST_COMMANDS`).
 ``external``
     A trigger from outside, recognized when the errors' words name it (:mod:`pmtimeline.signatures`:
     an expired certificate, a quota, a calendar edge, memory, disk or file descriptors exhausted, a
