@@ -40,7 +40,7 @@ from pmtimeline.config import PHASES, TimelineConfig
 from pmtimeline.incident import Evidence
 from pmtimeline.service_names import service_matches
 from pmtimeline.signals import Anomaly, bad_event_mask
-from pmtimeline.templates import message_templates
+from pmtimeline.template_mining import mine_templates
 
 #: Evidence events kept per phase.
 EVIDENCE_PER_PHASE: Final = 3
@@ -136,8 +136,11 @@ def _walk_back(
     ]
     if earlier.empty:
         return bad.iloc[:0]
-    templates = message_templates(earlier["message"]).fillna("")
-    incident = set(message_templates(logs["message"]).dropna())
+    # Mined together, so that lines of one kind with other words in them (user names, hosts) share a
+    # template: a background failed login of an account the attack tries later is the baseline's.
+    mined = mine_templates(pd.concat([earlier["message"], logs["message"]], ignore_index=True)).fillna("")
+    templates = pd.Series(mined.iloc[: len(earlier)].to_numpy(), index=earlier.index)
+    incident = set(mined.iloc[len(earlier) :])
     baseline = set(templates.loc[(earlier["timestamp"] < onset - WALK_BACK * width).to_numpy(dtype=bool)])
     new = incident - baseline - {""}
     mine = earlier.loc[
