@@ -64,6 +64,12 @@ def window_options(func: F) -> F:
         click.option("--format-file", type=click.Path(dir_okay=False), help="TOML file of user-defined formats."),
         click.option("--rejects", type=click.Path(dir_okay=False), help="Write rejected lines (CSV) here."),
         click.option("--workers", type=int, default=1, show_default=True, help="Parsing processes (0 = one per core)."),
+        click.option(
+            "--no-prune",
+            is_flag=True,
+            help="Read every line and apply --start/--end line by line; by default files (and parts of them) "
+            "that samples show to lie wholly outside the window are skipped unread, their lines counted.",
+        ),
         click.option("--max-events", type=int, help="Stop after this many events (the run is marked partial)."),
         click.option("--strict", is_flag=True, help="Exit non-zero when any line was rejected or any source partial."),
         click.option("--es", "es_url", metavar="URL", help="Also read from this Elasticsearch cluster."),
@@ -166,6 +172,7 @@ def config_from_options(opts: dict[str, Any], inputs: Sequence[str] = ()) -> Tim
         format_name=opts.get("format_name"),
         format_file=opts.get("format_file"),
         workers=opts.get("workers"),
+        prune=False if opts.get("no_prune") else None,
         max_events=opts.get("max_events") or None,
         title=title,
         phase_overrides=overrides or None,

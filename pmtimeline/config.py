@@ -55,6 +55,10 @@ class TimelineConfig:
             (:func:`match_source`).
         year: the year of year-less timestamps (syslog); None infers it (window, other sources,
             file modification time).
+        prune: with a window, skip log files and byte ranges of them that samples across them
+            show to lie wholly outside it, unread (counted in ``outside_window``; see
+            docs/time.md). True by default; False (``--no-prune``) reads every line and applies
+            the window line by line.
 
     Reading:
         format_name: force this registered format for every log file (None detects per file).
@@ -66,6 +70,8 @@ class TimelineConfig:
             (compression bombs), counted ``decompressed_size_cap``.
         max_events: stop a run after this many events, counted ``event_cap`` (partial).
         max_rejects_kept: rejected lines kept with their excerpt for ``--rejects`` (all are counted).
+        own_outputs: paths this run writes (the ``-o`` output, the rejects file): a directory walk or
+            glob never reads them back as input (set by the CLI; empty by default).
 
     Analysis:
         bucket: signal bucket width (pandas offset string).
@@ -99,6 +105,7 @@ class TimelineConfig:
     input_roots: tuple[str, ...] = ()
     year: int | None = None
     auto_time: bool = False
+    prune: bool = True
 
     format_name: str | None = None
     format_file: str | None = None
@@ -109,6 +116,7 @@ class TimelineConfig:
     max_compression_ratio: int = DEFAULT_MAX_COMPRESSION_RATIO
     max_events: int = DEFAULT_MAX_EVENTS
     max_rejects_kept: int = 100_000
+    own_outputs: tuple[str, ...] = ()
 
     bucket: str = "1min"
     count_resolution: str = "1s"
