@@ -3,6 +3,24 @@
 Log lines are written by attackers as much as by services. Nothing taken from a log may become a
 live link, script, heading, mention, formula or terminal control sequence in any output, so every
 output path passes log-derived text through exactly one of these functions.
+
+=================  ==========================================================================
+output             escaper
+=================  ==========================================================================
+terminal           :func:`escape_terminal` (controls shown as ``\\x1b``, ``\\u202e``, newline ``⏎``)
+Markdown           :func:`markdown_code`, :func:`markdown_cell`, :func:`markdown_text`
+Plotly (HTML)      :func:`plotly_text`, :func:`plotly_texts`
+CSV                :func:`csv_cell`, :func:`csv_column` (controls escaped, newlines and tabs kept)
+JSON, JSON lines   :func:`json_safe` over the serialized document (controls as JSON ``\\u`` escapes,
+                   so readers get the data back unchanged)
+TOML               :func:`toml_string`
+=================  ==========================================================================
+
+"Controls" (:data:`CONTROL_RANGES`) are the C0 and C1 control characters (ESC, BEL, CR, backspace,
+NUL, ...; not TAB), DEL, the bidirectional marks, embeddings, overrides and isolates (U+061C,
+U+200E/F, U+202A-202E, U+2066-2069), the zero-width and other invisible format characters (U+200B-200D,
+U+2060-2064, U+206A-206F, U+FEFF, U+180E, U+FFF9-FFFB), the line and paragraph separators U+2028/9 and
+the invisible tag characters U+E0000-E007F: everything that can drive a terminal, reorder or hide text.
 """
 
 from __future__ import annotations
@@ -16,39 +34,54 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# C0 controls except TAB, DEL, C1 controls, and the bidirectional overrides/isolates and other
-# invisible format characters that can reorder or hide text.
-_CONTROL_RANGES: Final = (
+#: Code point ranges of the characters every output shows escaped (see the module docstring): C0
+#: controls but TAB, DEL, C1 controls, bidi marks/overrides/isolates, invisible format characters,
+#: the line and paragraph separators and the tag characters.
+CONTROL_RANGES: Final = (
     (0x00, 0x08),
     (0x0A, 0x1F),
     (0x7F, 0x9F),
-    (0x200B, 0x200F),
-    (0x202A, 0x202E),
-    (0x2066, 0x2069),
-    (0xFEFF, 0xFEFF),
+    (0x061C, 0x061C),  # ARABIC LETTER MARK: a bidi mark
+    (0x180E, 0x180E),  # MONGOLIAN VOWEL SEPARATOR: invisible
+    (0x200B, 0x200F),  # zero-width space/joiners, LRM, RLM
+    (0x2028, 0x202E),  # line/paragraph separators (line breaks to JavaScript and editors), embeddings, overrides
+    (0x2060, 0x2064),  # word joiner, invisible operators
+    (0x2066, 0x206F),  # isolates, deprecated shaping controls
+    (0xFEFF, 0xFEFF),  # zero-width no-break space (BOM)
+    (0xFFF9, 0xFFFB),  # interlinear annotation controls
+    (0xE0000, 0xE007F),  # tag characters: invisible ASCII look-alikes
 )
-_CONTROL_RE: Final = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in _CONTROL_RANGES) + "]")
+
+
+def _char_class(ranges: tuple[tuple[int, int], ...]) -> str:
+    return "[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]"
+
+
+_CONTROL_RE: Final = re.compile(_char_class(CONTROL_RANGES))
 # The same class in RE2 syntax (Arrow's regex kernels), for column-wise checks.
-_CONTROL_RE2: Final = "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in _CONTROL_RANGES) + "]"
-_CSV_CONTROL_RE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_RE2: Final = "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in CONTROL_RANGES) + "]"
+# CSV keeps line feeds (RFC 4180 quoting carries them; stack traces are multi-line) and tabs; a CR
+# is escaped, as `OK\rFAIL` overwrites a line when the file is shown on a terminal.
+_CSV_CONTROL_RE: Final = re.compile(_char_class(((0x00, 0x08), (0x0B, 0x1F), *CONTROL_RANGES[2:])))
+# In serialized JSON, TAB, LF and CR can only be whitespace between tokens (inside strings the
+# serializer escapes them); every other control is inside a string, where a \u escape means the same.
+_JSON_CONTROL_RE: Final = re.compile(_char_class(((0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), *CONTROL_RANGES[2:])))
 _MD_SPECIAL_RE: Final = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~@:])")
 _CSV_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r", "\x00")
 
 
-def _visible(match: re.Match[str]) -> str:
-    ch = match.group(0)
-    if ch == "\n":
+def _visible_char(code: int) -> str:
+    if code == 0x0A:
         return "⏎"
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _visible(match: re.Match[str]) -> str:
+    return _visible_char(ord(match.group(0)))
 
 
 #: Every character _CONTROL_RE matches, with its visible escape (for multi-pattern replacement).
-_CONTROL_CHARS: Final = {
-    chr(c): ("⏎" if c == 0x0A else f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}")
-    for a, b in _CONTROL_RANGES
-    for c in range(a, b + 1)
-}
+_CONTROL_CHARS: Final = {chr(c): _visible_char(c) for a, b in CONTROL_RANGES for c in range(a, b + 1)}
 
 
 def strip_controls(text: str) -> str:
@@ -206,8 +239,12 @@ def plotly_texts(values: pd.Series, limit: int | None = 200) -> np.ndarray:
         others = pc.match_substring_regex(held, _CONTROL_RE2)
         if pc.any(others).as_py():
             rest = held.filter(others)
-            for char, visible in _CONTROL_CHARS.items():
-                rest = pc.replace_substring(rest, char, visible)
+            # One pass per control character present: the few values holding them, joined, say which.
+            items = pa.ListArray.from_arrays(pa.array([0, len(rest)], pa.int32()), rest)
+            joined = pc.binary_join(items, pa.scalar("", type=rest.type))
+            present = set(joined[0].as_py()) & _CONTROL_CHARS.keys()
+            for char in sorted(present):
+                rest = pc.replace_substring(rest, char, _CONTROL_CHARS[char])
             held = pc.replace_with_mask(held, others, rest)
         column = pc.replace_with_mask(column, controls, held)
     if limit:
@@ -223,13 +260,16 @@ def plotly_texts(values: pd.Series, limit: int | None = 200) -> np.ndarray:
 
 
 def csv_cell(value: object) -> object:
-    """A CSV cell that no spreadsheet evaluates: strings starting with = + - @ TAB CR NUL get a ``'``.
+    """A CSV cell that no spreadsheet evaluates and no terminal obeys: controls (but line feeds and
+    tabs, which CSV quoting carries) are shown escaped (``\\x1b``, ``\\x0d``, ``\\u202e``), then strings
+    starting with = + - @ TAB get a ``'``.
 
     Non-strings (numbers, timestamps) are returned unchanged so numeric columns stay numeric.
     """
-    if isinstance(value, str) and value.startswith(_CSV_TRIGGERS):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    value = _CSV_CONTROL_RE.sub(_visible, value)
+    return "'" + value if value.startswith(_CSV_TRIGGERS) else value
 
 
 def csv_column(values: pd.Series) -> pd.Series:
@@ -249,3 +289,38 @@ def csv_column(values: pd.Series) -> pd.Series:
         # An object column may mix strings and numbers: only its strings get the prefix.
         risky &= values.map(lambda v: isinstance(v, str)).astype(bool)
     return values.where(~risky, "'" + text) if bool(risky.any()) else values
+
+
+def json_safe(document: str) -> str:
+    """A serialized JSON document (or JSON lines) with every control character of its strings
+    written as a JSON ``\\u`` escape (``\\u202e``, ``\\u001b``, a surrogate pair for a tag character).
+
+    ``json.dumps(..., ensure_ascii=False)`` and pandas' ``to_json(force_ascii=False)`` keep C1
+    controls, DEL and bidi overrides raw, which reorder or hide text in a terminal or an editor; the
+    escapes are the same JSON value, so a reader gets the data back unchanged.
+    """
+    if not _JSON_CONTROL_RE.search(document):
+        return document  # fail fast: the common case, the whole document scanned once
+    return _JSON_CONTROL_RE.sub(_json_escape, document)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    high, low = divmod(code - 0x10000, 0x400)
+    return f"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}"
+
+
+def toml_string(value: str) -> str:
+    """``value`` as a TOML basic string (``"..."``): quotes and backslashes escaped, every control
+    character (TOML forbids C0 controls and DEL raw; bidi overrides reorder an editor's line) as a
+    ``\\u``/``\\U`` escape, all else as written (``json.dumps`` is no substitute: it writes an astral
+    character as a surrogate pair, which TOML refuses)."""
+    body = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + _CONTROL_RE.sub(_toml_escape, body) + '"'
+
+
+def _toml_escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

@@ -4,9 +4,12 @@
 format                 what
 =====================  ==========================================================================
 ``csv``                RFC 4180 (CRLF, quoted where needed), one row per event, times ISO 8601 UTC;
-                       string cells that a spreadsheet would evaluate (``= + - @`` TAB CR NUL at the
-                       start) get a leading ``'``; numeric columns stay numeric
-``jsonl``              one JSON object per event, times ISO 8601 UTC, nulls as ``null``
+                       control, bidi and invisible characters but newlines and tabs shown escaped
+                       (``\\x1b``, ``\\x0d``, ``\\u202e``); string cells that a spreadsheet would
+                       evaluate (``= + - @`` TAB at the start) get a leading ``'``; numeric columns
+                       stay numeric
+``jsonl``              one JSON object per event, times ISO 8601 UTC, nulls as ``null``; control,
+                       bidi and invisible characters as JSON ``\\u`` escapes (the values unchanged)
 ``parquet``            the frame as is, with its dtypes (``string[pyarrow]``, ``Int64``, UTC times)
 ``timesketch-jsonl``   Timesketch's JSONL import: ``message``, ``datetime`` (ISO 8601),
                        ``timestamp_desc``, ``timestamp`` (microseconds since the epoch), then the
@@ -29,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pmtimeline.errors import ConfigError, OutputError, SchemaError
-from pmtimeline.escaping import csv_column
+from pmtimeline.escaping import csv_column, json_safe
 
 EXPORT_FORMATS: Final = ("csv", "jsonl", "parquet", "timesketch-jsonl", "timesketch-csv")
 
@@ -143,7 +146,9 @@ def _csv(frame: pd.DataFrame) -> bytes:
 def _jsonl(frame: pd.DataFrame) -> bytes:
     if frame.empty:
         return b""
-    text = frame.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
+    # Non-ASCII text stays readable; controls, bidi overrides and invisible characters become JSON
+    # escapes (the same values to a reader, nothing for a terminal or an editor to obey).
+    text = json_safe(frame.to_json(orient="records", lines=True, force_ascii=False, date_format="iso"))
     return text.encode("utf-8") + (b"" if text.endswith("\n") else b"\n")
 
 

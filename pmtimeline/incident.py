@@ -9,6 +9,7 @@ None); in JSON it is ISO 8601 with ``Z``. ``to_dict``/``from_dict`` round-trip e
 from __future__ import annotations
 
 import html
+import json
 import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
@@ -17,6 +18,7 @@ import pandas as pd
 
 from pmtimeline.config import PHASES
 from pmtimeline.errors import ConfigError
+from pmtimeline.escaping import json_safe
 from pmtimeline.sources import SourceAccounting
 
 SCHEMA_VERSION: Final = 1
@@ -478,6 +480,12 @@ class Incident:
             "time_inference": dict(self.time_inference),
             "time_span": dict(self.time_span),
         }
+
+    def to_json(self) -> str:
+        """The text of ``incident.json``: :meth:`to_dict` indented, non-ASCII text as written, but
+        control, bidi and invisible characters (from file names and log text) as ``\\u`` escapes,
+        so that no terminal or editor showing the file obeys or reorders them."""
+        return json_safe(json.dumps(self.to_dict(), indent=2, ensure_ascii=False)) + "\n"
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """IPython's plain-text form (beside the HTML one): title and phases, not every field."""

@@ -32,8 +32,10 @@ from pmtimeline.analysis import apply_overrides
 from pmtimeline.config import PHASES, TimelineConfig, check_zone, parse_time
 from pmtimeline.correlate import follow, link_requests
 from pmtimeline.errors import ConfigError, OutputError
+from pmtimeline.escaping import toml_string
 from pmtimeline.export import export_events
 from pmtimeline.incident import Incident, iso_utc
+from pmtimeline.output_files import OutputTransaction
 from pmtimeline.redact import Redactor
 from pmtimeline.schema import COUNT_COLUMNS, ERROR_LEVELS, EVENT_COLUMNS, conform_events
 from pmtimeline.sources import Reject, SourceAccounting
@@ -308,25 +310,37 @@ class Timeline:
 
     # -- saving and reopening ------------------------------------------------------------------------
 
-    def save(self, outdir: str | os.PathLike[str], *, images: bool = True) -> SavedOutputs:
+    def save(
+        self, outdir: str | os.PathLike[str], *, images: bool = True, outputs: OutputTransaction | None = None
+    ) -> SavedOutputs:
         """Write the same files as ``pmtimeline build``: events.parquet (when the events were kept,
         see ``load(keep_events=...)``), incident.json, postmortem.md,
         timeline.html, timeline.png/.svg (when a browser is available), incident.toml (a template for
-        phase overrides) and data/ (the aggregates, so ``report`` and ``chart`` can regenerate)."""
+        phase overrides) and data/ (the aggregates, so ``report`` and ``chart`` can regenerate).
+
+        The files are staged and moved into place together (:mod:`pmtimeline.output_files`): a
+        failure leaves the previous ones as they were, and a link at an output path is replaced,
+        never written through. Pass the ``outputs`` of a larger run to move them with its files
+        when it commits.
+
+        Raises:
+            OutputError: a file cannot be written (``cannot write PATH: reason``).
+        """
         from pmtimeline.chart import figure_image
 
+        if outputs is None:
+            with OutputTransaction(outdir) as own:
+                return self.save(outdir, images=images, outputs=own)
         out = Path(outdir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / DATA_DIR).mkdir(exist_ok=True)
         written: list[Path] = []
         warnings: list[str] = []
 
         def write(name: str, data: bytes | str) -> None:
             path = out / name
             if isinstance(data, str):
-                path.write_text(data, encoding="utf-8")
+                outputs.write_text(path, data)
             else:
-                path.write_bytes(data)
+                outputs.write_bytes(path, data)
             written.append(path)
 
         raw = not self.config.redact or self.config.keep_raw
@@ -341,7 +355,7 @@ class Timeline:
             shared, intervals, page, fig = self._shared_views(shared_notable)
             for name, data in tables.result():
                 write(name, data)
-        write(INCIDENT_FILE, json.dumps(shared.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        write(INCIDENT_FILE, shared.to_json())
         if not (out / OVERRIDES_FILE).exists():
             write(OVERRIDES_FILE, overrides_template(self.incident, self.config.tz))
         write(CHART_FILE, page)
@@ -474,8 +488,8 @@ def overrides_template(incident: Incident, tz: str = "UTC") -> str:
     lines = [
         "# Edit and run `pmtimeline report OUTDIR` (and `pmtimeline chart OUTDIR`) to regenerate.",
         "# Uncomment a phase to override the detected time (ISO 8601; a time without zone is read in tz).",
-        f"title = {json.dumps(incident.title)}",
-        f"tz = {json.dumps(tz)}",
+        f"title = {toml_string(incident.title)}",
+        f"tz = {toml_string(tz)}",
         "",
         "[phases]",
     ]

@@ -278,12 +278,19 @@ def test_plotly_texts_escapes_every_control_character_like_plotly_text() -> None
         "+1+1",
         "-2+3",
         "\t=1+1",
-        "\r=1+1",
-        "\x00x",
     ],
 )
 def test_csv_cell_prefixes_formula_triggers(payload: str) -> None:
     assert csv_cell(payload) == "'" + payload
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [("\r=1+1", "\\x0d=1+1"), ("\x00x", "\\x00x"), ("=\x1b[2J", "'=\\x1b[2J"), ("ok\u2066x", "ok\\u2066x")],
+)
+def test_csv_cell_escapes_controls_before_judging_the_start(payload: str, expected: str) -> None:
+    # A CR or NUL shown escaped starts with a backslash: nothing left for a spreadsheet to run.
+    assert csv_cell(payload) == expected
 
 
 @pytest.mark.parametrize("value", [-5, -2.5, 3, "plain", "a=b", None])

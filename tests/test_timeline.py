@@ -256,8 +256,7 @@ def test_saved_report_is_what_the_methods_give(timeline: Timeline, saved: SavedO
 
     out = saved.outdir
     assert (out / POSTMORTEM_FILE).read_text(encoding="utf-8") == timeline.postmortem()
-    incident = json.dumps(timeline.shared_incident().to_dict(), indent=2, ensure_ascii=False) + "\n"
-    assert (out / INCIDENT_FILE).read_text(encoding="utf-8") == incident
+    assert (out / INCIDENT_FILE).read_text(encoding="utf-8") == timeline.shared_incident().to_json()
     data, layout = newplot_arguments((out / CHART_FILE).read_text(encoding="utf-8"))
     figure = timeline.chart().to_dict()  # validated by plotly.py, written by plotly.py
     assert data == json.loads(to_json_plotly(figure["data"]))
