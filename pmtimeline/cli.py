@@ -11,7 +11,6 @@ import csv
 import dataclasses
 import functools
 import io
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,8 +19,9 @@ from typing import Any, TypeVar
 import click
 
 from pmtimeline.config import ISO_TIME_FORM, PHASES, TimelineConfig, check_source_globs, is_naive_time
-from pmtimeline.errors import PmtimelineError
+from pmtimeline.errors import NoEventsError, PmtimelineError
 from pmtimeline.escaping import escape_terminal
+from pmtimeline.output_files import OutputTransaction
 from pmtimeline.sources import Reject, SourceAccounting
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -135,6 +135,12 @@ def translate_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except NoEventsError as exc:
+            # The reasons come before the error that points at them (the run stopped before the
+            # command could print its summary).
+            if exc.sources:
+                click.echo(summary_table(exc.sources))
+            raise click.ClickException(escape_terminal(str(exc))) from exc
         except PmtimelineError as exc:
             raise click.ClickException(escape_terminal(str(exc))) from exc
 
@@ -286,8 +292,9 @@ def _zone_summary(acc: SourceAccounting) -> str:
     return ", ".join(parts)
 
 
-def write_rejects(path: str, rejects: Sequence[Reject], redact: bool) -> None:
-    """The rejects file: source, line, reason, escaped (and redacted) excerpt; mode 0600."""
+def write_rejects(path: str, rejects: Sequence[Reject], redact: bool, outputs: OutputTransaction) -> None:
+    """The rejects file: source, line, reason, escaped (and redacted) excerpt; staged in ``outputs``
+    as a new file of mode 0600 (so also when one exists: it is replaced, never written through)."""
     from pmtimeline.escaping import csv_cell
     from pmtimeline.redact import Redactor
 
@@ -300,15 +307,15 @@ def write_rejects(path: str, rejects: Sequence[Reject], redact: bool) -> None:
         if redact:
             excerpt = redactor.redact_text(excerpt)
         writer.writerow([csv_cell(r.source), r.line if r.line is not None else "", r.reason, csv_cell(excerpt)])
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-        fh.write(buf.getvalue())
+    outputs.write_text(path, buf.getvalue(), mode=0o600)
 
 
 def finish(sources: Sequence[SourceAccounting], strict: bool) -> None:
     """Exit codes: 1 when nothing could be read; with --strict also on rejects or partial sources."""
     if not any(a.events for a in sources):
-        raise click.ClickException("no events could be read from any input (see the summary above)")
+        from pmtimeline.pipeline import nothing_read_message
+
+        raise click.ClickException(escape_terminal(nothing_read_message(sources)))
     if strict:
         problems = [a.name for a in sources if a.rejected_total or a.partial or a.skipped_reason]
         if problems:
@@ -359,17 +366,26 @@ def ingest(inputs: tuple[str, ...], output: str, **opts: Any) -> None:
     # Parquet is the working table (raw, like the logs it came from); text exports are for sharing.
     redactor = Redactor() if fmt != "parquet" and not opts.get("no_redact") else None
     update, close = progress_bar()
+    # The table and the rejects file are staged and moved into place together at the end; a run
+    # that fails, or reads no event at all, leaves the previous ones as they were.
+    outputs = OutputTransaction()
     try:
         # Streamed: each chunk is written as it comes (sorted by time within the chunk), so memory
         # stays bounded however many events there are.
-        with EventSink(output, fmt, redactor=redactor) as sink:
+        with EventSink(output, fmt, redactor=redactor, outputs=outputs) as sink:
             result = run_ingest(sources, config, keep_events=False, on_chunk=sink, progress=update)
+        if opts.get("rejects"):
+            write_rejects(opts["rejects"], result.rejects, redact=not opts.get("no_redact"), outputs=outputs)
+        read_any = any(a.events for a in result.sources)
+        outputs.commit() if read_any else outputs.abort()
+    except BaseException:
+        outputs.abort()
+        raise
     finally:
         close()
     click.echo(summary_table(result.sources))
-    click.echo(f"wrote {sink.rows:,} events to {escape_terminal(output)} in {result.seconds:.1f} s")
-    if opts.get("rejects"):
-        write_rejects(opts["rejects"], result.rejects, redact=not opts.get("no_redact"))
+    if read_any:
+        click.echo(f"wrote {sink.rows:,} events to {escape_terminal(output)} in {result.seconds:.1f} s")
     finish(result.sources, opts.get("strict", False))
 
 
@@ -411,7 +427,9 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
     # One redactor for events.parquet and the other outputs, so that their pseudonyms agree.
     redactor = Redactor()
     raw = not config.redact or config.keep_raw
-    Path(outdir).mkdir(parents=True, exist_ok=True)
+    # Every file of the run (the folder's and --rejects) is staged and moved into place together
+    # at the end: a failure at any point leaves the previous outputs as they were.
+    outputs = OutputTransaction(outdir)
     update, close = progress_bar()
 
     def run(run_config: TimelineConfig, evidence: Callable[[pd.DataFrame], None]) -> Any:
@@ -419,7 +437,8 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
         opened = sources if run_config is config else sources_from_options(inputs, opts, run_config)
         # events.parquet is written chunk by chunk; the analysis works from the aggregates, so
         # memory does not grow with the number of ordinary events.
-        with EventSink(Path(outdir) / EVENTS_FILE, "parquet", redactor=None if raw else redactor) as sink:
+        target = Path(outdir) / EVENTS_FILE
+        with EventSink(target, "parquet", redactor=None if raw else redactor, outputs=outputs) as sink:
 
             def on_chunk(chunk: pd.DataFrame) -> None:
                 sink(chunk)
@@ -428,30 +447,35 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
             return run_build(opened, run_config, keep_events=False, on_chunk=on_chunk, progress=update)
 
     try:
-        result, config = build_with_time_inference(run, config)
-    finally:
-        close()
-    click.echo(summary_table(result.sources))
-    for line in time_inference_lines(result.incident.time_inference):
-        click.echo(f"time: {escape_terminal(line, 600)}", err=True)
-    if result.aggregates.span is not None:
-        for note in result.aggregates.span.notes(config.bucket):
-            click.echo(f"warning: {escape_terminal(note)}", err=True)
-    timeline = Timeline(
-        incident=result.incident,
-        aggregates=result.aggregates,
-        config=span_config(config, result.aggregates),
-        accounting=tuple(result.sources),
-        rejected=tuple(result.rejects),
-        _redactor=redactor,
-    )
-    saved = timeline.save(outdir, images=not opts.get("no_images"))
+        try:
+            result, config = build_with_time_inference(run, config)
+        finally:
+            close()
+        click.echo(summary_table(result.sources))
+        for line in time_inference_lines(result.incident.time_inference):
+            click.echo(f"time: {escape_terminal(line, 600)}", err=True)
+        if result.aggregates.span is not None:
+            for note in result.aggregates.span.notes(config.bucket):
+                click.echo(f"warning: {escape_terminal(note)}", err=True)
+        timeline = Timeline(
+            incident=result.incident,
+            aggregates=result.aggregates,
+            config=span_config(config, result.aggregates),
+            accounting=tuple(result.sources),
+            rejected=tuple(result.rejects),
+            _redactor=redactor,
+        )
+        saved = timeline.save(outdir, images=not opts.get("no_images"), outputs=outputs)
+        if opts.get("rejects"):
+            write_rejects(opts["rejects"], result.rejects, redact=config.redact, outputs=outputs)
+        outputs.commit()
+    except BaseException:  # Ctrl-C included: the partial outputs go, the previous ones stay
+        outputs.abort()
+        raise
     for warning in saved.warnings:
         click.echo(f"warning: {escape_terminal(warning)}", err=True)
     click.echo(incident_summary(timeline))
     click.echo(f"wrote {len(saved.written)} files to {escape_terminal(outdir)} in {result.seconds:.1f} s")
-    if opts.get("rejects"):
-        write_rejects(opts["rejects"], result.rejects, redact=config.redact)
     finish(result.sources, opts.get("strict", False))
 
 
@@ -553,15 +577,18 @@ def chart(outdir: str, **opts: Any) -> None:
     timeline = reopen(outdir, opts)
     fig = timeline.chart()
     out = Path(outdir)
-    (out / "timeline.html").write_text(figure_html(fig), encoding="utf-8")
     written = ["timeline.html"]
-    if not opts.get("no_images"):
-        try:
-            (out / "timeline.png").write_bytes(figure_image(fig, "png"))
-            (out / "timeline.svg").write_bytes(figure_image(fig, "svg"))
-            written += ["timeline.png", "timeline.svg"]
-        except OutputError as exc:
-            click.echo(f"warning: {escape_terminal(str(exc))} (timeline.html was still written)", err=True)
+    with OutputTransaction(outdir) as outputs:
+        outputs.write_text(out / "timeline.html", figure_html(fig))
+        if not opts.get("no_images"):
+            try:
+                images = {name: figure_image(fig, name.rsplit(".", 1)[1]) for name in ("timeline.png", "timeline.svg")}
+            except OutputError as exc:
+                click.echo(f"warning: {escape_terminal(str(exc))} (timeline.html was still written)", err=True)
+            else:
+                for name, data in images.items():
+                    outputs.write_bytes(out / name, data)
+                written += list(images)
     click.echo(f"wrote {', '.join(written)} in {escape_terminal(outdir)}")
 
 
@@ -613,7 +640,8 @@ def export(outdir: str, output: str, no_redact: bool) -> None:
     if no_redact:
         timeline = dataclasses.replace(timeline, config=dataclasses.replace(timeline.config, redact=False))
     data = timeline.export(fmt)
-    Path(output).write_bytes(data)
+    with OutputTransaction() as outputs:
+        outputs.write_bytes(output, data)
     click.echo(f"wrote {len(timeline.events):,} events to {escape_terminal(output)}")
 
 

@@ -8,8 +8,10 @@ notebook) can catch ``PmtimelineError`` once::
     ├── SchemaError              a frame lacks required columns or has the wrong dtypes
     ├── SourceError              a source could not be read at all
     │   ├── UnknownFormatError   no log format matched, or a forced name is not registered
-    │   └── SearchBackendError   an Elasticsearch request failed (raised from the client's error)
+    │   ├── SearchBackendError   an Elasticsearch request failed (raised from the client's error)
+    │   └── NoEventsError        no source gave any event; carries every source's accounting
     └── OutputError              an output could not be produced (e.g. PNG export without a browser)
+                                 or written ("cannot write PATH: reason")
 
 Third-party errors are translated where they occur, with ``raise ... from exc``, so nobody has to
 import ``elasticsearch`` or ``pyarrow`` to catch them. Built-in ``ValueError``/``TypeError`` are kept
@@ -20,6 +22,12 @@ them with :func:`pmtimeline.escaping.escape_terminal`) or credentials.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pmtimeline.sources import SourceAccounting
 
 
 class PmtimelineError(Exception):
@@ -44,6 +52,15 @@ class UnknownFormatError(SourceError):
 
 class SearchBackendError(SourceError):
     """An Elasticsearch request failed; the message says why and what to do."""
+
+
+class NoEventsError(SourceError):
+    """No source gave any event. The message names each source's reason; ``sources`` holds the
+    per-source accounting, for the summary a caller prints before the error."""
+
+    def __init__(self, message: str, sources: Sequence[SourceAccounting] = ()) -> None:
+        super().__init__(message)
+        self.sources: tuple[SourceAccounting, ...] = tuple(sources)
 
 
 class OutputError(PmtimelineError):

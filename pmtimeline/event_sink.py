@@ -18,15 +18,17 @@ the data on disk); the sink does not do it: sort on read when you need it (``pd.
 .sort_values(["timestamp", "source", "line"])``, DuckDB ``ORDER BY timestamp``), or keep the events in
 memory (``pipeline.ingest(..., keep_events=True)``), which sorts them globally.
 
-The file is written under a temporary name beside the target and renamed into place by
-:meth:`EventSink.close`, so a failed run never leaves a half-written table behind
-(:meth:`EventSink.abort` removes it).
+The file is written into a temporary folder beside the target (an
+:class:`~pmtimeline.output_files.OutputTransaction`) and moved into place by :meth:`EventSink.close`,
+so a failed run never leaves a half-written table behind (:meth:`EventSink.abort` removes it), and a
+symbolic link at the target is replaced, never written through. Pass the transaction of a whole run
+as ``outputs`` to move the table into place with the run's other files instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -38,6 +40,7 @@ import pyarrow.parquet as pq
 
 from pmtimeline.errors import OutputError
 from pmtimeline.export import EXPORT_FORMATS, export_events, parquet_options
+from pmtimeline.output_files import OutputTransaction, output_error
 from pmtimeline.redact import Redactor
 from pmtimeline.schema import EVENT_COLUMNS, empty_events
 
@@ -71,6 +74,9 @@ class EventSink:
         redactor: when given, every chunk is redacted with it before writing (use the same
             instance for every output of one report, so pseudonyms agree).
         sort_chunks: sort each chunk by time before writing (see the module docstring).
+        outputs: the run's :class:`~pmtimeline.output_files.OutputTransaction`: the table is staged
+            in it and moves into place when the caller commits it (:meth:`close` then only
+            finishes the file). Without it, :meth:`close` moves the table into place itself.
 
     Use as the ``on_chunk`` callback, then :meth:`close` (or as a context manager, which aborts on an
     exception)::
@@ -90,6 +96,7 @@ class EventSink:
         *,
         redactor: Redactor | None = None,
         sort_chunks: bool = True,
+        outputs: OutputTransaction | None = None,
     ) -> None:
         if fmt not in EXPORT_FORMATS:
             export_events(empty_events(), fmt)  # raises the ConfigError that names the formats
@@ -101,12 +108,14 @@ class EventSink:
         self._header_written = False
         self._parquet: pq.ParquetWriter | None = None
         self._schema = pa.Schema.from_pandas(empty_events(), preserve_index=False)
+        self._own_outputs = outputs is None
+        self._outputs = OutputTransaction() if outputs is None else outputs
         try:
-            handle, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent or ".")
-        except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
-        self._tmp = Path(tmp)
-        self._file: IO[bytes] | None = os.fdopen(handle, "wb")
+            self._file: IO[bytes] | None = self._outputs.open(self.path)
+        except OutputError:
+            if self._own_outputs:
+                self._outputs.abort()
+            raise
         if fmt == "parquet":
             try:
                 self._parquet = pq.ParquetWriter(self._file, self._schema, **parquet_options(self._schema))
@@ -134,12 +143,12 @@ class EventSink:
                 self._parquet.write_table(table)
             else:
                 self._file.write(self._text(frame))
+        except OSError as exc:  # first: Arrow's I/O errors are OSErrors too (a full disk)
+            self.abort()
+            raise output_error(self.path, exc) from exc
         except (pa.ArrowException, ValueError, TypeError) as exc:
             self.abort()
             raise OutputError(f"cannot write the events to {self.path}: {exc}") from exc
-        except OSError as exc:
-            self.abort()
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         self.rows += len(frame)
 
     def _text(self, frame: pd.DataFrame) -> bytes:
@@ -152,7 +161,8 @@ class EventSink:
         return data
 
     def close(self) -> Path:
-        """Finish the file and move it into place; returns its path. Closing twice is harmless."""
+        """Finish the file and move it into place (or leave that to the ``outputs`` given); returns
+        its path. Closing twice is harmless."""
         if self._file is None:
             return self.path
         try:
@@ -162,15 +172,20 @@ class EventSink:
                 self._file.write(export_events(empty_events(), self.fmt))
             self._file.close()
             self._file = None
-            os.replace(self._tmp, self.path)
-        except (OSError, pa.ArrowException) as exc:
+        except OSError as exc:
+            self.abort()
+            raise output_error(self.path, exc) from exc
+        except pa.ArrowException as exc:
             self.abort()
             raise OutputError(f"cannot write {self.path}: {exc}") from exc
+        if self._own_outputs:
+            self._outputs.commit()
         return self.path
 
     def abort(self) -> None:
         """Stop writing and remove the partial file (the target is left as it was)."""
-        if self._file is not None:
+        file, self._file = self._file, None
+        if file is not None:
             try:
                 if self._parquet is not None:
                     self._parquet.close()
@@ -178,9 +193,13 @@ class EventSink:
                 pass  # the partial file is removed below anyway
             finally:
                 self._parquet = None
-                self._file.close()
-                self._file = None
-        self._tmp.unlink(missing_ok=True)
+                # A full disk can fail the final flush; the file is discarded anyway.
+                with contextlib.suppress(OSError):
+                    file.close()
+        if self._own_outputs:
+            self._outputs.abort()
+        else:
+            self._outputs.discard(self.path)
 
     def __enter__(self) -> EventSink:
         return self

@@ -25,7 +25,7 @@ from pmtimeline.aggregate import Aggregates, Aggregator
 from pmtimeline.analysis import analyze
 from pmtimeline.changes import classify_changes
 from pmtimeline.config import TimelineConfig, match_source
-from pmtimeline.errors import PmtimelineError, SourceError
+from pmtimeline.errors import NoEventsError, PmtimelineError, SourceError
 from pmtimeline.incident import Incident
 from pmtimeline.schema import EVENT_COLUMNS, STRING, conform_events, empty_events, validate_events
 from pmtimeline.sources import AccountedSource, CountingSource, Reject, Source, SourceAccounting
@@ -198,6 +198,32 @@ def stream_chunks(
             failures[id(source)] = str(exc)
 
 
+def nothing_read_message(accounting: Sequence[SourceAccounting], shown: int = 3) -> str:
+    """``no events could be read from any input (NAME: reason; ...)``: why each source gave nothing,
+    for the first ``shown`` sources (the per-source summary lists them all)."""
+    reasons = [f"{acc.name}: {why_no_events(acc)}" for acc in accounting[:shown]]
+    if len(accounting) > shown:
+        reasons.append(f"and {len(accounting) - shown} more")
+    return "no events could be read from any input" + (f" ({'; '.join(reasons)})" if reasons else "")
+
+
+def why_no_events(acc: SourceAccounting) -> str:
+    """The reason a source gave no event, from its accounting: why it failed or was skipped, what
+    became of its lines, or what its reader noted."""
+    if acc.skipped_reason or acc.partial_reason:
+        return str(acc.skipped_reason or acc.partial_reason)
+    if acc.rejected_total and acc.rejected_total >= acc.lines_read:
+        detail = ", ".join(f"{k}={v:,}" for k, v in sorted(acc.rejected.items()))
+        return f"all {acc.lines_read:,} lines rejected ({detail})"
+    if acc.outside_window and acc.outside_window >= acc.lines_read - acc.rejected_total:
+        return f"{acc.outside_window:,} lines outside the window, {acc.rejected_total:,} rejected"
+    if acc.format_reason and not acc.lines_read:
+        return acc.format_reason
+    if acc.notes:
+        return acc.notes[0]
+    return f"{acc.lines_read:,} lines read, no event in them"
+
+
 def collect_accounting(
     sources: Iterable[Source],
     events_per_source: dict[int, int],
@@ -348,13 +374,20 @@ def build(
     kept: list[pd.DataFrame] = []
     failures: dict[int, str] = {}
     counts: dict[int, int] = {}
-    pushdown = {id(s) for s in sources if _uses_pushdown(s)}
+    pushdown: set[int] = set()
     for source in sources:
-        if id(source) in pushdown:
-            assert isinstance(source, CountingSource)
-            aggregator.add_counts(source.counts(config.count_resolution))
+        try:
+            if _uses_pushdown(source):
+                assert isinstance(source, CountingSource)
+                aggregator.add_counts(source.counts(config.count_resolution))
+                pushdown.add(id(source))
+        except SourceError as exc:
+            # A cluster that cannot be reached fails alone, as an unreadable file does: the run goes
+            # on with the other sources, and the summary says why.
+            failures[id(source)] = str(exc)
+    readable = [s for s in sources if id(s) not in failures]
     duplicates = merges_duplicates(sources)
-    stream = _counted_and_handed_off(sources, config, on_chunk, progress, failures, duplicates, counts)
+    stream = _counted_and_handed_off(readable, config, on_chunk, progress, failures, duplicates, counts)
     # The aggregation overlaps with the parsing of the next chunk, as the writing does: both lean on
     # kernels that release the GIL (polars, Arrow, numpy sorts): a one-process build of the 2 M-line
     # benchmark corpus went from 23.4 s to 20.8 s on two cores (bench/run_bench.py --workers 1, same
@@ -371,7 +404,7 @@ def build(
     aggregates = aggregator.result()
     accounting = collect_accounting(sources, counts, failures, duplicates.dropped if duplicates else None)
     if not any(a.events or a.lines_read for a in accounting) and not len(aggregates.counts):
-        raise SourceError("no events could be read from any input (see the per-source summary above)")
+        raise NoEventsError(nothing_read_message(accounting), accounting)
     incident = analyze(aggregates, accounting, config)
     events = sort_events(pd.concat(kept, ignore_index=True)) if kept else (empty_events() if keep_events else None)
     return AnalysisResult(
@@ -395,7 +428,9 @@ __all__ = [
     "correct_clock_skew",
     "ingest",
     "merges_duplicates",
+    "nothing_read_message",
     "prepare_chunk",
     "sort_events",
     "stream_chunks",
+    "why_no_events",
 ]
