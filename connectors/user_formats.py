@@ -11,13 +11,18 @@ A format file holds one ``[[format]]`` table per format::
     timezone = "Europe/Berlin"             # optional: zone of naive timestamps
     levels = { W = "warning", E = "error" }  # optional: raw token -> normalized level
     multiline_start = '^\\d{4}-'           # optional: a line that starts an event; other lines are
-                                           # continuation lines of the previous event
+                                           # continuation lines of the previous event, and a line
+                                           # that starts one but does not fit ``regex`` is rejected
     kind = "log"                           # optional: event kind of every line (log, request, ...)
 
-``regex`` is a Python regular expression with the named group ``timestamp`` and optionally
-``level``, ``host``, ``service``, ``message`` and any other event column (``http_status``,
-``trace_id``, ...); every other named group goes to ``fields``. The regex runs in pyarrow's RE2
-engine when RE2 accepts it (fast), else in pandas with Python's ``re``.
+``regex`` is a regular expression with the named group ``timestamp`` and optionally ``level``,
+``host``, ``service``, ``message`` and any other event column (``http_status``, ``trace_id``, ...);
+every other named group goes to ``fields``. It runs in polars (Rust's ``regex`` crate, RE2's
+syntax: ``(?P<name>...)``, classes, ``\\d``/``\\w``/``\\s`` as ASCII), which takes time linear in the
+line whatever the pattern. Constructs only a backtracking engine has (look-around, backreferences,
+possessive quantifiers, atomic groups, conditionals) are refused when the file is loaded, with the
+construct, its position and a rewrite hint: in Python's ``re`` one such pattern took minutes on 20
+short lines. ``multiline_start`` runs in the same engine and is checked the same way.
 
 :func:`load_format_file` returns the formats by name; merge them in front of the built-in ones
 (``{**user, **LOG_FORMATS}``) so detection tries them first, or force one by name.
@@ -27,12 +32,12 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
-import pyarrow as pa
+import polars as pl
 
 from pmtimeline.config import check_zone
 from pmtimeline.connectors.log_formats import (
@@ -44,6 +49,7 @@ from pmtimeline.connectors.log_formats import (
 )
 from pmtimeline.connectors.timeformats import (
     ParsedTimes,
+    arrow_strings,
     combine_times,
     empty_times,
     extract_groups,
@@ -52,6 +58,7 @@ from pmtimeline.connectors.timeformats import (
     parse_with_format,
 )
 from pmtimeline.errors import ConfigError
+from pmtimeline.polars_regex import linear_time_problem, polars_pattern
 from pmtimeline.schema import KINDS, LEVELS, STRING, normalize_levels
 
 _KEYS: Final = frozenset(
@@ -113,12 +120,8 @@ def _format_from_table(table: Mapping[str, Any], where: str) -> LogFormat:
     where = f"{where} ({name})"
     if not _NAME.match(name):
         raise ConfigError(f"{where}: name must be letters, digits, '_', '-' or '.'")
-    regex = _text_option(table, "regex", where) or ""
-    try:
-        compiled = re.compile(regex)
-    except re.error as exc:
-        raise ConfigError(f"{where}: bad regex: {exc}") from exc
-    if "timestamp" not in compiled.groupindex:
+    regex = _linear_time_regex(_text_option(table, "regex", where) or "", where, "regex")
+    if "timestamp" not in _group_names(regex):
         raise ConfigError(f"{where}: regex has no named group 'timestamp'")
     timestamp_format = _text_option(table, "timestamp_format", where) or ""
     parse_time = _time_parser(timestamp_format, where)
@@ -130,30 +133,52 @@ def _format_from_table(table: Mapping[str, Any], where: str) -> LogFormat:
             raise ConfigError(f"{where}: {exc}") from exc
     levels = _levels(table.get("levels"), where)
     start_text = _text_option(table, "multiline_start", where)
-    multiline_start = None
     if start_text is not None:
-        try:
-            multiline_start = re.compile(start_text)
-        except re.error as exc:
-            raise ConfigError(f"{where}: bad multiline_start regex: {exc}") from exc
+        start_text = _linear_time_regex(start_text, where, "multiline_start")
     kind = _text_option(table, "kind", where) or "log"
     if kind not in KINDS:
         raise ConfigError(f"{where}: kind must be one of {', '.join(KINDS)}")
     description = _text_option(table, "description", where) or f"user-defined format {name}"
 
     def parse(lines: pd.Series) -> pd.DataFrame:
-        return _parse_user_lines(lines, regex, parse_time, levels, kind)
+        return _parse_user_lines(lines, regex, parse_time, levels, kind, start_text)
+
+    def check(sample: Sequence[str]) -> bool:
+        return bool(_contains(pl.Series(list(sample), dtype=pl.String), regex).any())
 
     return LogFormat(
         name=name,
         description=description,
-        check=lambda sample: any(compiled.search(line) for line in sample),
+        check=check,
         parse=parse,
-        multiline=multiline_start is not None,
-        multiline_start=multiline_start,
+        multiline=start_text is not None,
+        # Left unset: the parser matches the start pattern in polars; a Python ``re`` pattern here
+        # would invite matching lines with a backtracking engine.
+        multiline_start=None,
         timezone=timezone,
         rebuild=(_format_from_table, (dict(table), where)),
     )
+
+
+def _linear_time_regex(pattern: str, where: str, key: str) -> str:
+    """``pattern``, after checking that polars' linear-time engine runs it (else a ConfigError)."""
+    problem = linear_time_problem(pattern)
+    if problem is None:
+        return pattern
+    refused = "not supported" in problem or "too large" in problem
+    raise ConfigError(f"{where}: {key}: {problem}" if refused else f"{where}: bad {key}: {problem}")
+
+
+def _group_names(pattern: str) -> list[str]:
+    """The named groups of a pattern polars accepts (unnamed groups are numbered)."""
+    dtype = pl.Series([""], dtype=pl.String).str.extract_groups(polars_pattern(pattern)).dtype
+    assert isinstance(dtype, pl.Struct)
+    return [field.name for field in dtype.fields]
+
+
+def _contains(text: pl.Series, pattern: str) -> pl.Series:
+    """Whether each value holds a match of ``pattern`` (nulls are False), in polars."""
+    return text.str.contains(polars_pattern(pattern)).fill_null(False)
 
 
 def _levels(value: object, where: str) -> dict[str, str] | None:
@@ -187,28 +212,18 @@ def _time_parser(timestamp_format: str, where: str) -> Any:
     return lambda text: parse_with_format(text, timestamp_format)
 
 
-def _extract(lines: pd.Series, regex: str) -> pd.DataFrame:
-    """Named groups of ``regex``: pyarrow's RE2 when it accepts the pattern, else Python ``re``."""
-    try:
-        return extract_groups(lines, regex)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        # RE2 lacks look-around and backreferences; pandas runs Python's re (slower, still columnar).
-        groups = lines.astype(object).str.extract(regex, expand=True).astype(STRING)
-        groups = groups.mask(groups == "")
-        groups["matched"] = lines.str.match(regex).fillna(False).astype(bool)
-        return groups
-
-
 def _parse_user_lines(
     lines: pd.Series,
     regex: str,
     parse_time: Any,
     levels: Mapping[str, str] | None,
     kind: str,
+    start: str | None = None,
 ) -> pd.DataFrame:
     text = lines if str(lines.dtype) == str(STRING) else lines.astype(STRING)
     index = text.index
-    groups = _extract(text, regex)
+    # load_format_file checked that polars runs the pattern: no backtracking engine on any line.
+    groups = extract_groups(text, regex)
     matched = groups["matched"]
     stamp = groups["timestamp"]
     times: ParsedTimes = empty_times(index)
@@ -224,6 +239,11 @@ def _parse_user_lines(
     reason = reason.mask(matched & stamp.isna(), "no_timestamp")
     reason = reason.mask(matched & stamp.notna() & ~times.parsed, "bad_timestamp")
     reason = reason.mask(matched & times.out_of_range, "timestamp_out_of_range")
+    if start is not None:
+        # A line that starts an event but does not fit the regex is a reject, not a continuation:
+        # glued to the previous event, its text would be lost inside another event's message.
+        starts = _contains(pl.Series(arrow_strings(text)), start).to_numpy()
+        reason = reason.mask(~matched & starts, "unparseable")
     columns: dict[str, pd.Series | str] = {"kind": kind}
     for name in groups.columns:
         if name in _COLUMN_GROUPS:

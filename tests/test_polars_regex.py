@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pmtimeline.polars_regex import polars_pattern, polars_replacement, search_ignoring_case
+from pmtimeline.polars_regex import linear_time_problem, polars_pattern, polars_replacement, search_ignoring_case
 
 
 @pytest.mark.parametrize(
@@ -68,3 +68,34 @@ def test_search_ignoring_case_matches_as_re2_does(pattern: str) -> None:
     expected = pc.fill_null(pc.match_substring_regex(texts, pattern, ignore_case=True), False).to_pylist()
     # \C (any byte) is RE2-only: polars refuses it and RE2 runs the pattern.
     assert search_ignoring_case(texts, pattern).tolist() == expected
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"^(?P<a>\d+) (?:x|y)*? [(?=\]]\(?=x (?<b>\S+)$",  # lazy, classes, escaped parens, (?<name>)
+        r"(a+)+$",  # nested quantifiers: slow only in a backtracking engine
+        r"[[:alpha:]]+\p{L}{2,5}",
+        "(?x) a  # (?=not a lookahead: a comment)\n b",
+    ],
+)
+def test_linear_time_patterns_pass(pattern: str) -> None:
+    assert linear_time_problem(pattern) is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("ab(?=c)", "lookahead `(?=...)` at character 3 is not supported"),
+        ("[(](?<!c)", "negative lookbehind `(?<!...)` at character 4 is not supported"),
+        ("(x)y*+", "possessive quantifier `*+` at character 5 is not supported"),
+        ("(?x) a # c\n(?!b)", "negative lookahead `(?!...)` at character 12 is not supported"),
+        ("x{3}{9999}{9999}", "the pattern is too large for the linear-time engine"),
+        ("ab[c", "unclosed character class at character 3"),
+    ],
+)
+def test_what_the_linear_time_engine_lacks_is_named_with_its_position(pattern: str, expected: str) -> None:
+    problem = linear_time_problem(pattern)
+    assert problem is not None
+    assert problem.startswith(expected)
+    assert "\n" not in problem
