@@ -12,9 +12,10 @@ The rules:
   line is rejected ``truncated_archive``. Decompression stops past ``config.max_decompressed_bytes``
   or past ``config.max_compression_ratio`` times the compressed size (never below 64 MiB, so small
   files are never refused); the line cut there is rejected ``decompressed_size_cap``.
-* **Encoding**: a UTF-8 byte order mark is removed; a UTF-16 LE or BE byte order mark selects UTF-16,
-  which is transcoded to UTF-8. Everything else is read as UTF-8; invalid byte sequences become
-  U+FFFD and are counted in ``decode_errors`` (a U+FFFD already in the text is not counted).
+* **Encoding**: a UTF-8 byte order mark is removed; a UTF-32 or UTF-16 (LE or BE) byte order mark
+  selects that encoding, which is transcoded to UTF-8 (``FF FE 00 00`` is UTF-32 LE, not UTF-16 LE
+  starting with a NUL). Everything else is read as UTF-8; invalid byte sequences become U+FFFD and
+  are counted in ``decode_errors`` (a U+FFFD already in the text is not counted).
 * **Lines** end at ``\\n``. One ``\\r`` just before it (CRLF) is removed, and so is a ``\\r`` ending
   the last line of the file. A lone ``\\r`` inside a line is *kept as data*: it is not a line break,
   so line numbers always agree with ``wc -l`` (plus one for a last line without ``\\n``); outputs
@@ -24,8 +25,8 @@ The rules:
 * **Long lines**: a line longer than ``config.max_line_bytes`` (its raw bytes, without the line
   terminator, NUL bytes included) is cut to that size, on a UTF-8 character boundary, before NUL
   removal and decoding, and counted in ``truncated_lines``. The excess is discarded while scanning for
-  the next ``\\n``, so memory stays bounded even for a 1 GiB line. For UTF-16 files the limit applies
-  to the transcoded UTF-8 bytes.
+  the next ``\\n``, so memory stays bounded even for a 1 GiB line. For UTF-16 and UTF-32 files the
+  limit applies to the transcoded UTF-8 bytes.
 * **Faults**: an ``OSError`` or a corrupt compressed stream mid-file stops reading with
   ``stop_reason`` ``"read_error: ..."``; the lines read so far are kept and the partial last line is
   rejected ``read_error``. Files that are not regular files (directories, FIFOs, sockets, devices)
@@ -86,6 +87,13 @@ REJECT_SIZE_CAP: Final = "decompressed_size_cap"
 REJECT_READ_ERROR: Final = "read_error"
 
 _UTF8_BOM: Final = codecs.BOM_UTF8
+#: Byte order marks of the encodings transcoded to UTF-8, UTF-32 first: its LE mark begins with UTF-16's.
+_WIDE_BOMS: Final = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 _REPLACEMENT: Final = "\ufffd".encode()
 _MAGIC: Final[tuple[tuple[bytes, str], ...]] = (
     (b"\x1f\x8b", "gzip"),
@@ -351,7 +359,7 @@ class LineReader:
 
     Attributes, set as reading progresses and complete once :meth:`blocks` is exhausted:
         compression: "gzip", "bz2", "xz", "zstd" or None, from the magic bytes.
-        encoding: "utf-8", "utf-16-le" or "utf-16-be" (from a byte order mark).
+        encoding: "utf-8", "utf-16-le", "utf-16-be", "utf-32-le" or "utf-32-be" (from a byte order mark).
         stop_reason: None, or why reading stopped early ("truncated_archive",
             "decompressed_size_cap", "read_error: <reason>").
         bytes_in: bytes read from disk.
@@ -486,40 +494,42 @@ class LineReader:
         if pending:
             yield b"".join(pending)
 
-    # -- byte order marks and UTF-16 -----------------------------------------------------------
+    # -- byte order marks, UTF-16 and UTF-32 ---------------------------------------------------
 
     def _utf8_chunks(self, chunks: Iterator[bytes], *, detect_bom: bool) -> Iterator[bytes]:
         first = b""
         if detect_bom:
             for chunk in chunks:
                 first += chunk
-                if len(first) >= 3:
+                if len(first) >= 4:
                     break
             if first.startswith(_UTF8_BOM):
                 first = first[3:]
-            elif first.startswith(codecs.BOM_UTF16_LE):
-                self.encoding, first = "utf-16-le", first[2:]
-            elif first.startswith(codecs.BOM_UTF16_BE):
-                self.encoding, first = "utf-16-be", first[2:]
+            else:
+                for bom, encoding in _WIDE_BOMS:
+                    if first.startswith(bom):
+                        self.encoding, first = encoding, first[len(bom) :]
+                        break
         if self.encoding == "utf-8":
             if first:
                 yield first
             yield from chunks
             return
+        unit = 4 if self.encoding.startswith("utf-32") else 2
         carry = first
         for chunk in chunks:
             data = carry + chunk
-            cut = len(data) - len(data) % 2
-            # Keep a high surrogate for the next step: its pair may start the next chunk.
-            if cut >= 2 and 0xD8 <= data[cut - 1 if self.encoding == "utf-16-le" else cut - 2] <= 0xDB:
+            cut = len(data) - len(data) % unit
+            # UTF-16: keep a high surrogate for the next step, its pair may start the next chunk.
+            if unit == 2 and cut >= 2 and 0xD8 <= data[cut - 1 if self.encoding == "utf-16-le" else cut - 2] <= 0xDB:
                 cut -= 2
             carry = data[cut:]
             if cut:
-                yield self._utf16_to_utf8(data[:cut])
+                yield self._wide_to_utf8(data[:cut])
         if carry:
-            yield self._utf16_to_utf8(carry)
+            yield self._wide_to_utf8(carry)
 
-    def _utf16_to_utf8(self, data: bytes) -> bytes:
+    def _wide_to_utf8(self, data: bytes) -> bytes:
         text = data.decode(self.encoding, errors="replace")
         if "\ufffd" in text:
             literal = data.decode(self.encoding, errors="ignore").count("\ufffd")
@@ -672,7 +682,7 @@ def iter_line_ranges(
     """Split a file into ``(start, end, first_line)`` byte ranges of about ``target_bytes``, for parallel parsing.
 
     Ranges of an uncompressed file end just after a ``\\n`` (the last one at the end of the file);
-    ``first_line`` is the 1-based number of the range's first line. A compressed or UTF-16 file is
+    ``first_line`` is the 1-based number of the range's first line. A compressed, UTF-16 or UTF-32 file is
     one range covering the whole file; an empty file has no range. Pass each range to
     ``LineReader(path, config, byte_range=...)``.
 
@@ -692,7 +702,7 @@ def iter_line_ranges(
             raise _source_error(exc, _display(path)) from exc
         if not head:
             return []
-        if _compression_of(head) or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        if _compression_of(head) or head.startswith(tuple(bom for bom, _ in _WIDE_BOMS)):
             return [(0, size, 1)]
         start, first_line, newlines, pos = 0, 1, 0, 0
         try:

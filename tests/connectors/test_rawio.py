@@ -21,9 +21,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import zstandard
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pmtimeline.cli import cli
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors import rawio
 from pmtimeline.connectors.rawio import (
@@ -190,7 +192,9 @@ def test_any_bytes_follow_the_documented_rules(
 ) -> None:
     data = b"".join(parts)
     if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or data[:4] == b"\x28\xb5\x2f\xfd" or data[:3] == b"BZh":
-        data = b"_" + data  # these magic prefixes select UTF-16 or a decompressor
+        data = b"_" + data  # these magic prefixes select UTF-16 (or UTF-32 LE) or a decompressor
+    if data[:4] == codecs.BOM_UTF32_BE:
+        data = b"_" + data
     if data[:2] == b"\x1f\x8b" or data[:6] == b"\xfd7zXZ\x00":
         data = b"_" + data
     path = write(tmp_path_factory.mktemp("any"), "any.log", data)
@@ -218,9 +222,11 @@ def test_utf8_bom_is_stripped_only_at_the_start(tmp_path: Path) -> None:
     [
         (lambda text: codecs.BOM_UTF16_LE + text.encode("utf-16-le"), "utf-16-le"),
         (lambda text: codecs.BOM_UTF16_BE + text.encode("utf-16-be"), "utf-16-be"),
+        (lambda text: codecs.BOM_UTF32_LE + text.encode("utf-32-le"), "utf-32-le"),
+        (lambda text: codecs.BOM_UTF32_BE + text.encode("utf-32-be"), "utf-32-be"),
     ],
 )
-def test_utf16_is_detected_from_the_bom_and_decoded(
+def test_utf16_and_utf32_are_detected_from_the_bom_and_decoded(
     tmp_path: Path, read_size: int, encoded: Callable[[str], bytes], encoding: str
 ) -> None:
     text = "".join(f"2024-03-01 10:00:{i:02d} héllo wörld 😀 {i}\r\n" for i in range(40)) + "last 😀"
@@ -238,6 +244,42 @@ def test_utf16_surrogate_pairs_split_across_reads(tmp_path: Path, monkeypatch: p
     result = read_all(path, config())
     assert result.lines == ["😀a😀", "€😀", "😀"]
     assert result.decode_errors == 0
+
+
+@pytest.mark.parametrize("encoding", ["utf-32-le", "utf-32-be"])
+def test_utf32_code_units_split_across_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoding: str) -> None:
+    monkeypatch.setattr(rawio, "READ_SIZE", 3)  # every read splits a 4-byte code unit
+    text = "😀a😀\n€😀\r\n😀"
+    bom = codecs.BOM_UTF32_LE if encoding.endswith("le") else codecs.BOM_UTF32_BE
+    result = read_all(write(tmp_path, "wide.log", bom + text.encode(encoding)), config())
+    assert result.reader.encoding == encoding
+    assert result.lines == ["😀a😀", "€😀", "😀"]
+    assert result.decode_errors == 0
+
+
+def test_utf32_with_an_invalid_code_point_counts_a_decode_error(tmp_path: Path) -> None:
+    too_large = (0x110000).to_bytes(4, "little")  # past U+10FFFF: no character
+    data = codecs.BOM_UTF32_LE + "ok\n".encode("utf-32-le") + too_large + "x\n".encode("utf-32-le")
+    result = read_all(write(tmp_path, "bad32.log", data), config())
+    assert result.lines == ["ok", FFFD + "x"]
+    assert result.decode_errors == 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-32-le", "utf-32-be", "utf-16-le"])
+def test_cli_names_and_decodes_a_utf32_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoding: str) -> None:
+    # Issue 17 item 13: UTF-32 LE was read as UTF-16 LE (its mark begins with UTF-16 LE's), UTF-32 BE as UTF-8.
+    bom = {"utf-32-le": codecs.BOM_UTF32_LE, "utf-32-be": codecs.BOM_UTF32_BE, "utf-16-le": codecs.BOM_UTF16_LE}
+    text = "".join(f"2024-03-01T10:00:{i:02d}Z ERROR api: payment failed for café {i}\n" for i in range(12))
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "wide.log", bom[encoding] + text.encode(encoding))
+    result = CliRunner().invoke(cli, ["ingest", "wide.log", "-o", "events.csv"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"wide.log: decoded from {encoding}" in result.stdout
+    row = next(line for line in result.stdout.splitlines() if line.startswith("wide.log "))
+    assert row.split()[2:6] == ["12", "12", "0", "0"]  # lines, events, continuation, rejected
+    events = pd.read_csv(tmp_path / "events.csv")
+    assert events["message"].tolist() == [f"api: payment failed for café {i}" for i in range(12)]
+    assert events["level"].eq("error").all()
 
 
 def test_utf16_with_a_lone_surrogate_counts_a_decode_error(tmp_path: Path) -> None:
