@@ -85,6 +85,7 @@ class OutputTransaction:
         self._files: dict[Path, Path] = {}  # target (absolute) -> staged file, in staging order
         self._shown: dict[Path, Path] = {}  # target (absolute) -> the path as the caller gave it
         self._created: list[Path] = []  # folders this transaction made (removed again on abort)
+        self._committed: tuple[Path, ...] = ()
         self._open = True
         if root is not None and self.root is not None:
             self._make_root(self.root, root)
@@ -127,8 +128,8 @@ class OutputTransaction:
 
     @property
     def targets(self) -> tuple[Path, ...]:
-        """The staged targets, as they were given, in staging order."""
-        return tuple(self._shown[k] for k in self._files)
+        """The staged targets (after :meth:`commit`: the committed ones), as given, in staging order."""
+        return self._committed or tuple(self._shown[k] for k in self._files)
 
     # -- commit and abort ----------------------------------------------------------------------------
 
@@ -152,10 +153,10 @@ class OutputTransaction:
         except BaseException:
             self.abort()
             raise
-        targets = self.targets
+        self._committed = self.targets
         self._open = False
         self._remove_staging()
-        return targets
+        return self._committed
 
     def abort(self) -> None:
         """Remove every staged file and temporary folder (and the output folder when this run made
