@@ -45,6 +45,7 @@ it (:meth:`~pmtimeline.connectors.log_formats.LogFormat.__reduce__`).
 from __future__ import annotations
 
 import atexit
+import bisect
 import contextlib
 import copy
 import dataclasses
@@ -70,6 +71,7 @@ import numpy as np
 import pandas as pd
 
 from pmtimeline.config import TimelineConfig
+from pmtimeline.connectors.archives import ArchiveMember
 from pmtimeline.connectors.log_formats import LogFormat
 from pmtimeline.connectors.logfile import EventBudget, LogFileConnector, zone_for
 from pmtimeline.connectors.rawio import READ_SIZE, LineReader, check_readable, iter_line_ranges
@@ -96,6 +98,15 @@ RANGE_BYTES: Final = READ_SIZE - MAX_PROBE_BYTES
 #: Files and ranges are skipped only when they end this long before the window or start this long
 #: after it: log lines are written in time order only up to a request's duration or a flush delay.
 PRUNE_MARGIN: Final = pd.Timedelta(minutes=5)
+#: Probes spread evenly across a plain file, besides its head, its tail and its range boundaries,
+#: before any of it is skipped; each parses up to SAMPLE_LINES whole lines from SAMPLE_BYTES bytes
+#: (more, up to MAX_SAMPLE_BYTES, until one line is whole).
+SAMPLE_PROBES: Final = 16
+SAMPLE_LINES: Final = 8
+SAMPLE_BYTES: Final = 4 << 10
+MAX_SAMPLE_BYTES: Final = 1 << 20
+#: Last lines of a compressed file parsed for its last event time.
+TAIL_LINES: Final = 256
 _TRUNCATED_NOTE: Final = " lines longer than "
 
 
@@ -581,7 +592,7 @@ def plan_sources(
     so with ``chunks_prepared``, so that the pipeline does not run it again.
     """
     workers = worker_count(config)
-    windowed = config.start is not None or config.end is not None
+    windowed = _pruning(config)
     if workers <= 1 and not windowed:
         return list(sources)
     if workers > 1:
@@ -597,6 +608,12 @@ def plan_sources(
             continue
         if budget_left is None:
             budget_left = source._budget.remaining
+        if isinstance(source.path, ArchiveMember):
+            # An archive member is read here, in order (a compressed tar is streamed once, forward),
+            # from the live budget: the files after it get what it may leave.
+            budget_left -= source.path.line_bound(config)
+            out.append(source)
+            continue
         try:
             plan, bound = _plan_file(source, config, tasks, split=workers > 1, range_bytes=range_bytes)
         except SourceError:
@@ -643,18 +660,15 @@ def _plan_file(
         bound = size + 1
     zone = zone_for(path, connector.config, fmt)  # the connector's config knows the run's input roots
     timed = fmt is not None and _times_are_placeable(connector, fmt, zone)
-    windowed = config.start is not None or config.end is not None
+    windowed = _pruning(config)
 
     if compressed or magic[:2] in (b"\xff\xfe", b"\xfe\xff") or fmt is None or not timed:
         plan = _FilePlan()
         if windowed and timed and fmt is not None and compressed:
-            first = _head_time(connector, fmt, zone)
-            mtime = pd.Timestamp(os.stat(path).st_mtime_ns, unit="ns", tz="UTC")
-            # A modification time earlier than the first line is no evidence of the last one (a file
-            # copied or restored with old times): then only the first line can prune, by the window's end.
-            bounded = mtime if first is not None and mtime >= first else _UNKNOWN_LAST
-            if first is not None and _outside(first, bounded, config):
-                plan.skipped_reason = _outside_reason(first, mtime, "modification time")
+            skipped = _compressed_skip(connector, fmt, zone, config)
+            if skipped is not None:
+                plan.skipped_reason, lines = skipped
+                plan.ranges.append(_RangePlan(None, lines))
                 return plan, 0
         plan.ranges.append(_RangePlan(len(tasks), 0))
         tasks.append(_Task(connector, None))
@@ -693,11 +707,26 @@ def _plan_file(
         aligned.append((new_start, end, first_line + probe.starter))
         probes.append(probe)
     tail = _tail_time(connector, fmt, zone, size) if windowed else None
+    # Every time seen, by byte offset: the head, each range's boundary, evenly spread samples, the tail.
+    seen: list[tuple[int, pd.Timestamp]] = []
+    if windowed:
+        # (A probe's last time is left out: its byte offset is not known.)
+        seen = [
+            (at, probe.first_time)
+            for (at, _end, _line), probe in zip(aligned, probes, strict=True)
+            if probe.first_time is not None
+        ]
+        seen += _samples(connector, fmt, zone, size)
+        seen += [(size, tail)] if tail is not None else []
+        seen.sort(key=lambda point: point[0])  # stable: a probe's times keep their order
+        # Times that go back (a clock reset, a line from another year) bound nothing: read it all.
+        windowed = _in_time_order([t for _at, t in seen])
+    at_of = [at for at, _t in seen]
 
     plan = _FilePlan()
     if windowed:
         first, last = probes[0].first_time, tail
-        if first is not None and last is not None and _outside(first, last, config):
+        if first is not None and last is not None and _all_outside([t for _at, t in seen], config):
             plan.skipped_reason = _outside_reason(first, last, "last")
             plan.ranges.append(_RangePlan(None, lines_total))
             return plan, 0
@@ -706,7 +735,9 @@ def _plan_file(
         lines = next_first - first_line
         upper = probes[i + 1].first_time if i + 1 < len(probes) else tail
         lower = probes[i].first_time
-        if windowed and lower is not None and upper is not None and _outside(lower, upper, config):
+        stop = aligned[i + 1][0] if i + 1 < len(aligned) else size
+        inside = [t for _at, t in seen[bisect.bisect_left(at_of, start) : bisect.bisect_left(at_of, stop)]]
+        if windowed and lower is not None and upper is not None and _all_outside([*inside, upper], config):
             plan.ranges.append(_RangePlan(None, lines, lower))
             continue
         whole = len(aligned) == 1
@@ -914,18 +945,129 @@ def _line_count(path: str, last_range: tuple[int, int, int]) -> int:
     return first_line - 1 + count + (0 if last_byte == b"\n" else 1)
 
 
-#: Stands for the last timestamp of a file when nothing bounds it.
-_UNKNOWN_LAST: Final = pd.Timestamp.max.tz_localize("UTC")
+def _pruning(config: TimelineConfig) -> bool:
+    """Whether a run may skip what lies outside its window unread: a window, and ``config.prune``."""
+    return config.prune and (config.start is not None or config.end is not None)
 
 
-def _outside(first: pd.Timestamp, last: pd.Timestamp, config: TimelineConfig) -> bool:
-    """True when [first, last] lies wholly outside the window. Times out of order (a last line
-    before the first: a clock reset) bound nothing, so such a file is never pruned."""
-    if last < first:
-        return False
-    if config.end is not None and first >= config.end + PRUNE_MARGIN:
+def _side(time: pd.Timestamp, config: TimelineConfig) -> int:
+    """-1 when ``time`` lies before the window (by more than the margin), 1 after it, 0 otherwise."""
+    if config.start is not None and time < config.start - PRUNE_MARGIN:
+        return -1
+    if config.end is not None and time >= config.end + PRUNE_MARGIN:
+        return 1
+    return 0
+
+
+def _all_outside(times: Sequence[pd.Timestamp], config: TimelineConfig) -> bool:
+    """True when every time lies outside the window, all on the same side of it.
+
+    Times on both sides may have the window between them, so they prune nothing.
+    """
+    sides = {_side(t, config) for t in times}
+    return len(sides) == 1 and 0 not in sides
+
+
+def _in_time_order(times: Sequence[pd.Timestamp]) -> bool:
+    """Whether times seen in file order never go back by more than :data:`PRUNE_MARGIN`: the
+    evidence that a file is written in time order, which pruning by samples relies on."""
+    if len(times) < 2:
         return True
-    return config.start is not None and last < config.start - PRUNE_MARGIN
+    values = np.array([t.value for t in times], dtype=np.int64)
+    return bool((values >= np.maximum.accumulate(values) - PRUNE_MARGIN.value).all())
+
+
+def _samples(connector: LogFileConnector, fmt: LogFormat, zone: str, size: int) -> list[tuple[int, pd.Timestamp]]:
+    """``(byte offset, time)`` of the events in :data:`SAMPLE_PROBES` probes spread evenly across a
+    plain file, in file order: a few whole lines at each (all parsed at once)."""
+    config = connector.config
+    lines: list[str] = []
+    offsets: list[int] = []
+    covered = 0  # bytes before this are sampled already (small files: probes overlap)
+    with open(connector.path, "rb") as fh:
+        fd = fh.fileno()
+        for k in range(1, SAMPLE_PROBES + 1):
+            at = max(size * k // (SAMPLE_PROBES + 1), covered)
+            if at >= size:
+                break
+            limit = SAMPLE_BYTES
+            while True:
+                data = os.pread(fd, limit + 1, at - 1) if at else b"\n" + os.pread(fd, limit, 0)
+                begin = data.find(b"\n") + 1  # the line under the offset is cut: start after it
+                end = data.rfind(b"\n") + 1 if at - 1 + len(data) < size else len(data)
+                if (begin and end > begin) or limit >= MAX_SAMPLE_BYTES or at - 1 + len(data) >= size:
+                    break
+                limit *= 4
+            if not begin or end <= begin:
+                continue
+            covered = at - 1 + end
+            for raw in data[begin:end].split(b"\n")[:SAMPLE_LINES]:
+                line = raw[: config.max_line_bytes].removesuffix(b"\r").replace(b"\0", b"")
+                lines.append(line.decode("utf-8", "replace").removeprefix("\ufeff"))
+                offsets.append(at - 1 + begin)
+    lines_kept = [i for i, line in enumerate(lines) if line.strip()]
+    if not lines_kept:
+        return []
+    try:
+        parsed = fmt.parse(pd.Series([lines[i] for i in lines_kept], dtype="string[pyarrow]"))
+    except Exception:  # see _times_are_placeable
+        return []
+    ok = parsed["head"].to_numpy(dtype=bool).copy()
+    if "reject_reason" in parsed:
+        ok &= parsed["reject_reason"].isna().to_numpy()
+    times = _utc_times(parsed, zone)
+    return [(offsets[lines_kept[i]], times.iloc[i]) for i in np.flatnonzero(ok & times.notna().to_numpy())]
+
+
+def _compressed_skip(
+    connector: LogFileConnector, fmt: LogFormat, zone: str, config: TimelineConfig
+) -> tuple[str, int] | None:
+    """For a compressed file (no random access): the reason to skip it and its lines, or None to read it.
+
+    Only its head, its tail and its modification time are evidence; it is skipped when they agree:
+    the first and the last event time lie outside the window on one side, in order, and the file
+    was modified no earlier than its last line (a copy or a restore with old times bounds
+    nothing). The tail costs one decompression without parsing, which also counts the lines.
+    """
+    first = _head_time(connector, fmt, zone)
+    if first is None or not _side(first, config):
+        return None
+    mtime = pd.Timestamp(os.stat(connector.path).st_mtime_ns, unit="ns", tz="UTC")
+    if mtime < first:
+        return None
+    scanned = _compressed_tail(connector, fmt, zone)
+    if scanned is None:
+        return None
+    lines, last = scanned
+    if last < first - PRUNE_MARGIN or mtime < last - PRUNE_MARGIN or not _all_outside([first, last], config):
+        return None
+    return f"outside the window (first {_iso(first)}, last {_iso(last)}, modification time {_iso(mtime)})", lines
+
+
+def _compressed_tail(connector: LogFileConnector, fmt: LogFormat, zone: str) -> tuple[int, pd.Timestamp] | None:
+    """Lines and last event time of a compressed file, decompressed once without parsing; None
+    when reading stops early (a cap, damage: its read reports it) or no time is found at its end."""
+    reader = LineReader(connector.path, connector.config)
+    lines = 0
+    tail = pd.Series([], dtype="string[pyarrow]")
+    try:
+        for block in reader.blocks():
+            lines += len(block.lines)
+            kept = block.lines[block.io_reject.isna().to_numpy()]
+            tail = pd.concat([tail, kept]).iloc[-TAIL_LINES:] if len(kept) < TAIL_LINES else kept.iloc[-TAIL_LINES:]
+    except SourceError:
+        return None
+    if reader.stop_reason is not None or not len(tail):
+        return None
+    try:
+        parsed = fmt.parse(tail.reset_index(drop=True))
+    except Exception:  # see _times_are_placeable
+        return None
+    ok = parsed["head"].to_numpy(dtype=bool).copy()
+    if "reject_reason" in parsed:
+        ok &= parsed["reject_reason"].isna().to_numpy()
+    placed = _utc_times(parsed, zone)[ok].dropna()
+    return (lines, placed.iloc[-1]) if len(placed) else None
 
 
 def _outside_reason(first: pd.Timestamp, last: pd.Timestamp, what: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import gzip
@@ -138,28 +139,33 @@ def test_ranges_outside_the_window_are_skipped_and_the_result_is_unchanged(corpu
     assert parallel.events["timestamp"].between(config.start, config.end).all()
 
 
-def test_a_compressed_rotated_log_older_than_the_window_is_skipped_without_reading_it(
+def test_a_compressed_rotated_log_older_than_the_window_is_skipped_with_its_lines_counted(
     corpus: Path, tmp_path: Path
 ) -> None:
+    # Head, tail and modification time agree: the whole file (08:00-08:32) lies before the window.
     rotated = tmp_path / "app.jsonl.1.gz"
-    rotated.write_bytes(gzip.compress((corpus / "app.jsonl").read_bytes()[:200_000].rsplit(b"\n", 1)[0] + b"\n"))
-    last_write = pd.Timestamp("2024-03-12T08:05Z")
+    text = (corpus / "app.jsonl").read_bytes()[:200_000].rsplit(b"\n", 1)[0] + b"\n"
+    rotated.write_bytes(gzip.compress(text))
+    lines = text.split(b"\n")[:-1]
+    first, last = (pd.Timestamp(json.loads(line)["@timestamp"]) for line in (lines[0], lines[-1]))
+    last_write = last + pd.Timedelta(seconds=30)
     os.utime(rotated, ns=(last_write.value, last_write.value))
-    config = TimelineConfig(start=pd.Timestamp("2024-03-12T09:00Z"), end=pd.Timestamp("2024-03-12T10:00Z"))
-    result = _run([str(rotated)], config, SMALL_RANGE)
-    acc = result.sources[0]
-    first_line = (corpus / "app.jsonl").read_text().split("\n", 1)[0]
-    first = pd.Timestamp(json.loads(first_line)["@timestamp"]).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert acc.skipped_reason == f"outside the window (first {first}, modification time 2024-03-12T08:05:00Z)"
-    assert acc.lines_read == 0
+    config = TimelineConfig(start=last + pd.Timedelta(minutes=30), end=last + pd.Timedelta(minutes=90))
+    acc = _run([str(rotated)], config, SMALL_RANGE).sources[0]
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    assert acc.skipped_reason == (
+        f"outside the window (first {first:{iso}}, last {last:{iso}}, modification time {last_write:{iso}})"
+    )
+    assert acc.lines_read == acc.outside_window == len(lines)
     assert acc.events == 0
-    # Touched inside the window, the same file is read.
-    inside = pd.Timestamp("2024-03-12T09:30Z")
-    os.utime(rotated, ns=(inside.value, inside.value))
+    assert acc.balanced()
+    # Modified before its last line (a restore with old times): the evidence disagrees, so it is read.
+    early = last - pd.Timedelta(minutes=20)
+    os.utime(rotated, ns=(early.value, early.value))
     read = _run([str(rotated)], config, SMALL_RANGE).sources[0]
     assert read.skipped_reason is None
-    assert read.lines_read > 0
-    assert read.outside_window == read.lines_read
+    assert read.lines_read == read.outside_window == len(lines)
+    assert read.balanced()
 
 
 def test_a_compressed_log_whose_modification_time_predates_its_content_is_read(corpus: Path, tmp_path: Path) -> None:
@@ -397,3 +403,158 @@ def test_a_file_parsed_whole_by_a_worker_keeps_its_note_of_cut_long_lines(corpus
     planned = plan_sources(open_inputs([str(path)], parallel_config), parallel_config)
     assert isinstance(planned[0], ParallelLogFile)
     _assert_same(sequential, ingest(planned, parallel_config))
+
+
+# -- the window never drops data inside it, through the CLI (issue 17, item 1) ------------------------------
+
+WINDOW = ["--start", "2024-03-12T08:30:00Z", "--end", "2024-03-12T09:30:00Z"]
+ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _access_lines(start: str, count: int, step: str = "2s") -> list[str]:
+    """Access-log lines (each with its offset) every ``step`` from ``start``."""
+    times = pd.date_range(start, periods=count, freq=step)
+    request = '"GET /x HTTP/1.1" 200 1 "-" "c"'
+    return [f"10.0.0.{i % 200} - - [{t:%d/%b/%Y:%H:%M:%S +0000}] {request}" for i, t in enumerate(times)]
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _ingest(tmp_path: Path, inputs: list[Path], *extra: str) -> tuple[dict[str, dict[str, int]], str, pd.DataFrame]:
+    """Run ``pmtimeline ingest`` with the window: per-source counts from its summary, its output, the events."""
+    from click.testing import CliRunner
+
+    from pmtimeline.cli import cli
+
+    out = tmp_path / "events.parquet"
+    args = ["ingest", *(str(p.relative_to(tmp_path)) for p in inputs), *WINDOW, "-o", str(out), *extra]
+    with contextlib.chdir(tmp_path):  # short names in the summary
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("source "))
+    columns = ("lines", "events", "cont.", "rejected", "outside")
+    rows: dict[str, dict[str, int]] = {}
+    for line in lines[header + 1 :]:
+        if line.startswith("total:"):
+            break
+        cells = line.split()
+        name, numbers = cells[0], [c for c in cells[2:] if c.replace(",", "").isdigit()]
+        rows[os.path.basename(name)] = {c: int(n.replace(",", "")) for c, n in zip(columns, numbers, strict=False)}
+    for counts in rows.values():  # every line accounted for (single-line events: one line each)
+        assert counts["lines"] == counts["events"] + counts["cont."] + counts["rejected"] + counts["outside"]
+    return rows, result.output, pd.read_parquet(out)
+
+
+def _in_window(events: pd.DataFrame) -> pd.Series:
+    start, end = (pd.Timestamp(t) for t in WINDOW[1::2])
+    return events["timestamp"].between(start, end, inclusive="left")
+
+
+def test_cli_a_last_line_reset_to_1970_keeps_the_1800_events_in_the_window(tmp_path: Path) -> None:
+    path = _write(tmp_path / "access.log", [*_access_lines("2024-03-12T08:00Z", 3600), *_access_lines("1970-01-01", 1)])
+    rows, output, events = _ingest(tmp_path, [path])
+    assert rows["access.log"] == {"lines": 3601, "events": 1800, "cont.": 0, "rejected": 0, "outside": 1801}
+    assert len(events) == 1800
+    assert _in_window(events).all()
+    assert "skipped" not in output
+
+
+def test_cli_a_first_line_in_the_next_year_keeps_the_events_in_the_window(tmp_path: Path) -> None:
+    path = _write(tmp_path / "access.log", [*_access_lines("2025-01-01", 1), *_access_lines("2024-03-12T08:00Z", 3600)])
+    rows, output, events = _ingest(tmp_path, [path])
+    assert rows["access.log"] == {"lines": 3601, "events": 1800, "cont.": 0, "rejected": 0, "outside": 1801}
+    assert len(events) == 1800
+    assert "skipped" not in output
+
+
+def test_cli_a_file_whose_middle_lies_in_the_window_is_read_though_its_head_and_tail_lie_before_it(
+    tmp_path: Path,
+) -> None:
+    # A device that boots without a clock (1970), gets its time, then loses it again: head and tail
+    # are in 1970 and in order (the tail after the head); only samples across the file show 2024.
+    booted = _access_lines("1970-01-01T00:00Z", 600)
+    synced = _access_lines("2024-03-12T08:30Z", 1800)
+    reset = _access_lines("1970-01-01T00:30Z", 600)
+    path = _write(tmp_path / "device.log", [*booted, *synced, *reset])
+    rows, output, events = _ingest(tmp_path, [path])
+    assert rows["device.log"] == {"lines": 3000, "events": 1800, "cont.": 0, "rejected": 0, "outside": 1200}
+    assert len(events) == 1800
+    assert _in_window(events).all()
+    assert "skipped" not in output
+
+
+def test_cli_a_file_wholly_outside_the_window_is_skipped_with_its_lines_and_both_bounds(tmp_path: Path) -> None:
+    before = _write(tmp_path / "before.log", _access_lines("2024-03-12T06:00Z", 1801))
+    after = _write(tmp_path / "after.log", _access_lines("2024-03-12T10:00Z", 901, "4s"))
+    inside = _write(tmp_path / "inside.log", _access_lines("2024-03-12T08:00Z", 3600))
+    rows, output, events = _ingest(tmp_path, [before, after, inside])
+    assert rows["before.log"] == {"lines": 1801, "events": 0, "cont.": 0, "rejected": 0, "outside": 1801}
+    assert rows["after.log"] == {"lines": 901, "events": 0, "cont.": 0, "rejected": 0, "outside": 901}
+    assert rows["inside.log"]["events"] == len(events) == 1800
+    assert "skipped before.log: outside the window (first 2024-03-12T06:00:00Z, last 2024-03-12T07:00:00Z)" in output
+    assert "skipped after.log: outside the window (first 2024-03-12T10:00:00Z, last 2024-03-12T11:00:00Z)" in output
+    # --no-prune reads every line of them and applies the window line by line: the same events.
+    unpruned, output, same = _ingest(tmp_path, [before, after, inside], "--no-prune")
+    assert unpruned == rows
+    assert "skipped" not in output
+    pd.testing.assert_frame_equal(same, events)
+
+
+def test_cli_compressed_logs_are_skipped_only_when_head_tail_and_modification_time_agree(tmp_path: Path) -> None:
+    def gz(name: str, lines: list[str], modified: str) -> Path:
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+        at = pd.Timestamp(modified)
+        os.utime(path, ns=(at.value, at.value))
+        return path
+
+    rotated = gz("app.log.2.gz", _access_lines("2024-03-12T07:00Z", 901), "2024-03-12T07:31Z")
+    # Copied with an old modification time (before its first line): no evidence; read.
+    copied = gz("app.log.1.gz", _access_lines("2024-03-12T08:00Z", 3600), "2001-09-09T01:46:40Z")
+    # Head and modification time before the window, tail inside it: the evidence disagrees; read.
+    restored = gz("other.log.1.gz", _access_lines("2024-03-12T07:00Z", 3600), "2024-03-12T07:10Z")
+    rows, output, events = _ingest(tmp_path, [rotated, copied, restored])
+    assert rows["app.log.2.gz"] == {"lines": 901, "events": 0, "cont.": 0, "rejected": 0, "outside": 901}
+    assert (
+        "skipped app.log.2.gz: outside the window (first 2024-03-12T07:00:00Z, last 2024-03-12T07:30:00Z, "
+        "modification time 2024-03-12T07:31:00Z)" in output
+    )
+    assert rows["app.log.1.gz"] == {"lines": 3600, "events": 1800, "cont.": 0, "rejected": 0, "outside": 1800}
+    assert rows["other.log.1.gz"] == {"lines": 3600, "events": 900, "cont.": 0, "rejected": 0, "outside": 2700}
+    assert len(events) == 2700
+    assert output.count("skipped") == 1
+
+
+def test_no_prune_hands_the_sources_over_unplanned(tmp_path: Path) -> None:
+    path = _write(tmp_path / "access.log", _access_lines("2024-03-12T06:00Z", 100))
+    window = {"start": pd.Timestamp("2024-03-12T08:30Z"), "end": pd.Timestamp("2024-03-12T09:30Z")}
+    config = TimelineConfig(**window, prune=False)
+    sources = open_inputs([str(path)], config)
+    assert plan_sources(sources, config) == sources
+    assert isinstance(plan_sources(sources, TimelineConfig(**window))[0], ParallelLogFile)
+
+
+def test_ranges_of_a_file_with_a_clock_reset_inside_are_all_read(tmp_path: Path) -> None:
+    # Byte ranges whose boundaries lie before the window may hold a stretch inside it when times go
+    # back; samples across the file see it and nothing of the file is skipped.
+    lines = [
+        *_access_lines("2024-03-12T06:00Z", 3000),
+        *_access_lines("1970-01-01", 3000),
+        *_access_lines("2024-03-12T08:40Z", 300),
+        *_access_lines("1970-01-01T02:00Z", 3000),
+    ]
+    path = _write(tmp_path / "access.log", lines)
+    config = TimelineConfig(start=pd.Timestamp("2024-03-12T08:30Z"), end=pd.Timestamp("2024-03-12T09:30Z"))
+    planned = plan_sources(open_inputs([str(path)], config), config, range_bytes=SMALL_RANGE)
+    source = planned[0]
+    assert isinstance(source, ParallelLogFile)
+    assert len(source._plan.ranges) > 8
+    assert all(r.task is not None for r in source._plan.ranges)
+    result = ingest(planned, config)
+    assert result.sources[0].events == 300
+    assert result.sources[0].balanced()
+    _assert_same(_run([str(path)], config), result)
