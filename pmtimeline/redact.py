@@ -40,9 +40,10 @@ import json
 import os
 import re
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
+import ahocorasick
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -326,27 +327,38 @@ class Redactor:
         wherever they appear in the text as whole words. ``as_json`` redacts each value with
         :meth:`redact_json`, so a column of JSON objects stays valid JSON.
 
-        Vectorized: one RE2 pass over the column finds the few values that might hold something
-        to redact; only their distinct values go through the patterns and validators.
+        Vectorized: one RE2 pass over the column, and one Aho–Corasick pass for the known values,
+        find the few values that might hold something to redact; only their distinct values go
+        through the patterns and validators. The cost grows with the text, not with the number of
+        known values.
         """
+        return self._redact_column(values, _KnownNames(dict(known)), as_json=as_json)
+
+    def _redact_column(self, values: pd.Series, known: _KnownNames, *, as_json: bool) -> pd.Series:
         text = values.astype(STRING)
         if text.empty:
             return text
         column = _arrow_strings(text)
         if column.null_count == len(column):
             return text
-        known_map = dict(known)
-        suspect = _suspects(column, known_map)
+        suspect = _suspects(column, known)
         if not pc.any(suspect).as_py():
             return text
         flagged = column.filter(suspect)
         distinct = pc.unique(flagged)
-        replace_known = _known_replacer(known_map)
+        replace_known = known.replace
+        # A value flagged only for a known name holds nothing the patterns change (the filter is a
+        # superset of what they change): the name is all there is to replace.
+        patterned = _matches(distinct, _SUSPECT_RE2) if known else np.ones(len(distinct), dtype=bool)
         redacted = [
-            (self.redact_json(s, replace_known) if as_json else replace_known(self._redact_text_cached(s)))
+            (
+                self.redact_json(s, replace_known)
+                if as_json
+                else replace_known(self._redact_text_cached(s) if pattern else s)
+            )
             if s is not None
             else None
-            for s in distinct.to_pylist()
+            for s, pattern in zip(distinct.to_pylist(), patterned.tolist(), strict=True)
         ]
         new_distinct = pa.array(redacted, type=column.type)
         if new_distinct.equals(distinct):
@@ -377,15 +389,16 @@ class Redactor:
         if events.empty:
             return events
         out = events.copy()
-        known: list[tuple[str, str]] = []
+        known: dict[str, str] = {}
         for column, kind in PSEUDONYM_COLUMNS.items():
             if column in out.columns:
                 out[column], tokens = self.pseudonymize_series(out[column], kind)
                 if column == "user":
-                    known.extend(tokens.items())
+                    known.update(tokens)
+        names = _KnownNames(known)  # one automaton for all the text columns
         for column in TEXT_COLUMNS:
             if column in out.columns:
-                out[column] = self.redact_series(out[column], known, as_json=column in JSON_COLUMNS)
+                out[column] = self._redact_column(out[column], names, as_json=column in JSON_COLUMNS)
         return out
 
     def redact_actors(self, actors: pd.DataFrame) -> pd.DataFrame:
@@ -417,7 +430,7 @@ class Redactor:
                 known[account] = self.pseudonym(account, "user")
         for account in incident.exposure.accounts_touched:
             known[account] = self.pseudonym(account, "user")
-        replace_known = _known_replacer(known)
+        replace_known = _KnownNames(known).replace
 
         def text(value: str) -> str:
             return replace_known(self.redact_text(value))
@@ -568,7 +581,10 @@ _SUSPECT_RE2: Final = (
     + rf"|{_RE2_DIGIT}{{1,3}}\.{_RE2_DIGIT}{{1,3}}\.{_RE2_DIGIT}{{1,3}}\.{_RE2_DIGIT}{{1,3}}"
     + r"|::|(?:[0-9A-Fa-f]{1,4}:){7}"
 )
-_KNOWN_CHUNK: Final = 1000
+_KNOWN_MIN_CHARS: Final = 3
+# What may not touch a known value found in text (it would be part of a longer word, name or path).
+_NAME_BEFORE: Final = re.compile(r"[\w.-]")
+_NAME_AFTER: Final = re.compile(r"[\w-]")
 _TEXT_CACHE_SIZE: Final = 20_000
 _BLOCK_ROWS: Final = 64
 
@@ -579,37 +595,44 @@ def _arrow_strings(text: pd.Series) -> pa.Array:
     return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
-def _suspects(values: pa.Array, known: dict[str, str]) -> pa.Array:
+def _suspects(values: pa.Array, known: _KnownNames | None = None) -> pa.Array:
     """Which values might hold something to redact (the patterns' trigger, or a known identity)."""
     mask = _matches(values, _SUSPECT_RE2)
-    names = [v for v in known if len(v) >= 3]
-    for i in range(0, len(names), _KNOWN_CHUNK):
-        mask |= _matches(values, "|".join(re.escape(v) for v in names[i : i + _KNOWN_CHUNK]))
+    if known:
+        mask |= _blockwise(values, known.found_in)
     return pa.array(mask, type=pa.bool_())
 
 
 def _matches(values: pa.Array, pattern: str) -> np.ndarray:
-    """Which values hold a match of the RE2 ``pattern`` (null: no).
+    """Which values hold a match of the RE2 ``pattern`` (null: no), searched block-wise (:func:`_blockwise`)."""
 
-    Most values hold none, and RE2's cost here is mostly per value searched: the values are first
+    def found(block: pa.Array) -> np.ndarray:
+        return np.asarray(pc.fill_null(pc.match_substring_regex(block, pattern), False), dtype=bool)
+
+    return _blockwise(values, found)
+
+
+def _blockwise(values: pa.Array, found: Callable[[pa.Array], np.ndarray]) -> np.ndarray:
+    """Which values hold what ``found`` (a test of each value of an Arrow string array) looks for.
+
+    Most values hold nothing, and the cost is mostly per value searched: the values are first
     searched in blocks of :data:`_BLOCK_ROWS` joined by newlines, and only the values of blocks
-    with a match one by one. A match within a value is a match within its block, so none is missed
-    (the pattern has no anchors); a match across two values only costs that second look.
+    with a hit one by one. What is within a value is within its block, so nothing is missed (the
+    tests look for text, never anchors); a hit across two values only costs that second look.
     """
     n = len(values)
     if n <= _BLOCK_ROWS:
-        return np.asarray(pc.fill_null(pc.match_substring_regex(values, pattern), False), dtype=bool)
+        return found(values)
     bounds = np.append(np.arange(0, n, _BLOCK_ROWS, dtype=np.int32), np.int32(n))
     blocks = pc.binary_join(
         pa.ListArray.from_arrays(pa.array(bounds), pc.fill_null(values, "")), pa.scalar("\n", type=values.type)
     )
-    hit = np.flatnonzero(np.asarray(pc.match_substring_regex(blocks, pattern), dtype=bool))
+    hit = np.flatnonzero(found(blocks))
     mask = np.zeros(n, dtype=bool)
     if len(hit):
         rows = (hit[:, None] * _BLOCK_ROWS + np.arange(_BLOCK_ROWS)).ravel()
         rows = rows[rows < n]
-        found = pc.fill_null(pc.match_substring_regex(values.take(pa.array(rows)), pattern), False)
-        mask[rows[np.asarray(found, dtype=bool)]] = True
+        mask[rows[found(values.take(pa.array(rows)))]] = True
     return mask
 
 
@@ -637,13 +660,60 @@ def _retemplated(summary: str, cited: Iterable[Evidence], redact: Callable[[str]
     return summary
 
 
-def _known_replacer(known: dict[str, str]) -> Callable[[str], str]:
-    """A function replacing the known values (as whole words) by their tokens; identity when none."""
-    values = [v for v in known if len(v) >= 3]
-    if not values:
-        return lambda s: s
-    # Longest first so "cust-0004" never eats part of "cust-00042".
-    pattern = re.compile(
-        r"(?<![\w.-])(" + "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)) + r")(?![\w-])"
-    )
-    return lambda s: pattern.sub(lambda m: known[m.group(1)], s)
+class _KnownNames:
+    """Known identities (value -> token, e.g. user names and their pseudonyms) to find in text.
+
+    A value is replaced only as a whole word: not after a word character, dot or dash, not before a
+    word character or dash; where several start at one place the longest wins ("cust-00042" never
+    eats part of "cust-000421"); values shorter than 3 characters are never looked for. The search is
+    an Aho–Corasick automaton of all the values: one pass over the text, whatever their number (a
+    regular expression alternating thousands of names costs time per name at every position).
+    """
+
+    def __init__(self, known: Mapping[str, str]) -> None:
+        self.tokens = {value: token for value, token in known.items() if len(value) >= _KNOWN_MIN_CHARS}
+        self._automaton = ahocorasick.Automaton()
+        for value in self.tokens:
+            self._automaton.add_word(value, len(value))
+        if self.tokens:
+            self._automaton.make_automaton()
+
+    def __bool__(self) -> bool:
+        return bool(self.tokens)
+
+    def found_in(self, values: pa.Array) -> np.ndarray:
+        """Which values hold a known value anywhere (also inside a word: a superset of what
+        :meth:`replace` replaces); null values hold none."""
+        if not self.tokens:
+            return np.zeros(len(values), dtype=bool)
+        search = self._automaton.iter
+        return np.fromiter(
+            (text is not None and next(search(text), None) is not None for text in values.to_pylist()),
+            dtype=bool,
+            count=len(values),
+        )
+
+    def replace(self, text: str) -> str:
+        """``text`` with each known value found as a whole word replaced by its token."""
+        if not self.tokens:
+            return text
+        spans: list[tuple[int, int]] = []  # (start, -length): by start, the longest first
+        for last, length in self._automaton.iter(text):
+            start, end = last + 1 - length, last + 1
+            if (start and _NAME_BEFORE.match(text, start - 1)) or _NAME_AFTER.match(text, end):
+                continue
+            spans.append((start, -length))
+        if not spans:
+            return text
+        spans.sort()
+        parts: list[str] = []
+        position = 0
+        # As a regular expression scans: the leftmost start first, then on after the value replaced.
+        for start, negative_length in spans:
+            if start < position:
+                continue
+            end = start - negative_length
+            parts += (text[position:start], self.tokens[text[start:end]])
+            position = end
+        parts.append(text[position:])
+        return "".join(parts)
