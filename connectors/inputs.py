@@ -12,6 +12,11 @@ and globs skip hidden files and pmtimeline's own outputs; they also pass over do
 timestamp on fewer than half of their first lines). Each such file is listed as a skipped source
 with the reason, and is read when named explicitly.
 
+An archive (a tar, compressed or not, or a zip; told from its bytes) is replaced by its regular
+members, in archive order, each a source of its own named ``bundle.tgz!var/log/app.log``
+(:mod:`~pmtimeline.connectors.archives`); they are treated as files found by a walk, and what of the
+archive is not read (links, nested archives, what lies past its cap) is listed with the reason.
+
 Year-less files (RFC 3164 syslog) need a reference year. When neither ``--year`` nor the window
 gives one, the full timestamps found in the first lines of the run's other log files give it (their
 median; failing those, the times of the run's alert files), so that a syslog file read beside
@@ -34,9 +39,10 @@ import pandas as pd
 
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.alerts import ALERT_FORMATS, AlertFileConnector, detect_alert_format
+from pmtimeline.connectors.archives import ArchiveMember, archive_kind, open_archive
 from pmtimeline.connectors.log_formats import GENERIC_FORMAT, LogFormat, detect_log_format, get_format
 from pmtimeline.connectors.logfile import EventBudget, LogFileConnector, format_registry
-from pmtimeline.connectors.rawio import check_readable, head_lines
+from pmtimeline.connectors.rawio import REJECT_SIZE_CAP, REJECT_TRUNCATED_ARCHIVE, check_readable, head_lines
 from pmtimeline.connectors.time_normalize import reference_from_times, reference_from_window
 from pmtimeline.errors import ConfigError, SourceError, UnknownFormatError
 from pmtimeline.escaping import escape_terminal
@@ -63,11 +69,17 @@ ALERT_REFERENCE_MAX_BYTES: Final = 8 << 20
 
 
 class UnreadableSource:
-    """A path that could not be read: yields nothing; its accounting says why (``skipped_reason``)."""
+    """A path that could not be read: yields nothing; its accounting says why (``skipped_reason``).
 
-    def __init__(self, path: str, reason: str) -> None:
+    ``partial``: what was not read belongs to an input that was otherwise read (an archive stopped at
+    its cap), so the run is partial.
+    """
+
+    def __init__(self, path: str, reason: str, *, partial: bool = False) -> None:
         self.name = path
         self._accounting = SourceAccounting(name=path, path=path, skipped_reason=reason)
+        if partial:
+            self._accounting.partial, self._accounting.partial_reason = True, reason
 
     def read(self) -> Iterator[pd.DataFrame]:
         return iter(())
@@ -193,7 +205,10 @@ def open_inputs(inputs: Sequence[str], config: TimelineConfig) -> list[Accounted
     budget = EventBudget(config.max_events)
     log_heads: dict[str, list[str]] = {}
     opened: list[UnreadableSource | tuple[str, str | None]] = []  # (path, alert format or None)
-    for path in paths:
+    for path in _with_archive_members(paths, config):
+        if isinstance(path, UnreadableSource):
+            opened.append(path)
+            continue
         try:
             check_readable(path)
             head = head_lines(path, config, n=1 << 20, max_bytes=ALERT_HEAD_BYTES)
@@ -211,6 +226,8 @@ def open_inputs(inputs: Sequence[str], config: TimelineConfig) -> list[Accounted
         for path, (fmt, _reason) in detected.items():
             if os.path.realpath(path) not in named:
                 ok, why = _looks_like_log(fmt, log_heads[path])
+                if not ok and isinstance(path, ArchiveMember):
+                    why = why.replace("a directory walk (name it, or use --format, to read it)", "an archive")
                 if not ok:
                     passed_over[path] = why
         for path in passed_over:
@@ -239,6 +256,49 @@ def open_inputs(inputs: Sequence[str], config: TimelineConfig) -> list[Accounted
             )
             sources.append(connector)
     return sources
+
+
+def _with_archive_members(paths: Sequence[str], config: TimelineConfig) -> Iterator[str | UnreadableSource]:
+    """``paths``, with each archive replaced by its members (see :mod:`~pmtimeline.connectors.archives`),
+    which are treated as files found by a directory walk; and what of an archive is not read."""
+    for path in paths:
+        kind = archive_kind(path)
+        if kind is None:
+            yield path
+            continue
+        try:
+            listing = open_archive(path, kind, config)
+        except SourceError as exc:
+            yield UnreadableSource(path, str(exc))
+            continue
+        for member in listing.members:
+            parts = member.member.replace("\\", "/").split("/")
+            if any(part.startswith(".") and part not in (".", "..") for part in parts) or is_own_output(parts[-1]):
+                continue  # hidden files and pmtimeline's outputs, as in a directory walk
+            if is_documentation(parts[-1]):
+                yield UnreadableSource(member, "documentation, not a log: passed over in an archive")
+                continue
+            nested = archive_kind(member)
+            if nested is not None:
+                reason = f"a {nested} archive inside an archive: not read (extract it and name it)"
+                yield UnreadableSource(member, reason)
+                continue
+            yield member  # even at an absolute or ``..`` path: it is read in memory, never extracted
+        for name, reason in listing.skipped:
+            yield UnreadableSource(name, reason)
+        if listing.stop_reason is not None:
+            after = f"after {escape_terminal(listing.stop_after, limit=200)}" if listing.stop_after else "at its start"
+            yield UnreadableSource(
+                path, f"{_stop_words(listing.stop_reason)}: the archive was not read {after}", partial=True
+            )
+
+
+def _stop_words(reason: str) -> str:
+    if reason == REJECT_SIZE_CAP:
+        return "stopped at the decompressed-size cap (compression bomb guard)"
+    if reason == REJECT_TRUNCATED_ARCHIVE:
+        return "the archive is truncated"
+    return escape_terminal(reason.replace("_", " ", 1), limit=200)
 
 
 def _detect_formats(
@@ -323,6 +383,12 @@ def sniff(path: str, config: TimelineConfig) -> SniffResult:
         UnknownFormatError: a forced format name is not registered.
     """
     check_readable(path)
+    kind = archive_kind(path)
+    if kind is not None:
+        raise SourceError(
+            f"{escape_terminal(path, limit=300)} is a {kind} archive: `pmtimeline build` reads each of its "
+            "files as a source; sniff looks at one log file"
+        )
     head = head_lines(path, config, n=1 << 20, max_bytes=ALERT_HEAD_BYTES)
     forced_alert = config.format_name if config.format_name in ALERT_FORMATS else None
     alert = forced_alert or (None if config.format_name else detect_alert_format("\n".join(head)))

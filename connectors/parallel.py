@@ -71,6 +71,7 @@ import numpy as np
 import pandas as pd
 
 from pmtimeline.config import TimelineConfig
+from pmtimeline.connectors.archives import ArchiveMember
 from pmtimeline.connectors.log_formats import LogFormat
 from pmtimeline.connectors.logfile import EventBudget, LogFileConnector, zone_for
 from pmtimeline.connectors.rawio import READ_SIZE, LineReader, check_readable, iter_line_ranges
@@ -607,6 +608,12 @@ def plan_sources(
             continue
         if budget_left is None:
             budget_left = source._budget.remaining
+        if isinstance(source.path, ArchiveMember):
+            # An archive member is read here, in order (a compressed tar is streamed once, forward),
+            # from the live budget: the files after it get what it may leave.
+            budget_left -= source.path.line_bound(config)
+            out.append(source)
+            continue
         try:
             plan, bound = _plan_file(source, config, tasks, split=workers > 1, range_bytes=range_bytes)
         except SourceError:

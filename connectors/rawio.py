@@ -33,6 +33,12 @@ The rules:
   are never opened for reading, so nothing hangs: :func:`check_readable` refuses them with a
   :class:`~pmtimeline.errors.SourceError`.
 
+A source need not be a file of its own: a :class:`StreamedPath` (a member of an archive, see
+:mod:`~pmtimeline.connectors.archives`) is a ``str`` (its provenance, ``bundle.tgz!var/log/app.log``)
+that :class:`LineReader`, :func:`head_lines`, :func:`check_readable` and :func:`file_mtime` read through
+its own stream, with the same rules (a compressed member is decompressed, with the same caps computed
+from its stored size). Nothing of it is ever written to disk.
+
 For parallel parsing, :func:`iter_line_ranges` splits an uncompressed file into newline-aligned byte
 ranges with their first line numbers, and ``LineReader(path, config, byte_range=...)`` reads one.
 """
@@ -65,12 +71,16 @@ __all__ = [
     "REJECT_READ_ERROR",
     "REJECT_SIZE_CAP",
     "REJECT_TRUNCATED_ARCHIVE",
+    "FileHead",
     "LineBlock",
     "LineReader",
+    "MemberStream",
+    "StreamedPath",
     "check_readable",
     "file_mtime",
     "head_lines",
     "iter_line_ranges",
+    "read_head",
 ]
 
 #: Bytes read from disk (or from a decompressor) per step; lines are split once per step.
@@ -143,6 +153,62 @@ class _DecodedLines:
     decode_errors: np.ndarray
 
 
+class MemberStream(Protocol):
+    """The bytes of a :class:`StreamedPath`, as stored (a compressed member is decompressed by the reader).
+
+    ``stopped`` is None, or why the container ended the stream early (``decompressed_size_cap``,
+    ``truncated_archive``, ``read_error: ...``): the reader's ``stop_reason`` then.
+    """
+
+    stored_size: int  # bytes the member takes in its container: the base of the compression-ratio guard
+    stopped: str | None
+
+    def read(self, size: int = ..., /) -> bytes: ...
+    def tell(self) -> int: ...
+    def close(self) -> None: ...
+
+
+class StreamedPath(str):
+    """A source that is not a file of its own, named by its provenance (``bundle.tgz!var/log/app.log``).
+
+    Being a ``str``, it is the name, the ``source`` column and what ``--source-tz`` globs match, like
+    any path; the I/O functions of this module read it through the methods below instead of the
+    file system.
+    """
+
+    __slots__ = ()
+
+    def check(self) -> None:
+        """Raise :class:`SourceError` (one line) when the source cannot be read."""
+        raise NotImplementedError
+
+    def open_stream(self) -> MemberStream:
+        """The source's bytes from the start (the caller closes the stream)."""
+        raise NotImplementedError
+
+    def modification_time(self) -> pd.Timestamp:
+        """When the source was last written (UTC), as its container records it."""
+        raise NotImplementedError
+
+
+class _Prefixed:
+    """``head`` followed by the rest of ``stream``: the bytes read to find the magic are not lost."""
+
+    def __init__(self, head: bytes, stream: MemberStream) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._head:
+            cut = len(self._head) if size < 0 else min(size, len(self._head))
+            data, self._head = self._head[:cut], self._head[cut:]
+            return data
+        return self._stream.read(size)
+
+    def tell(self) -> int:
+        return self._stream.tell() - len(self._head)
+
+
 def _display(path: str | os.PathLike[str]) -> str:
     return escape_terminal(os.fspath(path), limit=300)
 
@@ -171,6 +237,9 @@ def check_readable(path: str | os.PathLike[str]) -> None:
     Refused: a missing file, a directory, a FIFO, socket or device (never opened: they can hang),
     a symbolic link loop, a file without read permission.
     """
+    if isinstance(path, StreamedPath):
+        path.check()
+        return
     name = _display(path)
     try:
         mode = os.stat(path).st_mode
@@ -403,6 +472,15 @@ class LineReader:
         self.compression, self.encoding, self.stop_reason = None, "utf-8", None
         self.bytes_in = self.bytes_out = self._pending_decode_errors = 0
         self._next_line = self.byte_range[2] if self.byte_range else 1
+        if isinstance(self.path, StreamedPath):
+            if self.byte_range is not None:
+                raise ValueError("byte ranges apply to files only; read an archive member whole")
+            stream = self.path.open_stream()
+            try:
+                yield from self._line_blocks(self._utf8_chunks(self._stream_chunks(stream), detect_bom=True))
+            finally:
+                stream.close()
+            return
         with _open_regular(self.path) as file:
             chunks = self._file_chunks(file)
             yield from self._line_blocks(
@@ -426,6 +504,43 @@ class LineReader:
         if self.byte_range and (self.byte_range[0] != 0 or self.byte_range[1] < size):
             raise ValueError("byte ranges apply to uncompressed files only; read a compressed file whole")
         yield from self._decompressed_chunks(file, size)
+
+    def _stream_chunks(self, stream: MemberStream) -> Iterator[bytes]:
+        """The bytes of a :class:`StreamedPath`, decompressed when they are compressed (one level)."""
+        head = b""
+        try:
+            while len(head) < 6 and (data := stream.read(6 - len(head))):
+                head += data
+        except OSError as exc:
+            self.stop_reason = f"read_error: {_one_line_reason(exc)}"
+            return
+        self.compression = _compression_of(head)
+        prefixed = _Prefixed(head, stream)
+        if self.compression is not None:
+            yield from self._decompressed_chunks(prefixed, stream.stored_size)  # type: ignore[arg-type]
+        else:
+            # A member inflated by its container (zip) is held to the same caps as a compressed file.
+            cap = min(
+                self.config.max_decompressed_bytes,
+                max(self.config.max_compression_ratio * stream.stored_size, RATIO_CAP_FLOOR),
+            )
+            cap_reason = REJECT_SIZE_CAP
+            if self._read_limit is not None and self._read_limit < cap:
+                cap, cap_reason = self._read_limit, "read_limit"
+            try:
+                while data := prefixed.read(min(READ_SIZE, cap + 1 - self.bytes_out)):
+                    if self.bytes_out + len(data) > cap:
+                        data = data[: cap - self.bytes_out]
+                        self.stop_reason = cap_reason
+                    self.bytes_in = self.bytes_out = self.bytes_out + len(data)
+                    if data:
+                        yield data
+                    if self.stop_reason:
+                        break
+            except OSError as exc:
+                self.stop_reason = f"read_error: {_one_line_reason(exc)}"
+        if stream.stopped and self.stop_reason != "read_limit":
+            self.stop_reason = stream.stopped  # the container's cap or damage is the cause
 
     def _plain_chunks(self, file: IO[bytes], start: int, end: int | None) -> Iterator[bytes]:
         limit_reached = False
@@ -484,7 +599,8 @@ class LineReader:
             self.stop_reason = f"read_error: {_one_line_reason(exc)}"
         finally:
             stream.close()
-        if self.compression == "zstd" and self.stop_reason is None:
+        # (A zstd archive member cannot be checked so: no file descriptor to walk its frames.)
+        if self.compression == "zstd" and self.stop_reason is None and not isinstance(self.path, StreamedPath):
             try:
                 complete = _zstd_frames_complete(file.fileno(), compressed_size)
             except OSError:
@@ -652,15 +768,71 @@ def head_lines(
     Raises:
         SourceError: like :func:`check_readable`.
     """
+    return read_head(path, config, n, max_bytes).lines
+
+
+@dataclass(frozen=True)
+class FileHead:
+    """The first lines of a file (see :func:`read_head`) and why reading stopped."""
+
+    lines: list[str]
+    #: None when the lines wanted were found or the file ended; else the reader's ``stop_reason``
+    #: ("read_limit" once ``max_bytes`` are read, "decompressed_size_cap", "truncated_archive", ...).
+    stop_reason: str | None
+    max_bytes: int
+    compression: str | None
+
+    def why_no_line(self) -> str:
+        """Why :attr:`lines` is empty, in words for the per-source summary."""
+        stop = self.stop_reason
+        if stop == REJECT_SIZE_CAP:
+            return "stopped at the decompressed-size cap (compression bomb guard) before any line"
+        if stop == "read_limit":
+            # Not "empty": a bomb of NUL bytes or newlines, or a first line longer than max_bytes.
+            text = "decompressed text" if self.compression else "the file"
+            return (
+                f"no line of text in the first {_size(self.max_bytes)} of {text} "
+                "(only blank lines, NUL bytes or the start of a longer line)"
+            )
+        if stop == REJECT_TRUNCATED_ARCHIVE:
+            return "the compressed file is truncated before its first line"
+        if stop:
+            return f"{escape_terminal(stop.replace('_', ' ', 1), limit=200)} before the first line"
+        return "the file is empty or blank"
+
+
+def read_head(
+    path: str | os.PathLike[str],
+    config: TimelineConfig,
+    n: int = 64,
+    max_bytes: int = 1 << 20,
+    *,
+    skip_blank: bool = False,
+) -> FileHead:
+    """Like :func:`head_lines`, with why reading stopped; ``skip_blank`` leaves blank lines out (they
+    neither count towards ``n`` nor come back), so a run of blank lines does not hide the text after it.
+
+    Raises:
+        SourceError: like :func:`check_readable`.
+    """
     reader = LineReader(path, config)
     reader._read_limit = max_bytes
     found: list[str] = []
     for block in reader.blocks():
         kept = block.lines[block.io_reject.isna()]
+        if skip_blank:
+            kept = kept[kept.str.strip().str.len() > 0]
         found.extend(kept.iloc[: n - len(found)].tolist())
         if len(found) >= n:
-            break
-    return found
+            return FileHead(found, None, max_bytes, reader.compression)
+    return FileHead(found, reader.stop_reason, max_bytes, reader.compression)
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor} {unit}"
+    return f"{n} bytes"
 
 
 def file_mtime(path: str | os.PathLike[str]) -> pd.Timestamp:
@@ -669,6 +841,8 @@ def file_mtime(path: str | os.PathLike[str]) -> pd.Timestamp:
     Raises:
         SourceError: the file cannot be examined.
     """
+    if isinstance(path, StreamedPath):
+        return path.modification_time()
     try:
         modified = os.stat(path).st_mtime_ns
     except OSError as exc:

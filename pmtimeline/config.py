@@ -271,7 +271,8 @@ def input_roots(inputs: Iterable[str | os.PathLike[str]]) -> tuple[str, ...]:
 
 def source_names(path: str, roots: Sequence[str] = ()) -> tuple[str, ...]:
     """What a source glob is matched against: the path as given (and normalized), the path relative
-    to each of ``roots`` that holds it, and the file name; ``/``-separated, each once."""
+    to each of ``roots`` that holds it, and the file name (for an archive member, ``<archive>!<member
+    path>``, also the member path); ``/``-separated, each once."""
     names = [path, os.path.normpath(path)]
     absolute = os.path.abspath(path)
     for root in roots:
@@ -279,6 +280,9 @@ def source_names(path: str, roots: Sequence[str] = ()) -> tuple[str, ...]:
         if absolute.startswith(prefix):
             names.append(absolute[len(prefix) :])
     names.append(os.path.basename(path))
+    archive, bang, member = path.partition("!")
+    if bang and os.path.isfile(archive):  # an archive member (bundle.tgz!var/log/app.log): also its own path
+        names.append(member)
     if os.sep != "/":
         names = [name.replace(os.sep, "/") for name in names]
     return tuple(dict.fromkeys(name for name in names if name))

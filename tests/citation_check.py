@@ -33,6 +33,8 @@ import functools
 import gzip
 import json
 import re
+import tarfile
+import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,9 +86,31 @@ PLACEHOLDER_RE = re.compile(r"\[[A-Za-z][^\]]*\]|\b(?:user|ip)_[0-9a-f]{8}\b")
 
 @functools.cache
 def file_lines(path: str) -> tuple[str, ...]:
-    data = Path(path).read_bytes()
-    text = (gzip.decompress(data) if path.endswith(".gz") else data).decode("utf-8")
+    """The lines of a cited file, or of a cited archive member (``bundle.tgz!var/log/app.log``)."""
+    data = _member_bytes(path) if not Path(path).is_file() and "!" in path else Path(path).read_bytes()
+    text = (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode("utf-8")
     return tuple(text.splitlines())
+
+
+def _is_member(path: str) -> bool:
+    """Whether ``path`` names a member of an archive file: ``<archive>!<member path>``."""
+    parts = path.split("!")
+    return any(Path("!".join(parts[:i])).is_file() for i in range(1, len(parts)))
+
+
+def _member_bytes(path: str) -> bytes:
+    """The bytes of member ``name`` of the archive in ``<archive>!<name>`` (tar, compressed or not, or zip)."""
+    archive, name = path.split("!", 1)
+    while not Path(archive).is_file():  # the archive's own path may hold a "!"
+        more, name = name.split("!", 1)
+        archive = f"{archive}!{more}"
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            return zf.read(name)
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile(name)
+        assert member is not None, f"{name} is not a regular file of {archive}"
+        return member.read()
 
 
 def record_start(path: str, number: int) -> int:
@@ -195,7 +219,7 @@ def code_spans(text: str) -> list[tuple[int, int, str]]:
 
 def as_citation(content: str) -> tuple[str, int] | None:
     m = CITE_RE.match(content)
-    if m is None or not Path(m.group("path")).is_file():
+    if m is None or not (Path(m.group("path")).is_file() or _is_member(m.group("path"))):
         return None
     return m.group("path"), int(m.group("line"))
 
