@@ -98,7 +98,7 @@ class SniffResult:
     format: str  # the format chosen ("none" when nothing fits)
     reason: str  # why it was chosen
     zone: str | None  # the zone naive timestamps are read in
-    rows: pd.DataFrame  # the first events (event schema), at most 10
+    rows: pd.DataFrame  # the first events (event schema), at most 10; redacted unless config.redact is off
 
 
 def is_own_output(path: str) -> bool:
@@ -378,6 +378,9 @@ def _alert_times(paths: Sequence[str], config: TimelineConfig) -> list[pd.Timest
 def sniff(path: str, config: TimelineConfig) -> SniffResult:
     """The format chosen for ``path``, why, its zone and its first events (at most 10).
 
+    The events are redacted and pseudonymized as ``build``'s shared outputs are (a sniff gets pasted
+    into tickets and chats), unless ``config.redact`` is off.
+
     Raises:
         SourceError: the file cannot be read.
         UnknownFormatError: a forced format name is not registered.
@@ -400,6 +403,14 @@ def sniff(path: str, config: TimelineConfig) -> SniffResult:
             raise SourceError(str(exc)) from exc
         rows = pd.concat(frames, ignore_index=True) if frames else conform_events(pd.DataFrame())
         acc = connector.accounting()[0]
-        return SniffResult(alert, acc.format_reason or ALERT_FORMATS[alert], acc.time_zone, rows.head(10))
+        reason = acc.format_reason or ALERT_FORMATS[alert]
+        return SniffResult(alert, reason, acc.time_zone, _shared(rows.head(10), config))
     fmt, reason, zone, rows = LogFileConnector(path, config).preview(10)
-    return SniffResult(fmt.name if fmt is not None else "none", reason, zone, rows)
+    return SniffResult(fmt.name if fmt is not None else "none", reason, zone, _shared(rows, config))
+
+
+def _shared(rows: pd.DataFrame, config: TimelineConfig) -> pd.DataFrame:
+    """``rows`` as a shared output shows them: redacted with a key of their own, unless redaction is off."""
+    from pmtimeline.redact import Redactor
+
+    return Redactor().redact_events(rows) if config.redact else rows

@@ -667,7 +667,8 @@ def formats(format_file: str | None) -> None:
     click.echo("log formats (detection order):")
     for name, fmt in registry.items():
         multi = " [multi-line]" if fmt.multiline else ""
-        click.echo(f"  {name:<{width}}  {fmt.description}{multi}")
+        # A --format-file's names and descriptions are text from a file like any other: escaped.
+        click.echo(f"  {escape_terminal(name):<{width}}  {escape_terminal(fmt.description)}{multi}")
     click.echo("alert formats:")
     for name, description in ALERT_FORMATS.items():
         click.echo(f"  {name:<{width}}  {description}")
@@ -677,9 +678,13 @@ def formats(format_file: str | None) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--rows", default=5, show_default=True, help="Parsed rows to show.")
 @window_options
+@click.option("--no-redact", is_flag=True, help="Show the rows as logged (secrets and identities included).")
 @translate_errors
 def sniff(file: str, rows: int, **opts: Any) -> None:
     """Show the format chosen for FILE, why, and its first parsed rows.
+
+    The rows are redacted as build's outputs are (secrets replaced, IPs, users and e-mails
+    pseudonymized), unless --no-redact.
 
     Example:
 
@@ -702,6 +707,8 @@ def sniff(file: str, rows: int, **opts: Any) -> None:
         service = row["service"] if isinstance(row["service"], str) else "-"
         message = row["message"] if isinstance(row["message"], str) else ""
         click.echo(
-            f"  {row['line']}: {pd.Timestamp(row['timestamp']).isoformat()} {level:<8} "
+            f"  {row['line']}: {pd.Timestamp(row['timestamp']).isoformat()} {escape_terminal(level, 8):<8} "
             f"{escape_terminal(service, 24)} {escape_terminal(message, 120)}"
         )
+    if not frame.empty:
+        click.echo("rows redacted (--no-redact shows them as logged)" if config.redact else "rows not redacted")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import json
 import re
+import tomllib
 
 import pandas as pd
 import pytest
@@ -16,6 +18,7 @@ from pmtimeline.escaping import (
     csv_column,
     defang_urls,
     escape_terminal,
+    json_safe,
     markdown_cell,
     markdown_code,
     markdown_text,
@@ -23,6 +26,7 @@ from pmtimeline.escaping import (
     plotly_texts,
     shorten,
     strip_controls,
+    toml_string,
 )
 
 #: Characters that matter to some renderer, plus controls and bidi overrides.
@@ -327,3 +331,76 @@ def test_a_citation_may_skip_defanging() -> None:
     assert markdown_code(path) == "`/var/log/remote/web-01[.]example[.]com/syslog:12`"
     assert markdown_code(path, None, defang=False) == f"`{path}`"
     assert markdown_cell("a|b.example.com", None, defang=False) == "`a\\|b.example.com`"
+
+
+# -- every control character, JSON and TOML ----------------------------------------------------------
+
+#: Characters that drive a terminal or reorder/hide text, named independently of the escaping module.
+HOSTILE_CHARS = (
+    "\x00\x01\x07\x08\x0b\x0c\r\x1b\x7f\x85\x9b"  # C0 (not TAB, LF), DEL, C1 (NEL, CSI)
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # bidi marks, overrides, isolates
+    "\u200b\u200c\u200d\u2060\u2061\ufeff\u180e\u206a\ufff9"  # zero-width and other invisible format characters
+    "\u2028\u2029"  # line and paragraph separators
+    "\U000e0001\U000e0041\U000e007f"  # tag characters
+)
+HOSTILE_RE = re.compile("[" + re.escape(HOSTILE_CHARS) + "]")
+ANY_TEXT = st.text(
+    alphabet=st.one_of(st.sampled_from(list(HOSTILE_CHARS + "\t\n\"\\'`=")), st.characters(exclude_categories=["Cs"])),
+    max_size=60,
+)
+
+
+@pytest.mark.parametrize("char", list(HOSTILE_CHARS))
+def test_every_hostile_character_is_escaped_by_every_text_escaper(char: str) -> None:
+    text = f"a{char}b"
+    for out in (
+        escape_terminal(text),
+        strip_controls(text),
+        markdown_code(text),
+        markdown_cell(text),
+        markdown_text(text),
+        plotly_text(text),
+        str(csv_cell(text)),
+        csv_column(pd.Series([text], dtype="string")).iloc[0],
+        plotly_texts(pd.Series([text], dtype="string"))[0],
+    ):
+        assert not HOSTILE_RE.search(out), (repr(char), out)
+        assert "\\x" in out or "\\u" in out or "\\U" in out or "⏎" in out, out
+
+
+def test_csv_keeps_newlines_and_tabs_but_not_carriage_returns() -> None:
+    assert csv_cell("a\nb\tc") == "a\nb\tc"
+    assert csv_cell("OK\rFAIL") == "OK\\x0dFAIL"
+    assert csv_cell("\U000e0041x") == "\\U000e0041x"
+
+
+@given(st.lists(ANY_TEXT, max_size=5), st.dictionaries(ANY_TEXT, ANY_TEXT, max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_json_safe_is_the_same_document_without_raw_controls(texts: list[str], mapping: dict[str, str]) -> None:
+    document = {"texts": texts, "mapping": mapping, "n": 1.5}
+    for indent in (None, 2):
+        text = json_safe(json.dumps(document, ensure_ascii=False, indent=indent))
+        assert json.loads(text) == document
+        # Whitespace between tokens is all that may stay raw: LF of the indentation.
+        assert not HOSTILE_RE.search(text), text
+
+
+def test_json_safe_keeps_readable_text_and_writes_tags_as_surrogate_pairs() -> None:
+    text = json_safe(json.dumps({"title": "Störung 😀 \u202eexe.txt \U000e0041"}, ensure_ascii=False))
+    assert text == '{"title": "Störung 😀 \\u202eexe.txt \\udb40\\udc41"}'
+    assert json_safe('{"a": "plain"}') == '{"a": "plain"}'
+
+
+@given(ANY_TEXT)
+@settings(max_examples=300, deadline=None)
+def test_toml_string_reads_back_as_written(value: str) -> None:
+    literal = toml_string(value)
+    assert tomllib.loads(f"x = {literal}\n")["x"] == value
+    assert not HOSTILE_RE.search(literal)
+    assert "\n" not in literal
+
+
+def test_toml_string_keeps_astral_characters_readable() -> None:
+    # json.dumps would write a surrogate pair, which TOML refuses.
+    assert toml_string("Outage 😀") == '"Outage 😀"'
+    assert toml_string('a"b\\c\x1b') == '"a\\"b\\\\c\\u001b"'

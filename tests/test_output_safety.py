@@ -423,3 +423,193 @@ def test_keep_raw_keeps_only_events_parquet_raw(run: Path, tmp_path: Path) -> No
         text = _texts_of(path)
         assert not [s for s in RAW_SECRETS if s in text], path.name
         assert ATTACKER_IP not in text, path.name
+
+
+# -- O4: control and bidi characters escaped in every output, file names included (issue 17 items 7, 10) --
+
+#: Characters that drive a terminal or reorder/hide text (C0 but TAB/LF, DEL, C1, bidi marks,
+#: overrides and isolates, zero-width and invisible format characters, line/paragraph separators,
+#: tag characters), listed here independently of pmtimeline.escaping.
+HOSTILE = (
+    "\x1b[31m\x07\r\x01\x02\x7f\x85\x9b\u202e\u2066\u2069\u200e\u200f\u061c\u200b\u2060\ufeff\u2028\u2029\U000e0041"
+)
+RAW_CONTROL_RE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f"
+    "\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
+#: File names carrying them (every byte but NUL and "/" may name a file).
+TEXT_LOG = "api\x1b]0;pwned\x07\r\u202e\x01gol.log"
+TEXT_LOG_SHOWN = "api\\x1b]0;pwned\\x07\\x0d\\u202e\\x01gol.log"  # as every output shows it
+JSON_LOG = "pay\u2066\x1b[2J\x7f\u200f.jsonl"
+ALERT_FILE = "alerts\u202e\x07.json"
+TITLE = "Outage\x1b]0;x\x07\u202e\u2066 😀"
+
+
+def write_hostile_logs(root: Path) -> None:
+    """Logs whose names and contents hold the hostile characters, with secrets beside them and an
+    error burst, so the analysis cites them in every output."""
+    root.mkdir()
+    text = ["garbage before any event " + HOSTILE + " password=hunter2"]  # a reject, for --rejects
+    for i in range(240):
+        level = "ERROR" if i >= 160 else "INFO"
+        text.append(
+            f"{_time(i).strftime('%Y-%m-%dT%H:%M:%SZ')} {level} api{HOSTILE}: upstream {HOSTILE} failed "
+            "password=hunter2 card 4111111111111111 mail alice@bank.example"
+            if level == "ERROR"
+            else f"{_time(i).strftime('%Y-%m-%dT%H:%M:%SZ')} INFO api: ok"
+        )
+    (root / TEXT_LOG).write_text("\n".join(text) + "\n", encoding="utf-8")
+    rows = [
+        {
+            "@timestamp": _time(i).isoformat(),
+            "log.level": "error" if i >= 160 else "info",
+            "service.name": "payments" + (HOSTILE if i >= 160 else ""),
+            "message": f"charge failed {HOSTILE} db timeout" if i >= 160 else "charge ok",
+            "user.name": f"bob{HOSTILE}",
+            "url.path": f"/charge/{HOSTILE}",
+        }
+        for i in range(240)
+    ]
+    (root / JSON_LOG).write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    alert = {
+        "status": "firing",
+        "version": "4",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": f"HighErrors{HOSTILE}", "severity": "critical", "service": "payments"},
+                "annotations": {"summary": f"errors {HOSTILE} up"},
+                "startsAt": _time(170).isoformat(),
+                "endsAt": "0001-01-01T00:00:00Z",
+                "fingerprint": "f1",
+            }
+        ],
+    }
+    (root / ALERT_FILE).write_text(json.dumps(alert, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def cli_any(*args: str, exit_code: int = 0) -> Result:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.exit_code == exit_code, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """Every command that writes or prints, on the hostile logs; their files and terminal output."""
+    root = tmp_path_factory.mktemp("hostile")
+    old = Path.cwd()
+    os.chdir(root)
+    try:
+        write_hostile_logs(root / "logs")
+        runs = [
+            cli_any("build", "logs", "-o", "out", "--title", TITLE, "--rejects", "rejects-build.csv"),
+            cli_any("report", "out", "--no-images"),
+            cli_any("chart", "out", "--no-images"),
+            cli_any("ingest", "logs", "-o", "events.csv", "--rejects", "rejects.csv"),
+            cli_any("ingest", "logs", "-o", "events.jsonl"),
+            cli_any("ingest", "logs", "-o", "events.timesketch.csv"),
+            cli_any("export", "out", "-o", "export.csv"),
+            cli_any("export", "out", "-o", "export.jsonl"),
+            cli_any("export", "out", "-o", "export.timesketch.jsonl"),
+            cli_any("sniff", f"logs/{TEXT_LOG}", "--rows", "10"),
+            cli_any("sniff", f"logs/{JSON_LOG}", "--rows", "10"),
+            cli_any("sniff", f"logs/{ALERT_FILE}"),
+            cli_any("sniff", f"logs/missing{HOSTILE}.log", exit_code=1),
+            cli_any("build", "logs", "-o", "bad", "--tz", f"Mars/{HOSTILE}", exit_code=1),
+        ]
+        yield root, "".join(r.stdout + r.stderr for r in runs)
+    finally:
+        os.chdir(old)
+
+
+def _hostile_outputs(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and "logs" not in p.relative_to(root).parts)
+
+
+def test_o4_no_raw_control_character_in_any_output_file(hostile: tuple[Path, str]) -> None:
+    root, _ = hostile
+    files = _hostile_outputs(root)
+    names = {p.relative_to(root).as_posix() for p in files}
+    assert {"out/incident.json", "out/postmortem.md", "out/timeline.html", "out/incident.toml"} <= names
+    assert {"rejects.csv", "rejects-build.csv", "events.csv", "events.jsonl", "export.timesketch.jsonl"} <= names
+    # Parquet (events.parquet, data/*.parquet) is data: it keeps the text as logged (redacted) for
+    # the tools that read it, which show it their own way; PNG holds pixels, not text. Every other
+    # byte of every file is checked: SVG, HTML, JSON, TOML, Markdown and CSV alike.
+    scanned = [p for p in files if p.suffix not in (".parquet", ".png")]
+    assert len(scanned) >= 14
+    for path in scanned:
+        text = path.read_bytes().decode("utf-8")  # strict: every output is valid UTF-8
+        if path.suffix == ".csv":
+            text = text.replace("\r\n", "\n")  # RFC 4180's record separator is the one CR allowed
+        leaks = [(m.group(), text[max(m.start() - 40, 0) : m.start()]) for m in RAW_CONTROL_RE.finditer(text)]
+        assert leaks == [], (path.relative_to(root).as_posix(), leaks[:3])
+
+
+def test_o4_no_raw_control_character_on_the_terminal(hostile: tuple[Path, str]) -> None:
+    _, terminal = hostile
+    assert RAW_CONTROL_RE.findall(terminal) == []
+    # The hostile file names and lines are there, escaped: nothing was dropped.
+    assert TEXT_LOG_SHOWN in terminal
+    assert "pay\\u2066\\x1b[2J\\x7f\\u200f.jsonl" in terminal
+    assert "\\U000e0041" in terminal
+
+
+def test_o4_rejects_csv_shows_file_names_escaped(hostile: tuple[Path, str]) -> None:
+    root, _ = hostile
+    for name in ("rejects.csv", "rejects-build.csv"):
+        with (root / name).open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        sources = {r["source"] for r in rows}
+        assert f"logs/{TEXT_LOG_SHOWN}" in sources
+        assert all("hunter2" not in r["excerpt"] for r in rows)
+
+
+def test_o4_json_outputs_hold_the_values_unchanged_as_escapes(hostile: tuple[Path, str]) -> None:
+    root, _ = hostile
+    raw = (root / "out" / "incident.json").read_text(encoding="utf-8")
+    assert "\\u202e" in raw  # written as a JSON escape, not as the character
+    incident = json.loads(raw)
+    assert incident["title"] == TITLE  # the same value for a reader
+    assert {s["name"] for s in incident["sources"]} >= {f"logs/{TEXT_LOG}", f"logs/{JSON_LOG}"}
+    records = [json.loads(line) for line in (root / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert any(r["message"] == f"charge failed {HOSTILE} db timeout" for r in records)
+    assert any(r["source"] == f"logs/{TEXT_LOG}" for r in records)
+    toml = (root / "out" / "incident.toml").read_text(encoding="utf-8")
+    import tomllib
+
+    assert tomllib.loads(toml)["title"] == TITLE
+
+
+def test_o4_markdown_and_chart_show_the_names_escaped(hostile: tuple[Path, str]) -> None:
+    root, _ = hostile
+    draft = (root / "out" / "postmortem.md").read_text(encoding="utf-8")
+    assert "\\u202e" in draft
+    assert "\\x1b" in draft
+    html = (root / "out" / "timeline.html").read_text(encoding="utf-8")
+    assert "\\\\u202e" in html or "\\\\x1b" in html  # the visible escape, inside the figure's JSON
+
+
+def test_sniff_redacts_like_build_and_no_redact_opts_out(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text(
+        "".join(
+            f"2024-03-01T10:00:0{i}Z ERROR api: login password=hunter2 card 4111111111111111 "
+            f"mail alice@bank.example from 203.0.113.66\n"
+            for i in range(5)
+        ),
+        encoding="utf-8",
+    )
+    shown = cli_any("sniff", str(log)).stdout
+    for secret in ("hunter2", "4111111111111111", "alice@bank.example", "203.0.113.66"):
+        assert secret not in shown, secret
+    assert "password=[REDACTED]" in shown
+    assert "[CARD …1111]" in shown
+    assert re.search(r"user_[0-9a-f]{8}@bank\.example", shown)
+    assert re.search(r"ip_[0-9a-f]{8}", shown)
+    assert "rows redacted" in shown
+    raw = cli_any("sniff", str(log), "--no-redact").stdout
+    assert "password=hunter2" in raw
+    assert "alice@bank.example" in raw
+    assert "rows not redacted" in raw
