@@ -11,7 +11,9 @@ import csv
 import dataclasses
 import functools
 import io
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -328,8 +330,24 @@ def finish(sources: Sequence[SourceAccounting], strict: bool) -> None:
 
 @click.group()
 @click.version_option(package_name="pmtimeline")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Build an incident timeline, impact metrics and a postmortem draft from logs and alerts."""
+    stop_on_sigterm(ctx)
+
+
+def stop_on_sigterm(ctx: click.Context) -> None:
+    """Let SIGTERM (``kill``, ``timeout``, a container stopping) end the command as Ctrl-C does, so
+    that its partial outputs are removed and the previous ones kept (:mod:`pmtimeline.output_files`);
+    the previous handler is back when the command ends."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # handlers can only be set from the main thread (e.g. a CliRunner on another thread)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
 
 
 @cli.command()

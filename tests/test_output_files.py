@@ -330,7 +330,8 @@ def test_an_output_under_a_regular_file_is_one_line(here: Path) -> None:
     assert staging_left(here) == []
 
 
-def test_ctrl_c_keeps_the_previous_outputs(rebuilt: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_kill_keeps_the_previous_outputs(rebuilt: Path, signum: int) -> None:
     before = digest(rebuilt / "out")
     with EsStub() as stub:
         stub.add_documents(
@@ -356,10 +357,11 @@ def test_ctrl_c_keeps_the_previous_outputs(rebuilt: Path) -> None:
         while not list((rebuilt / "out").glob(f"{STAGING_PREFIX}*/events.parquet")) and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1.0)  # app.log and the first page are read and written
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode != 0
+    assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr
+    assert "Aborted!" in stderr
     assert digest(rebuilt / "out") == before
     assert staging_left(rebuilt) == []
 
