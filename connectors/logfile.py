@@ -50,7 +50,7 @@ from pmtimeline.connectors.rawio import (
     LineReader,
     check_readable,
     file_mtime,
-    head_lines,
+    read_head,
 )
 from pmtimeline.connectors.time_normalize import (
     FallBackState,
@@ -343,7 +343,8 @@ class LogFileConnector:
         formats = self._registry()
         if self._detected is not None and self._forced is None and not self.config.format_name:
             return self._detected
-        first = head_lines(self.path, self.config)
+        head = read_head(self.path, self.config, skip_blank=True)
+        first = head.lines
         sample = [line for line in first if line.strip()]
         if self._forced is not None:
             return self._forced.for_file(sample), f"{self._forced.name}: given by the caller"
@@ -352,7 +353,7 @@ class LogFileConnector:
                 f"{self.config.format_name}: forced with --format"
             )
         if not sample:
-            return None, "the file is empty or blank"
+            return None, head.why_no_line()  # not "empty" for a bomb or a first line of megabytes
         try:
             return detect_log_format(first, formats)
         except UnknownFormatError as exc:

@@ -71,6 +71,7 @@ __all__ = [
     "REJECT_READ_ERROR",
     "REJECT_SIZE_CAP",
     "REJECT_TRUNCATED_ARCHIVE",
+    "FileHead",
     "LineBlock",
     "LineReader",
     "MemberStream",
@@ -79,6 +80,7 @@ __all__ = [
     "file_mtime",
     "head_lines",
     "iter_line_ranges",
+    "read_head",
 ]
 
 #: Bytes read from disk (or from a decompressor) per step; lines are split once per step.
@@ -766,15 +768,71 @@ def head_lines(
     Raises:
         SourceError: like :func:`check_readable`.
     """
+    return read_head(path, config, n, max_bytes).lines
+
+
+@dataclass(frozen=True)
+class FileHead:
+    """The first lines of a file (see :func:`read_head`) and why reading stopped."""
+
+    lines: list[str]
+    #: None when the lines wanted were found or the file ended; else the reader's ``stop_reason``
+    #: ("read_limit" once ``max_bytes`` are read, "decompressed_size_cap", "truncated_archive", ...).
+    stop_reason: str | None
+    max_bytes: int
+    compression: str | None
+
+    def why_no_line(self) -> str:
+        """Why :attr:`lines` is empty, in words for the per-source summary."""
+        stop = self.stop_reason
+        if stop == REJECT_SIZE_CAP:
+            return "stopped at the decompressed-size cap (compression bomb guard) before any line"
+        if stop == "read_limit":
+            # Not "empty": a bomb of NUL bytes or newlines, or a first line longer than max_bytes.
+            text = "decompressed text" if self.compression else "the file"
+            return (
+                f"no line of text in the first {_size(self.max_bytes)} of {text} "
+                "(only blank lines, NUL bytes or the start of a longer line)"
+            )
+        if stop == REJECT_TRUNCATED_ARCHIVE:
+            return "the compressed file is truncated before its first line"
+        if stop:
+            return f"{escape_terminal(stop.replace('_', ' ', 1), limit=200)} before the first line"
+        return "the file is empty or blank"
+
+
+def read_head(
+    path: str | os.PathLike[str],
+    config: TimelineConfig,
+    n: int = 64,
+    max_bytes: int = 1 << 20,
+    *,
+    skip_blank: bool = False,
+) -> FileHead:
+    """Like :func:`head_lines`, with why reading stopped; ``skip_blank`` leaves blank lines out (they
+    neither count towards ``n`` nor come back), so a run of blank lines does not hide the text after it.
+
+    Raises:
+        SourceError: like :func:`check_readable`.
+    """
     reader = LineReader(path, config)
     reader._read_limit = max_bytes
     found: list[str] = []
     for block in reader.blocks():
         kept = block.lines[block.io_reject.isna()]
+        if skip_blank:
+            kept = kept[kept.str.strip().str.len() > 0]
         found.extend(kept.iloc[: n - len(found)].tolist())
         if len(found) >= n:
-            break
-    return found
+            return FileHead(found, None, max_bytes, reader.compression)
+    return FileHead(found, reader.stop_reason, max_bytes, reader.compression)
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor} {unit}"
+    return f"{n} bytes"
 
 
 def file_mtime(path: str | os.PathLike[str]) -> pd.Timestamp:

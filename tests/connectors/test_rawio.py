@@ -28,12 +28,14 @@ from hypothesis import strategies as st
 from pmtimeline.cli import cli
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors import rawio
+from pmtimeline.connectors.logfile import LogFileConnector
 from pmtimeline.connectors.rawio import (
     LineReader,
     check_readable,
     file_mtime,
     head_lines,
     iter_line_ranges,
+    read_head,
 )
 from pmtimeline.errors import SourceError
 from pmtimeline.schema import STRING
@@ -547,6 +549,66 @@ def test_head_lines_reads_at_most_max_bytes(tmp_path: Path) -> None:
     for path in (write(tmp_path, "big.log", data), write(tmp_path, "big.gz", gzip.compress(data))):
         lines = head_lines(path, config(), n=1000, max_bytes=100)
         assert lines == [f"line {i:05d}" for i in range(9)]  # the 10th line is cut at byte 100: dropped
+
+
+def test_read_head_skips_blank_lines_when_asked_and_says_why_it_found_none(tmp_path: Path) -> None:
+    text = b"\n  \n" * 100 + b"first\nsecond\n"
+    path = write(tmp_path, "late.log", text)
+    assert read_head(path, config(), n=10).lines == ["", "  "] * 5  # head_lines' view: blank lines count
+    found = read_head(path, config(), n=10, skip_blank=True)
+    assert (found.lines, found.stop_reason) == (["first", "second"], None)
+    empty = read_head(write(tmp_path, "blank.log", b"\n \n\0\0\n"), config(), skip_blank=True)
+    assert (empty.lines, empty.why_no_line()) == ([], "the file is empty or blank")
+    long_line = read_head(write(tmp_path, "long.log", b"x" * 3000 + b"\nnext\n"), config(), max_bytes=1024)
+    assert long_line.lines == []
+    assert long_line.why_no_line() == (
+        "no line of text in the first 1 KiB of the file (only blank lines, NUL bytes or the start of a longer line)"
+    )
+    truncated = read_head(write(tmp_path, "cut.gz", gzip.compress(b"x" * 5000 + b"\n")[:-30]), config())
+    assert truncated.why_no_line() == "the compressed file is truncated before its first line"
+
+
+def test_a_bomb_that_hits_the_size_cap_before_any_line_is_not_called_empty(tmp_path: Path) -> None:
+    # A cap below the detection read (1 MiB): the head itself stops at the cap.
+    bomb = write(tmp_path, "bomb.log.gz", gzip.compress(b"\n" * (4 << 20)))
+    capped = config(max_decompressed_bytes=256 << 10)
+    head = read_head(bomb, capped, skip_blank=True)
+    assert head.stop_reason == "decompressed_size_cap"
+    assert head.why_no_line() == "stopped at the decompressed-size cap (compression bomb guard) before any line"
+    connector = LogFileConnector(str(bomb), capped)
+    assert connector.choose_format() == (None, head.why_no_line())
+    for _ in connector.read():
+        pass
+    (acc,) = connector.accounting()
+    assert acc.partial_reason == "stopped at the decompressed-size cap (compression bomb guard)"
+    assert acc.format_reason == head.why_no_line()
+    assert acc.lines_read == 256 << 10
+
+
+@pytest.mark.parametrize("filler", [b"\0", b"\n"])
+def test_cli_reports_a_compression_bomb_as_such_never_as_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filler: bytes
+) -> None:
+    # Issue 17 item 13: 70 MiB of NUL bytes (or of newlines) in a 70 KiB gzip stops at the 64 MiB floor of
+    # the ratio guard; the summary said "the file is empty or blank". Newlines: 2 MiB, a cap of the
+    # detection read (1 MiB) without any text (reading 64 million blank lines would take a minute).
+    monkeypatch.chdir(tmp_path)
+    size = 70 << 20 if filler == b"\0" else 2 << 20
+    write(tmp_path, "bomb.log.gz", gzip.compress(filler * size, compresslevel=9))
+    result = CliRunner().invoke(cli, ["ingest", "bomb.log.gz", "-o", "events.csv"], catch_exceptions=False)
+    assert result.exit_code == 1
+    out = result.stdout + result.stderr
+    assert "empty" not in out
+    assert (
+        "bomb.log.gz: no line of text in the first 1 MiB of decompressed text "
+        "(only blank lines, NUL bytes or the start of a longer line)"
+    ) in result.stdout
+    if filler == b"\0":
+        assert "partial bomb.log.gz: stopped at the decompressed-size cap (compression bomb guard)" in result.stdout
+        assert result.stderr.splitlines() == [
+            "Error: no events could be read from any input "
+            "(bomb.log.gz: stopped at the decompressed-size cap (compression bomb guard))"
+        ]
 
 
 def test_file_mtime_is_utc(tmp_path: Path) -> None:
