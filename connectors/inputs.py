@@ -12,6 +12,13 @@ and globs skip hidden files and pmtimeline's own outputs; they also pass over do
 timestamp on fewer than half of their first lines). Each such file is listed as a skipped source
 with the reason, and is read when named explicitly.
 
+pmtimeline's own outputs are never read back: files by their names (``events.parquet``,
+``incident.json``, ``incident.toml``, ``postmortem.md``, ``timeline.*``), the run's ``-o`` and
+``--rejects`` paths (``TimelineConfig.own_outputs``), a folder holding ``incident.json`` and
+``events.parquet`` (a build's output folder, skipped whole; when it is the folder given, only its
+outputs and its ``data`` folder), and files whose first line shows they are a rejects file or an
+event export. Each is listed as skipped (file names alone are passed over silently).
+
 An archive (a tar, compressed or not, or a zip; told from its bytes) is replaced by its regular
 members, in archive order, each a source of its own named ``bundle.tgz!var/log/app.log``
 (:mod:`~pmtimeline.connectors.archives`); they are treated as files found by a walk, and what of the
@@ -28,7 +35,9 @@ modification time.
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import json
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -50,8 +59,17 @@ from pmtimeline.schema import conform_events
 from pmtimeline.sources import AccountedSource, Reject, SourceAccounting
 
 #: Files pmtimeline writes; a directory walk or glob never reads them back as input.
-OWN_OUTPUT_NAMES: Final = frozenset({"events.parquet", "incident.json", "postmortem.md"})
+OWN_OUTPUT_NAMES: Final = frozenset({"events.parquet", "incident.json", "incident.toml", "postmortem.md"})
 OWN_OUTPUT_PREFIX: Final = "timeline."
+#: A folder holding both is an output folder of ``pmtimeline build``: a walk skips it whole (below
+#: the folder it was given; that folder itself only loses its outputs and OWN_OUTPUT_DATA_DIR).
+OWN_OUTPUT_MARKER: Final = ("incident.json", "events.parquet")
+OWN_OUTPUT_DATA_DIR: Final = "data"
+#: The first line of a ``--rejects`` file, and columns every event export (``ingest -o``, CSV or
+#: JSON lines, Timesketch or not) has in its header or first object: a walk or glob never reads
+#: such a file back.
+REJECTS_HEADER: Final = "source,line,reason,excerpt"
+EXPORT_MARKER_COLUMNS: Final = frozenset({"source", "line", "format", "kind", "ts_raw", "tz_assumed"})
 #: Names a directory walk or glob treats as documentation, not logs.
 DOCUMENTATION_RE: Final = re.compile(
     r"(?i)^(?:readme|licen[cs]e|notice|changelog|changes|copying|authors|contributing)(?:\.[\w.]+)?$"
@@ -107,18 +125,22 @@ def is_own_output(path: str) -> bool:
     return name in OWN_OUTPUT_NAMES or name.startswith(OWN_OUTPUT_PREFIX)
 
 
-def expand_inputs(inputs: Sequence[str]) -> tuple[list[str], list[UnreadableSource]]:
+def expand_inputs(inputs: Sequence[str], outputs: Sequence[str] = ()) -> tuple[list[str], list[UnreadableSource]]:
     """The files named by ``inputs`` (files, directories, globs), in order, each once; and the
-    directories that could not be walked, plus the documentation files a walk passed over.
+    directories that could not be walked, plus the documentation files and pmtimeline's own
+    outputs a walk passed over. ``outputs`` are the paths the run writes (``-o``, ``--rejects``):
+    a walk or glob never reads them, nor any folder holding a build's outputs
+    (:data:`OWN_OUTPUT_MARKER`).
 
     Raises:
         ConfigError: an input that is neither an existing path nor a glob matching something.
     """
     files: list[str] = []
     unreadable: list[UnreadableSource] = []
+    own = _OwnOutputs(outputs)
     for item in inputs:
         if os.path.isdir(item):
-            files.extend(_walk(item, unreadable))
+            files.extend(_walk(item, unreadable, own))
         elif os.path.lexists(item):
             files.append(item)  # files, and special files or broken links that check_readable explains
         elif glob.has_magic(item):
@@ -126,8 +148,10 @@ def expand_inputs(inputs: Sequence[str]) -> tuple[list[str], list[UnreadableSour
             if not matches:
                 raise ConfigError(f"no such file or directory: {escape_terminal(item, limit=300)} (matches nothing)")
             for match in matches:
-                if os.path.isdir(match):
-                    files.extend(_walk(match, unreadable))
+                if own.holds(match):
+                    unreadable.append(_own_output(match))
+                elif os.path.isdir(match):
+                    files.extend(_walk(match, unreadable, own))
                 elif is_documentation(match):
                     unreadable.append(_documentation(match))
                 elif not is_own_output(match):
@@ -144,18 +168,74 @@ def expand_inputs(inputs: Sequence[str]) -> tuple[list[str], list[UnreadableSour
     return unique, unreadable
 
 
-def _walk(root: str, unreadable: list[UnreadableSource]) -> list[str]:
+class _OwnOutputs:
+    """What a walk must not read back: the run's output paths, and folders holding a build's outputs."""
+
+    def __init__(self, outputs: Sequence[str]) -> None:
+        self._paths = {os.path.realpath(path) for path in outputs}
+        # Names first: a real path costs a system call per level, and a walk may meet 100,000 files.
+        self._names = {os.path.basename(path.rstrip(os.sep)) for path in self._paths}
+
+    def is_output(self, path: str) -> bool:
+        """Whether ``path`` is one of the run's outputs (``-o``, ``--rejects``)."""
+        return os.path.basename(path) in self._names and os.path.realpath(path) in self._paths
+
+    def holds(self, path: str) -> bool:
+        """Whether a walk or glob skips ``path`` whole: a run's output, or an output folder of a build."""
+        return self.is_output(path) or is_output_folder(path)
+
+
+def is_output_folder(path: str) -> bool:
+    """Whether ``path`` is a folder holding a build's outputs (:data:`OWN_OUTPUT_MARKER`)."""
+    return all(os.path.isfile(os.path.join(path, name)) for name in OWN_OUTPUT_MARKER)
+
+
+def _own_output(path: str) -> UnreadableSource:
+    if os.path.isdir(path):
+        return UnreadableSource(path, "pmtimeline's output folder: not read back as input (name its files to read it)")
+    return UnreadableSource(path, "this run's own output: not read back as input")
+
+
+def written_by_pmtimeline(first_line: str) -> str | None:
+    """What pmtimeline output a file is, from its first line (a rejects file, an event export), or None."""
+    if first_line == REJECTS_HEADER:
+        return "a pmtimeline rejects file"
+    keys: set[str] = set()
+    if first_line.startswith("{"):
+        with contextlib.suppress(ValueError):
+            value = json.loads(first_line)
+            keys = set(value) if isinstance(value, dict) else set()
+    elif "," in first_line and '"' not in first_line:
+        keys = set(first_line.split(","))
+    return "a pmtimeline event export" if keys >= EXPORT_MARKER_COLUMNS else None
+
+
+def _walk(root: str, unreadable: list[UnreadableSource], own: _OwnOutputs | None = None) -> list[str]:
     def failed(exc: OSError) -> None:
         where = exc.filename if isinstance(exc.filename, str) else root
         reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or type(exc).__name__
         unreadable.append(UnreadableSource(where, f"{escape_terminal(where, limit=300)}: {reason}; skipped"))
 
+    own = own or _OwnOutputs(())
     found: list[str] = []
     for directory, subdirs, names in os.walk(root, onerror=failed):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        # The folder given may itself be an output folder (-o inside the logs' own folder): then
+        # only its outputs are passed over, and its data folder.
+        outputs_here = own.holds(directory)
+        kept = []
+        for name in sorted(d for d in subdirs if not d.startswith(".")):
+            path = os.path.join(directory, name)
+            if (outputs_here and name == OWN_OUTPUT_DATA_DIR) or own.holds(path):
+                unreadable.append(_own_output(path))
+            else:
+                kept.append(name)
+        subdirs[:] = kept
         for name in sorted(names):
             path = os.path.join(directory, name)
             if name.startswith(".") or is_own_output(name):
+                continue
+            if own.is_output(path):
+                unreadable.append(_own_output(path))
                 continue
             if is_documentation(name):
                 unreadable.append(_documentation(path))
@@ -196,7 +276,7 @@ def open_inputs(inputs: Sequence[str], config: TimelineConfig) -> list[Accounted
         ConfigError: an input matches nothing.
         UnknownFormatError: ``config.format_name`` names no log or alert format.
     """
-    paths, unwalkable = expand_inputs(inputs)
+    paths, unwalkable = expand_inputs(inputs, config.own_outputs)
     named = {os.path.realpath(item) for item in inputs if os.path.isfile(item)}
     formats = format_registry(config)
     forced_alert = config.format_name if config.format_name in ALERT_FORMATS else None
@@ -214,6 +294,10 @@ def open_inputs(inputs: Sequence[str], config: TimelineConfig) -> list[Accounted
             head = head_lines(path, config, n=1 << 20, max_bytes=ALERT_HEAD_BYTES)
         except SourceError as exc:
             opened.append(UnreadableSource(path, str(exc)))
+            continue
+        written = written_by_pmtimeline(head[0]) if head else None
+        if written is not None and os.path.realpath(path) not in named:
+            opened.append(UnreadableSource(path, f"{written}: not read back as input (name it to read it)"))
             continue
         alert = forced_alert or detect_alert_format("\n".join(head))
         if alert is None:

@@ -149,10 +149,13 @@ def translate_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def config_from_options(opts: dict[str, Any], inputs: Sequence[str] = ()) -> TimelineConfig:
+def config_from_options(
+    opts: dict[str, Any], inputs: Sequence[str] = (), outputs: Sequence[str] = ()
+) -> TimelineConfig:
     """The :class:`TimelineConfig` of a command's options and INPUT paths, built by
     :func:`pmtimeline.api.make_config` as a notebook's is. Says on stderr which times given without
-    zone were read in ``--tz``."""
+    zone were read in ``--tz``. ``outputs`` (the ``-o`` path) and ``--rejects`` are never read back
+    as input."""
     from pmtimeline.api import make_config, with_inputs
 
     tz = opts.get("tz") or "UTC"
@@ -181,6 +184,7 @@ def config_from_options(opts: dict[str, Any], inputs: Sequence[str] = ()) -> Tim
         format_file=opts.get("format_file"),
         workers=opts.get("workers"),
         prune=False if opts.get("no_prune") else None,
+        own_outputs=tuple(path for path in (*outputs, opts.get("rejects")) if path) or None,
         max_events=opts.get("max_events") or None,
         title=title,
         phase_overrides=overrides or None,
@@ -379,7 +383,7 @@ def ingest(inputs: tuple[str, ...], output: str, **opts: Any) -> None:
     from pmtimeline.redact import Redactor
 
     fmt = export_format_for_path(output)
-    config = config_from_options(opts, inputs)
+    config = config_from_options(opts, inputs, outputs=[output])
     sources = sources_from_options(inputs, opts, config)
     # Parquet is the working table (raw, like the logs it came from); text exports are for sharing.
     redactor = Redactor() if fmt != "parquet" and not opts.get("no_redact") else None
@@ -437,7 +441,7 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
     from pmtimeline.redact import Redactor
     from pmtimeline.timeline import EVENTS_FILE, Timeline, preload_outputs
 
-    config = config_from_options(opts, inputs)
+    config = config_from_options(opts, inputs, outputs=[outdir])
     if opts.get("auto_time"):
         config = dataclasses.replace(config, auto_time=True)
     preload_outputs()

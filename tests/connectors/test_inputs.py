@@ -195,3 +195,104 @@ def test_walk_passes_over_documentation_and_non_logs_but_reads_them_when_named(t
         assert why in (source.accounting()[0].skipped_reason or "")
     named = open_inputs([str(logs / "facts.json")], config)
     assert isinstance(named[0], LogFileConnector)
+
+
+# -- own outputs are never read back (issue 17, item 13) --------------------------------------------------
+
+
+def _incident_logs(root: Path) -> Path:
+    """A small incident: an access log with a burst of 5xx, and an application log of errors."""
+    (root / "edge").mkdir(parents=True)
+    (root / "app").mkdir()
+    start = pd.Timestamp("2024-06-14T10:00Z")
+    access = []
+    for i in range(600):
+        at = start + pd.Timedelta(seconds=i)
+        status = 503 if 300 <= i < 420 and i % 2 else 200
+        access.append(f'10.0.0.{i % 250} - - [{at:%d/%b/%Y:%H:%M:%S +0000}] "GET /pay HTTP/1.1" {status} 5 "-" "c"')
+    (root / "edge" / "access.log").write_text("\n".join(access) + "\n")
+    app = [
+        f"{start + pd.Timedelta(seconds=i):%Y-%m-%d %H:%M:%S},000 {'ERROR' if 300 <= i < 420 else 'INFO'} "
+        f"[main] pay.Api: request {i} {'failed: pool exhausted' if 300 <= i < 420 else 'ok'}"
+        for i in range(0, 600, 3)
+    ]
+    (root / "app" / "app.log").write_text("\n".join(app) + "\n")
+    return root
+
+
+def _cli(args: list[str]) -> str:
+    from click.testing import CliRunner
+
+    from pmtimeline.cli import cli
+
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _built_events(outdir: Path) -> int:
+    return len(pd.read_parquet(outdir / "events.parquet"))
+
+
+def test_cli_build_output_inside_the_input_folder_read_twice_gives_the_same_events(tmp_path: Path) -> None:
+    logs = _incident_logs(tmp_path / "logs")
+    args = ["build", str(logs), "-o", str(logs / "out"), "--rejects", str(logs / "rejects.csv"), "--no-images"]
+    first = _cli(args)
+    events = _built_events(logs / "out")
+    assert events == 600 + 200
+    second = _cli(args)
+    assert _built_events(logs / "out") == events
+    assert "skipped" not in first
+    assert f"skipped {logs / 'out'}: pmtimeline's output folder: not read back as input" in second
+    assert f"skipped {logs / 'rejects.csv'}: this run's own output: not read back as input" in second
+    # Another run with another output folder passes over the first one's outputs, found by their contents.
+    third = _cli(["build", str(logs), "-o", str(logs / "again"), "--no-images"])
+    assert _built_events(logs / "again") == events
+    assert f"skipped {logs / 'out'}: pmtimeline's output folder" in third
+    assert f"skipped {logs / 'rejects.csv'}: a pmtimeline rejects file: not read back as input" in third
+
+
+def test_cli_build_into_the_input_folder_itself_reads_only_the_logs_again(tmp_path: Path) -> None:
+    logs = _incident_logs(tmp_path / "logs")
+    _cli(["build", str(logs), "-o", str(logs), "--no-images"])
+    events = _built_events(logs)
+    assert (logs / "incident.toml").is_file()
+    assert (logs / "data").is_dir()
+    again = _cli(["build", str(logs), "-o", str(logs), "--no-images"])
+    assert _built_events(logs) == events == 800
+    assert f"skipped {logs / 'data'}: pmtimeline's output folder" in again
+    assert "incident.toml" not in again
+
+
+@pytest.mark.parametrize("export", ["events.jsonl", "events.csv", "events.timesketch.jsonl", "events.timesketch.csv"])
+def test_cli_ingest_exports_inside_the_input_folder_are_not_read_back(tmp_path: Path, export: str) -> None:
+    logs = _incident_logs(tmp_path / "logs")
+    out = logs / export
+    for _ in range(2):
+        output = _cli(["ingest", str(logs), "-o", str(out)])
+        assert "total: 800 lines read, 800 events" in output
+    assert f"skipped {out}: this run's own output: not read back as input" in output
+    output = _cli(["ingest", str(logs), "-o", str(tmp_path / "elsewhere.parquet")])
+    assert "total: 800 lines read, 800 events" in output
+    assert f"skipped {out}: a pmtimeline event export: not read back as input (name it to read it)" in output
+    assert len(pd.read_parquet(tmp_path / "elsewhere.parquet")) == 800
+
+
+def test_own_outputs_named_explicitly_are_read(tmp_path: Path) -> None:
+    logs = _incident_logs(tmp_path / "logs")
+    export = logs / "events.jsonl"
+    _cli(["ingest", str(logs), "-o", str(export)])
+    sources = open_inputs([str(export)], CONFIG)
+    assert [type(s) for s in sources] == [LogFileConnector]
+    assert len(read_source(sources[0])) == 800
+
+
+def test_what_pmtimeline_wrote_is_told_from_a_first_line() -> None:
+    from pmtimeline.connectors.inputs import written_by_pmtimeline
+
+    assert written_by_pmtimeline("source,line,reason,excerpt") == "a pmtimeline rejects file"
+    assert written_by_pmtimeline('{"a": 1, "source": "x", "line": 3}') is None  # a log with such keys
+    assert written_by_pmtimeline("timestamp,source,line,level,message") is None
+    assert written_by_pmtimeline('{"@timestamp": "2024-06-14T10:00:00Z", "message": "x"}') is None
+    assert written_by_pmtimeline("{not json") is None
+    assert written_by_pmtimeline("[1, 2]") is None
