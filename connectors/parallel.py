@@ -9,13 +9,15 @@ one in this process, in the same order (source order, then line order), but:
   task and one chunk each), parsed by ``config.workers`` processes (0 = one per core). The parent
   process reads the results in order, so the pipeline sees the events of a sequential run, in its
   order; at most ``workers + 1`` tasks are in flight, which bounds memory.
-* **time-window pruning**: with ``config.start``/``config.end``, a file or byte range whose first and
-  last timestamps (with a margin of :data:`PRUNE_MARGIN`) lie wholly outside the window is not
-  parsed. Plain files are probed at their head and tail; a compressed file (a rotated log) at its
-  head, with its modification time as the upper bound of its last timestamp. A skipped file says
-  ``skipped_reason = "outside the window (first ... last ...)"`` and counts its lines in
-  ``outside_window`` (a compressed file is not decompressed to count them: its ``lines_read`` stays 0);
-  a skipped range counts its lines in ``outside_window``.
+* **time-window pruning** (``config.prune``, on by default; ``--no-prune``): with
+  ``config.start``/``config.end``, a file or byte range is not parsed when every time sampled across
+  it (its head, its tail, each range boundary and :data:`SAMPLE_PROBES` evenly spread probes) lies
+  outside the window by more than :data:`PRUNE_MARGIN`, all on the same side, and the times never
+  step back by more than that margin through the file (else nothing of the file is skipped). A
+  compressed file is skipped only when its head, its tail (one decompression, no parse) and its
+  modification time agree. A skipped file says ``skipped_reason = "outside the window (first ...,
+  last ...)"`` and counts its lines in ``lines_read`` and ``outside_window``; a skipped range counts
+  its lines in ``outside_window``. docs/time.md states the rules.
 
 How a cut keeps results exact:
 
@@ -34,8 +36,8 @@ How a cut keeps results exact:
   (its header binds the parser) and files smaller than two ranges. Such files are still parsed on a
   worker, whole.
 
-Pruning relies on the first and last timestamps, so it assumes that a file is written in time order
-(log files are, up to the margin). With pruning on, the lines of a skipped range count as
+Pruning relies on samples, so it assumes that a file is written in time order (log files are, up to
+the margin) wherever its samples show no step back. With pruning on, the lines of a skipped range count as
 ``outside_window`` even if some of them would have been rejected, and ``out_of_order`` is not
 counted inside skipped ranges. Workers are started by a fork server (a fresh interpreter, see
 :func:`_worker_context`); a task travels to them pickled, its log format as the recipe that rebuilds
@@ -662,7 +664,8 @@ def _plan_file(
     timed = fmt is not None and _times_are_placeable(connector, fmt, zone)
     windowed = _pruning(config)
 
-    if compressed or magic[:2] in (b"\xff\xfe", b"\xfe\xff") or fmt is None or not timed:
+    wide = magic[:2] in (b"\xff\xfe", b"\xfe\xff") or magic[:4] == b"\x00\x00\xfe\xff"  # UTF-16, UTF-32
+    if compressed or wide or fmt is None or not timed:
         plan = _FilePlan()
         if windowed and timed and fmt is not None and compressed:
             skipped = _compressed_skip(connector, fmt, zone, config)

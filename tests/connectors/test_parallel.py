@@ -558,3 +558,16 @@ def test_ranges_of_a_file_with_a_clock_reset_inside_are_all_read(tmp_path: Path)
     assert result.sources[0].events == 300
     assert result.sources[0].balanced()
     _assert_same(_run([str(path)], config), result)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32-le", "utf-32-be"])
+def test_cli_wide_encodings_are_read_whole_never_pruned(tmp_path: Path, encoding: str) -> None:
+    # Samples read bytes as UTF-8: a UTF-16 or UTF-32 file is never judged by them.
+    synced = _access_lines("2024-03-12T08:30Z", 1800)
+    lines = [*_access_lines("1970-01-01", 600), *synced, *_access_lines("1970-01-01T00:30Z", 600)]
+    bom = {"utf-32-le": b"\xff\xfe\x00\x00", "utf-32-be": b"\x00\x00\xfe\xff"}.get(encoding, b"")
+    (tmp_path / "device.log").write_bytes(bom + ("\n".join(lines) + "\n").encode(encoding))
+    rows, output, events = _ingest(tmp_path, [tmp_path / "device.log"])
+    assert rows["device.log"] == {"lines": 3000, "events": 1800, "cont.": 0, "rejected": 0, "outside": 1200}
+    assert len(events) == 1800
+    assert "skipped" not in output
