@@ -10,6 +10,7 @@ output             escaper
 terminal           :func:`escape_terminal` (controls shown as ``\\x1b``, ``\\u202e``, newline ``⏎``)
 Markdown           :func:`markdown_code`, :func:`markdown_cell`, :func:`markdown_text`
 Plotly (HTML)      :func:`plotly_text`, :func:`plotly_texts`
+HTML               :func:`html_text` (notebook summaries)
 CSV                :func:`csv_cell`, :func:`csv_column` (controls escaped, newlines and tabs kept)
 JSON, JSON lines   :func:`json_safe` over the serialized document (controls as JSON ``\\u`` escapes,
                    so readers get the data back unchanged)
@@ -203,6 +204,13 @@ def markdown_text(text: object, limit: int | None = 200) -> str:
         value = shorten(value, limit)
     value = html.escape(value, quote=False)
     return _MD_SPECIAL_RE.sub(r"\\\1", value)
+
+
+def html_text(text: object, limit: int | None = None) -> str:
+    """Untrusted text for an HTML page (a notebook's summary): controls made visible, then
+    ``& < > " '`` escaped, so it is never markup nor reordered."""
+    value = strip_controls(str(text))
+    return html.escape(shorten(value, limit) if limit else value)
 
 
 def plotly_text(text: object, limit: int | None = 200) -> str:

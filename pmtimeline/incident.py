@@ -8,7 +8,6 @@ None); in JSON it is ISO 8601 with ``Z``. ``to_dict``/``from_dict`` round-trip e
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from dataclasses import dataclass, field, fields, replace
@@ -18,7 +17,7 @@ import pandas as pd
 
 from pmtimeline.config import PHASES
 from pmtimeline.errors import ConfigError
-from pmtimeline.escaping import json_safe
+from pmtimeline.escaping import html_text, json_safe
 from pmtimeline.sources import SourceAccounting
 
 SCHEMA_VERSION: Final = 1
@@ -497,7 +496,7 @@ class Incident:
 
         Every value is escaped: titles, citations and summaries come from untrusted log text.
         """
-        esc = html.escape
+        esc = html_text
         phase_rows = []
         for p in PHASES:
             evidence = self.phase_evidence.get(p, ())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import html
 import json
 import os
 import secrets
@@ -32,7 +31,7 @@ from pmtimeline.analysis import apply_overrides
 from pmtimeline.config import PHASES, TimelineConfig, check_zone, parse_time
 from pmtimeline.correlate import follow, link_requests
 from pmtimeline.errors import ConfigError, OutputError
-from pmtimeline.escaping import toml_string
+from pmtimeline.escaping import html_text, toml_string
 from pmtimeline.export import export_events
 from pmtimeline.incident import Incident, iso_utc
 from pmtimeline.output_files import OutputTransaction
@@ -462,7 +461,7 @@ class Timeline:
     def _repr_html_(self) -> str:
         """A notebook summary: what was read, then the incident (redacted as shared outputs are,
         since notebooks are shared with their outputs; every value escaped)."""
-        esc = html.escape
+        esc = html_text
         lines = sum(a.lines_read for a in self.accounting)
         rejected = sum(a.rejected_total for a in self.accounting)
         partial = [a.name for a in self.accounting if a.partial or a.skipped_reason]

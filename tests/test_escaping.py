@@ -18,6 +18,7 @@ from pmtimeline.escaping import (
     csv_column,
     defang_urls,
     escape_terminal,
+    html_text,
     json_safe,
     markdown_cell,
     markdown_code,
@@ -360,6 +361,7 @@ def test_every_hostile_character_is_escaped_by_every_text_escaper(char: str) -> 
         markdown_cell(text),
         markdown_text(text),
         plotly_text(text),
+        html_text(text),
         str(csv_cell(text)),
         csv_column(pd.Series([text], dtype="string")).iloc[0],
         plotly_texts(pd.Series([text], dtype="string"))[0],
@@ -404,3 +406,8 @@ def test_toml_string_keeps_astral_characters_readable() -> None:
     # json.dumps would write a surrogate pair, which TOML refuses.
     assert toml_string("Outage 😀") == '"Outage 😀"'
     assert toml_string('a"b\\c\x1b') == '"a\\"b\\\\c\\u001b"'
+
+
+def test_html_text_is_never_markup() -> None:
+    assert html_text('<b onclick="x">\u202e</b>') == "&lt;b onclick=&quot;x&quot;&gt;\\u202e&lt;/b&gt;"
+    assert html_text("x" * 50, limit=10) == "x" * 9 + "…"

@@ -613,3 +613,13 @@ def test_sniff_redacts_like_build_and_no_redact_opts_out(tmp_path: Path) -> None
     assert "password=hunter2" in raw
     assert "alice@bank.example" in raw
     assert "rows not redacted" in raw
+
+
+def test_o4_notebook_summaries_escape_the_names(hostile: tuple[Path, str]) -> None:
+    from pmtimeline.timeline import Timeline
+
+    root, _ = hostile
+    timeline = Timeline.open(root / "out")
+    for page in (timeline._repr_html_(), timeline.incident._repr_html_()):
+        assert RAW_CONTROL_RE.findall(page) == []
+        assert "Outage\\x1b]0;x\\x07\\u202e\\u2066 😀" in page  # the title, visible and unreordered
