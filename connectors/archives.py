@@ -71,6 +71,8 @@ MEMBER_SEPARATOR: Final = "!"
 #: then the whole member) needs no second pass over a compressed tar.
 REPLAY_BYTES: Final = 8 << 20
 _TAR_BLOCK: Final = 512
+#: Compressed bytes read to see whether a compressed file holds a tar.
+HEAD_COMPRESSED_BYTES: Final = 64 << 10
 _ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")
 # Errors a decompressor or an archive reader raises on corrupt input (EOFError, truncation, apart).
 _CORRUPT: Final = (
@@ -98,15 +100,15 @@ def _is_tar_header(block: bytes) -> bool:
     return stored == sum(block[:148]) + 8 * 32 + sum(block[156:_TAR_BLOCK])
 
 
-def _first_bytes(stream: IO[bytes], size: int) -> bytes:
-    """Up to ``size`` bytes from the start of ``stream``, decompressed when it is compressed."""
-    head = stream.read(6)
-    compression = _compression_of(head)
+def _first_bytes(stream: IO[bytes] | _MemberReader, size: int) -> tuple[str | None, bytes]:
+    """The compression of ``stream`` (None: none) and up to ``size`` bytes of its start, decompressed."""
+    first = stream.read(size)
+    compression = _compression_of(first[:6])
     if compression is None:
-        return head + stream.read(size - len(head))
-    from pmtimeline.connectors.rawio import _Prefixed
-
-    inflated = _open_decompressor(compression, _Prefixed(head, stream))  # type: ignore[arg-type]
+        return None, first
+    # A small start of the compressed bytes is enough (and a decompressor reads megabytes ahead).
+    start = io.BytesIO(first + stream.read(HEAD_COMPRESSED_BYTES))
+    inflated = _open_decompressor(compression, start)
     out = b""
     try:
         while len(out) < size and (data := inflated.read1(size - len(out))):
@@ -115,7 +117,7 @@ def _first_bytes(stream: IO[bytes], size: int) -> bytes:
         pass
     finally:
         inflated.close()
-    return out
+    return compression, out
 
 
 def archive_kind(path: str) -> str | None:
@@ -125,15 +127,14 @@ def archive_kind(path: str) -> str | None:
         if isinstance(path, StreamedPath):
             stream = path.open_stream()
             try:
-                head = _first_bytes(stream, _TAR_BLOCK)  # type: ignore[arg-type]
+                compression, head = _first_bytes(stream, _TAR_BLOCK)  # type: ignore[arg-type]
             finally:
                 stream.close()
             if isinstance(path, ArchiveMember):
-                path.compressed = _compression_of(head[:6]) is not None or path.compressed
+                path.compressed = compression is not None
         else:
-            check_readable(path)
-            with _open_regular(path) as file:
-                head = _first_bytes(file, _TAR_BLOCK)
+            with _open_regular(path) as file:  # refuses what is not a regular file, without hanging
+                compression, head = _first_bytes(file, _TAR_BLOCK)
     except (SourceError, EOFError, *_CORRUPT):
         return None
     if head.startswith(_ZIP_MAGIC):
@@ -250,8 +251,14 @@ class _TarCursor:
         compression = _compression_of(os.pread(self.file.fileno(), 6, 0))
         self.inflated = _open_decompressor(compression, self.file) if compression else None
         self.counting = _Counting(self.inflated or io.BufferedReader(self.file), archive.cap)  # type: ignore[type-var]
-        # Stream mode: a compressed tar has no random access; members are read in order.
-        self.tar = tarfile.open(fileobj=self.counting, mode="r|")  # type: ignore[call-overload]  # noqa: SIM115
+        try:
+            # Stream mode: a compressed tar has no random access; members are read in order.
+            self.tar = tarfile.open(fileobj=self.counting, mode="r|")  # type: ignore[call-overload]  # noqa: SIM115
+        except BaseException:
+            if self.inflated is not None:
+                self.inflated.close()
+            self.file.close()
+            raise
         self.index = -1  # the entry last read (-1: none yet)
         self.info: tarfile.TarInfo | None = None
         self.data: _TarData | None = None  # the current member's data

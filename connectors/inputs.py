@@ -370,6 +370,8 @@ def _with_archive_members(paths: Sequence[str], config: TimelineConfig) -> Itera
             yield member  # even at an absolute or ``..`` path: it is read in memory, never extracted
         for name, reason in listing.skipped:
             yield UnreadableSource(name, reason)
+        if not listing.members and not listing.skipped and listing.stop_reason is None:
+            yield UnreadableSource(path, f"an empty {kind} archive: no file in it")
         if listing.stop_reason is not None:
             after = f"after {escape_terminal(listing.stop_after, limit=200)}" if listing.stop_after else "at its start"
             yield UnreadableSource(

@@ -242,6 +242,17 @@ def test_nested_archives_and_repeated_names_are_reported(tmp_path: Path) -> None
     assert second["skipped_reason"] == "a second member of the same name: not read (the first one is)"
 
 
+def test_an_empty_archive_is_listed_as_holding_no_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.zip"
+    zipfile.ZipFile(empty, "w").close()
+    log = tmp_path / "api.log"
+    log.write_text(SYSLOG_ISO)
+    incident, _, _ = _build(tmp_path, str(empty), str(log))
+    sources = _sources(incident)
+    assert sources[str(empty)]["skipped_reason"] == "an empty zip archive: no file in it"
+    assert sources[str(log)]["events"] == SYSLOG_ISO.count("\n")
+
+
 def test_a_truncated_archive_keeps_what_came_before_the_cut(tmp_path: Path) -> None:
     big = "".join(f"2024-03-12T08:{m // 60:02d}:{m % 60:02d}Z web-1 api[42]: request {m} ok\n" for m in range(3000))
     whole = gzip.compress(_tar_bytes({"a.log": SYSLOG_ISO.encode(), "b.log": big.encode()}))
