@@ -1,4 +1,4 @@
-"""Output safety end to end (robustness.md §6.7, O1-O3): attacker text and secrets in, nothing live out.
+"""Output safety end to end (robustness.md §6.7, O1-O5): attacker text and secrets in, nothing live out.
 
 Every payload of §3.1-3.4 and the secrets corpus of §4.2 is written into real log files (an access
 log through the user agent, URL and user; JSON lines through the message, user, URL and user agent;
@@ -8,6 +8,9 @@ summary), together with an error burst so that the analysis cites them as eviden
 every file they write, and their terminal output, is checked: no raw secret anywhere, pseudonyms
 consistent within a report and different across reports, no live link, script, image, heading or
 formula from log data, no terminal control bytes.
+
+O4 puts control, bidi and invisible characters in file names, log lines and the title, runs every command
+that writes or prints, and scans every byte of every output; O5 checks that ``sniff`` redacts.
 """
 
 from __future__ import annotations
