@@ -135,3 +135,31 @@ def test_analysis_cost_refuses_a_missing_corpus(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "is not a folder" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_adversarial_times_each_shape_against_its_ordinary_twin(tmp_path: Path) -> None:
+    # Tiny: two shapes at 1/500 of their size (40 files against one; 400 lines naming 200 users).
+    results = tmp_path / "adversarial.json"
+    argv = [sys.executable, str(BENCH / "adversarial.py"), "--scale", "0.002", "--shapes", "files,users"]
+    argv += ["--command", "ingest", "--work", str(tmp_path / "work"), "--json", str(results)]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "ratio" in proc.stdout
+    assert "within 2x and under 1 GB:" in proc.stdout.splitlines()[-1]
+    rows = {row["shape"]: row for row in json.loads(results.read_text())["rows"]}
+    assert set(rows) == {"files", "users"}
+    # The shapes are what they claim: 40 one-line files; both variants hold the same lines.
+    adversarial = tmp_path / "work" / "files" / "adversarial" / "logs"
+    assert len(list(adversarial.rglob("*.jsonl"))) == rows["files"]["lines"] == 40
+    ordinary = tmp_path / "work" / "files" / "ordinary" / "logs"
+    assert sum(p.read_bytes().count(b"\n") for p in ordinary.rglob("*.jsonl")) == 40
+    import pandas as pd
+
+    for shape in ("files", "users"):
+        assert rows[shape]["exit_code"] == rows[shape]["baseline_exit_code"] == 0
+        assert rows[shape]["seconds"] > 0
+        assert rows[shape]["peak_rss_mb"] > 0
+        events = pd.read_parquet(tmp_path / "work" / shape / "adversarial" / "out" / "events.parquet")
+        assert len(events) == rows[shape]["lines"]
+    users = pd.read_parquet(tmp_path / "work" / "users" / "adversarial" / "out" / "events.parquet")["user"]
+    assert users.nunique() == 200
