@@ -307,9 +307,23 @@ def json_safe(document: str) -> str:
     controls, DEL and bidi overrides raw, which reorder or hide text in a terminal or an editor; the
     escapes are the same JSON value, so a reader gets the data back unchanged.
     """
+    if document.isascii():
+        # Serializers escape every C0 control inside strings: DEL is all an ASCII document may hold raw.
+        return document.replace("\x7f", "\\u007f") if "\x7f" in document else document
     if not _JSON_CONTROL_RE.search(document):
-        return document  # fail fast: the common case, the whole document scanned once
+        return document
     return _JSON_CONTROL_RE.sub(_json_escape, document)
+
+
+def has_controls(values: pd.Series) -> bool:
+    """Whether any value of a text column holds a control, bidi or invisible character (one
+    vectorized RE2 pass; nulls and non-text columns hold none)."""
+    if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object) or values.empty:
+        return False
+    column = pa.array(values.astype("string[pyarrow]").array)
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return bool(pc.any(pc.match_substring_regex(column, _CONTROL_RE2)).as_py())
 
 
 def _json_escape(match: re.Match[str]) -> str:

@@ -411,3 +411,13 @@ def test_toml_string_keeps_astral_characters_readable() -> None:
 def test_html_text_is_never_markup() -> None:
     assert html_text('<b onclick="x">\u202e</b>') == "&lt;b onclick=&quot;x&quot;&gt;\\u202e&lt;/b&gt;"
     assert html_text("x" * 50, limit=10) == "x" * 9 + "…"
+
+
+def test_has_controls_checks_a_whole_column() -> None:
+    from pmtimeline.escaping import has_controls
+
+    assert not has_controls(pd.Series(["plain", "Störung 😀", None], dtype="string[pyarrow]"))
+    for char in HOSTILE_CHARS:
+        assert has_controls(pd.Series(["plain", f"a{char}b", None], dtype="string")), repr(char)
+    assert not has_controls(pd.Series([1, 2]))
+    assert not has_controls(pd.Series([], dtype="string"))

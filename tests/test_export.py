@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -176,3 +177,64 @@ def test_empty_frame_exports() -> None:
 def test_frame_without_timestamp_is_a_schema_error() -> None:
     with pytest.raises(SchemaError, match="timestamp"):
         export_events(pd.DataFrame({"message": ["x"]}), "jsonl")
+
+
+#: Characters a terminal obeys or that reorder/hide text: each must leave the exports escaped.
+HOSTILE_VALUES = (
+    "ok\x1b[2J\x07 bell",
+    "OK\rFAIL",
+    "del\x7f nel\x85 csi\x9b",
+    "evil\u202egnp.exe \u2066iso\u2069 \u200fmark \u061c",
+    "zero\u200bwidth\ufeff \u2028sep\u2029 tag\U000e0041",
+    "plain Störung 😀",
+    "",
+    "-",
+)
+RAW_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\U000e0000-\U000e007f]"
+)
+
+
+def hostile_events() -> pd.DataFrame:
+    frame = sample_notable(background=0).head(len(HOSTILE_VALUES)).copy()
+    for column in ("message", "service", "source", "user", "fields"):
+        frame[column] = pd.array(HOSTILE_VALUES, dtype="string[pyarrow]")
+    return frame.reset_index(drop=True)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "timesketch-jsonl"])
+def test_jsonl_writes_controls_as_json_escapes_and_reads_back_unchanged(fmt: str) -> None:
+    events = hostile_events()
+    text = export_events(events, fmt).decode("utf-8")
+    assert RAW_CONTROL.findall(text) == []
+    assert "\\u202e" in text
+    assert "\\udb40\\udc41" in text  # the tag character, as JSON writes an astral one
+    assert "Störung 😀" in text  # other text stays readable
+    records = [json.loads(line) for line in text.splitlines()]
+    assert [r["message"] for r in records] == list(HOSTILE_VALUES)
+    assert [r["source"] for r in records] == list(HOSTILE_VALUES)
+
+
+def test_jsonl_keeps_a_lone_del_escaped_in_ascii_text() -> None:
+    events = hostile_events().head(1)
+    events["message"] = pd.array(["rub\x7fout"], dtype="string[pyarrow]")
+    text = export_events(events, "jsonl").decode("utf-8")
+    assert "\x7f" not in text
+    assert json.loads(text)["message"] == "rub\x7fout"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "timesketch-csv"])
+def test_csv_shows_controls_escaped_but_keeps_line_feeds(fmt: str) -> None:
+    events = hostile_events()
+    events.loc[len(events) - 1, "message"] = "trace\n  at x\tend"
+    data = export_events(events, fmt).decode("utf-8")
+    assert RAW_CONTROL.findall(data.replace("\r\n", "\n")) == []
+    rows = read_csv_rows(data.encode("utf-8"))
+    message = rows[0].index("message")
+    shown = [row[message] for row in rows[1:]]
+    assert shown[0] == "ok\\x1b[2J\\x07 bell"
+    assert shown[1] == "OK\\x0dFAIL"
+    assert shown[3] == "evil\\u202egnp.exe \\u2066iso\\u2069 \\u200fmark \\u061c"
+    assert shown[4] == "zero\\u200bwidth\\ufeff \\u2028sep\\u2029 tag\\U000e0041"
+    assert shown[5] == "plain Störung 😀"
+    assert shown[-1] == "trace\n  at x\tend"
