@@ -89,7 +89,11 @@ class OutputTransaction:
         self._open = True
         if root is not None and self.root is not None:
             self._make_root(self.root, root)
-            self._staging_folder(self.root, shown=root)
+            try:
+                self._staging_folder(self.root, shown=root)
+            except OutputError:
+                self.abort()  # the folder made just now goes again
+                raise
 
     # -- staging -----------------------------------------------------------------------------------
 
