@@ -134,3 +134,40 @@ def test_a_chunk_that_cannot_be_written_fails_the_sink_cleanly(tmp_path: Path, s
     assert [p.name for p in tmp_path.iterdir()] == ["events.parquet"]
     with pytest.raises(OutputError, match="closed"):
         sink(sample_events.iloc[:5])
+
+
+def test_a_link_at_the_target_is_replaced_never_written_through(tmp_path: Path, sample_events: pd.DataFrame) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    path = tmp_path / "events.csv"
+    path.symlink_to(victim)
+    _write_in_chunks(path, "csv", sample_events.iloc[:30], 10)
+    assert victim.read_text() == "precious\n"
+    assert not path.is_symlink()
+    assert len(pd.read_csv(path)) == 30
+
+
+def test_in_a_run_s_transaction_the_table_moves_only_when_the_run_commits(
+    tmp_path: Path, sample_events: pd.DataFrame
+) -> None:
+    from pmtimeline.output_files import OutputTransaction
+
+    path = tmp_path / "out" / "events.parquet"
+    outputs = OutputTransaction(tmp_path / "out")
+    with EventSink(path, "parquet", outputs=outputs) as sink:
+        sink(sample_events.iloc[:40])
+    assert not path.exists()  # closed, but waiting for the run's other files
+    outputs.commit()
+    assert len(pd.read_parquet(path)) == 40
+    # An aborted sink leaves nothing for the run to commit.
+    outputs = OutputTransaction(tmp_path / "out")
+
+    def failing_run() -> None:
+        with EventSink(path, "parquet", outputs=outputs) as sink:
+            sink(sample_events.iloc[:5])
+            raise RuntimeError("reading failed")
+
+    with pytest.raises(RuntimeError):
+        failing_run()
+    assert outputs.commit() == ()
+    assert len(pd.read_parquet(path)) == 40

@@ -9,7 +9,7 @@ import pytest
 
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.base import FrameSource
-from pmtimeline.errors import OutputError, SourceError
+from pmtimeline.errors import NoEventsError, OutputError, SourceError
 from pmtimeline.pipeline import ChunkHandoff, build, ingest, prepare_chunk, sort_events
 from pmtimeline.schema import EVENT_COLUMNS, conform_events
 
@@ -126,3 +126,42 @@ def test_chunk_handoff_keeps_order_and_passes_on_errors() -> None:
     with pytest.raises(OutputError, match="disk full"):
         failing(pd.DataFrame({"n": [1]}))
     failing.close()
+
+
+# -- issue 17, item 8: the reason reaches the user ------------------------------------------------------------
+
+
+class Unreachable:
+    """A counting source (a cluster) whose first request fails, as a refused connection does."""
+
+    name = "es:logs-*"
+
+    def pushdown(self) -> bool:
+        raise SourceError("cannot connect to http://127.0.0.1:9: connection refused (5 attempts)")
+
+    def counts(self, resolution: str) -> pd.DataFrame:
+        raise AssertionError("never asked: the push-down decision failed")
+
+    def read(self) -> Iterator[pd.DataFrame]:
+        self.pushdown()
+        yield from ()
+
+
+def test_a_cluster_failing_its_pushdown_decision_fails_alone(small_events: pd.DataFrame) -> None:
+    result = build([Unreachable(), FrameSource(small_events, name="api.log")], TimelineConfig())
+    cluster, frame = result.sources
+    assert cluster.skipped_reason == "cannot connect to http://127.0.0.1:9: connection refused (5 attempts)"
+    assert frame.events == len(small_events)
+    assert result.incident.phase("onset") == pd.Timestamp("2024-03-01T10:10:00Z")
+
+
+def test_nothing_read_names_each_source_and_carries_the_accounting() -> None:
+    empty = pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns, UTC]"), "message": []})
+    with pytest.raises(NoEventsError) as info:
+        build([Unreachable(), FrameSource(empty, name="empty")], TimelineConfig())
+    assert str(info.value) == (
+        "no events could be read from any input (es:logs-*: cannot connect to http://127.0.0.1:9: connection"
+        " refused (5 attempts); empty: 0 lines read, no event in them)"
+    )
+    assert [a.name for a in info.value.sources] == ["es:logs-*", "empty"]
+    assert isinstance(info.value, SourceError)
