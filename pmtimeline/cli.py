@@ -426,7 +426,8 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
     """Ingest, analyze and write the postmortem draft, the chart and the data behind them.
 
     Writes OUTDIR/events.parquet, incident.json, postmortem.md, timeline.html, timeline.png and
-    .svg (when Chromium is available), and incident.toml to edit phases and title.
+    .svg (when Chromium is available), and incident.toml to edit phases and title. They are moved
+    into place together at the end: a run that fails leaves the previous ones as they were.
 
     Example:
 
