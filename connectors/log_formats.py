@@ -40,7 +40,7 @@ import io
 import json
 import pickle
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -692,22 +692,64 @@ def _flatten_table(table: pa.Table) -> pa.Table:
     return table
 
 
-def _flatten_dict(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def _flatten_dict(obj: Mapping[str, Any]) -> dict[str, Any]:
+    # Iterative (an explicit stack), so no input depth can exhaust Python's call stack.
     flat: dict[str, Any] = {}
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(_flatten_dict(value, name + "."))
-        else:
+    stack: list[tuple[str, Iterator[tuple[str, Any]]]] = [("", iter(obj.items()))]
+    while stack:
+        prefix, items = stack[-1]
+        for key, value in items:
+            name = f"{prefix}{key}"
+            if isinstance(value, dict) and value:
+                stack.append((name + ".", iter(value.items())))
+                break
             flat[name] = value
+        else:
+            stack.pop()
     return flat
 
 
+#: JSON nested deeper than this many objects/arrays is rejected ``too_deep`` before any parser sees it:
+#: the decoders (``json``, pyarrow's schema handling) recurse once per level, and no log record needs more.
+MAX_JSON_DEPTH: Final = 64
+REJECT_TOO_DEEP: Final = "too_deep"
+# A JSON string literal (RE2 and Python ``re``): its brackets do not nest.
+_JSON_STRING: Final = r'"(?:[^"\\]|\\.)*"'
+
+
+def json_too_deep(lines: pd.Series, limit: int = MAX_JSON_DEPTH) -> pd.Series:
+    """Where a line's JSON nests objects and arrays more than ``limit`` deep (brackets inside strings
+    do not count). Vectorized: only lines with more than ``limit`` opening brackets at all (rare) are
+    measured exactly, each in time linear in its length."""
+    text = _text(lines)
+    openings = pl.Series(arrow_strings(text)).str.count_matches(r"[\[{]").fill_null(0).to_numpy()
+    deep = np.zeros(len(text), dtype=bool)
+    for position in np.flatnonzero(openings > limit):
+        deep[position] = _nesting_depth(str(text.iloc[position])) > limit
+    return pd.Series(deep, index=text.index, dtype=bool)
+
+
+def _nesting_depth(line: str) -> int:
+    """How deep a JSON text nests objects and arrays: a running sum of brackets outside strings."""
+    bare = re.sub(_JSON_STRING, '""', line).encode("utf-8", "surrogatepass")
+    codes = np.frombuffer(bare, dtype=np.uint8)
+    if not len(codes):
+        return 0
+    step = np.isin(codes, _OPENERS).astype(np.int64) - np.isin(codes, _CLOSERS).astype(np.int64)
+    return int(np.cumsum(step).max())
+
+
+_OPENERS: Final = np.frombuffer(b"[{", dtype=np.uint8)
+_CLOSERS: Final = np.frombuffer(b"]}", dtype=np.uint8)
+
+
 def _loads_object(line: str) -> tuple[dict[str, Any] | None, str | None]:
+    if line.count("{") + line.count("[") > MAX_JSON_DEPTH and _nesting_depth(line) > MAX_JSON_DEPTH:
+        return None, REJECT_TOO_DEEP
     try:
         obj = json.loads(line)
-    except RecursionError:
-        return None, "json_decode"
+    except RecursionError:  # only reachable with a Python recursion limit below MAX_JSON_DEPTH
+        return None, REJECT_TOO_DEEP
     except ValueError:
         return None, "json_decode"
     if not isinstance(obj, dict):
@@ -727,13 +769,16 @@ def parse_json_records(lines: pd.Series) -> tuple[pd.DataFrame, pd.Series, pd.Se
     ``pyarrow.json.read_json`` (multi-threaded C++). pyarrow refuses a whole block when any line is
     malformed or when a key changes type between lines (status "500" here, 500 there), and it does
     not say which line; only then does the block go through ``json.loads`` line by line, so that each
-    bad line gets its own reject reason and types are coerced per column afterwards.
+    bad line gets its own reject reason and types are coerced per column afterwards. A line nested
+    deeper than :data:`MAX_JSON_DEPTH` is rejected ``too_deep`` without being decoded.
     """
     text = _text(lines)
     index = text.index
     # A line that does not start with "{" and end with "}" cannot be an object: it is decoded on its
     # own (to name the reason) and the rest of the block keeps the fast path.
     objectish = match_text(text, r"^\s*\{") & match_text(text, r"\}\s*$")
+    # Too deep for the recursive decoders: rejected ``too_deep`` by _loads_object, never parsed.
+    objectish &= ~json_too_deep(text)
     if bool(objectish.any()):
         candidates = text[objectish]
         table = _read_json_block(candidates)
@@ -1107,6 +1152,9 @@ def _parse_cri(lines: pd.Series) -> pd.DataFrame:
         inner = inner.mask(heads_of_multi, group_id[heads_of_multi].map(joined).astype(STRING))
     times = _reindex_times(parse_iso8601(groups.loc[matched, "ts"]), index)
     head, reason = _time_rejects(matched & first, times)
+    # The runtime frames every line it writes (stack-trace lines too): a line without the frame is
+    # damage, not a continuation line.
+    reason = reason.mask(~matched, "unparseable")
     columns: dict[str, pd.Series | str] = {
         "kind": "log",
         "message": inner.astype(STRING),
@@ -1146,21 +1194,27 @@ _DOCKER_CHECK: Final = re.compile(r'^\{"log":".*"stream":"(?:stdout|stderr)".*"t
 
 
 def _csv_header(first_lines: Sequence[str]) -> list[str] | None:
-    """The header of a CSV sample: names one time column, and the next line has as many fields."""
-    if len(first_lines) < 2:
+    """The header of a CSV sample: it names one time column, and most of the lines after it (at least
+    one) have as many fields, so that a few damaged rows do not hide the header."""
+    if len(first_lines) < 2 or first_lines[0].count('"') % 2:  # an open quote: no header of one line
         return None
-    try:
-        rows = list(csv.reader(first_lines[:2]))
-    except csv.Error:
+    # Line by line: an open quote in a damaged row must not swallow the rows after it.
+    header, *rows = (_csv_fields(line) for line in first_lines[:SAMPLE_LINES])
+    if len(header) < 2 or len(set(header)) != len(header):
         return None
-    if len(rows) < 2:  # an open quote joined the two lines into one record
-        return None
-    header, first = rows[0], rows[1]
-    if len(header) < 2 or len(header) != len(first) or len(set(header)) != len(header):
+    fitting = sum(1 for row in rows if len(row) == len(header))
+    if not fitting or 2 * fitting <= len(rows):
         return None
     if not any(_KEY_TARGETS.get(name.strip().lower(), (0, ""))[1] == "timestamp" for name in header):
         return None
     return [name.strip() for name in header]
+
+
+def _csv_fields(line: str) -> list[str]:
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:  # a NUL byte, say: no fields
+        return []
 
 
 def _csv_check(lines: Sequence[str]) -> bool:
@@ -1229,8 +1283,8 @@ def _bind_csv(first_lines: Sequence[str]) -> LogFormat:
 def _parse_csv_unbound(lines: pd.Series) -> pd.DataFrame:
     """CSV without a known header: the first line of ``lines`` is taken as the header."""
     text = _text(lines)
-    first = text.dropna().head(2).tolist()
-    header = _csv_header(first) if len(first) >= 2 else None
+    first = text.dropna().head(SAMPLE_LINES).tolist()
+    header = _csv_header(first)
     if header is None:
         index = text.index
         return assemble(
@@ -1539,8 +1593,6 @@ if len(LOG_FORMATS) != 18:  # duplicate-name guard: a repeated name would silent
 
 #: The name of the fallback format, which detection only chooses when nothing more specific fits.
 GENERIC_FORMAT: Final = "generic"
-#: A specific format whose heads are at least this share of the sample is chosen over the fallback.
-SPECIFIC_FORMAT_SHARE: Final = 0.9
 
 
 def get_format(name: str, formats: Mapping[str, LogFormat] = LOG_FORMATS) -> LogFormat:
@@ -1555,16 +1607,58 @@ def get_format(name: str, formats: Mapping[str, LogFormat] = LOG_FORMATS) -> Log
         raise UnknownFormatError(f"unknown log format {name!r}; known formats: {', '.join(formats)}") from None
 
 
-def detect_log_format(lines: Sequence[str], formats: Mapping[str, LogFormat] = LOG_FORMATS) -> tuple[LogFormat, str]:
-    """Choose the format of a file from its first lines.
+def starts_event(fmt: LogFormat, lines: pd.Series) -> np.ndarray:
+    """Where lines begin the way an event of ``fmt`` begins (its ``multiline_start``): such a line that
+    is not an event head is damage, never a continuation line. All False for formats without one."""
+    text = _text(lines)
+    if fmt.multiline_start is None or len(text) == 0:
+        return np.zeros(len(text), dtype=bool)
+    try:
+        return match_text(text, fmt.multiline_start.pattern).to_numpy(dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # A user format's pattern that RE2 does not accept: Python's re on these lines.
+        return np.fromiter(
+            (isinstance(v, str) and fmt.multiline_start.search(v) is not None for v in text.tolist()),
+            dtype=bool,
+            count=len(text),
+        )
 
-    Every format whose ``check`` accepts the sample parses it; its score is the share of sample
-    lines that are event heads. The highest score wins; on a tie the earlier (more specific) format
-    wins, and the generic fallback is chosen only when nothing else scores as well. Formats that need
-    the file's first lines (CSV) come back bound to them.
+
+def explained_lines(fmt: LogFormat, parsed: pd.DataFrame, lines: pd.Series) -> int:
+    """How many of ``lines`` (parsed by ``fmt`` into ``parsed``) the format explains: event heads, lines
+    the parser joined to their head (CRI partial lines) and, in multi-line formats, the lines that may
+    continue an event (after a head, with no rejected line or damaged event start in between)."""
+    head = parsed["head"].to_numpy(dtype=bool)
+    rejected = parsed["reject_reason"].notna().to_numpy(dtype=bool)
+    continued = (
+        parsed["continued"].to_numpy(dtype=bool) if "continued" in parsed.columns else np.zeros(len(head), dtype=bool)
+    )
+    if not fmt.multiline:
+        return int((head | (continued & ~rejected)).sum())
+    candidate = ~head & ~rejected
+    rejected = rejected | (candidate & ~continued & starts_event(fmt, lines))
+    candidate = candidate & ~rejected
+    starter = head | rejected
+    segment = np.cumsum(starter)
+    segment_is_event = np.concatenate(([False], head[starter]))
+    return int(head.sum() + (candidate & segment_is_event[segment]).sum())
+
+
+def detect_log_format(lines: Sequence[str], formats: Mapping[str, LogFormat] = LOG_FORMATS) -> tuple[LogFormat, str]:
+    """Choose the format of a file from its first lines: the one the majority of them fit.
+
+    Every format whose ``check`` accepts the sample parses it, and scores the sample lines it
+    explains (:func:`explained_lines`: event heads, and in multi-line formats the lines that continue
+    them). The highest score wins, the earlier (more specific) format on a tie. A specific format
+    that explains a majority of the sample is chosen even where the generic fallback would find a
+    timestamp in more lines: the lines it does not explain are damage, rejected with a reason, and
+    must not turn a whole file into text without levels or fields. Only when no specific format
+    explains a majority is the fallback compared, by its event heads. Formats that need the file's
+    first lines (CSV) come back bound to them.
 
     Returns:
-        (format, reason), e.g. ``(access_combined, "access_combined: 62 of 64 sample lines match")``.
+        (format, reason), e.g. ``(access_combined, "access_combined: 62 of 64 sample lines match")``;
+        when the fallback wins, the reason also names the best specific format and its score.
 
     Raises:
         UnknownFormatError: when no format finds a timestamp in any sample line.
@@ -1574,27 +1668,30 @@ def detect_log_format(lines: Sequence[str], formats: Mapping[str, LogFormat] = L
         raise UnknownFormatError("no lines to detect a log format from (the file is empty or blank)")
     series = pd.Series(sample, dtype=STRING)
     best: tuple[int, LogFormat] | None = None
+    runner_up: tuple[int, LogFormat] | None = None
     for fmt in formats.values():
-        if fmt.name == GENERIC_FORMAT and best is not None and best[0] >= SPECIFIC_FORMAT_SHARE * len(sample):
-            # The fallback finds a timestamp in almost anything: a specific format that explains nearly
-            # every line wins, so one truncated JSON line does not turn a JSON file generic.
-            break
+        if fmt.name == GENERIC_FORMAT and best is not None and 2 * best[0] > len(sample):
+            break  # a specific format explains a majority: the fallback is not considered
         if not fmt.check(sample):
             continue
         bound = fmt.for_file(sample)
         parsed = bound.parse(series)
-        heads = int(parsed["head"].sum())
-        if "continued" in parsed.columns:
-            # Lines the parser itself joined to their head (CRI partial lines) are explained too.
-            heads += int(parsed["continued"].sum())
-        if heads and (best is None or heads > best[0]):
-            best = (heads, bound)
-        if heads == len(sample):
+        if fmt.name == GENERIC_FORMAT:
+            score = int(parsed["head"].sum())
+        else:
+            score = explained_lines(bound, parsed, series)
+        if score and (best is None or score > best[0]):
+            runner_up = best if best is not None and fmt.name == GENERIC_FORMAT else runner_up
+            best = (score, bound)
+        if score == len(sample):
             break  # every line explained: later (less specific) formats could only tie
     if best is None:
         raise UnknownFormatError(
             f"no known log format finds a timestamp in the first {len(sample)} lines; "
             "force one with --format or describe it in a --format-file"
         )
-    heads, fmt = best
-    return fmt, f"{fmt.name}: {heads} of {len(sample)} sample lines match"
+    score, fmt = best
+    reason = f"{fmt.name}: {score} of {len(sample)} sample lines match"
+    if fmt.name == GENERIC_FORMAT and runner_up is not None:
+        reason += f" (no specific format fits a majority; best {runner_up[1].name}: {runner_up[0]})"
+    return fmt, reason

@@ -15,6 +15,9 @@ What becomes of each line (the accounting invariant
 * an event head starts an event; in a multi-line format the lines that follow it without being
   heads (stack traces, tracebacks, blank lines inside an event) are its continuation lines and are
   appended to its message with ``\\n`` (blank lines at its end are counted but not appended);
+* in a multi-line format, a line that begins the way the format's events begin
+  (``LogFormat.multiline_start``: a timestamp at the start) but is not a head is damage, rejected
+  ``unparseable``, never folded into the event before it;
 * a rejected line ends the event before it, so that the stack trace of a head with a bad timestamp
   is not attached to an earlier event: continuation lines after it, and before the first head of the
   file, are rejected ``orphan_continuation`` (blank ones ``empty_line``);
@@ -42,7 +45,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pmtimeline.config import TimelineConfig, match_source
-from pmtimeline.connectors.log_formats import EVENT_FIELD_DTYPES, LOG_FORMATS, LogFormat, detect_log_format, get_format
+from pmtimeline.connectors.log_formats import (
+    EVENT_FIELD_DTYPES,
+    LOG_FORMATS,
+    LogFormat,
+    detect_log_format,
+    get_format,
+    starts_event,
+)
 from pmtimeline.connectors.rawio import (
     REJECT_SIZE_CAP,
     REJECT_TRUNCATED_ARCHIVE,
@@ -490,8 +500,15 @@ class LogFileConnector:
             yield from self._emit(events)
             return
 
-        # Multi-line: segments start at heads and at rejected lines; segment 0 continues the
-        # event held back from the previous chunk, if any.
+        # Multi-line: a line that begins like an event but is no head is damage, not a stack-trace
+        # line. Segments start at heads and at rejected lines; segment 0 continues the event held
+        # back from the previous chunk, if any.
+        continued = _column(parsed, "continued", default=False).to_numpy(dtype=bool)
+        maybe = np.flatnonzero(candidate & ~continued)
+        if len(maybe):
+            damaged = maybe[starts_event(state.fmt, lines.iloc[maybe])]
+            reason[damaged] = REJECT_UNPARSEABLE
+            candidate[damaged] = False
         starter = head | pd.notna(reason)
         segment = np.cumsum(starter)
         starts = np.flatnonzero(starter)
@@ -502,7 +519,6 @@ class LogFileConnector:
         reason[orphan & ~empty] = REJECT_ORPHAN
         self._reject(block.first_line, lines, reason)
 
-        continued = _column(parsed, "continued", default=False).to_numpy(dtype=bool)
         cont = np.flatnonzero(attached)
         cont_segments = segment[cont]
         counts = np.bincount(cont_segments, minlength=len(starts) + 1)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import pickle
+import random
+import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pmtimeline.cli import cli
 from pmtimeline.connectors import log_formats
 from pmtimeline.connectors.log_formats import (
     LOG_FORMATS,
@@ -20,6 +25,7 @@ from pmtimeline.connectors.log_formats import (
     detect_log_format,
     get_format,
     logfmt_to_json,
+    starts_event,
 )
 from pmtimeline.connectors.timeformats import extract_groups
 from pmtimeline.errors import UnknownFormatError
@@ -528,7 +534,7 @@ def test_json_values_that_are_not_objects_are_rejected() -> None:  # S2
 
 def test_json_deep_nesting_is_rejected_without_crashing() -> None:  # S3
     frame = _json([GOOD, "[" * 100000])
-    assert frame["reject_reason"].iloc[1] == "json_decode"
+    assert frame["reject_reason"].iloc[1] == "too_deep"
     assert frame["head"].tolist() == [True, False]
 
 
@@ -807,3 +813,135 @@ def test_app_fields_and_logger_keys_of_common_json_loggers() -> None:
     assert frame["logger"].tolist()[:2] == ["Shop.Cart.Api", "orders.sync"]
     assert frame["logger"].iloc[3] == "c.b.x.idp.SomeClient"
     assert frame["message"].tolist() == ["cart saved", "slow", "GET / 200", "token refreshed"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Damage is counted, never contagious (issue 17, item 2): every built-in format, through the CLI
+
+#: Every timestamp layout of the sample files (removed by the "drop the timestamp" damage).
+_ANY_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
+    r"|\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}|\d{8}-\d{2}:\d{2}:\d{2}(?:\.\d+)?"
+    r"|\d{1,2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}(?: [+-]\d{4})?"
+    r"|(?:[A-Z][a-z]{2} )?[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d+)?(?: \d{4})?"
+    r"|^\d{6} \d{6}|\b1\d{9}\b"
+)
+
+
+def _damage(line: str, kind: str, rng: random.Random) -> bytes:
+    """The line truncated, replaced by random bytes, or without its timestamp(s)."""
+    if kind == "truncate":
+        return line[: rng.randrange(1, len(line))].encode()
+    if kind == "random":
+        alphabet = [b for b in range(1, 256) if b not in (0x0A, 0x0D)]
+        return bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 80)))
+    return _ANY_TIMESTAMP.sub("", line).encode()
+
+
+def _damaged_file(name: str, rate: float, seed: int) -> tuple[list[str], dict[int, bytes], LogFormat]:
+    """A file of the format (its sample file repeated, stack traces and all, with its single-line events
+    in between) with ``rate`` of its lines damaged. Only single-line events are damaged (whose next line
+    is a head), evenly spread, so that which line was damaged never depends on a stack trace after it.
+    Returns (the clean lines, the damaged ones by 0-based index, the format bound to the file)."""
+    sample = _sample_lines(name)
+    header, rows = (sample[:1], sample[1:]) if name == "csv" else ([], sample)
+    fmt = get_format(name).for_file(sample)
+    parsed = fmt.parse(pd.Series(rows, dtype=STRING))
+    head = parsed["head"].tolist()
+    continued = parsed["continued"].tolist() if "continued" in parsed else [False] * len(rows)
+    single = [r for i, r in enumerate(rows) if head[i] and not continued[i] and (i + 1 == len(rows) or head[i + 1])]
+    body: list[str] = []
+    while len(body) < 240:
+        body += rows + [single[i % len(single)] for i in range(20)]
+    lines = header + body
+    parsed = fmt.parse(pd.Series(lines, dtype=STRING))
+    head = parsed["head"].tolist()
+    continued = parsed["continued"].tolist() if "continued" in parsed else [False] * len(lines)
+    eligible = [
+        i
+        for i in range(1, len(lines))
+        if head[i] and not continued[i] and (i + 1 == len(lines) or (head[i + 1] and not continued[i + 1]))
+    ]
+    wanted = round(rate * len(lines))
+    assert wanted <= len(eligible)
+    rng = random.Random(seed)
+    targets = [eligible[i * len(eligible) // wanted] for i in range(wanted)]
+    damaged = {i: _damage(lines[i], rng.choice(["truncate", "random", "drop_timestamp"]), rng) for i in targets}
+    return lines, damaged, fmt
+
+
+def _ingest(runner: CliRunner, names: list[str]) -> dict[str, tuple[str, list[int], set[int], set[int]]]:
+    """``pmtimeline ingest NAMES``; per file: (format, [lines, events, continuation, rejected], the event
+    line numbers, the rejected line numbers)."""
+    result = runner.invoke(
+        cli, ["ingest", *names, "-o", "events.jsonl", "--rejects", "rejects.csv"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in Path("events.jsonl").read_text(encoding="utf-8").splitlines()]
+    with Path("rejects.csv").open(newline="", encoding="utf-8") as fh:
+        rejects = list(csv.DictReader(fh))
+    out = {}
+    for name in names:
+        row = re.search(rf"^{re.escape(name)}\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", result.stdout, re.M)
+        assert row is not None, result.stdout
+        out[name] = (
+            row.group(1),
+            [int(row.group(i)) for i in range(2, 6)],
+            {e["line"] for e in events if e["source"] == name},
+            {int(r["line"]) for r in rejects if r["source"] == name},
+        )
+    return out
+
+
+RATES = (0.01, 0.15, 0.40)
+
+
+@pytest.mark.parametrize("name", list(LOG_FORMATS))
+def test_damaged_lines_are_counted_and_never_change_the_format(
+    name: str, tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1 %, 15 % and 40 % of the lines damaged (truncated, random bytes, timestamp dropped): the format
+    holds and every line is accounted for exactly, the damaged ones as rejects (or, in multi-line
+    formats, as continuation lines where they may continue an event), the others as before."""
+    monkeypatch.chdir(tmp_path)  # short relative names keep the summary table's rows whole
+    files: dict[str, tuple[list[str], dict[int, bytes], LogFormat]] = {}
+    for rate in RATES:
+        lines, damaged, fmt = _damaged_file(name, rate, seed=len(name) + int(rate * 100))
+        files[f"d{round(rate * 100)}.log"] = (lines, damaged, fmt)
+        Path(f"d{round(rate * 100)}.log").write_bytes(
+            b"".join(damaged.get(i, line.encode()) + b"\n" for i, line in enumerate(lines))
+        )
+    Path("clean.log").write_text("".join(line + "\n" for line in lines), encoding="utf-8")  # same lines each time
+    summary = _ingest(runner, ["clean.log", *files])
+    clean_format, clean_counts, clean_events, clean_rejected = summary["clean.log"]
+    assert clean_format == name
+    for file, (lines, damaged, fmt) in files.items():
+        detected, (read, events, continuation, rejected), event_lines, rejected_lines = summary[file]
+        assert detected == name, file  # the format holds
+        assert read == len(lines) == events + continuation + rejected, file  # no window: nothing outside
+
+        # What each damaged line must become, from the format alone: an event where that line parses as
+        # one, a continuation line (multi-line formats) where it may continue the event open before it,
+        # else a reject. A damaged line never costs a neighbour anything.
+        expected_events = set(clean_events)
+        expected_rejected = set(clean_rejected)
+        to_continuation = 0
+        order = sorted(damaged)
+        texts = pd.Series([damaged[i].decode("utf-8", "replace") for i in order], dtype=STRING)
+        alone = fmt.parse(texts)  # each damaged line on its own (no two of them are P/F parts of one line)
+        may_continue = fmt.multiline & alone["reject_reason"].isna().to_numpy() & ~starts_event(fmt, texts)
+        for k, index in enumerate(order):
+            open_event = index not in expected_rejected  # line numbers are 1-based: ``index`` is the line before
+            expected_events.discard(index + 1)
+            if bool(alone["head"].iloc[k]):
+                expected_events.add(index + 1)
+            elif may_continue[k] and open_event:
+                to_continuation += 1
+            else:
+                expected_rejected.add(index + 1)
+        assert event_lines == expected_events, file
+        assert rejected_lines == expected_rejected, file
+        assert rejected == len(expected_rejected), file
+        assert continuation == clean_counts[2] + to_continuation, file
+        if not fmt.multiline:  # the damage was real: most damaged lines are no event of the format
+            assert len(expected_rejected - clean_rejected) >= len(damaged) // 2, file
