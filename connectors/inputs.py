@@ -178,7 +178,7 @@ class _OwnOutputs:
 
     def is_output(self, path: str) -> bool:
         """Whether ``path`` is one of the run's outputs (``-o``, ``--rejects``)."""
-        return os.path.basename(path) in self._names and os.path.realpath(path) in self._paths
+        return os.path.basename(os.path.normpath(path)) in self._names and os.path.realpath(path) in self._paths
 
     def holds(self, path: str) -> bool:
         """Whether a walk or glob skips ``path`` whole: a run's output, or an output folder of a build."""
