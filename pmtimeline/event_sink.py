@@ -21,8 +21,9 @@ memory (``pipeline.ingest(..., keep_events=True)``), which sorts them globally.
 The file is written into a temporary folder beside the target (an
 :class:`~pmtimeline.output_files.OutputTransaction`) and moved into place by :meth:`EventSink.close`,
 so a failed run never leaves a half-written table behind (:meth:`EventSink.abort` removes it), and a
-symbolic link at the target is replaced, never written through. Pass the transaction of a whole run
-as ``outputs`` to move the table into place with the run's other files instead.
+symbolic link at the target is replaced, never written through. The file has mode 0600 (it may hold
+the lines as logged). Pass the transaction of a whole run as ``outputs`` to move the table into
+place with the run's other files instead.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ class EventSink:
         self._own_outputs = outputs is None
         self._outputs = OutputTransaction() if outputs is None else outputs
         try:
-            self._file: IO[bytes] | None = self._outputs.open(self.path)
+            # 0600: the table may hold the lines as logged (ingest's Parquet, --keep-raw).
+            self._file: IO[bytes] | None = self._outputs.open(self.path, mode=0o600)
         except OutputError:
             if self._own_outputs:
                 self._outputs.abort()

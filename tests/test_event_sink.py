@@ -171,3 +171,11 @@ def test_in_a_run_s_transaction_the_table_moves_only_when_the_run_commits(
         failing_run()
     assert outputs.commit() == ()
     assert len(pd.read_parquet(path)) == 40
+
+
+def test_the_table_is_private_like_the_logs_it_holds(tmp_path: Path, sample_events: pd.DataFrame) -> None:
+    path = tmp_path / "events.parquet"
+    path.write_bytes(b"old")
+    path.chmod(0o644)
+    _write_in_chunks(path, "parquet", sample_events.iloc[:10], 5)
+    assert path.stat().st_mode & 0o777 == 0o600
