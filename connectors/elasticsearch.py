@@ -15,7 +15,9 @@ Two ways of reading, chosen by :attr:`EsSettings.mode`:
   ``pushdown_threshold``, else ``documents``.
 
 Every request goes through one retry loop (exponential backoff with full jitter on 429/502/503/504,
-dropped connections and timeouts; bounded attempts and a deadline), and every failure becomes a
+dropped connections and timeouts; bounded attempts and a deadline; after a timeout the next attempt
+waits twice as long, since a busy cluster that needs 6 s never answers within 5 s however often it
+is asked), and every failure becomes a
 :class:`~pmtimeline.errors.SearchBackendError` with a one-line message that never contains a
 credential. The ``elasticsearch`` package is imported on first connection only.
 """
@@ -355,14 +357,14 @@ class ElasticsearchConnector:
         size = min(self.settings.page_size, MAX_COMPOSITE_PAGE)
         rows: list[dict[str, Any]] = []
         after: dict[str, Any] | None = None
-        es = self._connect()
         while True:
             composite: dict[str, Any] = {"size": size, "sources": sources}
             if after is not None:
                 composite["after"] = after
             aggs = {"signal": {"composite": composite, "aggs": sub_aggs}}
             resp = self._call(
-                "aggregation", functools.partial(es.search, index=self.settings.index, size=0, query=query, aggs=aggs)
+                "aggregation",
+                functools.partial(_search, index=self.settings.index, size=0, query=query, aggs=aggs),
             )
             self._check_completeness(resp, "aggregation")
             agg = (resp.get("aggregations") or {}).get("signal") or {}
@@ -441,23 +443,27 @@ class ElasticsearchConnector:
                 raise SearchBackendError(f"invalid Elasticsearch settings for {s.target}: {_one_line(exc)}") from exc
         return self._client
 
-    def _call(self, what: str, request: Callable[[], Any]) -> dict[str, Any]:
-        """Run ``request`` (an idempotent read), retrying transient failures; translate every error.
+    def _call(self, what: str, request: Callable[[Elasticsearch], Any]) -> dict[str, Any]:
+        """Run ``request`` (an idempotent read, given the client), retrying transient failures;
+        translate every error.
 
         Opening a point in time is retried too: should a lost answer leave one open, it expires
-        after its keep-alive.
+        after its keep-alive. Each timeout doubles the next attempt's timeout (within the deadline).
         """
         from elasticsearch import ApiError, ConnectionError, ConnectionTimeout, ElasticsearchWarning, TransportError
 
         s = self.settings
+        es = self._connect()
         deadline = time.monotonic() + s.retry_deadline
+        timeout = s.request_timeout
         attempt = 0
         while True:
             attempt += 1
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", ElasticsearchWarning)
-                    response = request()
+                    client = es if timeout == s.request_timeout else es.options(request_timeout=timeout)
+                    response = request(client)
                 for w in caught:
                     if issubclass(w.category, ElasticsearchWarning):
                         self._warn(str(w.message))
@@ -485,16 +491,21 @@ class ElasticsearchConnector:
                 raise self._translate(what, exc) from exc
             delay = random.uniform(0, min(s.backoff_cap, s.backoff_base * 2 ** (attempt - 1)))  # full jitter
             if attempt >= s.max_attempts or time.monotonic() + delay > deadline:
-                raise self._exhausted(what, reason, attempt, last_exc) from last_exc
+                raise self._exhausted(what, reason, attempt, last_exc, timeout) from last_exc
             self._retries[_RETRY_LABELS.get(reason, reason)] += 1
             time.sleep(delay)
+            if reason == "timeout":
+                # The cluster may still be working on the abandoned request (the busier it is, the
+                # longer): asking again with the same patience would fail the same way.
+                timeout = max(timeout, min(2 * timeout, deadline - time.monotonic()))
 
-    def _exhausted(self, what: str, reason: str, attempts: int, exc: Exception) -> SearchBackendError:
+    def _exhausted(self, what: str, reason: str, attempts: int, exc: Exception, timeout: float) -> SearchBackendError:
         target = self.settings.target
         if reason == "timeout":
             return SearchBackendError(
-                f"Elasticsearch at {target} did not answer {what} within {self.settings.request_timeout:g}s "
-                f"({attempts} attempts); raise the request timeout or narrow the window"
+                f"Elasticsearch at {target} did not answer {what} within {timeout:g}s "
+                f"({attempts} attempts from {self.settings.request_timeout:g}s, doubling); "
+                "raise the request timeout or narrow the window"
             )
         if reason == "connection":
             return SearchBackendError(f"cannot connect to {target}: {_connection_reason(exc)} ({attempts} attempts)")
@@ -679,11 +690,10 @@ class ElasticsearchConnector:
 
         candidates = _candidate_fields(self.settings.mapping)
         names = sorted({n for ns in candidates.values() for n in ns} | {"event.kind", "event.dataset"})
-        es = self._connect()
         try:
             resp = self._call(
                 "field lookup",
-                lambda: es.field_caps(
+                lambda es: es.field_caps(
                     index=self.settings.index, fields=",".join(names + [f"{n}.keyword" for n in names])
                 ),
             )
@@ -705,8 +715,7 @@ class ElasticsearchConnector:
         return self._fields
 
     def _count(self, filters: list[dict[str, Any]]) -> int:
-        es = self._connect()
-        resp = self._call("count", lambda: es.count(index=self.settings.index, query={"bool": {"filter": filters}}))
+        resp = self._call("count", lambda es: es.count(index=self.settings.index, query={"bool": {"filter": filters}}))
         self._check_completeness(resp, "count")
         return int(resp.get("count", 0))
 
@@ -715,7 +724,6 @@ class ElasticsearchConnector:
         self, filters: list[dict[str, Any]], *, limit: int, capped_is_partial: bool
     ) -> Iterator[pd.DataFrame]:
         """Page through the window with a point in time and search_after; close the PIT in every case."""
-        es = self._connect()
         self._resolve_fields()
         s = self.settings
         query = {"bool": {"filter": filters}}
@@ -751,7 +759,7 @@ class ElasticsearchConnector:
                 if search_after is not None:
                     kwargs["search_after"] = search_after
                 try:
-                    resp = self._call("search", functools.partial(es.search, **kwargs))
+                    resp = self._call("search", functools.partial(_search, **kwargs))
                 except _PitExpiredError:
                     reopens += 1
                     if reopens > MAX_PIT_REOPENS:
@@ -781,7 +789,7 @@ class ElasticsearchConnector:
                 peek = {**kwargs, "pit": {"id": pit_id, "keep_alive": PIT_KEEP_ALIVE}, "size": 1}
                 peek["search_after"] = search_after
                 try:
-                    more = self._call("search", functools.partial(es.search, **peek))
+                    more = self._call("search", functools.partial(_search, **peek))
                     pit_id = more.get("pit_id") or pit_id
                     has_more = bool((more.get("hits") or {}).get("hits"))
                 except _PitExpiredError:
@@ -816,10 +824,9 @@ class ElasticsearchConnector:
             yield from self._read_documents(part, limit=limit, capped_is_partial=False)
 
     def _open_pit(self) -> str:
-        es = self._connect()
         resp = self._call(
             "point-in-time open",
-            lambda: es.open_point_in_time(index=self.settings.index, keep_alive=PIT_KEEP_ALIVE),
+            lambda es: es.open_point_in_time(index=self.settings.index, keep_alive=PIT_KEEP_ALIVE),
         )
         return str(resp["id"])
 
@@ -944,6 +951,11 @@ class ElasticsearchConnector:
         out["message"] = message
         out["year_inferred"] = False
         return pd.DataFrame(out, index=index).reset_index(drop=True), used
+
+
+def _search(es: Elasticsearch, **request: Any) -> Any:
+    """``es.search(**request)``, for :meth:`ElasticsearchConnector._call` with ``functools.partial``."""
+    return es.search(**request)
 
 
 _RETRY_LABELS: Final[Mapping[str, str]] = {

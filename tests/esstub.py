@@ -144,6 +144,9 @@ class _Context:
     expires: float
     body: dict[str, Any] | None = None  # scrolls: the search body
     offset: int = 0  # scrolls: the next hit
+    #: points in time: the sorted hits of each query and sort already run on the frozen snapshot, so a
+    #: page after the first does not evaluate the query on every document again (the stub's cost)
+    sorted_hits: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def _flatten_mapping(properties: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -244,7 +247,14 @@ def _format_nanos(nanos: int) -> str:
 
 
 def _tokens(value: Any) -> list[str]:
-    return _TOKEN.findall(str(value).lower())
+    return list(_text_tokens(str(value)))
+
+
+@functools.lru_cache(maxsize=65536)
+def _text_tokens(text: str) -> tuple[str, ...]:
+    # Cached: a query_string of 30 terms tokenizes every message once per term and per page, which
+    # made one push-down search of the sample incident take 10 s on a loaded machine.
+    return tuple(_TOKEN.findall(text.lower()))
 
 
 class _QueryStringParser:
@@ -1208,7 +1218,7 @@ class EsStub:
         else:
             docs, mappings = self._docs(expr or "_all")
         try:
-            result = self._run_search(docs, mappings, body, pit=bool(pit))
+            result = self._run_search(docs, mappings, body, pit=bool(pit), cache=ctx.sorted_hits if pit else None)
         except EsError as exc:
             cause = exc.body["error"]
             if cause["type"] not in ("query_shard_exception", "parse_exception"):
@@ -1229,11 +1239,21 @@ class EsStub:
         return result
 
     def _run_search(
-        self, docs: list[_Doc], mappings: Mapping[str, str], body: Mapping[str, Any], pit: bool
+        self,
+        docs: list[_Doc],
+        mappings: Mapping[str, str],
+        body: Mapping[str, Any],
+        pit: bool,
+        cache: dict[str, list[Any]] | None = None,
     ) -> dict[str, Any]:
         search = _Search(mappings)
-        pred = search.compile(body.get("query"))
-        matched = [(pos, d) for pos, d in enumerate(docs) if pred(d)]
+        if "sort" not in body or body.get("aggs") or body.get("aggregations"):
+            cache = None
+        key = json.dumps([body.get("query"), body.get("sort")], sort_keys=True, default=str)
+        cached = cache.get(key) if cache is not None else None
+        if cached is None:
+            pred = search.compile(body.get("query"))
+            matched = [(pos, d) for pos, d in enumerate(docs) if pred(d)]
         hits_out: list[dict[str, Any]] = []
         size = int(body.get("size", 10))
         start = int(body.get("from", 0))
@@ -1241,9 +1261,15 @@ class EsStub:
             specs = search.sort_specs(body["sort"])
             if pit and not any(name == "_shard_doc" for name, *_ in specs):
                 specs.append(("_shard_doc", "asc", None, None))
-            rows = [(search.sort_values(d, pos, specs), d) for pos, d in matched]
-            keyed = [(search.sort_key(vals, specs), vals, d) for vals, d in rows]
-            keyed.sort(key=functools.cmp_to_key(lambda a, b: _Search.compare(a[0], b[0], specs)))
+            if cached is None:
+                rows = [(search.sort_values(d, pos, specs), d) for pos, d in matched]
+                keyed = [(search.sort_key(vals, specs), vals, d) for vals, d in rows]
+                keyed.sort(key=functools.cmp_to_key(lambda a, b: _Search.compare(a[0], b[0], specs)))
+                if cache is not None:
+                    cache[key] = keyed
+            else:
+                keyed = cached
+                matched = [(0, d) for _k, _v, d in keyed]
             if "search_after" in body:
                 after = list(body["search_after"])
                 if len(after) != len(specs):
