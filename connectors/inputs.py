@@ -44,6 +44,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+import numpy as np
 import pandas as pd
 
 from pmtimeline.config import TimelineConfig
@@ -202,7 +203,7 @@ def written_by_pmtimeline(first_line: str) -> str | None:
         return "a pmtimeline rejects file"
     keys: set[str] = set()
     if first_line.startswith("{"):
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, RecursionError):  # RecursionError: JSON nested too deep
             value = json.loads(first_line)
             keys = set(value) if isinstance(value, dict) else set()
     elif "," in first_line and '"' not in first_line:
@@ -411,33 +412,54 @@ def _year_references(
     alert_paths: Sequence[str] = (),
 ) -> dict[str, pd.Timestamp]:
     """For each year-less log file: the median of the full timestamps in the heads of the other log
-    files, or else of the alert times of the run's (small) alert files."""
+    files, or else of the alert times of the run's (small) alert files.
+
+    The heads of the files of one format are parsed together, as one chunk (a parser reads lines
+    independently of the chunk they come in), and each file's median leaves its own times out of
+    the pooled, sorted times by binary search: the cost does not grow with the square of the files.
+    """
     if config.year is not None or reference_from_window(config.start, config.end) is not None:
         return {}
-    full: dict[str, list[pd.Timestamp]] = {}
-    year_less: list[str] = []
+    by_format: dict[int, list[str]] = {}
     for path, (fmt, _reason) in detected.items():
-        sample = [line for line in heads[path] if line.strip()]
+        by_format.setdefault(id(fmt), []).append(path)
+    full: dict[str, np.ndarray] = {}  # naive UTC nanoseconds of each file's full timestamps
+    year_less: list[str] = []
+    for paths in by_format.values():
+        fmt = detected[paths[0]][0]
+        samples = [[line for line in heads[path] if line.strip()] for path in paths]
         try:
-            parsed = fmt.parse(pd.Series(sample, dtype="string[pyarrow]"))
-        # Any failure here only means this file gives no reference; its connector reports it.
+            parsed = fmt.parse(pd.Series([line for sample in samples for line in sample], dtype="string[pyarrow]"))
+            found = _full_times(parsed)
+        # Any failure here only means these files give no reference; their connectors report it.
         except Exception:
+            found = None
+        if found is None and len(paths) > 1:  # one file's lines may fail the others: each alone
+            for path, sample in zip(paths, samples, strict=True):
+                try:
+                    one = _full_times(fmt.parse(pd.Series(sample, dtype="string[pyarrow]")))
+                except Exception:
+                    continue
+                if one is not None:
+                    full[path] = one[0]
+                    if bool(one[1].any()):
+                        year_less.append(path)
             continue
-        ok = parsed["head"].astype(bool)
-        if "reject_reason" in parsed:
-            ok &= parsed["reject_reason"].isna()
-        missing = parsed["year_missing"].astype(bool) if "year_missing" in parsed else pd.Series(False, index=ok.index)
-        utc = parsed["ts_utc"] if "ts_utc" in parsed else pd.Series(pd.NaT, index=ok.index)
-        naive = parsed["ts_naive"] if "ts_naive" in parsed else pd.Series(pd.NaT, index=ok.index)
-        if bool((ok & missing & utc.isna()).any()):
-            year_less.append(path)
-        times = [pd.Timestamp(t) for t in utc[ok & utc.notna()]]
-        times += [pd.Timestamp(t) for t in naive[ok & utc.isna() & naive.notna() & ~missing]]
-        full[path] = times
+        if found is None:
+            continue
+        times, undated, owner = found
+        bounds = np.cumsum([0] + [len(sample) for sample in samples])
+        for i, path in enumerate(paths):
+            full[path] = times[(owner >= bounds[i]) & (owner < bounds[i + 1])]
+            if bool(undated[bounds[i] : bounds[i + 1]].any()):
+                year_less.append(path)
     references: dict[str, pd.Timestamp] = {}
+    if not year_less:
+        return references
+    pool = np.sort(np.concatenate(list(full.values()))) if full else np.zeros(0, dtype=np.int64)
     alert_times: list[pd.Timestamp] | None = None
     for path in year_less:
-        reference = reference_from_times(t for other, times in full.items() if other != path for t in times)
+        reference = _median_without(pool, np.sort(full.get(path, np.zeros(0, dtype=np.int64))))
         if reference is None and alert_paths:
             if alert_times is None:
                 alert_times = _alert_times(alert_paths, config)
@@ -445,6 +467,53 @@ def _year_references(
         if reference is not None:
             references[path] = reference
     return references
+
+
+def _full_times(parsed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The full timestamps of parsed head lines (naive UTC nanoseconds), which lines are heads without
+    a year, and the line of each timestamp; None when the parser gave no ``head`` column."""
+    if "head" not in parsed:
+        return None
+    ok = parsed["head"].astype(bool).to_numpy()
+    if "reject_reason" in parsed:
+        ok = ok & parsed["reject_reason"].isna().to_numpy()
+    n = len(ok)
+    missing = parsed["year_missing"].astype(bool).to_numpy() if "year_missing" in parsed else np.zeros(n, dtype=bool)
+    utc = parsed["ts_utc"] if "ts_utc" in parsed else pd.Series(pd.NaT, index=parsed.index, dtype="datetime64[ns, UTC]")
+    naive = (
+        parsed["ts_naive"] if "ts_naive" in parsed else pd.Series(pd.NaT, index=parsed.index, dtype="datetime64[ns]")
+    )
+    has_utc = utc.notna().to_numpy()
+    from_utc = ok & has_utc
+    from_naive = ok & ~has_utc & naive.notna().to_numpy() & ~missing
+    utc_ns = pd.to_datetime(utc[from_utc], utc=True).dt.tz_localize(None).astype("datetime64[ns]").to_numpy()
+    naive_ns = pd.to_datetime(naive[from_naive]).astype("datetime64[ns]").to_numpy()
+    times = np.concatenate([utc_ns.view(np.int64), naive_ns.view(np.int64)])
+    owner = np.concatenate([np.flatnonzero(from_utc), np.flatnonzero(from_naive)])
+    return times, ok & missing & ~has_utc, owner
+
+
+def _median_without(pool: np.ndarray, own: np.ndarray) -> pd.Timestamp | None:
+    """The median (as :func:`reference_from_times` takes it) of the sorted times ``pool`` less the
+    sorted times ``own`` (a part of them), without copying the pool: each order statistic by binary
+    search on how many pooled times, less own ones, lie at or below a pooled time."""
+    count = len(pool) - len(own)
+    if count <= 0:
+        return None
+
+    def kth(k: int) -> int:
+        lo, hi = 0, len(pool) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            value = pool[mid]
+            if np.searchsorted(pool, value, "right") - np.searchsorted(own, value, "right") >= k + 1:
+                hi = mid
+            else:
+                lo = mid + 1
+        return int(pool[lo])
+
+    middle = [kth(count // 2)] if count % 2 else [kth(count // 2 - 1), kth(count // 2)]
+    return reference_from_times(pd.Timestamp(v) for v in middle)
 
 
 def _alert_times(paths: Sequence[str], config: TimelineConfig) -> list[pd.Timestamp]:

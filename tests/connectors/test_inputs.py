@@ -296,3 +296,36 @@ def test_what_pmtimeline_wrote_is_told_from_a_first_line() -> None:
     assert written_by_pmtimeline('{"@timestamp": "2024-06-14T10:00:00Z", "message": "x"}') is None
     assert written_by_pmtimeline("{not json") is None
     assert written_by_pmtimeline("[1, 2]") is None
+
+
+# -- issue 17 item 9: the year references cost the files, not their square ------------------------------
+
+
+def test_median_without_a_file_equals_the_median_of_the_other_files_times() -> None:
+    import numpy as np
+
+    from pmtimeline.connectors.inputs import _median_without
+    from pmtimeline.connectors.time_normalize import reference_from_times
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        pool = np.sort(rng.integers(0, 50, size=int(rng.integers(1, 30))) * 10**9)
+        own = np.sort(rng.choice(pool, size=int(rng.integers(0, len(pool) + 1)), replace=False))
+        rest = list(pool)
+        for value in own:
+            rest.remove(value)
+        expected = reference_from_times(pd.Timestamp(int(v)) for v in rest)
+        assert _median_without(pool, own) == expected
+
+
+def test_year_less_files_each_take_the_median_of_the_other_files(tmp_path: Path) -> None:
+    # Many files: several year-less syslog files beside log4j files of 2023 and 2025; each syslog
+    # file's year comes from the others' full timestamps, as one file alone gets it.
+    for i in range(30):
+        year = 2023 if i % 3 else 2025
+        (tmp_path / f"app{i:02d}.log").write_text(f"{year}-06-14 10:00:0{i % 10},000 INFO [main] Svc - tick {i}\n")
+    for i in range(5):
+        (tmp_path / f"auth{i}.log").write_text(SYSLOG)
+    sources = open_inputs([str(tmp_path)], CONFIG)
+    years = {s.name: read_source(s)["timestamp"].iloc[0].year for s in sources if "auth" in s.name}
+    assert years == {str(tmp_path / f"auth{i}.log"): 2023 for i in range(5)}
