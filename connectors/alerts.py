@@ -14,8 +14,8 @@ outside_window``):
   one event is an event line, its other lines are continuation lines; blank lines and the lines of
   JSON structure between payloads (``[``, ``]``) and a CSV header are continuation lines;
 * a payload that is not valid JSON, has an unknown shape or no usable time is rejected with its
-  reason (``json_decode``, ``unknown_payload``, ``no_timestamp``, ``not_an_alert``, ``csv_columns``)
-  for all its lines;
+  reason (``json_decode``, ``too_deep`` past ``MAX_JSON_DEPTH`` levels, ``unknown_payload``,
+  ``no_timestamp``, ``not_an_alert``, ``csv_columns``) for all its lines;
 * a payload whose events all fall outside the window ``[config.start, config.end)`` counts its lines
   in ``outside_window``; when only some of its events are outside, its lines stay event lines, the
   outside events are dropped and a note says how many;
@@ -52,6 +52,7 @@ from pmtimeline.connectors.alert_payloads import (
     datadog_key,
     normalize_state,
 )
+from pmtimeline.connectors.log_formats import MAX_JSON_DEPTH, REJECT_TOO_DEEP, nesting_depth
 from pmtimeline.connectors.rawio import LineReader
 from pmtimeline.errors import UnknownFormatError
 from pmtimeline.escaping import strip_controls
@@ -183,7 +184,7 @@ def detect_alert_format(head_text: str) -> str | None:
     if text[0] in "[{":
         try:
             first = _first_json_value(text)
-        except ValueError:  # json.JSONDecodeError is a ValueError: a payload longer than the head
+        except (ValueError, RecursionError):  # a JSONDecodeError: a payload longer than the head (or too deep)
             return _detect_by_keys(text)
         return classify_alert_record(first) if isinstance(first, dict) else None
     return _detect_csv(text)
@@ -215,6 +216,10 @@ class _Outcome:
     detail: str = ""
 
 
+class _TooDeepError(Exception):
+    """A JSON value nested deeper than MAX_JSON_DEPTH (internal: becomes a ``too_deep`` reject)."""
+
+
 class _JsonSplitter:
     """Top-level JSON values of a text, with their line ranges; elements of arrays are payloads.
 
@@ -232,6 +237,22 @@ class _JsonSplitter:
             self._starts.append(offset)
             offset += len(line) + 1
         self._decoder = json.JSONDecoder()
+        # The decoder recurses once per level: a file nested deeper than MAX_JSON_DEPTH anywhere has
+        # each value measured before it is used (one linear scan of the file decides).
+        self._deep = nesting_depth(self._text) > MAX_JSON_DEPTH
+
+    def _decode(self, pos: int) -> tuple[Any, int]:
+        try:
+            value, end = self._decoder.raw_decode(self._text, pos)
+        except RecursionError:
+            raise _TooDeepError from None
+        if self._deep and nesting_depth(self._text[pos:end]) > MAX_JSON_DEPTH:
+            raise _TooDeepError
+        return value, end
+
+    def _too_deep(self, pos: int, indent: str) -> tuple[_Segment, int]:
+        segment, pos = self._resync(pos, indent)
+        return _Segment(segment.first, segment.last, reason=REJECT_TOO_DEEP, detail="nested too deep"), pos
 
     def _line_of(self, pos: int) -> int:
         return max(bisect.bisect_right(self._starts, pos) - 1, 0)
@@ -264,9 +285,12 @@ class _JsonSplitter:
                 pos = yield from self._array(pos)
                 continue
             try:
-                value, end = self._decoder.raw_decode(text, pos)
+                value, end = self._decode(pos)
             except json.JSONDecodeError:
                 segment, pos = self._resync(pos, "")
+                yield segment
+            except _TooDeepError:
+                segment, pos = self._too_deep(pos, "")
                 yield segment
             else:
                 yield _Segment(self._line_of(pos), self._line_of(end - 1), value)
@@ -281,9 +305,13 @@ class _JsonSplitter:
             if text[pos] == "]":
                 return self._skip_ws(pos + 1)
             try:
-                value, end = self._decoder.raw_decode(text, pos)
+                value, end = self._decode(pos)
             except json.JSONDecodeError:
                 segment, pos = self._resync(pos, self._indent_at(pos))
+                yield segment
+                continue
+            except _TooDeepError:
+                segment, pos = self._too_deep(pos, self._indent_at(pos))
                 yield segment
                 continue
             yield _Segment(self._line_of(pos), self._line_of(end - 1), value)

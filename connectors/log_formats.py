@@ -725,11 +725,11 @@ def json_too_deep(lines: pd.Series, limit: int = MAX_JSON_DEPTH) -> pd.Series:
     openings = pl.Series(arrow_strings(text)).str.count_matches(r"[\[{]").fill_null(0).to_numpy()
     deep = np.zeros(len(text), dtype=bool)
     for position in np.flatnonzero(openings > limit):
-        deep[position] = _nesting_depth(str(text.iloc[position])) > limit
+        deep[position] = nesting_depth(str(text.iloc[position])) > limit
     return pd.Series(deep, index=text.index, dtype=bool)
 
 
-def _nesting_depth(line: str) -> int:
+def nesting_depth(line: str) -> int:
     """How deep a JSON text nests objects and arrays: a running sum of brackets outside strings."""
     bare = re.sub(_JSON_STRING, '""', line).encode("utf-8", "surrogatepass")
     codes = np.frombuffer(bare, dtype=np.uint8)
@@ -744,7 +744,7 @@ _CLOSERS: Final = np.frombuffer(b"]}", dtype=np.uint8)
 
 
 def _loads_object(line: str) -> tuple[dict[str, Any] | None, str | None]:
-    if line.count("{") + line.count("[") > MAX_JSON_DEPTH and _nesting_depth(line) > MAX_JSON_DEPTH:
+    if line.count("{") + line.count("[") > MAX_JSON_DEPTH and nesting_depth(line) > MAX_JSON_DEPTH:
         return None, REJECT_TOO_DEEP
     try:
         obj = json.loads(line)

@@ -283,6 +283,40 @@ def test_log_file_connector_accounts_for_every_line(data: bytes) -> None:
     _with_file(data, check)
 
 
+#: Replacement text for a damaged line: anything but a line break or a NUL (which the reader removes).
+DAMAGE_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r\x00"), min_size=1)
+
+
+@settings(FUZZ, max_examples=10)
+@given(
+    damage=st.dictionaries(
+        st.integers(1, 29), st.one_of(st.integers(1, 60).map(lambda cut: ("cut", cut)), DAMAGE_TEXT), max_size=14
+    )
+)
+def test_damaged_json_lines_stay_json_and_each_damaged_line_is_one_reject(
+    damage: dict[int, tuple[str, int] | str],
+) -> None:
+    # Fewer than half of 30 JSON lines cut short or replaced by any text: the format holds, and the
+    # damaged lines, and only they, are rejected (issue 17, item 2).
+    lines = [
+        json.dumps({"time": f"2024-03-01T10:00:{i:02d}Z", "level": "warn", "msg": f"event {i}"}) for i in range(30)
+    ]
+    for index, how in damage.items():
+        lines[index] = lines[index][: how[1]] if isinstance(how, tuple) else how
+
+    def check(path: Path) -> None:
+        connector = LogFileConnector(str(path), TimelineConfig())
+        events = pd.concat(list(connector.read()), ignore_index=True)
+        (acc,) = connector.accounting()
+        _balanced([acc])
+        assert acc.format == "json_lines"
+        assert acc.rejected_total == len(damage)
+        assert sorted(events["line"]) == [i + 1 for i in range(30) if i not in damage]
+        assert set(events["level"]) == {"warning"}
+
+    _with_file("".join(line + "\n" for line in lines).encode("utf-8"), check)
+
+
 @settings(FUZZ, max_examples=4)
 @given(lines=st.lists(st.one_of(log_lines(), TEXT), min_size=1, max_size=20), year=st.sampled_from([None, 2023]))
 def test_log_file_connector_with_window_and_forced_formats(lines: list[str], year: int | None) -> None:

@@ -888,3 +888,121 @@ def test_docs_table_names_every_checklist_row_and_only_real_tests() -> None:
     assert missing == set()
     this_module = set(re.findall(r"^def (test_[bcstde]\d+\w*)", Path(__file__).read_text(), flags=re.MULTILINE))
     assert this_module <= named  # every checklist test is in the table
+
+
+# -- issue 17, items 2 and 4: damage is counted, never contagious; no recursion on input ----------------------
+# (every format damaged at 1/15/40 %: tests/connectors/test_log_formats.py::test_damaged_lines_are_counted_...)
+
+
+def json_event(second: int, level: str = "error") -> str:
+    return json.dumps(
+        {"@timestamp": f"2024-03-01T10:00:{second:02d}Z", "level": level, "service": "api", "msg": f"request {second}"}
+    )
+
+
+def test_damage_three_of_twenty_json_lines_cut_off_keeps_json_lines(here: Path) -> None:
+    lines = [json_event(i) for i in range(20)]
+    for i in (3, 9, 15):
+        lines[i] = lines[i][:60]  # cut after the timestamp: the generic fallback would find one in every line
+    jsonl(here / "cut.jsonl", *lines)
+    result = cli_run("ingest", "cut.jsonl", "-o", "e.jsonl", "--rejects", "rejects.csv")
+    assert "cut.jsonl: json_lines: 17 of 20 sample lines match" in result.stdout
+    assert [(r["line"], r["reason"]) for r in rejects_rows(here / "rejects.csv")] == [
+        ("4", "json_decode"),
+        ("10", "json_decode"),
+        ("16", "json_decode"),
+    ]
+    events = [json.loads(line) for line in (here / "e.jsonl").read_text().splitlines()]
+    assert len(events) == 17
+    assert {(e["level"], e["service"]) for e in events} == {("error", "api")}  # fields kept: not generic text
+    acc = acc_of(read([here / "cut.jsonl"]), here / "cut.jsonl")
+    assert (acc.format, acc.events, acc.rejected) == ("json_lines", 17, {"json_decode": 3})
+
+
+def test_damage_in_a_multi_line_log_is_rejected_and_stack_traces_still_fold(here: Path) -> None:
+    head = "2024-03-01 10:00:{:02d}.000  ERROR 4242 --- [main] c.b.Pay : charge {} failed"
+    trace = ["java.lang.IllegalStateException: gateway timeout", "\tat c.b.Pay.charge(Pay.java:57)"]
+    lines: list[str] = []
+    for i in range(30):
+        lines += [head.format(i, i), *trace]
+    lines[3 * 5] = lines[3 * 5][:40]  # an event start cut off: damage, not part of the event before it
+    lines[3 * 20] = "2024-03-01 10:00:20 something else entirely"  # another layout: damage
+    (here / "app.log").write_text("\n".join(lines) + "\n")
+    cli_run("ingest", "app.log", "-o", "e.jsonl", "--rejects", "rejects.csv")
+    rows = rejects_rows(here / "rejects.csv")
+    # The damaged heads are rejected; their stack-trace lines have no event to join and are counted too.
+    assert [(r["line"], r["reason"]) for r in rows] == [
+        ("16", "unparseable"),
+        ("17", "orphan_continuation"),
+        ("18", "orphan_continuation"),
+        ("61", "unparseable"),
+        ("62", "orphan_continuation"),
+        ("63", "orphan_continuation"),
+    ]
+    acc = acc_of(read([here / "app.log"]), here / "app.log")
+    assert (acc.format, acc.events, acc.continuation_lines) == ("spring_boot", 28, 56)
+    events = [json.loads(line) for line in (here / "e.jsonl").read_text().splitlines()]
+    assert all(e["message"].endswith("(Pay.java:57)") for e in events)  # every trace folded into its event
+
+
+ALERT_PAYLOAD: dict[str, Any] = {
+    "version": "4",
+    "status": "firing",
+    "receiver": "pager",
+    "groupLabels": {"alertname": "HighErrorRate"},
+    "commonLabels": {"alertname": "HighErrorRate", "severity": "critical"},
+    "commonAnnotations": {},
+    "externalURL": "http://alertmanager",
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {"alertname": "HighErrorRate", "service": "api", "severity": "critical"},
+            "annotations": {"summary": "5xx above 5%"},
+            "startsAt": "2024-03-01T10:00:03Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "fingerprint": "abc123",
+        }
+    ],
+}
+
+
+def nested(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+def test_deep_json_is_rejected_too_deep_and_the_run_goes_on(here: Path) -> None:
+    deep = json.dumps({"@timestamp": "2024-03-01T10:00:05Z", "msg": "deep"})[:-1] + ',"x":' + nested(450) + "}"
+    # One file on pyarrow's fast path, one with a malformed line beside (the line-by-line path), and the
+    # issue's worst cases: 5,000 objects and 100,000 arrays.
+    jsonl(here / "fast.jsonl", json_event(0), deep, json_event(2))
+    good = [json_event(i) for i in range(4)]
+    jsonl(here / "slow.jsonl", *good, deep, TRUNCATED_JSON, "[" * 100_000, nested(5000), json_event(9))
+    docker = json.dumps({"log": nested(500) + "\n", "stream": "stdout", "time": "2024-03-01T10:00:07.5Z"})
+    jsonl(
+        here / "docker.log",
+        *(json.dumps({"log": "ok\n", "stream": "stdout", "time": f"2024-03-01T10:00:0{i}Z"}) for i in range(3)),
+        docker,
+    )
+    alert = json.loads(json.dumps(ALERT_PAYLOAD))
+    alert["deep"] = json.loads(nested(60))  # deep but within the limit: read
+    (here / "ok_alert.json").write_text(json.dumps(alert))
+    (here / "deep_alert.ndjson").write_text(
+        json.dumps(ALERT_PAYLOAD) + "\n" + json.dumps(ALERT_PAYLOAD)[:-1] + ',"deep":' + nested(5000) + "}\n"
+    )
+    names = ["fast.jsonl", "slow.jsonl", "docker.log", "ok_alert.json", "deep_alert.ndjson"]
+    cli_run("ingest", *names, "-o", "e.jsonl", "--rejects", "rejects.csv")
+    reasons = {(r["source"], r["line"]): r["reason"] for r in rejects_rows(here / "rejects.csv")}
+    assert reasons == {
+        ("fast.jsonl", "2"): "too_deep",
+        ("slow.jsonl", "5"): "too_deep",
+        ("slow.jsonl", "6"): "json_decode",
+        ("slow.jsonl", "7"): "too_deep",
+        ("slow.jsonl", "8"): "too_deep",
+        ("deep_alert.ndjson", "2"): "too_deep",
+    }
+    result = read([here / n for n in names])
+    events = {n: acc_of(result, here / n).events for n in names}
+    assert events == {"fast.jsonl": 2, "slow.jsonl": 5, "docker.log": 4, "ok_alert.json": 1, "deep_alert.ndjson": 1}
+    # The docker line keeps its runtime time and text; its inner JSON is too deep to read as fields.
+    docker_event = result.events[result.events["source"] == str(here / "docker.log")].iloc[-1]
+    assert docker_event["timestamp"] == pd.Timestamp("2024-03-01T10:00:07.5Z")

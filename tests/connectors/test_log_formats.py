@@ -945,3 +945,38 @@ def test_damaged_lines_are_counted_and_never_change_the_format(
         assert continuation == clean_counts[2] + to_continuation, file
         if not fmt.multiline:  # the damage was real: most damaged lines are no event of the format
             assert len(expected_rejected - clean_rejected) >= len(damaged) // 2, file
+
+
+# --------------------------------------------------------------------------------------------------
+# No recursion on input (issue 17, item 4)
+
+
+def _nested(depth: int, leaf: str = "1") -> str:
+    return '{"a":' * depth + leaf + "}" * depth
+
+
+def test_json_depth_limit_is_exact() -> None:
+    limit = log_formats.MAX_JSON_DEPTH
+    ok = '{"ts":"2024-03-01T10:00:00Z","x":' + _nested(limit - 1) + "}"
+    deep = '{"ts":"2024-03-01T10:00:01Z","x":' + _nested(limit) + "}"
+    # Brackets inside strings do not nest: a message full of them is an ordinary line.
+    quoted = json.dumps({"ts": "2024-03-01T10:00:02Z", "msg": "[{" * 500 + '\\"}' * 10})
+    for lines in ([ok, deep, quoted], [ok, deep, quoted, "{broken"]):  # pyarrow's path, the line-by-line path
+        frame = _json(lines)
+        assert frame["reject_reason"].tolist()[:3] == [NA, "too_deep", NA]
+        assert frame["head"].tolist()[:3] == [True, False, True]
+        fields = json.loads(frame["fields"].iloc[0])
+        assert fields["x" + ".a" * (limit - 1)] == 1  # flattened to the last level
+    assert log_formats.json_too_deep(pd.Series([ok, deep, quoted, None], dtype=STRING)).tolist() == [
+        False,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_json_of_any_depth_never_raises() -> None:
+    lines = [_nested(d) for d in (10, 63, 64, 65, 999, 1001, 20_000)] + ["[" * 200_000, "{" * 200_000]
+    frame = _json(lines)
+    assert len(frame) == len(lines)
+    assert frame["reject_reason"].tolist()[3:] == ["too_deep"] * 6
