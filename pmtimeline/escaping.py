@@ -284,6 +284,8 @@ def csv_cell(value: object) -> object:
 
 def csv_column(values: pd.Series) -> pd.Series:
     """:func:`csv_cell` over a whole column, vectorized: string columns only, so numbers stay numbers."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)  # a notebook's categorical text is text too
     if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
         return values
     text = values.astype("string")
@@ -324,6 +326,8 @@ def json_safe(document: str) -> str:
 def has_controls(values: pd.Series) -> bool:
     """Whether any value of a text column holds a control, bidi or invisible character (one
     vectorized RE2 pass; nulls and non-text columns hold none)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = pd.Series(values.cat.categories)
     if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object) or values.empty:
         return False
     return bool(_matches(values, _CONTROL_RE2).any())

@@ -421,3 +421,12 @@ def test_has_controls_checks_a_whole_column() -> None:
         assert has_controls(pd.Series(["plain", f"a{char}b", None], dtype="string")), repr(char)
     assert not has_controls(pd.Series([1, 2]))
     assert not has_controls(pd.Series([], dtype="string"))
+
+
+def test_categorical_text_is_escaped_too() -> None:
+    from pmtimeline.escaping import has_controls
+
+    column = pd.Series(["=cmd", "a\u202eb", "ok", "=cmd"], dtype="category")
+    assert csv_column(column).tolist() == ["'=cmd", "a\\u202eb", "ok", "'=cmd"]
+    assert has_controls(column)
+    assert not has_controls(pd.Series(["ok", "fine"], dtype="category"))
