@@ -97,7 +97,7 @@ def test_a_line_that_starts_an_event_but_misfits_the_regex_is_rejected_not_glued
 
 def _one_format(regex: str, key: str = "regex") -> str:
     other = "regex = '^(?P<timestamp>\\S+) (?P<message>.*)$'\n" if key != "regex" else ""
-    return f"[[format]]\nname = \"mine\"\n{key} = '{regex}'\n{other}timestamp_format = \"auto\"\n"
+    return f'[[format]]\nname = "mine"\n{key} = \'{regex}\'\n{other}timestamp_format = "auto"\n'
 
 
 @pytest.mark.parametrize(
@@ -176,7 +176,7 @@ def test_cli_runs_a_nested_quantifier_on_long_lines_in_linear_time(
     # linear-time engine answers at once. 30 lines of 10,000 characters: half match, half do not.
     format_file = _write(
         tmp_path,
-        "[[format]]\nname = \"runs\"\n"
+        '[[format]]\nname = "runs"\n'
         "regex = '^(?P<timestamp>\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ) (?P<message>(a+)+$)'\n"
         'timestamp_format = "iso8601"\n',
     )
