@@ -521,7 +521,8 @@ def _alert_times(paths: Sequence[str], config: TimelineConfig) -> list[pd.Timest
     times: list[pd.Timestamp] = []
     for path in paths:
         try:
-            if os.path.getsize(path) > ALERT_REFERENCE_MAX_BYTES:
+            size = path.size if isinstance(path, ArchiveMember) else os.path.getsize(path)
+            if size > ALERT_REFERENCE_MAX_BYTES:
                 continue
             for frame in AlertFileConnector(path, config).read():
                 times.extend(pd.Timestamp(t) for t in frame["timestamp"].dropna().head(YEAR_SAMPLE_LINES))

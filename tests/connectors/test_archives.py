@@ -242,6 +242,26 @@ def test_nested_archives_and_repeated_names_are_reported(tmp_path: Path) -> None
     assert second["skipped_reason"] == "a second member of the same name: not read (the first one is)"
 
 
+def test_a_year_less_member_takes_its_year_from_the_alerts_beside_it(tmp_path: Path) -> None:
+    """Not from the member's modification time in the archive (late 2026 here)."""
+    members = {
+        "hosts/syslog": (SAMPLE_LOGS / "hosts" / "syslog").read_bytes(),
+        "alerts/alertmanager.json": (SAMPLE_LOGS / "alerts" / "alertmanager.json").read_bytes(),
+    }
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 1796000000  # 2026-11-30
+            tar.addfile(info, io.BytesIO(data))
+    archive = tmp_path / "bundle.tgz"
+    archive.write_bytes(gzip.compress(raw.getvalue()))
+    _, events, _ = _build(tmp_path, str(archive))
+    syslog = events[events["source"] == f"{archive}!hosts/syslog"]
+    assert len(syslog) > 0
+    assert set(syslog["timestamp"].dt.year) == {2024}
+
+
 def test_an_empty_archive_is_listed_as_holding_no_file(tmp_path: Path) -> None:
     empty = tmp_path / "empty.zip"
     zipfile.ZipFile(empty, "w").close()
