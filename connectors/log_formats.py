@@ -1198,14 +1198,15 @@ def _csv_header(first_lines: Sequence[str]) -> list[str] | None:
     one) have as many fields, so that a few damaged rows do not hide the header."""
     if len(first_lines) < 2 or first_lines[0].count('"') % 2:  # an open quote: no header of one line
         return None
-    # Line by line: an open quote in a damaged row must not swallow the rows after it.
-    header, *rows = (_csv_fields(line) for line in first_lines[:SAMPLE_LINES])
+    header = _csv_fields(first_lines[0])
     if len(header) < 2 or len(set(header)) != len(header):
         return None
-    fitting = sum(1 for row in rows if len(row) == len(header))
-    if not fitting or 2 * fitting <= len(rows):
-        return None
     if not any(_KEY_TARGETS.get(name.strip().lower(), (0, ""))[1] == "timestamp" for name in header):
+        return None
+    # Row by row: an open quote in a damaged row must not swallow the rows after it.
+    rows = first_lines[1:SAMPLE_LINES]
+    fitting = sum(1 for line in rows if len(_csv_fields(line)) == len(header))
+    if not fitting or 2 * fitting <= len(rows):
         return None
     return [name.strip() for name in header]
 
@@ -1626,10 +1627,12 @@ def starts_event(fmt: LogFormat, lines: pd.Series) -> np.ndarray:
 
 def explained_lines(fmt: LogFormat, parsed: pd.DataFrame, lines: pd.Series) -> int:
     """How many of ``lines`` (parsed by ``fmt`` into ``parsed``) the format explains: event heads, lines
-    the parser joined to their head (CRI partial lines) and, in multi-line formats, the lines that may
-    continue an event (after a head, with no rejected line or damaged event start in between)."""
-    head = parsed["head"].to_numpy(dtype=bool)
-    rejected = parsed["reject_reason"].notna().to_numpy(dtype=bool)
+    the parser joined to their head (CRI partial lines), a CSV header and, in multi-line formats, the
+    lines that may continue an event (after a head, with no rejected line or damaged event start in
+    between)."""
+    # A CSV header is the format's own structure: explained, though not an event.
+    head = (parsed["head"] | (parsed["reject_reason"] == "csv_header").fillna(False)).to_numpy(dtype=bool)
+    rejected = parsed["reject_reason"].notna().to_numpy(dtype=bool) & ~head
     continued = (
         parsed["continued"].to_numpy(dtype=bool) if "continued" in parsed.columns else np.zeros(len(head), dtype=bool)
     )

@@ -980,3 +980,15 @@ def test_json_of_any_depth_never_raises() -> None:
     frame = _json(lines)
     assert len(frame) == len(lines)
     assert frame["reject_reason"].tolist()[3:] == ["too_deep"] * 6
+
+
+def test_csv_header_holds_when_the_first_rows_are_damaged() -> None:
+    header = "time,level,msg"
+    rows = [f"2024-03-01T10:00:0{i}Z,error,m{i}" for i in range(5)]
+    damaged = [header, "2024-03-01T10:00:00Z,err", rows[1][:5], *rows[2:]]
+    fmt, reason = detect_log_format(damaged)
+    assert (fmt.name, reason) == ("csv", "csv: 4 of 6 sample lines match")  # header + 3 rows, a majority
+    frame = fmt.parse(pd.Series(damaged, dtype=STRING))
+    assert frame["reject_reason"].tolist() == ["csv_header", "csv_field_count", "csv_field_count", NA, NA, NA]
+    # Most rows must fit the header: otherwise the file is no CSV with that header.
+    assert detect_log_format([header, "a,b", "c,d", rows[0]])[0].name == "generic"
