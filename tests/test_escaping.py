@@ -421,6 +421,12 @@ def test_has_controls_checks_a_whole_column() -> None:
         assert has_controls(pd.Series(["plain", f"a{char}b", None], dtype="string")), repr(char)
     assert not has_controls(pd.Series([1, 2]))
     assert not has_controls(pd.Series([], dtype="string"))
+    assert not has_controls(pd.Series([None, None], dtype="string[pyarrow]"))
+    # A slice of a column sees only its own values (Arrow arrays with an offset).
+    column = pd.Series(["ok", "a\u202eb", "x", "y"], dtype="string[pyarrow]")
+    assert [has_controls(column.iloc[i : i + 1]) for i in range(4)] == [False, True, False, False]
+    assert not has_controls(column.iloc[2:])
+    assert csv_column(column.iloc[1:]).tolist() == ["a\\u202eb", "x", "y"]
 
 
 def test_categorical_text_is_escaped_too() -> None:
