@@ -712,11 +712,10 @@ def auth_identities(events: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     rows = np.flatnonzero(_bool(user.isna()) & _bool(address.isna()))
     if not rows.size:
         return user, address
-    # Literal searches first (polars: several times faster than a regex): most lines name no address.
+    # A literal search first (one polars pass for both words, cheaper than two): most lines name no address.
     text = pl.from_arrow(arrow_text(events["message"]).take(pa.array(rows)))
     assert isinstance(text, pl.Series)
-    hint = (text.str.contains("from ", literal=True) | text.str.contains("rhost=", literal=True)).fill_null(False)
-    rows = rows[hint.to_numpy()]
+    rows = rows[text.str.contains("from |rhost=").fill_null(False).to_numpy()]
     if rows.size:
         rows = rows[regex_mask(pd.Series(events["message"].array.take(rows)), AUTH_MESSAGE)]
     if not rows.size:
@@ -727,10 +726,18 @@ def auth_identities(events: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     found_user = pl.select(
         pl.when(found_address.is_not_null()).then(messages.str.extract(polars_pattern(MESSAGE_ACCOUNT), 1))
     ).to_series()
-    user, address = user.copy(), address.copy()
-    user.iloc[rows] = found_user.to_numpy()
-    address.iloc[rows] = found_address.to_numpy()
-    return user, address
+    # The found values put in place by Arrow: pandas' setitem on a string column checks every value.
+    at = np.zeros(len(events), dtype=bool)
+    at[rows] = True
+    return _replaced(user, at, found_user), _replaced(address, at, found_address)
+
+
+def _replaced(values: pd.Series, at: np.ndarray, found: pl.Series) -> pd.Series:
+    """``values`` with the rows ``at`` (a mask) replaced by ``found``, in order, as strings."""
+    text = arrow_text(values)
+    new = found.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(text.type)
+    out = pc.replace_with_mask(text, pa.array(at), new)
+    return pd.Series(pd.array(out, dtype=STRING), index=values.index, name=values.name)
 
 
 def auth_outcomes(
@@ -770,43 +777,33 @@ def _actors(events: pd.DataFrame, bucket: str) -> pd.DataFrame:
     keep = failure | success
     if not keep.any():
         return _empty_actors()
-    stamps = events["timestamp"].loc[keep]
+    rows = np.flatnonzero(keep)
+    # Columns taken as Arrow arrays (no Python object per row), and grouped on integer codes.
+    stamps = pd.Series(events["timestamp"].array.take(rows))
     times = stamps.dt.floor(bucket).array
     # The exact times too: an actor's first and last attempt are phases of a breach.
     exact = stamps.array
-    user = identities[0].loc[keep].fillna("").to_numpy(dtype=object)
-    ip = identities[1].loc[keep].to_numpy(dtype=object, na_value=None)
-    fails, oks = failure[keep].astype("int64"), success[keep].astype("int64")
+    user = pd.Series(pd.array(arrow_text(identities[0]).take(pa.array(rows)), dtype=STRING)).fillna("")
+    ip = pd.array(arrow_text(identities[1]).take(pa.array(rows)), dtype=STRING)
+    fails, oks = failure[rows].astype("int64"), success[rows].astype("int64")
     parts = []
-    has_ip = ip != None  # noqa: E711 - elementwise comparison on an object array
-    if has_ip.any():
+    for kind, actor, has in (
+        ("client_ip", ip, _bool(pd.Series(ip).notna())),
+        ("user", user.array, _bool(user != "")),
+    ):
+        if not has.any():
+            continue
         parts.append(
             pd.DataFrame(
                 {
-                    "bucket": times[has_ip],
-                    "actor_kind": "client_ip",
-                    "actor": ip[has_ip],
-                    "account": user[has_ip],
-                    "failures": fails[has_ip],
-                    "successes": oks[has_ip],
-                    "first": exact[has_ip],
-                    "last": exact[has_ip],
-                }
-            )
-        )
-    has_user = user != ""
-    if has_user.any():
-        parts.append(
-            pd.DataFrame(
-                {
-                    "bucket": times[has_user],
-                    "actor_kind": "user",
-                    "actor": user[has_user],
-                    "account": user[has_user],
-                    "failures": fails[has_user],
-                    "successes": oks[has_user],
-                    "first": exact[has_user],
-                    "last": exact[has_user],
+                    "bucket": times[has],
+                    "actor_kind": _repeated(kind, int(has.sum())).array,
+                    "actor": actor[has],
+                    "account": user.array[has],
+                    "failures": fails[has],
+                    "successes": oks[has],
+                    "first": exact[has],
+                    "last": exact[has],
                 }
             )
         )
@@ -818,24 +815,33 @@ def bound_actors(frame: pd.DataFrame) -> pd.DataFrame:
     :data:`TOP_ACTORS_PER_BUCKET` most active actors."""
     if frame.empty:
         return _empty_actors()
-    # Integer keys: grouping on codes is much faster than on strings.
-    kind_codes, kinds = pd.factorize(frame["actor_kind"])
-    actor_codes, actor_names = pd.factorize(frame["actor"])
-    account_codes, account_names = pd.factorize(frame["account"])
-    keyed = pd.DataFrame(
+    # Integer keys (strings coded in order of first appearance), grouped with one numpy sort: a
+    # pandas groupby on four keys cost several times more, once per chunk.
+    kind_codes, kinds = _code(frame["actor_kind"].astype(STRING))
+    actor_codes, actor_names = _code(frame["actor"].astype(STRING))
+    account_codes, account_names = _code(frame["account"].astype(STRING))
+    bucket_ns = pd.to_datetime(frame["bucket"], utc=True).to_numpy(dtype="datetime64[ns]").view("int64")
+    first_ns = pd.to_datetime(frame["first"], utc=True).to_numpy(dtype="datetime64[ns]").view("int64")
+    last_ns = pd.to_datetime(frame["last"], utc=True).to_numpy(dtype="datetime64[ns]").view("int64")
+    keys = (bucket_ns, kind_codes, actor_codes, account_codes)
+    order = np.lexsort(keys[::-1])
+    ordered = [key[order] for key in keys]
+    changed = np.zeros(len(order), dtype=bool)
+    changed[0] = True
+    for key in ordered:
+        changed[1:] |= key[1:] != key[:-1]
+    starts = np.flatnonzero(changed)
+    summed = pd.DataFrame(
         {
-            "b": pd.to_datetime(frame["bucket"], utc=True).to_numpy(dtype="datetime64[ns]").view("int64"),
-            "k": kind_codes,
-            "a": actor_codes,
-            "c": account_codes,
-            "failures": frame["failures"].to_numpy(dtype="int64"),
-            "successes": frame["successes"].to_numpy(dtype="int64"),
-            "first": pd.to_datetime(frame["first"], utc=True).to_numpy(dtype="datetime64[ns]").view("int64"),
-            "last": pd.to_datetime(frame["last"], utc=True).to_numpy(dtype="datetime64[ns]").view("int64"),
+            "b": ordered[0][starts],
+            "k": ordered[1][starts],
+            "a": ordered[2][starts],
+            "c": ordered[3][starts],
+            "failures": np.add.reduceat(frame["failures"].to_numpy(dtype="int64")[order], starts),
+            "successes": np.add.reduceat(frame["successes"].to_numpy(dtype="int64")[order], starts),
+            "first": np.minimum.reduceat(first_ns[order], starts),
+            "last": np.maximum.reduceat(last_ns[order], starts),
         }
-    )
-    summed = keyed.groupby(["b", "k", "a", "c"], as_index=False, sort=True).agg(
-        failures=("failures", "sum"), successes=("successes", "sum"), first=("first", "min"), last=("last", "max")
     )
     actor_keys = ["b", "k", "a"]
     per_actor = summed.groupby(actor_keys, as_index=False, sort=False)[["failures", "successes"]].sum()
@@ -846,14 +852,14 @@ def bound_actors(frame: pd.DataFrame) -> pd.DataFrame:
         summed = summed.merge(top, on=actor_keys, how="inner")
     return pd.DataFrame(
         {
-            "bucket": pd.to_datetime(summed["b"].to_numpy(dtype="int64"), utc=True),
-            "actor_kind": pd.array(np.asarray(kinds, dtype=object)[summed["k"].to_numpy()], dtype=STRING),
-            "actor": pd.array(np.asarray(actor_names, dtype=object)[summed["a"].to_numpy()], dtype=STRING),
-            "account": pd.array(np.asarray(account_names, dtype=object)[summed["c"].to_numpy()], dtype=STRING),
+            "bucket": utc_times(summed["b"].to_numpy(dtype="int64")),
+            "actor_kind": kinds.take(summed["k"].to_numpy()),
+            "actor": actor_names.take(summed["a"].to_numpy()),
+            "account": account_names.take(summed["c"].to_numpy()),
             "failures": summed["failures"].to_numpy(dtype="int64"),
             "successes": summed["successes"].to_numpy(dtype="int64"),
-            "first": pd.to_datetime(summed["first"].to_numpy(dtype="int64"), utc=True),
-            "last": pd.to_datetime(summed["last"].to_numpy(dtype="int64"), utc=True),
+            "first": utc_times(summed["first"].to_numpy(dtype="int64")),
+            "last": utc_times(summed["last"].to_numpy(dtype="int64")),
         }
     )
 
@@ -1112,7 +1118,8 @@ def _signatures(events: pd.DataFrame, worded: np.ndarray) -> pd.Series:
     """The failure signature of the ``worded`` events that have one (alerts and changes aside),
     indexed by row (``events`` has a range index)."""
     rows = np.flatnonzero(worded & ~_is_in(events["kind"], ["alert", "change"]))
-    found = signatures_of(events.iloc[rows][["message", "fields"]])
+    # The two columns first, then the rows: taking the rows of every column copies them all.
+    found = signatures_of(events[["message", "fields"]].iloc[rows])
     return found.loc[found.notna().to_numpy(dtype=bool)]
 
 
@@ -1577,6 +1584,14 @@ class Aggregator:
         ns = np.asarray(events["timestamp"].array.asi8, dtype="int64")
         n, k = len(ns), EXTREME_EVENTS
         rows = np.arange(n) if n <= 2 * k else np.unique(np.argpartition(ns, (k - 1, n - k))[np.r_[0:k, n - k : n]])
+        if len(self._extremes) == 2 * k:
+            # Held in full: a row of this chunk (added later than every held one, so it loses ties at
+            # the start and wins them at the end) gets in only before the k-th earliest held time or
+            # from the k-th latest on. Most chunks have none, and copy nothing.
+            held_ns = np.asarray(self._extremes["timestamp"].array.asi8, dtype="int64")
+            rows = rows[(ns[rows] < held_ns[k - 1]) | (ns[rows] >= held_ns[k])]
+            if not rows.size:
+                return
         added = events.iloc[rows].assign(_row=order[rows])
         held = pd.concat([self._extremes, added], ignore_index=True) if len(self._extremes) else added
         held = held.sort_values(["timestamp", "_row"], kind="stable")
