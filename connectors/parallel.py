@@ -15,9 +15,10 @@ one in this process, in the same order (source order, then line order), but:
   outside the window by more than :data:`PRUNE_MARGIN`, all on the same side, and the times never
   step back by more than that margin through the file (else nothing of the file is skipped). A
   compressed file is skipped only when its head, its tail (one decompression, no parse) and its
-  modification time agree. A skipped file says ``skipped_reason = "outside the window (first ...,
-  last ...)"`` and counts its lines in ``lines_read`` and ``outside_window``; a skipped range counts
-  its lines in ``outside_window``. docs/time.md states the rules.
+  modification time agree; a plain file under :data:`PRUNE_MIN_BYTES` is read, never pruned. A
+  skipped file says ``skipped_reason = "outside the window (first ..., last ...)"`` and counts its
+  lines in ``lines_read`` and ``outside_window``; a skipped range counts its lines in
+  ``outside_window``. docs/time.md states the rules.
 
 How a cut keeps results exact:
 
@@ -100,6 +101,9 @@ RANGE_BYTES: Final = READ_SIZE - MAX_PROBE_BYTES
 #: Files and ranges are skipped only when they end this long before the window or start this long
 #: after it: log lines are written in time order only up to a request's duration or a flush delay.
 PRUNE_MARGIN: Final = pd.Timedelta(minutes=5)
+#: Plain files smaller than this (or than two byte ranges) are never pruned, only read: planning
+#: them would cost about what reading them does.
+PRUNE_MIN_BYTES: Final = 1 << 20
 #: Probes spread evenly across a plain file, besides its head, its tail and its range boundaries,
 #: before any of it is skipped; each parses up to SAMPLE_LINES whole lines from SAMPLE_BYTES bytes
 #: (more, up to MAX_SAMPLE_BYTES, until one line is whole).
@@ -660,6 +664,14 @@ def _plan_file(
         bound = min(config.max_decompressed_bytes, max(config.max_compression_ratio * size, 64 << 20)) + 1
     else:
         bound = size + 1
+    if split and not compressed:
+        range_bytes = _range_bytes(path, size, range_bytes)
+    if not compressed and size < min(PRUNE_MIN_BYTES, 2 * range_bytes):
+        # Planning costs a few parses (the format's times, head, tail, samples): for a small file,
+        # about what reading it does. It is one task, read whole; the window applies line by line.
+        lines = _line_count(path, (0, size, 1)) if size else 0  # a newline count: no parse
+        tasks.append(_Task(connector, None))
+        return _FilePlan([_RangePlan(len(tasks) - 1, lines)]), lines + 1
     zone = zone_for(path, connector.config, fmt)  # the connector's config knows the run's input roots
     timed = fmt is not None and _times_are_placeable(connector, fmt, zone)
     windowed = _pruning(config)
@@ -678,8 +690,6 @@ def _plan_file(
         return plan, bound
 
     assert fmt is not None
-    if split:
-        range_bytes = _range_bytes(path, size, range_bytes)
     splittable = (split or windowed) and size >= 2 * range_bytes and "csv" not in fmt.name
     ranges = iter_line_ranges(path, config, range_bytes) if splittable else [(0, size, 1)]
     if not ranges:

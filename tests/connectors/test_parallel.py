@@ -21,7 +21,7 @@ import pytest
 
 from pmtimeline.config import TimelineConfig
 from pmtimeline.connectors.inputs import open_inputs
-from pmtimeline.connectors.parallel import PARTS_AHEAD, ParallelLogFile, plan_sources, worker_count
+from pmtimeline.connectors.parallel import PARTS_AHEAD, PRUNE_MIN_BYTES, ParallelLogFile, plan_sources, worker_count
 from pmtimeline.pipeline import IngestResult, ingest, prepare_chunk
 
 REPO = Path(__file__).resolve().parents[2]
@@ -412,9 +412,10 @@ ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def _access_lines(start: str, count: int, step: str = "2s") -> list[str]:
-    """Access-log lines (each with its offset) every ``step`` from ``start``."""
+    """Access-log lines (each with its offset) every ``step`` from ``start``, 640 bytes each (long user
+    agents): 1,800 of them make a file larger than PRUNE_MIN_BYTES, which planning may prune."""
     times = pd.date_range(start, periods=count, freq=step)
-    request = '"GET /x HTTP/1.1" 200 1 "-" "c"'
+    request = f'"GET /x HTTP/1.1" 200 1 "-" "Mozilla/5.0 {"x" * 544}"'
     return [f"10.0.0.{i % 200} - - [{t:%d/%b/%Y:%H:%M:%S +0000}] {request}" for i, t in enumerate(times)]
 
 
@@ -489,11 +490,11 @@ def test_cli_a_file_whose_middle_lies_in_the_window_is_read_though_its_head_and_
 
 def test_cli_a_file_wholly_outside_the_window_is_skipped_with_its_lines_and_both_bounds(tmp_path: Path) -> None:
     before = _write(tmp_path / "before.log", _access_lines("2024-03-12T06:00Z", 1801))
-    after = _write(tmp_path / "after.log", _access_lines("2024-03-12T10:00Z", 901, "4s"))
+    after = _write(tmp_path / "after.log", _access_lines("2024-03-12T10:00Z", 1801))
     inside = _write(tmp_path / "inside.log", _access_lines("2024-03-12T08:00Z", 3600))
     rows, output, events = _ingest(tmp_path, [before, after, inside])
     assert rows["before.log"] == {"lines": 1801, "events": 0, "cont.": 0, "rejected": 0, "outside": 1801}
-    assert rows["after.log"] == {"lines": 901, "events": 0, "cont.": 0, "rejected": 0, "outside": 901}
+    assert rows["after.log"] == {"lines": 1801, "events": 0, "cont.": 0, "rejected": 0, "outside": 1801}
     assert rows["inside.log"]["events"] == len(events) == 1800
     assert "skipped before.log: outside the window (first 2024-03-12T06:00:00Z, last 2024-03-12T07:00:00Z)" in output
     assert "skipped after.log: outside the window (first 2024-03-12T10:00:00Z, last 2024-03-12T11:00:00Z)" in output
@@ -570,4 +571,15 @@ def test_cli_wide_encodings_are_read_whole_never_pruned(tmp_path: Path, encoding
     rows, output, events = _ingest(tmp_path, [tmp_path / "device.log"])
     assert rows["device.log"] == {"lines": 3000, "events": 1800, "cont.": 0, "rejected": 0, "outside": 1200}
     assert len(events) == 1800
+    assert "skipped" not in output
+
+
+def test_cli_a_small_file_outside_the_window_is_read_not_pruned(tmp_path: Path) -> None:
+    # Under PRUNE_MIN_BYTES, planning would cost about what reading does: the file is read, its
+    # lines all counted outside the window, and no sample is taken.
+    small = _write(tmp_path / "small.log", _access_lines("2024-03-12T06:00Z", 100))
+    inside = _write(tmp_path / "inside.log", _access_lines("2024-03-12T08:00Z", 3600))
+    assert small.stat().st_size < PRUNE_MIN_BYTES < inside.stat().st_size
+    rows, output, _events = _ingest(tmp_path, [small, inside])
+    assert rows["small.log"] == {"lines": 100, "events": 0, "cont.": 0, "rejected": 0, "outside": 100}
     assert "skipped" not in output
