@@ -743,6 +743,10 @@ class ElasticsearchConnector:
         pit_id = self._open_pit()
         search_after: list[Any] | None = None
         seen: set[str] = set()
+        # The documents read with the last page's time: after a reopen they are read again and skipped.
+        tie_time: Any = None
+        tie_ids: set[str] = set()
+        skip: set[str] = set()
         reopens = 0
         kept = 0
         exhausted = False
@@ -765,8 +769,13 @@ class ElasticsearchConnector:
                     if reopens > MAX_PIT_REOPENS:
                         self._partial(f"the point in time expired {reopens} times; stopped reading")
                         return
-                    self._note("the point in time expired mid-read: reopened and resumed after the last document")
+                    self._note("the point in time expired mid-read: reopened and resumed at the last document's time")
                     pit_id = self._open_pit()
+                    # The old point in time's _shard_doc orders nothing in the new one: resume at the last
+                    # time itself, so no document sharing it is skipped, and drop those already read.
+                    resume = _resume_before(search_after)
+                    if resume is not None:
+                        search_after, skip = resume, set(tie_ids)
                     continue
                 pit_id = resp.get("pit_id") or pit_id  # always continue from the latest id
                 self._check_completeness(resp, "search")
@@ -777,7 +786,11 @@ class ElasticsearchConnector:
                 search_after = hits[-1].get("sort")
                 if search_after is None:
                     raise SearchBackendError(f"Elasticsearch at {s.target} returned hits without sort values")
-                frame = self._map_page(hits, seen)
+                if search_after[0] != tie_time:
+                    tie_time, tie_ids = search_after[0], set()
+                tie_ids.update(str(h.get("_id")) for h in hits if (h.get("sort") or [None])[0] == tie_time)
+                fresh = [h for h in hits if str(h.get("_id")) not in skip] if skip else hits
+                frame = self._map_page(fresh, seen) if fresh else conform_events(pd.DataFrame())
                 kept += len(frame)
                 if len(frame):
                     yield frame
@@ -951,6 +964,18 @@ class ElasticsearchConnector:
         out["message"] = message
         out["year_inferred"] = False
         return pd.DataFrame(out, index=index).reset_index(drop=True), used
+
+
+def _resume_before(search_after: list[Any] | None) -> list[Any] | None:
+    """``search_after`` that resumes *at* its time (one nanosecond before it, past every tie-breaker),
+    or None when there is nothing to resume from or the time is not a date string."""
+    if not search_after or not isinstance(search_after[0], str):
+        return None
+    try:
+        before = pd.Timestamp(search_after[0]) - pd.Timedelta(1, "ns")
+    except ValueError:
+        return None
+    return [_iso_nanos(before), *[2**63 - 1] * (len(search_after) - 1)]
 
 
 def _search(es: Elasticsearch, **request: Any) -> Any:

@@ -852,6 +852,8 @@ class EsStub:
         plain_json: always answer ``Content-Type: application/json``.
         expected_authorization: when set, requests whose ``Authorization`` header differs get a 401.
         pit_keep_alive_factor: multiply keep-alive durations (0 makes every PIT expire at once).
+        reorder_snapshots: every point in time opened after the first sees the documents in reverse
+            order, so their ``_shard_doc`` differs between points in time (as after a segment merge).
     """
 
     def __init__(
@@ -863,6 +865,7 @@ class EsStub:
         plain_json: bool = False,
         expected_authorization: str | None = None,
         pit_keep_alive_factor: float = 1.0,
+        reorder_snapshots: bool = False,
     ) -> None:
         self.emulate_major = emulate_major
         self.product_header = product_header
@@ -870,6 +873,7 @@ class EsStub:
         self.plain_json = plain_json
         self.expected_authorization = expected_authorization
         self.pit_keep_alive_factor = pit_keep_alive_factor
+        self.reorder_snapshots = reorder_snapshots
         self.faults: list[Fault] = []
         self.requests: list[RecordedRequest] = []
         self.indices: dict[str, _Index] = {}
@@ -1082,6 +1086,8 @@ class EsStub:
         if "keep_alive" not in query:
             raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: [keep_alive] is not set;")
         docs, mappings = self._docs(expr)
+        if self.reorder_snapshots and self.pit_ids_issued:
+            docs = docs[::-1]
         pit_id = self._new_id("pit")
         self.contexts[pit_id] = _Context(list(docs), mappings, self._keep_alive(query["keep_alive"]))
         self.pit_ids_issued.append(pit_id)

@@ -543,6 +543,25 @@ def test_expired_pit_is_reopened_and_resumed_without_duplicates(stub: EsStub) ->
     assert any("reopened" in note for note in connector.accounting()[0].notes)
 
 
+def test_a_reopened_point_in_time_loses_no_document_sharing_the_last_time() -> None:
+    # Five documents with one time, pages of two, and the point in time lapses after the first page.
+    # The new one orders them differently (as after a segment merge): resuming after the old
+    # _shard_doc skipped two of them and re-read two; resuming at the time itself reads each once.
+    docs = [{"@timestamp": _iso(30), "message": f"same second {i}", "service.name": "api"} for i in range(5)]
+    docs.append({"@timestamp": _iso(31), "message": "next second", "service.name": "api"})
+    with EsStub(emulate_major=9, reorder_snapshots=True) as server:
+        server.add_documents(INDEX, docs, ids=[f"d{i}" for i in range(6)])
+        server.add_fault("search", "pit_expired", first_call=2)
+        connector = ElasticsearchConnector(settings(server.url, page_size=2), WINDOW)
+        events = read_all(connector)
+        assert server.open_contexts() == 0
+    acc = connector.accounting()[0]
+    assert sorted(ids_of(events)) == [f"d{i}" for i in range(6)]
+    assert (acc.events, acc.lines_read, acc.duplicates) == (6, 6, 0)
+    assert acc.balanced()
+    assert not acc.partial
+
+
 def test_documents_seen_again_after_a_resume_are_deduplicated(stub9: EsStub) -> None:
     connector = ElasticsearchConnector(settings(stub9.url), WINDOW)
     pages = connector.read()
