@@ -192,6 +192,11 @@ class Redactor:
         self._cache: dict[tuple[str, str], str] = {}
         # Redacted texts of recent columns: the same suspect values recur chunk after chunk.
         self._texts: dict[str, str] = {}
+        # Every user name pseudonymized so far in this report (value -> token): also replaced where it
+        # appears in text later, in the incident's quoted lines and the templates (those carry no user
+        # column to say which names they hold). One automaton finds them all, however many.
+        self._users: dict[str, str] = {}
+        self._users_found: tuple[int, _KnownNames] = (0, _KnownNames({}))  # (names in it, automaton)
 
     def __repr__(self) -> str:
         return "Redactor(key=<per-report, not stored>)"
@@ -310,7 +315,7 @@ class Redactor:
         report (``<template 1a2b3c4d>``): equal templates get equal tokens, so counts and the
         comparison of templates across time hold.
         """
-        redacted = self.redact_series(templates)
+        redacted = self._redact_column(templates, self._known(), as_json=False)
         if redacted.empty:
             return redacted
         suspect = _matches(pa.array(redacted.fillna(""), type=pa.large_string()), _SUSPECT_RE2)
@@ -332,7 +337,15 @@ class Redactor:
         through the patterns and validators. The cost grows with the text, not with the number of
         known values.
         """
-        return self._redact_column(values, _KnownNames(dict(known)), as_json=as_json)
+        return self._redact_column(values, self._known(dict(known)), as_json=as_json)
+
+    def _known(self, extra: Mapping[str, str] | None = None) -> _KnownNames:
+        """The known names: the users pseudonymized so far in this report, and ``extra``."""
+        if extra and any(self._users.get(value) != token for value, token in extra.items()):
+            return _KnownNames({**self._users, **extra})
+        if self._users_found[0] != len(self._users):  # names are only ever added
+            self._users_found = (len(self._users), _KnownNames(self._users))
+        return self._users_found[1]
 
     def _redact_column(self, values: pd.Series, known: _KnownNames, *, as_json: bool) -> pd.Series:
         text = values.astype(STRING)
@@ -395,6 +408,9 @@ class Redactor:
                 out[column], tokens = self.pseudonymize_series(out[column], kind)
                 if column == "user":
                     known.update(tokens)
+        self._users.update(known)
+        # The frame's own users only: a name is replaced in the text of the events that name it as
+        # their user (the incident and the templates, which name none, get every user of the report).
         names = _KnownNames(known)  # one automaton for all the text columns
         for column in TEXT_COLUMNS:
             if column in out.columns:
@@ -430,7 +446,7 @@ class Redactor:
                 known[account] = self.pseudonym(account, "user")
         for account in incident.exposure.accounts_touched:
             known[account] = self.pseudonym(account, "user")
-        replace_known = _KnownNames(known).replace
+        replace_known = self._known(known).replace
 
         def text(value: str) -> str:
             return replace_known(self.redact_text(value))
@@ -471,9 +487,13 @@ class Redactor:
                 label=text(mechanism.label),
                 first=evidence((mechanism.first,))[0],
             )
-        action_items = tuple(
-            dataclasses.replace(a, action=text(a.action), fact=text(a.fact), evidence=evidence(a.evidence))
-            for a in incident.action_items
+        action_items = (
+            None
+            if incident.action_items is None
+            else tuple(
+                dataclasses.replace(a, action=text(a.action), fact=text(a.fact), evidence=evidence(a.evidence))
+                for a in incident.action_items
+            )
         )
         endpoints = incident.metrics.affected_endpoints
         metrics: Metrics = dataclasses.replace(

@@ -420,3 +420,27 @@ def test_redact_events_with_many_identities_costs_the_text_not_the_names(redacto
     tokens = out["user"].tolist()
     assert out["message"].tolist()[:3] == [f"login failed for {t} (bad password) #{i}" for i, t in enumerate(tokens[:3])]
     assert not any(u in m for u, m in zip(rows, out["message"].tolist(), strict=True))
+
+
+def test_the_incident_and_templates_name_no_user_seen_in_the_reports_events(redactor: Redactor) -> None:
+    # An onset line quoting an account that is no actor of the exposure (thousands fail to log in,
+    # a few are named in evidence): its name was left in the draft and incident.json.
+    t = pd.Timestamp("2024-03-01T10:00:00Z")
+    names = [f"acct{i:05d}x" for i in range(5000)]
+    frame = conform_events(
+        pd.DataFrame(
+            {
+                "timestamp": t,
+                "user": pd.Series(names, dtype=STRING),
+                "message": pd.Series([f"login failed for {n}" for n in names], dtype=STRING),
+            }
+        )
+    )
+    events = redactor.redact_events(frame)
+    quoted = Evidence(time=t, source="auth.log", line=1, message="login failed for acct00042x: bad password")
+    incident = Incident(title="t", window_start=t, window_end=t, phases={}, phase_evidence={"onset": (quoted,)})
+    out = redactor.redact_incident(incident)
+    token = events["user"].iloc[42]
+    assert out.phase_evidence["onset"][0].message == f"login failed for {token}: bad password"
+    templates = redactor.redact_templates(pd.Series(["login failed for acct04999x", "disk full"], dtype=STRING))
+    assert templates.tolist() == [f"login failed for {events['user'].iloc[4999]}", "disk full"]
