@@ -240,13 +240,19 @@ def sources_from_options(inputs: Sequence[str], opts: dict[str, Any], config: Ti
 # -- output helpers ------------------------------------------------------------------------------
 
 
-def progress_bar() -> tuple[Any, Callable[[], None]]:
-    """A progress callback drawing on stderr (only when stderr is a terminal)."""
+def progress_bar(sources: int | None = None) -> tuple[Any, Callable[[], None]]:
+    """A progress callback drawing on stderr (only when stderr is a terminal): events read, and the
+    files (sources) reached out of ``sources``, which is what moves in a run of many small files."""
     from tqdm import tqdm
 
     bar = tqdm(unit=" events", file=sys.stderr, disable=None, mininterval=0.5, desc="reading")
+    reached: set[str] = set()
+    total = f"/{sources:,}" if sources else ""
 
     def update(source: str, events: int, chunk: int) -> None:
+        if source not in reached:
+            reached.add(source)
+            bar.set_postfix_str(f"file {len(reached):,}{total}", refresh=False)
         bar.update(chunk)
 
     return update, bar.close
@@ -387,7 +393,7 @@ def ingest(inputs: tuple[str, ...], output: str, **opts: Any) -> None:
     sources = sources_from_options(inputs, opts, config)
     # Parquet is the working table (raw, like the logs it came from); text exports are for sharing.
     redactor = Redactor() if fmt != "parquet" and not opts.get("no_redact") else None
-    update, close = progress_bar()
+    update, close = progress_bar(len({source.name for source in sources}))
     # The table and the rejects file are staged and moved into place together at the end; a run
     # that fails, or reads no event at all, leaves the previous ones as they were.
     outputs = OutputTransaction()
@@ -453,7 +459,7 @@ def build(inputs: tuple[str, ...], outdir: str, **opts: Any) -> None:
     # Every file of the run (the folder's and --rejects) is staged and moved into place together
     # at the end: a failure at any point leaves the previous outputs as they were.
     outputs = OutputTransaction(outdir)
-    update, close = progress_bar()
+    update, close = progress_bar(len({source.name for source in sources}))
 
     def run(run_config: TimelineConfig, evidence: Callable[[pd.DataFrame], None]) -> Any:
         # The first run reads the sources opened above; a second (--auto-time) opens them anew.
