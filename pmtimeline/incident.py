@@ -435,7 +435,9 @@ class Incident:
     exposure: Exposure = field(default_factory=Exposure)
     root_cause_candidates: tuple[RootCauseCandidate, ...] = ()
     mechanism: Mechanism | None = None
-    action_items: tuple[ActionItem, ...] = ()
+    #: None when not derived (an incident made by hand, or an incident.json without them); () when
+    #: the analysis found no fact that calls for one.
+    action_items: tuple[ActionItem, ...] | None = None
     sources: tuple[SourceAccounting, ...] = ()
     partial: bool = False
     partial_reasons: tuple[str, ...] = ()
@@ -471,7 +473,7 @@ class Incident:
             "exposure": self.exposure.to_dict(),
             "root_cause_candidates": [c.to_dict() for c in self.root_cause_candidates],
             "mechanism": self.mechanism.to_dict() if self.mechanism is not None else None,
-            "action_items": [a.to_dict() for a in self.action_items],
+            "action_items": None if self.action_items is None else [a.to_dict() for a in self.action_items],
             "sources": [s.to_dict() for s in self.sources],
             "partial": self.partial,
             "partial_reasons": list(self.partial_reasons),
@@ -568,7 +570,11 @@ class Incident:
                     RootCauseCandidate.from_dict(c) for c in data.get("root_cause_candidates", [])
                 ),
                 mechanism=Mechanism.from_dict(data.get("mechanism")),
-                action_items=tuple(ActionItem.from_dict(a) for a in data.get("action_items", [])),
+                action_items=(
+                    None
+                    if data.get("action_items") is None
+                    else tuple(ActionItem.from_dict(a) for a in data["action_items"])
+                ),
                 sources=tuple(SourceAccounting.from_dict(s) for s in data.get("sources", [])),
                 partial=bool(data.get("partial", False)),
                 partial_reasons=tuple(data.get("partial_reasons", ())),

@@ -1073,8 +1073,9 @@ class _Facts:
 
     def action_items(self) -> list[dict[str, str]]:
         inc = self.incident
-        # An incident made without the analysis (by hand, or an older incident.json) gets its items here.
-        items = inc.action_items or derive_action_items(inc, self.intervals)
+        # An incident made without the analysis (by hand, or an older incident.json) gets its items here;
+        # one whose analysis found none (an empty tuple) keeps none.
+        items = inc.action_items if inc.action_items is not None else derive_action_items(inc, self.intervals)
         out = []
         for a in items:
             cites = ", ".join(_cite(e.citation(), cell=True) for e in a.evidence[:3])

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
+from pathlib import Path
 
 import pandas as pd
+from click.testing import CliRunner
 from incident_sample import breach_exposure, sample_incident, sample_intervals, ts
 
 from pmtimeline.action_items import derive_action_items
-from pmtimeline.alert_intervals import empty_intervals
-from pmtimeline.config import PHASES
+from pmtimeline.alert_intervals import alert_intervals, empty_intervals
+from pmtimeline.analysis import apply_overrides
+from pmtimeline.cli import cli
+from pmtimeline.config import PHASES, TimelineConfig
+from pmtimeline.escaping import markdown_text
 from pmtimeline.incident import ACTION_TYPES, Evidence, Incident, Mechanism, RootCauseCandidate
+from pmtimeline.postmortem import render_postmortem
+from pmtimeline.schema import empty_events
 
 ONSET = ts("10:00:30")
 
@@ -178,3 +187,62 @@ def test_a_destructive_command_asks_for_a_guard_and_an_operation_for_a_canary() 
     # Noise is no fact to act on.
     noise = dataclasses.replace(candidate, trigger="destructive", noise=True)
     assert derive_action_items(bare(root_cause_candidates=(noise,))) == ()
+
+
+def _app_log(path: Path) -> None:
+    """An hour of a service's steady lines with ten minutes of connection errors in the middle: an
+    incident no alert saw (the analysis derives a detection item from that fact)."""
+    start = pd.Timestamp("2024-05-02 14:00:00")
+    lines = []
+    for second in range(0, 3600, 5):
+        at = start + pd.Timedelta(seconds=second)
+        lines.append(f"{at:%Y-%m-%d %H:%M:%S},000 - orders - INFO - order {second} placed")
+        if 1800 <= second < 2400:
+            for k in range(3):
+                lines.append(f"{at:%Y-%m-%d %H:%M:%S},{k + 1:03d} - orders - ERROR - could not reach stock-db ({k})")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _draft_items(draft: str) -> list[str]:
+    """The Action column of the draft's action-item table."""
+    section = draft.split("## Action items", 1)[1].split("\n## ", 1)[0]
+    return [row.split(" | ")[2] for row in section.splitlines() if re.match(r"\| P\d ", row)]
+
+
+def test_the_draft_lists_exactly_the_items_of_incident_json_through_build_and_report(tmp_path: Path) -> None:
+    _app_log(tmp_path / "orders.log")
+    out = tmp_path / "out"
+    built = CliRunner().invoke(cli, ["build", str(tmp_path / "orders.log"), "-o", str(out), "--no-images"])
+    assert built.exit_code == 0, built.output
+    for step in ("build", "report"):
+        if step == "report":
+            again = CliRunner().invoke(cli, ["report", str(out), "--no-images"])
+            assert again.exit_code == 0, again.output
+        items = json.loads((out / "incident.json").read_text(encoding="utf-8"))["action_items"]
+        assert items, "an incident no alert saw: at least the detection item"
+        draft = (out / "postmortem.md").read_text(encoding="utf-8")
+        assert _draft_items(draft) == [markdown_text(a["action"], 300).replace("|", "\\|") for a in items], step
+
+
+def test_the_draft_derives_items_only_for_an_incident_that_has_none_derived() -> None:
+    """``action_items`` () means derived, none; None means not derived (an incident made by hand, an
+    older incident.json): only then does the draft derive them itself. An incident whose phases were
+    moved without the aggregates has no alert intervals, so its alert-based items are not derived;
+    the draft, which has the alerts, must not add them back."""
+    config = TimelineConfig()
+    notable = empty_events()
+    gap = derive_action_items(bare(), alert_intervals(notable))
+    assert [a.fact for a in gap] == ["no alert fired during the incident"]
+    moved = apply_overrides(bare(), {"recovered": ts("10:05:00")})
+    assert moved.action_items == ()
+    intervals = alert_intervals(notable)
+    draft = render_postmortem(moved, notable, config, intervals=intervals)
+    assert _draft_items(draft) == []
+    assert "The evidence suggests no action item by itself" in draft
+    assert _draft_items(render_postmortem(bare(), notable, config, intervals=intervals)) == [gap[0].action]
+
+
+def test_not_derived_and_none_survive_incident_json() -> None:
+    for items in (None, ()):
+        incident = bare(action_items=items)
+        assert Incident.from_dict(json.loads(json.dumps(incident.to_dict()))).action_items == items
