@@ -3,7 +3,8 @@
 Each :class:`LogFormat` has a name, a one-line description, a ``check`` on a file's first lines and a
 vectorized ``parse`` from a column of lines to a *ParsedLines* frame (see below). All formats live in
 the one literal :data:`LOG_FORMATS`, whose order is the detection priority (most specific first, the
-generic fallback last). :func:`detect_log_format` scores the formats on a sample of lines;
+generic fallback last). :func:`detect_log_format` scores the formats on a sample of lines
+and picks the one a majority of them fit (the other lines are then rejects with a reason);
 :func:`get_format` looks one up by name.
 
 ParsedLines: one row per input line, same index and length as the input.
@@ -131,6 +132,8 @@ class LogFormat:
     parse: Callable[[pd.Series], pd.DataFrame]
     #: Lines that are not heads may be continuation lines of the previous event.
     multiline: bool = False
+    #: How an event's first line begins (multi-line formats): a line that begins so but is no head is
+    #: damage, rejected ``unparseable``; only lines that do not begin so may continue an event.
     multiline_start: re.Pattern[str] | None = None
     #: Zone of naive timestamps declared by the format itself (user formats); None: the source's zone.
     timezone: str | None = None
