@@ -537,10 +537,13 @@ def sniff(path: str, config: TimelineConfig) -> SniffResult:
     The events are redacted and pseudonymized as ``build``'s shared outputs are (a sniff gets pasted
     into tickets and chats), unless ``config.redact`` is off.
 
+    ``path`` may name a member of an archive as ``bundle.tgz!var/log/app.log``.
+
     Raises:
-        SourceError: the file cannot be read.
+        SourceError: the file cannot be read; ``path`` is an archive (the message names a member).
         UnknownFormatError: a forced format name is not registered.
     """
+    path = _archive_member(path, config) or path
     check_readable(path)
     kind = archive_kind(path)
     if kind is not None:
@@ -563,6 +566,28 @@ def sniff(path: str, config: TimelineConfig) -> SniffResult:
         return SniffResult(alert, reason, acc.time_zone, _shared(rows.head(10), config))
     fmt, reason, zone, rows = LogFileConnector(path, config).preview(10)
     return SniffResult(fmt.name if fmt is not None else "none", reason, zone, _shared(rows, config))
+
+
+def _archive_member(path: str, config: TimelineConfig) -> ArchiveMember | None:
+    """The member that ``path`` names as ``<archive>!<member path>`` (None: ``path`` names no member).
+
+    Raises:
+        SourceError: the archive holds no such member.
+    """
+    if os.path.lexists(path):
+        return None
+    cut = path.find("!")
+    while cut > 0:
+        archive, name = path[:cut], path[cut + 1 :]
+        kind = archive_kind(archive) if os.path.isfile(archive) else None
+        if kind is not None:
+            listing = open_archive(archive, kind, config)
+            for member in listing.members:
+                if member.member == name:
+                    return member
+            raise SourceError(f"{escape_terminal(archive, limit=300)} holds no file {escape_terminal(name, limit=300)}")
+        cut = path.find("!", cut + 1)
+    return None
 
 
 def _shared(rows: pd.DataFrame, config: TimelineConfig) -> pd.DataFrame:

@@ -318,12 +318,19 @@ def test_the_sample_incident_in_a_tgz_gives_its_phases_and_citations_that_resolv
     assert problems_of(checks, corpus) == []
 
 
-def test_sniff_on_an_archive_says_build_reads_it(tmp_path: Path) -> None:
-    archive = _archive(tmp_path / "bundle.zip", "zip", {"app.log": SYSLOG_ISO.encode()})
+def test_sniff_shows_a_member_and_names_one_for_an_archive(tmp_path: Path) -> None:
+    archive = _archive(tmp_path / "bundle.zip", "zip", {"logs/worker.jsonl": JSON_LINES.encode()})
     result = CliRunner().invoke(cli, ["sniff", str(archive)], catch_exceptions=False)
     assert result.exit_code == 1
-    assert "is a zip archive" in result.output
-    assert "build" in result.output
+    said = "is a zip archive: `pmtimeline build` reads each of its files as a source; sniff one of them as"
+    assert f"{said} '{archive}!logs/worker.jsonl'" in result.output
+    member = CliRunner().invoke(cli, ["sniff", f"{archive}!logs/worker.jsonl"], catch_exceptions=False)
+    assert member.exit_code == 0, member.output
+    assert "json_lines" in member.output
+    assert "job 0" in member.output
+    missing = CliRunner().invoke(cli, ["sniff", f"{archive}!logs/nope.log"], catch_exceptions=False)
+    assert missing.exit_code == 1
+    assert f"{archive} holds no file logs/nope.log" in missing.output
 
 
 def test_archives_are_told_from_their_bytes_not_their_names(tmp_path: Path) -> None:
