@@ -547,9 +547,11 @@ def sniff(path: str, config: TimelineConfig) -> SniffResult:
     check_readable(path)
     kind = archive_kind(path)
     if kind is not None:
+        members = open_archive(path, kind, config).members
+        example = f"; sniff one of them as '{escape_terminal(members[0], limit=300)}'" if members else ""
         raise SourceError(
             f"{escape_terminal(path, limit=300)} is a {kind} archive: `pmtimeline build` reads each of its "
-            "files as a source; sniff looks at one log file"
+            f"files as a source{example}"
         )
     head = head_lines(path, config, n=1 << 20, max_bytes=ALERT_HEAD_BYTES)
     forced_alert = config.format_name if config.format_name in ALERT_FORMATS else None
