@@ -191,6 +191,20 @@ MITIGATING_CHANGE_TYPES: Final[frozenset[str]] = frozenset(
 )
 
 
+def operational_mask(events: pd.DataFrame) -> np.ndarray:
+    """Which events come from an operational source (:data:`OPERATIONAL_SOURCES`), searched in the
+    event's service, its source's folder and file name, and the names (not the values) of its fields."""
+    place = (
+        events["service"].fillna("").astype(str)
+        + " "
+        # The source's folder and file name: the folders above it are the user's, not the log's.
+        + events["source"].fillna("").astype(str).str.extract(r"([^/\\]*[/\\]?[^/\\]*)$", expand=False).fillna("")
+        + " "
+        + events["fields"].fillna("").astype(str).str.replace(r':"(?:[^"\\]|\\.)*"', ":", regex=True)
+    )
+    return search_ignoring_case(arrow_text(place), OPERATIONAL_SOURCES)
+
+
 def change_vocabulary(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """The built-in vocabulary with ``overrides`` applied (change type -> regex).
 
@@ -244,16 +258,7 @@ def classify_changes(events: pd.DataFrame, vocabulary: Mapping[str, str] | None 
         return events
     masks = [search_ignoring_case(messages, vocab[name]) for name in CHANGE_PRIORITY]
     # An operator's action counts on an operational source only (see OPERATIONAL_SOURCES).
-    where = events.iloc[todo]
-    place = (
-        where["service"].fillna("").astype(str)
-        + " "
-        # The source's folder and file name: the folders above it are the user's, not the log's.
-        + where["source"].fillna("").astype(str).str.extract(r"([^/\\]*[/\\]?[^/\\]*)$", expand=False).fillna("")
-        + " "
-        + where["fields"].fillna("").astype(str).str.replace(r':"(?:[^"\\]|\\.)*"', ":", regex=True)
-    )
-    masks[CHANGE_PRIORITY.index("operation")] &= search_ignoring_case(arrow_text(place), OPERATIONAL_SOURCES)
+    masks[CHANGE_PRIORITY.index("operation")] &= operational_mask(events.iloc[todo])
     types = np.select(masks, list(CHANGE_PRIORITY), default="")
     found = types != ""
     out = events.copy()

@@ -20,6 +20,17 @@ Triggers, which rank first:
     and it is then that service's change, whoever logged it. An operator's command (a ``destructive``
     one such as ``rm -rf``, an ``operation``, a ``config`` change) is also aimed at the failure when
     it ran on the host where the incident's first errors were written (:data:`HOST_COMMANDS`).
+Changes recognized by their shape, not their words (``trigger`` ``operation``, lower confidence):
+    an operator's act is often worded as no vocabulary foresees ("went live", "kicked off against 96
+    routers", "1780 hosts drained"). A non-error log line within ``change_lookback`` before onset that
+    is a *one-off* (its template written once in the window), on or aimed at what failed (an affected
+    service, the host where the first errors were written, or naming a failing service or the first
+    new errors' words, within :data:`AIMED_WITHIN` unless it names a failing service), counts as a
+    change when its evidence adds up: from an operational source (an audit, deploy, CI, sudo or
+    runbook log, or a line with an actor field: see :data:`pmtimeline.changes.OPERATIONAL_SOURCES`),
+    from a service that speaks rarely (:data:`RARE_PER_MINUTE`), stating a value (a version, an
+    assignment, a setting: :data:`STATES_A_VALUE`). Its weight is the share of that evidence present;
+    a line that reports a failure or a login never counts.
 ``external``
     A trigger from outside, recognized when the errors' words name it (:mod:`pmtimeline.signatures`:
     an expired certificate, a quota, a calendar edge, memory, disk or file descriptors exhausted, a
@@ -60,16 +71,18 @@ import numpy as np
 import pandas as pd
 
 from pmtimeline.aggregate import Aggregates, auth_outcomes, error_mask, in_window, notable_mask
+from pmtimeline.changes import FAILURE_WORDS, LOGIN_LINES, operational_mask
 from pmtimeline.config import TimelineConfig
 from pmtimeline.correlate import correlation_ids
 from pmtimeline.incident import MAX_SHOWN, Evidence, Exposure, Mechanism, NewError, RootCauseCandidate
 from pmtimeline.phases import EVIDENCE_COLUMNS, first_bad_per_service
-from pmtimeline.schema import EDGE_FORMAT_PREFIX
+from pmtimeline.polars_regex import search_ignoring_case
+from pmtimeline.schema import EDGE_FORMAT_PREFIX, ERROR_LEVELS
 from pmtimeline.service_names import same_service
 from pmtimeline.signals import uses_edge
 from pmtimeline.signatures import SIGNATURE_BY_NAME, SIGNATURES, matched_line, signatures_of
 from pmtimeline.template_mining import template_clusters
-from pmtimeline.templates import message_templates
+from pmtimeline.templates import arrow_text, message_templates
 
 CHANGE_TYPE_WEIGHT: Final[Mapping[str, float]] = {
     "destructive": 1.0,
@@ -133,6 +146,22 @@ TRIGGER_DELAY: Final = pd.Timedelta("5min")
 SURGE_FACTOR: Final = 3.0
 #: New errors cited as a trigger's evidence.
 MAX_NEW_ERRORS: Final = 3
+#: A service that writes at most this many events per minute of the window, on average, speaks rarely
+#: (an audit trail, a deploy tool, a runbook's log): each of its lines is an act worth reading.
+RARE_PER_MINUTE: Final = 0.2
+#: Words and shapes of a line that sets something (RE2, case-insensitive): a version, an assignment, a
+#: transition, a setting, a flag, a rule.
+STATES_A_VALUE: Final = (
+    r"\bv?\d+\.\d+\.\d+|\bv\d+(?:\.\d+)*\b|@v?\d|[\w.-]=\S|->|\bfrom \S+ to \S|\(was [^)]+\)|"
+    r"\b(?:version|revision|release|config\w*|settings?|parameters?|flags?|rules?|ruleset|policy|policies|"
+    r"limits?|quotas?|ttl|capacity|maintenance|job|command|runbook|playbook)\b"
+)
+#: New errors beginning this long after midnight UTC are a calendar edge's (see :func:`_calendar_candidate`).
+CALENDAR_EDGE: Final = pd.Timedelta("1min")
+#: The weight a change gains when the failure began within one bucket after it.
+IMMEDIATE_BONUS: Final = 0.15
+#: Candidates recognized by the shape of their line, at most.
+MAX_SHAPE_CANDIDATES: Final = 3
 MAX_CHANGES: Final = 5
 MAX_TEMPLATES: Final = 5
 ORIGIN_WHY: Final = "Where the failure began: a place to look, not a cause; it ranks below any trigger."
@@ -201,6 +230,15 @@ def _human(delta: pd.Timedelta) -> str:
     seconds = int(abs(delta.total_seconds()))
     minutes, secs = divmod(seconds, 60)
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def _recency(age: pd.Timedelta, lookback: pd.Timedelta, width: pd.Timedelta) -> float:
+    """How close a change is to onset, as a weight: 1.0 at onset, 0.25 at the lookback's edge; a change
+    the errors followed within one bucket keeps more of it (a change that left the service healthy for
+    twenty minutes is less likely the trigger than one the failure followed at once: above 1.0, so the
+    product of weights it enters is capped at 1.0 where it is used)."""
+    linear = 1.0 - 0.75 * min(1.0, age / lookback) if lookback > pd.Timedelta(0) else 1.0
+    return linear * (1.0 + IMMEDIATE_BONUS) if age <= width else linear
 
 
 def _words(text: str, shortest: int = 4) -> set[str]:
@@ -294,8 +332,8 @@ def _change_candidates(
         else:
             relation = "other"
         kind = _text(row["change_type"]) or ""
-        recency = 1.0 - 0.75 * min(1.0, age / lookback) if lookback > pd.Timedelta(0) else 1.0
-        score = RELATION_WEIGHT[relation] * CHANGE_TYPE_WEIGHT.get(kind, 0.5) * recency
+        recency = _recency(age, lookback, pd.Timedelta(config.bucket))
+        score = min(1.0, RELATION_WEIGHT[relation] * CHANGE_TYPE_WEIGHT.get(kind, 0.5) * recency)
         where = f" in {service}" if service else ""
         summary = f"{kind or 'change'}{where} {_human(age)} before onset"
         if relation == "aimed" and target is not None and target == service:
@@ -342,6 +380,105 @@ def _change_candidates(
         out.append(_Found(score, candidate, kind, trigger))
     out.sort(key=lambda c: -c.score)
     return _merge_duplicates(out, pd.Timedelta(config.bucket), onset)[:MAX_CHANGES]
+
+
+def _shape_candidates(
+    aggregates: Aggregates,
+    onset: pd.Timestamp,
+    services: tuple[str, ...],
+    config: TimelineConfig,
+    failure_words: set[str],
+    failing_services: Mapping[str, str],
+    failing_hosts: Mapping[str, str],
+) -> list[_Found]:
+    """Changes recognized by the shape of their line, not a vocabulary (see the module docstring)."""
+    notable = aggregates.notable
+    lookback = pd.Timedelta(config.change_lookback)
+    t = notable["timestamp"]
+    is_log = (notable["kind"] == "log").to_numpy(dtype=bool, na_value=False)
+    logs = notable.loc[is_log & notable["message"].notna().to_numpy(dtype=bool)]
+    if logs.empty:
+        return []
+    t = logs["timestamp"]
+    quiet = ~logs["level"].isin(["warning", *ERROR_LEVELS]).to_numpy(dtype=bool, na_value=False)
+    near = quiet & ((t >= onset - lookback) & (t <= onset)).to_numpy(dtype=bool, na_value=False)
+    if not near.any():
+        return []
+    # One-off: its template is written once in the window (the aggregates keep the first few lines
+    # of every template, so a count of one among them is the count).
+    templates = message_templates(logs["message"]).fillna("")
+    once = templates.map(templates.value_counts()).to_numpy(dtype="int64") == 1
+    rows = logs.loc[near & once]
+    if rows.empty:
+        return []
+    text = arrow_text(rows["message"].astype(str))
+    plain = ~search_ignoring_case(text, FAILURE_WORDS) & ~search_ignoring_case(text, LOGIN_LINES)
+    rows = rows.loc[plain]
+    if rows.empty:
+        return []
+    operational = operational_mask(rows)
+    values = search_ignoring_case(arrow_text(rows["message"].astype(str)), STATES_A_VALUE)
+    counts = aggregates.counts
+    span = pd.Timedelta(0)
+    if not counts.empty:
+        span = pd.Timestamp(counts["bucket"].max()) - pd.Timestamp(counts["bucket"].min())
+    minutes = max(1.0, span / pd.Timedelta("1min"))
+    per_service = counts.groupby("service", observed=True)["events"].sum() if not counts.empty else pd.Series()
+    rate = rows["service"].fillna("").astype(str).map(per_service).fillna(0).to_numpy(dtype="float64") / minutes
+    rare = rate <= RARE_PER_MINUTE
+    out: list[_Found] = []
+    for i, row in enumerate(rows.to_dict("records")):  # one-off lines before onset: a handful
+        service = _text(row["service"])
+        at = pd.Timestamp(row["timestamp"])
+        age = onset - at
+        said = str(row["message"]) + " " + str(_text(row.get("fields")) or "")
+        shared = sorted(_words(said, shortest=3) & failure_words)
+        names = [failing_services[w] for w in shared if w in failing_services]
+        logged_by = service
+        if service is not None and _same_service(service, services):
+            relation, place = "affected", "in a service that failed"
+        elif _text(row.get("host")) in failing_hosts and age <= AIMED_WITHIN:
+            relation, service = "aimed", failing_hosts[str(row["host"])]
+            place = f"on {row['host']}, the host where the failure began"
+        elif names or (shared and age <= AIMED_WITHIN):
+            relation = "aimed"
+            service = names[0] if names else service
+            place = f"aimed at what failed (it names {', '.join(shared[:3])}, as the failures do)"
+        else:
+            continue  # a one-off line about something else: the incident's logs are full of them
+        found = [
+            ("from an operational source", bool(operational[i])),
+            ("from a source that seldom writes", bool(rare[i])),
+            ("stating a value or setting", bool(values[i])),
+        ]
+        if relation == "affected" and not any(ok for _, ok in found):
+            continue  # a one-off line of the failing service itself, with nothing of an act about it
+        strength = 0.3 + 0.2 * sum(ok for _, ok in found)
+        recency = _recency(age, lookback, pd.Timedelta(config.bucket))
+        score = 0.6 + 0.4 * min(1.0, RELATION_WEIGHT[relation] * strength * recency)
+        reasons = ", ".join(name for name, ok in found if ok)
+        where = f" in {service}" if service else ""
+        summary = f"operation{where} {_human(age)} before onset (recognized by its shape, not its words)"
+        if logged_by and logged_by != service:
+            summary += f" (logged by {logged_by})"
+        why = (
+            f"A one-off line {place}, {_human(age)} before onset, {reasons}: an act that no change "
+            "vocabulary names, so a likely trigger with less confidence than a recognized change."
+        )
+        candidate = RootCauseCandidate(
+            rank=0,
+            kind="change",
+            time=at,
+            service=service,
+            summary=summary,
+            score=score,
+            evidence=(Evidence.from_row(pd.Series(row)),),
+            why=why,
+            trigger="operation",
+        )
+        out.append(_Found(score, candidate, "operation", True))
+    out.sort(key=lambda c: -c.score)
+    return out[:MAX_SHAPE_CANDIDATES]
 
 
 def _retimed(candidate: RootCauseCandidate, evidence: tuple[Evidence, ...], onset: pd.Timestamp) -> RootCauseCandidate:
@@ -563,6 +700,57 @@ def find_mechanism(
     )
 
 
+def _first_word_of(
+    notable: pd.DataFrame, evidence: tuple[Evidence, ...], onset: pd.Timestamp, config: TimelineConfig
+) -> tuple[Evidence, ...]:
+    """An external trigger's evidence, from the first warning its source wrote about it: the source
+    that names the failure (a network monitor) often began warning, in other words, shortly before
+    (from :data:`TRIGGER_LEAD` before onset) after a quiet ``change_lookback``."""
+    first = evidence[0]
+    if first.service is None or first.time <= onset - TRIGGER_LEAD:
+        return evidence
+    t = notable["timestamp"]
+    own = notable.loc[
+        (notable["service"] == first.service).to_numpy(dtype=bool, na_value=False)
+        & (notable["kind"] == "log").to_numpy(dtype=bool, na_value=False)
+        & (error_mask(notable) | (notable["level"] == "warning").to_numpy(dtype=bool, na_value=False))
+        & ((t >= onset - pd.Timedelta(config.change_lookback)) & (t < first.time)).to_numpy(dtype=bool, na_value=False)
+    ]
+    if own.empty or (own["timestamp"] < onset - TRIGGER_LEAD).any():
+        return evidence  # the source warns all the time: its earlier warnings are its background
+    earliest = own.sort_values(["timestamp", "source", "line"], kind="stable").iloc[0]
+    return (Evidence.from_row(earliest), *evidence[:2])
+
+
+def _calendar_candidate(new: list[tuple[NewError, float, bool]], onset: pd.Timestamp) -> list[_Found]:
+    """A calendar edge told by timing alone: the incident's first new error began within
+    :data:`CALENDAR_EDGE` after midnight UTC (a date rollover, a leap day, or a job scheduled then),
+    whatever words its errors use (those naming one are :func:`_external_candidates`')."""
+    if not new:
+        return []
+    error = new[0][0]
+    at = error.evidence.time
+    since = at - at.normalize()
+    if since > CALENDAR_EDGE or abs(at - onset) > CALENDAR_EDGE:
+        return []
+    score = EXTERNAL_SCORE["calendar"] * 0.9
+    summary = f"calendar edge: new errors from {_human(since)} after midnight UTC of {at.date().isoformat()}"
+    why = (
+        f"The incident's first new error began {_human(since)} after midnight UTC: a date rollover (a leap "
+        "day, a month or year end) or a job scheduled at midnight; told by timing, not by the errors' words."
+    )
+    return [
+        _Found(
+            score,
+            RootCauseCandidate(
+                0, "external", at, error.evidence.service, summary, score, (error.evidence,), why, "calendar"
+            ),
+            is_trigger=True,
+            signature="calendar-timing",
+        )
+    ]
+
+
 def _external_candidates(
     aggregates: Aggregates, onset: pd.Timestamp, recovered: pd.Timestamp, config: TimelineConfig
 ) -> list[_Found]:
@@ -577,6 +765,7 @@ def _external_candidates(
         evidence = _signature_evidence(aggregates.notable, signature.name, onset - TRIGGER_LEAD, recovered)
         if not evidence:
             continue
+        evidence = _first_word_of(aggregates.notable, evidence, onset, config)
         late = first > onset + TRIGGER_DELAY
         # Words first seen late are a consequence: below the symptoms that came first.
         score = EXTERNAL_SCORE[signature.trigger] * (0.4 if late else 1.0)
@@ -832,21 +1021,19 @@ def rank_root_causes(
         for word in _service_words(name):
             failing_services.setdefault(word, name)
     failure_words |= set(failing_services)
+    failing_hosts = _failing_hosts(notable, onset, services, pd.Timedelta(config.bucket))
     changes = _change_candidates(
-        notable,
-        onset,
-        services,
-        dependencies,
-        config,
-        failure_words,
-        failing_services,
-        _failing_hosts(notable, onset, services, pd.Timedelta(config.bucket)),
+        notable, onset, services, dependencies, config, failure_words, failing_services, failing_hosts
     )
+    shapes = _shape_candidates(aggregates, onset, services, config, failure_words, failing_services, failing_hosts)
+    changes = sorted([*changes, *shapes], key=lambda c: -c.score)
     externals = [
         *_external_candidates(aggregates, onset, recovered, config),
         *_surge_candidate(aggregates, onset, recovered, config),
         *_attack_candidate(notable, exposure),
     ]
+    if not any(e.candidate.trigger == "calendar" for e in externals):
+        externals.extend(_calendar_candidate(new, onset))
     if exposure:
         # An attack's requests are its surge: the surge is not a trigger of its own.
         externals = [

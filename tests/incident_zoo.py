@@ -6,6 +6,7 @@ Not a test module: ``tests/test_incident_zoo.py`` imports it, and it runs as a s
     python tests/incident_zoo.py --score       # build each one with pmtimeline and print the scoreboard
     python tests/incident_zoo.py --score --reseed 1    # the same shapes with other random noise
     python tests/incident_zoo.py --score --variant 1   # held out: every trigger worded otherwise
+    python tests/incident_zoo.py --score --variant 2   # held out again: a second, freer wording
 
 Each incident is the *shape* of a published outage (see ``REFERENCE`` of each, and
 ``../shared/reference/postmortems.md``): its trigger, its mechanism, how it was detected and mitigated,
@@ -3118,6 +3119,124 @@ PARAPHRASES: dict[str, tuple[tuple[tuple[str, str], ...], str, tuple[str, ...] |
     ),
 }
 
+#: Variant 2: a second held-out wording of each trigger, written without looking at what the analysis
+#: matches, with other verbs, word orders and tools' phrasings than variant 1's (same layout as
+#: :data:`PARAPHRASES`). The new text is pasted into the written line, so it holds no double quote or backslash.
+PARAPHRASES_2: dict[str, tuple[tuple[tuple[str, str], ...], str, tuple[str, ...] | None]] = {
+    "gitlab_2017_db_deletion": (
+        (
+            (
+                "COMMAND=/bin/rm -rf /var/opt/gitlab/postgresql/data",
+                "COMMAND=/usr/bin/find /var/opt/gitlab/postgresql/data -mindepth 1 -delete",
+            ),
+        ),
+        "find /var/opt/gitlab/postgresql/data -mindepth 1 -delete",
+        None,
+    ),
+    "aws_s3_2017_capacity_command": (
+        (
+            (
+                "capacity decreased from 2400 to 620 hosts (remove-capacity --subsystem index --count 1780)",
+                "runbook step 4 done on s3-index: 1780 hosts drained, 620 left in rotation",
+            ),
+        ),
+        "1780 hosts drained, 620 left in rotation",
+        None,
+    ),
+    "cloudflare_2019_waf_regex": (
+        (
+            (
+                "deployed WAF managed rules release 2019-07-02.1 (simulate) to all PoPs",
+                "WAF managed rules 2019-07-02.1 now serving on every PoP (simulate)",
+            ),
+        ),
+        "now serving on every PoP",
+        None,
+    ),
+    "fastly_2021_config_push": (
+        (
+            (
+                "config pushed for customer service svc-7Xy2 version 42 to all POPs",
+                "customer cust-4471 promoted svc-7Xy2 to v42 across the edge",
+            ),
+        ),
+        "promoted svc-7Xy2 to v42",
+        None,
+    ),
+    "facebook_2021_bgp_withdrawal": (
+        (
+            (
+                "configuration pushed to 96 backbone routers: assess global backbone capacity",
+                "job capacity-assessment kicked off against 96 backbone routers (assess global backbone capacity)",
+            ),
+        ),
+        "kicked off against 96 backbone routers",
+        None,
+    ),
+    "github_2018_partition": (
+        (
+            (
+                "%LINK-3-UPDOWN: Interface Ethernet49/1, changed state to down",
+                "%PORT-5-IF_DOWN_LINK_FAILURE: Interface Ethernet49/1 is down (Link failure)",
+            ),
+        ),
+        "IF_DOWN_LINK_FAILURE",
+        None,
+    ),
+    "slack_2021_capacity": (
+        (
+            (
+                "transit gateway tgw-0a1b packet loss 3.8% on web->backend paths",
+                "tgw-0a1b: web->backend path degraded, loss=3.8% over 60s",
+            ),
+        ),
+        "web->backend path degraded",
+        None,
+    ),
+    "azure_2012_leap_day_certificate": (
+        ((CERT_FAILURE, "failed to issue transfer cert: 2013-02-29 out of range for date (expiry = issue + 1y)"),),
+        "2013-02-29 out of range for date",
+        ("transfer cert", "out of range for date"),
+    ),
+    "retry_storm": (
+        (
+            (
+                "config reloaded: cache ttl changed from 300s to 5s (configmap inventory-cache)",
+                "inventory-cache settings updated: cache.ttl=5s (was 300s)",
+            ),
+        ),
+        "cache.ttl=5s (was 300s)",
+        None,
+    ),
+    "memory_leak_oom": (
+        (
+            (
+                "helm upgrade recommender charts/recommender --version 5.2.0 --namespace ml",
+                "release recommender@5.2.0 promoted to ml (prod)",
+            ),
+        ),
+        "release recommender@5.2.0 promoted",
+        None,
+    ),
+    "credential_stuffing_breach": (
+        (("login failed: invalid password", "sign-in rejected: password mismatch"),),
+        "password mismatch",
+        ("sign-in rejected", "password mismatch"),
+    ),
+    "bad_deploy_pool_exhaustion": (
+        (
+            (
+                "Deploying orders-api version 3.2.0 to prod-eu (pipeline orders-cd #512)",
+                "Pipeline orders-cd #512 finished stage prod-eu: orders-api 3.2.0",
+            ),
+        ),
+        "finished stage prod-eu: orders-api 3.2.0",
+        None,
+    ),
+}
+#: The held-out wordings, by variant number.
+VARIANTS = {1: PARAPHRASES, 2: PARAPHRASES_2}
+
 #: The zoo, by name: generator and seed.
 INCIDENTS: dict[str, tuple[Callable[[Story], Plan], int]] = {
     "gitlab_2017_db_deletion": (gitlab_2017, 2017_01_31),
@@ -3150,7 +3269,7 @@ def build_incident(name: str, root: Path, reseed: int = 0, variant: int = 0) -> 
     story = Story(name, seed + reseed)
     plan = generate(story)
     if variant:
-        story.paraphrases, plan.cause_evidence, mechanism = PARAPHRASES[name]
+        story.paraphrases, plan.cause_evidence, mechanism = VARIANTS[variant][name]
         plan.mechanism = mechanism or plan.mechanism
     # The truth sits beside the logs, not among them: the analysis reads only logs/.
     folder = root / name / "logs"
@@ -3163,8 +3282,8 @@ def build_incident(name: str, root: Path, reseed: int = 0, variant: int = 0) -> 
 def build_zoo(root: Path, names: Iterable[str] | None = None, reseed: int = 0, variant: int = 0) -> list[ZooIncident]:
     """Write every incident (or those named) under ``root``. ``reseed`` shifts every seed: the same shapes
     with other random noise, to check that a result does not hang on one draw. ``variant=1`` words each
-    trigger as other tools and people write it (:data:`PARAPHRASES`): a held-out check that the analysis
-    was not fitted to the zoo's own wording."""
+    trigger as other tools and people write it (:data:`PARAPHRASES`), ``variant=2`` otherwise again
+    (:data:`PARAPHRASES_2`): held-out checks that the analysis was not fitted to the zoo's own wording."""
     return [build_incident(n, root, reseed, variant) for n in (names or INCIDENTS)]
 
 
@@ -3446,7 +3565,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--only", action="append", choices=sorted(INCIDENTS), help="only this incident (repeatable)")
     parser.add_argument("--reseed", type=int, default=0, help="shift every seed (other noise, same shapes)")
-    parser.add_argument("--variant", type=int, choices=(0, 1), default=0, help="1: the triggers worded otherwise")
+    parser.add_argument(
+        "--variant", type=int, choices=(0, *VARIANTS), default=0, help="1, 2: the triggers worded otherwise"
+    )
     args = parser.parse_args(argv)
     if not args.outdir and not args.score:
         parser.error("give OUTDIR, --score, or both")

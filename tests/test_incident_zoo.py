@@ -114,9 +114,13 @@ def test_every_truth_citation_is_the_line_it_claims(zoo: dict[str, ZooIncident])
         assert truth.cause.evidence in truth.cause.at.text
 
 
-def test_held_out_wording_changes_only_the_trigger_lines(zoo: dict[str, ZooIncident], tmp_path: Path) -> None:
-    """``variant=1`` words each trigger otherwise (for ``--score --variant 1``); the rest is the same zoo."""
-    for inc in build_zoo(tmp_path, variant=1):
+@pytest.mark.parametrize("variant", [1, 2])
+def test_held_out_wording_changes_only_the_trigger_lines(
+    zoo: dict[str, ZooIncident], tmp_path: Path, variant: int
+) -> None:
+    """``variant=1`` and ``variant=2`` word each trigger otherwise (for ``--score --variant N``); the rest
+    is the same zoo."""
+    for inc in build_zoo(tmp_path, variant=variant):
         base = zoo[inc.name].truth
         assert inc.truth.cause.evidence in inc.truth.cause.at.text
         assert inc.truth.cause.evidence not in base.cause.at.text, inc.name
@@ -321,6 +325,25 @@ def test_draft_carries_action_items(analyses: _Analyses, name: str) -> None:
         fact = row.rstrip().rstrip("|").rsplit("|", 1)[-1]
         # The fact it comes from, with that fact's evidence: at least one `source:line`.
         assert re.search(r"`[^`]+:\d+`", fact), f"{name}: an action item without the fact it comes from: {row}"
+
+
+@pytest.fixture(scope="module")
+def reworded(tmp_path_factory: pytest.TempPathFactory) -> _Analyses:
+    """The zoo with its triggers worded as variant 2 (:data:`incident_zoo.PARAPHRASES_2`): phrasings
+    written without looking at what the analysis matches, so recognition must rest on more than words."""
+    root = tmp_path_factory.mktemp("zoo-variant-2")
+    return _Analyses({inc.name: inc for inc in build_zoo(root, variant=2)})
+
+
+@pytest.mark.slow
+def test_root_cause_holds_on_held_out_wording(reworded: _Analyses) -> None:
+    """Issue 15's thresholds hold when every trigger is worded otherwise: first in at least 10 of 12, in
+    the top 3 of all."""
+    scores = [reworded.score(name) for name in NAMES]
+    first = [s.name for s in scores if s.cause_rank == 1]
+    top3 = [s.name for s in scores if s.cause_rank is not None and s.cause_rank <= 3]
+    assert len(first) >= FIRST_AT_LEAST, scoreboard(scores)
+    assert len(top3) == len(NAMES), scoreboard(scores)
 
 
 @pytest.mark.slow

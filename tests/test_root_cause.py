@@ -567,3 +567,118 @@ def test_network_state_changes_are_the_network_signature(text: str, network: boo
     is a network trigger's word (not only the one wording of the zoo's switch)."""
     found = signatures_of(make_events([{"time": "2024-03-05T08:00:00Z", "message": text, "level": "error"}]))
     assert (str(found.iloc[0]) == "network_partition") is network
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 15 (helper 9): changes recognized by the shape of their line, a calendar edge by its timing
+
+
+@pytest.mark.parametrize(
+    ("source", "service", "message"),
+    [
+        # An audit trail with an actor field names the failing service; no change verb of the vocabulary.
+        ("ops/audit.logfmt", "checkout", "checkout went live in eu-west (build 3.2.0)"),
+        # A CI runner that writes a line an hour: the target named with its version.
+        ("ci/runner.logfmt", "ci-runner", "checkout@3.2.0 is now active for all tenants"),
+        # A runbook's job kicked off against what fails, named in the errors' words.
+        ("runbooks/automation.log", "automation", "job cart-compaction kicked off for checkout"),
+    ],
+)
+def test_an_operators_line_in_words_no_vocabulary_knows_is_the_trigger(source: str, service: str, message: str) -> None:
+    events, onset = shape(
+        29,
+        errors=("cart lookup failed: cart store unavailable",),
+        changes=((34.5, service, source, message),),
+    )
+    line = events.loc[(events["message"] == message).to_numpy()]
+    assert (line["kind"] == "log").all()  # the vocabulary does not know it: the shape must
+    incident = incident_of(events)
+    top = incident.root_cause_candidates[0]
+    assert (top.kind, top.trigger, top.service) == ("change", "operation", "checkout")
+    assert top.evidence[0].message == message
+    assert "recognized by its shape" in top.summary
+    assert "before onset" in top.why
+    assert top.time is not None
+    assert top.time < onset
+
+
+@pytest.mark.parametrize(
+    ("source", "service", "message", "minute"),
+    [
+        # Aimed at nothing that failed: another service's one-off line.
+        ("ops/audit.logfmt", "search", "search went live in eu-west (build 8.4.0)", 34.5),
+        # The failing service's own one-off line with nothing of an act about it.
+        ("checkout/app.jsonl", "checkout", "cart cache warmed", 34.5),
+        # A line that reports a failure is an error signal, not an act.
+        ("ops/audit.logfmt", "checkout", "checkout sync with eu-west could not complete, will retry", 34.5),
+        # Long before onset and not naming a failing service: no reason to tie it to the failure.
+        ("ops/audit.logfmt", "backup", "nightly snapshot of cart-db taken by backup-bot", 1),
+    ],
+)
+def test_a_one_off_line_is_no_trigger_without_its_evidence(
+    source: str, service: str, message: str, minute: float
+) -> None:
+    change = (minute, service, source, message)
+    events, _ = shape(31, errors=("cart lookup failed: cart store unavailable",), changes=(change,))
+    incident = incident_of(events)
+    assert not any(c.trigger == "operation" for c in incident.root_cause_candidates), [
+        (c.summary, c.evidence[0].message) for c in incident.root_cause_candidates if c.trigger == "operation"
+    ]
+
+
+def test_a_line_that_recurs_is_routine_not_a_trigger() -> None:
+    """The same operational line every ten minutes (a sync job) is the background, however close to onset."""
+    routine = tuple(
+        (float(m), "automation", "runbooks/automation.log", f"job cart-sync run {m} finished for checkout")
+        for m in range(0, 60, 10)
+    )
+    events, _ = shape(37, errors=("cart lookup failed: cart store unavailable",), changes=routine)
+    incident = incident_of(events)
+    assert not any(c.trigger == "operation" for c in incident.root_cause_candidates)
+
+
+def test_a_quiet_window_gets_no_trigger() -> None:
+    """No anomaly, no onset: an operator's one-off line is listed nowhere as a cause."""
+    records: list[dict[str, object]] = [
+        {"time": f"2024-03-05T08:{m:02d}:00Z", "service": "checkout", "level": "info", "message": "GET /cart 200"}
+        for m in range(60)
+    ]
+    records.append(
+        {"time": "2024-03-05T08:30:30Z", "service": "ops", "level": "info", "message": "checkout went live (3.2.0)"}
+    )
+    incident = incident_of(make_events(records))
+    assert incident.phases["onset"] is None
+    assert incident.root_cause_candidates == ()
+
+
+@pytest.mark.parametrize(("start", "calendar"), [("2024-02-29T00:00:00.4Z", True), ("2024-02-29T00:07:00Z", False)])
+def test_errors_that_begin_at_midnight_are_a_calendar_edge_by_their_timing(start: str, calendar: bool) -> None:
+    """Worded as no signature knows ("out of range"), errors from the first second of a day are a
+    calendar edge (or a job scheduled then), and the draft says it is told by timing; minutes later, not."""
+    t0 = pd.Timestamp(start)
+    records: list[dict[str, object]] = [
+        {"time": (t0 - pd.Timedelta(minutes=m)).isoformat(), "service": "agent", "level": "info", "message": "tick"}
+        for m in range(1, 30)
+    ]
+    records += [
+        {
+            "time": (t0 + pd.Timedelta(seconds=7 * k)).isoformat(),
+            "service": "agent",
+            "level": "error",
+            "message": f"issue transfer cert for vm-{k}: 2025-02-29 out of range",
+        }
+        for k in range(40)
+    ]
+    events = make_events(sorted(records, key=lambda r: str(r["time"])))
+    aggregates = aggregate(events, CONFIG)
+    phases = {"onset": t0, "recovered": t0 + pd.Timedelta(seconds=7 * 39)}
+    candidates = rank_root_causes(aggregates, phases, "errors", ("agent",), CONFIG)
+    edge = [c for c in candidates if c.trigger == "calendar"]
+    if calendar:
+        assert edge
+        assert edge[0].rank == 1
+        assert "after midnight UTC" in edge[0].summary
+        assert "timing" in edge[0].why
+        assert "out of range" in edge[0].evidence[0].message
+    else:
+        assert not edge
