@@ -140,6 +140,7 @@ class Aggregates:
     details: EventDetails | None = field(default=None, repr=False)
     #: How the data's time span was handled (:class:`TimeSpan`); None when reopened from outputs.
     span: TimeSpan | None = None
+    _signatures: pd.Series | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def empty(cls) -> Aggregates:
@@ -150,6 +151,16 @@ class Aggregates:
         if self.details is None:
             self.details = event_details(self.notable, config)
         return self.details
+
+    def notable_signatures(self) -> pd.Series:
+        """The failure signature (:mod:`pmtimeline.signatures`) of each notable error or warning that
+        has one (alerts and changes aside), indexed by position in ``notable``. Computed once: the
+        mechanism and every external trigger cite events of their signature."""
+        if self._signatures is None:
+            notable = self.notable.reset_index(drop=True)
+            masks = SignalMasks.of(notable)
+            self._signatures = _signatures(notable, masks.errors | masks.warning_level)
+        return self._signatures
 
 
 @dataclass(frozen=True)

@@ -74,13 +74,21 @@ from pmtimeline.aggregate import Aggregates, auth_outcomes, error_mask, in_windo
 from pmtimeline.changes import FAILURE_WORDS, LOGIN_LINES, operational_mask
 from pmtimeline.config import TimelineConfig
 from pmtimeline.correlate import correlation_ids
-from pmtimeline.incident import MAX_SHOWN, Evidence, Exposure, Mechanism, NewError, RootCauseCandidate
+from pmtimeline.incident import (
+    MAX_SHOWN,
+    Evidence,
+    Exposure,
+    Mechanism,
+    NewError,
+    RootCauseCandidate,
+    duration_words,
+)
 from pmtimeline.phases import EVIDENCE_COLUMNS, first_bad_per_service
 from pmtimeline.polars_regex import search_ignoring_case
 from pmtimeline.schema import EDGE_FORMAT_PREFIX, ERROR_LEVELS
 from pmtimeline.service_names import same_service
 from pmtimeline.signals import uses_edge
-from pmtimeline.signatures import SIGNATURE_BY_NAME, SIGNATURES, matched_line, signatures_of
+from pmtimeline.signatures import SIGNATURE_BY_NAME, SIGNATURES, matched_line
 from pmtimeline.template_mining import template_clusters
 from pmtimeline.templates import arrow_text, message_templates
 
@@ -227,9 +235,8 @@ def _text(value: Any) -> str | None:
 
 
 def _human(delta: pd.Timedelta) -> str:
-    seconds = int(abs(delta.total_seconds()))
-    minutes, secs = divmod(seconds, 60)
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+    """How long, as the draft writes every duration (:func:`~pmtimeline.incident.duration_words`)."""
+    return duration_words(abs(delta.total_seconds()))
 
 
 def _recency(age: pd.Timedelta, lookback: pd.Timedelta, width: pd.Timedelta) -> float:
@@ -635,18 +642,16 @@ def _signature_counts(
 
 
 def _signature_evidence(
-    notable: pd.DataFrame, signature: str, start: pd.Timestamp, end: pd.Timestamp
+    aggregates: Aggregates, signature: str, start: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[Evidence, ...]:
     """The earliest kept events of ``signature`` in [start, end] (at most 3), each citing the line
     that names it, with that line as its message."""
-    t = notable["timestamp"]
-    inside = ((t >= start) & (t <= end)).to_numpy(dtype=bool, na_value=False)
-    kinds = notable["kind"].isin(["alert", "change"]).to_numpy(dtype=bool, na_value=False)
-    worded = error_mask(notable) | (notable["level"] == "warning").to_numpy(dtype=bool, na_value=False)
-    rows = notable.loc[inside & worded & ~kinds]
+    found = aggregates.notable_signatures()  # searched once per analysis, not once per signature
+    rows = aggregates.notable.iloc[found.index[(found == signature).to_numpy(dtype=bool, na_value=False)]]
+    t = rows["timestamp"]
+    rows = rows.loc[((t >= start) & (t <= end)).to_numpy(dtype=bool, na_value=False)]
     if rows.empty:
         return ()
-    rows = rows.loc[(signatures_of(rows[["message", "fields"]]) == signature).to_numpy(dtype=bool, na_value=False)]
     rows = rows.sort_values(["timestamp", "source", "line"], kind="stable").head(3)
     found = []
     for row in rows.itertuples(index=False):  # at most three
@@ -685,7 +690,7 @@ def find_mechanism(
     chosen = (specific if not specific.empty else counts).iloc[0]
     name = str(chosen["signature"])
     first = pd.Timestamp(chosen["first"])
-    evidence = _signature_evidence(aggregates.notable, name, onset - pd.Timedelta(config.bucket), recovered)
+    evidence = _signature_evidence(aggregates, name, onset - pd.Timedelta(config.bucket), recovered)
     if not evidence:
         return None
     return Mechanism(
@@ -762,7 +767,7 @@ def _external_candidates(
         if signature.trigger is None:
             continue
         first = pd.Timestamp(row["first"])
-        evidence = _signature_evidence(aggregates.notable, signature.name, onset - TRIGGER_LEAD, recovered)
+        evidence = _signature_evidence(aggregates, signature.name, onset - TRIGGER_LEAD, recovered)
         if not evidence:
             continue
         evidence = _first_word_of(aggregates.notable, evidence, onset, config)

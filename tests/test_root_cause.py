@@ -16,13 +16,14 @@ import pytest
 from conftest import SAMPLE_LOGS
 from synthetic_incidents import T0, Synthetic, _frame, _seconds, _single, finish, make_events, outage
 
+import pmtimeline.aggregate as aggregate_module
 from pmtimeline.aggregate import Aggregates, aggregate, error_mask
 from pmtimeline.analysis import analyze
 from pmtimeline.api import load
 from pmtimeline.changes import classify_changes
 from pmtimeline.config import TimelineConfig
 from pmtimeline.correlate import correlation_ids
-from pmtimeline.incident import MAX_SHOWN, Incident
+from pmtimeline.incident import MAX_SHOWN, Incident, duration_words
 from pmtimeline.root_cause import find_mechanism, rank_root_causes
 from pmtimeline.signatures import SIGNATURE_BY_NAME, signatures_of
 from pmtimeline.sources import SourceAccounting
@@ -209,6 +210,36 @@ def test_a_deploy_logged_by_a_deploy_tool_about_the_failing_service_outranks_its
     assert ("prevent", "P1") in types  # pool sizing against max_connections, and a canary
     assert any("max_connections" in a.action for a in incident.action_items)
     assert any("canary" in a.action for a in incident.action_items)
+
+
+def test_durations_read_as_the_draft_writes_them_and_signatures_are_searched_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A deploy two minutes before onset reads "2 min before onset" (``duration_words``, as every
+    duration of the draft), never "2 min 0 s"; the notable events' signatures are searched once per
+    analysis, however many signatures the mechanism and the external triggers look up."""
+    events, onset = shape(
+        5,
+        service="checkout-api",
+        errors=("could not obtain a database connection",),
+        stack="javax.net.ssl.SSLHandshakeException: PKIX path validation failed\n"
+        "Caused by: org.postgresql.util.PSQLException: FATAL: remaining connection slots are reserved",
+        changes=((33, "checkout-api", "deploy/spinnaker.log", "Deploying checkout-api version 3.2.0"),),
+    )
+    aggregates = aggregate(events, CONFIG)
+    calls: list[int] = []
+    searched = aggregate_module.signatures_of
+    monkeypatch.setattr(aggregate_module, "signatures_of", lambda frame: calls.append(len(frame)) or searched(frame))
+    incident = analyze(aggregates, [SourceAccounting(name="test")], CONFIG)
+    assert len(calls) == 1
+    top = incident.root_cause_candidates[0]
+    age = (onset - top.time).total_seconds()
+    assert age == 120
+    assert f"{duration_words(age)} before onset" in top.summary
+    assert "2 min before onset" in top.summary
+    # Both signatures were looked up: the certificate as an external trigger, the connections as the mechanism.
+    assert any(c.trigger == "certificate_expiry" for c in incident.root_cause_candidates)
+    assert incident.mechanism is not None
 
 
 @pytest.mark.parametrize(("host", "aimed"), [("orders-1", True), ("batch-7", False)])
