@@ -646,8 +646,8 @@ def _signature_evidence(
 ) -> tuple[Evidence, ...]:
     """The earliest kept events of ``signature`` in [start, end] (at most 3), each citing the line
     that names it, with that line as its message."""
-    found = aggregates.notable_signatures()  # searched once per analysis, not once per signature
-    rows = aggregates.notable.iloc[found.index[(found == signature).to_numpy(dtype=bool, na_value=False)]]
+    named = aggregates.notable_signatures()  # searched once per analysis, not once per signature
+    rows = aggregates.notable.iloc[named.index[(named == signature).to_numpy(dtype=bool, na_value=False)]]
     t = rows["timestamp"]
     rows = rows.loc[((t >= start) & (t <= end)).to_numpy(dtype=bool, na_value=False)]
     if rows.empty:
