@@ -100,14 +100,23 @@ def _is_tar_header(block: bytes) -> bool:
     return stored == sum(block[:148]) + 8 * 32 + sum(block[156:_TAR_BLOCK])
 
 
+def _read_full(stream: IO[bytes] | _MemberReader, size: int) -> bytes:
+    """``size`` bytes of ``stream``, fewer only at its end (a member stream may return less per read)."""
+    parts: list[bytes] = []
+    while size > 0 and (data := stream.read(size)):
+        parts.append(data)
+        size -= len(data)
+    return b"".join(parts)
+
+
 def _first_bytes(stream: IO[bytes] | _MemberReader, size: int) -> tuple[str | None, bytes]:
     """The compression of ``stream`` (None: none) and up to ``size`` bytes of its start, decompressed."""
-    first = stream.read(size)
+    first = _read_full(stream, size)
     compression = _compression_of(first[:6])
     if compression is None:
         return None, first
     # A small start of the compressed bytes is enough (and a decompressor reads megabytes ahead).
-    start = io.BytesIO(first + stream.read(HEAD_COMPRESSED_BYTES))
+    start = io.BytesIO(first + _read_full(stream, HEAD_COMPRESSED_BYTES))
     inflated = _open_decompressor(compression, start)
     out = b""
     try:
@@ -395,9 +404,10 @@ class ArchiveListing:
     stop_reason: str | None = None
     stop_after: str | None = None
     _idle: _TarCursor | _ZipReader | None = field(default=None, repr=False)
+    _zip_readers: int = field(default=0, repr=False)  # member streams of a zip still open
 
     def __getstate__(self) -> dict[str, object]:
-        return {**self.__dict__, "_idle": None}  # an open reader stays in its process
+        return {**self.__dict__, "_idle": None, "_zip_readers": 0}  # an open reader stays in its process
 
     def __del__(self) -> None:
         self._drop()
@@ -433,7 +443,9 @@ class ArchiveListing:
             self._drop()
             self._idle = _ZipReader(self.path)
         info = self._idle.zip.infolist()[member.position]
-        return _MemberReader(member, b"", self._idle.zip.open(info), None)
+        reader = _MemberReader(member, b"", self._idle.zip.open(info), None)
+        self._zip_readers += 1
+        return reader
 
     def _open_tar_member(self, member: ArchiveMember) -> _MemberReader:
         idle, self._idle = self._idle, None
@@ -465,9 +477,11 @@ class ArchiveListing:
         self, member: ArchiveMember, cursor: _TarCursor | None, data: IO[bytes] | _TarData, *, broken: bool
     ) -> None:
         """Take back the reader of a closed member stream (kept for the next member, in order)."""
-        if cursor is None:  # zip: the member's stream only
+        if cursor is None:  # zip: the member's stream only; the archive stays open for the others
             data.close()
-            if self.members and member is self.members[-1] and isinstance(self._idle, _ZipReader):
+            self._zip_readers -= 1
+            last = bool(self.members) and member is self.members[-1]
+            if last and not self._zip_readers and isinstance(self._idle, _ZipReader):
                 self._drop()
             return
         if broken or (self.members and member.position >= self.members[-1].position):

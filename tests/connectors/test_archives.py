@@ -348,3 +348,30 @@ def test_archives_are_told_from_their_bytes_not_their_names(tmp_path: Path) -> N
     assert isinstance(member, ArchiveMember)
     assert member.member == "a.log"
     assert member.size == len(SYSLOG_ISO)
+
+
+@pytest.mark.parametrize("kind", ["tgz", "zip"])
+def test_member_streams_start_over_and_run_side_by_side(tmp_path: Path, kind: str) -> None:
+    """A member read again from its start (a head, then the whole), two streams of one member open at
+    once (the whole file read again to choose a year), then an earlier member: the same bytes each time."""
+    data = {"a.log": b"x\n" * 10, "b.log": b"y\n" * 100_000}
+    archive = _archive(tmp_path / "bundle", kind, data)
+    first, second = open_archive(str(archive), "tar" if kind == "tgz" else "zip", TimelineConfig()).members
+
+    def whole(stream: Any, chunk: int = 1 << 20) -> bytes:
+        parts = []
+        while piece := stream.read(chunk):
+            parts.append(piece)
+        stream.close()
+        return b"".join(parts)
+
+    head = first.open_stream()
+    assert head.read(5) == b"x\nx\nx"
+    head.close()
+    assert whole(first.open_stream(), 3) == data["a.log"]
+    outer = second.open_stream()
+    assert outer.read(10) == data["b.log"][:10]
+    assert whole(second.open_stream()) == data["b.log"]
+    assert whole(outer) == data["b.log"][10:]
+    assert outer.stopped is None
+    assert whole(first.open_stream()) == data["a.log"]
