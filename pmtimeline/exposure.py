@@ -14,6 +14,12 @@ From the per-bucket actor table of :class:`pmtimeline.aggregate.Aggregates`, wit
 * attack-like addresses of one network (an IPv4 /24, an IPv6 /64) are one *range* actor when there
   are at least :data:`MIN_RANGE_MEMBERS` of them: attackers rotate through the addresses they rent,
   and each alone may look small;
+* addresses spread over many networks, each failing a few logins, are one *distributed* actor
+  (``client_set``, a botnet) when at least :data:`MIN_SPREAD_SOURCES` of them, never seen before onset
+  and failing more than they succeed, mostly one per network, together try at least
+  :data:`MIN_SPREAD_ACCOUNTS` accounts and carry at least half of the incident's failures, far above
+  the window's background (:data:`BASELINE_FACTOR`); in an outage, the clients that fail are the
+  usual ones, seen before onset, so an outage of the login is no botnet;
 * an actor (a range, a single address, or a user when no address is known) is *suspicious* when its
   failures are many (at least :data:`MIN_ACTOR_FAILURES` and :data:`MIN_FAILURE_SHARE` of all
   authentication failures of the incident), depart from its baseline, dominate its outcomes, and,
@@ -129,6 +135,11 @@ MIN_RANGE_MEMBERS: Final = 2
 RANGE_PREFIX_V4: Final = 24
 RANGE_PREFIX_V6: Final = 64
 MAX_ACTORS: Final = 50
+#: A distributed attack (a botnet, one address per network): at least this many addresses never seen
+#: before onset, failing more than they succeed, ...
+MIN_SPREAD_SOURCES: Final = 20
+#: ... trying at least this many accounts (where the logs name accounts).
+MIN_SPREAD_ACCOUNTS: Final = 20
 # Joins an actor's kind and name into one key (a control character: no address or account holds it).
 _SEP: Final = "\x1f"
 MAX_DATA_OPERATIONS: Final = 100
@@ -172,6 +183,40 @@ def _units(stats: pd.DataFrame, attack_like: np.ndarray) -> pd.Series:
         grouped = ranges[ranges.notna() & (sizes >= MIN_RANGE_MEMBERS)]
         unit.iloc[grouped.index.to_numpy()] = "client_range" + _SEP + grouped.astype(str)
     return unit
+
+
+def _spread_members(
+    stats: pd.DataFrame, during: pd.DataFrame, seen_before: np.ndarray, background: float, config: TimelineConfig
+) -> np.ndarray:
+    """Which rows of ``stats`` (per actor, during the incident) are the addresses of one distributed
+    attack: a botnet spread over many networks, each address failing a few logins, none of them ever
+    seen before onset, together far above the window's background of failures (see the module doc).
+    All False when they do not add up to one."""
+    kind = stats.index.get_level_values("actor_kind").astype(str).to_numpy(dtype=object)
+    own = stats["unit"].astype(str).str.startswith("client_ip" + _SEP).to_numpy(dtype=bool)
+    failures = stats["failures"].to_numpy(dtype="float64")
+    members = (
+        (kind == "client_ip")
+        & own
+        & ~seen_before
+        & (failures >= 1)
+        & (failures > stats["successes"].to_numpy(dtype="float64"))
+    )
+    if int(members.sum()) < MIN_SPREAD_SOURCES:
+        return np.zeros(len(stats), dtype=bool)
+    names = set(stats.index.get_level_values("actor")[members].astype(str))
+    tried = during.loc[during["actor"].astype(str).isin(names) & (during["account"] != ""), "account"].nunique()
+    networks = len({address_range(a) for a in names})  # per distinct address: the members, a few hundred
+    total = float(failures[members].sum())
+    all_failures = float(stats.loc[kind == "client_ip", "failures"].sum())
+    adds_up = (
+        networks * 2 >= len(names)  # spread: mostly one address per network (a /24 holding many is a range)
+        and (tried == 0 or tried >= MIN_SPREAD_ACCOUNTS)
+        and total >= max(float(MIN_ACTOR_FAILURES), BASELINE_FACTOR * background + config.anomaly_min_count)
+        # New addresses carry the burst: in an outage, the usual clients fail (they were seen before).
+        and total * 2 >= all_failures
+    )
+    return members if adds_up else np.zeros(len(stats), dtype=bool)
 
 
 def failure_burst(aggregates: Aggregates, config: TimelineConfig) -> tuple[pd.Timestamp, pd.Timestamp] | None:
@@ -235,6 +280,12 @@ def detect_exposure(
         & (failures > BASELINE_FACTOR * stats["expected"].to_numpy())
     )
     stats["unit"] = _units(stats, attack_like).to_numpy()
+    seen_before = before.groupby(keys)[["failures", "successes"]].sum().sum(axis=1).reindex(stats.index, fill_value=0)
+    background = float(before.loc[before["actor_kind"] == "client_ip", "failures"].sum()) / n_before * n_during
+    spread = _spread_members(stats, during, seen_before.to_numpy() > 0, background, config)
+    if spread.any():
+        networks = len({address_range(a) for a in stats.index.get_level_values("actor")[spread].astype(str)})
+        stats.loc[spread, "unit"] = "client_set" + _SEP + f"{int(spread.sum())} addresses in {networks} networks"
     unit_of = stats["unit"]
     # Accounts per actor: the distinct accounts over all the actor's members.
     during_units = during.assign(unit=unit_of.reindex(pd.MultiIndex.from_frame(during[keys])).to_numpy())
@@ -313,7 +364,7 @@ def detect_exposure(
                 accounts=tuple(sorted(set(won.astype(str)))),
                 first_seen=pd.Timestamp(own.min() if not own.empty else rows["bucket"].min()),
                 last_seen=pd.Timestamp(own.max() if not own.empty else rows["bucket"].max()),
-                members=len(names) if kind == "client_range" else None,
+                members=len(names) if kind in ("client_range", "client_set") else None,
             )
         )
     touched = sorted(set(since_onset.loc[since_onset["account"] != "", "account"].astype(str)))

@@ -349,13 +349,13 @@ class Actor:
     """A suspicious actor of a breach: a client IP or user whose pattern departs from the baseline."""
 
     actor: str
-    actor_kind: str  # "client_ip", "client_range" (a network of several addresses) or "user"
+    actor_kind: str  # "client_ip", "client_range" (a network of several addresses), "client_set" (a botnet) or "user"
     failures: int
     successes: int
     accounts: tuple[str, ...] = ()
     first_seen: pd.Timestamp | None = None
     last_seen: pd.Timestamp | None = None
-    members: int | None = None  # a client_range: how many of its addresses took part
+    members: int | None = None  # a client_range or client_set: how many of its addresses took part
 
     def to_dict(self) -> dict[str, Any]:
         return {

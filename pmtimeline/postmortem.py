@@ -677,7 +677,8 @@ class _Facts:
         out = []
         ranges = [a for a in exposure.actors if a.actor_kind == "client_range"]
         ips = [a for a in exposure.actors if a.actor_kind == "client_ip"]
-        users = [a for a in exposure.actors if a.actor_kind not in ("client_ip", "client_range")]
+        spread = [a for a in exposure.actors if a.actor_kind == "client_set"]
+        users = [a for a in exposure.actors if a.actor_kind not in ("client_ip", "client_range", "client_set")]
 
         def attempts(actors: list[Actor]) -> str:
             failed, succeeded = sum(a.failures for a in actors), sum(a.successes for a in actors)
@@ -694,6 +695,11 @@ class _Facts:
             out.append(
                 f"{len(ips)} client address(es) departed from the baseline: {_code_list([a.actor for a in ips], 10)} "
                 f"({attempts(ips)})."
+            )
+        for actor in spread:
+            out.append(
+                f"A distributed attack: {actor.members or 0} addresses never seen before onset, mostly one per "
+                f"network, each failing a few logins ({attempts([actor])})."
             )
         if users:
             out.append(f"{len(users)} user identit(ies) departed from the baseline ({attempts(users)}).")

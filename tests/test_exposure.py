@@ -925,3 +925,89 @@ def test_an_accounts_operations_count_from_its_own_compromise() -> None:
     assert [(a.actor, a.members, a.accounts) for a in exposure.actors] == [("203.0.113.0/24", 2, ("alice", "bob"))]
     assert [e.time for e in exposure.data_operations] == [t0 + pd.Timedelta(seconds=s) for s in (160, 300)]
     assert exposure.operation_counts == (("export", 2),)
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 15 (helper 9): a botnet spread over many networks, one address each
+
+
+@dataclass
+class SpreadTruth:
+    bots: set[str] = field(default_factory=set)
+    compromised: set[str] = field(default_factory=set)
+    exports: int = 0
+
+
+def write_logins_with(root: Path, seed: int, *, botnet: bool, outage: bool = False) -> SpreadTruth:
+    """Customers log in from their usual addresses (a few typos) for three hours. With ``botnet``, from
+    minute 60 for half an hour, 500 addresses in 500 networks never seen before each try 2 or 3 leaked
+    credentials; a few succeed and export statements from the same address. With ``outage``, the
+    customers' own logins fail most of the time for that half hour (the login service is down)."""
+    rng = np.random.default_rng(seed)
+    out = _Writer(rng)
+    truth = SpreadTruth()
+    end = BREACH_T0 + pd.Timedelta(hours=3)
+    start, stop = BREACH_T0 + pd.Timedelta(minutes=60), BREACH_T0 + pd.Timedelta(minutes=90)
+    customers = [f"cust{i:04d}" for i in range(300)]
+    home = dict(zip(customers, _public_addresses(rng, 300), strict=True))
+
+    def login(t: pd.Timestamp, account: str, ip: str, ok: bool) -> None:
+        record = {"level": "info" if ok else "warn", "msg": "login " + ("succeeded" if ok else "failed")}
+        out.add(AUTH_CRI, t, _cri(t, {**record, "user": account, "ip": ip}))
+
+    for t in out.times(BREACH_T0, end, 2400):
+        account = customers[int(rng.integers(0, 300))]
+        failing = 0.7 if outage and start <= t < stop else 0.04
+        login(t, account, home[account], rng.random() > failing)
+    if botnet:
+        leaked = [f"cust{i:04d}" for i in rng.choice(5000, size=2000, replace=False)]
+        # 500 addresses, each of its own /24, in a space the customers' addresses never use.
+        nets = rng.choice(np.arange(0, 100 * 256), size=500, replace=False)
+        hosts = rng.integers([0, 1], [256, 255], (len(nets), 2))
+        bots = [f"{100 + int(n) // 256}.{int(n) % 256}.{c}.{d}" for n, (c, d) in zip(nets, hosts.tolist(), strict=True)]
+        for ip, t0 in zip(bots, out.times(start, stop - pd.Timedelta(minutes=3), len(bots)), strict=True):
+            truth.bots.add(ip)
+            tries = int(rng.integers(2, 4))
+            won = tries == 3 and rng.random() < 0.08
+            for k in range(tries):
+                t = t0 + pd.Timedelta(seconds=20 * k)
+                ok = won and k == tries - 1
+                account = leaked[int(rng.integers(0, len(leaked)))]
+                login(t, account, ip, ok)
+                if ok:
+                    truth.compromised.add(account)
+                    e = t + pd.Timedelta(seconds=40)
+                    record = {"level": "info", "msg": "export completed", "action": "export", "records": 5000}
+                    out.add(ACCOUNTS, e, _cri(e, {**record, "user": account, "client_ip": ip}))
+                    truth.exports += 1
+    out.write(root)
+    return truth
+
+
+def test_a_botnet_spread_over_many_networks_is_one_distributed_actor(tmp_path: Path) -> None:
+    truth = write_logins_with(tmp_path, seed=11, botnet=True)
+    assert truth.compromised
+    timeline = pmtimeline.load(tmp_path)
+    exposure = timeline.incident.exposure
+    spread = [a for a in exposure.actors if a.actor_kind == "client_set"]
+    assert len(spread) == 1, exposure.actors
+    actor = spread[0]
+    assert actor.members is not None
+    # Every bot that failed more than it succeeded, and no customer at home, is a member.
+    assert actor.members >= 0.9 * len(truth.bots)
+    assert actor.actor == f"{actor.members} addresses in {actor.members} networks"
+    assert set(actor.accounts) == truth.compromised
+    assert not [a for a in exposure.actors if a.actor_kind != "client_set"]
+    assert sum(n for _, n in exposure.operation_counts) == truth.exports
+    assert {op.message for op in exposure.data_operations} == {"export completed"}
+    draft = timeline.postmortem()
+    assert f"A distributed attack: {actor.members} addresses never seen before onset" in draft
+
+
+@pytest.mark.parametrize("outage", [False, True])
+def test_no_botnet_is_claimed_for_customers_at_home(tmp_path: Path, outage: bool) -> None:
+    """A quiet day, and an outage of the login that fails the customers' own attempts from their
+    usual addresses: many addresses and accounts fail, but none is a new address: no distributed actor."""
+    write_logins_with(tmp_path, seed=12, botnet=False, outage=outage)
+    timeline = pmtimeline.load(tmp_path)
+    assert not [a for a in timeline.incident.exposure.actors if a.actor_kind == "client_set"]
