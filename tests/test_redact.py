@@ -366,7 +366,7 @@ def test_known_names_replace_as_the_regular_expression_did() -> None:
     from pmtimeline.redact import _KnownNames
 
     # A small alphabet so that names overlap, nest, touch word characters, dots and dashes.
-    alphabet = st.sampled_from(list("ab-._ 1é") + ["\U0001f600"])
+    alphabet = st.sampled_from([*"ab-._ 1é", "\U0001f600"])
     name = st.text(alphabet, min_size=1, max_size=6)
 
     @settings(max_examples=400, deadline=None, database=None)
@@ -418,7 +418,9 @@ def test_redact_events_with_many_identities_costs_the_text_not_the_names(redacto
     elapsed = time.perf_counter() - started
     assert elapsed < 30, elapsed  # about 1 s on a quiet machine
     tokens = out["user"].tolist()
-    assert out["message"].tolist()[:3] == [f"login failed for {t} (bad password) #{i}" for i, t in enumerate(tokens[:3])]
+    assert out["message"].tolist()[:3] == [
+        f"login failed for {t} (bad password) #{i}" for i, t in enumerate(tokens[:3])
+    ]
     assert not any(u in m for u, m in zip(rows, out["message"].tolist(), strict=True))
 
 
