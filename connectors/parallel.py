@@ -729,11 +729,13 @@ def _plan_file(
             for (at, _end, _line), probe in zip(aligned, probes, strict=True)
             if probe.first_time is not None
         ]
-        seen += _samples(connector, fmt, zone, size)
+        sampled = _samples(connector, fmt, zone, size)
+        seen += sampled
         seen += [(size, tail)] if tail is not None else []
         seen.sort(key=lambda point: point[0])  # stable: a probe's times keep their order
-        # Times that go back (a clock reset, a line from another year) bound nothing: read it all.
-        windowed = _in_time_order([t for _at, t in seen])
+        # Times that go back (a clock reset, a line from another year) bound nothing, and no time
+        # found across the file (probes inside long traces, a parse failure) is no evidence: read it all.
+        windowed = bool(sampled) and _in_time_order([t for _at, t in seen])
     at_of = [at for at, _t in seen]
 
     plan = _FilePlan()

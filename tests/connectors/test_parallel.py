@@ -583,3 +583,15 @@ def test_cli_a_small_file_outside_the_window_is_read_not_pruned(tmp_path: Path) 
     rows, output, _events = _ingest(tmp_path, [small, inside])
     assert rows["small.log"] == {"lines": 100, "events": 0, "cont.": 0, "rejected": 0, "outside": 100}
     assert "skipped" not in output
+
+
+def test_cli_a_file_whose_samples_find_no_time_is_read_not_pruned(tmp_path: Path) -> None:
+    # Every probe lands inside one long stack trace: head and tail alone are no evidence across it.
+    trace = ["\tat com.example.payments.Ledger.post(Ledger.java:123)"] * 24_000
+    lines = ["2024-03-12 06:00:00,000 ERROR [main] a.B: boom", *trace, "2024-03-12 06:10:00,000 INFO [main] a.B: done"]
+    path = _write(tmp_path / "service.log", lines)
+    assert path.stat().st_size > PRUNE_MIN_BYTES
+    inside = _write(tmp_path / "inside.log", _access_lines("2024-03-12T09:00Z", 9))
+    rows, output, _events = _ingest(tmp_path, [path, inside])
+    assert rows["service.log"] == {"lines": 24_002, "events": 0, "cont.": 0, "rejected": 0, "outside": 24_002}
+    assert "skipped" not in output
