@@ -23,7 +23,9 @@ Detection, for one signal:
    (errors from nothing need ``anomaly_min_count``) and with background errors.
 3. ``sustain_buckets`` consecutive anomalous buckets start an anomaly. Its baseline is then frozen
    (median/MAD of the buckets before it, outside earlier anomalies), and the anomaly lasts until
-   ``quiet_buckets`` consecutive buckets are back under the frozen threshold; a trailing blip
+   ``quiet_buckets`` consecutive buckets are back under the frozen threshold (a bucket whose stretch of
+   ``quiet_buckets`` still holds at least ``anomaly_min_count`` bad events and significantly more than
+   the baseline's mean gives is not back: a residual trickle on a baseline of none); a trailing blip
    shorter than ``sustain_buckets`` after a dip is noise, not part of it. An anomaly whose last
    bucket is the window's last is *ongoing* (not recovered).
 4. Every signal is evaluated; the incident's anomaly is the one with the most excess bad events
@@ -174,6 +176,21 @@ class _Run:
     peak: float
 
 
+def _residual(x: np.ndarray, baseline_mean: float, config: TimelineConfig) -> np.ndarray:
+    """Buckets with bad events whose stretch of ``quiet_buckets`` (ending or starting there) holds more
+    than the baseline gives: at least ``anomaly_min_count`` events and ``anomaly_sigma`` Poisson
+    deviations above the baseline mean's expectation (the mean, not the median: a sparse background
+    has a median of zero). ``x`` holds the counts of the buckets under the threshold, zero for the
+    others: the anomaly's own peak never makes the stretch after it look busy."""
+    q = max(1, config.quiet_buckets)
+    expected = q * max(baseline_mean, 0.0)
+    enough = max(float(config.anomaly_min_count), expected + config.anomaly_sigma * np.sqrt(expected))
+    sums = np.convolve(x, np.ones(q), mode="full")  # sums[i] = x[i-q+1 .. i]
+    backward = sums[: len(x)]
+    forward = sums[q - 1 :]
+    return np.asarray((x > baseline_mean) & ((backward >= enough) | (forward >= enough)), dtype=bool)
+
+
 def detect_runs(x: np.ndarray, config: TimelineConfig) -> list[_Run]:
     """Every sustained anomaly of one per-bucket series, in time order."""
     n = len(x)
@@ -193,7 +210,16 @@ def detect_runs(x: np.ndarray, config: TimelineConfig) -> list[_Run]:
         else:
             med, spread = _robust(x)
         threshold = float(thresholds(med, spread, config))
-        above = np.flatnonzero(_is_anomalous(x[s:], np.asarray(threshold), config)) + s
+        hot = _is_anomalous(x[s:], np.asarray(threshold), config)
+        if hot.any():
+            # Once under way, the anomaly is over when the counts are back at the baseline, not when
+            # each bucket falls under the per-bucket floor that starting one needs: a residual one or
+            # two failures a minute on a baseline of none is still the incident (see _residual).
+            first = int(np.flatnonzero(hot)[0])
+            quiet = np.where(hot, 0.0, x[s:])  # stretches of the non-anomalous buckets alone
+            base = max(float(med), float(np.mean(pre)) if len(pre) >= config.baseline_min_buckets else 0.0)
+            hot[first:] |= _residual(quiet, base, config)[first:]
+        above = np.flatnonzero(hot) + s
         # The frozen baseline can differ a little from the rolling one: start at the first bucket
         # above it, if that is still part of this rise.
         if above.size == 0 or above[0] > s + config.sustain_buckets:

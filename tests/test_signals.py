@@ -201,3 +201,29 @@ def test_years_of_counts_give_a_bounded_signal_and_still_find_the_rise() -> None
     assert anomaly.signal == "errors"
     assert pd.Timestamp("2017-12-01", tz="UTC") < anomaly.start <= pd.Timestamp("2018-01-03", tz="UTC")
     assert anomaly.services == ("batch",)
+
+
+# Issue 15 (helper 9): an anomaly is over when its counts are back at the baseline, not when each bucket
+# falls under the floor that starting one needs.
+
+
+def test_a_residual_trickle_on_a_baseline_of_none_is_still_the_incident() -> None:
+    """After the peak, one to four failures a minute for half an hour on a baseline of none: the
+    incident ends with the trickle, not at the first three buckets under ``anomaly_min_count``."""
+    trickle = [2, 1, 2, 1, 4, 2, 1, 3, 1, 2, 2, 1, 1, 3, 2, 1, 2, 4, 1, 2, 1, 1, 2, 3, 1, 2, 1, 2, 2, 1]
+    errors = [0] * 30 + [20] * 10 + trickle + [0] * 20
+    anomaly = find_anomaly(counts_from({"api": {"errors": errors}}), CONFIG)
+    assert anomaly is not None
+    assert anomaly.start == T0 + pd.Timedelta(minutes=30)
+    assert anomaly.end == T0 + pd.Timedelta(minutes=40 + len(trickle) - 1)
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_the_same_trickle_on_a_background_like_it_is_the_background(seed: int) -> None:
+    """Where the baseline itself fails a couple of times a minute, the trickle after the peak is the
+    background: the incident ends with the peak."""
+    errors = np.random.default_rng(seed).poisson(2, 120)
+    errors[60:70] += 25
+    anomaly = find_anomaly(counts_from({"api": {"errors": errors.tolist()}}), CONFIG)
+    assert anomaly is not None
+    assert abs(anomaly.end - (T0 + pd.Timedelta(minutes=69))) <= pd.Timedelta(minutes=1)
