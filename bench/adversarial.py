@@ -65,6 +65,8 @@ class Row:
     peak_rss_mb: float
     baseline_peak_rss_mb: float
     peak_pss_mb: float
+    cpu_seconds: float  # of the adversarial run's process tree: steadier than wall time on a shared machine
+    baseline_cpu_seconds: float
     exit_code: int
     baseline_exit_code: int
 
@@ -229,7 +231,7 @@ def run_shape(shape: str, work: Path, scale: float, command: str, exe: str) -> R
     ratio = hard.seconds / easy.seconds if easy.seconds > 0 else float("inf")
     return Row(
         shape, lines, size, hard.seconds, easy.seconds, ratio, hard.peak_rss_mb, easy.peak_rss_mb, hard.peak_pss_mb,
-        hard.exit_code, easy.exit_code,
+        hard.cpu_seconds, easy.cpu_seconds, hard.exit_code, easy.exit_code,
     )  # fmt: skip
 
 
@@ -252,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     print(f"pmtimeline {args.command}, scale {args.scale:g}, load {load:.1f} on {os.cpu_count()} cores, in {work}")
     header = f"{'shape':<10} {'lines':>9} {'bytes':>12} {'s':>8} {'baseline s':>11} {'ratio':>6}"
-    header += f" {'peak RSS MB':>12} {'PSS MB':>7}"
+    header += f" {'peak RSS MB':>12} {'PSS MB':>7} {'cpu s':>7} {'base cpu s':>10}"
     print(header)
     rows: list[Row] = []
     try:
@@ -262,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             flag = "" if row.exit_code == row.baseline_exit_code == 0 else "  (failed)"
             print(
                 f"{row.shape:<10} {row.lines:>9,} {row.bytes:>12,} {row.seconds:>8.1f} {row.baseline_seconds:>11.1f}"
-                f" {row.ratio:>6.2f} {row.peak_rss_mb:>12.0f} {row.peak_pss_mb:>7.0f}{flag}",
+                f" {row.ratio:>6.2f} {row.peak_rss_mb:>12.0f} {row.peak_pss_mb:>7.0f}"
+                f" {row.cpu_seconds:>7.1f} {row.baseline_cpu_seconds:>10.1f}{flag}",
                 flush=True,
             )
     finally:
