@@ -401,14 +401,17 @@ def _shape_candidates(
     """Changes recognized by the shape of their line, not a vocabulary (see the module docstring)."""
     notable = aggregates.notable
     lookback = pd.Timedelta(config.change_lookback)
-    t = notable["timestamp"]
-    is_log = (notable["kind"] == "log").to_numpy(dtype=bool, na_value=False)
-    logs = notable.loc[is_log & notable["message"].notna().to_numpy(dtype=bool)]
+    # The quiet log lines (no warning or error: an act is logged as news, not as a problem), whose
+    # templates alone are computed: during an outage, the errors are most of the kept events.
+    logs = notable.loc[
+        (notable["kind"] == "log").to_numpy(dtype=bool, na_value=False)
+        & notable["message"].notna().to_numpy(dtype=bool)
+        & ~notable["level"].isin(["warning", *ERROR_LEVELS]).to_numpy(dtype=bool, na_value=False)
+    ]
     if logs.empty:
         return []
     t = logs["timestamp"]
-    quiet = ~logs["level"].isin(["warning", *ERROR_LEVELS]).to_numpy(dtype=bool, na_value=False)
-    near = quiet & ((t >= onset - lookback) & (t <= onset)).to_numpy(dtype=bool, na_value=False)
+    near = ((t >= onset - lookback) & (t <= onset)).to_numpy(dtype=bool, na_value=False)
     if not near.any():
         return []
     # One-off: its template is written once in the window (the aggregates keep the first few lines
