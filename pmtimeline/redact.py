@@ -441,7 +441,8 @@ class Redactor:
         known: dict[str, str] = {}
         for actor in incident.exposure.actors:
             kind = {"client_ip": "ip", "client_range": "net"}.get(actor.actor_kind, "user")
-            known[actor.actor] = self.pseudonym(actor.actor, kind)
+            if actor.actor_kind != "client_set":  # "500 addresses in 480 networks" names no one
+                known[actor.actor] = self.pseudonym(actor.actor, kind)
             for account in actor.accounts:
                 known[account] = self.pseudonym(account, "user")
         for account in incident.exposure.accounts_touched:

@@ -1011,3 +1011,21 @@ def test_no_botnet_is_claimed_for_customers_at_home(tmp_path: Path, outage: bool
     write_logins_with(tmp_path, seed=12, botnet=False, outage=outage)
     timeline = pmtimeline.load(tmp_path)
     assert not [a for a in timeline.incident.exposure.actors if a.actor_kind == "client_set"]
+
+
+def test_a_distributed_actor_through_the_cli_keeps_its_description(tmp_path: Path) -> None:
+    """Shared outputs pseudonymize addresses and accounts; the distributed actor's name is a count of
+    addresses and networks, which names no one, and stays readable."""
+    truth = write_logins_with(tmp_path / "logs", seed=11, botnet=True)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["build", str(tmp_path / "logs"), "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "incident.json").read_text(encoding="utf-8"))
+    [actor] = data["exposure"]["actors"]
+    assert actor["actor_kind"] == "client_set"
+    assert actor["actor"] == f"{actor['members']} addresses in {actor['members']} networks"
+    assert len(actor["accounts"]) == len(truth.compromised)
+    assert not set(actor["accounts"]) & truth.compromised  # pseudonymized
+    draft = (out / "postmortem.md").read_text(encoding="utf-8")
+    assert "A distributed attack:" in draft
+    assert not any(ip in draft for ip in truth.bots)
