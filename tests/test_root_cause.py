@@ -713,3 +713,33 @@ def test_errors_that_begin_at_midnight_are_a_calendar_edge_by_their_timing(start
         assert "out of range" in edge[0].evidence[0].message
     else:
         assert not edge
+
+
+@pytest.mark.parametrize("chatty", [False, True])
+def test_an_external_trigger_begins_at_its_sources_first_warning(chatty: bool) -> None:
+    """A network monitor warns in its own words a minute before it writes the words of a network
+    failure: the trigger begins at that first warning; a monitor that warns all day has no such start."""
+    t0 = pd.Timestamp("2024-03-05T09:00:00Z")
+    records: list[dict[str, object]] = []
+    for m in range(-40, 0):
+        records.append({"time": (t0 + pd.Timedelta(minutes=m)).isoformat(), "service": "api", "message": "ok"})
+        if chatty and m % 4 == 0:
+            at = (t0 + pd.Timedelta(minutes=m, seconds=7)).isoformat()
+            records.append({"time": at, "service": "netmon", "level": "warning", "message": f"jitter {m % 7} ms"})
+    first = (t0 - pd.Timedelta(seconds=70)).isoformat()
+    records.append({"time": first, "service": "netmon", "level": "warning", "message": "tgw-1: web->db path degraded"})
+    for k in range(30):
+        at = t0 + pd.Timedelta(seconds=20 * k)
+        loss = {"service": "netmon", "level": "warning", "message": f"tgw-1 packet loss {3 + k % 4}% on web->db"}
+        records.append({"time": (at + pd.Timedelta(seconds=5)).isoformat(), **loss})
+        records.append({"time": at.isoformat(), "service": "api", "level": "error", "message": "db query timed out"})
+    events = make_events(sorted(records, key=lambda r: str(r["time"])))
+    aggregates = aggregate(events, CONFIG)
+    phases = {"onset": t0, "recovered": t0 + pd.Timedelta(seconds=20 * 29)}
+    candidates = rank_root_causes(aggregates, phases, "errors", ("api",), CONFIG)
+    network = next(c for c in candidates if c.trigger == "network")
+    if chatty:
+        assert "packet loss" in network.evidence[0].message
+    else:
+        assert network.evidence[0].message == "tgw-1: web->db path degraded"
+        assert network.time == pd.Timestamp(first)
