@@ -94,9 +94,9 @@ class UnreadableSource:
     its cap), so the run is partial.
     """
 
-    def __init__(self, path: str, reason: str, *, partial: bool = False) -> None:
+    def __init__(self, path: str, reason: str, *, partial: bool = False, by_rule: bool = False) -> None:
         self.name = path
-        self._accounting = SourceAccounting(name=path, path=path, skipped_reason=reason)
+        self._accounting = SourceAccounting(name=path, path=path, skipped_reason=reason, skipped_by_rule=by_rule)
         if partial:
             self._accounting.partial, self._accounting.partial_reason = True, reason
 
@@ -193,8 +193,10 @@ def is_output_folder(path: str) -> bool:
 
 def _own_output(path: str) -> UnreadableSource:
     if os.path.isdir(path):
-        return UnreadableSource(path, "pmtimeline's output folder: not read back as input (name its files to read it)")
-    return UnreadableSource(path, "this run's own output: not read back as input")
+        return UnreadableSource(
+            path, "pmtimeline's output folder: not read back as input (name its files to read it)", by_rule=True
+        )
+    return UnreadableSource(path, "this run's own output: not read back as input", by_rule=True)
 
 
 def written_by_pmtimeline(first_line: str) -> str | None:
@@ -251,7 +253,9 @@ def is_documentation(path: str) -> bool:
 
 
 def _documentation(path: str) -> UnreadableSource:
-    return UnreadableSource(path, "documentation, not a log: passed over in a directory walk (name it to read it)")
+    return UnreadableSource(
+        path, "documentation, not a log: passed over in a directory walk (name it to read it)", by_rule=True
+    )
 
 
 def _looks_like_log(fmt: LogFormat, lines: Sequence[str]) -> tuple[bool, str]:
@@ -298,7 +302,9 @@ def open_inputs(inputs: Sequence[str], config: TimelineConfig) -> list[Accounted
             continue
         written = written_by_pmtimeline(head[0]) if head else None
         if written is not None and os.path.realpath(path) not in named:
-            opened.append(UnreadableSource(path, f"{written}: not read back as input (name it to read it)"))
+            opened.append(
+                UnreadableSource(path, f"{written}: not read back as input (name it to read it)", by_rule=True)
+            )
             continue
         alert = forced_alert or detect_alert_format("\n".join(head))
         if alert is None:
@@ -361,7 +367,7 @@ def _with_archive_members(paths: Sequence[str], config: TimelineConfig) -> Itera
             if any(part.startswith(".") and part not in (".", "..") for part in parts) or is_own_output(parts[-1]):
                 continue  # hidden files and pmtimeline's outputs, as in a directory walk
             if is_documentation(parts[-1]):
-                yield UnreadableSource(member, "documentation, not a log: passed over in an archive")
+                yield UnreadableSource(member, "documentation, not a log: passed over in an archive", by_rule=True)
                 continue
             nested = archive_kind(member)
             if nested is not None:

@@ -528,6 +528,7 @@ class ParallelLogFile:
         config = self._connector.config
         if self._plan.skipped_reason is not None:
             acc.skipped_reason = self._plan.skipped_reason
+            acc.skipped_by_rule = True
             fmt, reason = self._connector.choose_format()
             acc.format, acc.format_reason = (fmt.name if fmt else None), reason
             acc.time_zone = zone_for(self.path, config, fmt)

@@ -329,7 +329,9 @@ def finish(sources: Sequence[SourceAccounting], strict: bool) -> None:
 
         raise click.ClickException(escape_terminal(nothing_read_message(sources)))
     if strict:
-        problems = [a.name for a in sources if a.rejected_total or a.partial or a.skipped_reason]
+        problems = [
+            a.name for a in sources if a.rejected_total or a.partial or (a.skipped_reason and not a.skipped_by_rule)
+        ]
         if problems:
             shown = ", ".join(escape_terminal(p, 80) for p in problems[:5])
             raise click.ClickException(f"--strict: rejected lines or partial sources in {shown}")

@@ -74,6 +74,9 @@ class SourceAccounting:
     partial: bool = False
     partial_reason: str | None = None
     skipped_reason: str | None = None  # set when the whole source was skipped (e.g. outside the window)
+    # The skip follows a rule (outside the window, documentation in a walk, pmtimeline's own outputs),
+    # not a failure: --strict does not count it as a problem.
+    skipped_by_rule: bool = False
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -796,6 +796,31 @@ def test_strict_exit_codes(here: Path) -> None:
     assert (here / "e.csv").exists()  # the outputs are still written before the non-zero exit
 
 
+def test_strict_ignores_skips_by_rule_but_not_failures(here: Path) -> None:
+    """Own outputs, documentation and files outside the window are skipped by rule: --strict passes them.
+
+    An unreadable file is a failure: --strict still exits 1 on it.
+    """
+    logs = here / "logs"
+    logs.mkdir()
+    (logs / "clean.log").write_text(valid_lines(5))
+    (logs / "README.md").write_text("# how these logs were collected\n")
+    old = [f"2019-01-01T00:00:{s:02d}Z INFO old line {s}" for s in range(60)]
+    (logs / "old.log").write_text("\n".join(old) + "\n")
+    window = ("--start", "2024-01-01T00:00:00Z", "--end", "2030-01-01T00:00:00Z")
+    first = cli_run("build", "logs", "-o", "logs/out", "--no-images", "--strict", *window, expect_exit=0)
+    assert "old.log" in first.stdout  # listed in the summary, with its lines outside the window
+    again = cli_run("build", "logs", "-o", "logs/out", "--no-images", "--strict", *window, expect_exit=0)
+    assert "not read back as input" in again.stdout
+    (logs / "locked.log").write_text(valid_lines(5))
+    (logs / "locked.log").chmod(0)
+    if os.access(logs / "locked.log", os.R_OK):
+        (logs / "locked.log").unlink()
+        (logs / "loop.log").symlink_to(logs / "loop.log")  # unreadable as root too: a symbolic link loop
+    failed = cli_run("build", "logs", "-o", "logs/out", "--no-images", "--strict", *window, expect_exit=1)
+    assert "--strict" in failed.stderr
+
+
 def test_nothing_readable_is_exit_one_with_one_line(here: Path) -> None:
     (here / "only.txt").write_bytes(b"\x00\x01\x02 nothing here\n")
     result = cli_run("ingest", "only.txt", "-o", "e.csv", expect_exit=1)
