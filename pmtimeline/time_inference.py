@@ -73,7 +73,9 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes (-1 for null) and the distinct values as text; a chunk usually holds one source
     and one zone, which a comparison finds faster than a factorization."""
     first = values.iloc[0]
-    if first is not pd.NA and bool((values == first).all()):
+    # A null compares as NA, which all() skips: filled as False, a chunk holding the value and nulls
+    # (a zone for the naive lines, none for those carrying an offset) is factorized, not all one code.
+    if first is not pd.NA and bool((values == first).fillna(False).all()):
         return np.zeros(len(values), dtype=np.int64), np.array([str(first)], dtype=object)
     if first is pd.NA and bool(values.isna().all()):
         return np.full(len(values), -1, dtype=np.int64), np.array([], dtype=object)

@@ -335,3 +335,27 @@ def test_estimates_are_pure_and_apply_as_config() -> None:
     (acc,) = account_times([SourceAccounting(name="s", time_zone="UTC")], evidence, TimelineConfig())
     assert acc.times_in_zone == {"UTC": 50}
     assert acc.zone_origin == "--tz"
+
+
+def test_evidence_of_one_chunk_holding_two_sources_is_that_of_each_alone(tmp_path: Path) -> None:
+    """The pipeline gathers small chunks (many one-line files) into one: a chunk holding a source of
+    naive times (a zone assumed) and one carrying offsets (no zone) gives each its own evidence."""
+    _edge_and_app(tmp_path, app_shift=pd.Timedelta("-90s"), n=40)
+    from pmtimeline.api import open_sources
+    from pmtimeline.pipeline import stream_chunks
+
+    config = TimelineConfig()
+    chunks = [chunk for _source, chunk in stream_chunks(open_sources([tmp_path], config), config)]
+    assert len(chunks) == 2
+    assert {bool(c["tz_assumed"].isna().all()) for c in chunks} == {True, False}
+    apart, together = TimeEvidence(), TimeEvidence()
+    for chunk in chunks:
+        apart.add(chunk)
+    together.add(pd.concat(chunks, ignore_index=True))
+
+    def counts(evidence: TimeEvidence) -> list[tuple[str, str, int]]:
+        merged = evidence.merged().counts[0]
+        return sorted(zip(merged["source"], merged["zone"], merged["events"].astype(int), strict=True))
+
+    assert counts(together) == counts(apart)
+    assert {zone for _, zone, _ in counts(together)} == {"", "UTC"}
