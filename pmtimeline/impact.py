@@ -8,7 +8,8 @@ ongoing) from the per-second counts, so it is exact to ``count_resolution``:
   once;
 * ``error_rate_peak``: the highest failed/total of one bucket (``config.bucket``) of the incident;
 * ``error_events``: error events (level error or worse, or HTTP status >= 500);
-* ``affected_users``: distinct ``user`` of the error events;
+* ``affected_users``: distinct ``user`` of the error events; unknown (null, with its reason), never 0, when
+  no error event of the incident names a user;
 * ``affected_services``: services whose own counts of the anomaly's signal rise above their own
   baseline (see :func:`pmtimeline.signals.affected_services`); ``affected_hosts`` the hosts of their
   bad events, most first; ``affected_endpoints`` the endpoints (paths without query string, ids
@@ -80,6 +81,7 @@ NO_REQUESTS: Final = "no request logs"
 NO_REQUESTS_IN_INCIDENT: Final = "no requests during the incident"
 NO_USERS: Final = "no user ids in the logs"
 NO_USERS_ON_ERRORS: Final = "no user ids on the incident's error events"
+NO_ERRORS_IN_INCIDENT: Final = "no error events in the incident"
 NO_SERVICES: Final = "no service names in the logs"
 NO_HOSTS: Final = "no host names in the logs"
 NO_HOSTS_ON_INCIDENT: Final = "no host names on the incident's events"
@@ -261,13 +263,15 @@ def compute_metrics(
     error_events = int(during["errors"].sum())
     users = details.users.loc[in_window(details.users, onset, recovered), "user_hash"]
     affected_users: int | None = int(users.nunique())
-    if not affected_users and error_events:
-        # Error events with no user id on any of them: who they hit is not in the logs.
+    if not affected_users:
+        # No user on an error event is no evidence that nobody was affected: without user ids, or
+        # with errors that carry none, or with no error at all (an attack of warnings and failed
+        # logins), who the incident hit is not in the errors. Never write it as 0.
         affected_users = None
-        unknown["affected_users"] = NO_USERS if not _users_seen(aggregates, details) else NO_USERS_ON_ERRORS
-    elif not affected_users and not _users_seen(aggregates, details):
-        affected_users = None
-        unknown["affected_users"] = NO_USERS
+        if not _users_seen(aggregates, details):
+            unknown["affected_users"] = NO_USERS
+        else:
+            unknown["affected_users"] = NO_USERS_ON_ERRORS if error_events else NO_ERRORS_IN_INCIDENT
 
     if services is None:
         services = services_affected(aggregates, onset, recovered, signal, config)

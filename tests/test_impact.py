@@ -451,3 +451,32 @@ def test_loghub_hdfs_quiet_window_says_what_was_looked_at(tmp_path: Path) -> Non
         f"looked at         {len(truth):,} events: {totals['error_events']:,} errors, "
         f"{totals['warning_events']:,} warnings, requests unknown (no request logs)"
     ) in terminal
+
+
+def test_affected_users_are_unknown_not_zero_when_the_incident_has_no_error_event() -> None:
+    """An attack of warnings (failed logins) with user ids on every line and no error event: who it
+    hit is not in the errors, so affected users are unknown with that reason, never 0."""
+    from synthetic_incidents import make_events
+
+    t0 = pd.Timestamp("2024-05-02T10:00:00Z")
+    records = [
+        {"time": t0 + pd.Timedelta(seconds=5 * i), "level": "info", "message": "login succeeded", "user": f"u{i % 40}"}
+        for i in range(240)
+    ] + [
+        {
+            "time": t0 + pd.Timedelta(minutes=10, seconds=i),
+            "level": "warning",
+            "message": "login failed",
+            "user": f"v{i}",
+        }
+        for i in range(300)
+    ]
+    events = make_events([{**r, "time": str(r["time"])} for r in sorted(records, key=lambda r: r["time"])])
+    assert not (events["level"] == "error").any()
+    aggregates = aggregate(events, CONFIG)
+    phases: dict[str, pd.Timestamp | None] = {"onset": t0 + pd.Timedelta(minutes=10)}
+    phases["recovered"] = t0 + pd.Timedelta(minutes=15)
+    metrics = compute_metrics(phases, aggregates, CONFIG)
+    assert metrics.error_events == 0
+    assert metrics.affected_users is None
+    assert metrics.unknown_text("affected_users") == "unknown (no error events in the incident)"
