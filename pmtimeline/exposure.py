@@ -365,6 +365,7 @@ def detect_exposure(
                 first_seen=pd.Timestamp(own.min() if not own.empty else rows["bucket"].min()),
                 last_seen=pd.Timestamp(own.max() if not own.empty else rows["bucket"].max()),
                 members=len(names) if kind in ("client_range", "client_set") else None,
+                addresses=tuple(names) if kind == "client_set" else (),
             )
         )
     touched = sorted(set(since_onset.loc[since_onset["account"] != "", "account"].astype(str)))

@@ -356,6 +356,9 @@ class Actor:
     first_seen: pd.Timestamp | None = None
     last_seen: pd.Timestamp | None = None
     members: int | None = None  # a client_range or client_set: how many of its addresses took part
+    # A client_set's addresses, so that its evidence can be found among the kept events. Not written
+    # to incident.json (hundreds of addresses; the draft cites their lines instead).
+    addresses: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -855,6 +855,8 @@ def _attack_evidence(notable: pd.DataFrame, exposure: Exposure) -> tuple[Evidenc
     """The attackers' first failed and first successful login among the kept events (where their
     address or user is written), then their first data operation."""
     names = {a.actor for a in exposure.actors}
+    for actor in exposure.actors:  # a botnet's name is a count: its addresses are its members
+        names.update(actor.addresses)
     ips, users = notable["client_ip"], notable["user"]
     # Address ranges (a.b.c.0/24) hold their addresses: each distinct address is checked once.
     ranges = []

@@ -1002,6 +1002,12 @@ def test_a_botnet_spread_over_many_networks_is_one_distributed_actor(tmp_path: P
     assert {op.message for op in exposure.data_operations} == {"export completed"}
     draft = timeline.postmortem()
     assert f"A distributed attack: {actor.members} addresses never seen before onset" in draft
+    # The attack's evidence is the bots' own lines: their first failed login (a botnet's name is a
+    # count, so its lines are found by its addresses), then the first data operation.
+    [attack] = [c for c in timeline.incident.root_cause_candidates if c.summary.startswith("attack")]
+    failed, operation = attack.evidence[0], attack.evidence[-1]
+    assert (failed.message, operation.message) == ("login failed", "export completed")
+    assert failed.time == actor.first_seen < operation.time
 
 
 @pytest.mark.parametrize("outage", [False, True])
