@@ -18,6 +18,7 @@ where one pattern can take minutes on a few short lines.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from typing import Any, Final
@@ -35,6 +36,7 @@ _ASCII_CLASSES: Final = {"d": "0-9", "w": "0-9A-Za-z_", "s": "\\t\\n\\f\\r "}
 _ASCII_ASSERTIONS: Final = {"b": "(?-u:\\b)", "B": "(?-u:\\B)"}
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of a few hundred distinct patterns, called per chunk
 def polars_pattern(pattern: str) -> str:
     """``pattern`` (RE2) with ``\\d``, ``\\w``, ``\\s`` (and negations) spelled as ASCII classes and
     ``\\b``/``\\B`` as ASCII word boundaries, for polars' ``str`` regex methods."""
