@@ -90,7 +90,7 @@ def _conforms(chunk: pd.DataFrame) -> bool:
         and isinstance(index, pd.RangeIndex)
         and index.start == 0
         and index.step == 1
-        and all(str(dtype) == str(EVENT_DTYPES[name]) for name, dtype in chunk.dtypes.items())
+        and all(str(chunk[name].dtype) == str(dtype) for name, dtype in EVENT_DTYPES.items())
     )
 
 

@@ -175,9 +175,7 @@ def test_nothing_read_names_each_source_and_carries_the_accounting() -> None:
 def _frame(source: str, n: int) -> pd.DataFrame:
     times = pd.date_range("2024-03-01T10:00:00Z", periods=n, freq="s")
     return conform_events(
-        pd.DataFrame(
-            {"timestamp": times, "source": source, "line": range(1, n + 1), "kind": "log", "message": "m"}
-        )
+        pd.DataFrame({"timestamp": times, "source": source, "line": range(1, n + 1), "kind": "log", "message": "m"})
     )
 
 
