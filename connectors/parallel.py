@@ -805,10 +805,7 @@ def _head_time(connector: LogFileConnector, fmt: LogFormat, zone: str) -> pd.Tim
         parsed = fmt.parse(pd.Series(sample, dtype="string[pyarrow]"))
     except Exception:  # see _times_are_placeable
         return None
-    ok = parsed["head"].to_numpy(dtype=bool).copy()
-    if "reject_reason" in parsed:
-        ok &= parsed["reject_reason"].isna().to_numpy()
-    placed = _utc_times(parsed, zone)[ok].dropna()
+    placed = _placed_times(parsed, zone)
     return placed.iloc[0] if len(placed) else None
 
 
@@ -904,6 +901,15 @@ def _bytes_of_lines(path: str, start: int, count: int) -> int:
                 pos = nl + 1
             skipped += pos if found >= count else len(data)
     return skipped
+
+
+def _placed_times(parsed: pd.DataFrame, zone: str) -> pd.Series:
+    """The UTC times of the parsed lines that start an event and are not rejected (index: their
+    position in ``parsed``)."""
+    ok = parsed["head"].to_numpy(dtype=bool).copy()
+    if "reject_reason" in parsed:
+        ok &= parsed["reject_reason"].isna().to_numpy()
+    return _utc_times(parsed, zone)[ok].dropna()
 
 
 def _utc_times(parsed: pd.DataFrame, zone: str) -> pd.Series:
@@ -1028,11 +1034,8 @@ def _samples(connector: LogFileConnector, fmt: LogFormat, zone: str, size: int) 
         parsed = fmt.parse(pd.Series([lines[i] for i in lines_kept], dtype="string[pyarrow]"))
     except Exception:  # see _times_are_placeable
         return []
-    ok = parsed["head"].to_numpy(dtype=bool).copy()
-    if "reject_reason" in parsed:
-        ok &= parsed["reject_reason"].isna().to_numpy()
-    times = _utc_times(parsed, zone)
-    return [(offsets[lines_kept[i]], times.iloc[i]) for i in np.flatnonzero(ok & times.notna().to_numpy())]
+    placed = _placed_times(parsed, zone)
+    return [(offsets[lines_kept[i]], at) for i, at in zip(placed.index, placed, strict=True)]
 
 
 def _compressed_skip(
@@ -1079,10 +1082,7 @@ def _compressed_tail(connector: LogFileConnector, fmt: LogFormat, zone: str) -> 
         parsed = fmt.parse(tail.reset_index(drop=True))
     except Exception:  # see _times_are_placeable
         return None
-    ok = parsed["head"].to_numpy(dtype=bool).copy()
-    if "reject_reason" in parsed:
-        ok &= parsed["reject_reason"].isna().to_numpy()
-    placed = _utc_times(parsed, zone)[ok].dropna()
+    placed = _placed_times(parsed, zone)
     return (lines, placed.iloc[-1]) if len(placed) else None
 
 
