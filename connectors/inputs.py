@@ -52,7 +52,13 @@ from pmtimeline.connectors.alerts import ALERT_FORMATS, AlertFileConnector, dete
 from pmtimeline.connectors.archives import ArchiveMember, archive_kind, open_archive
 from pmtimeline.connectors.log_formats import GENERIC_FORMAT, LogFormat, detect_log_format, get_format
 from pmtimeline.connectors.logfile import EventBudget, LogFileConnector, format_registry
-from pmtimeline.connectors.rawio import REJECT_SIZE_CAP, REJECT_TRUNCATED_ARCHIVE, check_readable, head_lines
+from pmtimeline.connectors.rawio import (
+    REJECT_SIZE_CAP,
+    REJECT_TRUNCATED_ARCHIVE,
+    SIZE_CAP_WORDS,
+    check_readable,
+    head_lines,
+)
 from pmtimeline.connectors.time_normalize import reference_from_times, reference_from_window
 from pmtimeline.errors import ConfigError, SourceError, UnknownFormatError
 from pmtimeline.escaping import escape_terminal
@@ -388,7 +394,7 @@ def _with_archive_members(paths: Sequence[str], config: TimelineConfig) -> Itera
 
 def _stop_words(reason: str) -> str:
     if reason == REJECT_SIZE_CAP:
-        return "stopped at the decompressed-size cap (compression bomb guard)"
+        return SIZE_CAP_WORDS
     if reason == REJECT_TRUNCATED_ARCHIVE:
         return "the archive is truncated"
     return escape_terminal(reason.replace("_", " ", 1), limit=200)

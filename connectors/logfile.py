@@ -56,6 +56,7 @@ from pmtimeline.connectors.log_formats import (
 from pmtimeline.connectors.rawio import (
     REJECT_SIZE_CAP,
     REJECT_TRUNCATED_ARCHIVE,
+    SIZE_CAP_WORDS,
     LineBlock,
     LineReader,
     check_readable,
@@ -839,5 +840,5 @@ def _stop_message(stop: str) -> str:
     if stop == REJECT_TRUNCATED_ARCHIVE:
         return "the compressed file is truncated: lines after the cut are missing"
     if stop == REJECT_SIZE_CAP:
-        return "stopped at the decompressed-size cap (compression bomb guard)"
+        return SIZE_CAP_WORDS
     return escape_terminal(stop.replace("_", " ", 1), limit=200)

@@ -94,6 +94,8 @@ RATIO_CAP_FLOOR: Final = 64 << 20
 REJECT_NUL_BYTES: Final = "nul_bytes"
 REJECT_TRUNCATED_ARCHIVE: Final = "truncated_archive"
 REJECT_SIZE_CAP: Final = "decompressed_size_cap"
+#: How a source stopped at the decompressed-size cap is told in the summary.
+SIZE_CAP_WORDS: Final = "stopped at the decompressed-size cap (compression bomb guard)"
 REJECT_READ_ERROR: Final = "read_error"
 
 _UTF8_BOM: Final = codecs.BOM_UTF8
@@ -786,7 +788,7 @@ class FileHead:
         """Why :attr:`lines` is empty, in words for the per-source summary."""
         stop = self.stop_reason
         if stop == REJECT_SIZE_CAP:
-            return "stopped at the decompressed-size cap (compression bomb guard) before any line"
+            return f"{SIZE_CAP_WORDS} before any line"
         if stop == "read_limit":
             # Not "empty": a bomb of NUL bytes or newlines, or a first line longer than max_bytes.
             text = "decompressed text" if self.compression else "the file"
