@@ -46,6 +46,11 @@ class SourceError(PmtimelineError):
     """A source (file, directory, cluster) could not be read at all."""
 
 
+class CoreFaultError(SourceError):
+    """The compiled reading core (``pmtimeline._core``) failed on a source: an internal fault, not bad
+    input. The message names the source; please report it with that file."""
+
+
 class UnknownFormatError(SourceError):
     """No registered log format matched, or a forced format name is not registered."""
 

@@ -14,6 +14,20 @@ SAMPLE_LOGS = REPO / "sample_logs"
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test a compiled core older than its sources (an editable install is not rebuilt by
+    editing core/src: run `pip install -e .` again)."""
+    import pmtimeline._core as core
+
+    built = Path(core.__file__ or "")
+    if REPO not in built.parents:
+        return  # installed from a wheel: no sources to compare with
+    sources = [REPO / "core" / "Cargo.toml", *(REPO / "core" / "src").rglob("*.rs")]
+    newest = max(path.stat().st_mtime for path in sources)
+    if built.stat().st_mtime < newest:
+        pytest.exit(f"{built.name} is older than core/src: run `pip install -e .` to rebuild it", returncode=4)
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
