@@ -44,7 +44,7 @@ def test_run_bench_times_ingest_and_build_and_reports_the_ratios(tiny_corpus: Pa
             "--workers",
             "2",
             "--steps",
-            "wc,ingest,build",
+            "wc,ingest,window,build",
             "--json",
             str(results),
             "--out",
@@ -60,7 +60,8 @@ def test_run_bench_times_ingest_and_build_and_reports_the_ratios(tiny_corpus: Pa
     data = json.loads(results.read_text())
     assert data["lines"] == 6000
     names = [r["name"] for r in data["results"]]
-    assert names == ["wc -l", "pmtimeline ingest", "pmtimeline build"]
+    assert names == ["wc -l", "pmtimeline ingest", "ingest 10-min window", "pmtimeline build"]
+    assert "window / ingest:" in proc.stdout
     assert all(r["exit_code"] == 0 and r["seconds"] > 0 for r in data["results"])
     assert 0 < data["html_mb"] < 5
     # The outputs are real: the event table holds the corpus's events, the build found the incident.
@@ -70,6 +71,18 @@ def test_run_bench_times_ingest_and_build_and_reports_the_ratios(tiny_corpus: Pa
     assert 4000 < len(events) <= 6000
     incident = json.loads((out / "out" / "incident.json").read_text())
     assert incident["phases"]["onset"] is not None
+
+
+def test_run_bench_repeats_and_reports_medians(tiny_corpus: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "run_bench.py"), "--corpus", str(tiny_corpus), "--steps", "wc", "--repeat", "3"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "(medians of 3 runs, steps alternated)" in proc.stdout
+    assert proc.stdout.count("wc -l ") == 1
 
 
 def _engine_floor(*args: str) -> subprocess.CompletedProcess[str]:
