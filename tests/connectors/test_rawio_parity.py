@@ -163,7 +163,10 @@ def test_corpus_slices() -> None:
 
 
 def text_lines(count: int) -> bytes:
-    return b"".join(b"2024-03-01T10:00:%02d host app[%d]: line %d \xc3\xa9 %s\n" % (i % 60, i, i, b"x" * (i % 97)) for i in range(count))
+    return b"".join(
+        b"2024-03-01T10:00:%02d host app[%d]: line %d \xc3\xa9 %s\n" % (i % 60, i, i, b"x" * (i % 97))
+        for i in range(count)
+    )
 
 
 def compress(kind: str, data: bytes) -> bytes:
@@ -185,7 +188,7 @@ def test_compressed_whole_and_truncated(tmp_path: Path, kind: str) -> None:
     path = tmp_path / f"app.{kind}"
     path.write_bytes(packed)
     whole = assert_same(path, config(chunk_lines=1000))
-    assert whole.stop_reason is None and whole.bytes_out == len(data)
+    assert (whole.stop_reason, whole.bytes_out) == (None, len(data))
     for cut in (len(packed) - 1, len(packed) - 9, len(packed) * 2 // 3, len(packed) // 3, 20):
         path.write_bytes(packed[:cut])
         assert assert_same(path, config(chunk_lines=1000)).stop_reason in ("truncated_archive", "read_error")
@@ -270,7 +273,7 @@ def test_truncated_zstd_member_is_reported(tmp_path: Path) -> None:
     old = read(reference_rawio.LineReader, member, config())
     assert (new.stop_reason, old.stop_reason) == ("truncated_archive", None)
     assert new.flat()[1] == old.flat()[1] != []  # the same lines ...
-    assert new.flat()[2][-1] == "truncated_archive" and old.flat()[2][-1] is None  # ... the partial last one rejected
+    assert (new.flat()[2][-1], old.flat()[2][-1]) == ("truncated_archive", None)  # ... the partial last one rejected
     assert new.flat()[2][:-1] == old.flat()[2][:-1]
 
 
@@ -286,7 +289,9 @@ PIECES = (
 
 @settings(max_examples=300, deadline=None)
 @given(
-    head=st.sampled_from([b"", codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE]),
+    head=st.sampled_from(
+        [b"", codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE]
+    ),
     parts=st.lists(PIECES, max_size=60),
     chunk_lines=st.integers(1, 5),
     read_size=st.sampled_from([1, 2, 3, 5, 7, 64, 16 << 20]),
