@@ -165,7 +165,10 @@ impl Reader {
             }
             let mut lines = DecodedLines::new();
             match self.next_text() {
-                Some(step) => self.splitter.push(&step, &mut lines),
+                Some(step) => {
+                    self.splitter.push(&step, &mut lines);
+                    self.steps.recycle(step);
+                }
                 None => {
                     let tail = self.steps.stop_reason.as_deref().map(|reason| {
                         if reason.starts_with("read_error") {

@@ -24,7 +24,7 @@ use arrow_array::builder::LargeStringBuilder;
 use arrow_array::{new_null_array, ArrayRef, LargeStringArray};
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType};
-use memchr::{memchr, memrchr};
+use memchr::{memchr, memchr2, memchr_iter, memrchr};
 
 /// Reject reason of a line made only of NUL bytes.
 pub const REJECT_NUL_BYTES: &str = "nul_bytes";
@@ -67,11 +67,13 @@ impl DecodedLines {
         let offsets = std::mem::replace(&mut self.offsets, vec![0]);
         let values = std::mem::take(&mut self.values);
         let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-        Ok(Arc::new(LargeStringArray::try_new(
-            offsets,
-            Buffer::from_vec(values),
-            None,
-        )?))
+        // SAFETY: `values` only ever receives valid UTF-8 (`push_line` appends a validated or lossily
+        // decoded line, `push_lines` a region validated whole), and `offsets` are the line ends, each on
+        // a character boundary, increasing from 0 to `values.len()`. Validating again would read every
+        // byte a second time (the unit tests and proptests validate every array they build).
+        Ok(Arc::new(unsafe {
+            LargeStringArray::new_unchecked(offsets, Buffer::from_vec(values), None)
+        }))
     }
 
     /// The reject column (`large_string`, null when the line is fine).
@@ -125,6 +127,25 @@ impl DecodedLines {
 
     /// Append every line of `region`, which holds whole lines each ending with `\n`.
     pub fn push_lines(&mut self, region: &[u8], limit: usize) {
+        // The common case, valid UTF-8 without CR or NUL, is validated once for the whole region.
+        if memchr2(b'\r', 0, region).is_none() && std::str::from_utf8(region).is_ok() {
+            self.values.reserve(region.len());
+            let mut start = 0;
+            for end in memchr_iter(b'\n', region) {
+                let line = &region[start..end];
+                if line.len() > limit {
+                    self.push_line(line, limit, true, None);
+                } else {
+                    self.values.extend_from_slice(line);
+                    self.offsets.push(self.values.len() as i64);
+                    self.truncated.push(false);
+                    self.decode_errors.push(0);
+                    self.rejects.push(None);
+                }
+                start = end + 1;
+            }
+            return;
+        }
         let mut start = 0;
         while let Some(found) = memchr(b'\n', &region[start..]) {
             self.push_line(&region[start..start + found], limit, true, None);
@@ -390,6 +411,9 @@ mod tests {
 
     fn texts(lines: &mut DecodedLines) -> Vec<String> {
         let text = lines.take_text().expect("valid utf-8");
+        text.to_data()
+            .validate_full()
+            .expect("valid offsets and UTF-8");
         let text = text
             .as_any()
             .downcast_ref::<LargeStringArray>()
@@ -509,6 +533,9 @@ mod tests {
                 prop_assert_eq!(out.len(), newlines + unterminated);
                 prop_assert_eq!(out.rejects.len(), out.len());
                 prop_assert_eq!(out.offsets.len(), out.len() + 1);
+                let mut out = out;
+                let text = out.take_text().map_err(|err| TestCaseError::fail(err.to_string()))?;
+                prop_assert!(text.to_data().validate_full().is_ok());
             }
 
             #[test]
@@ -517,6 +544,21 @@ mod tests {
                 let mut out = split(data.as_bytes(), steps, 1 << 20);
                 prop_assert_eq!(texts(&mut out), lines);
                 prop_assert!(out.decode_errors.iter().all(|&n| n == 0));
+            }
+
+            #[test]
+            fn a_region_is_split_as_its_lines_one_by_one(lines in proptest::collection::vec("[a-zé\u{0}\r\u{FFFD}]{0,80}", 0..20)) {
+                let region: Vec<u8> = lines.iter().flat_map(|line| format!("{line}\n").into_bytes()).collect();
+                let mut whole = DecodedLines::new();
+                whole.push_lines(&region, 64);
+                let mut one_by_one = DecodedLines::new();
+                for line in &lines {
+                    one_by_one.push_line(line.as_bytes(), 64, true, None);
+                }
+                prop_assert_eq!(&whole.values, &one_by_one.values);
+                prop_assert_eq!(&whole.offsets, &one_by_one.offsets);
+                prop_assert_eq!(&whole.truncated, &one_by_one.truncated);
+                prop_assert_eq!(&whole.rejects, &one_by_one.rejects);
             }
 
             #[test]
