@@ -189,10 +189,18 @@ impl Reader {
 /// A Python stream (`read(size) -> bytes`) as a [`Read`]; the GIL is taken for each read.
 struct PyStream {
     stream: Py<PyAny>,
+    /// Bytes a read returned beyond the size asked (a stream should not, but nothing is lost if it does).
+    extra: Vec<u8>,
 }
 
 impl Read for PyStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.extra.is_empty() {
+            let n = self.extra.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.extra[..n]);
+            self.extra.drain(..n);
+            return Ok(n);
+        }
         Python::attach(|py| {
             let data = self
                 .stream
@@ -205,6 +213,7 @@ impl Read for PyStream {
                 .as_bytes();
             let n = data.len().min(buf.len());
             buf[..n].copy_from_slice(&data[..n]);
+            self.extra.extend_from_slice(&data[n..]);
             Ok(n)
         })
     }
@@ -339,7 +348,10 @@ impl LineBlocks {
                         .flatten()
                 })
             });
-            let reader = Box::new(PyStream { stream });
+            let reader = Box::new(PyStream {
+                stream,
+                extra: Vec::new(),
+            });
             let steps = py.detach(|| Steps::stream(reader, stored_size, limits, stopped));
             Ok(Self {
                 reader: Mutex::new(Reader::new(steps, true, chunk_lines, max_line_bytes, 1)),
