@@ -10,3 +10,48 @@ class ArrowBatch:
 
     def __len__(self) -> int: ...
     def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]: ...
+
+# -- the line reader (core/src/line_blocks.rs) -----------------------------------------------------
+
+class LineBlocks:
+    """A source's numbered, decoded lines: ``(first_line, batch, truncated_lines, decode_errors)`` per block.
+
+    ``batch`` holds the ``large_string`` columns ``line`` and ``io_reject``.
+    """
+
+    @staticmethod
+    def open(
+        fd: int,
+        source: str,
+        chunk_lines: int,
+        max_line_bytes: int,
+        max_decompressed_bytes: int,
+        max_compression_ratio: int,
+        read_size: int,
+        byte_range: tuple[int, int, int] | None = None,
+        read_limit: int | None = None,
+    ) -> LineBlocks: ...
+    @staticmethod
+    def from_stream(
+        stream: Any,
+        stored_size: int,
+        source: str,
+        chunk_lines: int,
+        max_line_bytes: int,
+        max_decompressed_bytes: int,
+        max_compression_ratio: int,
+        read_size: int,
+        read_limit: int | None = None,
+    ) -> LineBlocks: ...
+    def __iter__(self) -> LineBlocks: ...
+    def __next__(self) -> tuple[int, ArrowBatch, int, int]: ...
+    @property
+    def compression(self) -> str | None: ...
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def stop_reason(self) -> str | None: ...
+    @property
+    def bytes_in(self) -> int: ...
+    @property
+    def bytes_out(self) -> int: ...

@@ -176,3 +176,14 @@ def test_adversarial_times_each_shape_against_its_ordinary_twin(tmp_path: Path) 
         assert len(events) == rows[shape]["lines"]
     users = pd.read_parquet(tmp_path / "work" / "users" / "adversarial" / "out" / "events.parquet")["user"]
     assert users.nunique() == 200
+
+
+def test_read_lines_times_both_readers_and_compares_them(tiny_corpus: Path) -> None:
+    script = str(BENCH / "read_lines.py")
+    for args in (["--repeat", "1"], ["--repeat", "1", "--reader", "python"], ["--compare"]):
+        proc = subprocess.run(
+            [sys.executable, script, "--corpus", str(tiny_corpus), *args], capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "6,000 lines" in proc.stdout
+    assert "identical block by block" in proc.stdout

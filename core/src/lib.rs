@@ -6,6 +6,10 @@
 
 pub mod arrow_out;
 pub mod guard;
+// The line reader (rawio): opening and decompression, splitting and decoding, the Python iterator.
+pub mod line_blocks;
+pub mod lines;
+pub mod open;
 
 use pyo3::prelude::*;
 
@@ -29,5 +33,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_class::<arrow_out::ArrowBatch>()?;
+    // The line reader (rawio).
+    m.add_class::<line_blocks::LineBlocks>()?;
     Ok(())
 }

@@ -35,6 +35,7 @@ The rules:
 
 from __future__ import annotations
 
+import bz2
 import io
 import lzma
 import os
@@ -56,7 +57,6 @@ from pmtimeline.connectors.rawio import (
     StreamedPath,
     _compression_of,
     _one_line_reason,
-    _open_decompressor,
     _open_regular,
     check_readable,
 )
@@ -64,6 +64,11 @@ from pmtimeline.errors import SourceError
 from pmtimeline.escaping import escape_terminal
 
 __all__ = ["ArchiveListing", "ArchiveMember", "archive_kind", "open_archive"]
+
+#: Compressed bytes of a gzip container given to zlib per step.
+GZIP_INPUT_SIZE: Final = 2 << 20
+#: Decompressed bytes asked of a container's decompressor per step.
+READ_SIZE: Final = 16 << 20
 
 #: Separates an archive's path from a member's path in a member's name (its provenance).
 MEMBER_SEPARATOR: Final = "!"
@@ -376,6 +381,70 @@ class _MemberReader:
         if not self._closed:
             self._closed = True
             self._member.archive.release(self._member, self._cursor, self._data, broken=self.stopped is not None)
+
+
+# -- decompression of a compressed container (tar.gz, tar.zst, ...) -----------------------------------
+
+
+class _ByteStream(Protocol):
+    def read1(self, size: int = ..., /) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class _GzipMembers:
+    """Every member of a gzip file, inflated by zlib straight into large output chunks.
+
+    The gzip module's reader moves 128 KiB steps through Python-level buffers and copies them
+    again; this reader returns up to ``size`` bytes per zlib call. Like the gzip module it skips
+    zero padding between members, raises EOFError when the last member is cut short, and zlib.error
+    on corrupt data (zlib checks each member's CRC and length).
+    """
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file
+        self._inflate = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+        self._data = b""  # compressed bytes read but not yet given to zlib
+        self._in_member = False
+
+    def read1(self, size: int = READ_SIZE, /) -> bytes:
+        while True:
+            at_end = False
+            if not self._data:
+                self._data = self._file.read(GZIP_INPUT_SIZE)
+                at_end = not self._data
+            if not self._in_member:
+                self._data = self._data.lstrip(b"\0")
+                if not self._data:
+                    if at_end:
+                        return b""
+                    continue
+                self._in_member = True
+            # At the end of the input, decompress(b"") still flushes output zlib holds back.
+            out = self._inflate.decompress(self._data, size)
+            if self._inflate.eof:
+                self._data = self._inflate.unused_data
+                self._inflate = zlib.decompressobj(wbits=31)
+                self._in_member = False
+            else:
+                self._data = self._inflate.unconsumed_tail
+            if out:
+                return out
+            if at_end:
+                raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+
+    def close(self) -> None:
+        self._data = b""
+
+
+def _open_decompressor(compression: str | None, file: IO[bytes]) -> _ByteStream:
+    """A streaming decompressor over ``file``; closing it leaves ``file`` open."""
+    if compression == "gzip":
+        return _GzipMembers(file)
+    if compression == "bz2":
+        return bz2.BZ2File(file, mode="rb")  # every stream of a multi-stream file
+    if compression == "xz":
+        return lzma.LZMAFile(file, mode="rb")
+    return zstandard.ZstdDecompressor().stream_reader(file, read_across_frames=True, closefd=False)
 
 
 # -- archives ---------------------------------------------------------------------------------------
