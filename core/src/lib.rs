@@ -5,7 +5,10 @@
 //! interpreter. Record batches leave through the Arrow C data interface ([`arrow_out`]) without a copy.
 
 pub mod arrow_out;
+// The generic reader (issue 18 item 5): a catalogue of timestamp layouts and the reader that learns one.
+pub mod generic;
 pub mod guard;
+pub mod layouts;
 
 use pyo3::prelude::*;
 
@@ -29,5 +32,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_class::<arrow_out::ArrowBatch>()?;
+    // generic: the generic reader with a learned timestamp layout.
+    m.add_function(wrap_pyfunction!(generic::generic_layouts, m)?)?;
+    m.add_function(wrap_pyfunction!(generic::generic_learn, m)?)?;
+    m.add_function(wrap_pyfunction!(generic::generic_parse, m)?)?;
+    m.add_function(wrap_pyfunction!(generic::generic_render, m)?)?;
     Ok(())
 }
