@@ -130,32 +130,60 @@ fn read_learned(line: &str, layout: usize) -> Option<Found> {
     })
 }
 
+/// The line-safe layouts by the class of their first byte (digit, upper-case letter, `[`), in
+/// catalogue order: a position is only tried against the layouts that can begin with its byte.
+fn fallback_by_class() -> &'static [Vec<usize>; 3] {
+    static BY_CLASS: OnceLock<[Vec<usize>; 3]> = OnceLock::new();
+    BY_CLASS.get_or_init(|| {
+        let mut classes: [Vec<usize>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+        for (index, layout) in layouts::catalogue().iter().enumerate() {
+            if !layout.fallback {
+                continue;
+            }
+            for (class, probe) in [b"1".as_slice(), b"A", b"["].iter().enumerate() {
+                if layouts::may_start(layout, probe, 0) {
+                    classes[class].push(index);
+                }
+            }
+        }
+        classes
+    })
+}
+
 /// Line by line: the first position (within the first 40 characters) where a line-safe layout reads.
 fn read_any(line: &str) -> Option<Found> {
     let b = line.as_bytes();
     if !b.iter().take(PREFIX_FIELD_BYTES).any(u8::is_ascii_digit) {
         return None; // every layout has digits
     }
+    let classes = fallback_by_class();
     first_position(line, false, |at| {
         let first = *b.get(at)?;
-        if !(first.is_ascii_digit() || first.is_ascii_uppercase() || first == b'[') {
+        let before = at
+            .checked_sub(1)
+            .and_then(|i| b.get(i))
+            .copied()
+            .unwrap_or(b' ');
+        let candidates = if first.is_ascii_digit() && !before.is_ascii_digit() {
+            &classes[0]
+        } else if first.is_ascii_uppercase() && !before.is_ascii_alphabetic() {
+            &classes[1]
+        } else if first == b'[' {
+            &classes[2]
+        } else {
             return None;
-        }
-        layouts::catalogue()
-            .iter()
-            .enumerate()
-            .find_map(|(index, layout)| {
-                let epoch_ok = layout.epoch.is_none()
-                    || (at <= EPOCH_LEAD
-                        && b[..at]
-                            .iter()
-                            .all(|c| !c.is_ascii_alphanumeric() && *c != b'_'));
-                if layout.fallback && epoch_ok {
-                    layouts::read_at(index, b, at)
-                } else {
-                    None
-                }
-            })
+        };
+        let epoch_ok = at <= EPOCH_LEAD
+            && b[..at]
+                .iter()
+                .all(|c| !c.is_ascii_alphanumeric() && *c != b'_');
+        candidates.iter().find_map(|&index| {
+            let layout = layouts::catalogue().get(index)?;
+            if layout.epoch.is_some() && !epoch_ok {
+                return None;
+            }
+            layouts::read_at(index, b, at)
+        })
     })
 }
 
