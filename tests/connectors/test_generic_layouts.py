@@ -407,3 +407,16 @@ def test_the_bound_format_travels_by_its_layout_name() -> None:
 def test_a_generic_file_is_sniffed_with_its_layout() -> None:
     _, reason = detect_log_format(["03-17 16:13:38.811  1702  2395 D WindowManager: x"] * 3)
     assert re.search(r"timestamp layout android \(%m-%d %H:%M:%S%f\) learned from 3 of 3 sample lines", reason)
+
+
+def test_a_forced_generic_format_names_its_learned_layout(tmp_path: Path) -> None:
+    from pmtimeline.config import TimelineConfig
+    from pmtimeline.connectors.logfile import LogFileConnector
+
+    path = tmp_path / "proxy.log"
+    path.write_text((EXCERPTS / "Proxifier_head.log").read_text(encoding="utf-8"), encoding="utf-8")
+    connector = LogFileConnector(str(path), TimelineConfig(format_name="generic"))
+    events = pd.concat(list(connector.read()))
+    (accounting,) = connector.accounting()
+    assert "forced with --format; timestamp layout proxifier" in accounting.format_reason
+    assert len(events) == 16
