@@ -5,7 +5,10 @@
 //! interpreter. Record batches leave through the Arrow C data interface ([`arrow_out`]) without a copy.
 
 pub mod arrow_out;
+// The generic reader (issue 18 item 5): a catalogue of timestamp layouts and the reader that learns one.
+pub mod generic;
 pub mod guard;
+pub mod layouts;
 // The line reader (rawio): opening and decompression, splitting and decoding, the Python iterator.
 pub mod line_blocks;
 pub mod lines;
@@ -35,5 +38,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<arrow_out::ArrowBatch>()?;
     // The line reader (rawio).
     m.add_class::<line_blocks::LineBlocks>()?;
+    // generic: the generic reader with a learned timestamp layout.
+    m.add_function(wrap_pyfunction!(generic::generic_layouts, m)?)?;
+    m.add_function(wrap_pyfunction!(generic::generic_learn, m)?)?;
+    m.add_function(wrap_pyfunction!(generic::generic_parse, m)?)?;
+    m.add_function(wrap_pyfunction!(generic::generic_render, m)?)?;
     Ok(())
 }

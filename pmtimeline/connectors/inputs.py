@@ -409,7 +409,9 @@ def _detect_formats(
         try:
             if config.format_name:
                 sample = [line for line in lines if line.strip()]
-                detected[path] = (get_format(config.format_name, formats).for_file(sample), "forced with --format")
+                fmt = get_format(config.format_name, formats).for_file(sample)
+                learned = f"; {fmt.learned}" if fmt.learned else ""  # the generic reader's learned layout
+                detected[path] = (fmt, f"forced with --format{learned}")
             else:
                 detected[path] = detect_log_format(lines, formats)
         except UnknownFormatError:

@@ -53,6 +53,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 
+from pmtimeline import _core
 from pmtimeline.connectors.timeformats import (
     NAIVE,
     ParsedTimes,
@@ -64,11 +65,9 @@ from pmtimeline.connectors.timeformats import (
     parse_access_time,
     parse_compact_date_time,
     parse_ctime,
-    parse_epoch,
     parse_iso8601,
     parse_syslog_time,
     parse_timestamp_text,
-    parse_with_formats,
     replace_regex,
     string_series,
     to_int,
@@ -144,6 +143,9 @@ class LogFormat:
     #: How another process rebuilds this format (a function and its arguments; see ``__reduce__``):
     #: set by the builders of bound and user-defined formats, whose parsers are closures.
     rebuild: tuple[Callable[..., LogFormat], tuple[Any, ...]] | None = field(default=None, compare=False, repr=False)
+    #: What a bound format learned from its file, as a sentence for ``sniff`` (the generic reader's
+    #: timestamp layout and the share of sample lines it reads); None for formats that learn nothing.
+    learned: str | None = field(default=None, compare=False)
 
     def for_file(self, first_lines: Sequence[str]) -> LogFormat:
         """This format, bound to a file whose first non-empty lines are ``first_lines``."""
@@ -1305,142 +1307,80 @@ def _parse_csv_unbound(lines: pd.Series) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------------
-# Generic fallback: a timestamp (and maybe a level) near the start of any line
+# Generic fallback: a timestamp in a layout learned from the file, a level word anywhere
 
-#: Zone abbreviations that mean different offsets in different places; never guessed.
-_AMBIGUOUS_ZONES: Final = (
-    r"(?:IST|CST|CDT|BST|EST|EDT|PST|PDT|MST|MDT|CET|CEST|EET|EEST|AST|ADT|MSK|JST|KST|HKT|SGT"
-    r"|AEST|AEDT|ACST|AWST|NZST|NZDT|WET|WEST|SAST|PHT|WIB|ART|BRT)"
-)
-_PREFIX: Final = r"^(?P<prefix>.{0,40}?)"
-_GENERIC_PATTERNS: Final[tuple[tuple[str, Callable[[pd.Series], ParsedTimes]], ...]] = (
-    (
-        _PREFIX
-        + r"(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?: ?(?:Z|[+-]\d{2}:?\d{2}|UTC|GMT)\b)?)"
-        + rf"(?P<zone> {_AMBIGUOUS_ZONES}\b)?(?P<rest>.*)$",
-        parse_iso8601,
-    ),
-    (
-        _PREFIX + r"(?P<ts>\d{4}/\d{2}/\d{2}[ T-]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?)(?P<rest>.*)$",
-        lambda s: parse_with_formats(
-            s.str.replace(",", ".", regex=False)
-            .str.replace("T", " ", regex=False)
-            .pipe(replace_regex, r"^(\S+)-", r"\1 "),
-            ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M:%S.%f"),
-        ),
-    ),
-    (
-        _PREFIX + r"(?P<ts>\d{1,2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}(?: [+-]\d{4})?)(?P<rest>.*)$",
-        _access_time,
-    ),
-    (
-        _PREFIX
-        + r"(?P<ts>(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?"
-        + r"[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})? \d{4})"
-        + rf"(?P<zone> {_AMBIGUOUS_ZONES}\b)?(?P<rest>.*)$",
-        _apache_error_time,
-    ),
-    (
-        _PREFIX + r"(?P<ts>[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(?P<rest>.*)$",
-        parse_syslog_time,
-    ),
-    (
-        _PREFIX + r"(?P<ts>\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2})(?P<rest>.*)$",
-        lambda s: parse_with_formats(s, ("%y/%m/%d %H:%M:%S",)),
-    ),
-    (
-        _PREFIX + r"(?P<ts>\d{8}-\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(?P<rest>.*)$",
-        lambda s: parse_with_formats(s, ("%Y%m%d-%H:%M:%S", "%Y%m%d-%H:%M:%S.%f")),
-    ),
-    (
-        r"^(?P<prefix>\W{0,3})(?P<ts>\d{10}(?:\.\d{1,9})?|\d{13})(?P<rest>(?:\D.*)?)$",
-        lambda s: _plausible_epoch(s),
-    ),
-)
-_EPOCH_MIN: Final = pd.Timestamp("2000-01-01", tz="UTC")
-_EPOCH_MAX: Final = pd.Timestamp("2100-01-01", tz="UTC")
+# The generic reader lives in the Rust core (core/src/generic.rs, core/src/layouts.rs): a catalogue of
+# timestamp layouts, one learned from the file's first lines, the catalogue line by line for the lines
+# the learned layout does not read. The layout is learned when the format is bound to a file (detection,
+# or ``for_file`` for a forced format), like CSV's header: every chunk of the file is then read with the
+# same layout, and a chunk that starts inside a stack trace cannot learn a different one. An unbound
+# ``generic`` (a caller that never binds) learns from the first lines of each batch it is given.
 
 
-def _plausible_epoch(text: pd.Series) -> ParsedTimes:
-    """Bare epoch seconds or milliseconds count as a time only between 2000 and 2100."""
-    times = parse_epoch(text)
-    plausible = (times.utc >= _EPOCH_MIN) & (times.utc < _EPOCH_MAX)
-    return times._replace(utc=times.utc.where(plausible), out_of_range=times.out_of_range & False)
+def _generic_parse(lines: pd.Series, layout: str | None) -> pd.DataFrame:
+    """ParsedLines of ``lines`` read by the Rust generic reader with ``layout`` (None: learned here)."""
+    text = _text(lines)
+    index = text.index
+    strings = arrow_strings(text)
+    array = strings.combine_chunks() if strings.num_chunks != 1 else strings.chunk(0)
+    batch = pa.record_batch(_core.generic_parse(array, layout, "the lines of a generic log"))
 
+    def column(name: str) -> pd.Series:
+        values = batch.column(name)
+        if pa.types.is_large_string(values.type):
+            return string_series(values, index)
+        out: pd.Series = values.to_pandas()
+        out.index = index
+        return out
 
-_GENERIC_LEVEL: Final = (
-    r"(?:^|[\s\[(<|:])(?:level=)?(?P<level>TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRIT|CRITICAL|FATAL|ALERT|"
-    r"EMERG|SEVERE|[Tt]race|[Dd]ebug|[Ii]nfo|[Nn]otice|[Ww]arn(?:ing)?|[Ee]rror|[Cc]ritical|[Ff]atal)(?:$|[\s\]):>|,])"
-)
-
-
-_GENERIC_LEADING_LEVEL: Final = (
-    r"^[\[(<]?(?:level=)?(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRIT|CRITICAL|FATAL|ALERT|EMERG|SEVERE)"
-    r"[\])>]?(?:\s*[:|-]\s*|\s+|$)"
-)
+    reason = column("reject_reason")
+    times = ParsedTimes(
+        column("ts_utc"),
+        column("ts_naive"),
+        column("year_missing"),
+        (reason == "timestamp_out_of_range").fillna(False).astype(bool),
+    )
+    return assemble(
+        index,
+        head=column("head"),
+        times=times,
+        ts_raw=column("ts_raw"),
+        reject_reason=reason,
+        columns={"kind": "log", "level": normalize_levels(column("level")), "message": column("message")},
+    )
 
 
 def _parse_generic(lines: pd.Series) -> pd.DataFrame:
-    text = _text(lines)
-    index = text.index
-    times = empty_times(index)
-    ts_raw = pd.Series(pd.NA, index=index, dtype=STRING)
-    rest = pd.Series(pd.NA, index=index, dtype=STRING)
-    zone = pd.Series(pd.NA, index=index, dtype=STRING)
-    matched = pd.Series(False, index=index)
-    for pattern, parse_time in _GENERIC_PATTERNS:
-        todo = text[~matched]
-        if len(todo) == 0:
-            break
-        groups = extract_groups(todo, pattern)
-        hit = groups["matched"]
-        if not bool(hit.any()):
-            continue
-        found = groups[hit]
-        parsed = _reindex_times(parse_time(found["ts"]), index)
-        if "zone" in found.columns:
-            # An ambiguous zone abbreviation after the time: the time is not guessed.
-            zoned = found.index[found["zone"].notna().to_numpy()]
-            parsed = ParsedTimes(
-                parsed.utc.where(~parsed.utc.index.isin(zoned)),
-                parsed.naive.where(~parsed.naive.index.isin(zoned)),
-                parsed.year_missing,
-                parsed.out_of_range,
-            )
-            zone.loc[found.index] = found["zone"]
-        # Rows whose text parsed, is out of range, or carries an ambiguous zone are settled by this
-        # pattern; the others may still match a later one.
-        zoned_rows = found["zone"].notna() if "zone" in found.columns else pd.Series(False, index=found.index)
-        settled_mask = (parsed.parsed.loc[found.index] | parsed.out_of_range.loc[found.index] | zoned_rows).to_numpy()
-        settled = found.index[settled_mask]
-        keep = pd.Series(index.isin(settled), index=index)
-        times = ParsedTimes(
-            times.utc.where(~keep, parsed.utc),
-            times.naive.where(~keep, parsed.naive),
-            times.year_missing.where(~keep, parsed.year_missing).astype(bool),
-            times.out_of_range.where(~keep, parsed.out_of_range).astype(bool),
-        )
-        ts_raw.loc[settled] = found.loc[settled, "ts"]
-        rest.loc[settled] = found.loc[settled, "rest"]
-        matched.loc[settled] = True
-    reason = pd.Series(pd.NA, index=index, dtype=STRING)
-    reason = reason.mask(matched & ~times.parsed, "bad_timestamp").mask(
-        matched & times.out_of_range, "timestamp_out_of_range"
+    return _generic_parse(lines, None)
+
+
+def _generic_with_layout(layout: str, sentence: str) -> LogFormat:
+    """The generic format bound to a timestamp layout (``sentence`` says how it was learned)."""
+
+    def parse(lines: pd.Series) -> pd.DataFrame:
+        return _generic_parse(lines, layout)
+
+    return replace(
+        LOG_FORMATS[GENERIC_FORMAT],
+        parse=parse,
+        bind=None,
+        learned=sentence,
+        rebuild=(_generic_with_layout, (layout, sentence)),
     )
-    head = (matched & times.parsed).astype(bool)
-    message = replace_regex(rest, r"^[\]\)>]?[\s,:|\-\]]*", "")
-    level_text = message.str.slice(0, 48)
-    level = extract_groups(level_text.fillna(""), _GENERIC_LEVEL)["level"].where(head)
-    # A level token right at the start of the message is not part of the message.
-    message = replace_regex(message, _GENERIC_LEADING_LEVEL, "")
-    return assemble(
-        index,
-        head=head,
-        times=times,
-        ts_raw=ts_raw,
-        reject_reason=reason,
-        columns={"kind": "log", "level": normalize_levels(level), "message": message},
-    )
+
+
+def _bind_generic(first_lines: Sequence[str]) -> LogFormat:
+    sample = [line.rstrip("\r\n") for line in first_lines if line.strip()][:SAMPLE_LINES]
+    layout, hits, total = _core.generic_learn(sample)
+    if layout is None:
+        return LOG_FORMATS[GENERIC_FORMAT]
+    spec = _GENERIC_SPECS.get(layout, "")
+    sentence = f"timestamp layout {layout} ({spec}) learned from {hits} of {total} sample lines"
+    return _generic_with_layout(layout, sentence)
+
+
+#: The catalogue of the generic reader's timestamp layouts: name -> spec (strftime-like).
+_GENERIC_SPECS: Final[Mapping[str, str]] = {layout["name"]: layout["spec"] for layout in _core.generic_layouts()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1588,10 +1528,14 @@ LOG_FORMATS: Final[dict[str, LogFormat]] = {
         ),
         LogFormat(
             name="generic",
-            description="fallback: a timestamp (ISO 8601, syslog, access-log, epoch, ...) and a level near the start",
+            description=(
+                "fallback: a timestamp in a layout learned from the file's first lines (ISO 8601, syslog, "
+                "access-log, epoch and 50 more), a level word anywhere in the line"
+            ),
             check=lambda lines: bool(lines),
             parse=_parse_generic,
             multiline=True,
+            bind=_bind_generic,
         ),
     )
 }
@@ -1703,4 +1647,6 @@ def detect_log_format(lines: Sequence[str], formats: Mapping[str, LogFormat] = L
     reason = f"{fmt.name}: {score} of {len(sample)} sample lines match"
     if fmt.name == GENERIC_FORMAT and runner_up is not None:
         reason += f" (no specific format fits a majority; best {runner_up[1].name}: {runner_up[0]})"
+    if fmt.learned is not None:
+        reason += f"; {fmt.learned}"
     return fmt, reason

@@ -360,9 +360,9 @@ class LogFileConnector:
         if self._forced is not None:
             return self._forced.for_file(sample), f"{self._forced.name}: given by the caller"
         if self.config.format_name:
-            return get_format(self.config.format_name, formats).for_file(sample), (
-                f"{self.config.format_name}: forced with --format"
-            )
+            fmt = get_format(self.config.format_name, formats).for_file(sample)
+            learned = f"; {fmt.learned}" if fmt.learned else ""  # the generic reader's learned layout
+            return fmt, f"{self.config.format_name}: forced with --format{learned}"
         if not sample:
             return None, head.why_no_line()  # not "empty" for a bomb or a first line of megabytes
         try:
