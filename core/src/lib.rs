@@ -5,7 +5,10 @@
 //! interpreter. Record batches leave through the Arrow C data interface ([`arrow_out`]) without a copy.
 
 pub mod arrow_out;
+// regex extraction and timestamp parsing (h-regex)
+pub mod extract;
 pub mod guard;
+pub mod times;
 
 use pyo3::prelude::*;
 
@@ -29,5 +32,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_class::<arrow_out::ArrowBatch>()?;
+    // extract: regex extraction (h-regex)
+    m.add_function(wrap_pyfunction!(extract::extract_groups, m)?)?;
+    m.add_function(wrap_pyfunction!(extract::regex_search, m)?)?;
+    m.add_function(wrap_pyfunction!(extract::regex_error, m)?)?;
+    m.add_function(wrap_pyfunction!(extract::regex_group_names, m)?)?;
+    m.add_function(wrap_pyfunction!(times::parse_layout, m)?)?;
     Ok(())
 }
