@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The functions of timeformats the parsers call; ``before`` puts the oracle's in their place.
 SWAPPED = (
     "extract_groups",
+    "match_text",
     "parse_access_time",
     "parse_compact_date_time",
     "parse_ctime",

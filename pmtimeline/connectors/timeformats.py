@@ -612,6 +612,5 @@ def parse_compact_date_time(text: pd.Series) -> ParsedTimes:
 
 
 def match_text(values: pd.Series, pattern: str) -> pd.Series:
-    """Where the RE2 ``pattern`` matches each value (``pc.match_substring_regex``); nulls -> False."""
-    mask = pc.fill_null(pc.match_substring_regex(arrow_strings(values), pattern), False)
-    return pd.Series(mask.to_numpy(zero_copy_only=False), index=values.index, dtype=bool)
+    """Where ``pattern`` (RE2 syntax) is found in each value, in the Rust core; nulls -> False."""
+    return pd.Series(search_text(values, pattern), index=values.index, dtype=bool)

@@ -33,6 +33,7 @@ CORPUS = Path("/tmp/corpus")
 #: The functions of timeformats that the parsers call, compared one for one.
 _SWAPPED = (
     "extract_groups",
+    "match_text",
     "parse_access_time",
     "parse_compact_date_time",
     "parse_ctime",
@@ -260,6 +261,14 @@ def test_unicode_digits_and_spaces_are_not_ascii_classes_in_either() -> None:
         pd.testing.assert_frame_equal(
             timeformats.extract_groups(column, pattern), reference.extract_groups(column, pattern)
         )
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(_damaged, _iso_text(), st.none()), max_size=15))
+def test_match_text_agrees_with_re2(rows: list[str | None]) -> None:
+    column = _column(rows)
+    for pattern in (r"^\s*\{", r"\d:\d{2}(?:\.\d+)?\s*(?:[+-]\d+(?::\d*)?|[A-Za-z]+)$", r"\bT\b", r"^\S+$"):
+        pd.testing.assert_series_equal(timeformats.match_text(column, pattern), reference.match_text(column, pattern))
 
 
 def test_a_pattern_the_engine_refuses_is_a_config_error() -> None:
