@@ -33,6 +33,11 @@ pub enum Layout {
     Access,
     /// `Mar  1 00:00:00[.fraction]` / `Mar 01 ...` (syslog, no year).
     Syslog,
+    /// `[Www ]Mmm dd HH:MM:SS[.fraction] YYYY` (C `ctime`, Apache error logs), after
+    /// `timeformats._pad_day` made the day two digits and the gaps one space.
+    Ctime,
+    /// `yymmdd HHMMSS` (HDFS); two-digit years 69-99 are 19xx, 00-68 are 20xx (as strptime).
+    Compact,
 }
 
 impl Layout {
@@ -41,6 +46,8 @@ impl Layout {
             "iso" => Some(Self::Iso),
             "access" => Some(Self::Access),
             "syslog" => Some(Self::Syslog),
+            "ctime" => Some(Self::Ctime),
+            "compact" => Some(Self::Compact),
             _ => None,
         }
     }
@@ -239,6 +246,58 @@ fn read_syslog(bytes: &[u8]) -> Reading {
     )
 }
 
+/// The ctime shape: `([A-Z][a-z]{2} )?Mon dd HH:MM:SS(\.f{1,9})? YYYY`. The weekday is not checked
+/// (it never was); a month name that is not one, an unsafe year or clock is left to the general path.
+fn read_ctime(bytes: &[u8]) -> Reading {
+    let is_name = |at: usize| {
+        matches!(bytes.get(at..at + 4), Some([first, second, third, b' '])
+            if first.is_ascii_uppercase() && second.is_ascii_lowercase() && third.is_ascii_lowercase())
+    };
+    let start = if is_name(0) && is_name(4) { 4 } else { 0 };
+    let fields = (|| {
+        is_name(start).then_some(())?;
+        let month = month(bytes.get(start..start + 3)?)?;
+        let day = number(bytes, start + 4, 2)?;
+        (bytes.get(start + 6) == Some(&b' ')).then_some(())?;
+        let clock = safe_clock(bytes, start + 7)?;
+        let mut at = start + 15;
+        let mut nanos = 0;
+        if bytes.get(at) == Some(&b'.') {
+            (nanos, at) = fraction(bytes, at + 1)?;
+        }
+        (bytes.get(at) == Some(&b' ') && bytes.len() == at + 5).then_some(())?;
+        Some((safe_year(bytes, at + 1)?, month, day, clock, nanos))
+    })();
+    match fields {
+        Some((year, month, day, clock, nanos)) => {
+            finish(wall_nanos((year, month, day), clock, nanos), None)
+        }
+        None => Reading::Unfit,
+    }
+}
+
+/// The compact shape: `yymmdd HHMMSS`; a clock the ISO shape would not take is left to the general path.
+fn read_compact(bytes: &[u8]) -> Reading {
+    let fields = (|| {
+        (bytes.len() == 13 && bytes[6] == b' ').then_some(())?;
+        let short = number(bytes, 0, 2)?;
+        let year = if short >= 69 {
+            1900 + short
+        } else {
+            2000 + short
+        };
+        let (month, day) = (number(bytes, 2, 2)?, number(bytes, 4, 2)?);
+        let clock = [
+            bytes[7], bytes[8], b':', bytes[9], bytes[10], b':', bytes[11], bytes[12],
+        ];
+        Some((year as i32, month, day, safe_clock(&clock, 0)?))
+    })();
+    match fields {
+        Some((year, month, day, clock)) => finish(wall_nanos((year, month, day), clock, 0), None),
+        None => Reading::Unfit,
+    }
+}
+
 /// Read one text in `layout`.
 pub fn read(layout: Layout, text: &str) -> Reading {
     let bytes = text.as_bytes();
@@ -246,6 +305,8 @@ pub fn read(layout: Layout, text: &str) -> Reading {
         Layout::Iso => read_iso(bytes),
         Layout::Access => read_access(bytes),
         Layout::Syslog => read_syslog(bytes),
+        Layout::Ctime => read_ctime(bytes),
+        Layout::Compact => read_compact(bytes),
     }
 }
 
@@ -393,11 +454,69 @@ mod tests {
         assert_eq!(read(Layout::Syslog, "Feb 30 00:00:00"), Reading::Invalid);
     }
 
+    #[test]
+    fn ctime_and_compact_shapes() {
+        let t = Utc
+            .with_ymd_and_hms(2005, 12, 4, 4, 51, 8)
+            .unwrap()
+            .timestamp()
+            * NS;
+        assert_eq!(
+            read(Layout::Ctime, "Sun Dec 04 04:51:08 2005"),
+            Reading::Naive(t)
+        );
+        assert_eq!(
+            read(Layout::Ctime, "Dec 04 04:51:08 2005"),
+            Reading::Naive(t)
+        );
+        assert_eq!(
+            read(Layout::Ctime, "Xyz Dec 04 04:51:08.25 2005"),
+            Reading::Naive(t + NS / 4)
+        );
+        assert_eq!(
+            read(Layout::Ctime, "Sun Dec  4 04:51:08 2005"),
+            Reading::Unfit
+        );
+        assert_eq!(
+            read(Layout::Ctime, "Sun Foo 04 04:51:08 2005"),
+            Reading::Unfit
+        );
+        assert_eq!(
+            read(Layout::Ctime, "Sun Dec 04 04:51:60 2005"),
+            Reading::Unfit
+        );
+        assert_eq!(
+            read(Layout::Ctime, "Sun Dec 04 04:51:08 2300"),
+            Reading::Unfit
+        );
+        assert_eq!(
+            read(Layout::Ctime, "Sun Feb 30 04:51:08 2005"),
+            Reading::Invalid
+        );
+        let h = Utc
+            .with_ymd_and_hms(2008, 11, 9, 20, 35, 18)
+            .unwrap()
+            .timestamp()
+            * NS;
+        assert_eq!(read(Layout::Compact, "081109 203518"), Reading::Naive(h));
+        let old = Utc
+            .with_ymd_and_hms(1969, 1, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp()
+            * NS;
+        assert_eq!(read(Layout::Compact, "690101 000000"), Reading::Naive(old));
+        assert_eq!(read(Layout::Compact, "081109 353518"), Reading::Unfit);
+        assert_eq!(read(Layout::Compact, "081309 203518"), Reading::Invalid);
+        assert_eq!(read(Layout::Compact, "081109 20351"), Reading::Unfit);
+    }
+
     fn any_layout() -> impl Strategy<Value = Layout> {
         prop_oneof![
             Just(Layout::Iso),
             Just(Layout::Access),
-            Just(Layout::Syslog)
+            Just(Layout::Syslog),
+            Just(Layout::Ctime),
+            Just(Layout::Compact),
         ]
     }
 

@@ -191,8 +191,8 @@ def _year_out_of_range(text: pd.Series, unparsed: pd.Series) -> pd.Series:
 
 
 def _core_times(text: pd.Series, layout: str) -> tuple[ParsedTimes, pd.Series]:
-    """(times, fits): the rows of ``text`` of the core's ``layout`` (``iso``, ``access``, ``syslog``)
-    parsed (other rows are NaT), and which rows have the layout's shape."""
+    """(times, fits): the rows of ``text`` of the core's ``layout`` (``iso``, ``access``, ``syslog``,
+    ``ctime``, ``compact``) parsed (other rows are NaT), and which rows have the layout's shape."""
     strings = arrow_strings(text)
     array = strings.chunk(0) if strings.num_chunks == 1 else strings.combine_chunks()
     batch = pa.record_batch(_core.parse_layout(array, layout))
@@ -595,6 +595,7 @@ def parse_ctime(text: pd.Series) -> ParsedTimes:
         r"^(?:[A-Z][a-z]{2} )?[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})? \d{4}$",
         build,
         ("%a %b %d %H:%M:%S %Y", "%a %b %d %H:%M:%S.%f %Y", "%b %d %H:%M:%S %Y", "%b %d %H:%M:%S.%f %Y"),
+        layout="ctime",
     )
 
 
@@ -608,7 +609,7 @@ def parse_compact_date_time(text: pd.Series) -> ParsedTimes:
             + "T" + s.str.slice(7, 9) + ":" + s.str.slice(9, 11) + ":" + s.str.slice(11, 13)
         )  # fmt: skip
 
-    return _iso_fast_path(text, r"^\d{6} \d{6}$", build, ("%y%m%d %H%M%S",))
+    return _iso_fast_path(text, r"^\d{6} \d{6}$", build, ("%y%m%d %H%M%S",), layout="compact")
 
 
 def match_text(values: pd.Series, pattern: str) -> pd.Series:

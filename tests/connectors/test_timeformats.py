@@ -200,6 +200,37 @@ def test_core_time_layouts_equal_the_general_path(
         pd.testing.assert_series_equal(got, expected)
 
 
+def _tricky_ctime_and_compact(seed: int, n: int = 4000) -> tuple[list[str], list[str]]:
+    rng = random.Random(seed)
+    ctime, compact = [], []
+    for _ in range(n):
+        clock = (
+            f"{rng.choice(['00', '23', '24', '35'])}:{rng.choice(['00', '59', '60'])}:{rng.choice(['00', '59', '60'])}"
+        )
+        day = rng.choice(["01", "29", "30", "32", " 4", "4", "00"])
+        weekday = rng.choice(["", "Sun ", "Xyz ", "sun "])
+        month = rng.choice(["Jan", "Feb", "Dec", "Foo", "feb"])
+        fraction = rng.choice(["", ".5", ".123456", ".1234567890"])
+        year = rng.choice(["2005", "1699", "1700", "2259", "2262", "2300"])
+        ctime.append(f"{weekday}{month} {day} {clock}{fraction} {year}")
+        yymmdd = f"{rng.choice(['08', '68', '69', '99', '00'])}{rng.choice(['01', '02', '13', '00'])}{day.strip():0>2}"
+        compact.append(f"{yymmdd} {clock.replace(':', '')}")
+    return ctime, compact
+
+
+@pytest.mark.parametrize(("parse", "which"), [(parse_ctime, 0), (parse_compact_date_time, 1)])
+def test_core_ctime_and_compact_layouts_equal_the_general_path(
+    parse: Callable[[pd.Series], ParsedTimes], which: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = pd.Series([*_tricky_ctime_and_compact(5)[which], None, ""], dtype=STRING)
+    fast = parse(values)
+    monkeypatch.setattr(timeformats, "_core_times", _nothing_fits)
+    general = parse(values)
+    assert int(fast.parsed.sum()) > 200
+    for got, expected in zip(fast, general, strict=True):
+        pd.testing.assert_series_equal(got, expected)
+
+
 def test_extract_groups_in_the_core_equals_re2() -> None:
     lines = pd.Series(
         [
