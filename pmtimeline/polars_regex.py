@@ -28,6 +28,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pmtimeline import _core
+
 #: Raised by polars for a pattern its engine refuses (look-around, backreferences, syntax errors).
 POLARS_PATTERN_ERRORS: Final = (pl.exceptions.ComputeError,)
 
@@ -111,7 +113,8 @@ _ENGINE_MESSAGE: Final = re.compile(r"^error: (.+)$", re.MULTILINE)
 
 def linear_time_problem(pattern: str) -> str | None:
     """Why ``pattern`` cannot run in a linear-time engine (one line naming the construct, its
-    position counted in characters from 1, and a rewrite hint), or None when polars runs it.
+    position counted in characters from 1, and a rewrite hint), or None when the engine runs it
+    (the Rust core's ``regex``, which polars runs too).
 
     The check reads the pattern, never any text, so it takes microseconds: call it where patterns
     are loaded.
@@ -189,14 +192,10 @@ def _backtracking_construct(pattern: str) -> tuple[str, int, str] | None:
 
 
 def _engine_refusal(pattern: str) -> str | None:
-    """polars' reason for refusing ``pattern`` as one line (with the position when it gives one)."""
-    try:
-        pl.Series([""], dtype=pl.String).str.contains(polars_pattern(pattern))
-    except POLARS_PATTERN_ERRORS as exc:
-        refused = exc
-    else:
+    """The Rust core's reason for refusing ``pattern`` as one line (with the position when it gives one)."""
+    text = _core.regex_error(polars_pattern(pattern))
+    if text is None:
         return None
-    text = str(refused)
     if "exceeds size limit" in text:
         return (
             "the pattern is too large for the linear-time engine (its compiled form exceeds 10 MiB): "
@@ -209,15 +208,13 @@ def _engine_refusal(pattern: str) -> str | None:
 
 
 def _error_position(pattern: str) -> int | None:
-    """0-based position of polars' error in a one-line ``pattern`` (its caret line), or None."""
+    """0-based position of the engine's error in a one-line ``pattern`` (its caret line), or None."""
     if "\n" in pattern:
         return None
-    try:
-        pl.Series([""], dtype=pl.String).str.contains(pattern)
-    except POLARS_PATTERN_ERRORS as exc:
-        lines = str(exc).splitlines()
-    else:
-        return None  # refused only once spelled for polars: no position in the user's text
+    text = _core.regex_error(pattern)
+    if text is None:
+        return None  # refused only once spelled in ASCII classes: no position in the user's text
+    lines = text.splitlines()
     for shown, caret in itertools.pairwise(lines):
         if shown.strip() == pattern.strip() and caret.strip().startswith("^"):
             return len(caret) - len(caret.lstrip()) - (len(shown) - len(shown.lstrip()))

@@ -1,15 +1,18 @@
-//! Record batches to Python through the Arrow PyCapsule interface (`__arrow_c_array__`).
+//! Record batches to Python, and arrays from Python, through the Arrow PyCapsule interface
+//! (`__arrow_c_array__`).
 //!
 //! `pyarrow.record_batch(batch)` (and polars, and pandas through pyarrow) imports the columns without
 //! copying their buffers.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::sync::Arc;
 
-use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
-use arrow_array::{Array, ArrayRef, RecordBatch, StructArray};
+use arrow_array::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
+use arrow_array::{
+    make_array, Array, ArrayRef, LargeStringArray, RecordBatch, StringArray, StructArray,
+};
 use arrow_schema::{ArrowError, Field, Schema};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyTuple};
 
@@ -65,6 +68,45 @@ impl ArrowBatch {
         let schema_capsule = PyCapsule::new(py, schema, Some(CString::from(c"arrow_schema")))?;
         let array_capsule = PyCapsule::new(py, ffi_array, Some(CString::from(c"arrow_array")))?;
         PyTuple::new(py, [schema_capsule.into_any(), array_capsule.into_any()])
+    }
+}
+
+/// Import an Arrow array from an object implementing `__arrow_c_array__` (a pyarrow Array).
+pub fn import_array(object: &Bound<'_, PyAny>) -> PyResult<ArrayRef> {
+    let pair = object.call_method0("__arrow_c_array__")?;
+    let pair = pair.cast::<PyTuple>()?;
+    let schema = pair.get_item(0)?;
+    let array = pair.get_item(1)?;
+    let schema = schema.cast::<PyCapsule>()?;
+    let array = array.cast::<PyCapsule>()?;
+    let schema_name: &CStr = c"arrow_schema";
+    let array_name: &CStr = c"arrow_array";
+    let schema_ptr = schema.pointer_checked(Some(schema_name))?;
+    let array_ptr = array.pointer_checked(Some(array_name))?;
+    // SAFETY: the capsules are named as the Arrow PyCapsule interface names them, so they hold an
+    // `ArrowSchema` and an `ArrowArray`. The array is moved out (its release callback is left empty
+    // in the capsule, so the capsule's destructor does not release it twice); the schema is borrowed
+    // while its capsule is alive.
+    let data = unsafe {
+        let ffi_array = FFI_ArrowArray::from_raw(array_ptr.cast::<FFI_ArrowArray>().as_ptr());
+        let ffi_schema = &*schema_ptr.cast::<FFI_ArrowSchema>().as_ptr();
+        from_ffi(ffi_array, ffi_schema)
+    }
+    .map_err(|err| PyValueError::new_err(err.to_string()))?;
+    Ok(make_array(data))
+}
+
+/// The rows of a string or large_string array (null rows are None).
+pub fn string_rows(array: &ArrayRef) -> PyResult<Vec<Option<&str>>> {
+    if let Some(strings) = array.as_any().downcast_ref::<LargeStringArray>() {
+        Ok(strings.iter().collect())
+    } else if let Some(strings) = array.as_any().downcast_ref::<StringArray>() {
+        Ok(strings.iter().collect())
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "expected a string array, got {}",
+            array.data_type()
+        )))
     }
 }
 

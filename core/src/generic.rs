@@ -13,21 +13,16 @@
 //! followed by an ambiguous zone abbreviation), a level word found at any position (as a word, in
 //! today's vocabulary) and the rest of the line as the message.
 
-use std::ffi::CStr;
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::builder::{BooleanBuilder, Int32Builder, LargeStringBuilder};
-use arrow_array::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
-use arrow_array::{
-    make_array, Array, ArrayRef, LargeStringArray, StringArray, TimestampNanosecondArray,
-};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use arrow_array::{ArrayRef, TimestampNanosecondArray};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyCapsule, PyTuple};
 use rayon::prelude::*;
 use regex::Regex;
 
-use crate::arrow_out::ArrowBatch;
+use crate::arrow_out::{import_array, string_rows, ArrowBatch};
 use crate::guard::guarded;
 use crate::layouts::{self, Found, Outcome};
 
@@ -291,44 +286,6 @@ pub fn parse_line(line: &str, learned: Option<usize>) -> LineOut {
     out
 }
 
-/// Import an Arrow array from an object implementing `__arrow_c_array__` (a pyarrow Array).
-fn import_array(object: &Bound<'_, PyAny>) -> PyResult<ArrayRef> {
-    let pair = object.call_method0("__arrow_c_array__")?;
-    let pair = pair.cast::<PyTuple>()?;
-    let schema = pair.get_item(0)?;
-    let array = pair.get_item(1)?;
-    let schema = schema.cast::<PyCapsule>()?;
-    let array = array.cast::<PyCapsule>()?;
-    let schema_name: &CStr = c"arrow_schema";
-    let array_name: &CStr = c"arrow_array";
-    let schema_ptr = schema.pointer_checked(Some(schema_name))?;
-    let array_ptr = array.pointer_checked(Some(array_name))?;
-    // SAFETY: the capsules are named as the Arrow PyCapsule interface names them, so they hold an
-    // `ArrowSchema` and an `ArrowArray`. The array is moved out (its release callback is left empty in
-    // the capsule, so the capsule's destructor does not release it twice); the schema is borrowed while
-    // its capsule is alive.
-    let data = unsafe {
-        let ffi_array = FFI_ArrowArray::from_raw(array_ptr.cast::<FFI_ArrowArray>().as_ptr());
-        let ffi_schema = &*schema_ptr.cast::<FFI_ArrowSchema>().as_ptr();
-        from_ffi(ffi_array, ffi_schema)
-    }
-    .map_err(|err| PyValueError::new_err(err.to_string()))?;
-    Ok(make_array(data))
-}
-
-fn rows(array: &ArrayRef) -> PyResult<Vec<Option<&str>>> {
-    if let Some(strings) = array.as_any().downcast_ref::<LargeStringArray>() {
-        Ok(strings.iter().collect())
-    } else if let Some(strings) = array.as_any().downcast_ref::<StringArray>() {
-        Ok(strings.iter().collect())
-    } else {
-        Err(PyTypeError::new_err(format!(
-            "expected a string array, got {}",
-            array.data_type()
-        )))
-    }
-}
-
 /// The sample a layout is learned from: the first [`SAMPLE_LINES`] non-blank lines.
 pub fn sample_of<'a>(lines: &[Option<&'a str>]) -> Vec<&'a str> {
     lines
@@ -458,7 +415,7 @@ pub fn generic_parse(
 ) -> PyResult<ArrowBatch> {
     guarded(py, source, || {
         let array = import_array(lines)?;
-        let rows = rows(&array)?;
+        let rows = string_rows(&array)?;
         let learned = match layout {
             Some(name) => Some(layouts::by_name(name).ok_or_else(|| {
                 PyValueError::new_err(format!("unknown timestamp layout {name:?}"))

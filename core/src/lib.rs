@@ -13,6 +13,9 @@ pub mod layouts;
 pub mod line_blocks;
 pub mod lines;
 pub mod open;
+// Regex extraction for the formats' patterns, and the common timestamp layouts.
+pub mod extract;
+pub mod times;
 
 use pyo3::prelude::*;
 
@@ -43,5 +46,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(generic::generic_learn, m)?)?;
     m.add_function(wrap_pyfunction!(generic::generic_parse, m)?)?;
     m.add_function(wrap_pyfunction!(generic::generic_render, m)?)?;
+    // Regex extraction and the common timestamp layouts.
+    m.add_function(wrap_pyfunction!(extract::extract_groups, m)?)?;
+    m.add_function(wrap_pyfunction!(extract::regex_search, m)?)?;
+    m.add_function(wrap_pyfunction!(extract::regex_error, m)?)?;
+    m.add_function(wrap_pyfunction!(extract::regex_group_names, m)?)?;
+    m.add_function(wrap_pyfunction!(times::parse_layout, m)?)?;
     Ok(())
 }

@@ -2,8 +2,8 @@
 
 Every function takes a whole column (a pandas Series, any index) and returns a :class:`ParsedTimes`
 aligned with it. Nothing here loops over rows in Python or calls dateutil per line: the work is done
-by polars (regular expressions, and the common time layouts), ``pd.to_datetime`` with an explicit
-``format=`` (every other layout) and pyarrow compute kernels.
+by the Rust core (regular expressions, and the common time layouts), ``pd.to_datetime`` with an
+explicit ``format=`` (every other layout) and pyarrow compute kernels.
 
 Conventions (shared with the ParsedLines frames of :mod:`pmtimeline.connectors.log_formats`):
 
@@ -19,18 +19,18 @@ Conventions (shared with the ParsedLines frames of :mod:`pmtimeline.connectors.l
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
 import numpy as np
 import pandas as pd
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pmtimeline.polars_regex import POLARS_PATTERN_ERRORS, polars_pattern
+from pmtimeline import _core
+from pmtimeline.errors import ConfigError
+from pmtimeline.polars_regex import polars_pattern
 from pmtimeline.schema import STRING, TIMESTAMP
 
 #: Year given to year-less timestamps (syslog) until the connector infers the real one. A leap year.
@@ -113,99 +113,42 @@ def extract_groups(values: pd.Series, pattern: str) -> pd.DataFrame:
     """Named groups of a regular expression (RE2 syntax) matched at each value.
 
     Returns one string column per group (NA where the value does not match, and where an optional
-    group did not take part or matched nothing) plus a bool column ``matched``.
+    group did not take part or matched nothing) plus a bool column ``matched``. An unnamed group's
+    column is named by its number, counted from 2.
 
-    The match runs in polars (Rust's ``regex`` crate) when it accepts the pattern, else in pyarrow's
-    RE2 (``pc.extract_regex``). Both are linear-time engines, but RE2's submatch extraction was the
-    largest single cost of parsing, and polars takes 2-3x less CPU for our access-log and log4j
-    patterns (bench/parse_engines.py; bench/README.md, "Parsing engine").
+    The match runs in the Rust core (the ``regex`` crate, linear in the text, on every core), with
+    ``\\d``, ``\\w``, ``\\s`` and ``\\b`` meaning what they mean in RE2 (ASCII; see
+    :func:`pmtimeline.polars_regex.polars_pattern`). A pattern the engine refuses raises ConfigError.
     """
     index = values.index
     strings = arrow_strings(values)
+    array = strings.chunk(0) if strings.num_chunks == 1 else strings.combine_chunks()
     try:
-        fields, matched = _polars_groups(strings, pattern)
-    except POLARS_PATTERN_ERRORS:
-        structs = pc.extract_regex(strings, pattern)
-        valid = pc.is_valid(structs)
-        matched = valid.to_numpy(zero_copy_only=False)
-        fields = {}
-        for i, name in enumerate(structs.type.names):
-            field = pc.struct_field(structs, [i])
-            fields[name] = pc.if_else(pc.and_(valid, pc.not_equal(field, "")), field, pa.scalar(None, field.type))
-    columns: dict[str, pd.Series] = {name: string_series(field, index) for name, field in fields.items()}
+        batch = pa.record_batch(_core.extract_groups(array, polars_pattern(pattern)))
+    except ValueError as exc:
+        raise ConfigError(f"regular expression {pattern!r} is refused: {exc}") from exc
+    columns: dict[str, pd.Series] = {
+        name: string_series(batch.column(name), index) for name in batch.schema.names if name != _MATCHED
+    }
+    matched = batch.column(_MATCHED).to_numpy(zero_copy_only=False)
     columns["matched"] = pd.Series(matched, index=index, dtype=bool)
     return pd.DataFrame(columns, index=index)
 
 
-_MATCH_GROUP: Final = "pmtimeline_matched"
-_LINE: Final = "pmtimeline_line"
-#: A pattern that ends in ``(?P<name>.*)$`` after an anchored prefix: the rest of the line.
-_TAIL_GROUP: Final = re.compile(r"(?s)(\^.*)\(\?P<(\w+)>\.\*\)\$")
+def search_text(values: pd.Series, pattern: str) -> np.ndarray:
+    """Boolean mask: where ``pattern`` (RE2 syntax, as in :func:`extract_groups`) is found in each
+    value (nulls are False), in the Rust core."""
+    strings = arrow_strings(values)
+    array = strings.chunk(0) if strings.num_chunks == 1 else strings.combine_chunks()
+    try:
+        batch = pa.record_batch(_core.regex_search(array, polars_pattern(pattern)))
+    except ValueError as exc:
+        raise ConfigError(f"regular expression {pattern!r} is refused: {exc}") from exc
+    return np.asarray(batch.column(_MATCHED).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _top_level_alternation(pattern: str) -> bool:
-    """Whether ``pattern`` has a ``|`` outside every group and class."""
-    depth = 0
-    in_class = False
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            if pattern.startswith("]", i + 1) or pattern.startswith("^]", i + 1):
-                i += 2 if pattern[i + 1] == "]" else 3
-                continue
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            return True
-        i += 1
-    return False
-
-
-@functools.lru_cache(maxsize=512)
-def _polars_pattern(pattern: str) -> tuple[str, str | None]:
-    """(the pattern polars runs, the name of a tail group cut off it, or None).
-
-    A trailing ``(?P<message>.*)$`` costs more to capture than all the other groups together (the
-    capture engine walks the whole message), so when the rest of the pattern is an anchored prefix
-    it is matched alone and the tail is the text after it. ``.*$`` matches any rest of a line (a
-    line holds no newline), so the match is the same.
-    """
-    tail = None
-    cut = _TAIL_GROUP.fullmatch(pattern)
-    if cut is not None and not _top_level_alternation(cut.group(1)):
-        try:
-            re.compile(cut.group(1))
-        except re.error:
-            pass
-        else:
-            pattern, tail = cut.group(1), cut.group(2)
-    return f"(?P<{_MATCH_GROUP}>{polars_pattern(pattern)})", tail
-
-
-def _polars_groups(strings: pa.ChunkedArray, pattern: str) -> tuple[dict[str, pa.ChunkedArray], np.ndarray]:
-    """(named group -> large_string array with NA for "" and non-matches, matched mask), in polars."""
-    run, tail = _polars_pattern(pattern)
-    frame = pl.DataFrame({_LINE: pl.Series(strings)})
-    groups = frame.select(pl.col(_LINE).str.extract_groups(run).struct.unnest())
-    if tail is not None:
-        prefix = groups[_MATCH_GROUP]
-        groups = groups.with_columns(frame[_LINE].str.slice(prefix.str.len_chars()).alias(tail))
-    matched = groups[_MATCH_GROUP].is_not_null().to_numpy()
-    groups = groups.drop(_MATCH_GROUP).select(
-        pl.when(pl.all() != "").then(pl.all())  # "" (an empty or absent group) -> null, as RE2 is read
-    )
-    arrow = groups.to_arrow(compat_level=pl.CompatLevel.oldest())
-    fields = {name: arrow.column(name).cast(pa.large_string()) for name in arrow.column_names}
-    return fields, matched
+#: The core's column telling which rows matched.
+_MATCHED: Final = "pmtimeline_matched"
 
 
 def replace_regex(values: pd.Series, pattern: str, replacement: str) -> pd.Series:
@@ -241,79 +184,30 @@ def _year_out_of_range(text: pd.Series, unparsed: pd.Series) -> pd.Series:
     return out
 
 
-# The common layouts are parsed by polars' strptime (chrono): with the checks around it, 1.5x
-# (ISO 8601) to 6x (access-log times) less CPU than the general path here (bench/parse_engines.py,
-# bench/README.md). chrono is more lenient than pandas in ways that would be wrong for us (a
-# year past 2262 wraps around the nanosecond range, ``:60`` rolls over into the next minute), so it
-# only gets rows whose text has the exact shape below, with a year that nanoseconds can hold and
-# seconds below 60; a row of any other shape takes the general path, which flags such years and
-# refuses such seconds.
-_SAFE_YEAR: Final = r"(?:1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9])"
-_SAFE_CLOCK: Final = r"[0-2][0-9]:[0-5][0-9]:[0-5][0-9]"
-_PL_ZONE: Final = r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)"
-_PL_ISO: Final = rf"^{_SAFE_YEAR}-[0-9]{{2}}-[0-9]{{2}}[T ]{_SAFE_CLOCK}(?:[.,][0-9]{{1,9}})?{_PL_ZONE}?$"
-_MONTH_ALTERNATION: Final = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+# The common layouts are read by the Rust core (core/src/times.rs, chrono's calendar): only rows of the
+# exact shape it knows, with a year that nanoseconds can hold (1700-2259) and seconds below 60; a row of
+# any other shape takes the general path here, which flags such years and refuses such seconds. A row
+# of the shape that names no real date or time (``Feb 30``, ``25:00``, an offset of a day) is NaT.
 
 
-class PolarsLayout(NamedTuple):
-    """A time layout polars parses: rows matching ``shape`` (fully anchored; see the note above),
-    rewritten by ``normalize`` (an expression on the column ``t``), are read with the chrono layout
-    ``naive`` or, where they match ``zoned``, with ``with_zone`` into UTC."""
-
-    shape: str
-    normalize: pl.Expr
-    naive: str
-    zoned: str | None = None
-    with_zone: str | None = None
-
-
-_PL_ISO_LAYOUT: Final = PolarsLayout(
-    _PL_ISO,
-    pl.col("t").str.replace(",", ".", literal=True).str.replace(" ", "T", literal=True),
-    "%Y-%m-%dT%H:%M:%S%.f",
-    f"{_PL_ZONE}$",
-    "%Y-%m-%dT%H:%M:%S%.f%#z",
-)
-_PL_ACCESS_LAYOUT: Final = PolarsLayout(
-    rf"^[0-9]{{2}}/{_MONTH_ALTERNATION}/{_SAFE_YEAR}:{_SAFE_CLOCK}(?: [+-][0-9]{{4}})?$",
-    pl.col("t"),
-    "%d/%b/%Y:%H:%M:%S",
-    r" [+-][0-9]{4}$",
-    "%d/%b/%Y:%H:%M:%S %z",
-)
-_PL_SYSLOG_LAYOUT: Final = PolarsLayout(
-    rf"^{_MONTH_ALTERNATION} (?:[0-9]{{2}}| [0-9]) {_SAFE_CLOCK}(?:\.[0-9]{{1,9}})?$",
-    pl.lit(f"{PLACEHOLDER_YEAR} ") + pl.col("t").str.replace("  ", " 0", literal=True),
-    "%Y %b %d %H:%M:%S%.f",
-)
-
-
-def _polars_times(text: pd.Series, layout: PolarsLayout) -> tuple[ParsedTimes, pd.Series]:
-    """(times, fits): the rows of ``text`` that match ``layout.shape`` parsed by polars (other rows
-    are NaT), and which rows matched the shape."""
-    frame = pl.DataFrame({"t": pl.Series(arrow_strings(text))})
-    flags = frame.select(
-        fits=pl.col("t").str.contains(layout.shape).fill_null(False),
-        zoned=pl.col("t").str.contains(layout.zoned).fill_null(False) if layout.zoned is not None else pl.lit(False),
-    )
-    fits = flags["fits"]
-    zoned = fits & flags["zoned"]
+def _core_times(text: pd.Series, layout: str) -> tuple[ParsedTimes, pd.Series]:
+    """(times, fits): the rows of ``text`` of the core's ``layout`` (``iso``, ``access``, ``syslog``,
+    ``ctime``, ``compact``) parsed (other rows are NaT), and which rows have the layout's shape."""
+    strings = arrow_strings(text)
+    array = strings.chunk(0) if strings.num_chunks == 1 else strings.combine_chunks()
+    batch = pa.record_batch(_core.parse_layout(array, layout))
     index = text.index
-    utc = pd.Series(pd.NaT, index=index, dtype=TIMESTAMP)
-    naive = pd.Series(pd.NaT, index=index, dtype=NAIVE)
-    if bool(fits.any()):
-        # Each layout is parsed only when some row needs it: a column rarely mixes zoned and naive text.
-        normalized = frame.select(layout.normalize.alias("n"))
-        if layout.with_zone is not None and bool(zoned.any()):
-            read = normalized.select(pl.col("n").str.strptime(pl.Datetime("ns", "UTC"), layout.with_zone, strict=False))
-            values = read["n"].set(~zoned, None).to_numpy()
-            utc = pd.Series(values, index=index).dt.tz_localize("UTC").astype(TIMESTAMP)
-        plain = fits & ~zoned
-        if bool(plain.any()):
-            read = normalized.select(pl.col("n").str.strptime(pl.Datetime("ns"), layout.naive, strict=False))
-            naive = pd.Series(read["n"].set(~plain, None).to_numpy(), index=index).astype(NAIVE)
+    fits = pd.Series(batch.column("fits").to_numpy(zero_copy_only=False), index=index, dtype=bool)
+    utc = _nanos_series(batch.column("utc"), index).dt.tz_localize("UTC").astype(TIMESTAMP)
+    naive = _nanos_series(batch.column("naive"), index)
     false = pd.Series(False, index=index, dtype=bool)
-    return ParsedTimes(utc, naive, false, false.copy()), pd.Series(fits.to_numpy(), index=index, dtype=bool)
+    return ParsedTimes(utc, naive, false, false.copy()), fits
+
+
+def _nanos_series(nanos: pa.Array, index: pd.Index) -> pd.Series:
+    """Nullable int64 nanoseconds as naive datetime64[ns] (null -> NaT)."""
+    values = nanos.cast(pa.timestamp("ns")).to_numpy(zero_copy_only=False)
+    return pd.Series(values, index=index, dtype=NAIVE)
 
 
 def parse_iso8601(text: pd.Series) -> ParsedTimes:
@@ -324,7 +218,7 @@ def parse_iso8601(text: pd.Series) -> ParsedTimes:
     rows without in ``naive``. Anything else (including zone abbreviations such as ``CST``) is NaT.
     """
     s = _as_text(text)
-    fast, fits = _polars_times(s, _PL_ISO_LAYOUT)
+    fast, fits = _core_times(s, "iso")
     if bool(fits.all()):
         return fast
     if not bool(fits.any()):
@@ -603,18 +497,18 @@ def _iso_fast_path(
     fallback_formats: tuple[str, ...],
     *,
     year_missing: bool = False,
-    polars: PolarsLayout | None = None,
+    layout: str | None = None,
     normalize_rest: Callable[[pd.Series], pd.Series] | None = None,
 ) -> ParsedTimes:
     """Parse rows matching the RE2 ``shape`` via ``build`` (text -> ISO 8601 text); others by strptime.
 
-    With ``polars``, rows of its shape are parsed by polars first (the fastest path);
+    With ``layout``, rows of that shape are read by the Rust core first (the fastest path);
     ``normalize_rest`` rewrites the text of the rows left for the other paths."""
     s = _as_text(text)
     index = s.index
     result = empty_times(index)
-    if polars is not None:
-        fast, quick = _polars_times(s, polars)
+    if layout is not None:
+        fast, quick = _core_times(s, layout)
         if bool(quick.any()):
             result = fast
             if year_missing:
@@ -651,7 +545,7 @@ def parse_access_time(text: pd.Series) -> ParsedTimes:
         r"^\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2}(?: [+-]\d{4})?$",
         build,
         ("%d/%b/%Y:%H:%M:%S %z", "%d/%b/%Y:%H:%M:%S"),
-        polars=_PL_ACCESS_LAYOUT,
+        layout="access",
     )
 
 
@@ -673,7 +567,7 @@ def parse_syslog_time(text: pd.Series) -> ParsedTimes:
             f"{PLACEHOLDER_YEAR}-" + _month_numbers(s.str.slice(0, 3)) + "-" + s.str.slice(4, 6) + "T" + s.str.slice(7)
         )
 
-    # The common shapes (``Mar  1`` and ``Mar 01``) go to polars as they are; only the rest is
+    # The common shapes (``Mar  1`` and ``Mar 01``) go to the core as they are; only the rest is
     # normalized by _pad_day (two regex passes) for the general path.
     return _iso_fast_path(
         text,
@@ -681,7 +575,7 @@ def parse_syslog_time(text: pd.Series) -> ParsedTimes:
         build,
         ("%b %d %H:%M:%S", "%b %d %H:%M:%S.%f"),
         year_missing=True,
-        polars=_PL_SYSLOG_LAYOUT,
+        layout="syslog",
         normalize_rest=_pad_day,
     )
 
@@ -701,6 +595,7 @@ def parse_ctime(text: pd.Series) -> ParsedTimes:
         r"^(?:[A-Z][a-z]{2} )?[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})? \d{4}$",
         build,
         ("%a %b %d %H:%M:%S %Y", "%a %b %d %H:%M:%S.%f %Y", "%b %d %H:%M:%S %Y", "%b %d %H:%M:%S.%f %Y"),
+        layout="ctime",
     )
 
 
@@ -714,10 +609,9 @@ def parse_compact_date_time(text: pd.Series) -> ParsedTimes:
             + "T" + s.str.slice(7, 9) + ":" + s.str.slice(9, 11) + ":" + s.str.slice(11, 13)
         )  # fmt: skip
 
-    return _iso_fast_path(text, r"^\d{6} \d{6}$", build, ("%y%m%d %H%M%S",))
+    return _iso_fast_path(text, r"^\d{6} \d{6}$", build, ("%y%m%d %H%M%S",), layout="compact")
 
 
 def match_text(values: pd.Series, pattern: str) -> pd.Series:
-    """Where the RE2 ``pattern`` matches each value (``pc.match_substring_regex``); nulls -> False."""
-    mask = pc.fill_null(pc.match_substring_regex(arrow_strings(values), pattern), False)
-    return pd.Series(mask.to_numpy(zero_copy_only=False), index=values.index, dtype=bool)
+    """Where ``pattern`` (RE2 syntax) is found in each value, in the Rust core; nulls -> False."""
+    return pd.Series(search_text(values, pattern), index=values.index, dtype=bool)

@@ -17,8 +17,8 @@ A format file holds one ``[[format]]`` table per format::
 
 ``regex`` is a regular expression with the named group ``timestamp`` and optionally ``level``,
 ``host``, ``service``, ``message`` and any other event column (``http_status``, ``trace_id``, ...);
-every other named group goes to ``fields``. It runs in polars (Rust's ``regex`` crate, RE2's
-syntax: ``(?P<name>...)``, classes, ``\\d``/``\\w``/``\\s`` as ASCII), which takes time linear in the
+every other named group goes to ``fields``. It runs in pmtimeline's Rust core (the ``regex`` crate,
+RE2's syntax: ``(?P<name>...)``, classes, ``\\d``/``\\w``/``\\s`` as ASCII), which takes time linear in the
 line whatever the pattern. Constructs only a backtracking engine has (look-around, backreferences,
 possessive quantifiers, atomic groups, conditionals) are refused when the file is loaded, with the
 construct, its position and a rewrite hint: in Python's ``re`` one such pattern took minutes on 20
@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
-import polars as pl
 
+from pmtimeline import _core
 from pmtimeline.config import check_zone
 from pmtimeline.connectors.log_formats import (
     EVENT_FIELD_DTYPES,
@@ -49,13 +49,13 @@ from pmtimeline.connectors.log_formats import (
 )
 from pmtimeline.connectors.timeformats import (
     ParsedTimes,
-    arrow_strings,
     combine_times,
     empty_times,
     extract_groups,
     parse_epoch,
     parse_timestamp_text,
     parse_with_format,
+    search_text,
 )
 from pmtimeline.errors import ConfigError
 from pmtimeline.polars_regex import linear_time_problem, polars_pattern
@@ -144,7 +144,7 @@ def _format_from_table(table: Mapping[str, Any], where: str) -> LogFormat:
         return _parse_user_lines(lines, regex, parse_time, levels, kind, start_text)
 
     def check(sample: Sequence[str]) -> bool:
-        return bool(_contains(pl.Series(list(sample), dtype=pl.String), regex).any())
+        return bool(search_text(pd.Series(list(sample), dtype=STRING), regex).any())
 
     return LogFormat(
         name=name,
@@ -152,7 +152,7 @@ def _format_from_table(table: Mapping[str, Any], where: str) -> LogFormat:
         check=check,
         parse=parse,
         multiline=start_text is not None,
-        # Left unset: the parser matches the start pattern in polars; a Python ``re`` pattern here
+        # Left unset: the parser matches the start pattern in the core; a Python ``re`` pattern here
         # would invite matching lines with a backtracking engine.
         multiline_start=None,
         timezone=timezone,
@@ -161,7 +161,7 @@ def _format_from_table(table: Mapping[str, Any], where: str) -> LogFormat:
 
 
 def _linear_time_regex(pattern: str, where: str, key: str) -> str:
-    """``pattern``, after checking that polars' linear-time engine runs it (else a ConfigError)."""
+    """``pattern``, after checking that the core's linear-time engine runs it (else a ConfigError)."""
     problem = linear_time_problem(pattern)
     if problem is None:
         return pattern
@@ -170,15 +170,8 @@ def _linear_time_regex(pattern: str, where: str, key: str) -> str:
 
 
 def _group_names(pattern: str) -> list[str]:
-    """The named groups of a pattern polars accepts (unnamed groups are numbered)."""
-    dtype = pl.Series([""], dtype=pl.String).str.extract_groups(polars_pattern(pattern)).dtype
-    assert isinstance(dtype, pl.Struct)
-    return [field.name for field in dtype.fields]
-
-
-def _contains(text: pl.Series, pattern: str) -> pl.Series:
-    """Whether each value holds a match of ``pattern`` (nulls are False), in polars."""
-    return text.str.contains(polars_pattern(pattern)).fill_null(False)
+    """The groups of a pattern the core accepts, as :func:`extract_groups` names its columns."""
+    return _core.regex_group_names(polars_pattern(pattern))
 
 
 def _levels(value: object, where: str) -> dict[str, str] | None:
@@ -222,7 +215,7 @@ def _parse_user_lines(
 ) -> pd.DataFrame:
     text = lines if str(lines.dtype) == str(STRING) else lines.astype(STRING)
     index = text.index
-    # load_format_file checked that polars runs the pattern: no backtracking engine on any line.
+    # load_format_file checked that the core runs the pattern: no backtracking engine on any line.
     groups = extract_groups(text, regex)
     matched = groups["matched"]
     stamp = groups["timestamp"]
@@ -242,7 +235,7 @@ def _parse_user_lines(
     if start is not None:
         # A line that starts an event but does not fit the regex is a reject, not a continuation:
         # glued to the previous event, its text would be lost inside another event's message.
-        starts = _contains(pl.Series(arrow_strings(text)), start).to_numpy()
+        starts = search_text(text, start)
         reason = reason.mask(~matched & starts, "unparseable")
     columns: dict[str, pd.Series | str] = {"kind": kind}
     for name in groups.columns:

@@ -156,8 +156,9 @@ def test_compact_date_time_two_digit_year_pivot() -> None:
     assert pd.isna(times.naive.iloc[2])
 
 
-# The polars paths (extract_groups, and the time layouts parsed by chrono) must give exactly what the
-# general paths give (RE2, and pandas' parsers with their range checks), on every shape, valid or not.
+# The core's time layouts (core/src/times.rs) must give exactly what the general paths give (pandas'
+# parsers with their range checks), on every shape, valid or not. (tests/connectors/test_extract_parity.py
+# compares extract_groups and the parsers with the pre-Rust implementation.)
 
 
 def _tricky_times(seed: int, n: int = 6000) -> tuple[list[str], list[str], list[str]]:
@@ -178,28 +179,59 @@ def _tricky_times(seed: int, n: int = 6000) -> tuple[list[str], list[str], list[
     return iso, access, syslog
 
 
+def _nothing_fits(text: pd.Series, layout: str) -> tuple[ParsedTimes, pd.Series]:
+    """timeformats._core_times that knows no layout: every row takes the general path."""
+    return timeformats.empty_times(text.index), pd.Series(False, index=text.index, dtype=bool)
+
+
 @pytest.mark.parametrize(
-    ("parse", "layout", "which"),
-    [
-        (parse_iso8601, "_PL_ISO_LAYOUT", 0),
-        (parse_access_time, "_PL_ACCESS_LAYOUT", 1),
-        (parse_syslog_time, "_PL_SYSLOG_LAYOUT", 2),
-    ],
+    ("parse", "which"),
+    [(parse_iso8601, 0), (parse_access_time, 1), (parse_syslog_time, 2)],
 )
-def test_polars_time_layouts_equal_the_general_path(
-    parse: Callable[[pd.Series], ParsedTimes], layout: str, which: int, monkeypatch: pytest.MonkeyPatch
+def test_core_time_layouts_equal_the_general_path(
+    parse: Callable[[pd.Series], ParsedTimes], which: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     values = pd.Series([*_tricky_times(11)[which], None, ""], dtype=STRING)
     fast = parse(values)
-    original = getattr(timeformats, layout)
-    monkeypatch.setattr(timeformats, layout, original._replace(shape="^never$"))
+    monkeypatch.setattr(timeformats, "_core_times", _nothing_fits)
     general = parse(values)
     assert int(fast.parsed.sum()) > 300  # the sample holds plenty of valid times
     for got, expected in zip(fast, general, strict=True):
         pd.testing.assert_series_equal(got, expected)
 
 
-def test_extract_groups_in_polars_equals_re2() -> None:
+def _tricky_ctime_and_compact(seed: int, n: int = 4000) -> tuple[list[str], list[str]]:
+    rng = random.Random(seed)
+    ctime, compact = [], []
+    for _ in range(n):
+        clock = (
+            f"{rng.choice(['00', '23', '24', '35'])}:{rng.choice(['00', '59', '60'])}:{rng.choice(['00', '59', '60'])}"
+        )
+        day = rng.choice(["01", "29", "30", "32", " 4", "4", "00"])
+        weekday = rng.choice(["", "Sun ", "Xyz ", "sun "])
+        month = rng.choice(["Jan", "Feb", "Dec", "Foo", "feb"])
+        fraction = rng.choice(["", ".5", ".123456", ".1234567890"])
+        year = rng.choice(["2005", "1699", "1700", "2259", "2262", "2300"])
+        ctime.append(f"{weekday}{month} {day} {clock}{fraction} {year}")
+        yymmdd = f"{rng.choice(['08', '68', '69', '99', '00'])}{rng.choice(['01', '02', '13', '00'])}{day.strip():0>2}"
+        compact.append(f"{yymmdd} {clock.replace(':', '')}")
+    return ctime, compact
+
+
+@pytest.mark.parametrize(("parse", "which"), [(parse_ctime, 0), (parse_compact_date_time, 1)])
+def test_core_ctime_and_compact_layouts_equal_the_general_path(
+    parse: Callable[[pd.Series], ParsedTimes], which: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = pd.Series([*_tricky_ctime_and_compact(5)[which], None, ""], dtype=STRING)
+    fast = parse(values)
+    monkeypatch.setattr(timeformats, "_core_times", _nothing_fits)
+    general = parse(values)
+    assert int(fast.parsed.sum()) > 200
+    for got, expected in zip(fast, general, strict=True):
+        pd.testing.assert_series_equal(got, expected)
+
+
+def test_extract_groups_in_the_core_equals_re2() -> None:
     lines = pd.Series(
         [
             '10.0.0.1 - alice [12/Mar/2024:09:00:00 +0100] "GET /a?x=\\"y\\" HTTP/1.1" 200 5 "-" "UA é" 0.5',
@@ -218,21 +250,11 @@ def test_extract_groups_in_polars_equals_re2() -> None:
     for i, name in enumerate(structs.type.names):
         expected = [None if (v is None or v == "") else v for v in pc.struct_field(structs, [i]).to_pylist()]
         assert [None if pd.isna(v) else v for v in fast[name]] == expected, name
-    # Arabic-Indic digits are not \d in RE2, and not in polars either once the classes are spelled out.
+    # Arabic-Indic digits are not \d in RE2, and not in the core either once the classes are spelled out.
     assert not fast["matched"].iloc[5]
 
 
-def test_extract_groups_falls_back_to_re2_for_what_polars_refuses() -> None:
-    # \C (any byte) is RE2-only syntax: polars refuses the pattern, RE2 runs it.
-    groups = extract_groups(pd.Series(["ab"], dtype=STRING), r"^(?P<first>\C)")
-    assert groups["first"].tolist() == ["a"]
-
-
-def test_a_trailing_message_group_is_cut_only_off_an_anchored_prefix() -> None:
-    cut = timeformats._polars_pattern(r"^(?P<a>\d+) (?P<message>.*)$")
-    assert cut[1] == "message"
-    assert timeformats._polars_pattern(r"(?P<a>\d+) (?P<message>.*)$")[1] is None  # not anchored
-    assert timeformats._polars_pattern(r"^a|b(?P<message>.*)$")[1] is None  # alternation at the top
+def test_a_trailing_message_group_takes_the_rest_of_the_line() -> None:
     groups = extract_groups(text("12 hello  world ", "x 1", None, "7 "), r"^(?P<a>\d+) (?P<message>.*)$")
     assert groups["a"].tolist() == ["12", pd.NA, pd.NA, "7"]
     assert groups["message"].tolist() == ["hello  world ", pd.NA, pd.NA, pd.NA]
