@@ -6,6 +6,8 @@
 
 pub mod arrow_out;
 pub mod guard;
+// JSON lines (h-json): decoding, flattening and key mapping of JSON-lines blocks.
+pub mod json_lines;
 
 use pyo3::prelude::*;
 
@@ -29,5 +31,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(core_version, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_class::<arrow_out::ArrowBatch>()?;
+    // JSON lines (h-json).
+    m.add_function(wrap_pyfunction!(json_lines::parse_json_lines, m)?)?;
     Ok(())
 }
