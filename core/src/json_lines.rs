@@ -34,6 +34,32 @@ use rayon::prelude::*;
 use crate::arrow_out::ArrowBatch;
 use crate::guard::guarded;
 
+/// FNV-1a: the key maps hash a few short keys per line, where SipHash's cost showed (no attacker
+/// chooses which of these maps' buckets fill: a block's keys are read once per line whatever they are).
+#[derive(Default, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
 /// Objects and arrays nested deeper than this are rejected `too_deep` (`MAX_JSON_DEPTH` in Python).
 pub const MAX_DEPTH: i64 = 64;
 /// Lines decoded together by one rayon task.
@@ -417,7 +443,8 @@ pub struct KeyTree {
     names: Vec<String>,
     parents: Vec<u32>,
     children: Vec<Vec<u32>>,
-    lookup: HashMap<(u32, String), u32>,
+    /// parent -> child name -> child (looked up by &str: no allocation per key of a line).
+    lookup: FastMap<u32, FastMap<String, u32>>,
     /// A node held a non-null value (a scalar, an array or an empty object) in some line.
     valued: Vec<bool>,
     /// A node held null in some line (it is a column of its own only if it never had children).
@@ -442,12 +469,15 @@ impl KeyTree {
     }
 
     fn child(&mut self, parent: u32, name: &str) -> u32 {
-        if let Some(&id) = self.lookup.get(&(parent, name.to_owned())) {
+        if let Some(&id) = self.lookup.get(&parent).and_then(|m| m.get(name)) {
             return id;
         }
         let id = self.push_node(parent, name.to_owned());
         self.children[parent as usize].push(id);
-        self.lookup.insert((parent, name.to_owned()), id);
+        self.lookup
+            .entry(parent)
+            .or_default()
+            .insert(name.to_owned(), id);
         id
     }
 
@@ -739,18 +769,68 @@ pub struct Mapping {
     pub divisors: HashMap<String, f64>,
 }
 
+/// A text column being built: one values buffer, the end of each value, validity (no allocation per value).
+#[derive(Debug, Default, Clone)]
+pub struct TextColumn {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+    valid: Vec<bool>,
+}
+
+impl TextColumn {
+    fn push(&mut self, value: Option<&str>) {
+        if let Some(text) = value {
+            self.data.extend_from_slice(text.as_bytes());
+        }
+        self.ends.push(self.data.len());
+        self.valid.push(value.is_some());
+    }
+
+    fn append(&mut self, other: TextColumn) {
+        let base = self.data.len();
+        self.data.extend_from_slice(&other.data);
+        self.ends.extend(other.ends.iter().map(|end| end + base));
+        self.valid.extend(other.valid);
+    }
+
+    /// The values, for tests and small uses.
+    pub fn values(&self) -> Vec<Option<String>> {
+        let mut start = 0;
+        let mut out = Vec::with_capacity(self.ends.len());
+        for (end, valid) in self.ends.iter().zip(&self.valid) {
+            out.push(valid.then(|| String::from_utf8_lossy(&self.data[start..*end]).into_owned()));
+            start = *end;
+        }
+        out
+    }
+
+    fn to_array(&self) -> ArrayRef {
+        let mut offsets = Vec::with_capacity(self.ends.len() + 1);
+        offsets.push(0i64);
+        offsets.extend(self.ends.iter().map(|end| *end as i64));
+        let nulls = NullBuffer::from(self.valid.clone());
+        let nulls = (nulls.null_count() > 0).then_some(nulls);
+        // Every value was pushed as a whole &str and the ends only grow: valid offsets and UTF-8.
+        Arc::new(LargeStringArray::new(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            Buffer::from_vec(self.data.clone()),
+            nulls,
+        ))
+    }
+}
+
 /// The output of a block, column by column, in Arrow-ready vectors.
 pub struct Block {
     pub reject: Vec<Option<&'static str>>,
     /// (event column, values): text columns.
-    pub text: Vec<(String, Vec<Option<String>>)>,
+    pub text: Vec<(String, TextColumn)>,
     /// (event column, values): numeric columns.
     pub numbers: Vec<(String, Vec<Option<f64>>)>,
     /// Position of each mapped column in output order: (is_numeric, index into text/numbers).
     pub order: Vec<(bool, usize)>,
-    pub fields: Option<Vec<Option<String>>>,
+    pub fields: Option<TextColumn>,
     /// (key, values) for the keys asked for by name.
-    pub keys: Vec<(String, Vec<Option<String>>)>,
+    pub keys: Vec<(String, TextColumn)>,
 }
 
 /// A flat column of the block: its name, and the nodes (in depth-first order) that bear it.
@@ -764,8 +844,10 @@ type TargetKeys = (String, bool, Vec<(u32, String, usize)>);
 
 struct Plan {
     columns: Vec<Column>,
-    /// Node of the global tree -> its column.
-    column_of: HashMap<u32, usize>,
+    /// Node of the global tree -> its column (usize::MAX: none) and its place among that column's nodes.
+    column_of: Vec<(usize, u32)>,
+    /// Some column is borne by several nodes (a key written dotted and nested).
+    collisions: bool,
     /// Event columns in output order, each with its keys (priority, column index) sorted.
     targets: Vec<(String, bool, Vec<usize>)>,
     rest: Vec<usize>,
@@ -776,7 +858,7 @@ struct Plan {
 fn plan(tree: &KeyTree, mapping: Option<&Mapping>, keys: &[String]) -> Plan {
     let mut columns: Vec<Column> = Vec::new();
     let mut by_name: HashMap<String, usize> = HashMap::new();
-    let mut column_of = HashMap::new();
+    let mut column_of = vec![(usize::MAX, 0u32); tree.names.len()];
     for id in tree.preorder() {
         let i = id as usize;
         let is_column = tree.valued[i] || (tree.nulled[i] && tree.children[i].is_empty());
@@ -791,8 +873,8 @@ fn plan(tree: &KeyTree, mapping: Option<&Mapping>, keys: &[String]) -> Plan {
             });
             columns.len() - 1
         });
+        column_of[id as usize] = (at, columns[at].nodes.len() as u32);
         columns[at].nodes.push(id);
-        column_of.insert(id, at);
     }
     let mut targets: Vec<TargetKeys> = Vec::new();
     let mut rest = Vec::new();
@@ -831,9 +913,11 @@ fn plan(tree: &KeyTree, mapping: Option<&Mapping>, keys: &[String]) -> Plan {
         })
         .collect();
     let asked = keys.iter().map(|k| by_name.get(k).copied()).collect();
+    let collisions = columns.iter().any(|c| c.nodes.len() > 1);
     Plan {
         columns,
         column_of,
+        collisions,
         targets,
         rest,
         divisors,
@@ -859,10 +943,10 @@ fn decode_slice<'a>(lines: &[Option<&'a str>]) -> Slice<'a> {
 /// The rendered output of one slice.
 struct Rendered {
     reject: Vec<Option<&'static str>>,
-    text: Vec<Vec<Option<String>>>,
+    text: Vec<TextColumn>,
     numbers: Vec<Vec<Option<f64>>>,
-    fields: Vec<Option<String>>,
-    keys: Vec<Vec<Option<String>>>,
+    fields: TextColumn,
+    keys: Vec<TextColumn>,
 }
 
 fn render_slice(slice: &Slice<'_>, map: &[u32], plan: &Plan) -> Rendered {
@@ -875,11 +959,14 @@ fn render_slice(slice: &Slice<'_>, map: &[u32], plan: &Plan) -> Rendered {
         .collect();
     let mut out = Rendered {
         reject: Vec::with_capacity(n),
-        text: vec![Vec::with_capacity(n); text_targets.len()],
+        text: vec![TextColumn::default(); text_targets.len()],
         numbers: vec![Vec::with_capacity(n); numeric_targets.len()],
-        fields: Vec::with_capacity(n),
-        keys: vec![Vec::with_capacity(n); plan.asked.len()],
+        fields: TextColumn::default(),
+        keys: vec![TextColumn::default(); plan.asked.len()],
     };
+    // This slice's nodes -> (column, place among the column's nodes).
+    let local: Vec<(usize, u32)> = map.iter().map(|g| plan.column_of[*g as usize]).collect();
+    let mut fields = String::new();
     // Per row: the value of each column (the first non-null of the nodes that bear its name).
     let mut values: Vec<Option<&Val<'_>>> = vec![None; plan.columns.len()];
     let mut rank: Vec<usize> = Vec::new();
@@ -902,24 +989,14 @@ fn render_slice(slice: &Slice<'_>, map: &[u32], plan: &Plan) -> Rendered {
         // Nodes of one name: the first in depth-first order wins, so visit them in that order.
         rank.clear();
         rank.extend(0..leaves.len());
-        let order_of = |i: &usize| {
-            let node = map[leaves[*i].0 as usize];
-            let column = plan.column_of.get(&node).copied().unwrap_or(usize::MAX);
-            let within = plan
-                .columns
-                .get(column)
-                .and_then(|c| c.nodes.iter().position(|n| *n == node))
-                .unwrap_or(0);
-            (column, within)
-        };
-        if leaves.len() > 1 {
-            rank.sort_by_key(order_of);
+        if plan.collisions && leaves.len() > 1 {
+            rank.sort_by_key(|i| local[leaves[*i].0 as usize]);
         }
         for &i in &rank {
-            let node = map[leaves[i].0 as usize];
-            let Some(&column) = plan.column_of.get(&node) else {
+            let column = local[leaves[i].0 as usize].0;
+            if column == usize::MAX {
                 continue;
-            };
+            }
             if values[column].is_none() && leaves[i].1 != Val::Null {
                 values[column] = Some(&leaves[i].1);
                 touched.push(column);
@@ -930,7 +1007,7 @@ fn render_slice(slice: &Slice<'_>, map: &[u32], plan: &Plan) -> Rendered {
                 .2
                 .iter()
                 .find_map(|&c| values[c].and_then(key_text));
-            out.text[slot].push(text.map(Cow::into_owned));
+            out.text[slot].push(text.as_deref());
         }
         let mut worded: Vec<(usize, Cow<'_, str>)> = Vec::new();
         for (slot, &t) in numeric_targets.iter().enumerate() {
@@ -944,7 +1021,7 @@ fn render_slice(slice: &Slice<'_>, map: &[u32], plan: &Plan) -> Rendered {
             }
             out.numbers[slot].push(number);
         }
-        let mut fields = String::new();
+        fields.clear();
         for &c in &plan.rest {
             if let Some(value) = values[c] {
                 let mark = fields.len();
@@ -963,16 +1040,16 @@ fn render_slice(slice: &Slice<'_>, map: &[u32], plan: &Plan) -> Rendered {
             fields.push(':');
             quote_str(&mut fields, words);
         }
-        out.fields.push(if fields.is_empty() {
-            None
+        if fields.is_empty() {
+            out.fields.push(None);
         } else {
             fields.replace_range(0..1, "{");
             fields.push('}');
-            Some(fields)
-        });
+            out.fields.push(Some(&fields));
+        }
         for (slot, asked) in plan.asked.iter().enumerate() {
             let text = asked.and_then(|c| values[c]).and_then(key_text);
-            out.keys[slot].push(text.map(Cow::into_owned));
+            out.keys[slot].push(text.as_deref());
         }
     }
     out
@@ -996,10 +1073,10 @@ pub fn parse_block(lines: &[Option<&str>], mapping: Option<&Mapping>, keys: &[St
         order: Vec::new(),
         fields: mapping
             .filter(|_| !plan.columns.is_empty())
-            .map(|_| Vec::with_capacity(lines.len())),
+            .map(|_| TextColumn::default()),
         keys: keys
             .iter()
-            .map(|k| (k.clone(), Vec::with_capacity(lines.len())))
+            .map(|k| (k.clone(), TextColumn::default()))
             .collect(),
     };
     if mapping.is_some() {
@@ -1011,9 +1088,7 @@ pub fn parse_block(lines: &[Option<&str>], mapping: Option<&Mapping>, keys: &[St
                     .push((name.clone(), Vec::with_capacity(lines.len())));
             } else {
                 block.order.push((false, block.text.len()));
-                block
-                    .text
-                    .push((name.clone(), Vec::with_capacity(lines.len())));
+                block.text.push((name.clone(), TextColumn::default()));
             }
         }
     }
@@ -1021,17 +1096,17 @@ pub fn parse_block(lines: &[Option<&str>], mapping: Option<&Mapping>, keys: &[St
         block.reject.extend(part.reject);
         if mapping.is_some() {
             for (slot, values) in part.text.into_iter().enumerate() {
-                block.text[slot].1.extend(values);
+                block.text[slot].1.append(values);
             }
             for (slot, values) in part.numbers.into_iter().enumerate() {
                 block.numbers[slot].1.extend(values);
             }
             if let Some(fields) = block.fields.as_mut() {
-                fields.extend(part.fields);
+                fields.append(part.fields);
             }
         }
         for (slot, values) in part.keys.into_iter().enumerate() {
-            block.keys[slot].1.extend(values);
+            block.keys[slot].1.append(values);
         }
     }
     block
@@ -1080,14 +1155,14 @@ fn block_batch(block: &Block) -> Result<ArrowBatch, arrow_schema::ArrowError> {
             columns.push((name.clone(), floats(values)));
         } else {
             let (name, values) = &block.text[at];
-            columns.push((name.clone(), large_strings(values)));
+            columns.push((name.clone(), values.to_array()));
         }
     }
     if let Some(fields) = &block.fields {
-        columns.push(("fields".to_owned(), large_strings(fields)));
+        columns.push(("fields".to_owned(), fields.to_array()));
     }
     for (key, values) in &block.keys {
-        columns.push((format!("key:{key}"), large_strings(values)));
+        columns.push((format!("key:{key}"), values.to_array()));
     }
     ArrowBatch::from_columns(
         columns
@@ -1216,10 +1291,10 @@ mod tests {
             "{\"z\":1,\"a\":{\"b\":\"x\"}}",
             "{\"a\":{\"c\":2.5},\"y\":[1,\"s\"]}",
         ]);
-        let fields = b.fields.expect("keys");
+        let fields = b.fields.expect("keys").values();
         assert_eq!(fields[0].as_deref(), Some("{\"z\":1,\"a.b\":\"x\"}"));
         assert_eq!(fields[1].as_deref(), Some("{\"a.c\":2.5,\"y\":[1, \"s\"]}"));
-        assert_eq!(b.keys[0].1, vec![Some("x".to_owned()), None]);
+        assert_eq!(b.keys[0].1.values(), vec![Some("x".to_owned()), None]);
     }
 
     #[test]
@@ -1230,7 +1305,7 @@ mod tests {
         ]);
         assert_eq!(b.text[0].0, "message");
         assert_eq!(
-            b.text[0].1,
+            b.text[0].1.values(),
             vec![Some("high".to_owned()), Some("only".to_owned())]
         );
         let status = &b
@@ -1247,7 +1322,7 @@ mod tests {
             .expect("duration")
             .1;
         assert_eq!(duration, &vec![Some(2.0), None]);
-        let fields = b.fields.expect("fields");
+        let fields = b.fields.expect("fields").values();
         assert_eq!(fields[1].as_deref(), Some("{\"status\":\"failed\"}"));
     }
 
@@ -1266,7 +1341,7 @@ mod tests {
     fn duplicate_keys_keep_their_first_place_and_last_value() {
         let b = block(&["{\"k\":1,\"j\":2,\"k\":3}"]);
         assert_eq!(
-            b.fields.expect("fields")[0].as_deref(),
+            b.fields.expect("fields").values()[0].as_deref(),
             Some("{\"k\":3,\"j\":2}")
         );
     }
@@ -1333,7 +1408,8 @@ mod tests {
             let b = parse_block(&[Some(text.as_str())], Some(&Mapping::default()), &[keys.join(".")]);
             prop_assert_eq!(b.reject[0], None);
             let expected = value.to_string();
-            prop_assert_eq!(b.keys[0].1[0].as_deref(), Some(expected.as_str()));
+            let got = b.keys[0].1.values();
+            prop_assert_eq!(got[0].as_deref(), Some(expected.as_str()));
         }
 
         #[test]
