@@ -1,5 +1,6 @@
 """Type stubs of the compiled reading core (core/src, built by maturin)."""
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 def core_version() -> str: ...
@@ -68,3 +69,12 @@ def regex_search(lines: Any, pattern: str) -> ArrowBatch: ...
 def regex_error(pattern: str) -> str | None: ...
 def regex_group_names(pattern: str) -> list[str]: ...
 def parse_layout(text: Any, layout: str) -> ArrowBatch: ...
+# JSON lines (core/src/json_lines.rs)
+def parse_json_lines(
+    lines: Any,
+    source: str,
+    targets: Mapping[str, tuple[int, str]] | None = None,
+    numeric: Sequence[str] = ...,
+    divisors: Mapping[str, float] = ...,
+    keys: Sequence[str] = ...,
+) -> ArrowBatch: ...

@@ -16,6 +16,8 @@ pub mod open;
 // Regex extraction for the formats' patterns, and the common timestamp layouts.
 pub mod extract;
 pub mod times;
+// JSON lines: decoding, flattening and key mapping of JSON-lines blocks.
+pub mod json_lines;
 
 use pyo3::prelude::*;
 
@@ -52,5 +54,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(extract::regex_error, m)?)?;
     m.add_function(wrap_pyfunction!(extract::regex_group_names, m)?)?;
     m.add_function(wrap_pyfunction!(times::parse_layout, m)?)?;
+    // JSON lines.
+    m.add_function(wrap_pyfunction!(json_lines::parse_json_lines, m)?)?;
     Ok(())
 }

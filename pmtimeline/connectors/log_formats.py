@@ -30,8 +30,9 @@ event columns   schema dtypes          level (normalized), host, service, logger
 ==============  =====================  ===========================================================
 
 Parsers use pyarrow compute regexes (RE2 syntax, named groups) and ``pd.to_datetime`` with explicit
-formats; there is no per-line Python on the hot path, except in the documented fallbacks for blocks
-of JSON or CSV that contain malformed lines.
+formats; JSON lines are decoded, flattened and mapped onto the event columns by the compiled reading
+core (:func:`decode_json_lines`, ``core/src/json_lines.rs``). There is no per-line Python on the hot
+path, except in the documented fallback for blocks of CSV that contain malformed lines.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import io
 import json
 import pickle
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -49,9 +50,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
 
 from pmtimeline import _core
 from pmtimeline.connectors.timeformats import (
@@ -565,57 +564,40 @@ _REQUEST_COLUMNS: Final = ("http_status", "http_method", "url_path")
 _PINO_LEVELS: Final = {"10": "trace", "20": "debug", "30": "info", "40": "warning", "50": "error", "60": "critical"}
 
 
-def _as_key_text(values: pd.Series) -> pd.Series:
-    """Any column (str, numbers, bools, mixed objects) as text: 500, "500" -> "500"; None -> NA."""
-    if pd.api.types.is_float_dtype(values.dtype):
-        # Whole numbers print as integers up to the int64 range, so an epoch in nanoseconds read into a
-        # float column (beside a fractional epoch) stays "1709251200000000000", not "1.7092512e+18".
-        whole = values.notna() & (values == np.floor(values)) & (values.abs() < 2**63)
-        as_int = values.where(whole).astype("Int64").astype(STRING)
-        return as_int.where(whole, values.astype(STRING)).astype(STRING)
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.map({True: "true", False: "false"}).astype(STRING)
-    if values.dtype == object:
-        return values.map(_scalar_text, na_action="ignore").astype(STRING)
-    return values.astype(STRING)
+_NUMERIC_TARGETS: Final = ("http_status", "duration_ms")
+#: Keys (lower-cased) whose numbers are divided on the way in: ECS's ``event.duration`` is in nanoseconds.
+_KEY_DIVISORS: Final = {"event.duration": 1e6}
 
 
-def _scalar_text(value: object) -> str | None:
-    # Only used on the per-line fallback path (object columns from json.loads).
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
-        return str(int(value))
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, allow_nan=True)
-    return str(value)
-
-
-def _json_value(values: pd.Series) -> pd.Series:
-    """Encoded JSON values of a column (strings quoted, numbers and bools bare)."""
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.map({True: "true", False: "false"}).astype(STRING)
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        text = _as_key_text(values)
-        return text.where(~text.isin(["nan", "inf", "-inf", "NaN"]), pd.NA)
-    if values.dtype == object:
-        return values.map(lambda v: json.dumps(v, ensure_ascii=False, default=str), na_action="ignore").astype(STRING)
-    return json_quote(values.astype(STRING))
-
-
-_NUMERIC_TARGETS: Final = frozenset({"http_status", "duration_ms"})
+def _finish_mapped(out: dict[str, pd.Series]) -> None:
+    """Type the event columns that structured records mapped to (JSON and CSV alike), in place."""
+    if "service" in out:
+        # Docker's log drivers write the container name as "/name".
+        out["service"] = out["service"].str.removeprefix("/").astype(STRING)
+    if "http_status" in out:
+        status = pd.to_numeric(out["http_status"], errors="coerce").astype("float64")
+        # "inf" or 1e30 is no status, and no int64 either (casting them raised OverflowError).
+        status = status.where(status.abs() < 2**63)
+        out["http_status"] = status.round().astype("Int64")
+    if "duration_ms" in out:
+        out["duration_ms"] = pd.to_numeric(out["duration_ms"], errors="coerce").astype("float64")
+    if "level" in out:
+        raw_level = out["level"]
+        # pino/bunyan write numbers (10 trace ... 60 fatal); they are unambiguous, unlike 0-7, which
+        # could be syslog severities or something else and are not guessed.
+        numeric = raw_level.map(_PINO_LEVELS).astype(STRING)
+        out["level"] = numeric.fillna(normalize_levels(raw_level))
 
 
 def map_record_columns(records: pd.DataFrame, index: pd.Index) -> dict[str, pd.Series]:
-    """Map the columns of structured records (dotted key names) onto event columns.
+    """Map the text columns of CSV records (named by the header) onto event columns.
 
-    Keys are looked up (case-insensitively) in :data:`schema.ECS_FIELD_MAP`, then in
-    :data:`schema.FIELD_ALIASES`; where several keys map to one column, the earlier mapping wins
-    row by row. Returns the event columns as text (``timestamp`` included, not yet parsed), typed
-    columns coerced (``http_status`` "500"/500/null -> 500/500/NA), ``duration_ms`` from ECS
-    ``event.duration`` nanoseconds, and ``fields`` with every key that mapped to nothing.
+    Names are looked up (case-insensitively) in :data:`schema.ECS_FIELD_MAP`, then in
+    :data:`schema.FIELD_ALIASES`; where several names map to one column, the earlier mapping wins
+    row by row. Returns the event columns (``timestamp`` included, not yet parsed), typed columns
+    coerced (``http_status`` "500" -> 500, words kept in ``fields``), ``duration_ms`` from ECS
+    ``event.duration`` nanoseconds, and ``fields`` with every name that mapped to nothing. JSON
+    records are mapped by the same table in the reading core (:func:`decode_json_lines`).
     """
     by_target: dict[str, list[tuple[int, str]]] = {}
     rest: list[str] = []
@@ -631,49 +613,29 @@ def map_record_columns(records: pd.DataFrame, index: pd.Index) -> dict[str, pd.S
     for target, keys in by_target.items():
         combined: pd.Series | None = None
         for _, key in sorted(keys):
-            column = records[key]
-            text: pd.Series
+            text = _text(records[key]).set_axis(index)
             if target in _NUMERIC_TARGETS:
-                if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
-                    # Already numbers (the JSON reader typed them): no round trip through text.
-                    text = column.astype("float64").set_axis(index)
-                else:
-                    raw = _as_key_text(column).set_axis(index)
-                    text = pd.to_numeric(raw, errors="coerce").astype("float64").set_axis(index)
-                    words = raw.where(text.isna() & raw.notna())
-                    if bool(words.notna().any()):
-                        worded[key] = json_quote(words)
-                if target == "duration_ms" and key.lower() == "event.duration":
-                    text = text / 1e6  # ECS: nanoseconds
-            else:
-                text = _as_key_text(column).set_axis(index)
+                raw = text
+                text = pd.to_numeric(raw, errors="coerce").astype("float64").set_axis(index)
+                words = raw.where(text.isna() & raw.notna())
+                if bool(words.notna().any()):
+                    worded[key] = json_quote(words)
+                text = text / _KEY_DIVISORS.get(key.lower(), 1)
             combined = text if combined is None else combined.fillna(text)
         assert combined is not None
         out[target] = combined
-    if "service" in out:
-        # Docker's log drivers write the container name as "/name".
-        out["service"] = out["service"].str.removeprefix("/").astype(STRING)
-    if "http_status" in out:
-        out["http_status"] = pd.to_numeric(out["http_status"], errors="coerce").round().astype("Int64")
-    if "duration_ms" in out:
-        out["duration_ms"] = pd.to_numeric(out["duration_ms"], errors="coerce").astype("float64")
-    if "level" in out:
-        raw_level = out["level"]
-        # pino/bunyan write numbers (10 trace ... 60 fatal); they are unambiguous, unlike 0-7, which
-        # could be syslog severities or something else and are not guessed.
-        numeric = raw_level.map(_PINO_LEVELS).astype(STRING)
-        out["level"] = numeric.fillna(normalize_levels(raw_level))
-    encoded = {key: _json_value(records[key]).set_axis(index) for key in rest}
+    _finish_mapped(out)
+    encoded = {key: json_quote(records[key]).set_axis(index) for key in rest}
     out["fields"] = fields_json({**encoded, **worded}, index)
     return out
 
 
 def _records_frame(
-    index: pd.Index, records: pd.DataFrame, ok: pd.Series, reject_reason: pd.Series, *, inner_kind: str = "log"
+    index: pd.Index, mapped: dict[str, pd.Series], ok: pd.Series, reject_reason: pd.Series
 ) -> pd.DataFrame:
-    """ParsedLines from structured records aligned with ``index`` (rows where ``ok`` is False are
-    rejected with ``reject_reason``)."""
-    mapped = map_record_columns(records, index) if len(records.columns) else {}
+    """ParsedLines from the mapped event columns of structured records aligned with ``index`` (rows
+    where ``ok`` is False are rejected with ``reject_reason``)."""
+    mapped = dict(mapped)
     ts_text = mapped.pop("timestamp", pd.Series(pd.NA, index=index, dtype=STRING))
     times = parse_timestamp_text(ts_text.where(ok))
     reason = reject_reason.copy()
@@ -687,51 +649,16 @@ def _records_frame(
         if name in mapped:
             request |= mapped[name].notna()
     columns: dict[str, pd.Series | str] = dict(mapped)
-    columns["kind"] = pd.Series(inner_kind, index=index, dtype=STRING).mask(request, "request")
+    columns["kind"] = pd.Series("log", index=index, dtype=STRING).mask(request, "request")
     return assemble(index, head=head, times=times, ts_raw=ts_text, reject_reason=reason, columns=columns)
 
 
-def _flatten_table(table: pa.Table) -> pa.Table:
-    while any(pa.types.is_struct(t) for t in table.schema.types):
-        table = table.flatten()
-    return table
-
-
-def _flatten_dict(obj: Mapping[str, Any]) -> dict[str, Any]:
-    # Iterative (an explicit stack), so no input depth can exhaust Python's call stack.
-    flat: dict[str, Any] = {}
-    stack: list[tuple[str, Iterator[tuple[str, Any]]]] = [("", iter(obj.items()))]
-    while stack:
-        prefix, items = stack[-1]
-        for key, value in items:
-            name = f"{prefix}{key}"
-            if isinstance(value, dict) and value:
-                stack.append((name + ".", iter(value.items())))
-                break
-            flat[name] = value
-        else:
-            stack.pop()
-    return flat
-
-
-#: JSON nested deeper than this many objects/arrays is rejected ``too_deep`` before any parser sees it:
-#: the decoders (``json``, pyarrow's schema handling) recurse once per level, and no log record needs more.
+#: JSON nested deeper than this many objects/arrays is rejected ``too_deep`` before it is decoded (the
+#: reading core's ``MAX_DEPTH``; the alert payloads' decoder recurses once per level).
 MAX_JSON_DEPTH: Final = 64
 REJECT_TOO_DEEP: Final = "too_deep"
 # A JSON string literal (RE2): its brackets do not nest.
 _JSON_STRING: Final = r'"(?:[^"\\]|\\.)*"'
-
-
-def json_too_deep(lines: pd.Series, limit: int = MAX_JSON_DEPTH) -> pd.Series:
-    """Where a line's JSON nests objects and arrays more than ``limit`` deep (brackets inside strings
-    do not count). Vectorized: only lines with more than ``limit`` opening brackets at all (rare) are
-    measured exactly, each in time linear in its length."""
-    text = _text(lines)
-    openings = pl.Series(arrow_strings(text)).str.count_matches(r"[\[{]").fill_null(0).to_numpy()
-    deep = np.zeros(len(text), dtype=bool)
-    for position in np.flatnonzero(openings > limit):
-        deep[position] = nesting_depth(str(text.iloc[position])) > limit
-    return pd.Series(deep, index=text.index, dtype=bool)
 
 
 def nesting_depth(line: str) -> int:
@@ -749,142 +676,43 @@ _OPENERS: Final = np.frombuffer(b"[{", dtype=np.uint8)
 _CLOSERS: Final = np.frombuffer(b"]}", dtype=np.uint8)
 
 
-def _loads_object(line: str) -> tuple[dict[str, Any] | None, str | None]:
-    if line.count("{") + line.count("[") > MAX_JSON_DEPTH and nesting_depth(line) > MAX_JSON_DEPTH:
-        return None, REJECT_TOO_DEEP
-    try:
-        obj = json.loads(line)
-    except RecursionError:  # only reachable with a Python recursion limit below MAX_JSON_DEPTH
-        return None, REJECT_TOO_DEEP
-    except ValueError:
-        return None, "json_decode"
-    if not isinstance(obj, dict):
-        return None, "json_not_object"
-    if "\\ud" in line or "\\uD" in line:
-        # A lone surrogate escape ("\ud800") decodes to a str that is not valid Unicode and cannot
-        # become Arrow text: keep the value, with U+FFFD in place of the broken code unit.
-        text = json.dumps(obj, ensure_ascii=False).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-        obj = json.loads(text)
-    return _flatten_dict(obj), None
+def decode_json_lines(lines: pd.Series, *, mapped: bool = True, keys: Sequence[str] = ()) -> pd.DataFrame:
+    """Decode JSON-object lines in the reading core (``core/src/json_lines.rs``), aligned with ``lines``.
 
-
-def parse_json_records(lines: pd.Series) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
-    """Decode JSON-object lines into flattened records (dotted keys), aligned with ``lines``.
-
-    Returns (records, ok, reject_reason). The fast path hands the whole block to
-    ``pyarrow.json.read_json`` (multi-threaded C++). pyarrow refuses a whole block when any line is
-    malformed or when a key changes type between lines (status "500" here, 500 there), and it does
-    not say which line; only then does the block go through ``json.loads`` line by line, so that each
-    bad line gets its own reject reason and types are coerced per column afterwards. A line nested
-    deeper than :data:`MAX_JSON_DEPTH` is rejected ``too_deep`` without being decoded.
+    Columns: ``reject_reason`` (``json_decode``, ``json_not_object``, ``too_deep`` past
+    :data:`MAX_JSON_DEPTH`; NA for an object); with ``mapped``, the event columns the block's keys
+    (nested objects flattened to dotted keys) map to by :data:`schema.ECS_FIELD_MAP`,
+    :data:`schema.FIELD_ALIASES` and :data:`schema.KUBERNETES_FIELD_MAP` (``timestamp`` as text,
+    ``http_status`` and ``duration_ms`` as numbers, the rest as text, not yet normalized), then
+    ``fields`` (every other key, JSON object text) if the block has any key; then ``key:<name>``,
+    the text of each key of ``keys`` (dotted names, as written).
     """
     text = _text(lines)
-    index = text.index
-    # A line that does not start with "{" and end with "}" cannot be an object: it is decoded on its
-    # own (to name the reason) and the rest of the block keeps the fast path.
-    objectish = match_text(text, r"^\s*\{") & match_text(text, r"\}\s*$")
-    # Too deep for the recursive decoders: rejected ``too_deep`` by _loads_object, never parsed.
-    objectish &= ~json_too_deep(text)
-    if bool(objectish.any()):
-        candidates = text[objectish]
-        table = _read_json_block(candidates)
-        if table is not None and table.num_rows == len(candidates):
-            records = _table_records(table, candidates.index).reindex(index)
-            reasons = pd.Series(pd.NA, index=index, dtype=STRING)
-            if not bool(objectish.all()):
-                others = text[~objectish]
-                reasons.loc[others.index] = [_loads_object(line)[1] or "json_not_object" for line in others.fillna("")]
-            return records, reasons.isna(), reasons
-    decoded = [_loads_object(line) if isinstance(line, str) else (None, "json_decode") for line in text.tolist()]
-    objects = [obj if obj is not None else {} for obj, _ in decoded]
-    reasons = pd.Series([reason for _, reason in decoded], index=index, dtype=STRING)
-    records = pd.DataFrame.from_records(objects, index=index) if objects else pd.DataFrame(index=index)
-    records = records.astype(object).where(records.notna(), None)
-    return records, reasons.isna(), reasons
-
-
-#: Lines of a block that pyarrow reads first to infer the schema (see :func:`_read_json_block`).
-_JSON_SCHEMA_SAMPLE: Final = 1000
-
-
-def _without_timestamps(arrow_type: pa.DataType) -> pa.DataType:
-    if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type) or pa.types.is_time(arrow_type):
-        return pa.string()
-    if pa.types.is_struct(arrow_type):
-        return pa.struct([f.with_type(_without_timestamps(f.type)) for f in arrow_type])
-    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
-        return pa.list_(_without_timestamps(arrow_type.value_type))
-    return arrow_type
-
-
-def _read_json_block(text: pd.Series) -> pa.Table | None:
-    """Read JSON-object lines with pyarrow, or None when pyarrow refuses the block.
-
-    pyarrow turns ISO 8601 strings into timestamps on its own (converting offsets to UTC), which
-    would lose the text as written; so the schema is inferred on the first lines and read again
-    with those columns declared as strings. Timestamp columns that only appear later are cast back
-    to text afterwards (their text may then differ in form, but only inside ``fields``).
-    """
-    # The lines, each with its newline, already sit back to back in the Arrow data buffer: read
-    # them from there without building Python strings.
-    lines = arrow_strings(text.fillna("") + "\n").combine_chunks()
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
-    start = int(offsets[0])
-    data = lines.buffers()[2]
-    payload = data.slice(start, int(offsets[-1]) - start)
-    sample = data.slice(start, int(offsets[min(len(lines), _JSON_SCHEMA_SAMPLE)]) - start)
-    # One block holds the whole payload; a small one for a small payload: pyarrow's fixed cost grows
-    # with the block (a 1 MiB block for a one-line file cost 1.3 ms a read, 64 KiB 0.4 ms).
-    read_options = pa_json.ReadOptions(block_size=max(1 << 16, payload.size + 1))
-    try:
-        inferred = pa_json.read_json(pa.BufferReader(sample), read_options=read_options).schema
-        schema = pa.schema([f.with_type(_without_timestamps(f.type)) for f in inferred])
-        return pa_json.read_json(
-            pa.BufferReader(payload),
-            read_options=read_options,
-            parse_options=pa_json.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="infer", newlines_in_values=False
-            ),
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return None
-
-
-def _table_records(table: pa.Table, index: pd.Index) -> pd.DataFrame:
-    """Flattened columns (dotted names) of a pyarrow table as pandas columns aligned with ``index``.
-
-    A key written both nested and dotted (``{"log": {"level": ...}}`` and ``{"log.level": ...}``)
-    gives two columns of one name: they are merged, the first non-null value winning.
-    """
-    flat = _flatten_table(table)
+    batch = _core.parse_json_lines(
+        arrow_strings(text).combine_chunks(),
+        "a block of JSON lines",
+        _KEY_TARGETS if mapped else None,
+        list(_NUMERIC_TARGETS),
+        _KEY_DIVISORS,
+        list(keys),
+    )
+    table = pa.record_batch(batch)
     columns: dict[str, pd.Series] = {}
-    for name, column in zip(flat.column_names, flat.columns, strict=True):
-        if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
-            column = pc.cast(column, pa.string())
-        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_null(column.type):
-            values = pd.Series(column.to_pylist(), index=index, dtype=object)
+    for name, column in zip(table.schema.names, table.columns, strict=True):
+        if pa.types.is_floating(column.type):
+            columns[name] = pd.Series(column.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
         else:
-            values = pd.Series(column.to_pandas(types_mapper=_types_mapper)).set_axis(index)
-        if name in columns:
-            first = _as_key_text(columns[name])
-            values = first.where(first.notna(), _as_key_text(values))
-        columns[name] = values
-    return pd.DataFrame(columns, index=index)
-
-
-def _types_mapper(arrow_type: pa.DataType) -> Any:
-    if arrow_type in (pa.string(), pa.large_string()):
-        return STRING
-    if pa.types.is_integer(arrow_type):
-        return pd.Int64Dtype()
-    if pa.types.is_boolean(arrow_type):
-        return pd.BooleanDtype()
-    return None
+            columns[name] = _series(column, text.index)
+    return pd.DataFrame(columns, index=text.index)
 
 
 def _parse_json_lines(lines: pd.Series) -> pd.DataFrame:
-    records, ok, reasons = parse_json_records(lines)
-    return _records_frame(_text(lines).index, records, ok, reasons)
+    text = _text(lines)
+    decoded = decode_json_lines(text)
+    reasons = decoded.pop("reject_reason")
+    mapped = {str(name): decoded[name] for name in decoded.columns}
+    _finish_mapped(mapped)
+    return _records_frame(text.index, mapped, reasons.isna(), reasons)
 
 
 def _json_check(lines: Sequence[str]) -> bool:
@@ -899,12 +727,6 @@ def _json_check(lines: Sequence[str]) -> bool:
 _AUDIT_CHECK: Final = re.compile(r'"apiVersion"\s*:\s*"audit\.k8s\.io/')
 
 
-def _audit_key(records: pd.DataFrame, name: str) -> pd.Series:
-    if name not in records.columns:
-        return pd.Series(pd.NA, index=records.index, dtype=STRING)
-    return _as_key_text(records[name]).set_axis(records.index)
-
-
 def _parse_kubernetes_audit(lines: pd.Series) -> pd.DataFrame:
     """An audit event has no message: it is written from its parts, as ``kubectl`` would name the
     object (``patch deployments.apps/checkout in namespace shop by alice via kubectl/v1.29.0``), so
@@ -913,27 +735,27 @@ def _parse_kubernetes_audit(lines: pd.Series) -> pd.DataFrame:
     level, not a severity), the request URI and the response code stay in ``fields``."""
     text = _text(lines)
     index = text.index
-    records, ok, reasons = parse_json_records(text)
-    key = {
-        name: _audit_key(records, name)
-        for name in (
-            "requestReceivedTimestamp",
-            "stageTimestamp",
-            "verb",
-            "objectRef.resource",
-            "objectRef.apiGroup",
-            "objectRef.name",
-            "objectRef.namespace",
-            "objectRef.subresource",
-            "user.username",
-            "userAgent",
-            "responseStatus.code",
-            "requestURI",
-            "level",
-            "stage",
-            "auditID",
-        )
-    }
+    names = (
+        "requestReceivedTimestamp",
+        "stageTimestamp",
+        "verb",
+        "objectRef.resource",
+        "objectRef.apiGroup",
+        "objectRef.name",
+        "objectRef.namespace",
+        "objectRef.subresource",
+        "user.username",
+        "userAgent",
+        "responseStatus.code",
+        "requestURI",
+        "level",
+        "stage",
+        "auditID",
+    )
+    decoded = decode_json_lines(text, mapped=False, keys=names)
+    reasons = decoded["reject_reason"]
+    ok = reasons.isna()
+    key = {name: decoded[f"key:{name}"] for name in names}
     ts_text = key["requestReceivedTimestamp"].fillna(key["stageTimestamp"])
     times = parse_timestamp_text(ts_text.where(ok))
     reason = reasons.mask(ok & ts_text.isna(), "no_timestamp").mask(
@@ -1176,20 +998,19 @@ def _parse_cri(lines: pd.Series) -> pd.DataFrame:
 def _parse_docker_json(lines: pd.Series) -> pd.DataFrame:
     text = _text(lines)
     index = text.index
-    records, ok, reasons = parse_json_records(text)
-    outer_time = records["time"] if "time" in records.columns else pd.Series(pd.NA, index=index)
-    log = records["log"] if "log" in records.columns else pd.Series(pd.NA, index=index)
-    ts_text = _as_key_text(outer_time).set_axis(index)
-    inner = _as_key_text(log).set_axis(index).str.removesuffix("\n").str.removesuffix("\r")
+    decoded = decode_json_lines(text, mapped=False, keys=("time", "log", "stream"))
+    reasons = decoded["reject_reason"]
+    ok = reasons.isna()
+    ts_text = decoded["key:time"]
+    inner = decoded["key:log"].str.removesuffix("\n").str.removesuffix("\r")
     times = parse_iso8601(ts_text.where(ok))
     reason = reasons.mask(ok & ts_text.isna(), "no_timestamp").mask(
         ok & ts_text.notna() & ~times.parsed, "bad_timestamp"
     )
     reason = reason.mask(ok & times.out_of_range, "timestamp_out_of_range")
     head = ok & times.parsed
-    stream = _as_key_text(records["stream"]).set_axis(index) if "stream" in records.columns else None
     columns: dict[str, pd.Series | str] = {"kind": "log", "message": inner}
-    columns["fields"] = fields_json({"stream": json_quote(stream)} if stream is not None else {}, index)
+    columns["fields"] = fields_json({"stream": json_quote(decoded["key:stream"])}, index)
     outer = assemble(index, head=head, times=times, ts_raw=ts_text, reject_reason=reason, columns=columns)
     return _reparse_inner(outer, inner.where(head))
 
@@ -1274,7 +1095,8 @@ def _parse_csv_with_header(lines: pd.Series, header: list[str], header_line: str
     )
     rows, ok = _csv_rows(text.where(~is_header, ",".join([""] * len(header))), header)
     reasons = pd.Series(pd.NA, index=index, dtype=STRING).mask(~ok, "csv_field_count").mask(is_header, "csv_header")
-    return _records_frame(index, rows, ok & ~is_header, reasons)
+    mapped = map_record_columns(rows, index) if len(rows.columns) else {}
+    return _records_frame(index, mapped, ok & ~is_header, reasons)
 
 
 def _bind_csv(first_lines: Sequence[str]) -> LogFormat:
