@@ -34,31 +34,9 @@ use rayon::prelude::*;
 use crate::arrow_out::{import_array, ArrowBatch};
 use crate::guard::guarded;
 
-/// FNV-1a: the key maps hash a few short keys per line, where SipHash's cost showed (no attacker
-/// chooses which of these maps' buckets fill: a block's keys are read once per line whatever they are).
-#[derive(Default, Clone, Copy)]
-pub struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for byte in bytes {
-            hash ^= u64::from(*byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = hash;
-    }
-}
-
-type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+/// The key maps hash a few short keys per line, where SipHash's cost showed. foldhash is as fast on
+/// short keys and seeded per process, so log content (untrusted) cannot choose keys that collide.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Objects and arrays nested deeper than this are rejected `too_deep` (`MAX_JSON_DEPTH` in Python).
 pub const MAX_DEPTH: i64 = 64;
