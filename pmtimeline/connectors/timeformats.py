@@ -237,7 +237,11 @@ def _parse_iso8601_general(text: pd.Series) -> ParsedTimes:
     has_offset = match_text(s, _OFFSET_RE)
     # A zone that is neither an offset we read nor absent (``+1``, ``+123``, ``CST``) is refused
     # here: pandas would read some of them as offsets and then refuse the naive rows beside them.
-    odd_zone = ~has_offset & match_text(s, r"\d:\d{2}(?:\.\d+)?\s*(?:[+-]\d+(?::\d*)?|[A-Za-z]+)$")
+    # A fraction sign with no digits (``00:00:00.+1``) counts too: pandas read that ``+1`` as an offset
+    # and then raised on the naive rows beside it (the whole chunk was lost to one line).
+    odd_zone = ~has_offset & match_text(
+        s, r"\d:\d{2}(?:(?:\.\d+)?\s*(?:[+-]\d+(?::\d*)?|[A-Za-z]+)|\.\s*[+-]\d+(?::\d*)?)$"
+    )
     if bool(odd_zone.any()):
         s = s.mask(odd_zone)
     index = s.index
