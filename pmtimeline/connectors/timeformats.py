@@ -234,6 +234,11 @@ def _parse_iso8601_general(text: pd.Series) -> ParsedTimes:
     s = s.str.replace(",", ".", regex=False)
     if bool(match_text(s, rf"\s*{_UTC_NAMES}$").any()):
         s = replace_regex(s, rf"\s*{_UTC_NAMES}$", "Z")
+    # A fraction sign with no digits after it (``00:00:00.``, ``00:00:00.+1``) is no ISO 8601 time:
+    # pandas read what followed as an offset and raised on the naive rows beside it, losing the chunk.
+    empty_fraction = match_text(s, r"\d:\d{2}\.(?:\D|$)")
+    if bool(empty_fraction.any()):
+        s = s.mask(empty_fraction)
     has_offset = match_text(s, _OFFSET_RE)
     # A zone that is neither an offset we read nor absent (``+1``, ``+123``, ``CST``) is refused
     # here: pandas would read some of them as offsets and then refuse the naive rows beside them.
