@@ -58,6 +58,7 @@ from pmtimeline.connectors.timeformats import (
     ParsedTimes,
     arrow_strings,
     combine_times,
+    core_strings,
     empty_times,
     extract_groups,
     match_text,
@@ -689,7 +690,7 @@ def decode_json_lines(lines: pd.Series, *, mapped: bool = True, keys: Sequence[s
     """
     text = _text(lines)
     batch = _core.parse_json_lines(
-        arrow_strings(text).combine_chunks(),
+        core_strings(text),
         "a block of JSON lines",
         _KEY_TARGETS if mapped else None,
         list(_NUMERIC_TARGETS),
@@ -1143,9 +1144,7 @@ def _generic_parse(lines: pd.Series, layout: str | None) -> pd.DataFrame:
     """ParsedLines of ``lines`` read by the Rust generic reader with ``layout`` (None: learned here)."""
     text = _text(lines)
     index = text.index
-    strings = arrow_strings(text)
-    array = strings.combine_chunks() if strings.num_chunks != 1 else strings.chunk(0)
-    batch = pa.record_batch(_core.generic_parse(array, layout, "the lines of a generic log"))
+    batch = pa.record_batch(_core.generic_parse(core_strings(text), layout, "the lines of a generic log"))
 
     def column(name: str) -> pd.Series:
         values = batch.column(name)

@@ -100,6 +100,13 @@ def arrow_strings(values: pd.Series) -> pa.ChunkedArray:
     return chunks
 
 
+def core_strings(values: pd.Series) -> pa.Array:
+    """The text of a Series as one large_string array, as the Rust core takes it (no copy when the
+    Series holds one chunk)."""
+    strings = arrow_strings(values)
+    return strings.chunk(0) if strings.num_chunks == 1 else strings.combine_chunks()
+
+
 def string_series(array: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
     """A string[pyarrow] Series over a pyarrow string array (no copy), with ``index``."""
     if isinstance(array, pa.Array):
@@ -121,8 +128,7 @@ def extract_groups(values: pd.Series, pattern: str) -> pd.DataFrame:
     :func:`pmtimeline.polars_regex.polars_pattern`). A pattern the engine refuses raises ConfigError.
     """
     index = values.index
-    strings = arrow_strings(values)
-    array = strings.chunk(0) if strings.num_chunks == 1 else strings.combine_chunks()
+    array = core_strings(values)
     try:
         batch = pa.record_batch(_core.extract_groups(array, polars_pattern(pattern)))
     except ValueError as exc:
@@ -138,8 +144,7 @@ def extract_groups(values: pd.Series, pattern: str) -> pd.DataFrame:
 def search_text(values: pd.Series, pattern: str) -> np.ndarray:
     """Boolean mask: where ``pattern`` (RE2 syntax, as in :func:`extract_groups`) is found in each
     value (nulls are False), in the Rust core."""
-    strings = arrow_strings(values)
-    array = strings.chunk(0) if strings.num_chunks == 1 else strings.combine_chunks()
+    array = core_strings(values)
     try:
         batch = pa.record_batch(_core.regex_search(array, polars_pattern(pattern)))
     except ValueError as exc:
@@ -193,8 +198,7 @@ def _year_out_of_range(text: pd.Series, unparsed: pd.Series) -> pd.Series:
 def _core_times(text: pd.Series, layout: str) -> tuple[ParsedTimes, pd.Series]:
     """(times, fits): the rows of ``text`` of the core's ``layout`` (``iso``, ``access``, ``syslog``,
     ``ctime``, ``compact``) parsed (other rows are NaT), and which rows have the layout's shape."""
-    strings = arrow_strings(text)
-    array = strings.chunk(0) if strings.num_chunks == 1 else strings.combine_chunks()
+    array = core_strings(text)
     batch = pa.record_batch(_core.parse_layout(array, layout))
     index = text.index
     fits = pd.Series(batch.column("fits").to_numpy(zero_copy_only=False), index=index, dtype=bool)
